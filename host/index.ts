@@ -1,0 +1,33 @@
+/**
+ * enclave: a WebAssembly-sandboxed enclave runtime for Node.js.
+ *
+ * The public entry. Everything a service embeds is re-exported here; types with `export type`.
+ *
+ * @example
+ * import { loadEnclave, EnclaveError } from 'enclave';
+ * const counter = await loadEnclave('enclave-modules/counter/build/counter.wasm');
+ * await counter.call('incr', { by: 2 }); // 2
+ */
+export {
+  loadEnclave,
+  compileEnclave,
+  Enclave,
+  EnclaveModule,
+  EnclaveError,
+  ERROR_MESSAGES,
+  CAPABILITIES,
+  DEFAULT_LIMITS,
+  DEFAULT_POLICY,
+  parseContract,
+} from '../runtime/index.js';
+export type {
+  EnclaveOptions,
+  LogLevel,
+  ModuleSource,
+  ErrorCode,
+  Capability,
+  Contract,
+  Limits,
+  OpContract,
+  Shape,
+} from '../runtime/index.js';

@@ -1,0 +1,317 @@
+/**
+ * The enclave contract (docs/ABI.md §6): parsed once at load, validated strictly, frozen.
+ *
+ * The contract lives inside the measured bytes, so what it declares (capabilities, limits, ops)
+ * is part of the module's identity. The host trusts it only as far as its own policy allows:
+ * limits are capped by the policy, capabilities must be granted.
+ */
+import { EnclaveError } from './errors.js';
+
+/** Capabilities an enclave may declare (docs/ABI.md §3). */
+export const CAPABILITIES = ['random', 'clock', 'log', 'seal', 'attest'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
+/** Byte, depth and memory limits of one enclave (docs/ABI.md §5). */
+export interface Limits {
+  readonly requestBytes: number;
+  readonly replyBytes: number;
+  readonly depth: number;
+  readonly memoryPages: number;
+  readonly fuel: number;
+}
+
+/** Defaults for any limit a contract leaves out (docs/ABI.md §5). */
+export const DEFAULT_LIMITS: Limits = Object.freeze({
+  requestBytes: 65_536,
+  replyBytes: 65_536,
+  depth: 32,
+  memoryPages: 16,
+  fuel: 10_000_000,
+});
+
+/** Hard ceilings no contract can exceed, whatever the policy says. */
+export const MAX_LIMITS: Limits = Object.freeze({
+  requestBytes: 64 * 1024 * 1024,
+  replyBytes: 64 * 1024 * 1024,
+  depth: 512,
+  memoryPages: 65_536,
+  fuel: Number.MAX_SAFE_INTEGER,
+});
+
+/** A value shape (docs/ABI.md §6). */
+export type Shape =
+  | { type: 'any' | 'nil' | 'bool'; nullable?: boolean }
+  | { type: 'int' | 'float'; min?: number; max?: number; nullable?: boolean }
+  | { type: 'str'; maxLength?: number; nullable?: boolean }
+  | { type: 'bin'; minLength?: number; maxLength?: number; nullable?: boolean }
+  | { type: 'array'; items?: Shape; maxItems?: number; nullable?: boolean }
+  | { type: 'map'; fields?: Record<string, Shape>; required?: string[]; additional?: boolean; nullable?: boolean };
+
+/** One operation of a contract. */
+export interface OpContract {
+  readonly args: Shape;
+  readonly reply: Shape;
+  readonly requires: readonly string[];
+  readonly idempotent: boolean;
+}
+
+/** A validated contract with defaults filled in. */
+export interface Contract {
+  readonly abi: 1;
+  readonly name: string;
+  readonly version: string;
+  readonly svn: number;
+  readonly capabilities: readonly Capability[];
+  readonly limits: Limits;
+  readonly ops: Readonly<Record<string, OpContract>>;
+}
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,63}$/;
+const OP_RE = /^[a-z_][a-z0-9_]{0,63}$/;
+const SHAPE_TYPES = new Set(['any', 'nil', 'bool', 'int', 'float', 'str', 'bin', 'array', 'map']);
+const SHAPE_KEYS: Record<string, readonly string[]> = {
+  any: [],
+  nil: [],
+  bool: [],
+  int: ['min', 'max'],
+  float: ['min', 'max'],
+  str: ['maxLength'],
+  bin: ['minLength', 'maxLength'],
+  array: ['items', 'maxItems'],
+  map: ['fields', 'required', 'additional'],
+};
+
+function fail(message: string): never {
+  throw new EnclaveError('invalid_contract', `Invalid enclave contract: ${message}.`);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) fail(`unknown field "${key}" in ${where}`);
+  }
+}
+
+function checkCount(value: unknown, where: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > max) {
+    fail(`${where} must be an integer in 0..${max}`);
+  }
+  return value as number;
+}
+
+function parseShape(value: unknown, where: string, depth = 0): Shape {
+  if (depth > 32) fail(`${where} nests shapes deeper than 32`);
+  if (!isPlainObject(value) || typeof value.type !== 'string' || !SHAPE_TYPES.has(value.type)) {
+    fail(`${where} must be a shape object with a "type" of ${[...SHAPE_TYPES].join(', ')}`);
+  }
+  const type = value.type;
+  checkKeys(value, ['type', 'nullable', ...SHAPE_KEYS[type]!], where);
+  if (value.nullable !== undefined && typeof value.nullable !== 'boolean') fail(`${where}.nullable must be a boolean`);
+  for (const key of ['min', 'max'] as const) {
+    if (value[key] !== undefined && typeof value[key] !== 'number') fail(`${where}.${key} must be a number`);
+  }
+  for (const key of ['maxLength', 'minLength', 'maxItems'] as const) {
+    if (value[key] !== undefined) checkCount(value[key], `${where}.${key}`);
+  }
+  if (type === 'array' && value.items !== undefined) {
+    return { ...value, items: parseShape(value.items, `${where}.items`, depth + 1) } as Shape;
+  }
+  if (type === 'map') {
+    const fields: Record<string, Shape> = Object.create(null);
+    if (value.fields !== undefined) {
+      if (!isPlainObject(value.fields)) fail(`${where}.fields must be an object`);
+      for (const [name, shape] of Object.entries(value.fields)) {
+        fields[name] = parseShape(shape, `${where}.fields.${name}`, depth + 1);
+      }
+    }
+    if (value.required !== undefined) {
+      if (!Array.isArray(value.required) || !value.required.every((n) => typeof n === 'string' && n in fields)) {
+        fail(`${where}.required must list names of its fields`);
+      }
+    }
+    if (value.additional !== undefined && typeof value.additional !== 'boolean') {
+      fail(`${where}.additional must be a boolean`);
+    }
+    return { ...value, fields } as Shape;
+  }
+  return { ...value } as Shape;
+}
+
+/**
+ * Parses and validates a contract document, filling in defaults.
+ * @throws {EnclaveError} `invalid_contract`, naming the first field that is wrong.
+ * @example
+ * const contract = parseContract(JSON.parse(text));
+ */
+export function parseContract(value: unknown): Contract {
+  if (!isPlainObject(value)) fail('the document must be a JSON object');
+  checkKeys(value, ['abi', 'name', 'version', 'svn', 'capabilities', 'limits', 'ops', 'description'], 'the contract');
+  if (value.abi !== 1) fail('"abi" must be 1');
+  if (typeof value.name !== 'string' || !NAME_RE.test(value.name)) fail('"name" must match [a-z][a-z0-9-]{0,63}');
+  if (typeof value.version !== 'string' || value.version.length === 0 || value.version.length > 64) {
+    fail('"version" must be a string of 1..64 characters');
+  }
+  const svn = checkCount(value.svn, '"svn"', 0xffff_ffff);
+
+  const capabilities = value.capabilities ?? [];
+  if (!Array.isArray(capabilities) || !capabilities.every((c) => (CAPABILITIES as readonly string[]).includes(c))) {
+    fail(`"capabilities" must be a list drawn from ${CAPABILITIES.join(', ')}`);
+  }
+  if (new Set(capabilities).size !== capabilities.length) fail('"capabilities" lists a capability twice');
+
+  const limitsIn = value.limits ?? {};
+  if (!isPlainObject(limitsIn)) fail('"limits" must be an object');
+  checkKeys(limitsIn, Object.keys(DEFAULT_LIMITS), '"limits"');
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]) {
+    if (limitsIn[key] !== undefined) limits[key] = checkCount(limitsIn[key], `"limits.${key}"`, MAX_LIMITS[key]);
+    if (limits[key] < 1) fail(`"limits.${key}" must be at least 1`);
+  }
+
+  const opsIn = value.ops;
+  if (!isPlainObject(opsIn) || Object.keys(opsIn).length === 0) fail('"ops" must be an object with at least one op');
+  const ops: Record<string, OpContract> = Object.create(null);
+  for (const [name, op] of Object.entries(opsIn)) {
+    if (!OP_RE.test(name)) fail(`op name "${name}" must match [a-z_][a-z0-9_]{0,63}`);
+    if (!isPlainObject(op)) fail(`op "${name}" must be an object`);
+    checkKeys(op, ['args', 'reply', 'requires', 'idempotent', 'description'], `op "${name}"`);
+    const requires = op.requires ?? [];
+    if (!Array.isArray(requires) || !requires.every((r) => typeof r === 'string' && Object.prototype.hasOwnProperty.call(opsIn, r))) {
+      fail(`op "${name}".requires must list ops of this contract`);
+    }
+    if (op.idempotent !== undefined && typeof op.idempotent !== 'boolean') fail(`op "${name}".idempotent must be a boolean`);
+    ops[name] = Object.freeze({
+      args: parseShape(op.args ?? { type: 'any' }, `op "${name}".args`),
+      reply: parseShape(op.reply ?? { type: 'any' }, `op "${name}".reply`),
+      requires: Object.freeze([...requires] as string[]),
+      idempotent: op.idempotent === true,
+    });
+  }
+
+  return Object.freeze({
+    abi: 1,
+    name: value.name,
+    version: value.version,
+    svn,
+    capabilities: Object.freeze([...capabilities] as Capability[]),
+    limits: Object.freeze(limits),
+    ops: Object.freeze(ops),
+  });
+}
+
+/** Parses the UTF-8 JSON payload of an `enclave.contract` section. */
+export function parseContractBytes(payload: Uint8Array): Contract {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch {
+    fail('the enclave.contract section is not UTF-8 JSON');
+  }
+  return parseContract(json);
+}
+
+/** A compiled shape check: returns `undefined` when the value fits, else where and why it does not. */
+export type ShapeCheck = (value: unknown) => string | undefined;
+
+const utf8 = new TextEncoder();
+
+/**
+ * Compiles a shape into a check function, once per op at load, so a call pays no interpretation.
+ * A shape of `any` compiles to a check that accepts everything.
+ */
+export function compileShape(shape: Shape, path = 'args'): ShapeCheck {
+  const nullable = shape.nullable === true;
+  const inner = compileInner(shape, path);
+  if (!nullable || shape.type === 'any' || shape.type === 'nil') return inner;
+  return (v) => (v === null || v === undefined ? undefined : inner(v));
+}
+
+function compileInner(shape: Shape, path: string): ShapeCheck {
+  switch (shape.type) {
+    case 'any':
+      return () => undefined;
+    case 'nil':
+      return (v) => (v === null || v === undefined ? undefined : `${path} must be nil`);
+    case 'bool':
+      return (v) => (typeof v === 'boolean' ? undefined : `${path} must be a boolean`);
+    case 'int':
+    case 'float': {
+      const { min, max } = shape;
+      const isInt = shape.type === 'int';
+      return (v) => {
+        if (typeof v !== 'number' || (isInt ? !Number.isSafeInteger(v) : !Number.isFinite(v))) {
+          return `${path} must be ${isInt ? 'an integer' : 'a finite number'}`;
+        }
+        if (min !== undefined && v < min) return `${path} must be at least ${min}`;
+        if (max !== undefined && v > max) return `${path} must be at most ${max}`;
+        return undefined;
+      };
+    }
+    case 'str': {
+      const { maxLength } = shape;
+      return (v) => {
+        if (typeof v !== 'string') return `${path} must be a string`;
+        // A JS string of n UTF-16 units encodes to at most 3n UTF-8 bytes: only measure when it could matter.
+        if (maxLength !== undefined && v.length * 3 > maxLength && utf8.encode(v).length > maxLength) {
+          return `${path} must be at most ${maxLength} bytes`;
+        }
+        return undefined;
+      };
+    }
+    case 'bin': {
+      const { minLength = 0, maxLength = Infinity } = shape;
+      return (v) => {
+        if (!(v instanceof Uint8Array)) return `${path} must be bytes (a Uint8Array)`;
+        if (v.length < minLength || v.length > maxLength) return `${path} must be ${minLength}..${maxLength} bytes`;
+        return undefined;
+      };
+    }
+    case 'array': {
+      const items = shape.items === undefined ? undefined : compileShape(shape.items, `${path}[]`);
+      const { maxItems = Infinity } = shape;
+      return (v) => {
+        if (!Array.isArray(v)) return `${path} must be an array`;
+        if (v.length > maxItems) return `${path} must have at most ${maxItems} items`;
+        if (items !== undefined) {
+          for (const item of v) {
+            const why = items(item);
+            if (why !== undefined) return why;
+          }
+        }
+        return undefined;
+      };
+    }
+    case 'map': {
+      const fields = Object.entries(shape.fields ?? {}).map(
+        ([name, s]) => [name, compileShape(s, `${path}.${name}`)] as const,
+      );
+      const required = new Set(shape.required ?? fields.map(([name]) => name));
+      const known = new Set(fields.map(([name]) => name));
+      const additional = shape.additional === true;
+      return (v) => {
+        if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+          return `${path} must be a map`;
+        }
+        const obj = v as Record<string, unknown>;
+        for (const [name, check] of fields) {
+          const field = Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
+          if (field === undefined) {
+            if (required.has(name)) return `${path}.${name} is required`;
+            continue;
+          }
+          const why = check(field);
+          if (why !== undefined) return why;
+        }
+        if (!additional) {
+          for (const name of Object.keys(obj)) {
+            if (!known.has(name)) return `${path}.${name} is not a field of this op`;
+          }
+        }
+        return undefined;
+      };
+    }
+  }
+}

@@ -1,0 +1,511 @@
+/**
+ * Bytes to a running enclave: validate, compile once, instantiate many, and the call path.
+ *
+ * ```
+ *  bytes ──compileEnclave──► EnclaveModule ──create(options)──► Enclave ──call──► value
+ *          validate, measure,                 settle policy,          │ trap
+ *          read contract                      check grants            ▼
+ *                                                         instance discarded, next call
+ *                                                         instantiates a fresh one
+ * ```
+ */
+import { createHash, getRandomValues } from 'node:crypto';
+import type { Packr } from 'msgpackr';
+import { CONTRACT_SECTION } from '../attest/wasm-sections.js';
+import {
+  CAPABILITIES,
+  compileShape,
+  parseContractBytes,
+  type Capability,
+  type Contract,
+  type Limits,
+  type ShapeCheck,
+} from './contract.js';
+import { ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
+import { checkMsgpack, createPackr, unpackr } from './marshal.js';
+import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
+
+/** The ABI versions this runtime speaks (docs/ABI.md §8). */
+export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1];
+
+/** The host's own ceilings; a contract's limits are capped by these (docs/ABI.md §5). */
+export const DEFAULT_POLICY: Limits = Object.freeze({
+  requestBytes: 16 * 1024 * 1024,
+  replyBytes: 16 * 1024 * 1024,
+  depth: 128,
+  memoryPages: 256,
+  fuel: 1_000_000_000,
+});
+
+/** Severity of a message an enclave logs through the `log` capability. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** Options for {@link EnclaveModule.create} and `loadEnclave`. */
+export interface EnclaveOptions {
+  /** Capabilities granted to the enclave; every one it declares must be granted. Default: none. */
+  capabilities?: readonly Capability[];
+  /** The host's limits; each effective limit is the lower of this and the contract's. */
+  policy?: Partial<Limits>;
+  /**
+   * Receives what the enclave logs (`log` capability) and why it aborted. Called after the call
+   * that produced it has returned, never while the enclave runs. Log lines come from the enclave:
+   * treat them as untrusted text.
+   */
+  onLog?: (level: LogLevel, message: string) => void;
+}
+
+const I32: FuncType['params'] = ['i32'];
+const REQUIRED_EXPORTS: Record<string, FuncType> = {
+  enclave_abi_version: { params: [], results: I32 },
+  enclave_alloc: { params: I32, results: I32 },
+  enclave_call: { params: ['i32', 'i32'], results: I32 },
+};
+
+/** Capability imports (docs/ABI.md §3): name to capability and signature. */
+const IMPORTS: Record<string, { capability: Capability | undefined; type: FuncType }> = {
+  abort: { capability: undefined, type: { params: ['i32', 'i32'], results: [] } },
+  random: { capability: 'random', type: { params: ['i32', 'i32'], results: I32 } },
+  now: { capability: 'clock', type: { params: [], results: ['i64'] } },
+  log: { capability: 'log', type: { params: ['i32', 'i32', 'i32'], results: [] } },
+  seal_key: { capability: 'seal', type: { params: ['i32', 'i32'], results: I32 } },
+  report: { capability: 'attest', type: { params: ['i32', 'i32', 'i32', 'i32'], results: I32 } },
+};
+
+const MAX_ABORT_MESSAGE = 256;
+const MAX_LOG_MESSAGE = 1024;
+const MAX_RANDOM = 65_536;
+const MAX_DETAIL = 256;
+
+function sameType(a: FuncType, b: FuncType): boolean {
+  return (
+    a.params.length === b.params.length &&
+    a.results.length === b.results.length &&
+    a.params.every((t, i) => t === b.params[i]) &&
+    a.results.every((t, i) => t === b.results[i])
+  );
+}
+
+function invalid(message: string): never {
+  throw new EnclaveError('invalid_module', message);
+}
+
+/** Checks imports and exports against docs/ABI.md §2, §3. */
+function validateShape(info: ModuleInfo, contract: Contract): void {
+  for (const imp of info.imports) {
+    const where = `${imp.module}.${imp.name}`;
+    if (imp.module !== 'enclave') {
+      invalid(`The module imports "${where}": enclaves may import only from "enclave" (docs/ABI.md §3).`);
+    }
+    const spec = IMPORTS[imp.name];
+    if (spec === undefined || imp.kind !== 'function') {
+      invalid(`The module imports "${where}" (${imp.kind}), which is not an enclave capability.`);
+    }
+    if (!sameType(imp.type!, spec.type)) {
+      invalid(`The import "${where}" has type ${formatFuncType(imp.type)}; the ABI says ${formatFuncType(spec.type)}.`);
+    }
+    if (spec.capability !== undefined && !contract.capabilities.includes(spec.capability)) {
+      throw new EnclaveError(
+        'capability_denied',
+        `The module imports "${where}" but its contract does not declare the "${spec.capability}" capability.`,
+      );
+    }
+  }
+  for (const [name, type] of Object.entries(REQUIRED_EXPORTS)) {
+    const exp = info.exports.find((e) => e.name === name);
+    if (exp === undefined || exp.kind !== 'function') invalid(`The module does not export the function "${name}".`);
+    if (!sameType(exp.type!, type)) {
+      invalid(`The export "${name}" has type ${formatFuncType(exp.type)}; the ABI says ${formatFuncType(type)}.`);
+    }
+  }
+  const memExport = info.exports.find((e) => e.name === 'memory');
+  if (memExport === undefined || memExport.kind !== 'memory') invalid('The module does not export its "memory".');
+  if (info.memories.length !== 1) invalid('The module must define exactly one memory of its own.');
+  const mem = info.memories[0]!;
+  if (mem.shared || mem.memory64) invalid('The module memory must be a plain (unshared, 32-bit) memory.');
+  if (mem.maximum === undefined) {
+    throw new EnclaveError('memory_limit', 'The module memory declares no maximum: build it with one (docs/ABI.md §2).');
+  }
+}
+
+/**
+ * A validated, compiled and measured enclave module. Compile once, then `create` as many running
+ * enclaves from it as needed; each has its own linear memory.
+ */
+export class EnclaveModule {
+  /** SHA-256 of the module bytes, hex (docs/ATTESTATION.md). */
+  readonly measurement: string;
+  readonly contract: Contract;
+  readonly info: ModuleInfo;
+  readonly #module: WebAssembly.Module;
+  readonly #memoryMaximum: number;
+
+  private constructor(module: WebAssembly.Module, info: ModuleInfo, contract: Contract, measurement: string) {
+    this.#module = module;
+    this.info = info;
+    this.contract = contract;
+    this.measurement = measurement;
+    this.#memoryMaximum = info.memories[0]!.maximum!;
+  }
+
+  /**
+   * Validates and compiles module bytes. The bytes are copied first, so changing them afterwards
+   * changes nothing.
+   * @throws {EnclaveError} `invalid_module`, `invalid_contract`, `capability_denied`, `memory_limit`.
+   */
+  static async compile(source: Uint8Array): Promise<EnclaveModule> {
+    const bytes = source.slice();
+    const info = readModuleInfo(bytes);
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(bytes);
+    } catch (err) {
+      throw new EnclaveError('invalid_module', `The module does not compile: ${(err as Error).message}.`);
+    }
+    const sections = WebAssembly.Module.customSections(module, CONTRACT_SECTION);
+    if (sections.length !== 1) {
+      throw new EnclaveError(
+        'invalid_contract',
+        sections.length === 0
+          ? 'The module has no enclave.contract section: build it with `enclave build`.'
+          : 'The module has more than one enclave.contract section.',
+      );
+    }
+    const contract = parseContractBytes(new Uint8Array(sections[0]!));
+    validateShape(info, contract);
+    const measurement = createHash('sha256').update(bytes).digest('hex');
+    return new EnclaveModule(module, info, contract, measurement);
+  }
+
+  /**
+   * Creates a running enclave under the given policy and grants, and instantiates it once to
+   * check its ABI version.
+   * @throws {EnclaveError} `capability_denied`, `memory_limit`, `unsupported_abi`, `trap`, `invalid_options`.
+   * @example
+   * const counter = mod.create({ policy: { memoryPages: 16 } });
+   */
+  create(options: EnclaveOptions = {}): Enclave {
+    const config = settleOptions(this.contract, options);
+    if (this.#memoryMaximum > config.limits.memoryPages) {
+      throw new EnclaveError(
+        'memory_limit',
+        `The module memory may grow to ${this.#memoryMaximum} pages; the limit is ${config.limits.memoryPages}.`,
+      );
+    }
+    return new Enclave(this.#module, this.contract, this.measurement, config);
+  }
+}
+
+interface Config {
+  readonly limits: Limits;
+  readonly capabilities: ReadonlySet<Capability>;
+  readonly onLog: ((level: LogLevel, message: string) => void) | undefined;
+}
+
+function settleOptions(contract: Contract, options: EnclaveOptions): Config {
+  if (typeof options !== 'object' || options === null) {
+    throw new EnclaveError('invalid_options', 'The options must be an object.');
+  }
+  const granted = new Set<Capability>();
+  for (const c of options.capabilities ?? []) {
+    if (!(CAPABILITIES as readonly string[]).includes(c)) {
+      throw new EnclaveError('invalid_options', `Unknown capability "${String(c)}"; known: ${CAPABILITIES.join(', ')}.`);
+    }
+    if (c === 'seal' || c === 'attest') {
+      throw new EnclaveError('invalid_options', `The "${c}" capability needs an attestation provider, which this runtime does not have yet.`);
+    }
+    granted.add(c);
+  }
+  for (const c of contract.capabilities) {
+    if (!granted.has(c)) {
+      throw new EnclaveError(
+        'capability_denied',
+        `The enclave "${contract.name}" needs the "${c}" capability: grant it with { capabilities: ['${c}'] } if you trust it.`,
+      );
+    }
+  }
+  const limits = { ...contract.limits };
+  for (const [key, value] of Object.entries({ ...DEFAULT_POLICY, ...options.policy })) {
+    if (!(key in DEFAULT_POLICY) || !Number.isSafeInteger(value) || value < 1) {
+      throw new EnclaveError('invalid_options', `policy.${key} must be a positive integer limit.`);
+    }
+    const k = key as keyof Limits;
+    limits[k] = Math.min(limits[k], value);
+  }
+  if (options.onLog !== undefined && typeof options.onLog !== 'function') {
+    throw new EnclaveError('invalid_options', 'onLog must be a function.');
+  }
+  return Object.freeze({ limits: Object.freeze(limits), capabilities: granted, onLog: options.onLog });
+}
+
+/** Thrown inside an import to unwind the enclave; never escapes the runtime. */
+class EnclaveAbort extends Error {}
+
+/** The exports of one live instance, looked up once. */
+interface Live {
+  readonly memory: WebAssembly.Memory;
+  readonly alloc: (len: number) => number;
+  readonly call: (ptr: number, len: number) => number;
+  /** View over `memory.buffer`; replaced when the memory grows. */
+  u8: Uint8Array;
+  view: DataView;
+  /** Ops that have succeeded on this instance, for `requires`. */
+  readonly done: Set<string>;
+}
+
+interface OpRuntime {
+  readonly check: ShapeCheck;
+  readonly requires: readonly string[];
+}
+
+/**
+ * A running enclave: one linear memory at a time, calls strictly sequential. Created by
+ * `loadEnclave` or {@link EnclaveModule.create}.
+ */
+export class Enclave {
+  readonly contract: Contract;
+  /** SHA-256 of the module bytes, hex. */
+  readonly measurement: string;
+  /** The limits in force: the contract's, capped by the host policy. */
+  readonly limits: Limits;
+  readonly #module: WebAssembly.Module;
+  readonly #config: Config;
+  readonly #packr: Packr;
+  readonly #ops: Map<string, OpRuntime>;
+  #live: Live | undefined;
+  #closed = false;
+  #pendingLogs: [LogLevel, string][] = [];
+
+  /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
+  constructor(module: WebAssembly.Module, contract: Contract, measurement: string, config: Config) {
+    this.#module = module;
+    this.contract = contract;
+    this.measurement = measurement;
+    this.#config = config;
+    this.limits = config.limits;
+    this.#packr = createPackr();
+    this.#ops = new Map(
+      Object.entries(contract.ops).map(([name, op]) => [name, { check: compileShape(op.args), requires: op.requires }]),
+    );
+    this.#live = this.#instantiate();
+  }
+
+  /**
+   * Calls an operation of the enclave and resolves with its `ok` value.
+   * @throws {EnclaveError} with a stable `code` (docs/ABI.md §4.2, §4.3); the enclave's own codes
+   *   (`bad_request`, `denied`, `state`, ...) carry its message in `detail`.
+   * @example
+   * const value = await counter.call('incr', { by: 2 });
+   */
+  async call<T = unknown>(op: string, args?: unknown): Promise<T> {
+    try {
+      return this.#call(op, args) as T;
+    } finally {
+      if (this.#pendingLogs.length > 0) this.#flushLogs();
+    }
+  }
+
+  /** Drops the instance and its memory; later calls fail with `closed`. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#live = undefined;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #call(op: string, args: unknown): unknown {
+    if (this.#closed) throw new EnclaveError('closed');
+    const spec = typeof op === 'string' ? this.#ops.get(op) : undefined;
+    if (spec === undefined) {
+      throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
+    }
+    const why = spec.check(args);
+    if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
+
+    const limits = this.#config.limits;
+    let request: Uint8Array;
+    try {
+      request = this.#packr.pack(args === undefined ? { op } : { op, args });
+    } catch (err) {
+      throw new EnclaveError('invalid_args', `The arguments for "${op}" cannot be encoded as msgpack.`, { cause: err });
+    }
+    if (request.length > limits.requestBytes) {
+      throw new EnclaveError('too_large', `The request is ${request.length} bytes; the limit is ${limits.requestBytes}.`);
+    }
+    const bad = checkMsgpack(request, limits.depth);
+    if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
+
+    const live = this.#live ?? (this.#live = this.#instantiate());
+    for (const required of spec.requires) {
+      if (!live.done.has(required)) {
+        throw new EnclaveError('state', `"${op}" requires "${required}" to have succeeded first on this enclave.`);
+      }
+    }
+    let reply: Uint8Array;
+    try {
+      reply = this.#roundTrip(live, request);
+    } catch (err) {
+      const error = toEnclaveError(err);
+      if (error.code === 'trap' || error.code === 'stack_overflow' || error.code === 'bad_reply') this.#live = undefined;
+      throw error;
+    }
+    const value = this.#decodeReply(reply);
+    live.done.add(op);
+    return value;
+  }
+
+  /** Copy in, call, bounds-check, copy out. Every number read from the enclave is hostile. */
+  #roundTrip(live: Live, request: Uint8Array): Uint8Array {
+    const len = request.length;
+    const ptr = live.alloc(len) >>> 0;
+    if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
+    let u8 = live.u8;
+    if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
+    if (ptr + len > u8.length) {
+      throw new EnclaveError('bad_reply', 'The enclave allocated a request buffer outside its memory.');
+    }
+    u8.set(request, ptr);
+
+    const d = live.call(ptr, len) >>> 0;
+    if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
+    if (d === 0) throw new EnclaveError('internal', 'The enclave produced no reply.');
+    if (d + 8 > u8.length) throw new EnclaveError('bad_reply', 'The reply descriptor lies outside enclave memory.');
+    const replyPtr = live.view.getUint32(d, true);
+    const replyLen = live.view.getUint32(d + 4, true);
+    if (replyLen > this.#config.limits.replyBytes) {
+      throw new EnclaveError('too_large', `The reply is ${replyLen} bytes; the limit is ${this.#config.limits.replyBytes}.`);
+    }
+    if (replyPtr + replyLen > u8.length) throw new EnclaveError('bad_reply', 'The reply lies outside enclave memory.');
+    // slice, not subarray: the caller must never hold a view of enclave memory.
+    return u8.slice(replyPtr, replyPtr + replyLen);
+  }
+
+  #decodeReply(reply: Uint8Array): unknown {
+    const bad = checkMsgpack(reply, this.#config.limits.depth);
+    if (bad !== undefined) {
+      this.#live = undefined;
+      throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
+    }
+    let envelope: unknown;
+    try {
+      envelope = unpackr.unpack(reply);
+    } catch {
+      this.#live = undefined;
+      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
+    }
+    if (typeof envelope === 'object' && envelope !== null && !Array.isArray(envelope)) {
+      const keys = Object.keys(envelope);
+      if (keys.length === 1 && keys[0] === 'ok') return (envelope as { ok: unknown }).ok;
+      if (keys.length === 1 && keys[0] === 'err') throw enclaveErrorFromReply((envelope as { err: unknown }).err);
+    }
+    this.#live = undefined;
+    throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
+  }
+
+  #instantiate(): Live {
+    let live: Live | undefined;
+    const memoryOf = (): Uint8Array => {
+      if (live === undefined) throw new EnclaveAbort('called before the instance exists');
+      return live.u8.buffer === live.memory.buffer ? live.u8 : refreshViews(live);
+    };
+    const inBounds = (ptr: number, len: number): boolean => ptr >>> 0 === ptr && len >>> 0 === len && ptr + len <= memoryOf().length;
+    const readText = (ptr: number, len: number, max: number): string => {
+      const n = Math.min(len >>> 0, max);
+      return inBounds(ptr, n) ? new TextDecoder().decode(memoryOf().subarray(ptr, ptr + n)) : '<out of bounds>';
+    };
+    const granted = this.#config.capabilities;
+    const env: Record<string, (...args: never[]) => unknown> = {
+      abort: (ptr: number, len: number) => {
+        this.#pendingLogs.push(['error', `enclave aborted: ${readText(ptr, len, MAX_ABORT_MESSAGE)}`]);
+        throw new EnclaveAbort();
+      },
+    };
+    if (granted.has('random')) {
+      env.random = (ptr: number, len: number) => {
+        if (len >>> 0 > MAX_RANDOM || !inBounds(ptr, len)) return -1;
+        getRandomValues(memoryOf().subarray(ptr, ptr + len));
+        return 0;
+      };
+    }
+    if (granted.has('clock')) env.now = () => BigInt(Date.now());
+    if (granted.has('log')) {
+      env.log = (level: number, ptr: number, len: number) => {
+        this.#pendingLogs.push([LOG_LEVELS[level] ?? 'info', readText(ptr, len, MAX_LOG_MESSAGE)]);
+      };
+    }
+
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(this.#module, { enclave: env });
+    } catch (err) {
+      throw new EnclaveError(isStackOverflow(err) ? 'stack_overflow' : 'trap', 'The enclave trapped while starting.', { cause: err });
+    }
+    const exports = instance.exports as Record<string, unknown>;
+    const memory = exports.memory as WebAssembly.Memory;
+    let version: number;
+    try {
+      version = (exports.enclave_abi_version as () => number)();
+    } catch (err) {
+      throw toEnclaveError(err);
+    }
+    if (!SUPPORTED_ABI_VERSIONS.includes(version)) {
+      throw new EnclaveError('unsupported_abi', `The module speaks ABI version ${version}; this runtime speaks ${SUPPORTED_ABI_VERSIONS.join(', ')}.`);
+    }
+    live = {
+      memory,
+      alloc: exports.enclave_alloc as Live['alloc'],
+      call: exports.enclave_call as Live['call'],
+      u8: new Uint8Array(memory.buffer),
+      view: new DataView(memory.buffer),
+      done: new Set(),
+    };
+    return live;
+  }
+
+  #flushLogs(): void {
+    const logs = this.#pendingLogs;
+    this.#pendingLogs = [];
+    const onLog = this.#config.onLog;
+    if (onLog === undefined) return;
+    // After the call, never inside it: user code must not run while the enclave is entered.
+    queueMicrotask(() => {
+      for (const [level, message] of logs) {
+        try {
+          onLog(level, message);
+        } catch {
+          // A throwing logger must not break the enclave's caller.
+        }
+      }
+    });
+  }
+}
+
+function refreshViews(live: Live): Uint8Array {
+  live.u8 = new Uint8Array(live.memory.buffer);
+  live.view = new DataView(live.memory.buffer);
+  return live.u8;
+}
+
+function isStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
+/** Maps anything thrown while the enclave ran to a stable code. */
+function toEnclaveError(err: unknown): EnclaveError {
+  if (err instanceof EnclaveError) return err;
+  if (isStackOverflow(err)) return new EnclaveError('stack_overflow', undefined, { cause: err });
+  return new EnclaveError('trap', undefined, { cause: err });
+}
+
+function enclaveErrorFromReply(err: unknown): EnclaveError {
+  if (typeof err !== 'object' || err === null) return new EnclaveError('bad_reply', 'The enclave error reply has no code.');
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !(ENCLAVE_CODES as readonly string[]).includes(code)) {
+    return new EnclaveError('bad_reply', 'The enclave replied with an error code outside the ABI.');
+  }
+  const detail = typeof message === 'string' ? message.slice(0, MAX_DETAIL) : undefined;
+  return new EnclaveError(code as ErrorCode, undefined, detail === undefined ? undefined : { detail });
+}

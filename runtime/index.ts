@@ -1,0 +1,11 @@
+/** The runtime layer: bytes to a running, limited, isolated enclave. */
+export { Enclave, EnclaveModule, DEFAULT_POLICY, SUPPORTED_ABI_VERSIONS } from './enclave.js';
+export type { EnclaveOptions, LogLevel } from './enclave.js';
+export { loadEnclave, compileEnclave, readModuleBytes } from './load.js';
+export type { ModuleSource } from './load.js';
+export { EnclaveError, ERROR_MESSAGES, ENCLAVE_CODES, isErrorCode } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { parseContract, CAPABILITIES, DEFAULT_LIMITS } from './contract.js';
+export type { Capability, Contract, Limits, OpContract, Shape } from './contract.js';
+export { readModuleInfo } from './module-info.js';
+export type { ModuleInfo, ImportInfo, ExportInfo, MemoryInfo, FuncType } from './module-info.js';
