@@ -1,0 +1,54 @@
+/** `enclave inspect <module.wasm>`: measurement, exports, imports and contract. */
+import { Command } from 'commander';
+import { readModuleBytes } from '../../../runtime/load.js';
+import { EnclaveModule } from '../../../runtime/enclave.js';
+import { formatFuncType } from '../../../runtime/module-info.js';
+import { handleError } from '../handle-error.js';
+
+export const inspectCommand = new Command('inspect')
+  .description('print the measurement, exports, imports and contract of a module')
+  .argument('<module>', 'path to the .wasm module')
+  .option('--json', 'print as JSON')
+  .action(async (module: string, opts) => {
+    try {
+      const bytes = await readModuleBytes(module);
+      const mod = await EnclaveModule.compile(bytes);
+      const memory = mod.info.memories[0]!;
+      const report = {
+        module,
+        bytes: bytes.length,
+        measurement: mod.measurement,
+        name: mod.contract.name,
+        version: mod.contract.version,
+        svn: mod.contract.svn,
+        memory: { initialPages: memory.initial, maximumPages: memory.maximum },
+        exports: mod.info.exports.map((e) => ({ name: e.name, kind: e.kind, type: e.type && formatFuncType(e.type) })),
+        imports: mod.info.imports.map((i) => ({ module: i.module, name: i.name, kind: i.kind, type: i.type && formatFuncType(i.type) })),
+        customSections: mod.info.customSections,
+        contract: mod.contract,
+      };
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        `module       ${module} (${bytes.length} bytes)`,
+        `measurement  sha256:${report.measurement}`,
+        `contract     ${report.name} ${report.version} (svn ${report.svn})`,
+        `capabilities ${mod.contract.capabilities.join(', ') || '(none)'}`,
+        `memory       ${memory.initial} pages initial, ${memory.maximum} maximum`,
+        `limits       ${Object.entries(mod.contract.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+        'exports',
+        ...report.exports.map((e) => `  ${e.name.padEnd(24)} ${e.kind}${e.type ? ` ${e.type}` : ''}`),
+        'imports',
+        ...(report.imports.length === 0 ? ['  (none)'] : report.imports.map((i) => `  ${i.module}.${i.name.padEnd(16)} ${i.kind}${i.type ? ` ${i.type}` : ''}`)),
+        'ops',
+        ...Object.entries(mod.contract.ops).map(
+          ([name, op]) => `  ${name.padEnd(24)} args ${JSON.stringify(op.args)}${op.requires.length ? ` requires ${op.requires.join(', ')}` : ''}${op.idempotent ? ' idempotent' : ''}`,
+        ),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    } catch (err) {
+      handleError(err, opts.json);
+    }
+  });

@@ -1,0 +1,35 @@
+/** The one place the CLI turns an error into output and an exit code. */
+import { CommanderError } from 'commander';
+import { EnclaveError } from '../../runtime/errors.js';
+
+/** Exit codes: 0 ok, 1 the operation failed (an error code was printed), 2 bad usage. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/**
+ * Prints `error[<code>]: <message>` (or JSON with `--json`) on stderr and sets the exit code.
+ * Unknown errors print as `internal` without their stack, unless ENCLAVE_DEBUG is set.
+ */
+export function handleError(err: unknown, json = false): void {
+  let code: string;
+  let message: string;
+  let detail: string | undefined;
+  let exit: number = EXIT.failed;
+  if (err instanceof EnclaveError) {
+    ({ code, message, detail } = err);
+    if (code === 'invalid_options') exit = EXIT.usage;
+  } else if (err instanceof CommanderError) {
+    code = 'usage';
+    message = err.message;
+    exit = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else {
+    code = 'internal';
+    message = err instanceof Error ? err.message : String(err);
+    if (process.env.ENCLAVE_DEBUG && err instanceof Error && err.stack) message = err.stack;
+  }
+  if (json) {
+    process.stderr.write(`${JSON.stringify({ error: detail === undefined ? { code, message } : { code, message, detail } })}\n`);
+  } else {
+    process.stderr.write(`error[${code}]: ${message}${detail === undefined ? '' : `\n  enclave says: ${detail}`}\n`);
+  }
+  process.exitCode = exit;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/** The CLI entry: wires commands, nothing else (one file per command in ./commands). */
+import { createRequire } from 'node:module';
+import { Command } from 'commander';
+import { buildCommand } from './commands/build.js';
+import { inspectCommand } from './commands/inspect.js';
+import { runCommand } from './commands/run.js';
+import { handleError } from './handle-error.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+const program = new Command('enclave')
+  .description('WebAssembly-sandboxed enclaves for Node.js')
+  .version(version)
+  .showHelpAfterError()
+  .addCommand(runCommand)
+  .addCommand(inspectCommand)
+  .addCommand(buildCommand);
+
+program.parseAsync(process.argv).catch((err: unknown) => handleError(err));

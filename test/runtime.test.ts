@@ -1,0 +1,243 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileEnclave, EnclaveError, loadEnclave, type Enclave } from '../host/index.js';
+import { fixture, MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EnclaveError);
+    return (err as EnclaveError).code;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('load-time validation', () => {
+  it('loads a minimal well-formed enclave and calls it', async () => {
+    const enclave = await loadEnclave(await watModule(minimalWat(), MINIMAL_CONTRACT));
+    expect(await enclave.call('ping')).toBe(true);
+    expect(enclave.measurement).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  const cases: [string, string, () => Promise<Uint8Array>][] = [
+    ['an import outside the enclave namespace', 'invalid_module', () =>
+      watModule(minimalWat({ imports: '(import "env" "foo" (func))' }), MINIMAL_CONTRACT)],
+    ['a WASI import', 'invalid_module', () =>
+      watModule(minimalWat({ imports: '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }), MINIMAL_CONTRACT)],
+    ['an unknown enclave import', 'invalid_module', () =>
+      watModule(minimalWat({ imports: '(import "enclave" "exec" (func))' }), MINIMAL_CONTRACT)],
+    ['a capability import with the wrong signature', 'invalid_module', () =>
+      watModule(minimalWat({ imports: '(import "enclave" "random" (func (param i64)))' }), { ...MINIMAL_CONTRACT, capabilities: ['random'] })],
+    ['a capability import the contract does not declare', 'capability_denied', () =>
+      watModule(minimalWat({ imports: '(import "enclave" "random" (func (param i32 i32) (result i32)))' }), MINIMAL_CONTRACT)],
+    ['an imported memory', 'invalid_module', () =>
+      watModule(minimalWat({ imports: '(import "enclave" "memory" (memory 1))', memory: '' }), MINIMAL_CONTRACT)],
+    ['a memory without a maximum', 'memory_limit', () =>
+      watModule(minimalWat({ memory: '(memory (export "memory") 1)' }), MINIMAL_CONTRACT)],
+    ['a memory maximum above the contract limit', 'memory_limit', () =>
+      watModule(minimalWat({ memory: '(memory (export "memory") 1 4)' }), MINIMAL_CONTRACT)],
+    ['a memory that is not exported', 'invalid_module', () =>
+      watModule(minimalWat({ memory: '(memory 1 1)' }), MINIMAL_CONTRACT)],
+    ['a missing enclave_call', 'invalid_module', () =>
+      watModule(minimalWat({ exports: `(func (export "enclave_abi_version") (result i32) (i32.const 1))
+        (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))` }), MINIMAL_CONTRACT)],
+    ['an enclave_call with an i64 result', 'invalid_module', () =>
+      watModule(minimalWat({ exports: `(func (export "enclave_abi_version") (result i32) (i32.const 1))
+        (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+        (func (export "enclave_call") (param i32 i32) (result i64) (i64.const 0))` }), MINIMAL_CONTRACT)],
+    ['an ABI version this runtime does not speak', 'unsupported_abi', () =>
+      watModule(minimalWat({ exports: `(func (export "enclave_abi_version") (result i32) (i32.const 2))
+        (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+        (func (export "enclave_call") (param i32 i32) (result i32) (i32.const 0x100))` }), MINIMAL_CONTRACT)],
+    ['no contract section', 'invalid_contract', () => watModule(minimalWat())],
+    ['a contract that is not JSON', 'invalid_contract', () => watModule(minimalWat(), new TextEncoder().encode('{nope'))],
+    ['a contract with an unknown field', 'invalid_contract', () => watModule(minimalWat(), { ...MINIMAL_CONTRACT, root: true })],
+    ['a contract op requiring an unknown op', 'invalid_contract', () =>
+      watModule(minimalWat(), { ...MINIMAL_CONTRACT, ops: { ping: { requires: ['ghost'] } } })],
+    ['a start function that traps', 'trap', () =>
+      watModule(minimalWat({ body: '(func $s unreachable) (start $s)' }), MINIMAL_CONTRACT)],
+    ['bytes that are not wasm', 'invalid_module', async () => new TextEncoder().encode('#!/bin/sh\necho hi\n')],
+    ['a truncated module', 'invalid_module', async () => (await watModule(minimalWat(), MINIMAL_CONTRACT)).subarray(0, 40)],
+  ];
+  for (const [what, code, make] of cases) {
+    it(`refuses ${what} with ${code}`, async () => {
+      expect(await codeOf(make().then((bytes) => loadEnclave(bytes)))).toBe(code);
+    });
+  }
+
+  it('names the offending import in the message', async () => {
+    const bytes = await watModule(
+      minimalWat({ imports: '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }),
+      MINIMAL_CONTRACT,
+    );
+    await expect(loadEnclave(bytes)).rejects.toThrow(/wasi_snapshot_preview1\.fd_write/);
+  });
+
+  it('refuses a declared capability the host does not grant, and accepts it when granted', async () => {
+    const bytes = await watModule(
+      minimalWat({ imports: '(import "enclave" "random" (func (param i32 i32) (result i32)))' }),
+      { ...MINIMAL_CONTRACT, capabilities: ['random'] },
+    );
+    expect(await codeOf(loadEnclave(bytes))).toBe('capability_denied');
+    const enclave = await loadEnclave(bytes, { capabilities: ['random'] });
+    expect(await enclave.call('ping')).toBe(true);
+  });
+
+  it('lets the host policy lower the memory limit below the contract', async () => {
+    const bytes = await watModule(minimalWat({ memory: '(memory (export "memory") 1 2)' }), {
+      ...MINIMAL_CONTRACT,
+      limits: { ...MINIMAL_CONTRACT.limits, memoryPages: 2 },
+    });
+    await expect(loadEnclave(bytes)).resolves.toBeDefined();
+    expect(await codeOf(loadEnclave(bytes, { policy: { memoryPages: 1 } }))).toBe('memory_limit');
+  });
+
+  it('refuses bad options up front', async () => {
+    const bytes = await watModule(minimalWat(), MINIMAL_CONTRACT);
+    expect(await codeOf(loadEnclave(bytes, { capabilities: ['root' as never] }))).toBe('invalid_options');
+    expect(await codeOf(loadEnclave(bytes, { policy: { depth: -1 } }))).toBe('invalid_options');
+  });
+
+  it('compiles once and creates enclaves with separate memories', async () => {
+    const mod = await compileEnclave(await fixture('hostile'));
+    const a = mod.create();
+    const b = mod.create();
+    await a.call('arm_alloc_oob');
+    // a's next allocation is poisoned; b's is not.
+    expect(await b.call('ok')).toBe('fine');
+    expect(await codeOf(a.call('ok'))).toBe('bad_reply');
+  });
+
+  it('copies the bytes it was given, so later changes to them change nothing', async () => {
+    const bytes = await watModule(minimalWat(), MINIMAL_CONTRACT);
+    const mod = await compileEnclave(bytes);
+    const measurement = mod.measurement;
+    bytes.fill(0);
+    expect(mod.measurement).toBe(measurement);
+    expect(await mod.create().call('ping')).toBe(true);
+  });
+});
+
+describe('hostile enclave at call time', () => {
+  let enclave: Enclave;
+  beforeAll(async () => {
+    enclave = await loadEnclave(await fixture('hostile'));
+  });
+
+  const cases: [op: string, code: string][] = [
+    ['ptr_oob', 'bad_reply'],
+    ['huge_len', 'too_large'],
+    ['span_oob', 'bad_reply'],
+    ['desc_oob', 'bad_reply'],
+    ['truncated', 'bad_reply'],
+    ['ext', 'bad_reply'],
+    ['nested', 'bad_reply'],
+    ['weird_code', 'bad_reply'],
+    ['x_not_envelope', 'bad_reply'],
+    ['junk_after', 'bad_reply'],
+    ['zero_reply', 'internal'],
+    ['unreachable', 'trap'],
+    ['bail', 'trap'],
+    ['call_forever', 'stack_overflow'],
+  ];
+  for (const [op, code] of cases) {
+    it(`${op} fails with ${code} and the next call succeeds`, async () => {
+      expect(await codeOf(enclave.call(op))).toBe(code);
+      expect(await enclave.call('ok')).toBe('fine');
+    });
+  }
+
+  for (const op of ['ptr_oob', 'span_oob', 'desc_oob']) {
+    it(`${op} is caught by the bounds check itself, before any byte is read`, async () => {
+      await expect(enclave.call(op)).rejects.toThrow(/outside enclave memory/);
+    });
+  }
+
+  it('passes an enclave error through with its code and message as detail', async () => {
+    const err = await enclave.call('refuse').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnclaveError);
+    expect((err as EnclaveError).code).toBe('denied');
+    expect((err as EnclaveError).detail).toBe('no');
+    expect((err as EnclaveError).message).not.toContain('no\n');
+  });
+
+  it('an allocator returning an out-of-bounds pointer fails with bad_reply, then recovers', async () => {
+    await enclave.call('arm_alloc_oob');
+    expect(await codeOf(enclave.call('ok'))).toBe('bad_reply');
+    expect(await enclave.call('ok')).toBe('fine');
+  });
+
+  it('an allocator returning 0 fails with limit', async () => {
+    const e = await loadEnclave(await fixture('hostile'));
+    await e.call('fail_alloc');
+    expect(await codeOf(e.call('ok'))).toBe('limit');
+  });
+
+  it('survives memory growth between calls', async () => {
+    expect(await enclave.call('grow')).toBe('fine');
+    expect(await enclave.call('ok')).toBe('fine');
+  });
+
+  it('discards state after a trap: a fresh instance serves the next call', async () => {
+    const e = await loadEnclave(await fixture('hostile'));
+    await e.call('fail_alloc'); // poisons this instance's allocator
+    expect(await codeOf(e.call('unreachable'))).toBe('limit'); // alloc fails before the call
+    const fresh = await loadEnclave(await fixture('hostile'));
+    await fresh.call('arm_alloc_oob');
+    expect(await codeOf(fresh.call('ok'))).toBe('bad_reply'); // discarded
+    expect(await fresh.call('ok')).toBe('fine'); // new instance, allocator healthy
+  });
+});
+
+describe('caller-side checks', () => {
+  let enclave: Enclave;
+  beforeAll(async () => {
+    enclave = await loadEnclave(await fixture('hostile'));
+  });
+
+  it('refuses an op not in the contract before calling', async () => {
+    expect(await codeOf(enclave.call('launch_missiles'))).toBe('unknown_op');
+    expect(await codeOf(enclave.call(42 as unknown as string))).toBe('unknown_op');
+  });
+
+  it('refuses an oversized request before copying it', async () => {
+    expect(await codeOf(enclave.call('ok', 'x'.repeat(20_000)))).toBe('too_large');
+    expect(await enclave.call('ok')).toBe('fine');
+  });
+
+  it('refuses arguments nested deeper than the limit', async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 20; i++) deep = [deep];
+    expect(await codeOf(enclave.call('ok', deep))).toBe('invalid_args');
+    expect(await enclave.call('ok')).toBe('fine');
+  });
+
+  it('refuses arguments that cannot be encoded (cycles, extension types)', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(await codeOf(enclave.call('ok', cyclic))).toBe('invalid_args');
+    expect(await codeOf(enclave.call('ok', new Date(0)))).toBe('invalid_args');
+    expect(await enclave.call('ok')).toBe('fine');
+  });
+
+  it('enforces requires: an op runs only after the ops it requires succeeded', async () => {
+    const e = await loadEnclave(await fixture('hostile'));
+    expect(await codeOf(e.call('order'))).toBe('state');
+    await e.call('ok');
+    expect(await e.call('order')).toBe('fine');
+  });
+
+  it('fails every call after close with closed', async () => {
+    const e = await loadEnclave(await fixture('hostile'));
+    e.close();
+    expect(await codeOf(e.call('ok'))).toBe('closed');
+  });
+
+  it('never hands out a view of enclave memory', async () => {
+    const e = await loadEnclave(await watModule(minimalWat(), MINIMAL_CONTRACT));
+    // A reply's bytes are copied: decoding later calls cannot change earlier results.
+    const first = await e.call('ping');
+    await e.call('ping');
+    expect(first).toBe(true);
+  });
+});
