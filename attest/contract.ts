@@ -1,0 +1,69 @@
+/**
+ * The part of a module's `enclave.contract` section (docs/ABI.md §6) that attestation relies on:
+ * name, version and svn name the module in evidence; the runtime validates the full schema.
+ */
+import { isPlainObject } from './_bytes.js';
+import { parseLayout } from './_layout.js';
+import { AttestationError } from './errors.js';
+import { CONTRACT_SECTION } from './wasm-sections.js';
+
+/** The fields of the `enclave.contract` JSON that attestation relies on; the runtime validates the rest. */
+export interface ModuleContract {
+  readonly name: string;
+  readonly version: string;
+  /** Security version number, an integer ≥ 0. */
+  readonly svn: number;
+  readonly capabilities: readonly string[];
+  readonly limits: Readonly<Record<string, unknown>>;
+  readonly ops: Readonly<Record<string, unknown>>;
+  readonly [key: string]: unknown;
+}
+
+/** Upper bound on the contract JSON, far above any real contract; keeps parsing hostile input cheap. */
+const MAX_CONTRACT_BYTES = 1 << 20;
+
+/**
+ * Reads and checks the contract embedded in a module's `enclave.contract` section.
+ * Only the fields attestation needs are checked here; the runtime validates the full schema.
+ * @throws {AttestationError} `invalid_module` for bad framing; `invalid_contract` if the section is
+ *   missing, duplicated, not UTF-8 JSON, or lacks a valid name, version, svn, capabilities, limits or ops.
+ * @example
+ * const { name, version, svn } = readContract(bytes);
+ */
+export function readContract(bytes: Uint8Array): ModuleContract {
+  const layout = parseLayout(bytes);
+  const found = layout.content.filter((s) => s.id === 0 && s.name === CONTRACT_SECTION);
+  if (found.length !== 1) {
+    throw new AttestationError(
+      'invalid_contract',
+      found.length === 0
+        ? 'the module has no enclave.contract section; rebuild it with a contract'
+        : 'the module has more than one enclave.contract section; rebuild it with exactly one',
+    );
+  }
+  const section = found[0]!;
+  const payload = bytes.subarray(section.payloadStart, section.end);
+  if (payload.length > MAX_CONTRACT_BYTES) throw new AttestationError('invalid_contract', 'the contract is larger than 1 MiB');
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch (err) {
+    throw new AttestationError('invalid_contract', 'the contract is not UTF-8 JSON; rebuild the module', { cause: err });
+  }
+  return checkContract(json);
+}
+
+function checkContract(json: unknown): ModuleContract {
+  const bad = (field: string): never => {
+    throw new AttestationError('invalid_contract', `the contract field "${field}" is missing or invalid; fix the contract and rebuild`);
+  };
+  if (!isPlainObject(json)) return bad('(root)');
+  if (typeof json.name !== 'string' || json.name.length === 0) bad('name');
+  if (typeof json.version !== 'string' || json.version.length === 0) bad('version');
+  if (!Number.isSafeInteger(json.svn) || (json.svn as number) < 0) bad('svn');
+  if (!Array.isArray(json.capabilities) || !json.capabilities.every((c) => typeof c === 'string')) bad('capabilities');
+  if (!isPlainObject(json.limits)) bad('limits');
+  if (!isPlainObject(json.ops)) bad('ops');
+  return json as unknown as ModuleContract;
+}
+
