@@ -1,0 +1,240 @@
+// The op registry and the request/reply path behind `enclave_alloc` and `enclave_call`
+// (docs/ABI.md §2, §4).
+
+import { Value } from "./value";
+import { Reply, ErrorCode, errorCodeName } from "./reply";
+import { Reader, ReadError, readErrorMessage } from "./msgpack/reader";
+import { Writer } from "./msgpack/writer";
+import { requestBytesLimit, replyBytesLimit, depthLimit, setLimitsImpl } from "./limits";
+import { enclave_abort } from "./env";
+
+/** A handler: a top-level function from the op's args to its reply (no closures in AssemblyScript). */
+export type Handler = (args: Value) => Reply;
+
+/** ABI §4.2: the message is at most 256 bytes. */
+const MESSAGE_MAX: i32 = 256;
+/** ABI §4.1: the op name is 1..64 bytes. */
+const OP_MAX: u32 = 64;
+
+// ---- registry ----
+
+const opNames = new Array<ArrayBuffer>();
+const opHandlers = new Array<Handler>();
+
+/** Whether `name` matches the contract's op-name pattern `[a-z_][a-z0-9_]{0,63}` (ABI §6). */
+function validOpName(name: string): bool {
+  let n = name.length;
+  if (n < 1 || n > <i32>OP_MAX) return false;
+  for (let i = 0; i < n; i++) {
+    let c = name.charCodeAt(i);
+    let ok = (c >= 0x61 && c <= 0x7a) || c == 0x5f || (i > 0 && c >= 0x30 && c <= 0x39);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function findOp(p: usize, n: u32): i32 {
+  for (let i = 0, k = opNames.length; i < k; i++) {
+    let name = unchecked(opNames[i]);
+    if (<u32>name.byteLength == n && memory.compare(changetype<usize>(name), p, <usize>n) == 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * The module's registry of operations and limits. Call it at the module's top level (it runs once,
+ * when the instance starts).
+ *
+ * @example
+ * ```ts
+ * import { Enclave, Value, Reply } from "../sdk";
+ * export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+ *
+ * Enclave.setLimits(1024, 1024, 8); // the contract's limits
+ * Enclave.op("echo", echo);
+ *
+ * function echo(args: Value): Reply {
+ *   return Reply.ok(args);
+ * }
+ * ```
+ */
+export class Enclave {
+  /**
+   * Registers `handler` for `name` (replacing an earlier one). A name outside
+   * `[a-z_][a-z0-9_]{0,63}` aborts at start: it could never be called.
+   * @example `Enclave.op("incr", incr);`
+   */
+  static op(name: string, handler: Handler): void {
+    if (!validOpName(name)) enclave_abort("Enclave.op: invalid op name", null, 0, 0);
+    let bytes = String.UTF8.encode(name);
+    let i = findOp(changetype<usize>(bytes), <u32>bytes.byteLength);
+    if (i >= 0) {
+      unchecked((opHandlers[i] = handler));
+      return;
+    }
+    opNames.push(bytes);
+    opHandlers.push(handler);
+  }
+
+  /**
+   * Sets the limits the SDK enforces to the contract's `limits` (ABI §5); the defaults are the ABI's
+   * (65536, 65536, 32). Requests over `requestBytes` or nested deeper than `depth` get `bad_request`;
+   * replies over `replyBytes` or deeper than `depth` are replaced by a `limit` error. `depth` is
+   * clamped to 2..512 and `replyBytes` to at least 32.
+   * @example `Enclave.setLimits(1024, 1024, 8);`
+   */
+  static setLimits(requestBytes: i32, replyBytes: i32, depth: i32): void {
+    setLimitsImpl(requestBytes, replyBytes, depth);
+  }
+}
+
+// ---- the call path ----
+
+let reqBuf: ArrayBuffer | null = null;
+// A str/bin view into `reqBuf` may still be referenced: the next request gets a fresh buffer, so a
+// view never sees its bytes change.
+let reqShared = false;
+
+/** Allocations at least this big run a full collection first (cheap next to copying them). */
+export const BIG_ALLOC: i32 = 256 * 1024;
+
+const reader = new Reader();
+const writer = new Writer();
+const descriptor: usize = memory.data(8, 4);
+
+/** `enclave_alloc` (ABI §2): a buffer of at least `len` bytes, or 0. */
+export function allocRequest(len: i32): usize {
+  if (len < 1 || len > requestBytesLimit) return 0;
+  let b = reqBuf;
+  if (b === null || reqShared || b.byteLength < len) {
+    // Drop our reference first, and for a big buffer collect garbage (earlier requests) before
+    // asking for more memory: with a tight `memoryPages` an uncollected 1 MiB request is the
+    // difference between a reply and an out-of-memory trap.
+    reqBuf = null;
+    if (len >= BIG_ALLOC) __collect();
+    // Uninitialised: the host overwrites it, and only `[ptr, ptr+len)` of `enclave_call` is read.
+    b = changetype<ArrayBuffer>(__new(<usize>len, idof<ArrayBuffer>()));
+    reqBuf = b;
+    reqShared = false;
+  }
+  return changetype<usize>(b);
+}
+
+/** `enclave_call` (ABI §2): handles `[ptr, ptr+len)` and returns the reply descriptor, or 0. */
+export function handleCall(ptr: usize, len: i32): usize {
+  let reply = dispatch(ptr, len);
+  reader.release(); // the reader must not keep an old request buffer alive
+  if (!encodeReply(reply)) return 0;
+  store<u32>(descriptor, <u32>writer.dataStart);
+  store<u32>(descriptor, <u32>writer.length, 4);
+  return descriptor;
+}
+
+function dispatch(ptr: usize, len: i32): Reply {
+  let b = reqBuf;
+  if (b === null) return Reply.badRequest("no request buffer: call enclave_alloc first");
+  let base = changetype<usize>(b);
+  // The host passes what enclave_alloc returned; anything else is refused, not read.
+  if (len < 1 || ptr < base || <u64>(ptr - base) + <u64>len > <u64>b.byteLength) {
+    return Reply.badRequest("request outside the enclave_alloc buffer");
+  }
+  if (len > requestBytesLimit) return Reply.badRequest("request over the byte limit");
+  let start = <u32>(ptr - base);
+  let r = reader;
+  r.reset(b, start, start + <u32>len, depthLimit);
+
+  // ABI §4.1: a map with string keys; `op` required, `args` optional, other keys ignored.
+  let n = r.readMapHeader();
+  if (n < 0) return decodeError(r, "request is not a map");
+  let opOff: u32 = 0;
+  let opLen: u32 = 0;
+  let haveOp = false;
+  let haveArgs = false;
+  let args = Value.nil();
+  for (let i: i64 = 0; i < n; i++) {
+    if (!r.readStrRaw()) return decodeError(r, "request keys must be strings");
+    let kOff = r.strOff;
+    let kLen = r.strLen;
+    let kp = r.base + <usize>kOff;
+    if (kLen == 2 && load<u16>(kp) == 0x706f /* "op" */) {
+      if (haveOp) return Reply.badRequest("duplicate key op");
+      if (!r.readStrRaw()) return decodeError(r, "op must be a string");
+      if (r.strLen < 1 || r.strLen > OP_MAX) return Reply.badRequest("op must be 1..64 bytes");
+      opOff = r.strOff;
+      opLen = r.strLen;
+      haveOp = true;
+    } else if (kLen == 4 && load<u32>(kp) == 0x73677261 /* "args" */) {
+      if (haveArgs) return Reply.badRequest("duplicate key args");
+      args = r.readValue(2);
+      haveArgs = true;
+    } else {
+      r.readValue(2); // ignored, but it must still be valid
+    }
+    if (r.error != ReadError.None) return decodeError(r, "");
+  }
+  if (!r.atEnd()) return Reply.badRequest("trailing bytes after the request");
+  if (!haveOp) return Reply.badRequest("missing op");
+  if (r.viewed) reqShared = true;
+
+  let h = findOp(r.base + <usize>opOff, opLen);
+  if (h < 0) return Reply.err(ErrorCode.UnknownOp, "no handler for this op");
+  return unchecked(opHandlers[h])(args);
+}
+
+function decodeError(r: Reader, fallback: string): Reply {
+  if (r.error != ReadError.None) {
+    if (r.viewed) reqShared = true;
+    return Reply.badRequest(readErrorMessage(r.error));
+  }
+  return Reply.badRequest(fallback);
+}
+
+/** Encodes `reply` as the ABI §4.2 envelope; falls back to a `limit` error. False if nothing fits. */
+function encodeReply(reply: Reply): bool {
+  let w = writer;
+  if (reply.isOk) {
+    w.reset(replyBytesLimit);
+    w.u8(0x81);
+    w.writeStrBytes(OK_KEY, 2);
+    w.writeValue(reply.value, 2, depthLimit);
+    if (!w.failed()) return true;
+    let msg = w.tooDeep ? "reply nested deeper than the depth limit" : "reply over the byte limit";
+    return encodeError(ErrorCode.Limit, msg);
+  }
+  return encodeError(reply.code, reply.message);
+}
+
+const OK_KEY: usize = memory.data<u8>([0x6f, 0x6b]); // "ok"
+
+function encodeError(code: ErrorCode, message: string): bool {
+  let w = writer;
+  let msgLen = <u32>String.UTF8.byteLength(message);
+  let cut = msgLen > <u32>MESSAGE_MAX ? <u32>MESSAGE_MAX : msgLen;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    w.reset(replyBytesLimit);
+    w.u8(0x81);
+    w.writeString("err");
+    w.u8(cut > 0 ? 0x82 : 0x81);
+    w.writeString("code");
+    w.writeString(errorCodeName(code));
+    if (cut > 0) {
+      w.writeString("message");
+      writeTruncated(w, message, msgLen, cut);
+    }
+    if (!w.failed()) return true;
+    cut = 0; // retry without the message
+  }
+  return false;
+}
+
+/** Writes `s` as a str of at most `cut` bytes, cut at a UTF-8 character boundary. */
+function writeTruncated(w: Writer, s: string, full: u32, cut: u32): void {
+  if (full <= cut) {
+    w.writeString(s);
+    return;
+  }
+  let tmp = new Uint8Array(<i32>full);
+  String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, tmp.dataStart, false, String.UTF8.ErrorMode.REPLACE);
+  while (cut > 0 && (<u32>load<u8>(tmp.dataStart + <usize>cut) & 0xc0) == 0x80) cut--;
+  w.writeStrBytes(tmp.dataStart, cut);
+}

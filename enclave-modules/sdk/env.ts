@@ -1,0 +1,222 @@
+// The capability imports of docs/ABI.md §3, with typed wrappers.
+//
+// AssemblyScript emits an import only when a function that uses it is compiled in, so a module that
+// never calls `randomBytes` carries no `enclave.random` import and needs no `random` capability.
+// The module name is always `enclave` (ABI §3): nothing here may use `env` (no `trace`, no
+// `Math.random`, whose seed is an `env.seed` import).
+
+// @ts-ignore: decorator
+@external("enclave", "abort")
+declare function _abort(msgPtr: usize, msgLen: i32): void;
+
+// @ts-ignore: decorator
+@external("enclave", "random")
+declare function _random(ptr: usize, len: i32): i32;
+
+// @ts-ignore: decorator
+@external("enclave", "now")
+declare function _now(): i64;
+
+// @ts-ignore: decorator
+@external("enclave", "log")
+declare function _log(level: i32, ptr: usize, len: i32): void;
+
+// @ts-ignore: decorator
+@external("enclave", "seal_key")
+declare function _seal_key(policy: i32, outPtr: usize): i32;
+
+// @ts-ignore: decorator
+@external("enclave", "report")
+declare function _report(dataPtr: usize, dataLen: i32, outPtr: usize, outCap: i32): i32;
+
+/** The host reads at most this many bytes of an abort message (ABI §3). */
+const ABORT_MAX: i32 = 256;
+/** The host reads at most this many bytes of a log line (ABI §3). */
+const LOG_MAX: i32 = 1024;
+/** The most bytes one `random` import call may fill (ABI §3). */
+const RANDOM_CHUNK: i32 = 65536;
+
+// A static buffer for abort messages: abort can be reached from an allocation failure, so building
+// the message must not allocate.
+const abortBuf: usize = memory.data(ABORT_MAX);
+
+// @ts-ignore: decorator
+@inline
+function putAscii(s: string | null, at: i32): i32 {
+  if (s === null) return at;
+  let n = s.length;
+  let p = changetype<usize>(s);
+  for (let i = 0; i < n && at < ABORT_MAX; i++) {
+    let c = <u32>load<u16>(p + (<usize>i << 1));
+    // Keep the message printable ASCII without a UTF-8 encoder (which would allocate).
+    store<u8>(abortBuf + <usize>at, c >= 0x20 && c < 0x7f ? <u8>c : 0x3f);
+    at++;
+  }
+  return at;
+}
+
+function putU32(v: u32, at: i32): i32 {
+  let digits: i32 = 1;
+  for (let t = v; t >= 10; t /= 10) digits++;
+  if (at + digits > ABORT_MAX) return at;
+  for (let i = digits - 1; i >= 0; i--) {
+    store<u8>(abortBuf + <usize>(at + i), <u8>(0x30 + v % 10));
+    v /= 10;
+  }
+  return at + digits;
+}
+
+/**
+ * AssemblyScript's `abort` replacement (wired with `--use abort=enclave-modules/sdk/env/enclave_abort`).
+ * Reports `message at file:line:column` (printable ASCII, at most 256 bytes) through the `enclave.abort`
+ * import, which never returns: the host fails the call with `trap` and discards the instance.
+ * Enclave code should not call it directly; return `Reply.err(...)` for expected failures.
+ *
+ * @example
+ * ```ts
+ * // reached through `assert(x)`, an out-of-range array index, or an allocation failure
+ * enclave_abort("invariant broken", "counter/index.ts", 12, 3);
+ * ```
+ */
+export function enclave_abort(
+  message: string | null = null,
+  fileName: string | null = null,
+  line: u32 = 0,
+  column: u32 = 0,
+): void {
+  let n = putAscii(message, 0);
+  if (fileName !== null) {
+    n = putAscii(" at ", n);
+    n = putAscii(fileName, n);
+    n = putAscii(":", n);
+    n = putU32(line, n);
+    n = putAscii(":", n);
+    n = putU32(column, n);
+  }
+  _abort(abortBuf, n);
+  unreachable();
+}
+
+/**
+ * Fills `out` with bytes from the host's CSPRNG (capability `random`). Returns `false` if the host
+ * refused (it cannot for an in-bounds buffer, so `false` means a bug).
+ *
+ * @example
+ * ```ts
+ * const nonce = new Uint8Array(12);
+ * if (!fillRandom(nonce)) return Reply.err(ErrorCode.Internal, "no randomness");
+ * ```
+ */
+export function fillRandom(out: Uint8Array): bool {
+  let p = out.dataStart;
+  let left = out.byteLength;
+  while (left > 0) {
+    let n = left < RANDOM_CHUNK ? left : RANDOM_CHUNK;
+    if (_random(p, n) != 0) return false;
+    p += <usize>n;
+    left -= n;
+  }
+  return true;
+}
+
+/**
+ * Returns `n` fresh random bytes from the host's CSPRNG (capability `random`). Aborts (traps) if
+ * the host refuses, which cannot happen for an in-bounds buffer: randomness failing is never
+ * papered over with weak bytes.
+ *
+ * @example
+ * ```ts
+ * const key = randomBytes(32);
+ * ```
+ */
+export function randomBytes(n: i32): Uint8Array {
+  let out = new Uint8Array(n);
+  if (!fillRandom(out)) enclave_abort("random: host refused", null, 0, 0);
+  return out;
+}
+
+/**
+ * Wall-clock milliseconds since the Unix epoch (capability `clock`). The host controls it: never use
+ * it as the only guard of anything security-relevant.
+ *
+ * @example
+ * ```ts
+ * const expired = nowMillis() > expiresAt;
+ * ```
+ */
+export function nowMillis(): i64 {
+  return _now();
+}
+
+/** Log levels of the `log` import (ABI §3). */
+export const enum LogLevel {
+  Debug = 0,
+  Info = 1,
+  Warn = 2,
+  Error = 3,
+}
+
+/**
+ * Sends one line to the host's logger (capability `log`); the host keeps at most 1024 bytes of it.
+ * Log output leaves the enclave: never log secrets.
+ *
+ * @example
+ * ```ts
+ * log(LogLevel.Info, "rotated key " + id.toString());
+ * ```
+ */
+export function log(level: LogLevel, msg: string): void {
+  let buf = new Uint8Array(String.UTF8.byteLength(msg));
+  let n = <i32>String.UTF8.encodeUnsafe(changetype<usize>(msg), msg.length, buf.dataStart, false, String.UTF8.ErrorMode.REPLACE);
+  // The host reads at most LOG_MAX bytes anyway; it may cut a character, which it tolerates.
+  _log(<i32>level, buf.dataStart, n < LOG_MAX ? n : LOG_MAX);
+}
+
+/** Sealing-key policies of the `seal_key` import (ABI §3). */
+export const enum SealPolicy {
+  /** Bound to the module's measurement: a new build gets a new key. */
+  Measurement = 0,
+  /** Bound to the module's signer: survives upgrades signed by the same key. */
+  Signer = 1,
+}
+
+/**
+ * Writes the 32-byte sealing key for `policy` into `out` (capability `seal`). Returns `0`, or the
+ * host's negative error: `-1` out of bounds, `-2` unknown policy, `-3` unavailable (for example
+ * policy `Signer` on an unsigned module). `out` must hold at least 32 bytes, otherwise `-1`.
+ *
+ * @example
+ * ```ts
+ * const key = new Uint8Array(32);
+ * if (sealKey(SealPolicy.Measurement, key) != 0) return Reply.err(ErrorCode.State, "no sealing key");
+ * ```
+ */
+export function sealKey(policy: SealPolicy, out: Uint8Array): i32 {
+  if (out.byteLength < 32) return -1;
+  return _seal_key(<i32>policy, out.dataStart);
+}
+
+/**
+ * Asks the platform for evidence binding `data` (at most 64 bytes) (capability `attest`). Returns the
+ * evidence, or `null` if the host reported an error (`-2` data over 64 bytes, `-3` unavailable).
+ * Retries once with a buffer of the size the host asked for.
+ *
+ * @example
+ * ```ts
+ * const evidence = report(nonceHash);
+ * if (evidence === null) return Reply.err(ErrorCode.State, "attestation unavailable");
+ * return Reply.ok(Value.bin(evidence));
+ * ```
+ */
+export function report(data: Uint8Array): Uint8Array | null {
+  if (data.byteLength > 64) return null;
+  let out = new Uint8Array(4096);
+  let n = _report(data.dataStart, data.byteLength, out.dataStart, out.byteLength);
+  if (n < 0) return null;
+  if (n > out.byteLength) {
+    out = new Uint8Array(n);
+    n = _report(data.dataStart, data.byteLength, out.dataStart, out.byteLength);
+    if (n < 0 || n > out.byteLength) return null;
+  }
+  return out.subarray(0, n);
+}

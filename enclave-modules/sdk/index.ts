@@ -1,0 +1,24 @@
+// The AssemblyScript guest SDK: what an enclave module imports.
+//
+// @example
+// ```ts
+// import { Enclave, Value, Reply, ErrorCode } from "../sdk";
+// export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+//
+// Enclave.setLimits(1024, 1024, 8);
+// Enclave.op("incr", incr);
+//
+// let count: i64 = 0;
+// function incr(args: Value): Reply {
+//   const by = args.get("by");
+//   if (!by.isNil() && !by.isInt()) return Reply.badRequest("by must be an int");
+//   count += by.intOr(1);
+//   return Reply.ok(Value.int(count));
+// }
+// ```
+
+export { Value, Kind } from "./value";
+export { Reply, ErrorCode, errorCodeName } from "./reply";
+export { Enclave, Handler } from "./dispatch";
+export { DEFAULT_REQUEST_BYTES, DEFAULT_REPLY_BYTES, DEFAULT_DEPTH } from "./limits";
+export { randomBytes, fillRandom, nowMillis, log, LogLevel, sealKey, SealPolicy, report } from "./env";
