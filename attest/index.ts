@@ -91,4 +91,4 @@ export type { SealingPolicy, SealingOptions } from './sealing.js';
 
 // Verifier
 export { verifyEvidence, parsePolicy } from './verify.js';
-export type { EvidencePolicy, PolicySigner, VerifyEvidenceOptions, VerifiedEvidence } from './verify.js';
+export type { EvidencePolicy, PolicySigner, VerificationJwk, VerifyEvidenceOptions, VerifiedEvidence } from './verify.js';

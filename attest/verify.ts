@@ -142,10 +142,18 @@ export function parsePolicy(json: unknown): Readonly<Required<Omit<EvidencePolic
   });
 }
 
+/** A platform verification key as a JWK (`kty` OKP, `crv` Ed25519, `x`); other members are ignored. */
+export interface VerificationJwk {
+  kty?: string;
+  crv?: string;
+  x?: string;
+  kid?: string;
+}
+
 /** Options of {@link verifyEvidence}. */
 export interface VerifyEvidenceOptions {
   /** The platform's public JWK, or several (selected by the token's `kid`). Private members are ignored. */
-  platformKey: Record<string, unknown> | readonly Record<string, unknown>[];
+  platformKey: VerificationJwk | readonly VerificationJwk[];
   /** The policy (validated with {@link parsePolicy}). */
   policy: EvidencePolicy;
   /** The nonce this relying party sent for this evidence, 8..64 bytes. Required: without it a replayed token would pass. */
@@ -231,7 +239,7 @@ async function selectKey(keys: readonly Record<string, unknown>[], kid: unknown)
 export async function verifyEvidence(token: string, options: VerifyEvidenceOptions): Promise<VerifiedEvidence> {
   const policy = parsePolicy(options.policy);
   const expectedNonce = checkNonce(options.nonce);
-  const keys = Array.isArray(options.platformKey) ? options.platformKey : [options.platformKey as Record<string, unknown>];
+  const keys = (Array.isArray(options.platformKey) ? options.platformKey : [options.platformKey]) as Record<string, unknown>[];
   if (keys.length === 0 || !keys.every((k) => isPlainObject(k))) throw new TypeError('platformKey: expected a JWK or an array of JWKs');
   const now = options.now ?? new Date();
   const nowSec = Math.floor(now.getTime() / 1000);
