@@ -21,8 +21,8 @@ import {
   type Limits,
   type ShapeCheck,
 } from './contract.js';
-import { ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
-import { checkMsgpack, createPackr, unpackr } from './marshal.js';
+import { DISCARDING_CODES, ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
+import { checkMsgpack, createPackr, encodeReusing, unpackr, type Encoded } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
 
 /** The ABI versions this runtime speaks (docs/ABI.md §8). */
@@ -326,16 +326,17 @@ export class Enclave {
     if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
 
     const limits = this.#config.limits;
-    let request: Uint8Array;
+    let request: Encoded;
     try {
-      request = this.#packr.pack(args === undefined ? { op } : { op, args });
+      request = encodeReusing(this.#packr, args === undefined ? { op } : { op, args });
     } catch (err) {
       throw new EnclaveError('invalid_args', `The arguments for "${op}" cannot be encoded as msgpack.`, { cause: err });
     }
-    if (request.length > limits.requestBytes) {
-      throw new EnclaveError('too_large', `The request is ${request.length} bytes; the limit is ${limits.requestBytes}.`);
+    const size = request.end - request.start;
+    if (size > limits.requestBytes) {
+      throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limits.requestBytes}.`);
     }
-    const bad = checkMsgpack(request, limits.depth);
+    const bad = checkMsgpack(request.buffer, limits.depth, request.start, request.end);
     if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
 
     const live = this.#live ?? (this.#live = this.#instantiate());
@@ -344,22 +345,25 @@ export class Enclave {
         throw new EnclaveError('state', `"${op}" requires "${required}" to have succeeded first on this enclave.`);
       }
     }
-    let reply: Uint8Array;
+    let envelope: unknown;
     try {
-      reply = this.#roundTrip(live, request);
+      envelope = this.#roundTrip(live, request);
     } catch (err) {
       const error = toEnclaveError(err);
-      if (error.code === 'trap' || error.code === 'stack_overflow' || error.code === 'bad_reply') this.#live = undefined;
+      if (DISCARDING_CODES.has(error.code)) this.#live = undefined;
       throw error;
     }
-    const value = this.#decodeReply(reply);
+    const value = this.#openEnvelope(envelope);
     live.done.add(op);
     return value;
   }
 
-  /** Copy in, call, bounds-check, copy out. Every number read from the enclave is hostile. */
-  #roundTrip(live: Live, request: Uint8Array): Uint8Array {
-    const len = request.length;
+  /**
+   * Copy in, call, bounds-check, decode out. Every number read from the enclave is hostile.
+   * Runs with no user code in between, so enclave memory cannot change while it is read.
+   */
+  #roundTrip(live: Live, request: Encoded): unknown {
+    const len = request.end - request.start;
     const ptr = live.alloc(len) >>> 0;
     if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
     let u8 = live.u8;
@@ -367,7 +371,7 @@ export class Enclave {
     if (ptr + len > u8.length) {
       throw new EnclaveError('bad_reply', 'The enclave allocated a request buffer outside its memory.');
     }
-    u8.set(request, ptr);
+    request.buffer.copy(u8, ptr, request.start, request.end);
 
     const d = live.call(ptr, len) >>> 0;
     if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
@@ -375,31 +379,31 @@ export class Enclave {
     if (d + 8 > u8.length) throw new EnclaveError('bad_reply', 'The reply descriptor lies outside enclave memory.');
     const replyPtr = live.view.getUint32(d, true);
     const replyLen = live.view.getUint32(d + 4, true);
-    if (replyLen > this.#config.limits.replyBytes) {
-      throw new EnclaveError('too_large', `The reply is ${replyLen} bytes; the limit is ${this.#config.limits.replyBytes}.`);
-    }
-    if (replyPtr + replyLen > u8.length) throw new EnclaveError('bad_reply', 'The reply lies outside enclave memory.');
-    // slice, not subarray: the caller must never hold a view of enclave memory.
-    return u8.slice(replyPtr, replyPtr + replyLen);
-  }
+    const limit = this.#config.limits.replyBytes;
+    if (replyLen > limit) throw new EnclaveError('too_large', `The reply is ${replyLen} bytes; the limit is ${limit}.`);
+    const end = replyPtr + replyLen;
+    if (end > u8.length) throw new EnclaveError('bad_reply', 'The reply lies outside enclave memory.');
 
-  #decodeReply(reply: Uint8Array): unknown {
-    const bad = checkMsgpack(reply, this.#config.limits.depth);
-    if (bad !== undefined) {
-      this.#live = undefined;
-      throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
-    }
+    const bad = checkMsgpack(u8, this.#config.limits.depth, replyPtr, end);
+    if (bad !== undefined) throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
     let envelope: unknown;
     try {
-      envelope = unpackr.unpack(reply);
+      // Decoded straight from enclave memory: strings become JS strings and bins are copied
+      // (copyBuffers), so the caller never holds a view of enclave memory.
+      envelope = unpackr.unpack(u8, { start: replyPtr, end });
     } catch {
-      this.#live = undefined;
       throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
     }
+    return envelope;
+  }
+
+  #openEnvelope(envelope: unknown): unknown {
     if (typeof envelope === 'object' && envelope !== null && !Array.isArray(envelope)) {
       const keys = Object.keys(envelope);
-      if (keys.length === 1 && keys[0] === 'ok') return (envelope as { ok: unknown }).ok;
-      if (keys.length === 1 && keys[0] === 'err') throw enclaveErrorFromReply((envelope as { err: unknown }).err);
+      if (keys.length === 1) {
+        if (keys[0] === 'ok') return (envelope as { ok: unknown }).ok;
+        if (keys[0] === 'err') throw enclaveErrorFromReply((envelope as { err: unknown }).err);
+      }
     }
     this.#live = undefined;
     throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');

@@ -18,6 +18,25 @@ const MSGPACKR_OPTIONS = {
 } as const;
 
 /**
+ * msgpackr `pack()` flags: return the encoder's own buffer with `start`/`end` instead of a new
+ * view, and write the next message at the same place. No allocation per request.
+ */
+const REUSE_BUFFER = 512 | 1024; // REUSE_BUFFER_MODE | RESET_BUFFER_MODE (msgpackr pack.js)
+
+/** A message encoded into the encoder's reusable buffer: valid until the next `encode`. */
+export interface Encoded {
+  readonly buffer: Buffer;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Encodes into the packr's reusable buffer. Throws what msgpackr throws (cycles, unsupported values). */
+export function encodeReusing(packr: Packr, value: unknown): Encoded {
+  const buffer = packr.pack(value, REUSE_BUFFER) as Buffer & { start: number; end: number };
+  return { buffer, start: buffer.start, end: buffer.end };
+}
+
+/**
  * Creates the encoder of one enclave. Each enclave has its own, because `pack()` returns a view
  * into the encoder's reusable buffer that is valid only until its next `pack()`.
  */
@@ -25,8 +44,11 @@ export function createPackr(): Packr {
   return new Packr(MSGPACKR_OPTIONS);
 }
 
-/** Shared decoder: decoding keeps no state between calls. */
-export const unpackr = new Unpackr(MSGPACKR_OPTIONS);
+/**
+ * Shared decoder. `copyBuffers` makes every decoded bin a copy, so replies are decoded straight
+ * out of enclave memory and still never alias it: that read is the one copy out.
+ */
+export const unpackr = new Unpackr({ ...MSGPACKR_OPTIONS, copyBuffers: true });
 
 /**
  * Walks one msgpack value without building it and returns why it is not acceptable, or
@@ -34,11 +56,10 @@ export const unpackr = new Unpackr(MSGPACKR_OPTIONS);
  * containers nested deeper than `maxDepth`, and lengths that claim more than the bytes left.
  * Iterative, so a hostile nesting cannot exhaust the host's stack.
  */
-export function checkMsgpack(bytes: Uint8Array, maxDepth: number): string | undefined {
-  const end = bytes.length;
+export function checkMsgpack(bytes: Uint8Array, maxDepth: number, start = 0, end = bytes.length): string | undefined {
   // pending[d] = values still to read at depth d; a map of n entries is 2n values.
   const pending: number[] = [1];
-  let pos = 0;
+  let pos = start;
   while (pending.length > 0) {
     const top = pending.length - 1;
     if (pending[top] === 0) {
