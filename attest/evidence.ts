@@ -14,7 +14,7 @@ import { abytes, fromBase64url, isPlainObject, toBase64url, utf8Encode } from '.
 import { AttestationError } from './errors.js';
 import type { ModuleIdentity } from './measure.js';
 
-/** JWS `typ` of evidence: the EAT media type `application/eat+jwt` (RFC 9711 §9.1), shortened per RFC 7515 §4.1.9. */
+/** JWS `typ` of evidence: the EAT media type `application/eat+jwt` (registered by RFC 9711), shortened per RFC 7515 §4.1.9. */
 export const EVIDENCE_TYP = 'eat+jwt';
 /** JWS `alg` of evidence (RFC 8037 §3.1). Verifiers also accept the fully-specified `Ed25519` (RFC 9864). */
 export const EVIDENCE_ALG = 'EdDSA';
@@ -171,7 +171,7 @@ export function checkNonce(nonce: unknown): Uint8Array {
  * const claims = buildEvidenceClaims({ identity, nonce, runtimeVersion: '0.1.0', limits, capabilities: [], debug: false }, 'software');
  */
 export function buildEvidenceClaims(request: EvidenceRequest, platform: string): EvidenceClaims {
-  if (!isPlainObject(request) && typeof request !== 'object') throw bad('not an object');
+  if (typeof request !== 'object' || request === null) throw bad('not an object');
   const nonce = checkNonce(request.nonce);
   const id = request.identity;
   if (!id || typeof id !== 'object') throw bad('identity missing');

@@ -294,3 +294,19 @@ describe('keys', () => {
     expect(codeOf(() => parsePrivateKey({ ...other, d: jwk.x }))).toBe('invalid_key');
   });
 });
+
+describe('hostile signature sections (fuzz)', () => {
+  it('never throws anything but AttestationError, and never accepts, for random signature payloads', async () => {
+    const fc = await import('fast-check');
+    const content = makeModule().subarray(8);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (payload) => {
+        const mod = concat(HEADER, encodeCustomSection('signature', Uint8Array.from([1, 1, 1, ...payload])), content);
+        const code = codeOf(() => verifyModule(mod, [alice.publicKey]));
+        const ok = code === 'no error' ? verifyModule(mod, [alice.publicKey]).length === 0 : code === 'malformed_signature';
+        return ok;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
