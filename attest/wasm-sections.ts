@@ -135,7 +135,12 @@ export function encodeCustomSection(name: string, payload: Uint8Array): Uint8Arr
   return out;
 }
 
-/** Returns the payloads of every custom section called `name`, in order. */
+/**
+ * Returns the payloads of every custom section called `name`, in order (views into `bytes`).
+ * @throws {WasmFormatError} if the bytes are not a well-framed module.
+ * @example
+ * const [contractJson] = customSections(bytes, CONTRACT_SECTION);
+ */
 export function customSections(bytes: Uint8Array, name: string): Uint8Array[] {
   return listSections(bytes)
     .filter((s) => s.id === 0 && s.name === name)
