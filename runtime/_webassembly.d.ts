@@ -42,4 +42,8 @@ declare namespace WebAssembly {
   function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
   function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
   function instantiate(module: Module, importObject?: Imports): Promise<Instance>;
+  function instantiate(
+    bytes: ArrayBufferView | ArrayBuffer,
+    importObject?: Imports,
+  ): Promise<{ module: Module; instance: Instance }>;
 }

@@ -18,9 +18,9 @@ export function handleError(err: unknown, json = false): void {
     ({ code, message, detail } = err);
     if (code === 'invalid_options') exit = EXIT.usage;
   } else if (err instanceof CommanderError) {
-    code = 'usage';
-    message = err.message;
-    exit = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    // Commander has already printed its message (or the help).
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    return;
   } else {
     code = 'internal';
     message = err instanceof Error ? err.message : String(err);

@@ -17,4 +17,8 @@ const program = new Command('enclave')
   .addCommand(inspectCommand)
   .addCommand(buildCommand);
 
+// Usage errors throw (exit code 2 through handleError) instead of exiting from inside commander.
+program.exitOverride();
+for (const command of program.commands) command.exitOverride();
+
 program.parseAsync(process.argv).catch((err: unknown) => handleError(err));

@@ -1,0 +1,114 @@
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { checkMsgpack, createPackr, encodeReusing, unpackr } from '../runtime/marshal.js';
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const value = fc.letrec((tie) => ({
+  leaf: fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.double({ noNaN: true }),
+    fc.string(),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }),
+  ),
+  node: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('node'), { maxLength: 5 }), fc.dictionary(fc.string(), tie('node'), { maxKeys: 5 })),
+})).node;
+
+function depthOf(v: unknown): number {
+  if (Array.isArray(v)) return 1 + Math.max(0, ...v.map(depthOf));
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) return 1 + Math.max(0, ...Object.values(v).map(depthOf));
+  return 0;
+}
+
+describe('checkMsgpack', () => {
+  it('accepts whatever msgpackr encodes within the depth limit, and measures depth as it does', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const bytes = packr.pack(v);
+        const depth = depthOf(v);
+        expect(checkMsgpack(bytes, Math.max(depth, 1))).toBeUndefined();
+        if (depth > 1) expect(checkMsgpack(bytes, depth - 1)).toMatch(/deeper/);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses every strict prefix of a valid message as truncated', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const bytes = packr.pack(v);
+        for (let n = 0; n < bytes.length; n++) expect(checkMsgpack(bytes.subarray(0, n), 64)).toBeDefined();
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('never throws on random bytes, and accepts only what msgpackr can decode', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const why = checkMsgpack(bytes, 16);
+        if (why === undefined) expect(() => unpackr.unpack(bytes)).not.toThrow();
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  const refused: [string, number[], RegExp][] = [
+    ['the reserved byte', [0xc1], /0xc1/],
+    ['fixext', [0xd4, 0x01, 0x00], /extension/],
+    ['ext8', [0xc7, 0x01, 0x05, 0x00], /extension/],
+    ['timestamp', [0xd6, 0xff, 0, 0, 0, 0], /extension/],
+    ['bin32 claiming 4 GiB', [0xc6, 0xff, 0xff, 0xff, 0xff, 0x00], /past the end/],
+    ['array32 claiming 4 billion items', [0xdd, 0xff, 0xff, 0xff, 0xff], /more elements/],
+    ['map32 claiming 2 billion entries', [0xdf, 0x7f, 0xff, 0xff, 0xff, 0xc0], /more elements/],
+    ['trailing bytes', [0xc0, 0xc0], /trailing/],
+    ['nothing', [], /truncated/],
+  ];
+  for (const [what, bytes, message] of refused) {
+    it(`refuses ${what}`, () => {
+      expect(checkMsgpack(Uint8Array.from(bytes), 16)).toMatch(message);
+    });
+  }
+
+  it('handles nesting of 100 000 without recursion', () => {
+    const deep = new Uint8Array(100_001).fill(0x91);
+    deep[100_000] = 0xc0;
+    expect(checkMsgpack(deep, 32)).toMatch(/deeper than 32/);
+    expect(checkMsgpack(deep, 200_000)).toBeUndefined();
+  });
+
+  it('checks only the given window of a larger buffer', () => {
+    const buf = Uint8Array.from([0xc1, 0x92, 0x01, 0x02, 0xc1]);
+    expect(checkMsgpack(buf, 4, 1, 4)).toBeUndefined();
+    expect(checkMsgpack(buf, 4, 1, 3)).toMatch(/more elements/);
+    expect(checkMsgpack(buf, 4, 2, 4)).toMatch(/trailing/);
+  });
+});
+
+describe('encoding', () => {
+  it('sends only a view’s own bytes, never its backing buffer', () => {
+    const backing = new Uint8Array(1024).fill(0xaa);
+    const view = backing.subarray(10, 14);
+    const { buffer, start, end } = encodeReusing(createPackr(), { args: view });
+    const decoded = unpackr.unpack(buffer.subarray(start, end)) as { args: Uint8Array };
+    expect([...decoded.args]).toEqual([0xaa, 0xaa, 0xaa, 0xaa]);
+    expect(end - start).toBeLessThan(20);
+  });
+
+  it('decodes bins as copies that do not alias the source', () => {
+    const bytes = new Uint8Array(packr.pack({ ok: new Uint8Array([1, 2, 3]) }));
+    const out = unpackr.unpack(bytes) as { ok: Uint8Array };
+    bytes.fill(0);
+    expect([...out.ok]).toEqual([1, 2, 3]);
+  });
+
+  it('neuters a __proto__ key from a hostile reply', () => {
+    const bytes = new Uint8Array([0x81, 0xa9, ...new TextEncoder().encode('__proto__'), 0x81, 0xa5, ...new TextEncoder().encode('admin'), 0xc3]);
+    const out = unpackr.unpack(bytes) as Record<string, unknown>;
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+});
