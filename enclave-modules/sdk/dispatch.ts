@@ -7,6 +7,7 @@ import { Reader, ReadError, readErrorMessage } from "./msgpack/reader";
 import { Writer } from "./msgpack/writer";
 import { requestBytesLimit, replyBytesLimit, depthLimit, setLimitsImpl } from "./limits";
 import { enclave_abort } from "./env";
+import { allocBuffer } from "./_alloc";
 
 /** A handler: a top-level function from the op's args to its reply (no closures in AssemblyScript). */
 export type Handler = (args: Value) => Reply;
@@ -90,13 +91,15 @@ export class Enclave {
 
 // ---- the call path ----
 
+// The request buffer: one per instance, grown when a request does not fit, reused otherwise. Str and
+// bin values decoded from a request are views into it, valid until the host's next `enclave_alloc`
+// (see `Value`). A fresh buffer per call would make views live forever, but AssemblyScript's TLSF
+// allocator never reuses a freed block for a request of the same size, so alternating big buffers
+// fragment memory until a module with a tight `memoryPages` traps.
 let reqBuf: ArrayBuffer | null = null;
-// A str/bin view into `reqBuf` may still be referenced: the next request gets a fresh buffer, so a
-// view never sees its bytes change.
-let reqShared = false;
 
-/** Allocations at least this big run a full collection first (cheap next to copying them). */
-export const BIG_ALLOC: i32 = 256 * 1024;
+/** Growing a buffer to at least this many bytes runs a full collection first. */
+const BIG_ALLOC: i32 = 256 * 1024;
 
 const reader = new Reader();
 const writer = new Writer();
@@ -105,19 +108,29 @@ const descriptor: usize = memory.data(8, 4);
 /** `enclave_alloc` (ABI §2): a buffer of at least `len` bytes, or 0. */
 export function allocRequest(len: i32): usize {
   if (len < 1 || len > requestBytesLimit) return 0;
+  if (requestCapacity() < len) growRequest(len);
+  return changetype<usize>(reqBuf);
+}
+
+// @ts-ignore: decorator
+@inline
+function requestCapacity(): i32 {
   let b = reqBuf;
-  if (b === null || reqShared || b.byteLength < len) {
-    // Drop our reference first, and for a big buffer collect garbage (earlier requests) before
-    // asking for more memory: with a tight `memoryPages` an uncollected 1 MiB request is the
-    // difference between a reply and an out-of-memory trap.
-    reqBuf = null;
-    if (len >= BIG_ALLOC) __collect();
-    // Uninitialised: the host overwrites it, and only `[ptr, ptr+len)` of `enclave_call` is read.
-    b = changetype<ArrayBuffer>(__new(<usize>len, idof<ArrayBuffer>()));
-    reqBuf = b;
-    reqShared = false;
-  }
-  return changetype<usize>(b);
+  return b === null ? 0 : b.byteLength;
+}
+
+// @ts-ignore: decorator
+@noinline
+function growRequest(len: i32): void {
+  let cap = requestCapacity() * 2;
+  if (cap < len) cap = len;
+  if (cap < 256) cap = 256;
+  if (cap > requestBytesLimit) cap = requestBytesLimit;
+  // Drop the old buffer first, and collect before a big allocation so the old one can be reused.
+  reqBuf = null;
+  if (cap >= BIG_ALLOC) __collect();
+  // Uninitialised: the host overwrites it, and only `[ptr, ptr+len)` of `enclave_call` is read.
+  reqBuf = allocBuffer(<usize>cap);
 }
 
 /** `enclave_call` (ABI §2): handles `[ptr, ptr+len)` and returns the reply descriptor, or 0. */
@@ -174,7 +187,6 @@ function dispatch(ptr: usize, len: i32): Reply {
   }
   if (!r.atEnd()) return Reply.badRequest("trailing bytes after the request");
   if (!haveOp) return Reply.badRequest("missing op");
-  if (r.viewed) reqShared = true;
 
   let h = findOp(r.base + <usize>opOff, opLen);
   if (h < 0) return Reply.err(ErrorCode.UnknownOp, "no handler for this op");
@@ -183,8 +195,7 @@ function dispatch(ptr: usize, len: i32): Reply {
 
 function decodeError(r: Reader, fallback: string): Reply {
   if (r.error != ReadError.None) {
-    if (r.viewed) reqShared = true;
-    return Reply.badRequest(readErrorMessage(r.error));
+      return Reply.badRequest(readErrorMessage(r.error));
   }
   return Reply.badRequest(fallback);
 }

@@ -23,10 +23,9 @@ const EMPTY_BYTES = new Uint8Array(0);
  * One msgpack value. Build one with the static constructors, read one with the `is*`/`as*`
  * accessors, `get(key)` on maps and `at(i)` on arrays.
  *
- * Strings and binaries decoded from a request are views into the request buffer (no copy). The SDK
- * never hands that buffer out again once a view into it exists, so views stay valid for as long as
- * they are referenced; keeping one alive keeps the whole request buffer alive, so `.slice()` small
- * pieces a handler stores across calls.
+ * Strings and binaries decoded from a request are views into the request buffer (no copy), valid
+ * during the call only: the SDK reuses that buffer for the next request. A handler that keeps one
+ * across calls (in a global) must keep `v.copy()` (or `asBytes().slice()`) instead.
  *
  * @example
  * ```ts
@@ -117,6 +116,37 @@ export class Value {
     let v = new Value(Kind.Str, 0);
     v._bytes = bytes;
     return v;
+  }
+
+  /**
+   * A deep copy that owns its bytes: what a handler keeps across calls (views into the request buffer
+   * are overwritten by the next request). Shared values (nil, bools, small ints) are returned as is.
+   * @example `savedKey = args.get("key").copy();`
+   */
+  copy(): Value {
+    switch (this._kind) {
+      case Kind.Str: {
+        let t = this._text;
+        if (t !== null) return Value.str(t);
+        return Value._utf8(this._bytes!.slice());
+      }
+      case Kind.Bin:
+        return Value.bin(this._bytes!.slice());
+      case Kind.Array: {
+        let out = Value.array();
+        let items = this._items!;
+        for (let i = 0, n = items.length; i < n; i++) out.push(unchecked(items[i]).copy());
+        return out;
+      }
+      case Kind.Map: {
+        let out = Value.map();
+        let keys = this._keys!;
+        let vals = this._items!;
+        for (let i = 0, n = keys.length; i < n; i++) out.setKey(unchecked(keys[i]).copy(), unchecked(vals[i]).copy());
+        return out;
+      }
+    }
+    return this;
   }
 
   // ---- builders (no-ops on the wrong kind) ----
@@ -242,7 +272,7 @@ export class Value {
 
   /**
    * The bytes of a bin, or the UTF-8 bytes of a str; empty for other kinds. Not a copy: don't
-   * modify it, and `.slice()` it to keep a small piece across calls.
+   * modify it, and keep `.slice()` of it across calls (a decoded one is a view into the request).
    * @example `const data = args.get("data").asBytes();`
    */
   asBytes(): Uint8Array {

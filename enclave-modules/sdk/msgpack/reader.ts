@@ -44,7 +44,8 @@ export function readErrorMessage(e: ReadError): string {
 
 /**
  * Decodes msgpack from `[start, end)` of `buf`. Str and bin values are views into `buf` (`viewed`
- * records that one was handed out). Reusable: call `reset` before each input.
+ * records that one was handed out), valid as long as `buf` is not overwritten. Reusable: call
+ * `reset` before each input.
  *
  * @example
  * ```ts

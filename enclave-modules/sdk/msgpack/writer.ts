@@ -7,6 +7,7 @@
 // error (docs/ABI.md §4.2, §5).
 
 import { Value, Kind } from "../value";
+import { allocBuffer } from "../_alloc";
 
 /** Growing to at least this many bytes runs a full collection first. */
 const BIG_GROW: u64 = 256 * 1024;
@@ -57,21 +58,24 @@ export class Writer {
       return 0;
     }
     let cap = this.buf.byteLength;
-    if (need > <u64>cap) {
-      let grown = <u64>cap * 2;
-      if (grown < need) grown = need;
-      if (grown > <u64>this.limit) grown = <u64>this.limit;
-      // Uninitialised allocation: every byte below `length` is copied, every byte above is written
-      // before it is read.
-      if (grown >= BIG_GROW) __collect(); // see allocRequest in dispatch.ts
-      let nb = changetype<ArrayBuffer>(__new(<usize>grown, idof<ArrayBuffer>()));
-      memory.copy(changetype<usize>(nb), this.dataStart, <usize>this.length);
-      this.buf = nb;
-      this.dataStart = changetype<usize>(nb);
-    }
+    if (need > <u64>cap) this.grow(need);
     let at = this.dataStart + <usize>this.length;
     this.length += <i32>n;
     return at;
+  }
+
+  /** @internal replaces the buffer by one of at least `need` bytes (`need <= limit`) */
+  grow(need: u64): void {
+    let grown = <u64>this.buf.byteLength * 2;
+    if (grown < need) grown = need;
+    if (grown > <u64>this.limit) grown = <u64>this.limit;
+    if (grown >= BIG_GROW) __collect(); // see allocRequest in dispatch.ts
+    // Uninitialised allocation: every byte below `length` is copied, every byte above is written
+    // before it is read.
+    let nb = allocBuffer(<usize>grown);
+    memory.copy(changetype<usize>(nb), this.dataStart, <usize>this.length);
+    this.buf = nb;
+    this.dataStart = changetype<usize>(nb);
   }
 
   /** @internal */
