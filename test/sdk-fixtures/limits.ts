@@ -1,0 +1,102 @@
+// Test fixture for the SDK (compiled by test/sdk-limits.test.ts into test/sdk-fixtures/build/).
+// Small limits, and ops that push the reply path to its edges.
+
+import { Enclave, Value, Reply, ErrorCode, randomBytes } from "../../enclave-modules/sdk";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "../../enclave-modules/sdk/exports";
+
+let kept: Value = Value.nil();
+let keptView: Value = Value.nil();
+
+Enclave.setLimits(256, 128, 4);
+Enclave.op("big", big);
+Enclave.op("deep", deep);
+Enclave.op("cycle", cycle);
+Enclave.op("long_err", longErr);
+Enclave.op("random", random);
+Enclave.op("panic", panic);
+Enclave.op("keep", keep);
+Enclave.op("kept", getKept);
+Enclave.op("kinds", kinds);
+Enclave.op("get", get);
+Enclave.op("set_limits", setLimits);
+
+/** `[requestBytes, replyBytes, depth]`: changes the limits at run time (tests only). */
+function setLimits(args: Value): Reply {
+  Enclave.setLimits(<i32>args.at(0).asInt(), <i32>args.at(1).asInt(), <i32>args.at(2).asInt());
+  return Reply.ok();
+}
+
+/** A str of `args` bytes. */
+function big(args: Value): Reply {
+  return Reply.ok(Value.str("x".repeat(<i32>args.asInt())));
+}
+
+/** `args` nested arrays around nil. */
+function deep(args: Value): Reply {
+  let v = Value.nil();
+  for (let i: i64 = 0; i < args.asInt(); i++) v = Value.array().push(v);
+  return Reply.ok(v);
+}
+
+/** An array that contains itself. */
+function cycle(args: Value): Reply {
+  let a = Value.array();
+  a.push(a);
+  return Reply.ok(a);
+}
+
+/** An error whose message is 300 bytes of 2-byte characters (cut at 256 bytes, on a boundary). */
+function longErr(args: Value): Reply {
+  return Reply.err(ErrorCode.Denied, "é".repeat(150));
+}
+
+function random(args: Value): Reply {
+  return Reply.ok(Value.bin(randomBytes(<i32>args.asInt())));
+}
+
+function panic(args: Value): Reply {
+  assert(false, "boom");
+  return Reply.ok();
+}
+
+/** Keeps a copy and a view of `args.v`. */
+function keep(args: Value): Reply {
+  kept = args.get("v").copy();
+  keptView = args.get("v");
+  return Reply.ok();
+}
+
+function getKept(args: Value): Reply {
+  return Reply.ok(Value.array().push(kept).push(keptView));
+}
+
+/** One of each kind, built in AssemblyScript. */
+function kinds(args: Value): Reply {
+  return Reply.ok(
+    Value.map()
+      .set("nil", Value.nil())
+      .set("t", Value.bool(true))
+      .set("i", Value.int(i64.MIN_VALUE))
+      .set("u", Value.uint(u64.MAX_VALUE))
+      .set("f", Value.float(0.1))
+      .set("h", Value.float(1.5))
+      .set("s", Value.str("héllo ❤ 😀"))
+      .set("lone", Value.str(String.fromCharCode(0xd800)))
+      .set("b", Value.bin(new Uint8Array(3)))
+      .set("t", Value.bool(false)) // replaces "t"
+      .setKey(Value.int(7), Value.str("seven")),
+  );
+}
+
+/** Reads typed fields the way handlers do. */
+function get(args: Value): Reply {
+  const out = Value.array();
+  out.push(Value.bool(args.has("a")));
+  out.push(Value.int(args.get("a").intOr(-1)));
+  out.push(Value.str(args.get("é").asString()));
+  out.push(Value.int(args.get("missing").intOr(-2)));
+  out.push(Value.int(args.length));
+  out.push(args.keyAt(0));
+  out.push(args.at(100));
+  return Reply.ok(out);
+}
