@@ -19,8 +19,29 @@ export {
   DEFAULT_LIMITS,
   DEFAULT_POLICY,
   parseContract,
+  RUNTIME_VERSION,
 } from '../runtime/index.js';
+export {
+  AttestationError,
+  SoftwareAttestationProvider,
+  verifyEvidence,
+  parsePolicy,
+  generateKeyPair,
+  signModule,
+  verifyModule,
+  checkTrust,
+  measure,
+} from '../attest/index.js';
 export type {
+  AttestationProvider,
+  EvidencePolicy,
+  VerifiedEvidence,
+  ModuleIdentity,
+  TrustPolicy,
+  TrustedSigner,
+} from '../attest/index.js';
+export type {
+  CompileOptions,
   EnclaveOptions,
   LogLevel,
   ModuleSource,

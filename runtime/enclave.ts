@@ -9,8 +9,15 @@
  *                                                         instantiates a fresh one
  * ```
  */
-import { createHash, getRandomValues } from 'node:crypto';
+import { getRandomValues } from 'node:crypto';
 import type { Packr } from 'msgpackr';
+import { isAttestationError } from '../attest/errors.js';
+import type { EnclavePublicJwk } from '../attest/evidence.js';
+import { measure, type ModuleIdentity } from '../attest/measure.js';
+import { checkTrust, type TrustPolicy } from '../attest/module-signature.js';
+import type { AttestationProvider } from '../attest/provider.js';
+import { createReport, REPORT_STATUS, reportStatusFor } from '../attest/report.js';
+import { SEALING_POLICIES } from '../attest/sealing.js';
 import { CONTRACT_SECTION } from '../attest/wasm-sections.js';
 import {
   CAPABILITIES,
@@ -24,6 +31,7 @@ import {
 import { DISCARDING_CODES, ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
 import { checkMsgpack, createPackr, encodeReusing, unpackr, type Encoded } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
+import { RUNTIME_VERSION } from './version.js';
 
 /** The ABI versions this runtime speaks (docs/ABI.md §8). */
 export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1];
@@ -53,6 +61,25 @@ export interface EnclaveOptions {
    * treat them as untrusted text.
    */
   onLog?: (level: LogLevel, message: string) => void;
+  /**
+   * The platform that measures, attests and seals (attest/). Required to grant the `seal` and
+   * `attest` capabilities and to call {@link Enclave.attest}.
+   */
+  attestation?: AttestationProvider;
+  /**
+   * Marks the enclave as inspectable in its evidence (`dbgstat`): set it when anything that can
+   * see inside the enclave (memory dumps, tracing) is on. Default false.
+   */
+  debug?: boolean;
+}
+
+/** Options for compiling a module (`compileEnclave`, `loadEnclave`). */
+export interface CompileOptions {
+  /**
+   * Load only modules signed by one of these keys, each with a minimum svn. Refusals:
+   * `untrusted_module` (no valid trusted signature), `rollback` (svn below the signer's floor).
+   */
+  trust?: TrustPolicy;
 }
 
 const I32: FuncType['params'] = ['i32'];
@@ -133,27 +160,31 @@ function validateShape(info: ModuleInfo, contract: Contract): void {
  * enclaves from it as needed; each has its own linear memory.
  */
 export class EnclaveModule {
-  /** SHA-256 of the module bytes, hex (docs/ATTESTATION.md). */
+  /** SHA-256 of the module bytes without its signature section, hex (docs/ATTESTATION.md §1). */
   readonly measurement: string;
+  /** Measurement, svn and (when a trust policy admitted it) the signer. */
+  readonly identity: ModuleIdentity;
   readonly contract: Contract;
   readonly info: ModuleInfo;
   readonly #module: WebAssembly.Module;
   readonly #memoryMaximum: number;
 
-  private constructor(module: WebAssembly.Module, info: ModuleInfo, contract: Contract, measurement: string) {
+  private constructor(module: WebAssembly.Module, info: ModuleInfo, contract: Contract, identity: ModuleIdentity) {
     this.#module = module;
     this.info = info;
     this.contract = contract;
-    this.measurement = measurement;
+    this.identity = identity;
+    this.measurement = identity.measurement;
     this.#memoryMaximum = info.memories[0]!.maximum!;
   }
 
   /**
    * Validates and compiles module bytes. The bytes are copied first, so changing them afterwards
    * changes nothing.
-   * @throws {EnclaveError} `invalid_module`, `invalid_contract`, `capability_denied`, `memory_limit`.
+   * @throws {EnclaveError} `invalid_module`, `invalid_contract`, `capability_denied`, `memory_limit`,
+   *   `untrusted_module`, `rollback`.
    */
-  static async compile(source: Uint8Array): Promise<EnclaveModule> {
+  static async compile(source: Uint8Array, options: CompileOptions = {}): Promise<EnclaveModule> {
     const bytes = source.slice();
     const info = readModuleInfo(bytes);
     let module: WebAssembly.Module;
@@ -173,8 +204,7 @@ export class EnclaveModule {
     }
     const contract = parseContractBytes(new Uint8Array(sections[0]!));
     validateShape(info, contract);
-    const measurement = createHash('sha256').update(bytes).digest('hex');
-    return new EnclaveModule(module, info, contract, measurement);
+    return new EnclaveModule(module, info, contract, identify(bytes, contract, options.trust));
   }
 
   /**
@@ -192,7 +222,23 @@ export class EnclaveModule {
         `The module memory may grow to ${this.#memoryMaximum} pages; the limit is ${config.limits.memoryPages}.`,
       );
     }
-    return new Enclave(this.#module, this.contract, this.measurement, config);
+    return new Enclave(this.#module, this.contract, this.identity, config);
+  }
+}
+
+/** Measures the module and, under a trust policy, checks its signature and svn floor. */
+function identify(bytes: Uint8Array, contract: Contract, trust: TrustPolicy | undefined): ModuleIdentity {
+  try {
+    if (trust !== undefined) return checkTrust(bytes, trust);
+    const measurement = Buffer.from(measure(bytes)).toString('hex');
+    return Object.freeze({ measurement, signers: Object.freeze([]), svn: contract.svn, name: contract.name, version: contract.version });
+  } catch (err) {
+    if (isAttestationError(err, 'untrusted_module')) throw new EnclaveError('untrusted_module', undefined, { cause: err });
+    if (isAttestationError(err, 'rollback')) throw new EnclaveError('rollback', undefined, { cause: err });
+    if (err instanceof TypeError || err instanceof RangeError || isAttestationError(err, 'invalid_key')) {
+      throw new EnclaveError('invalid_options', `The trust policy is not valid: ${(err as Error).message}.`, { cause: err });
+    }
+    throw new EnclaveError('invalid_module', `The module signature section is not valid: ${(err as Error).message}.`, { cause: err });
   }
 }
 
@@ -200,6 +246,8 @@ interface Config {
   readonly limits: Limits;
   readonly capabilities: ReadonlySet<Capability>;
   readonly onLog: ((level: LogLevel, message: string) => void) | undefined;
+  readonly attestation: AttestationProvider | undefined;
+  readonly debug: boolean;
 }
 
 function settleOptions(contract: Contract, options: EnclaveOptions): Config {
@@ -211,8 +259,8 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
     if (!(CAPABILITIES as readonly string[]).includes(c)) {
       throw new EnclaveError('invalid_options', `Unknown capability "${String(c)}"; known: ${CAPABILITIES.join(', ')}.`);
     }
-    if (c === 'seal' || c === 'attest') {
-      throw new EnclaveError('invalid_options', `The "${c}" capability needs an attestation provider, which this runtime does not have yet.`);
+    if ((c === 'seal' || c === 'attest') && options.attestation === undefined) {
+      throw new EnclaveError('invalid_options', `The "${c}" capability needs an attestation provider: pass { attestation }.`);
     }
     granted.add(c);
   }
@@ -235,7 +283,16 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
   if (options.onLog !== undefined && typeof options.onLog !== 'function') {
     throw new EnclaveError('invalid_options', 'onLog must be a function.');
   }
-  return Object.freeze({ limits: Object.freeze(limits), capabilities: granted, onLog: options.onLog });
+  if (options.debug !== undefined && typeof options.debug !== 'boolean') {
+    throw new EnclaveError('invalid_options', 'debug must be a boolean.');
+  }
+  return Object.freeze({
+    limits: Object.freeze(limits),
+    capabilities: granted,
+    onLog: options.onLog,
+    attestation: options.attestation,
+    debug: options.debug === true,
+  });
 }
 
 /** Thrown inside an import to unwind the enclave; never escapes the runtime. */
@@ -251,6 +308,8 @@ interface Live {
   view: DataView;
   /** Ops that have succeeded on this instance, for `requires`. */
   readonly done: Set<string>;
+  /** False at the start of each call: a cached `report` token serves retries within one call only. */
+  reportsValid: boolean;
 }
 
 interface OpRuntime {
@@ -264,8 +323,10 @@ interface OpRuntime {
  */
 export class Enclave {
   readonly contract: Contract;
-  /** SHA-256 of the module bytes, hex. */
+  /** SHA-256 of the module bytes without the signature section, hex. */
   readonly measurement: string;
+  /** Measurement, svn and, when a trust policy admitted the module, its signer. */
+  readonly identity: ModuleIdentity;
   /** The limits in force: the contract's, capped by the host policy. */
   readonly limits: Limits;
   readonly #module: WebAssembly.Module;
@@ -277,10 +338,11 @@ export class Enclave {
   #pendingLogs: [LogLevel, string][] = [];
 
   /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
-  constructor(module: WebAssembly.Module, contract: Contract, measurement: string, config: Config) {
+  constructor(module: WebAssembly.Module, contract: Contract, identity: ModuleIdentity, config: Config) {
     this.#module = module;
     this.contract = contract;
-    this.measurement = measurement;
+    this.identity = identity;
+    this.measurement = identity.measurement;
     this.#config = config;
     this.limits = config.limits;
     this.#packr = createPackr();
@@ -303,6 +365,33 @@ export class Enclave {
     } finally {
       if (this.#pendingLogs.length > 0) this.#flushLogs();
     }
+  }
+
+  /**
+   * Signed evidence about this enclave for a relying party, bound to its nonce (docs/ATTESTATION.md).
+   * @param nonce - 8..64 bytes chosen by the relying party; evidence is never issued without one.
+   * @param options.enclaveKey - a public key held inside the enclave, carried in `cnf`.
+   * @returns a compact JWT (EdDSA) from the configured attestation provider.
+   * @throws {EnclaveError} `invalid_options` without an attestation provider, `closed`.
+   * @throws {AttestationError} `invalid_nonce`, `invalid_evidence_request`, `platform_unavailable`.
+   * @example
+   * const token = enclave.attest(nonceFromRelyingParty);
+   */
+  attest(nonce: Uint8Array, options: { enclaveKey?: EnclavePublicJwk } = {}): string {
+    if (this.#closed) throw new EnclaveError('closed');
+    const provider = this.#config.attestation;
+    if (provider === undefined) throw new EnclaveError('invalid_options', 'Attestation needs a provider: pass { attestation }.');
+    return provider.getEvidence({ ...this.#reportContext(), nonce, ...(options.enclaveKey ? { enclaveKey: options.enclaveKey } : {}) });
+  }
+
+  #reportContext() {
+    return {
+      identity: this.identity,
+      runtimeVersion: RUNTIME_VERSION,
+      limits: this.limits as unknown as Record<string, number>,
+      capabilities: [...this.#config.capabilities],
+      debug: this.#config.debug,
+    };
   }
 
   /** Drops the instance and its memory; later calls fail with `closed`. Idempotent. */
@@ -373,6 +462,7 @@ export class Enclave {
     }
     request.buffer.copy(u8, ptr, request.start, request.end);
 
+    live.reportsValid = false;
     const d = live.call(ptr, len) >>> 0;
     if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
     if (d === 0) throw new EnclaveError('internal', 'The enclave produced no reply.');
@@ -435,6 +525,44 @@ export class Enclave {
       };
     }
     if (granted.has('clock')) env.now = () => BigInt(Date.now());
+    const provider = this.#config.attestation;
+    if (granted.has('seal') && provider !== undefined) {
+      // docs/ABI.md §3: seal_key(policy, out_ptr) -> 0 | -1 out of bounds | -2 unknown policy | -3 unavailable
+      env.seal_key = (policy: number, outPtr: number) => {
+        if (!inBounds(outPtr, 32)) return -1;
+        const name = SEALING_POLICIES[policy];
+        if (name === undefined) return -2;
+        let key: Uint8Array;
+        try {
+          key = provider.getSealingSecret(this.identity, name);
+        } catch {
+          return -3;
+        }
+        memoryOf().set(key, outPtr);
+        key.fill(0);
+        return 0;
+      };
+    }
+    if (granted.has('attest') && provider !== undefined) {
+      // docs/ABI.md §3: report(data_ptr, data_len, out_ptr, out_cap) -> evidence length | negative error.
+      // The token is kept until the call ends so a retry with a bigger buffer gets the same bytes.
+      let last: { data: string; token: Uint8Array } | undefined;
+      env.report = (dataPtr: number, dataLen: number, outPtr: number, outCap: number) => {
+        if (!inBounds(dataPtr, dataLen) || !inBounds(outPtr, outCap)) return REPORT_STATUS.outOfBounds;
+        const data = memoryOf().slice(dataPtr, dataPtr + dataLen);
+        const key = Buffer.from(data).toString('hex');
+        if (last === undefined || last.data !== key || live?.reportsValid !== true) {
+          try {
+            last = { data: key, token: createReport(provider, this.#reportContext(), data) };
+          } catch (err) {
+            return reportStatusFor(err);
+          }
+          if (live !== undefined) live.reportsValid = true;
+        }
+        if (last.token.length <= outCap) memoryOf().set(last.token, outPtr);
+        return last.token.length;
+      };
+    }
     if (granted.has('log')) {
       env.log = (level: number, ptr: number, len: number) => {
         this.#pendingLogs.push([LOG_LEVELS[level] ?? 'info', readText(ptr, len, MAX_LOG_MESSAGE)]);
@@ -465,6 +593,7 @@ export class Enclave {
       u8: new Uint8Array(memory.buffer),
       view: new DataView(memory.buffer),
       done: new Set(),
+      reportsValid: false,
     };
     return live;
   }

@@ -24,6 +24,8 @@ export const ERROR_MESSAGES = {
   capability_denied: 'The module needs a capability that was not granted: pass it in `capabilities` or refuse the module.',
   memory_limit: 'The module memory has no maximum or a maximum above the policy.',
   invalid_contract: 'The module has no valid enclave.contract section.',
+  untrusted_module: 'The module carries no valid signature from a trusted key: sign it with a trusted key or trust its signer.',
+  rollback: 'The module security version (svn) is below the minimum allowed for its signer: deploy a newer build.',
   invalid_args: 'The arguments do not match the contract shape for this operation or cannot be encoded.',
   invalid_options: 'The options are not valid.',
   too_large: 'The request or reply exceeds the byte limit of the contract.',

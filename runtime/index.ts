@@ -1,6 +1,7 @@
 /** The runtime layer: bytes to a running, limited, isolated enclave. */
 export { Enclave, EnclaveModule, DEFAULT_POLICY, SUPPORTED_ABI_VERSIONS } from './enclave.js';
-export type { EnclaveOptions, LogLevel } from './enclave.js';
+export type { CompileOptions, EnclaveOptions, LogLevel } from './enclave.js';
+export { RUNTIME_VERSION } from './version.js';
 export { loadEnclave, compileEnclave, readModuleBytes } from './load.js';
 export type { ModuleSource } from './load.js';
 export { EnclaveError, ERROR_MESSAGES, ENCLAVE_CODES, isErrorCode } from './errors.js';

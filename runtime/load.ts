@@ -1,6 +1,6 @@
 /** The one-step entry: bytes or a path in, a running enclave out. */
 import { readFile } from 'node:fs/promises';
-import { Enclave, EnclaveModule, type EnclaveOptions } from './enclave.js';
+import { Enclave, EnclaveModule, type CompileOptions, type EnclaveOptions } from './enclave.js';
 import { EnclaveError } from './errors.js';
 
 /** Where module bytes come from: the bytes themselves, or a file path or `file:` URL. */
@@ -28,15 +28,16 @@ export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array>
 /**
  * Loads, validates, compiles and instantiates an enclave module.
  * @throws {EnclaveError} `invalid_module`, `invalid_contract`, `capability_denied`, `memory_limit`,
- *   `unsupported_abi`, `invalid_options`.
+ *   `unsupported_abi`, `invalid_options`, `untrusted_module`, `rollback`.
  * @example
  * import { loadEnclave } from 'enclave';
  * const echo = await loadEnclave('enclave-modules/echo/build/echo.wasm');
  * console.log(await echo.call('echo', { hello: 'enclave' }));
  */
-export async function loadEnclave(source: ModuleSource, options: EnclaveOptions = {}): Promise<Enclave> {
-  const mod = await EnclaveModule.compile(await readModuleBytes(source));
-  return mod.create(options);
+export async function loadEnclave(source: ModuleSource, options: EnclaveOptions & CompileOptions = {}): Promise<Enclave> {
+  const { trust, ...enclaveOptions } = options;
+  const mod = await EnclaveModule.compile(await readModuleBytes(source), trust === undefined ? {} : { trust });
+  return mod.create(enclaveOptions);
 }
 
 /**
@@ -45,6 +46,6 @@ export async function loadEnclave(source: ModuleSource, options: EnclaveOptions 
  * const mod = await compileEnclave(bytes);
  * const a = mod.create(), b = mod.create(); // separate memories
  */
-export async function compileEnclave(source: ModuleSource): Promise<EnclaveModule> {
-  return EnclaveModule.compile(await readModuleBytes(source));
+export async function compileEnclave(source: ModuleSource, options: CompileOptions = {}): Promise<EnclaveModule> {
+  return EnclaveModule.compile(await readModuleBytes(source), options);
 }

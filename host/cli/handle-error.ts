@@ -1,5 +1,6 @@
 /** The one place the CLI turns an error into output and an exit code. */
 import { CommanderError } from 'commander';
+import { AttestationError } from '../../attest/errors.js';
 import { EnclaveError } from '../../runtime/errors.js';
 
 /** Exit codes: 0 ok, 1 the operation failed (an error code was printed), 2 bad usage. */
@@ -17,6 +18,9 @@ export function handleError(err: unknown, json = false): void {
   if (err instanceof EnclaveError) {
     ({ code, message, detail } = err);
     if (code === 'invalid_options') exit = EXIT.usage;
+  } else if (err instanceof AttestationError) {
+    ({ code, message } = err);
+    if (code === 'invalid_policy' || code === 'invalid_nonce') exit = EXIT.usage;
   } else if (err instanceof CommanderError) {
     // Commander has already printed its message (or the help).
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -1,5 +1,8 @@
 /** `enclave inspect <module.wasm>`: measurement, exports, imports and contract. */
 import { Command } from 'commander';
+import { readSignatures } from '../../../attest/module-signature.js';
+import { readPublicKeyFile } from '../../../attest/keys.js';
+import { verifyModule } from '../../../attest/module-signature.js';
 import { readModuleBytes } from '../../../runtime/load.js';
 import { EnclaveModule } from '../../../runtime/enclave.js';
 import { formatFuncType } from '../../../runtime/module-info.js';
@@ -8,16 +11,23 @@ import { handleError } from '../handle-error.js';
 export const inspectCommand = new Command('inspect')
   .description('print the measurement, exports, imports and contract of a module')
   .argument('<module>', 'path to the .wasm module')
+  .option('--key <file...>', 'public key file(s) to verify signatures with; verified signers are listed')
   .option('--json', 'print as JSON')
   .action(async (module: string, opts) => {
     try {
       const bytes = await readModuleBytes(module);
       const mod = await EnclaveModule.compile(bytes);
       const memory = mod.info.memories[0]!;
+      const keys = await Promise.all(((opts.key ?? []) as string[]).map((file) => readPublicKeyFile(file)));
+      const signers = keys.length > 0 ? verifyModule(bytes, keys).map((s) => s.signer) : [];
+      const declared = readSignatures(bytes).length;
       const report = {
         module,
         bytes: bytes.length,
         measurement: mod.measurement,
+        signer: signers[0] ?? null,
+        signers,
+        signatures: declared,
         name: mod.contract.name,
         version: mod.contract.version,
         svn: mod.contract.svn,
@@ -34,7 +44,9 @@ export const inspectCommand = new Command('inspect')
       const lines = [
         `module       ${module} (${bytes.length} bytes)`,
         `measurement  sha256:${report.measurement}`,
-        `contract     ${report.name} ${report.version} (svn ${report.svn})`,
+        `signer       ${signers.length > 0 ? signers.join(', ') : declared > 0 ? `${declared} signature(s), not verified: pass --key` : '(unsigned)'}`,
+        `svn          ${report.svn}`,
+        `contract     ${report.name} ${report.version}`,
         `capabilities ${mod.contract.capabilities.join(', ') || '(none)'}`,
         `memory       ${memory.initial} pages initial, ${memory.maximum} maximum`,
         `limits       ${Object.entries(mod.contract.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`,

@@ -1,0 +1,32 @@
+/** `enclave sign <module> --key <file>`: add an Ed25519 signature (tool-conventions Signatures.md). */
+import { rename, writeFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { readPrivateKeyFile, signerId } from '../../../attest/keys.js';
+import { signModule } from '../../../attest/module-signature.js';
+import { readModuleBytes } from '../../../runtime/load.js';
+import { handleError } from '../handle-error.js';
+
+export const signCommand = new Command('sign')
+  .description('sign a module with an Ed25519 key; earlier signatures stay valid; the measurement does not change')
+  .argument('<module>', 'path to the .wasm module')
+  .requiredOption('--key <file>', 'private key file from `enclave keygen`')
+  .option('--out <file>', 'where to write the signed module (default: replace the input)')
+  .option('--key-id <id>', 'key id stored with the signature (a hint for verifiers)')
+  .option('--json', 'print the result as JSON')
+  .action(async (module: string, opts) => {
+    try {
+      const bytes = await readModuleBytes(module);
+      const keys = await readPrivateKeyFile(opts.key);
+      const signed = signModule(bytes, keys, opts.keyId ? { keyId: new TextEncoder().encode(opts.keyId) } : {});
+      const out: string = opts.out ?? module;
+      // Write then rename, so a failure never leaves a half-written module behind.
+      const tmp = `${out}.${process.pid}.tmp`;
+      await writeFile(tmp, signed);
+      await rename(tmp, out);
+      const signer = signerId(keys.publicKey);
+      if (opts.json) process.stdout.write(`${JSON.stringify({ module: out, signer, bytes: signed.length })}\n`);
+      else process.stdout.write(`signed ${out} (${signed.length} bytes) by ${signer}\n`);
+    } catch (err) {
+      handleError(err, opts.json);
+    }
+  });

@@ -1,0 +1,29 @@
+/** `enclave verify-module <module> --key <pub>...`: check a module's signatures against trusted keys. */
+import { Command } from 'commander';
+import { readPublicKeyFile } from '../../../attest/keys.js';
+import { checkTrust } from '../../../attest/module-signature.js';
+import { readModuleBytes } from '../../../runtime/load.js';
+import { handleError } from '../handle-error.js';
+
+export const verifyModuleCommand = new Command('verify-module')
+  .description('verify that a module is signed by a trusted key at or above a minimum svn')
+  .argument('<module>', 'path to the .wasm module')
+  .requiredOption('--key <file...>', 'trusted public key file(s)')
+  .option('--min-svn <n>', 'lowest svn accepted from these signers', '0')
+  .option('--json', 'print the result as JSON')
+  .action(async (module: string, opts) => {
+    try {
+      const bytes = await readModuleBytes(module);
+      const minSvn = Number(opts.minSvn);
+      const keys = await Promise.all((opts.key as string[]).map((file) => readPublicKeyFile(file)));
+      const identity = checkTrust(bytes, { trusted: keys.map((publicKey) => ({ publicKey, minSvn })) });
+      if (opts.json) process.stdout.write(`${JSON.stringify(identity, null, 2)}\n`);
+      else {
+        process.stdout.write(
+          `ok           ${identity.name} ${identity.version} (svn ${identity.svn})\nmeasurement  sha256:${identity.measurement}\nsigned by    ${identity.signers.join(', ')}\n`,
+        );
+      }
+    } catch (err) {
+      handleError(err, opts.json);
+    }
+  });

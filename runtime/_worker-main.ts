@@ -1,0 +1,90 @@
+/**
+ * The entry of an enclave worker (runtime/worker.ts starts it). It instantiates the enclave with
+ * the same {@link Enclave} class as in-process, reports `ready` with the shared buffer, then
+ * serves calls from that buffer forever: block in `Atomics.wait` until the host posts a request,
+ * run it, write the reply, notify. Blocking is fine here: this thread does nothing else, and the
+ * host ends it with `terminate()`, which interrupts both the wait and a running Wasm call.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { CALL_RAW, EnclaveModule, FROM_PARTS, type Enclave, type LogLevel } from './enclave.js';
+import { EnclaveError } from './errors.js';
+import {
+  dataBytes,
+  ERROR,
+  ERROR_BYTES,
+  HEADER_BYTES,
+  LEN,
+  OP,
+  REPLY,
+  REQUEST,
+  SETTLE,
+  STATE,
+  type ErrorJSON,
+  type WorkerData,
+  type WorkerMessage,
+} from './_worker-protocol.js';
+
+const port = parentPort!;
+const init = workerData as WorkerData;
+const logs: [LogLevel, string][] = [];
+
+function post(message: WorkerMessage): void {
+  port.postMessage(message);
+}
+
+function asJSON(err: unknown): ErrorJSON {
+  return err instanceof EnclaveError ? err.toJSON() : new EnclaveError('internal', undefined, { cause: err }).toJSON();
+}
+
+let enclave: Enclave | undefined;
+try {
+  const mod = EnclaveModule[FROM_PARTS](init.parts);
+  enclave = mod.create({
+    ...init.options,
+    onLog: init.forwardLogs ? (level: LogLevel, message: string) => void logs.push([level, message]) : undefined,
+  });
+} catch (err) {
+  post({ type: 'failed', error: asJSON(err) });
+}
+
+if (enclave !== undefined) await serve(enclave);
+
+async function serve(enclave: Enclave): Promise<void> {
+  const sab = new SharedArrayBuffer(HEADER_BYTES + dataBytes(enclave.limits));
+  const ctl = new Int32Array(sab, 0, HEADER_BYTES / 4);
+  const data = Buffer.from(sab, HEADER_BYTES);
+  const ops = Object.keys(enclave.contract.ops);
+  const request = { buffer: data, start: 0, end: 0 };
+  post({ type: 'ready', sab, limits: enclave.limits });
+  for (;;) {
+    let state = Atomics.load(ctl, STATE);
+    while (state !== REQUEST) {
+      Atomics.wait(ctl, STATE, state);
+      state = Atomics.load(ctl, STATE);
+    }
+    const op = ops[ctl[OP]!];
+    const len = ctl[LEN]!;
+    try {
+      if (op === undefined || !(len >= 0 && len <= data.length)) {
+        throw new EnclaveError('internal', 'The enclave worker received a malformed request.');
+      }
+      request.end = len;
+      // A view of enclave memory, checked (bounds, reply limit, msgpack); the data area is at
+      // least replyBytes long, so it fits.
+      const reply = enclave[CALL_RAW](op, request, ctl[SETTLE]!);
+      data.set(reply, 0);
+      ctl[LEN] = reply.length;
+      Atomics.store(ctl, STATE, REPLY);
+    } catch (err) {
+      let bytes = Buffer.from(JSON.stringify(asJSON(err)));
+      if (bytes.length > ERROR_BYTES) bytes = Buffer.from(JSON.stringify({ code: asJSON(err).code }));
+      bytes.copy(data, 0);
+      ctl[LEN] = bytes.length;
+      Atomics.store(ctl, STATE, ERROR);
+    }
+    Atomics.notify(ctl, STATE);
+    // The Enclave hands log lines to onLog in a microtask after the call: let it run, then send.
+    await undefined;
+    if (logs.length > 0) post({ type: 'log', entries: logs.splice(0) });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * What the host thread and an enclave worker agree on: the layout of the shared buffer that
+ * carries every call, the states of its control word, and the few messages that go through
+ * `postMessage` (start-up and logs only, never a call).
+ *
+ * ```
+ *  SharedArrayBuffer, one per worker
+ *  ┌──────────────── header: 16 × i32 ────────────────┬──────────── data area ────────────┐
+ *  │ STATE │ OP │ LEN │ SETTLE │ SEQ │ (reserved ...) │ request bytes, or reply bytes,     │
+ *  │                                                  │ or an error as JSON                │
+ *  └──────────────────────────────────────────────────┴────────────────────────────────────┘
+ *   0                                                 64            64 + max(request, reply, 4 KiB)
+ *
+ *  host                                 worker (blocked in Atomics.wait while STATE != REQUEST)
+ *   write request to data, OP, LEN,
+ *   SETTLE; STATE = REQUEST; notify ──►  wakes; settles the previous call; runs the enclave
+ *   Atomics.waitAsync(STATE, REQUEST,    writes reply (or error JSON) to data, LEN;
+ *                     deadline)     ◄──  STATE = REPLY (or ERROR); notify
+ *   reads data[0, LEN)
+ *   on timeout: terminate the worker, reject with `timeout`
+ *   on worker exit: the host itself sets STATE = DEAD and notifies its own waiter
+ * ```
+ */
+import type { ErrorCode } from './errors.js';
+import type { LogLevel } from './enclave.js';
+import type { Limits } from './contract.js';
+
+/** Bytes before the data area; a multiple of 8 so the data area stays aligned. */
+export const HEADER_BYTES = 64;
+
+/** Indexes of the header's i32 slots. */
+export const STATE = 0;
+/** Index of the op in `Object.keys(contract.ops)`; both threads parse the same contract bytes. */
+export const OP = 1;
+/** Length of the bytes in the data area (request, then reply or error). */
+export const LEN = 2;
+/** What the host learned from the previous reply, applied by the worker before the next call. */
+export const SETTLE = 3;
+/** Call counter, for debugging a stuck protocol. */
+export const SEQ = 4;
+
+/** Values of `STATE`. */
+export const IDLE = 0;
+export const REQUEST = 1;
+export const REPLY = 2;
+export const ERROR = 3;
+/** Written by the host, never by the worker: the worker exited while a call was in flight. */
+export const DEAD = 4;
+
+/**
+ * Values of `SETTLE`. The host opens the reply envelope, so only it knows whether the previous
+ * call succeeded (its op then counts for `requires`) or returned something that is not an
+ * envelope (the instance is then discarded, as in-process).
+ */
+export const SETTLE_NONE = 0;
+export const SETTLE_OK = 1;
+export const SETTLE_DISCARD = 2;
+
+/** Room for an error crossing as JSON; messages are ours and `detail` is at most 256 bytes. */
+export const ERROR_BYTES = 4096;
+
+/** Size of the data area for an enclave's effective limits. */
+export function dataBytes(limits: Limits): number {
+  return Math.max(limits.requestBytes, limits.replyBytes, ERROR_BYTES);
+}
+
+/** An error as it crosses threads (`EnclaveError.toJSON`). */
+export interface ErrorJSON {
+  code: ErrorCode;
+  message: string;
+  detail?: string;
+}
+
+/** What the worker receives once, as `workerData`. */
+export interface WorkerData {
+  /** `EnclaveModule[MODULE_PARTS]()`: the compiled module and what was read from it. */
+  readonly parts: unknown;
+  /** The enclave options that can cross a thread (everything but functions). */
+  readonly options: Record<string, unknown>;
+  /** Whether to send log lines back (the host has an `onLog`). */
+  readonly forwardLogs: boolean;
+}
+
+/** Messages from the worker to the host. Calls never travel this way. */
+export type WorkerMessage =
+  | { readonly type: 'ready'; readonly sab: SharedArrayBuffer; readonly limits: Limits }
+  | { readonly type: 'failed'; readonly error: ErrorJSON }
+  | { readonly type: 'log'; readonly entries: readonly (readonly [LogLevel, string])[] };

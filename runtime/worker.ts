@@ -1,0 +1,511 @@
+/**
+ * Worker isolation mode: one enclave per `worker_threads` worker, so a call can be given a
+ * wall-clock deadline. A WebAssembly call on the host thread cannot be interrupted; a worker can
+ * be terminated. Same API and error codes as the in-process {@link Enclave}.
+ *
+ * ```
+ *  host thread                                   worker (own V8 isolate and heap, resourceLimits)
+ *  WorkerEnclave.call(op, args)                   Enclave (the same class as in-process)
+ *   op known? args shape? encode, size, depth      │
+ *   bytes ──► SharedArrayBuffer ──notify──────────► [CALL_RAW]: requires, copy in, enclave_call,
+ *   Atomics.waitAsync(deadline)                    │  bounds-check, size, msgpack check
+ *   decode, open envelope ◄────────notify───────── reply bytes (or error JSON) ──► SharedArrayBuffer
+ *   deadline passed: terminate the worker, `timeout`; the next call starts a fresh worker
+ * ```
+ *
+ * The layout of the shared buffer and the protocol are in `_worker-protocol.ts`.
+ */
+import { statSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Packr } from 'msgpackr';
+import { compileShape, type Contract, type Limits, type ShapeCheck } from './contract.js';
+import { EnclaveModule, MODULE_PARTS, NOT_ENVELOPE, openEnvelope, type EnclaveOptions, type LogLevel } from './enclave.js';
+import { DISCARDING_CODES, EnclaveError } from './errors.js';
+import { checkMsgpack, createPackr, encodeReusing, unpackr } from './marshal.js';
+import {
+  DEAD,
+  ERROR,
+  HEADER_BYTES,
+  LEN,
+  OP,
+  REPLY,
+  REQUEST,
+  SEQ,
+  SETTLE,
+  SETTLE_DISCARD,
+  SETTLE_NONE,
+  SETTLE_OK,
+  STATE,
+  type ErrorJSON,
+  type WorkerData,
+  type WorkerMessage,
+} from './_worker-protocol.js';
+
+/**
+ * What both isolation modes offer: the in-process {@link Enclave} and the {@link WorkerEnclave}
+ * implement it, and pools or supervisors should depend on nothing more.
+ */
+export interface EnclaveHandle {
+  readonly contract: Contract;
+  /** SHA-256 of the module bytes, hex. */
+  readonly measurement: string;
+  /** The limits in force: the contract's, capped by the host policy. */
+  readonly limits: Limits;
+  /** True once `close()` was called. */
+  readonly closed: boolean;
+  /** Calls an operation; rejects with an {@link EnclaveError} with a stable `code`. */
+  call<T = unknown>(op: string, args?: unknown): Promise<T>;
+  /** Releases the enclave; later calls fail with `closed`. Idempotent. */
+  close(): void | Promise<void>;
+}
+
+/** V8 heap limits of an enclave's worker (Node's `Worker` `resourceLimits`). */
+export interface WorkerResourceLimits {
+  /** Old-generation JS heap, MiB. Does not bound Wasm linear memory (the module's maximum does). */
+  maxOldGenerationSizeMb?: number;
+  /** Young-generation JS heap, MiB. */
+  maxYoungGenerationSizeMb?: number;
+  /** Stack of the worker thread, MiB; bounds how deep enclave recursion goes before `stack_overflow`. */
+  stackSizeMb?: number;
+}
+
+/** Options for an enclave in its own worker (`loadEnclave(src, { isolation: 'worker' })`). */
+export interface WorkerEnclaveOptions extends EnclaveOptions {
+  isolation: 'worker';
+  /** Wall-clock limit of one call, ms, from the moment it is handed to the worker. Default 1000. */
+  deadlineMs?: number;
+  /** Wall-clock limit for a worker to boot and instantiate the module, ms. Default 10 000. */
+  startDeadlineMs?: number;
+  /** Heap limits of the worker; defaults in {@link DEFAULT_WORKER_LIMITS}. */
+  resourceLimits?: WorkerResourceLimits;
+}
+
+/** Default per-call deadline in worker mode, ms. */
+export const DEFAULT_DEADLINE_MS = 1000;
+/** Default deadline for a worker to start (boot, load the runtime, instantiate), ms. */
+export const DEFAULT_START_DEADLINE_MS = 10_000;
+/** Default heap limits of an enclave worker. The worker's JS holds little: the runtime and logs. */
+export const DEFAULT_WORKER_LIMITS: Readonly<Required<WorkerResourceLimits>> = Object.freeze({
+  maxOldGenerationSizeMb: 64,
+  maxYoungGenerationSizeMb: 16,
+  stackSizeMb: 4,
+});
+
+/** Node 20 has `Atomics.waitAsync`; TypeScript's ES2022 lib does not declare it. */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      array: Int32Array,
+      index: number,
+      value: number,
+      timeout?: number,
+    ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+  }
+).waitAsync;
+
+interface OpRuntime {
+  readonly index: number;
+  readonly check: ShapeCheck;
+}
+
+/** One running worker and its view of the shared buffer. */
+interface LiveWorker {
+  readonly worker: Worker;
+  readonly ctl: Int32Array;
+  /** The data area as a Buffer (the request is copied in with `Buffer.copy`). */
+  readonly data: Buffer;
+  /** Set by the 'error' event: why the worker died, for the message. */
+  death: Error | undefined;
+}
+
+interface Settled {
+  readonly parts: unknown;
+  readonly options: Record<string, unknown>;
+  readonly onLog: ((level: LogLevel, message: string) => void) | undefined;
+  readonly deadlineMs: number;
+  readonly startDeadlineMs: number;
+  readonly resourceLimits: Required<WorkerResourceLimits>;
+}
+
+/** Keys of {@link WorkerEnclaveOptions} that stay on the host thread. */
+const HOST_ONLY = new Set(['isolation', 'deadlineMs', 'startDeadlineMs', 'resourceLimits', 'onLog']);
+
+function positive(value: unknown, name: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
+    throw new EnclaveError('invalid_options', `${name} must be a positive number of at most ${max}.`);
+  }
+  return value;
+}
+
+function settle(mod: EnclaveModule, options: WorkerEnclaveOptions): Settled {
+  if (typeof options !== 'object' || options === null) {
+    throw new EnclaveError('invalid_options', 'The options must be an object.');
+  }
+  if (options.isolation !== 'worker') throw new EnclaveError('invalid_options', "isolation must be 'worker' here.");
+  // setTimeout and Atomics.waitAsync take at most 2^31 - 1 ms.
+  const deadlineMs = positive(options.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs', 2 ** 31 - 1);
+  const startDeadlineMs = positive(options.startDeadlineMs ?? DEFAULT_START_DEADLINE_MS, 'startDeadlineMs', 2 ** 31 - 1);
+  const given = options.resourceLimits ?? {};
+  if (typeof given !== 'object' || given === null) throw new EnclaveError('invalid_options', 'resourceLimits must be an object.');
+  const resourceLimits = { ...DEFAULT_WORKER_LIMITS };
+  for (const [key, value] of Object.entries(given)) {
+    if (!(key in DEFAULT_WORKER_LIMITS)) {
+      throw new EnclaveError('invalid_options', `Unknown resourceLimits.${key}; known: ${Object.keys(DEFAULT_WORKER_LIMITS).join(', ')}.`);
+    }
+    resourceLimits[key as keyof WorkerResourceLimits] = positive(value, `resourceLimits.${key}`, 1 << 20);
+  }
+  if (options.onLog !== undefined && typeof options.onLog !== 'function') {
+    throw new EnclaveError('invalid_options', 'onLog must be a function.');
+  }
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) if (!HOST_ONLY.has(key)) rest[key] = value;
+  return Object.freeze({
+    parts: mod[MODULE_PARTS](),
+    options: rest,
+    onLog: options.onLog,
+    deadlineMs,
+    startDeadlineMs,
+    resourceLimits: Object.freeze(resourceLimits),
+  });
+}
+
+/**
+ * An enclave that runs in its own worker thread, with a wall-clock deadline per call. Created by
+ * `loadEnclave(source, { isolation: 'worker' })` or {@link createWorkerEnclave}.
+ *
+ * Calls are queued and run one at a time. When a call passes its deadline, the worker is
+ * terminated and the call fails with `timeout`; when the worker dies (for example its JS heap
+ * exceeds `resourceLimits`), the call fails with `trap`. Either way the instance and its state are
+ * lost, as after a trap in-process, and the next call starts a fresh worker.
+ */
+export class WorkerEnclave implements EnclaveHandle {
+  readonly contract: Contract;
+  readonly measurement: string;
+  readonly limits: Limits;
+  readonly #settled: Settled;
+  readonly #ops: Map<string, OpRuntime>;
+  readonly #packr: Packr;
+  #live: LiveWorker | undefined;
+  #closed = false;
+  /** The tail of the queue of calls. */
+  #tail: Promise<unknown> = Promise.resolve();
+  /** What the worker must apply before the next call (SETTLE_*). */
+  #settle = SETTLE_NONE;
+  #seq = 0;
+
+  private constructor(mod: EnclaveModule, settled: Settled, first: LiveWorker, limits: Limits) {
+    this.contract = mod.contract;
+    this.measurement = mod.measurement;
+    this.limits = limits;
+    this.#settled = settled;
+    this.#packr = createPackr();
+    this.#ops = new Map(
+      Object.entries(mod.contract.ops).map(([name, op], index) => [name, { index, check: compileShape(op.args) }]),
+    );
+    this.#live = first;
+  }
+
+  /** @internal Use {@link createWorkerEnclave} or `loadEnclave`. */
+  static async start(mod: EnclaveModule, options: WorkerEnclaveOptions): Promise<WorkerEnclave> {
+    const settled = settle(mod, options);
+    let self: WorkerEnclave | undefined;
+    // The worker's 'log' and 'exit' events need the enclave; the first worker starts before it exists.
+    const { live, limits } = await spawn(settled, (live, code) => self?.#onExit(live, code));
+    self = new WorkerEnclave(mod, settled, live, limits);
+    return self;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Calls an operation and resolves with its `ok` value. Concurrent calls wait their turn.
+   * @throws {EnclaveError} the codes of {@link Enclave.call}, and `timeout` when the deadline passed.
+   * @example
+   * const enclave = await loadEnclave(bytes, { isolation: 'worker', deadlineMs: 500 });
+   * await enclave.call('incr', { by: 2 });
+   */
+  call<T = unknown>(op: string, args?: unknown): Promise<T> {
+    const run = (): Promise<unknown> => this.#call(op, args);
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => undefined);
+    return result as Promise<T>;
+  }
+
+  /**
+   * Terminates the worker; a call in flight and every later call fail with `closed`. Resolves
+   * when the worker has stopped. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const live = this.#live;
+    this.#live = undefined;
+    if (live === undefined) return;
+    wake(live);
+    await live.worker.terminate().catch(() => undefined);
+  }
+
+  async #call(op: string, args: unknown): Promise<unknown> {
+    if (this.#closed) throw new EnclaveError('closed');
+    // Caller-side checks, on this thread before the hop, exactly as in-process. `requires` is
+    // checked by the worker's Enclave, which owns the instance and knows when it was replaced.
+    const spec = typeof op === 'string' ? this.#ops.get(op) : undefined;
+    if (spec === undefined) {
+      throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
+    }
+    const why = spec.check(args);
+    if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
+    let request;
+    try {
+      request = encodeReusing(this.#packr, args === undefined ? { op } : { op, args });
+    } catch (err) {
+      throw new EnclaveError('invalid_args', `The arguments for "${op}" cannot be encoded as msgpack.`, { cause: err });
+    }
+    const size = request.end - request.start;
+    if (size > this.limits.requestBytes) {
+      throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${this.limits.requestBytes}.`);
+    }
+    const bad = checkMsgpack(request.buffer, this.limits.depth, request.start, request.end);
+    if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
+
+    let live = this.#live;
+    if (live === undefined) {
+      // The previous worker timed out or died: start a fresh one. Calls are queued, so nothing
+      // else uses this enclave's encoder while we wait.
+      const started = await spawn(this.#settled, (l, code) => this.#onExit(l, code));
+      if (this.#closed) {
+        void started.live.worker.terminate().catch(() => undefined);
+        throw new EnclaveError('closed');
+      }
+      live = this.#live = started.live;
+      this.#settle = SETTLE_NONE;
+    }
+
+    const { ctl, data } = live;
+    request.buffer.copy(data, 0, request.start, request.end);
+    ctl[OP] = spec.index;
+    ctl[LEN] = size;
+    ctl[SETTLE] = this.#settle;
+    ctl[SEQ] = ++this.#seq;
+    this.#settle = SETTLE_NONE;
+    Atomics.store(ctl, STATE, REQUEST);
+    Atomics.notify(ctl, STATE);
+
+    // A pending waitAsync does not keep the event loop alive; the worker does while referenced.
+    live.worker.ref();
+    const waiting = waitAsync(ctl, STATE, REQUEST, this.#settled.deadlineMs);
+    if (waiting.async) await waiting.value;
+    live.worker.unref();
+
+    const state = Atomics.load(ctl, STATE);
+    if (this.#closed) throw new EnclaveError('closed');
+    if (state === REPLY) return this.#openReply(data, ctl[LEN]!);
+    if (state === ERROR) {
+      const error = readError(data, ctl[LEN]!);
+      throw error;
+    }
+    this.#replace(live);
+    if (state === REQUEST) {
+      throw new EnclaveError(
+        'timeout',
+        `The call to "${op}" did not finish within ${this.#settled.deadlineMs} ms; its worker was terminated and the next call gets a fresh instance.`,
+      );
+    }
+    // DEAD: the worker exited with the call in flight.
+    throw new EnclaveError('trap', workerDeathMessage(live.death), { cause: live.death });
+  }
+
+  #openReply(data: Buffer, len: number): unknown {
+    if (!(len >= 0 && len <= data.length)) {
+      this.#settle = SETTLE_DISCARD;
+      throw new EnclaveError('bad_reply', 'The enclave reply length is out of range.');
+    }
+    let envelope: unknown;
+    try {
+      // The worker checked these bytes (size, depth, no extensions) before copying them here, and
+      // nothing writes the data area until the next request. Bins are copied out (copyBuffers).
+      envelope = unpackr.unpack(data, { start: 0, end: len });
+    } catch {
+      this.#settle = SETTLE_DISCARD;
+      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
+    }
+    let value: unknown;
+    try {
+      value = openEnvelope(envelope);
+    } catch (err) {
+      this.#settle = SETTLE_NONE;
+      throw err;
+    }
+    if (value === NOT_ENVELOPE) {
+      this.#settle = SETTLE_DISCARD;
+      throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
+    }
+    this.#settle = SETTLE_OK;
+    return value;
+  }
+
+  /** Terminates a worker that can no longer be trusted; the next call starts a fresh one. */
+  #replace(live: LiveWorker): void {
+    if (this.#live === live) this.#live = undefined;
+    this.#settle = SETTLE_NONE;
+    void live.worker.terminate().catch(() => undefined);
+  }
+
+  #onExit(live: LiveWorker, _code: number): void {
+    if (this.#live === live) this.#live = undefined;
+  }
+}
+
+/**
+ * Starts an enclave in its own worker from a compiled module.
+ * @throws {EnclaveError} the load-time codes of `EnclaveModule.create` (`capability_denied`,
+ *   `memory_limit`, `unsupported_abi`, `trap`, `invalid_options`), and `timeout` when the worker
+ *   does not start within `startDeadlineMs`.
+ * @example
+ * const mod = await compileEnclave(bytes);
+ * const a = await createWorkerEnclave(mod, { isolation: 'worker', deadlineMs: 200 });
+ */
+export function createWorkerEnclave(mod: EnclaveModule, options: WorkerEnclaveOptions): Promise<WorkerEnclave> {
+  return WorkerEnclave.start(mod, options);
+}
+
+/** Makes the host's own waiter return now (close, worker exit): the worker will not answer. */
+function wake(live: LiveWorker): void {
+  if (Atomics.compareExchange(live.ctl, STATE, REQUEST, DEAD) === REQUEST) Atomics.notify(live.ctl, STATE);
+}
+
+function readError(data: Buffer, len: number): EnclaveError {
+  try {
+    if (!(len >= 0 && len <= data.length)) throw new Error('length');
+    return EnclaveError.fromJSON(JSON.parse(data.toString('utf8', 0, len)) as ErrorJSON);
+  } catch {
+    return new EnclaveError('internal', 'The enclave worker sent an unreadable error.');
+  }
+}
+
+function workerDeathMessage(death: Error | undefined): string {
+  const code = (death as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ERR_WORKER_OUT_OF_MEMORY'
+    ? 'The enclave worker exceeded its resourceLimits and was stopped; the next call gets a fresh instance.'
+    : 'The enclave worker stopped during the call; the next call gets a fresh instance.';
+}
+
+/** Boots a worker, waits for its enclave to be instantiated, and wires its events. */
+function spawn(
+  settled: Settled,
+  onExit: (live: LiveWorker, code: number) => void,
+): Promise<{ live: LiveWorker; limits: Limits }> {
+  const workerData: WorkerData = { parts: settled.parts, options: settled.options, forwardLogs: settled.onLog !== undefined };
+  let worker: Worker;
+  try {
+    worker = new Worker(workerEntry(), { workerData, resourceLimits: settled.resourceLimits });
+  } catch (err) {
+    if ((err as Error).name === 'DataCloneError') {
+      throw new EnclaveError('invalid_options', 'An option cannot be passed to a worker (functions other than onLog cannot cross threads).', {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  return new Promise((resolve, reject) => {
+    let live: LiveWorker | undefined;
+    let death: Error | undefined;
+    const timer = setTimeout(() => {
+      fail(new EnclaveError('timeout', `The enclave worker did not start within ${settled.startDeadlineMs} ms.`));
+      void worker.terminate().catch(() => undefined);
+    }, settled.startDeadlineMs);
+    const fail = (error: EnclaveError): void => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'log') {
+        const onLog = settled.onLog;
+        // Untrusted text from the enclave, delivered after the call that produced it.
+        for (const [level, text] of message.entries) {
+          try {
+            onLog?.(level, text);
+          } catch {
+            // A throwing logger must not break the enclave's caller.
+          }
+        }
+      } else if (message.type === 'ready' && live === undefined) {
+        clearTimeout(timer);
+        const sab = message.sab;
+        live = {
+          worker,
+          ctl: new Int32Array(sab, 0, HEADER_BYTES / 4),
+          data: Buffer.from(sab, HEADER_BYTES),
+          death: undefined,
+        };
+        worker.unref();
+        resolve({ live, limits: Object.freeze({ ...message.limits }) });
+      } else if (message.type === 'failed') {
+        fail(EnclaveError.fromJSON(message.error));
+        void worker.terminate().catch(() => undefined);
+      }
+    });
+    // Without a listener, an error in the worker (out of memory) would be thrown on this thread.
+    worker.on('error', (err) => {
+      death = err;
+      if (live !== undefined) live.death = err;
+    });
+    worker.on('exit', (code) => {
+      if (live === undefined) {
+        fail(new EnclaveError('trap', workerDeathMessage(death), { cause: death }));
+        return;
+      }
+      wake(live);
+      onExit(live, code);
+    });
+  });
+}
+
+let entry: URL | undefined;
+
+/**
+ * The worker's entry file. From `dist/` it sits next to this file. From the TypeScript sources
+ * (vitest, which transforms `.ts` on the fly but not inside a raw worker) there is no `.js` next
+ * to us, so the compiled copy in `dist/` runs; it is refused if any runtime or attest source is
+ * newer than its compiled file, so stale code never runs unnoticed: `npm run build:ts` fixes it.
+ */
+function workerEntry(): URL {
+  if (entry !== undefined) return entry;
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return (entry = new URL('./_worker-main.js', here));
+  const root = new URL('../', here);
+  const stale = staleSources(root, ['runtime', 'attest']);
+  if (stale !== undefined) {
+    throw new EnclaveError(
+      'internal',
+      `Worker mode from the TypeScript sources runs the compiled worker in dist/, but dist/${stale.replace(/\.ts$/, '.js')} is missing or older than ${stale}: run \`npm run build:ts\`.`,
+    );
+  }
+  return (entry = new URL('dist/runtime/_worker-main.js', root));
+}
+
+/** The first source under `dirs` whose compiled `.js` in dist/ is missing or older, if any. */
+function staleSources(root: URL, dirs: readonly string[]): string | undefined {
+  const rootPath = fileURLToPath(root);
+  const walk = (dir: string): string | undefined => {
+    for (const item of readdirSync(`${rootPath}${dir}`, { withFileTypes: true })) {
+      const rel = `${dir}/${item.name}`;
+      if (item.isDirectory()) {
+        const found = walk(rel);
+        if (found !== undefined) return found;
+      } else if (item.name.endsWith('.ts') && !item.name.endsWith('.d.ts')) {
+        const js = statSync(`${rootPath}dist/${rel.slice(0, -3)}.js`, { throwIfNoEntry: false });
+        if (js === undefined || js.mtimeMs < statSync(`${rootPath}${rel}`).mtimeMs) return rel;
+      }
+    }
+    return undefined;
+  };
+  for (const dir of dirs) {
+    const found = walk(dir);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}

@@ -1,0 +1,245 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, measure, signModule, SoftwareAttestationProvider, verifyEvidence } from '../attest/index.js';
+import { EnclaveError, loadEnclave } from '../host/index.js';
+import { RUNTIME_VERSION } from '../runtime/version.js';
+import { watModule } from './helpers/wat.js';
+
+const COUNTER = 'enclave-modules/counter/build/counter.wasm';
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EnclaveError);
+    return (err as EnclaveError).code;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('trusted modules', () => {
+  const trusted = generateKeyPair();
+  const stranger = generateKeyPair();
+  let unsigned: Uint8Array;
+  let signed: Uint8Array;
+  beforeAll(async () => {
+    unsigned = new Uint8Array(await readFile(COUNTER));
+    signed = signModule(unsigned, trusted);
+  });
+
+  it('loads a module signed by a trusted key and names the signer', async () => {
+    const enclave = await loadEnclave(signed, { trust: { trusted: [{ publicKey: trusted.publicKey, minSvn: 1 }] } });
+    expect(enclave.identity.signer).toMatch(/^[0-9a-f]{64}$/);
+    expect(await enclave.call('incr')).toBe(1);
+  });
+
+  it('measures the same bytes with or without the signature section', async () => {
+    const a = await loadEnclave(unsigned);
+    const b = await loadEnclave(signed);
+    expect(b.measurement).toBe(a.measurement);
+    expect(a.measurement).toBe(Buffer.from(measure(unsigned)).toString('hex'));
+  });
+
+  it('refuses an unsigned module with untrusted_module', async () => {
+    expect(await codeOf(loadEnclave(unsigned, { trust: { trusted: [{ publicKey: trusted.publicKey }] } }))).toBe('untrusted_module');
+  });
+
+  it('refuses a module signed by another key with untrusted_module', async () => {
+    const other = signModule(unsigned, stranger);
+    expect(await codeOf(loadEnclave(other, { trust: { trusted: [{ publicKey: trusted.publicKey }] } }))).toBe('untrusted_module');
+  });
+
+  it('refuses a signed module with one byte changed with untrusted_module', async () => {
+    const tampered = signed.slice();
+    const at = Buffer.from(tampered).lastIndexOf('"1.0.0"');
+    expect(at).toBeGreaterThan(0);
+    tampered[at + 5] = '1'.charCodeAt(0); // "1.0.0" -> "1.0.1": still a valid module and contract
+    expect(await codeOf(loadEnclave(tampered, { trust: { trusted: [{ publicKey: trusted.publicKey }] } }))).toBe('untrusted_module');
+    // Without a trust policy the same bytes load: the refusal is the signature's doing.
+    await expect(loadEnclave(tampered)).resolves.toBeDefined();
+  });
+
+  it('refuses an svn below the signer floor with rollback', async () => {
+    expect(await codeOf(loadEnclave(signed, { trust: { trusted: [{ publicKey: trusted.publicKey, minSvn: 2 }] } }))).toBe('rollback');
+  });
+
+  it('refuses a malformed trust policy as invalid_options', async () => {
+    expect(await codeOf(loadEnclave(signed, { trust: { trusted: 'everyone' as never } }))).toBe('invalid_options');
+  });
+});
+
+// An enclave that exercises seal_key and report. It dispatches on the first letter of the op name
+// (byte 5 of the request, see test/fixtures/hostile.wat) and answers with prepared replies:
+//   status reply at 0x400: {ok: <negative or zero fixint>}
+//   key reply    at 0x300: {ok: bin8(32)} with the key written at 0x306
+//   length reply at 0x600: {ok: uint16}
+//   token reply  at 0xff9: {ok: bin16(n)} with the token written at 0x1000
+const ATTEST_WAT = `(module
+  (import "enclave" "seal_key" (func $seal_key (param i32 i32) (result i32)))
+  (import "enclave" "report" (func $report (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0x100) "\\00\\04\\00\\00\\05\\00\\00\\00")
+  (data (i32.const 0x108) "\\00\\03\\00\\00\\26\\00\\00\\00")
+  (data (i32.const 0x118) "\\00\\06\\00\\00\\07\\00\\00\\00")
+  (data (i32.const 0x300) "\\81\\a2ok\\c4\\20")
+  (data (i32.const 0x400) "\\81\\a2ok\\00")
+  (data (i32.const 0x500) "abcdefghijklmnopqrstuvwxyz012345")
+  (data (i32.const 0x600) "\\81\\a2ok\\cd\\00\\00")
+  (data (i32.const 0xff9) "\\81\\a2ok\\c5\\00\\00")
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x8000))
+  (func $status (param $s i32) (result i32)
+    (i32.store8 (i32.const 0x404) (local.get $s))
+    (i32.const 0x100))
+  (func $length (param $n i32) (result i32)
+    (i32.store8 (i32.const 0x605) (i32.shr_u (local.get $n) (i32.const 8)))
+    (i32.store8 (i32.const 0x606) (local.get $n))
+    (i32.const 0x118))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (local $c i32) (local $n i32)
+    (local.set $c (i32.load8_u offset=5 (local.get $p)))
+    ;; m: seal with the measurement policy; s: signer policy; u: unknown policy; o: out of bounds
+    (if (i32.eq (local.get $c) (i32.const 0x6d)) (then (return (call $status (call $seal_key (i32.const 0) (i32.const 0x306))))))
+    (if (i32.eq (local.get $c) (i32.const 0x73)) (then (return (call $status (call $seal_key (i32.const 1) (i32.const 0x306))))))
+    (if (i32.eq (local.get $c) (i32.const 0x75)) (then (return (call $status (call $seal_key (i32.const 9) (i32.const 0x306))))))
+    (if (i32.eq (local.get $c) (i32.const 0x6f)) (then (return (call $status (call $seal_key (i32.const 0) (i32.const 0xfff0))))))
+    ;; k: the key sealed last
+    (if (i32.eq (local.get $c) (i32.const 0x6b)) (then (return (i32.const 0x108))))
+    ;; r: report binding the 32 bytes at 0x500, token into a 0x2000-byte buffer
+    (if (i32.eq (local.get $c) (i32.const 0x72)) (then
+      (local.set $n (call $report (i32.const 0x500) (i32.const 32) (i32.const 0x1000) (i32.const 0x2000)))
+      (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (call $status (local.get $n)))))
+      (i32.store8 (i32.const 0xffe) (i32.shr_u (local.get $n) (i32.const 8)))
+      (i32.store8 (i32.const 0xfff) (local.get $n))
+      (i32.store (i32.const 0x110) (i32.const 0xff9))
+      (i32.store (i32.const 0x114) (i32.add (local.get $n) (i32.const 7)))
+      (return (i32.const 0x110))))
+    ;; t: report into a 10-byte buffer: returns the length needed, writes nothing
+    (if (i32.eq (local.get $c) (i32.const 0x74)) (then
+      (return (call $length (call $report (i32.const 0x500) (i32.const 32) (i32.const 0x1000) (i32.const 10))))))
+    ;; b: 65 bytes of report data; z: 4 bytes; x: data out of bounds
+    (if (i32.eq (local.get $c) (i32.const 0x62)) (then (return (call $status (call $report (i32.const 0x500) (i32.const 65) (i32.const 0x1000) (i32.const 0x2000))))))
+    (if (i32.eq (local.get $c) (i32.const 0x7a)) (then (return (call $status (call $report (i32.const 0x500) (i32.const 4) (i32.const 0x1000) (i32.const 0x2000))))))
+    (if (i32.eq (local.get $c) (i32.const 0x78)) (then (return (call $status (call $report (i32.const 0xfff0) (i32.const 32) (i32.const 0x1000) (i32.const 0x2000))))))
+    (i32.const 0))
+)`;
+
+const ATTEST_CONTRACT = {
+  abi: 1,
+  name: 'attester',
+  version: '1.0.0',
+  svn: 4,
+  capabilities: ['seal', 'attest'],
+  limits: { requestBytes: 1024, replyBytes: 16384, depth: 4, memoryPages: 1 },
+  ops: Object.fromEntries(
+    ['m_seal', 's_seal', 'u_seal', 'o_seal', 'key', 'report', 'tiny_report', 'big_data', 'zero_data', 'x_data'].map((op) => [op, {}]),
+  ),
+};
+
+describe('the seal and attest capabilities', () => {
+  let provider: SoftwareAttestationProvider;
+  let bytes: Uint8Array;
+  beforeAll(async () => {
+    provider = new SoftwareAttestationProvider({ dir: await mkdtemp(path.join(tmpdir(), 'enclave-platform-')) });
+    bytes = await watModule(ATTEST_WAT, ATTEST_CONTRACT);
+  });
+
+  it('cannot be granted without a provider', async () => {
+    expect(await codeOf(loadEnclave(bytes, { capabilities: ['seal', 'attest'] }))).toBe('invalid_options');
+  });
+
+  it('seal_key writes the key bound to the measurement, and the same key every time', async () => {
+    const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    expect(await enclave.call('m_seal')).toBe(0);
+    const key = new Uint8Array((await enclave.call('key')) as Uint8Array);
+    expect(key).toEqual(provider.getSealingSecret(enclave.identity, 'measurement'));
+    const again = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    await again.call('m_seal');
+    expect(new Uint8Array((await again.call('key')) as Uint8Array)).toEqual(key);
+  });
+
+  it('a different module gets a different sealing key', async () => {
+    const other = await watModule(ATTEST_WAT, { ...ATTEST_CONTRACT, version: '1.0.1' });
+    const a = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    const b = await loadEnclave(other, { capabilities: ['seal', 'attest'], attestation: provider });
+    await a.call('m_seal');
+    await b.call('m_seal');
+    expect(new Uint8Array((await a.call('key')) as Uint8Array)).not.toEqual(new Uint8Array((await b.call('key')) as Uint8Array));
+  });
+
+  it('seal_key reports errors as values: -3 signer policy unsigned, -2 unknown policy, -1 out of bounds', async () => {
+    const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    expect(await enclave.call('s_seal')).toBe(-3);
+    expect(await enclave.call('u_seal')).toBe(-2);
+    expect(await enclave.call('o_seal')).toBe(-1);
+    expect(await enclave.call('m_seal')).toBe(0);
+  });
+
+  it('seal_key with the signer policy works for a trusted signed module', async () => {
+    const keys = generateKeyPair();
+    const signed = signModule(bytes, keys);
+    const enclave = await loadEnclave(signed, {
+      capabilities: ['seal', 'attest'],
+      attestation: provider,
+      trust: { trusted: [{ publicKey: keys.publicKey }] },
+    });
+    expect(await enclave.call('s_seal')).toBe(0);
+    expect(new Uint8Array((await enclave.call('key')) as Uint8Array)).toEqual(provider.getSealingSecret(enclave.identity, 'signer'));
+  });
+
+  it('report issues evidence binding the enclave data, which verifies', async () => {
+    const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    const token = Buffer.from((await enclave.call('report')) as Uint8Array).toString('ascii');
+    const data = new TextEncoder().encode('abcdefghijklmnopqrstuvwxyz012345');
+    const verified = await verifyEvidence(token, {
+      platformKey: provider.publicJwk(),
+      policy: { measurements: [enclave.measurement] },
+      nonce: data,
+      reportData: data,
+    });
+    expect(verified.claims['enclave.measurement']).toBe(enclave.measurement);
+    expect(verified.claims['enclave.svn']).toBe(4);
+    expect(verified.claims['enclave.runtime']).toBe(RUNTIME_VERSION);
+    expect(verified.claims['enclave.capabilities']).toEqual(['attest', 'seal']);
+  });
+
+  it('report with a buffer too small returns the length needed and writes nothing', async () => {
+    const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    const needed = (await enclave.call('tiny_report')) as number;
+    expect(needed).toBeGreaterThan(100);
+    const token = (await enclave.call('report')) as Uint8Array;
+    expect(Math.abs(token.length - needed)).toBeLessThan(4); // a fresh token; only iat digits may differ
+  });
+
+  it('report refuses bad report data and bad pointers as values, never traps', async () => {
+    const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+    expect(await enclave.call('big_data')).toBe(-2);
+    expect(await enclave.call('zero_data')).toBe(-2);
+    expect(await enclave.call('x_data')).toBe(-1);
+    expect(await enclave.call('m_seal')).toBe(0);
+  });
+
+  it('evidence from the host names the enclave and its limits, and needs a nonce', async () => {
+    const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider, policy: { replyBytes: 4096 } });
+    const nonce = new Uint8Array(16).fill(9);
+    const verified = await verifyEvidence(enclave.attest(nonce), {
+      platformKey: provider.publicJwk(),
+      policy: { measurements: [enclave.measurement] },
+      nonce,
+    });
+    expect(verified.claims['enclave.limits']).toMatchObject({ replyBytes: 4096 });
+    expect(() => enclave.attest(new Uint8Array(0))).toThrow();
+    const plain = await loadEnclave(bytes.slice(), { capabilities: ['seal', 'attest'], attestation: provider });
+    plain.close();
+    expect(() => plain.attest(nonce)).toThrow(EnclaveError);
+  });
+});
+
+describe('RUNTIME_VERSION', () => {
+  it('matches package.json', async () => {
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    expect(RUNTIME_VERSION).toBe(pkg.version);
+  });
+});
