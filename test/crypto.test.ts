@@ -304,6 +304,13 @@ describe('strictness', () => {
     const generated = execFileSync(process.execPath, [`${ROOT}test/crypto/gen-ed25519-table.mjs`], { cwd: ROOT, encoding: 'utf8' });
     expect(generated.trim()).toBe(readFileSync(`${ROOT}enclave-modules/sdk/crypto/_ed25519-table.ts`, 'utf8').trim());
   });
+
+  it('the unrolled field multiplication matches its generator (test/crypto/gen-field.mjs)', () => {
+    const generated = execFileSync(process.execPath, [`${ROOT}test/crypto/gen-field.mjs`], { cwd: ROOT, encoding: 'utf8' });
+    const source = readFileSync(`${ROOT}enclave-modules/sdk/crypto/_field25519.ts`, 'utf8');
+    expect(generated.length).toBeGreaterThan(5000);
+    expect(source.endsWith(generated) || source.trimEnd().endsWith(generated.trimEnd())).toBe(true);
+  });
 });
 
 // ---- differential property tests against @noble ----

@@ -1,3 +1,5 @@
+// Generates the unrolled ref10-style feMul/feSq/feSq2/feCarry at the end of
+// enclave-modules/sdk/crypto/_field25519.ts (node test/crypto/gen-field.mjs); crypto.test.ts checks they match.
 // Generates ref10-style radix-2^25.5 multiplication and squaring for AssemblyScript.
 const L = [];
 const odd = i => i % 2 === 1;
