@@ -1,13 +1,21 @@
 /**
- * Boundary round trip: an echo through the enclave against the physical floor, a raw Wasm call
- * that copies the same bytes in and out with no envelope and no checks.
+ * Boundary round trip: an echo through the enclave, for replies of 16 B to 64 KiB, side by side
+ * with
+ * - the floor: a hand-written raw Wasm call that copies the same bytes in and out, with no
+ *   envelope and no checks (the least any Wasm boundary can cost);
+ * - a plain JS function doing the same work (a copy), for scale;
+ * - the Extism JS SDK running an echo plugin (AssemblyScript, @extism/as-pdk), on the main
+ *   thread and in a worker (`runInWorker: true`);
+ * - the enclave in worker isolation, when the runtime has it.
  *
- *   npm run build && node dist/bench/boundary.js
+ *   npm run build && npm run bench -- boundary        (or: node dist/bench/boundary.js)
  */
-import { readFile } from 'node:fs/promises';
 import { parse } from '@bytecodealliance/jco';
+import type { Enclave } from '../runtime/enclave.js';
 import { loadEnclave } from '../runtime/load.js';
-import { formatNs, runCases, type Case } from './_harness.js';
+import { closeEnclave, echoBytes, payload, probeWorkerMode } from './_enclaves.js';
+import { defineSuite, formatBytes, isMain, repoRoot, runStandalone, type Case } from './_harness.js';
+import { loadExtism } from './_peers.js';
 
 const FLOOR_WAT = `(module
   (memory (export "memory") 64 64)
@@ -17,10 +25,11 @@ const FLOOR_WAT = `(module
     (memory.copy (i32.const 0x200000) (local.get $p) (local.get $l))
     (local.get $l)))`;
 
-const BATCH = 256;
+/** Reply sizes measured. */
+export const SIZES = [16, 256, 4096, 65_536] as const;
 
 /** The floor: copy in, call, copy out. */
-async function floorCall(): Promise<(payload: Uint8Array) => Uint8Array> {
+export async function floorCall(): Promise<(payload: Uint8Array) => Uint8Array> {
   const { exports } = new WebAssembly.Instance(new WebAssembly.Module(await parse(FLOOR_WAT)), {});
   const memory = exports.memory as WebAssembly.Memory;
   const alloc = exports.alloc as (n: number) => number;
@@ -34,45 +43,203 @@ async function floorCall(): Promise<(payload: Uint8Array) => Uint8Array> {
   };
 }
 
-export async function boundaryCases(sizes: readonly number[] = [16, 65_536]): Promise<Case[]> {
-  const echo = await loadEnclave(await readFile(new URL('../../enclave-modules/echo/build/echo.wasm', import.meta.url)));
+/** The same work in plain JS: hand back a copy. */
+function jsEcho(bytes: Uint8Array): Uint8Array {
+  return bytes.slice();
+}
+
+/** Batch sizes: enough operations per timed invocation to amortise the harness's overhead. */
+function batchFor(size: number, costly: boolean): number {
+  if (costly) return size >= 65_536 ? 4 : 16;
+  return size >= 65_536 ? 16 : size >= 4096 ? 64 : 256;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * The floor and in-process enclave cases only (no peers, no workers), for scripts that want the
+ * core comparison: `runCases(await boundaryCases([16]))`.
+ */
+export async function boundaryCases(sizes: readonly number[] = SIZES, echo?: Enclave): Promise<Case[]> {
+  const enclave = echo ?? (await loadEnclave(await echoBytes(repoRoot())));
   const floor = await floorCall();
   const cases: Case[] = [];
   for (const size of sizes) {
-    const payload = new Uint8Array(size).fill(7);
-    const batch = size >= 65_536 ? 16 : BATCH;
+    const data = payload(size);
+    const group = formatBytes(size);
+    const batch = batchFor(size, false);
     // Check once that both really round-trip the payload.
-    const back = (await echo.call('echo', payload)) as Uint8Array;
-    if (back.length !== size || floor(payload).length !== size) throw new Error('round trip lost bytes');
+    if (!sameBytes((await enclave.call('echo', data)) as Uint8Array, data) || !sameBytes(floor(data), data)) {
+      throw new Error('round trip lost bytes');
+    }
     cases.push({
-      name: `floor ${size} B`,
+      name: `raw wasm floor ${group}`,
+      group,
+      role: 'floor',
       batch,
       fn: () => {
-        for (let i = 0; i < batch; i++) floor(payload);
+        for (let i = 0; i < batch; i++) floor(data);
       },
     });
     cases.push({
-      name: `enclave echo ${size} B`,
+      name: `enclave ${group}`,
+      group,
+      peer: `extism ${group}`,
       batch,
       fn: async () => {
-        for (let i = 0; i < batch; i++) await echo.call('echo', payload);
+        for (let i = 0; i < batch; i++) await enclave.call('echo', data);
       },
     });
   }
   return cases;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const results = await runCases(await boundaryCases(), {
-    maxTime: Number(process.env.BENCH_TIME ?? 2),
-    onCase: (r) => process.stderr.write(`  ${r.name}: ${formatNs(r.meanNs)} ±${r.rme.toFixed(1)}%\n`),
-  });
-  const byName = new Map(results.map((r) => [r.name, r]));
-  console.log('| payload | floor | enclave echo | ratio |');
-  console.log('|---|---|---|---|');
-  for (const size of [16, 65_536]) {
-    const f = byName.get(`floor ${size} B`)!;
-    const e = byName.get(`enclave echo ${size} B`)!;
-    console.log(`| ${size} B | ${formatNs(f.meanNs)} | ${formatNs(e.meanNs)} | ${(e.meanNs / f.meanNs).toFixed(1)}× |`);
-  }
-}
+export const suite = defineSuite({
+  name: 'boundary',
+  description: 'echo round trip through the boundary, by reply size',
+  peerLabel: 'Extism',
+  maxTime: 1.5,
+  quickMaxTime: 0.25,
+  async setup(ctx) {
+    const bytes = await echoBytes(ctx.root);
+    const notes: string[] = [];
+    const closers: (() => Promise<void>)[] = [];
+    const echo = await loadEnclave(bytes);
+    closers.push(() => closeEnclave(echo));
+    const floor = await floorCall();
+
+    const worker = await probeWorkerMode(bytes);
+    let workerEcho: Enclave | undefined;
+    if (worker.ok) {
+      workerEcho = await worker.load(bytes);
+      const w = workerEcho;
+      closers.push(() => closeEnclave(w));
+    } else {
+      notes.push(worker.reason);
+    }
+
+    type Plugin = Awaited<ReturnType<import('./_peers.js').ExtismPeer['create']>>;
+    let extMain: Plugin | undefined;
+    let extWorker: Plugin | undefined;
+    if (!ctx.peers) {
+      notes.push('Extism: skipped (--no-peers)');
+    } else {
+      const ext = await loadExtism(ctx.root, ctx.log);
+      if (!ext.ok) {
+        notes.push(`Extism: not measured: ${ext.reason}`);
+      } else {
+        const wasm = await ext.peer.echoWasm();
+        try {
+          extMain = await ext.peer.create(wasm, false);
+          const m = extMain;
+          closers.push(() => m.close());
+        } catch (err) {
+          notes.push(`Extism main thread: not measured: ${(err as Error).message}`);
+        }
+        try {
+          extWorker = await ext.peer.create(wasm, true);
+          const w = extWorker;
+          closers.push(() => w.close());
+        } catch (err) {
+          notes.push(`Extism worker (runInWorker): not measured: ${(err as Error).message}`);
+        }
+        notes.push(
+          `Extism: @extism/extism ${ext.peer.version}, echo plugin from AssemblyScript with @extism/as-pdk (bench/peers/src/echo.ts, -O3), raw bytes in and out (no msgpack envelope).`,
+        );
+      }
+    }
+
+    const cases: Case[] = [];
+    for (const size of SIZES) {
+      const data = payload(size);
+      const group = formatBytes(size);
+      const batch = batchFor(size, false);
+      const slowBatch = batchFor(size, true);
+      const check = (what: string, out: Uint8Array) => {
+        if (!sameBytes(out, data)) throw new Error(`${what} did not echo ${size} bytes`);
+      };
+      check('floor', floor(data));
+      check('js', jsEcho(data));
+      check('enclave', (await echo.call('echo', data)) as Uint8Array);
+      cases.push(
+        {
+          name: `js copy ${group}`,
+          group,
+          role: 'reference',
+          batch,
+          fn: () => {
+            for (let i = 0; i < batch; i++) jsEcho(data);
+          },
+        },
+        {
+          name: `raw wasm floor ${group}`,
+          group,
+          role: 'floor',
+          batch,
+          fn: () => {
+            for (let i = 0; i < batch; i++) floor(data);
+          },
+        },
+        {
+          name: `enclave ${group}`,
+          group,
+          ...(extMain ? { peer: `extism ${group}` } : {}),
+          batch,
+          fn: async () => {
+            for (let i = 0; i < batch; i++) await echo.call('echo', data);
+          },
+        },
+      );
+      if (workerEcho !== undefined) {
+        const w = workerEcho;
+        check('enclave worker', (await w.call('echo', data)) as Uint8Array);
+        cases.push({
+          name: `enclave worker ${group}`,
+          group,
+          ...(extWorker ? { peer: `extism worker ${group}` } : {}),
+          batch: slowBatch,
+          fn: async () => {
+            for (let i = 0; i < slowBatch; i++) await w.call('echo', data);
+          },
+        });
+      }
+      if (extMain !== undefined) {
+        const p = extMain;
+        check('extism', await p.echo(data));
+        cases.push({
+          name: `extism ${group}`,
+          group,
+          role: 'peer',
+          batch: slowBatch,
+          fn: async () => {
+            for (let i = 0; i < slowBatch; i++) await p.echo(data);
+          },
+        });
+      }
+      if (extWorker !== undefined) {
+        const p = extWorker;
+        check('extism worker', await p.echo(data));
+        cases.push({
+          name: `extism worker ${group}`,
+          group,
+          role: 'peer',
+          batch: slowBatch,
+          fn: async () => {
+            for (let i = 0; i < slowBatch; i++) await p.echo(data);
+          },
+        });
+      }
+    }
+    return {
+      cases,
+      notes,
+      dispose: async () => {
+        for (const close of closers.reverse()) await close();
+      },
+    };
+  },
+});
+
+if (isMain(import.meta.url)) await runStandalone(suite);
