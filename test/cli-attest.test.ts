@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { importJWK, jwtVerify } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// The documented CLI flow: keygen, sign, verify-module, attest, platform-key, verify; and the
+// README's plain-jose check of a token.
+const run = promisify(execFile);
+const CLI = path.resolve('dist/host/cli/main.js');
+const NONCE = '00112233445566778899aabbccddeeff';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+async function enclave(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: dir, env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'enclave-cli-attest-'));
+  env = { ...process.env, ENCLAVE_PLATFORM_DIR: path.join(dir, 'platform') };
+  await copyFile('enclave-modules/counter/build/counter.wasm', path.join(dir, 'counter.wasm'));
+});
+
+describe('signing from the CLI', () => {
+  it('keygen writes a 0600 private key and a public key', async () => {
+    const r = await enclave('keygen', '--out', 'dev.key.json', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.signer).toMatch(/^[0-9a-f]{64}$/);
+    expect((await stat(path.join(dir, 'dev.key.json'))).mode & 0o777).toBe(0o600);
+    expect((await enclave('keygen', '--out', 'dev.key.json')).code).not.toBe(0); // never overwrites silently
+  });
+
+  it('sign keeps the measurement; inspect and verify-module see the signer', async () => {
+    const before = JSON.parse((await enclave('inspect', 'counter.wasm', '--json')).stdout);
+    expect(before.signatures).toBe(0);
+    expect((await enclave('sign', 'counter.wasm', '--key', 'dev.key.json')).code).toBe(0);
+    const after = JSON.parse((await enclave('inspect', 'counter.wasm', '--json', '--key', 'dev.pub.json')).stdout);
+    expect(after.measurement).toBe(before.measurement);
+    expect(after.signer).toMatch(/^[0-9a-f]{64}$/);
+    expect(after.svn).toBe(1);
+    const ok = await enclave('verify-module', 'counter.wasm', '--key', 'dev.pub.json', '--min-svn', '1');
+    expect(ok.code).toBe(0);
+    const rollback = await enclave('verify-module', 'counter.wasm', '--key', 'dev.pub.json', '--min-svn', '2');
+    expect(rollback.code).toBe(1);
+    expect(rollback.stderr).toMatch(/error\[rollback\]/);
+  });
+
+  it('verify-module refuses a module signed by another key', async () => {
+    await enclave('keygen', '--out', 'other.key.json');
+    const r = await enclave('verify-module', 'counter.wasm', '--key', 'other.pub.json');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error\[untrusted_module\]/);
+  });
+});
+
+describe('attestation from the CLI', () => {
+  let token: string;
+  let measurement: string;
+
+  beforeAll(async () => {
+    const r = await enclave('attest', 'counter.wasm', '--nonce', NONCE, '--key', 'dev.pub.json');
+    expect(r.code).toBe(0);
+    token = r.stdout.trim();
+    measurement = JSON.parse((await enclave('inspect', 'counter.wasm', '--json')).stdout).measurement;
+  });
+
+  it('verify accepts the token under a policy naming the measurement', async () => {
+    await writeFile(path.join(dir, 'policy.json'), JSON.stringify({ measurements: [measurement] }));
+    await writeFile(path.join(dir, 'token.jwt'), token);
+    const r = await enclave('verify', '@token.jwt', '--policy', 'policy.json', '--nonce', NONCE, '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.claims['enclave.measurement']).toBe(measurement);
+    expect(out.claims['enclave.signers']).toHaveLength(1);
+  });
+
+  it('verify refuses with reason codes', async () => {
+    await writeFile(path.join(dir, 'other-policy.json'), JSON.stringify({ measurements: ['0'.repeat(64)] }));
+    const wrongNonce = await enclave('verify', token, '--policy', 'policy.json', '--nonce', 'ff'.repeat(16), '--json');
+    expect(wrongNonce.code).toBe(1);
+    expect(JSON.parse(wrongNonce.stdout)).toEqual({ ok: false, reason: 'nonce_mismatch' });
+    const wrongCode = await enclave('verify', token, '--policy', 'other-policy.json', '--nonce', NONCE, '--json');
+    expect(JSON.parse(wrongCode.stdout).reason).toBe('measurement_not_allowed');
+    const tampered = `${token.slice(0, -4)}AAAA`;
+    const bad = await enclave('verify', tampered, '--policy', 'policy.json', '--nonce', NONCE, '--json');
+    expect(JSON.parse(bad.stdout).reason).toBe('bad_signature');
+  });
+
+  it('attest refuses to issue evidence without a usable nonce', async () => {
+    expect((await enclave('attest', 'counter.wasm', '--nonce', 'zz')).code).toBe(2);
+    expect((await enclave('attest', 'counter.wasm', '--nonce', '00')).code).not.toBe(0);
+  });
+
+  it("the README's plain-jose check verifies the token", async () => {
+    const platformJwk = JSON.parse((await enclave('platform-key')).stdout);
+    const myNonce = Buffer.from(NONCE, 'hex');
+    const expectedMeasurement = measurement;
+    // --- as in README.md ---
+    const key = await importJWK(platformJwk, 'EdDSA');
+    const { payload } = await jwtVerify(token, key, { typ: 'eat+jwt', maxTokenAge: '5m' });
+    if (payload.eat_nonce !== Buffer.from(myNonce).toString('base64url')) throw new Error('stale evidence');
+    if (payload['enclave.measurement'] !== expectedMeasurement) throw new Error('wrong code');
+    // ---
+    expect(payload['enclave.platform']).toBe('software');
+  });
+});
