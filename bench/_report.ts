@@ -110,12 +110,17 @@ const ROLE_MARK: Record<Role, string> = { subject: '', floor: ' *(floor)*', peer
 export function suiteMarkdown(s: SuiteReport, chartPath?: string): string {
   const lines = [`### ${s.name}: ${s.description}`, ''];
   if (s.results.length > 0) {
-    lines.push(`| group | case | ops/s | mean | ±rme | samples | × floor | × ${s.peerLabel} |`, '|---|---|--:|--:|--:|--:|--:|--:|');
+    // The peer column only where a suite has peers.
+    const peers = s.results.some((r) => r.ratioToPeer !== undefined || r.role === 'peer');
+    lines.push(
+      `| group | case | ops/s | mean | ±rme | samples | × floor |${peers ? ` × ${s.peerLabel} |` : ''}`,
+      `|---|---|--:|--:|--:|--:|--:|${peers ? '--:|' : ''}`,
+    );
     let group: string | undefined;
     for (const r of s.results) {
       const g = r.group ?? '';
       lines.push(
-        `| ${g === group ? '' : g} | ${r.name}${ROLE_MARK[r.role ?? 'subject']} | ${formatOps(r.opsPerSec)} | ${formatNs(r.meanNs)} | ±${r.rme.toFixed(1)}% | ${r.samples} | ${formatRatio(r.ratioToFloor)} | ${formatRatio(r.ratioToPeer)} |`,
+        `| ${g === group ? '' : g} | ${r.name}${ROLE_MARK[r.role ?? 'subject']} | ${formatOps(r.opsPerSec)} | ${formatNs(r.meanNs)} | ±${r.rme.toFixed(1)}% | ${r.samples} | ${formatRatio(r.ratioToFloor)} |${peers ? ` ${formatRatio(r.ratioToPeer)} |` : ''}`,
       );
       group = g;
     }

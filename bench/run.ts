@@ -109,7 +109,10 @@ async function runSuites(suites: readonly Suite[], opts: BenchOptions, notSuites
     try {
       const plan = await suite.setup(ctx);
       notes = [...(plan.notes ?? [])];
-      const cases = filter === undefined ? plan.cases : plan.cases.filter((c) => filter.test(c.name));
+      const selected = filter === undefined ? plan.cases : plan.cases.filter((c) => filter.test(c.name));
+      // Keep each group together (in order of first appearance), whatever order setup pushed them in.
+      const groups = [...new Set(selected.map((c) => c.group))];
+      const cases = [...selected].sort((a, b) => groups.indexOf(a.group) - groups.indexOf(b.group));
       try {
         const raw = await runCases(cases, {
           maxTime,
