@@ -4,9 +4,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { compileModule, instantiateRaw, request, decode, okReply, type RawEnclave } from './helpers/raw-abi.js';
+import { compileModule, instantiateRaw, request, decode, okReply, assertEnvelope, type RawEnclave } from './helpers/raw-abi.js';
 
-const CODES = ['bad_request', 'unknown_op', 'denied', 'state', 'limit', 'internal'];
 
 let echo: RawEnclave;
 let counter: RawEnclave;
@@ -15,18 +14,6 @@ beforeAll(async () => {
   counter = await instantiateRaw(await compileModule('counter'));
 });
 
-/** Checks the reply is exactly one of the ABI §4.2 envelopes. */
-export function checkEnvelope(reply: Uint8Array): void {
-  const v = decode(reply) as Record<string, unknown>;
-  expect(v && typeof v === 'object').toBe(true);
-  const keys = Object.keys(v);
-  expect(keys.length).toBe(1);
-  if (keys[0] === 'err') {
-    const err = v.err as Record<string, unknown>;
-    expect(CODES).toContain(err.code);
-    if ('message' in err) expect(new TextEncoder().encode(err.message as string).length).toBeLessThanOrEqual(256);
-  } else expect(keys[0]).toBe('ok');
-}
 
 // Random prefixes that look like the envelope, so the fuzzer gets past the first byte.
 const prefixes = [new Uint8Array(0), request('echo').subarray(0, 9), new Uint8Array([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x65, 0x63, 0x68, 0x6f, 0xa4, 0x61, 0x72, 0x67, 0x73])];
@@ -44,7 +31,7 @@ describe('fuzz', () => {
       fc.assert(
         fc.property(bytesArb, (bytes) => {
           if (bytes.length > 1024 && name === 'counter') return;
-          checkEnvelope(e.call(bytes));
+          assertEnvelope(e.call(bytes));
         }),
         { numRuns: 3000, seed: 42 },
       );

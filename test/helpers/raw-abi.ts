@@ -180,6 +180,32 @@ export function decode(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes);
 }
 
+const unpackrMaps = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'bigint' });
+
+/** Decodes with msgpackr, maps as `Map` (any key type). */
+export function decodeAsMaps(bytes: Uint8Array): unknown {
+  return unpackrMaps.unpack(bytes);
+}
+
+const CODES = ['bad_request', 'unknown_op', 'denied', 'state', 'limit', 'internal'];
+
+/** Throws unless `reply` is exactly one ABI §4.2 envelope: `{ok: any}` or `{err: {code, message?}}`. */
+export function assertEnvelope(reply: Uint8Array): void {
+  const v = decodeAsMaps(reply);
+  if (!(v instanceof Map) || v.size !== 1) throw new Error('reply is not a one-entry map');
+  const [[key, val]] = [...v.entries()] as Array<[unknown, unknown]>;
+  if (key === 'ok') return;
+  if (key !== 'err' || !(val instanceof Map)) throw new Error('reply is neither {ok} nor {err}');
+  const code = val.get('code');
+  const keys = [...val.keys()].sort();
+  if (!CODES.includes(code as string)) throw new Error(`unexpected error code ${String(code)}`);
+  if (keys.join() !== 'code' && keys.join() !== 'code,message') throw new Error('unexpected err keys');
+  const message = val.get('message');
+  if (message !== undefined && (typeof message !== 'string' || new TextEncoder().encode(message).length > 256)) {
+    throw new Error('bad message');
+  }
+}
+
 /** Hex of bytes (for readable assertions). */
 export function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
