@@ -81,6 +81,8 @@ export interface CaseResult {
 export interface RunOptions {
   /** Seconds per case (benchmark.js maxTime). */
   readonly maxTime?: number;
+  /** Seconds of untimed calls before timing (default maxTime / 5). */
+  readonly warmup?: number;
   /** Minimum samples per case (default 10; `--quick` uses 5). */
   readonly minSamples?: number;
   readonly onCase?: (result: CaseResult) => void;
@@ -101,10 +103,13 @@ export async function runCases(cases: readonly Case[], options: RunOptions = {})
     options.onStart?.(index, cases.length, c.name);
     const factor = Math.max(1, Math.round(options.slowdown?.(c.name) ?? 1));
     const body = factor === 1 ? c.fn : slowed(c.fn, factor);
-    // One warm-up call, which also tells a sync body from an async one.
+    // The first call tells a sync body from an async one; then warm up (JIT tiers, caches) for
+    // a fifth of maxTime, so the first samples are not of colder code than the rest.
     const first = body();
     const isAsync = first instanceof Promise || body.constructor.name === 'AsyncFunction';
     await first;
+    const warmUntil = performance.now() + (options.warmup ?? (options.maxTime ?? 2) / 5) * 1000;
+    while (performance.now() < warmUntil) await body();
     const bench = await new Promise<Benchmark>((resolve, reject) => {
       const b = new Benchmark(c.name, {
         defer: isAsync,

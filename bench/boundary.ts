@@ -116,6 +116,7 @@ export const suite = defineSuite({
       workerEcho = await worker.load(bytes);
       const w = workerEcho;
       closers.push(() => closeEnclave(w));
+      notes.push("Enclave worker: `loadEnclave(bytes, { isolation: 'worker' })` with its default deadline; one call at a time.");
     } else {
       notes.push(worker.reason);
     }

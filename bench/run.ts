@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { EnclaveError } from '../runtime/errors.js';
 import { handleError } from '../host/cli/handle-error.js';
-import { formatNs, isMain, repoRoot, runCases, type Suite, type SuiteContext } from './_harness.js';
+import { formatNs, isMain, repoRoot, runCases, type CaseResult, type Suite, type SuiteContext } from './_harness.js';
 import { assertReport, compareMarkdown, compareReports, parseThreshold } from './_compare.js';
 import { SCHEMA, gitInfo, machineInfo, reportMarkdown, suiteSvg, withRatios, type BenchReport, type SuiteReport } from './_report.js';
 import { addBenchOptions, type BenchOptions } from './options.js';
@@ -114,14 +114,28 @@ async function runSuites(suites: readonly Suite[], opts: BenchOptions, notSuites
       const groups = [...new Set(selected.map((c) => c.group))];
       const cases = [...selected].sort((a, b) => groups.indexOf(a.group) - groups.indexOf(b.group));
       try {
-        const raw = await runCases(cases, {
-          maxTime,
-          minSamples: quick ? 5 : 10,
-          slowdown: (name) => slowdown(suite.name, name),
-          onStart: (i, n, name) => bar.start(`[${suite.name} ${i + 1}/${n}] ${name}`),
-          onCase: (r) =>
-            bar.done(`  ${suite.name.padEnd(12)} ${r.name.padEnd(40)} ${formatNs(r.meanNs).padStart(10)} ±${r.rme.toFixed(1)}% (${r.samples} samples)`),
-        });
+        const raw: CaseResult[] = [];
+        // One case at a time, so a case that throws (a worker deadline under load, say) is
+        // reported and the others still run.
+        for (const [i, c] of cases.entries()) {
+          try {
+            raw.push(
+              ...(await runCases([c], {
+                maxTime,
+                minSamples: quick ? 5 : 10,
+                slowdown: (name) => slowdown(suite.name, name),
+                onStart: (_, __, name) => bar.start(`[${suite.name} ${i + 1}/${cases.length}] ${name}`),
+                onCase: (r) =>
+                  bar.done(`  ${suite.name.padEnd(12)} ${r.name.padEnd(40)} ${formatNs(r.meanNs).padStart(10)} ±${r.rme.toFixed(1)}% (${r.samples} samples)`),
+              })),
+            );
+          } catch (err) {
+            failed++;
+            const message = err instanceof Error ? err.message : String(err);
+            notes.push(`**${c.name} failed**: ${message}`);
+            bar.done(`  ${suite.name.padEnd(12)} ${c.name.padEnd(40)} FAILED: ${message}`);
+          }
+        }
         results = withRatios(raw);
       } finally {
         await plan.dispose?.();
