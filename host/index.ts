@@ -11,6 +11,10 @@
 export {
   loadEnclave,
   compileEnclave,
+  createWorkerEnclave,
+  WorkerEnclave,
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_WORKER_LIMITS,
   Enclave,
   EnclaveModule,
   EnclaveError,
@@ -43,6 +47,10 @@ export type {
 export type {
   CompileOptions,
   EnclaveOptions,
+  EnclaveHandle,
+  LoadOptions,
+  WorkerEnclaveOptions,
+  WorkerResourceLimits,
   LogLevel,
   ModuleSource,
   ErrorCode,

@@ -104,6 +104,28 @@ const MAX_LOG_MESSAGE = 1024;
 const MAX_RANDOM = 65_536;
 const MAX_DETAIL = 256;
 
+/*
+ * Internals shared with worker mode (runtime/worker.ts, runtime/_worker-main.ts), kept off the
+ * public surface behind symbols. Whoever adds state to EnclaveModule extends MODULE_PARTS and
+ * FROM_PARTS, so a worker rebuilds the same module without compiling it again.
+ */
+/** @internal `Enclave[CALL_RAW](op, request, settle)`: one call from request bytes to reply bytes. */
+export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
+/** @internal `EnclaveModule[MODULE_PARTS]()`: what a worker needs, structured-cloneable. */
+export const MODULE_PARTS: unique symbol = Symbol('enclave.moduleParts');
+/** @internal `EnclaveModule[FROM_PARTS](parts)`: the module rebuilt in another thread. */
+export const FROM_PARTS: unique symbol = Symbol('enclave.fromParts');
+/** @internal What {@link openEnvelope} returns for a reply that is neither `{ok}` nor `{err}`. */
+export const NOT_ENVELOPE: unique symbol = Symbol('enclave.notEnvelope');
+
+/** The parts of a compiled module that cross to a worker. */
+interface ModuleParts {
+  readonly module: WebAssembly.Module;
+  readonly info: ModuleInfo;
+  readonly contract: Contract;
+  readonly identity: ModuleIdentity;
+}
+
 function sameType(a: FuncType, b: FuncType): boolean {
   return (
     a.params.length === b.params.length &&
@@ -224,6 +246,17 @@ export class EnclaveModule {
     }
     return new Enclave(this.#module, this.contract, this.identity, config);
   }
+
+  /** @internal The compiled module and what was read from it, to cross to a worker. */
+  [MODULE_PARTS](): ModuleParts {
+    return { module: this.#module, info: this.info, contract: this.contract, identity: this.identity };
+  }
+
+  /** @internal Rebuilds a module from its parts in a worker: validated and measured already. */
+  static [FROM_PARTS](parts: unknown): EnclaveModule {
+    const p = parts as ModuleParts;
+    return new EnclaveModule(p.module, p.info, p.contract, p.identity);
+  }
 }
 
 /** Measures the module and, under a trust policy, checks its signature and svn floor. */
@@ -336,6 +369,11 @@ export class Enclave {
   #live: Live | undefined;
   #closed = false;
   #pendingLogs: [LogLevel, string][] = [];
+  /** Where {@link Enclave.#enter} leaves the checked reply span. */
+  #replyStart = 0;
+  #replyEnd = 0;
+  /** The last call made through CALL_RAW, until the host settles it. */
+  #rawPrevious: { readonly live: Live; readonly op: string } | undefined;
 
   /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
   constructor(module: WebAssembly.Module, contract: Contract, identity: ModuleIdentity, config: Config) {
@@ -429,11 +467,7 @@ export class Enclave {
     if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
 
     const live = this.#live ?? (this.#live = this.#instantiate());
-    for (const required of spec.requires) {
-      if (!live.done.has(required)) {
-        throw new EnclaveError('state', `"${op}" requires "${required}" to have succeeded first on this enclave.`);
-      }
-    }
+    checkRequires(op, spec, live);
     let envelope: unknown;
     try {
       envelope = this.#roundTrip(live, request);
@@ -448,10 +482,63 @@ export class Enclave {
   }
 
   /**
-   * Copy in, call, bounds-check, decode out. Every number read from the enclave is hostile.
-   * Runs with no user code in between, so enclave memory cannot change while it is read.
+   * @internal The worker's entry (runtime/_worker-main.ts): one call from request bytes the host
+   * already checked, to the checked reply bytes (bounds, reply limit, msgpack) as a view of enclave
+   * memory, valid until the next call. The host opens the envelope, so it tells the next call what
+   * it found in `settle`: 1, the previous op succeeded (it counts for `requires`); 2, the reply was
+   * not an envelope (the instance is discarded, as in-process).
+   * @throws {EnclaveError} as {@link Enclave.call}.
    */
+  [CALL_RAW](op: string, request: Encoded, settle: number): Uint8Array {
+    const previous = this.#rawPrevious;
+    this.#rawPrevious = undefined;
+    if (previous !== undefined && previous.live === this.#live) {
+      if (settle === 1) previous.live.done.add(previous.op);
+      else if (settle === 2) this.#live = undefined;
+    }
+    try {
+      if (this.#closed) throw new EnclaveError('closed');
+      const spec = this.#ops.get(op);
+      if (spec === undefined) throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${op}".`);
+      const size = request.end - request.start;
+      const limit = this.#config.limits.requestBytes;
+      if (size > limit) throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limit}.`);
+      const live = this.#live ?? (this.#live = this.#instantiate());
+      checkRequires(op, spec, live);
+      let u8: Uint8Array;
+      try {
+        u8 = this.#enter(live, request);
+      } catch (err) {
+        const error = toEnclaveError(err);
+        if (DISCARDING_CODES.has(error.code)) this.#live = undefined;
+        throw error;
+      }
+      this.#rawPrevious = { live, op };
+      return u8.subarray(this.#replyStart, this.#replyEnd);
+    } finally {
+      if (this.#pendingLogs.length > 0) this.#flushLogs();
+    }
+  }
+
+  /** Copy in, call, bounds-check, decode out (see {@link Enclave.#enter}). */
   #roundTrip(live: Live, request: Encoded): unknown {
+    const u8 = this.#enter(live, request);
+    try {
+      // Decoded straight from enclave memory: strings become JS strings and bins are copied
+      // (copyBuffers), so the caller never holds a view of enclave memory.
+      return unpackr.unpack(u8, { start: this.#replyStart, end: this.#replyEnd });
+    } catch {
+      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
+    }
+  }
+
+  /**
+   * Copy in, call, bounds-check the reply and check its msgpack structure; leaves the reply span
+   * in #replyStart/#replyEnd and returns the memory view it lies in. Every number read from the
+   * enclave is hostile. Runs with no user code in between, so enclave memory cannot change while
+   * it is read.
+   */
+  #enter(live: Live, request: Encoded): Uint8Array {
     const len = request.end - request.start;
     const ptr = live.alloc(len) >>> 0;
     if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
@@ -476,25 +563,14 @@ export class Enclave {
 
     const bad = checkMsgpack(u8, this.#config.limits.depth, replyPtr, end);
     if (bad !== undefined) throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
-    let envelope: unknown;
-    try {
-      // Decoded straight from enclave memory: strings become JS strings and bins are copied
-      // (copyBuffers), so the caller never holds a view of enclave memory.
-      envelope = unpackr.unpack(u8, { start: replyPtr, end });
-    } catch {
-      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
-    }
-    return envelope;
+    this.#replyStart = replyPtr;
+    this.#replyEnd = end;
+    return u8;
   }
 
   #openEnvelope(envelope: unknown): unknown {
-    if (typeof envelope === 'object' && envelope !== null && !Array.isArray(envelope)) {
-      const keys = Object.keys(envelope);
-      if (keys.length === 1) {
-        if (keys[0] === 'ok') return (envelope as { ok: unknown }).ok;
-        if (keys[0] === 'err') throw enclaveErrorFromReply((envelope as { err: unknown }).err);
-      }
-    }
+    const value = openEnvelope(envelope);
+    if (value !== NOT_ENVELOPE) return value;
     this.#live = undefined;
     throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
   }
@@ -631,6 +707,29 @@ function toEnclaveError(err: unknown): EnclaveError {
   if (err instanceof EnclaveError) return err;
   if (isStackOverflow(err)) return new EnclaveError('stack_overflow', undefined, { cause: err });
   return new EnclaveError('trap', undefined, { cause: err });
+}
+
+function checkRequires(op: string, spec: OpRuntime, live: Live): void {
+  for (const required of spec.requires) {
+    if (!live.done.has(required)) {
+      throw new EnclaveError('state', `"${op}" requires "${required}" to have succeeded first on this enclave.`);
+    }
+  }
+}
+
+/**
+ * @internal The value of an `{ok}` reply; throws the enclave's error for `{err}`; returns
+ * {@link NOT_ENVELOPE} for anything else (the caller then discards the instance).
+ */
+export function openEnvelope(envelope: unknown): unknown {
+  if (typeof envelope === 'object' && envelope !== null && !Array.isArray(envelope)) {
+    const keys = Object.keys(envelope);
+    if (keys.length === 1) {
+      if (keys[0] === 'ok') return (envelope as { ok: unknown }).ok;
+      if (keys[0] === 'err') throw enclaveErrorFromReply((envelope as { err: unknown }).err);
+    }
+  }
+  return NOT_ENVELOPE;
 }
 
 function enclaveErrorFromReply(err: unknown): EnclaveError {

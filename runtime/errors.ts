@@ -33,13 +33,14 @@ export const ERROR_MESSAGES = {
   trap: 'The enclave trapped; its instance was discarded and the next call gets a fresh one.',
   stack_overflow: 'The enclave exhausted its call stack; its instance was discarded.',
   closed: 'The enclave is closed.',
+  timeout: 'The call did not finish within its deadline; its worker was stopped and the next call gets a fresh instance.',
 } as const;
 
 /** A stable error code. */
 export type ErrorCode = keyof typeof ERROR_MESSAGES;
 
 /** Codes that mean the instance can no longer be trusted and must be discarded. */
-export const DISCARDING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['trap', 'stack_overflow', 'bad_reply']);
+export const DISCARDING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['trap', 'stack_overflow', 'bad_reply', 'timeout']);
 
 /**
  * The error every runtime and host operation throws.

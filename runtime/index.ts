@@ -3,7 +3,15 @@ export { Enclave, EnclaveModule, DEFAULT_POLICY, SUPPORTED_ABI_VERSIONS } from '
 export type { CompileOptions, EnclaveOptions, LogLevel } from './enclave.js';
 export { RUNTIME_VERSION } from './version.js';
 export { loadEnclave, compileEnclave, readModuleBytes } from './load.js';
-export type { ModuleSource } from './load.js';
+export type { ModuleSource, LoadOptions, InProcessOptions } from './load.js';
+export {
+  WorkerEnclave,
+  createWorkerEnclave,
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_START_DEADLINE_MS,
+  DEFAULT_WORKER_LIMITS,
+} from './worker.js';
+export type { EnclaveHandle, WorkerEnclaveOptions, WorkerResourceLimits } from './worker.js';
 export { EnclaveError, ERROR_MESSAGES, ENCLAVE_CODES, isErrorCode } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { parseContract, CAPABILITIES, DEFAULT_LIMITS } from './contract.js';

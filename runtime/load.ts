@@ -2,6 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { Enclave, EnclaveModule, type CompileOptions, type EnclaveOptions } from './enclave.js';
 import { EnclaveError } from './errors.js';
+import { createWorkerEnclave, WORKER_ONLY_OPTIONS, type EnclaveHandle, type WorkerEnclave, type WorkerEnclaveOptions } from './worker.js';
+
+/** Options of an enclave in the host's thread (the default isolation). */
+export type InProcessOptions = EnclaveOptions & CompileOptions & { isolation?: 'in-process' };
+/** Options of {@link loadEnclave}: in-process (the default) or in its own worker (docs/LIMITS.md). */
+export type LoadOptions = InProcessOptions | (WorkerEnclaveOptions & CompileOptions);
 
 /** Where module bytes come from: the bytes themselves, or a file path or `file:` URL. */
 export type ModuleSource = Uint8Array | ArrayBuffer | string | URL;
@@ -34,10 +40,30 @@ export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array>
  * const echo = await loadEnclave('enclave-modules/echo/build/echo.wasm');
  * console.log(await echo.call('echo', { hello: 'enclave' }));
  */
-export async function loadEnclave(source: ModuleSource, options: EnclaveOptions & CompileOptions = {}): Promise<Enclave> {
-  const { trust, ...enclaveOptions } = options;
+export async function loadEnclave(source: ModuleSource, options?: InProcessOptions): Promise<Enclave>;
+/**
+ * Loads an enclave into its own worker thread, with a deadline per call (docs/LIMITS.md).
+ * @throws {EnclaveError} as above, and `timeout` when the worker does not start in time.
+ * @example
+ * const enclave = await loadEnclave('counter.wasm', { isolation: 'worker', deadlineMs: 500 });
+ */
+export async function loadEnclave(source: ModuleSource, options: WorkerEnclaveOptions & CompileOptions): Promise<WorkerEnclave>;
+export async function loadEnclave(source: ModuleSource, options?: LoadOptions): Promise<EnclaveHandle>;
+export async function loadEnclave(source: ModuleSource, options: LoadOptions = {}): Promise<EnclaveHandle> {
+  if (typeof options !== 'object' || options === null) throw new EnclaveError('invalid_options', 'The options must be an object.');
+  const { trust, isolation = 'in-process', ...enclaveOptions } = options;
+  if (isolation !== 'in-process' && isolation !== 'worker') {
+    throw new EnclaveError('invalid_options', `isolation must be 'in-process' or 'worker', not ${JSON.stringify(isolation)}.`);
+  }
+  if (isolation === 'in-process') {
+    for (const key of WORKER_ONLY_OPTIONS) {
+      if ((options as Record<string, unknown>)[key] !== undefined) {
+        throw new EnclaveError('invalid_options', `${key} needs isolation: 'worker'; an in-process call cannot be interrupted.`);
+      }
+    }
+  }
   const mod = await EnclaveModule.compile(await readModuleBytes(source), trust === undefined ? {} : { trust });
-  return mod.create(enclaveOptions);
+  return isolation === 'worker' ? createWorkerEnclave(mod, { ...enclaveOptions, isolation }) : mod.create(enclaveOptions);
 }
 
 /**

@@ -21,7 +21,8 @@ import { Worker } from 'node:worker_threads';
 import type { Packr } from 'msgpackr';
 import { compileShape, type Contract, type Limits, type ShapeCheck } from './contract.js';
 import { EnclaveModule, MODULE_PARTS, NOT_ENVELOPE, openEnvelope, type EnclaveOptions, type LogLevel } from './enclave.js';
-import { DISCARDING_CODES, EnclaveError } from './errors.js';
+import type { ModuleIdentity } from '../attest/measure.js';
+import { EnclaveError } from './errors.js';
 import { checkMsgpack, createPackr, encodeReusing, unpackr } from './marshal.js';
 import {
   DEAD,
@@ -128,8 +129,11 @@ interface Settled {
   readonly resourceLimits: Required<WorkerResourceLimits>;
 }
 
+/** Options that mean something only in worker mode; refused in-process (runtime/load.ts). */
+export const WORKER_ONLY_OPTIONS: readonly string[] = ['deadlineMs', 'startDeadlineMs', 'resourceLimits'];
+
 /** Keys of {@link WorkerEnclaveOptions} that stay on the host thread. */
-const HOST_ONLY = new Set(['isolation', 'deadlineMs', 'startDeadlineMs', 'resourceLimits', 'onLog']);
+const HOST_ONLY = new Set(['isolation', 'onLog', ...WORKER_ONLY_OPTIONS]);
 
 function positive(value: unknown, name: string, max: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
@@ -158,6 +162,11 @@ function settle(mod: EnclaveModule, options: WorkerEnclaveOptions): Settled {
   if (options.onLog !== undefined && typeof options.onLog !== 'function') {
     throw new EnclaveError('invalid_options', 'onLog must be a function.');
   }
+  if (options.attestation !== undefined) {
+    // The provider holds keys and methods a structured clone would drop; the seal_key and report
+    // imports run in the worker. Until a provider can be proxied, refuse rather than degrade.
+    throw new EnclaveError('invalid_options', "The attestation option is not available with isolation: 'worker' yet.");
+  }
   const rest: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!HOST_ONLY.has(key)) rest[key] = value;
   return Object.freeze({
@@ -181,7 +190,11 @@ function settle(mod: EnclaveModule, options: WorkerEnclaveOptions): Settled {
  */
 export class WorkerEnclave implements EnclaveHandle {
   readonly contract: Contract;
+  /** SHA-256 of the module bytes without the signature section, hex. */
   readonly measurement: string;
+  /** Measurement, svn and, when a trust policy admitted the module, its signer. */
+  readonly identity: ModuleIdentity;
+  /** The limits in force: the contract's, capped by the host policy. */
   readonly limits: Limits;
   readonly #settled: Settled;
   readonly #ops: Map<string, OpRuntime>;
@@ -197,6 +210,7 @@ export class WorkerEnclave implements EnclaveHandle {
   private constructor(mod: EnclaveModule, settled: Settled, first: LiveWorker, limits: Limits) {
     this.contract = mod.contract;
     this.measurement = mod.measurement;
+    this.identity = mod.identity;
     this.limits = limits;
     this.#settled = settled;
     this.#packr = createPackr();
@@ -210,8 +224,10 @@ export class WorkerEnclave implements EnclaveHandle {
   static async start(mod: EnclaveModule, options: WorkerEnclaveOptions): Promise<WorkerEnclave> {
     const settled = settle(mod, options);
     let self: WorkerEnclave | undefined;
-    // The worker's 'log' and 'exit' events need the enclave; the first worker starts before it exists.
-    const { live, limits } = await spawn(settled, (live, code) => self?.#onExit(live, code));
+    // The worker's 'exit' event needs the enclave; the first worker starts before it exists.
+    const { live, limits } = await spawn(settled, (l) => {
+      if (self !== undefined) self.#onExit(l);
+    });
     self = new WorkerEnclave(mod, settled, live, limits);
     return self;
   }
@@ -275,7 +291,7 @@ export class WorkerEnclave implements EnclaveHandle {
     if (live === undefined) {
       // The previous worker timed out or died: start a fresh one. Calls are queued, so nothing
       // else uses this enclave's encoder while we wait.
-      const started = await spawn(this.#settled, (l, code) => this.#onExit(l, code));
+      const started = await spawn(this.#settled, (l) => this.#onExit(l));
       if (this.#closed) {
         void started.live.worker.terminate().catch(() => undefined);
         throw new EnclaveError('closed');
@@ -354,7 +370,7 @@ export class WorkerEnclave implements EnclaveHandle {
     void live.worker.terminate().catch(() => undefined);
   }
 
-  #onExit(live: LiveWorker, _code: number): void {
+  #onExit(live: LiveWorker): void {
     if (this.#live === live) this.#live = undefined;
   }
 }
@@ -386,8 +402,13 @@ function readError(data: Buffer, len: number): EnclaveError {
   }
 }
 
-function workerDeathMessage(death: Error | undefined): string {
+function workerDeathMessage(death: Error | undefined, starting = false): string {
   const code = (death as NodeJS.ErrnoException | undefined)?.code;
+  if (starting) {
+    return code === 'ERR_WORKER_OUT_OF_MEMORY'
+      ? 'The enclave worker exceeded its resourceLimits while starting.'
+      : 'The enclave worker stopped while starting.';
+  }
   return code === 'ERR_WORKER_OUT_OF_MEMORY'
     ? 'The enclave worker exceeded its resourceLimits and was stopped; the next call gets a fresh instance.'
     : 'The enclave worker stopped during the call; the next call gets a fresh instance.';
@@ -396,12 +417,17 @@ function workerDeathMessage(death: Error | undefined): string {
 /** Boots a worker, waits for its enclave to be instantiated, and wires its events. */
 function spawn(
   settled: Settled,
-  onExit: (live: LiveWorker, code: number) => void,
+  onExit: (live: LiveWorker) => void,
 ): Promise<{ live: LiveWorker; limits: Limits }> {
   const workerData: WorkerData = { parts: settled.parts, options: settled.options, forwardLogs: settled.onLog !== undefined };
   let worker: Worker;
   try {
-    worker = new Worker(workerEntry(), { workerData, resourceLimits: settled.resourceLimits });
+    worker = new Worker(workerEntry(), {
+      workerData,
+      resourceLimits: settled.resourceLimits,
+      // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
+    });
   } catch (err) {
     if ((err as Error).name === 'DataCloneError') {
       throw new EnclaveError('invalid_options', 'An option cannot be passed to a worker (functions other than onLog cannot cross threads).', {
@@ -453,13 +479,13 @@ function spawn(
       death = err;
       if (live !== undefined) live.death = err;
     });
-    worker.on('exit', (code) => {
+    worker.on('exit', () => {
       if (live === undefined) {
-        fail(new EnclaveError('trap', workerDeathMessage(death), { cause: death }));
+        fail(new EnclaveError('trap', workerDeathMessage(death, true), { cause: death }));
         return;
       }
       wake(live);
-      onExit(live, code);
+      onExit(live);
     });
   });
 }
