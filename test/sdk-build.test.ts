@@ -54,10 +54,10 @@ describe.each(['echo', 'counter'])('%s module', (name) => {
   it('states limits in the module matching its contract', () => {
     const src = readFileSync(`${ROOT}enclave-modules/${name}/index.ts`, 'utf8');
     const contract = JSON.parse(readFileSync(`${ROOT}enclave-modules/${name}/contract.json`, 'utf8'));
-    const m = /Enclave\.setLimits\((\d+), (\d+), (\d+)\)/.exec(src);
+    const m = /Enclave\.setLimits\((\d+), (\d+), (\d+), (\d+)\)/.exec(src);
     expect(m, 'Enclave.setLimits(...) with literal numbers').not.toBeNull();
-    const { requestBytes = 65536, replyBytes = 65536, depth = 32 } = contract.limits;
-    expect(m!.slice(1).map(Number)).toEqual([requestBytes, replyBytes, depth]);
+    const { requestBytes = 65536, replyBytes = 65536, depth = 32, memoryPages = 16 } = contract.limits;
+    expect(m!.slice(1).map(Number)).toEqual([requestBytes, replyBytes, depth, memoryPages]);
     expect(Object.keys(contract.ops).every((op) => src.includes(`Enclave.op("${op}"`))).toBe(true);
   });
 });

@@ -250,9 +250,15 @@ describe('sizes', () => {
     });
   }
 
-  it('answers bad_request past the depth limit but limit for a reply over replyBytes', async () => {
-    // A small-limit fixture is not needed: the echo reply is never larger than the request, so the
-    // reply limit is exercised in sdk-limits.test.ts.
+  it('refuses, with bad_request and no trap, requests within the byte limit that decode into more objects than memory allows', () => {
+    const array32 = (n: number, item: number[]) =>
+      concat([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff], new Uint8Array(n * item.length).map((_, i) => item[i % item.length]!));
+    // 300 000 uint8 values (600 kB on the wire, ~19 MB as objects) and 1 000 000 nils (4 MB of slots).
+    expect(errCode(echo.call(request('echo', array32(300_000, [0xcc, 0xff]))))).toBe('bad_request');
+    expect(errCode(echo.call(request('echo', array32(1_000_000, [0xc0]))))).toBe('bad_request');
+    // Within the budget: 10 000 values.
+    const ok = array32(10_000, [0xcd, 0x12, 0x34]);
+    expect(hex(echo.call(request('echo', ok)))).toBe(hex(okReply(concat([0xdc, 0x27, 0x10], ok.subarray(5)))));
     expect(echo.aborts).toEqual([]);
   });
 });

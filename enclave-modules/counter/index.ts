@@ -9,7 +9,7 @@ export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports
 let count: i64 = 0;
 
 // Keep in step with contract.json `limits`.
-Enclave.setLimits(1024, 1024, 8);
+Enclave.setLimits(1024, 1024, 8, 4);
 Enclave.op("incr", incr);
 Enclave.op("get", get);
 Enclave.op("reset", reset);

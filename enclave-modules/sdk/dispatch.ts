@@ -5,7 +5,7 @@ import { Value } from "./value";
 import { Reply, ErrorCode, errorCodeName } from "./reply";
 import { Reader, ReadError, readErrorMessage } from "./msgpack/reader";
 import { Writer } from "./msgpack/writer";
-import { requestBytesLimit, replyBytesLimit, depthLimit, setLimitsImpl } from "./limits";
+import { requestBytesLimit, replyBytesLimit, depthLimit, memoryPagesLimit, decodeBudget, setLimitsImpl } from "./limits";
 import { enclave_abort } from "./env";
 import { allocBuffer } from "./_alloc";
 
@@ -51,7 +51,7 @@ function findOp(p: usize, n: u32): i32 {
  * import { Enclave, Value, Reply } from "../sdk";
  * export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
  *
- * Enclave.setLimits(1024, 1024, 8); // the contract's limits
+ * Enclave.setLimits(1024, 1024, 8, 4); // the contract's limits
  * Enclave.op("echo", echo);
  *
  * function echo(args: Value): Reply {
@@ -79,13 +79,15 @@ export class Enclave {
 
   /**
    * Sets the limits the SDK enforces to the contract's `limits` (ABI §5); the defaults are the ABI's
-   * (65536, 65536, 32). Requests over `requestBytes` or nested deeper than `depth` get `bad_request`;
-   * replies over `replyBytes` or deeper than `depth` are replaced by a `limit` error. `depth` is
-   * clamped to 2..512 and `replyBytes` to at least 32.
-   * @example `Enclave.setLimits(1024, 1024, 8);`
+   * (65536, 65536, 32, 16). Requests over `requestBytes`, nested deeper than `depth`, or decoding
+   * into more objects than `memoryPages` leaves room for get `bad_request`; replies over
+   * `replyBytes` or deeper than `depth` are replaced by a `limit` error. `depth` is clamped to
+   * 2..512 and `replyBytes` to at least 32. Pass `memoryPages` equal to the contract's (the build's
+   * `--maximumMemory`).
+   * @example `Enclave.setLimits(1024, 1024, 8, 4);`
    */
-  static setLimits(requestBytes: i32, replyBytes: i32, depth: i32): void {
-    setLimitsImpl(requestBytes, replyBytes, depth);
+  static setLimits(requestBytes: i32, replyBytes: i32, depth: i32, memoryPages: i32 = 16): void {
+    setLimitsImpl(requestBytes, replyBytes, depth, memoryPages);
   }
 }
 
@@ -153,8 +155,11 @@ function dispatch(ptr: usize, len: i32): Reply {
   }
   if (len > requestBytesLimit) return Reply.badRequest("request over the byte limit");
   let start = <u32>(ptr - base);
+  // Near the memory maximum, collect the garbage of earlier calls before decoding: the incremental
+  // collector only runs as allocation goes on, and running out of pages traps.
+  if (memory.size() * 4 >= memoryPagesLimit * 3) __collect();
   let r = reader;
-  r.reset(b, start, start + <u32>len, depthLimit);
+  r.reset(b, start, start + <u32>len, depthLimit, decodeBudget);
 
   // ABI §4.1: a map with string keys; `op` required, `args` optional, other keys ignored.
   let n = r.readMapHeader();

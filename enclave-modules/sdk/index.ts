@@ -5,7 +5,7 @@
 // import { Enclave, Value, Reply, ErrorCode } from "../sdk";
 // export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
 //
-// Enclave.setLimits(1024, 1024, 8);
+// Enclave.setLimits(1024, 1024, 8, 4); // the contract's limits
 // Enclave.op("incr", incr);
 //
 // let count: i64 = 0;
@@ -20,5 +20,5 @@
 export { Value, Kind } from "./value";
 export { Reply, ErrorCode, errorCodeName } from "./reply";
 export { Enclave, Handler } from "./dispatch";
-export { DEFAULT_REQUEST_BYTES, DEFAULT_REPLY_BYTES, DEFAULT_DEPTH } from "./limits";
+export { DEFAULT_REQUEST_BYTES, DEFAULT_REPLY_BYTES, DEFAULT_DEPTH, DEFAULT_MEMORY_PAGES } from "./limits";
 export { randomBytes, fillRandom, nowMillis, log, LogLevel, sealKey, SealPolicy, report } from "./env";

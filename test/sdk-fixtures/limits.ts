@@ -7,7 +7,7 @@ export { enclave_abi_version, enclave_alloc, enclave_call } from "../../enclave-
 let kept: Value = Value.nil();
 let keptView: Value = Value.nil();
 
-Enclave.setLimits(256, 128, 4);
+Enclave.setLimits(256, 128, 4, 4);
 Enclave.op("big", big);
 Enclave.op("deep", deep);
 Enclave.op("cycle", cycle);
@@ -22,7 +22,7 @@ Enclave.op("set_limits", setLimits);
 
 /** `[requestBytes, replyBytes, depth]`: changes the limits at run time (tests only). */
 function setLimits(args: Value): Reply {
-  Enclave.setLimits(<i32>args.at(0).asInt(), <i32>args.at(1).asInt(), <i32>args.at(2).asInt());
+  Enclave.setLimits(<i32>args.at(0).asInt(), <i32>args.at(1).asInt(), <i32>args.at(2).asInt(), 4);
   return Reply.ok();
 }
 

@@ -23,7 +23,14 @@ export const enum ReadError {
   Depth = 4,
   /** A str that is not valid UTF-8. */
   Utf8 = 5,
+  /** The decoded values would take more heap than the budget (see `limits.decodeBudget`). */
+  Budget = 6,
 }
+
+// Heap cost estimates (bytes, with allocator and GC headers) charged against the budget.
+const COST_VALUE: i64 = 64; // a Value: 32 B of fields + 20 B of headers, 16-aligned
+const COST_VIEW: i64 = 48; // a Uint8Array view
+const COST_ARRAY: i64 = 96; // an Array object and its backing buffer's headers
 
 /** A short, fixed description of `e` for the `message` of a `bad_request` reply. */
 export function readErrorMessage(e: ReadError): string {
@@ -38,6 +45,8 @@ export function readErrorMessage(e: ReadError): string {
       return "msgpack: nested deeper than the depth limit";
     case ReadError.Utf8:
       return "msgpack: str is not valid UTF-8";
+    case ReadError.Budget:
+      return "msgpack: too many values for the enclave's memory";
   }
   return "msgpack: malformed";
 }
@@ -50,7 +59,7 @@ export function readErrorMessage(e: ReadError): string {
  * @example
  * ```ts
  * const r = new Reader();
- * r.reset(buf, 0, buf.byteLength, 32);
+ * r.reset(buf, 0, buf.byteLength, 32, 1 << 20);
  * const v = r.readValue(1);
  * if (r.error != ReadError.None || !r.atEnd()) return Reply.err(ErrorCode.BadRequest, "bad input");
  * ```
@@ -61,6 +70,8 @@ export class Reader {
   pos: u32 = 0;
   end: u32 = 0;
   maxDepth: i32 = 32;
+  /** Heap bytes the values of this input may still take. */
+  budget: i64 = 0;
   error: ReadError = ReadError.None;
   /** Set once a str or bin view into `buf` was created. */
   viewed: bool = false;
@@ -68,8 +79,12 @@ export class Reader {
   strOff: u32 = 0;
   strLen: u32 = 0;
 
-  /** Prepares to read `[start, end)` of `buf` (offsets; the caller checked `start <= end <= buf.byteLength`). */
-  reset(buf: ArrayBuffer, start: u32, end: u32, maxDepth: i32): void {
+  /**
+   * Prepares to read `[start, end)` of `buf` (offsets; the caller checked
+   * `start <= end <= buf.byteLength`), spending at most `budget` heap bytes on values.
+   */
+  reset(buf: ArrayBuffer, start: u32, end: u32, maxDepth: i32, budget: i64): void {
+    this.budget = budget;
     this.buf = buf;
     this.base = changetype<usize>(buf);
     this.pos = start;
@@ -97,6 +112,14 @@ export class Reader {
     if (this.error == ReadError.None) this.error = e;
     this.pos = this.end; // nothing more is read after an error
     return Value.nil();
+  }
+
+  /** @internal spends `cost` of the budget; false (error recorded) when it runs out */
+  charge(cost: i64): bool {
+    this.budget -= cost;
+    if (this.budget >= 0) return true;
+    this.fail(ReadError.Budget);
+    return false;
   }
 
   // @ts-ignore: decorator
@@ -218,12 +241,14 @@ export class Reader {
         return this.readBin(this.readLen(4));
       case 0xca: {
         if (this.remaining() < 4) return this.fail(ReadError.Truncated);
+        if (!this.charge(COST_VALUE)) return Value.nil();
         let f = reinterpret<f32>(bswap<u32>(load<u32>(p, 1)));
         this.pos += 4;
         return Value.float(<f64>f);
       }
       case 0xcb: {
         if (this.remaining() < 8) return this.fail(ReadError.Truncated);
+        if (!this.charge(COST_VALUE)) return Value.nil();
         let bits = bswap<u64>(load<u64>(p, 1));
         this.pos += 8;
         return new Value(Kind.Float, bits);
@@ -273,6 +298,7 @@ export class Reader {
     else if (k == 2) v = <u64>bswap<u16>(load<u16>(p));
     else if (k == 4) v = <u64>bswap<u32>(load<u32>(p));
     else v = bswap<u64>(load<u64>(p));
+    if (v > 127 && !this.charge(COST_VALUE)) return Value.nil();
     return Value.uint(v);
   }
 
@@ -286,6 +312,7 @@ export class Reader {
     else if (k == 2) v = <i64><i16>bswap<u16>(load<u16>(p));
     else if (k == 4) v = <i64><i32>bswap<u32>(load<u32>(p));
     else v = <i64>bswap<u64>(load<u64>(p));
+    if ((v < -32 || v > 127) && !this.charge(COST_VALUE)) return Value.nil();
     return Value.int(v);
   }
 
@@ -293,6 +320,7 @@ export class Reader {
   readStr(n: u32): Value {
     if (this.error != ReadError.None) return Value.nil();
     if (!this.takeStr(n)) return Value.nil();
+    if (!this.charge(COST_VALUE + COST_VIEW)) return Value.nil();
     this.viewed = true;
     return Value._utf8(Uint8Array.wrap(this.buf, <i32>this.strOff, <i32>n));
   }
@@ -301,6 +329,7 @@ export class Reader {
   readBin(n: u32): Value {
     if (this.error != ReadError.None) return Value.nil();
     if (n > this.remaining()) return this.fail(ReadError.Truncated);
+    if (!this.charge(COST_VALUE + COST_VIEW)) return Value.nil();
     let off = this.pos;
     this.pos += n;
     this.viewed = true;
@@ -313,6 +342,7 @@ export class Reader {
     if (level > this.maxDepth) return this.fail(ReadError.Depth);
     // Each item needs at least one byte: refuse before allocating `n` slots.
     if (n > this.remaining()) return this.fail(ReadError.Truncated);
+    if (!this.charge(COST_VALUE + COST_ARRAY + 4 * <i64>n)) return Value.nil();
     let items = new Array<Value>(<i32>n);
     for (let i: i32 = 0; i < <i32>n; i++) {
       let v = this.readValue(level + 1);
@@ -330,6 +360,7 @@ export class Reader {
     if (level > this.maxDepth) return this.fail(ReadError.Depth);
     // Each entry needs at least two bytes (u64: no overflow for n up to 2^32-1).
     if (<u64>n * 2 > <u64>this.remaining()) return this.fail(ReadError.Truncated);
+    if (!this.charge(COST_VALUE + 2 * COST_ARRAY + 8 * <i64>n)) return Value.nil();
     let keys = new Array<Value>(<i32>n);
     let vals = new Array<Value>(<i32>n);
     for (let i: i32 = 0; i < <i32>n; i++) {
