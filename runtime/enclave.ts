@@ -487,6 +487,10 @@ export class Enclave {
    * memory, valid until the next call. The host opens the envelope, so it tells the next call what
    * it found in `settle`: 1, the previous op succeeded (it counts for `requires`); 2, the reply was
    * not an envelope (the instance is discarded, as in-process).
+   *
+   * It is `#call` minus the caller-side checks and the decoding, which the host thread does:
+   * anything added to the instance's life around a call (state policies, per-call set-up) must be
+   * added to both, or worker mode stops behaving like in-process (test/worker.test.ts compares them).
    * @throws {EnclaveError} as {@link Enclave.call}.
    */
   [CALL_RAW](op: string, request: Encoded, settle: number): Uint8Array {
@@ -536,7 +540,7 @@ export class Enclave {
    * Copy in, call, bounds-check the reply and check its msgpack structure; leaves the reply span
    * in #replyStart/#replyEnd and returns the memory view it lies in. Every number read from the
    * enclave is hostile. Runs with no user code in between, so enclave memory cannot change while
-   * it is read.
+   * it is read. Both call paths (`call` and `CALL_RAW`, worker mode) enter the enclave here only.
    */
   #enter(live: Live, request: Encoded): Uint8Array {
     const len = request.end - request.start;
