@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { sha256 as nSha256, sha512 as nSha512 } from '@noble/hashes/sha2.js';
 import { hmac as nHmac } from '@noble/hashes/hmac.js';
 import { hkdf as nHkdf } from '@noble/hashes/hkdf.js';
-import { chacha20poly1305 as nChaPoly, xchacha20poly1305 as nXChaPoly } from '@noble/ciphers/chacha.js';
+import { chacha20 as nChaCha20, chacha20poly1305 as nChaPoly, xchacha20poly1305 as nXChaPoly } from '@noble/ciphers/chacha.js';
 import { ed25519 as nEd, x25519 as nX } from '@noble/curves/ed25519.js';
 import { Harness, ROOT, buildHarness, hex, unhex, wycheproof } from './crypto/harness-loader.js';
 
@@ -310,6 +310,57 @@ describe('strictness', () => {
     const source = readFileSync(`${ROOT}enclave-modules/sdk/crypto/_field25519.ts`, 'utf8');
     expect(generated.length).toBeGreaterThan(5000);
     expect(source.endsWith(generated) || source.trimEnd().endsWith(generated.trimEnd())).toBe(true);
+  });
+});
+
+// ---- wiping: secrets derived inside an operation do not survive it ----
+
+describe('no derived secret remains in linear memory after an operation', () => {
+  // Values the SDK derives from a key are searched for in the whole memory afterwards. The
+  // caller's own copies (inputs) are the caller's business; derived ones must have been wiped.
+  let w: Harness;
+  beforeAll(async () => {
+    w = await Harness.create(wasm);
+  });
+  const found = (needle: Uint8Array) => Buffer.from(w.x.memory.buffer).indexOf(Buffer.from(needle)) >= 0;
+
+  it('Ed25519 sign: the clamped scalar and the nonce prefix (SHA-512 of the seed)', () => {
+    const seed = crypto.getRandomValues(new Uint8Array(32));
+    const az = nSha512(seed);
+    az[0]! &= 248; az[31]! &= 127; az[31]! |= 64;
+    w.x.ed25519SignRaw(w.out, w.put(0, seed), w.put(1, utf8('m')), 1);
+    expect(hex(w.get(w.out, 64))).toBe(hex(nEd.sign(utf8('m'), seed)));
+    expect(found(az.slice(0, 32))).toBe(false);
+    expect(found(az.slice(32, 64))).toBe(false);
+    expect(found(seed)).toBe(true); // sanity: the search does find the caller's input
+  });
+
+  it('HMAC: the ipad and opad key blocks', () => {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    w.x.hmacSha256Raw(w.out, w.put(0, key), 32, w.put(1, utf8('m')), 1);
+    expect(found(key.map((b) => b ^ 0x36))).toBe(false);
+    expect(found(key.map((b) => b ^ 0x5c))).toBe(false);
+  });
+
+  it('ChaCha20-Poly1305: the Poly1305 one-time key; XChaCha20: the HChaCha20 subkey', () => {
+    const key = crypto.getRandomValues(new Uint8Array(32)), nonce = crypto.getRandomValues(new Uint8Array(12));
+    const otk = nChaCha20(key, nonce, new Uint8Array(64), undefined, 0).slice(0, 32);
+    w.x.sealRaw(0, w.out, w.put(0, key), w.put(1, nonce), w.put(2, new Uint8Array(0)), 0, w.put(3, utf8('hello')), 5);
+    expect(found(otk)).toBe(false);
+    // HChaCha20 test vector (xchacha draft §2.2.1): this key and nonce give a known subkey.
+    const xkey = unhex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
+    const xnonce = unhex('000000090000004a0000000031415927' + '0001020304050607');
+    w.x.sealRaw(1, w.out, w.put(0, xkey), w.put(1, xnonce), w.put(2, new Uint8Array(0)), 0, w.put(3, utf8('hello')), 5);
+    expect(found(unhex('82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc'))).toBe(false);
+  });
+
+  it('X25519: the clamped scalar', () => {
+    const k = crypto.getRandomValues(new Uint8Array(32));
+    k[0]! |= 7; k[31]! |= 0x80; // so that clamping changes the first and last bytes
+    const clamped = k.slice();
+    clamped[0]! &= 248; clamped[31]! = (clamped[31]! & 127) | 64;
+    w.x.x25519Raw(w.out, w.put(0, k), w.put(1, nX.getPublicKey(crypto.getRandomValues(new Uint8Array(32)))));
+    expect(found(clamped)).toBe(false);
   });
 });
 
