@@ -381,6 +381,19 @@ describe('differential against @noble', () => {
     }), { numRuns: 300 });
   });
 
+  it('incremental Sha256/Sha512/HmacSha256/HmacSha512 fed in random chunks equal the one-shot result', () => {
+    fc.assert(fc.property(bytesArb(), fc.integer({ min: 1, max: 200 }), bytesN(40), (m, chunk, key) => {
+      const run = (which: number, len: number) => {
+        h.x.chunkedApi(which, h.out, h.put(0, key), key.length, h.put(1, m), m.length, chunk);
+        return hex(h.get(h.out, len));
+      };
+      expect(run(0, 32)).toBe(hex(nSha256(m)));
+      expect(run(1, 64)).toBe(hex(nSha512(m)));
+      expect(run(2, 32)).toBe(hex(nHmac(nSha256, key, m)));
+      expect(run(3, 64)).toBe(hex(nHmac(nSha512, key, m)));
+    }), { numRuns: 150 });
+  });
+
   it('HMAC-SHA-256 and HMAC-SHA-512 (keys shorter than, equal to and longer than a block)', () => {
     const keyArb = bytesArb(fc.oneof(fc.constantFrom(0, 1, 32, 63, 64, 65, 127, 128, 129), fc.integer({ min: 0, max: 300 })));
     fc.assert(fc.property(keyArb, bytesArb(), (k, m) => {

@@ -6,7 +6,7 @@
 // primitive itself, without the per-call Uint8Array allocations).
 
 import {
-  sha256, sha512, hmacSha256, hmacSha512, hkdfSha256, chacha20poly1305Seal, chacha20poly1305Open,
+  Sha256, Sha512, HmacSha256, HmacSha512, sha256, sha512, hmacSha256, hmacSha512, hkdfSha256, chacha20poly1305Seal, chacha20poly1305Open,
   xchacha20poly1305Seal, xchacha20poly1305Open, x25519, x25519PublicKey, ed25519PublicKey,
   ed25519Sign, ed25519Verify, equalBytes, wipe, poly1305, chacha20, hchacha20,
 } from '../../enclave-modules/sdk/crypto/index';
@@ -96,6 +96,28 @@ export function chacha20Api(out: usize, key: usize, nonce: usize, counter: u32, 
   put(out, chacha20(view(key, 32), view(nonce, 12), counter, view(m, mn)));
 }
 export function hchacha20Api(out: usize, key: usize, nonce: usize): void { put(out, hchacha20(view(key, 32), view(nonce, 16))); }
+
+/**
+ * Incremental APIs: absorbs the message in chunks of `chunk` bytes (views into one array).
+ * which: 0 Sha256, 1 Sha512, 2 HmacSha256 (key k), 3 HmacSha512 (key k).
+ */
+export function chunkedApi(which: i32, out: usize, k: usize, kn: usize, p: usize, n: usize, chunk: i32): void {
+  const m = view(p, n);
+  const key = view(k, kn);
+  const h256 = new Sha256(), h512 = new Sha512();
+  const m256 = new HmacSha256(key), m512 = new HmacSha512(key);
+  for (let off = 0; off < m.length; off += chunk) {
+    const part = m.subarray(off, min(off + chunk, m.length));
+    if (which == 0) h256.update(part);
+    else if (which == 1) h512.update(part);
+    else if (which == 2) m256.update(part);
+    else m512.update(part);
+  }
+  if (which == 0) put(out, h256.digest());
+  else if (which == 1) put(out, h512.digest());
+  else if (which == 2) { put(out, m256.digest()); m256.wipe(); }
+  else { put(out, m512.digest()); m512.wipe(); }
+}
 
 // ---- raw cores (benchmark) ----
 
