@@ -155,7 +155,10 @@ export const suite = defineSuite({
             },
           },
         );
-        notes.push(`Extism @extism/extism ${peer.version}: createPlugin compiles the plugin from bytes each time, as loadEnclave(bytes) does.`);
+        notes.push(
+          `Extism @extism/extism ${peer.version}: createPlugin compiles the plugin from bytes each time, as loadEnclave(bytes) does; ` +
+            `its echo plugin is ${wasm.length} bytes, our echo enclave ${bytes.length} (the SDK's msgpack codec and dispatch), so compile times differ by size too.`,
+        );
       }
     }
     notes.push('V8 may reuse compiled code for identical bytes within one process; this affects the floor and every row alike.');
