@@ -50,6 +50,7 @@ export type {
   EnclaveHandle,
   LoadOptions,
   WorkerEnclaveOptions,
+  WorkerStartOptions,
   WorkerResourceLimits,
   LogLevel,
   ModuleSource,

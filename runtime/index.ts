@@ -11,7 +11,7 @@ export {
   DEFAULT_START_DEADLINE_MS,
   DEFAULT_WORKER_LIMITS,
 } from './worker.js';
-export type { EnclaveHandle, WorkerEnclaveOptions, WorkerResourceLimits } from './worker.js';
+export type { EnclaveHandle, WorkerEnclaveOptions, WorkerResourceLimits, WorkerStartOptions } from './worker.js';
 export { EnclaveError, ERROR_MESSAGES, ENCLAVE_CODES, isErrorCode } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { parseContract, CAPABILITIES, DEFAULT_LIMITS } from './contract.js';

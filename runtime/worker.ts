@@ -82,6 +82,9 @@ export interface WorkerEnclaveOptions extends EnclaveOptions {
   resourceLimits?: WorkerResourceLimits;
 }
 
+/** Options of {@link createWorkerEnclave}: `isolation` may be left out there. */
+export type WorkerStartOptions = Omit<WorkerEnclaveOptions, 'isolation'> & { isolation?: 'worker' };
+
 /** Default per-call deadline in worker mode, ms. */
 export const DEFAULT_DEADLINE_MS = 1000;
 /** Default deadline for a worker to start (boot, load the runtime, instantiate), ms. */
@@ -142,11 +145,13 @@ function positive(value: unknown, name: string, max: number): number {
   return value;
 }
 
-function settle(mod: EnclaveModule, options: WorkerEnclaveOptions): Settled {
+function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
   if (typeof options !== 'object' || options === null) {
     throw new EnclaveError('invalid_options', 'The options must be an object.');
   }
-  if (options.isolation !== 'worker') throw new EnclaveError('invalid_options', "isolation must be 'worker' here.");
+  if (options.isolation !== undefined && options.isolation !== 'worker') {
+    throw new EnclaveError('invalid_options', "isolation must be 'worker' here.");
+  }
   // setTimeout and Atomics.waitAsync take at most 2^31 - 1 ms.
   const deadlineMs = positive(options.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs', 2 ** 31 - 1);
   const startDeadlineMs = positive(options.startDeadlineMs ?? DEFAULT_START_DEADLINE_MS, 'startDeadlineMs', 2 ** 31 - 1);
@@ -221,7 +226,7 @@ export class WorkerEnclave implements EnclaveHandle {
   }
 
   /** @internal Use {@link createWorkerEnclave} or `loadEnclave`. */
-  static async start(mod: EnclaveModule, options: WorkerEnclaveOptions): Promise<WorkerEnclave> {
+  static async start(mod: EnclaveModule, options: WorkerStartOptions): Promise<WorkerEnclave> {
     const settled = settle(mod, options);
     let self: WorkerEnclave | undefined;
     // The worker's 'exit' event needs the enclave; the first worker starts before it exists.
@@ -382,9 +387,9 @@ export class WorkerEnclave implements EnclaveHandle {
  *   does not start within `startDeadlineMs`.
  * @example
  * const mod = await compileEnclave(bytes);
- * const a = await createWorkerEnclave(mod, { isolation: 'worker', deadlineMs: 200 });
+ * const a = await createWorkerEnclave(mod, { deadlineMs: 200 });
  */
-export function createWorkerEnclave(mod: EnclaveModule, options: WorkerEnclaveOptions): Promise<WorkerEnclave> {
+export function createWorkerEnclave(mod: EnclaveModule, options: WorkerStartOptions = {}): Promise<WorkerEnclave> {
   return WorkerEnclave.start(mod, options);
 }
 
