@@ -22,6 +22,12 @@ declare namespace WebAssembly {
     shared?: boolean;
   }
 
+  /** A global; `value` is a number for i32, f32, f64 and a bigint for i64 (v128 throws). */
+  interface Global {
+    value: unknown;
+  }
+  var Global: { prototype: Global; new (descriptor: { value: string; mutable?: boolean }, value?: unknown): Global };
+
   interface Module {}
   var Module: {
     prototype: Module;

@@ -9,7 +9,7 @@
  *                                                         instantiates a fresh one
  * ```
  */
-import { getRandomValues } from 'node:crypto';
+import { createHash, getRandomValues } from 'node:crypto';
 import type { Packr } from 'msgpackr';
 import { isAttestationError } from '../attest/errors.js';
 import type { EnclavePublicJwk } from '../attest/evidence.js';
@@ -18,7 +18,8 @@ import { checkTrust, type TrustPolicy } from '../attest/module-signature.js';
 import type { AttestationProvider } from '../attest/provider.js';
 import { createReport, REPORT_STATUS, reportStatusFor } from '../attest/report.js';
 import { SEALING_POLICIES } from '../attest/sealing.js';
-import { CONTRACT_SECTION } from '../attest/wasm-sections.js';
+import { CONTRACT_SECTION, customSections } from '../attest/wasm-sections.js';
+import { instrumentCached } from './_fuel-cache.js';
 import {
   CAPABILITIES,
   compileShape,
@@ -29,8 +30,10 @@ import {
   type ShapeCheck,
 } from './contract.js';
 import { DISCARDING_CODES, ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
+import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
 import { checkMsgpack, createPackr, encodeReusing, unpackr, type Encoded } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
+import { DEFAULT_MAX_SESSIONS, InstancePool, STATE_POLICIES, type StatePolicy } from './state.js';
 import { RUNTIME_VERSION } from './version.js';
 
 /** The ABI versions this runtime speaks (docs/ABI.md §8). */
@@ -71,6 +74,33 @@ export interface EnclaveOptions {
    * see inside the enclave (memory dumps, tracing) is on. Default false.
    */
   debug?: boolean;
+  /**
+   * Which instance serves a call (docs/LIMITS.md, "State and tenants"): `'persistent'` (default)
+   * keeps one instance and its memory between calls; `'per-session'` gives each
+   * `call(op, args, { session })` id its own instance; `'per-call'` serves every call from a
+   * pristine instance.
+   */
+  state?: StatePolicy;
+  /** `per-session`: live sessions kept; the least recently used is dropped beyond it. Default 64. */
+  maxSessions?: number;
+  /**
+   * Fuel metering (docs/LIMITS.md, "Fuel"): on by default, every call and the start function run
+   * under `limits.fuel` and fail with `fuel_exhausted` past it. `false` runs the module as built,
+   * unbounded: only for benchmarks and trusted code.
+   */
+  metering?: boolean;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** The session whose instance serves the call; required with `state: 'per-session'`, refused otherwise. */
+  session?: string;
+}
+
+/** What the last call into an enclave used (`enclave.lastCall`). */
+export interface CallStats {
+  /** Fuel the call used (enclave_alloc and enclave_call together); 0 when metering is off. */
+  readonly fuel: number;
 }
 
 /** Options for compiling a module (`compileEnclave`, `loadEnclave`). */
@@ -124,6 +154,9 @@ interface ModuleParts {
   readonly info: ModuleInfo;
   readonly contract: Contract;
   readonly identity: ModuleIdentity;
+  readonly fuel: FuelManifest;
+  /** The original (uninstrumented) bytes, compiled only for `metering: false`. */
+  readonly original: Uint8Array;
 }
 
 function sameType(a: FuncType, b: FuncType): boolean {
@@ -167,6 +200,8 @@ function validateShape(info: ModuleInfo, contract: Contract): void {
       invalid(`The export "${name}" has type ${formatFuncType(exp.type)}; the ABI says ${formatFuncType(type)}.`);
     }
   }
+  const reserved = info.exports.find((e) => e.name.startsWith(RESERVED_EXPORT_PREFIX));
+  if (reserved !== undefined) invalid(`The export "${reserved.name}" uses the prefix "${RESERVED_EXPORT_PREFIX}", reserved for the runtime.`);
   const memExport = info.exports.find((e) => e.name === 'memory');
   if (memExport === undefined || memExport.kind !== 'memory') invalid('The module does not export its "memory".');
   if (info.memories.length !== 1) invalid('The module must define exactly one memory of its own.');
@@ -190,14 +225,20 @@ export class EnclaveModule {
   readonly info: ModuleInfo;
   readonly #module: WebAssembly.Module;
   readonly #memoryMaximum: number;
+  readonly #fuel: FuelManifest;
+  readonly #original: Uint8Array;
+  /** The uninstrumented module, compiled on the first `create({ metering: false })`. */
+  #plain: WebAssembly.Module | undefined;
 
-  private constructor(module: WebAssembly.Module, info: ModuleInfo, contract: Contract, identity: ModuleIdentity) {
-    this.#module = module;
-    this.info = info;
-    this.contract = contract;
-    this.identity = identity;
-    this.measurement = identity.measurement;
-    this.#memoryMaximum = info.memories[0]!.maximum!;
+  private constructor(parts: ModuleParts) {
+    this.#module = parts.module;
+    this.info = parts.info;
+    this.contract = parts.contract;
+    this.identity = parts.identity;
+    this.measurement = parts.identity.measurement;
+    this.#memoryMaximum = parts.info.memories[0]!.maximum!;
+    this.#fuel = parts.fuel;
+    this.#original = parts.original;
   }
 
   /**
@@ -209,13 +250,11 @@ export class EnclaveModule {
   static async compile(source: Uint8Array, options: CompileOptions = {}): Promise<EnclaveModule> {
     const bytes = source.slice();
     const info = readModuleInfo(bytes);
-    let module: WebAssembly.Module;
-    try {
-      module = await WebAssembly.compile(bytes);
-    } catch (err) {
-      throw new EnclaveError('invalid_module', `The module does not compile: ${(err as Error).message}.`);
+    if (!WebAssembly.validate(bytes)) {
+      throw new EnclaveError('invalid_module', 'The module does not validate as WebAssembly: rebuild it.');
     }
-    const sections = WebAssembly.Module.customSections(module, CONTRACT_SECTION);
+    // Read from the original bytes: they are what is measured and what the contract belongs to.
+    const sections = customSections(bytes, CONTRACT_SECTION);
     if (sections.length !== 1) {
       throw new EnclaveError(
         'invalid_contract',
@@ -226,7 +265,17 @@ export class EnclaveModule {
     }
     const contract = parseContractBytes(new Uint8Array(sections[0]!));
     validateShape(info, contract);
-    return new EnclaveModule(module, info, contract, identify(bytes, contract, options.trust));
+    const identity = identify(bytes, contract, options.trust);
+    // Instrumented after measuring (runtime/fuel.ts); cached by the hash of the exact bytes, which,
+    // unlike the measurement, covers the signature section too.
+    const { bytes: metered, manifest } = await instrumentCached(bytes, createHash('sha256').update(bytes).digest('hex'));
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(metered);
+    } catch (err) {
+      throw new EnclaveError('invalid_module', `The instrumented module does not compile: ${(err as Error).message}.`);
+    }
+    return new EnclaveModule({ module, info, contract, identity, fuel: manifest, original: bytes });
   }
 
   /**
@@ -244,18 +293,28 @@ export class EnclaveModule {
         `The module memory may grow to ${this.#memoryMaximum} pages; the limit is ${config.limits.memoryPages}.`,
       );
     }
-    return new Enclave(this.#module, this.contract, this.identity, config);
+    if (!config.metering) {
+      this.#plain ??= new WebAssembly.Module(this.#original);
+      return new Enclave(this.#plain, this.contract, this.identity, config);
+    }
+    return new Enclave(this.#module, this.contract, this.identity, { ...config, fuel: this.#fuel });
   }
 
   /** @internal The compiled module and what was read from it, to cross to a worker. */
   [MODULE_PARTS](): ModuleParts {
-    return { module: this.#module, info: this.info, contract: this.contract, identity: this.identity };
+    return {
+      module: this.#module,
+      info: this.info,
+      contract: this.contract,
+      identity: this.identity,
+      fuel: this.#fuel,
+      original: this.#original,
+    };
   }
 
   /** @internal Rebuilds a module from its parts in a worker: validated and measured already. */
   static [FROM_PARTS](parts: unknown): EnclaveModule {
-    const p = parts as ModuleParts;
-    return new EnclaveModule(p.module, p.info, p.contract, p.identity);
+    return new EnclaveModule(parts as ModuleParts);
   }
 }
 
@@ -281,6 +340,11 @@ interface Config {
   readonly onLog: ((level: LogLevel, message: string) => void) | undefined;
   readonly attestation: AttestationProvider | undefined;
   readonly debug: boolean;
+  readonly state: StatePolicy;
+  readonly maxSessions: number;
+  readonly metering: boolean;
+  /** What the instrumenter reported; undefined when the module runs unmetered. */
+  readonly fuel?: FuelManifest | undefined;
 }
 
 function settleOptions(contract: Contract, options: EnclaveOptions): Config {
@@ -319,12 +383,29 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
   if (options.debug !== undefined && typeof options.debug !== 'boolean') {
     throw new EnclaveError('invalid_options', 'debug must be a boolean.');
   }
+  const state = options.state ?? 'persistent';
+  if (!STATE_POLICIES.includes(state)) {
+    throw new EnclaveError('invalid_options', `state must be one of ${STATE_POLICIES.join(', ')}.`);
+  }
+  const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+  if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
+    throw new EnclaveError('invalid_options', 'maxSessions must be a positive integer.');
+  }
+  if (options.maxSessions !== undefined && state !== 'per-session') {
+    throw new EnclaveError('invalid_options', "maxSessions needs state: 'per-session'.");
+  }
+  if (options.metering !== undefined && typeof options.metering !== 'boolean') {
+    throw new EnclaveError('invalid_options', 'metering must be a boolean.');
+  }
   return Object.freeze({
     limits: Object.freeze(limits),
     capabilities: granted,
     onLog: options.onLog,
     attestation: options.attestation,
     debug: options.debug === true,
+    state,
+    maxSessions,
+    metering: options.metering !== false,
   });
 }
 
@@ -343,6 +424,10 @@ interface Live {
   readonly done: Set<string>;
   /** False at the start of each call: a cached `report` token serves retries within one call only. */
   reportsValid: boolean;
+  /** The fuel counter (runtime/fuel.ts); undefined when unmetered. */
+  readonly fuel: WebAssembly.Global | undefined;
+  /** The module's mutable globals, for per-call snapshots; empty when unmetered. */
+  readonly globals: readonly WebAssembly.Global[];
 }
 
 interface OpRuntime {
@@ -374,6 +459,11 @@ export class Enclave {
   #replyEnd = 0;
   /** The last call made through CALL_RAW, until the host settles it. */
   #rawPrevious: { readonly live: Live; readonly op: string } | undefined;
+  /** Instances for `per-session` and `per-call`; `persistent` uses #live alone (the hot path). */
+  readonly #pool: InstancePool<Live> | undefined;
+  /** Fuel per call (and for the start function); also what `lastCall.fuel` is measured from. */
+  readonly #budget: number;
+  #lastFuel = 0;
 
   /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
   constructor(module: WebAssembly.Module, contract: Contract, identity: ModuleIdentity, config: Config) {
@@ -387,7 +477,16 @@ export class Enclave {
     this.#ops = new Map(
       Object.entries(contract.ops).map(([name, op]) => [name, { check: compileShape(op.args), requires: op.requires }]),
     );
-    this.#live = this.#instantiate();
+    this.#budget = config.limits.fuel;
+    if (config.state === 'persistent') {
+      this.#live = this.#instantiate();
+    } else {
+      const snapshots = config.fuel?.snapshotSafe === true;
+      this.#pool = new InstancePool<Live>(config.state, config.maxSessions, () => this.#instantiate(), snapshots);
+      // Instantiated once now, so a broken module fails here, as in persistent mode.
+      if (config.state === 'per-call') this.#pool.acquire(undefined);
+      else this.#instantiate();
+    }
   }
 
   /**
@@ -397,12 +496,32 @@ export class Enclave {
    * @example
    * const value = await counter.call('incr', { by: 2 });
    */
-  async call<T = unknown>(op: string, args?: unknown): Promise<T> {
+  async call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
     try {
-      return this.#call(op, args) as T;
+      return this.#call(op, args, options?.session) as T;
     } finally {
       if (this.#pendingLogs.length > 0) this.#flushLogs();
     }
+  }
+
+  /**
+   * What the last call that entered the enclave used: `fuel` is the same for the same call on the
+   * same state (docs/LIMITS.md, "Fuel"). A call refused before entering (bad arguments, unknown op)
+   * leaves it unchanged.
+   * @example
+   * await enclave.call('sum', { n: 1000 });
+   * enclave.lastCall.fuel; // e.g. 9012
+   */
+  get lastCall(): CallStats {
+    return { fuel: this.#lastFuel };
+  }
+
+  /**
+   * `per-session`: drops a session's instance and its memory now, rather than waiting for it to
+   * be evicted. Returns whether the session existed.
+   */
+  endSession(session: string): boolean {
+    return this.#pool?.endSession(session) ?? false;
   }
 
   /**
@@ -436,6 +555,7 @@ export class Enclave {
   close(): void {
     this.#closed = true;
     this.#live = undefined;
+    this.#pool?.clear();
   }
 
   /** True once `close()` was called. */
@@ -443,7 +563,7 @@ export class Enclave {
     return this.#closed;
   }
 
-  #call(op: string, args: unknown): unknown {
+  #call(op: string, args: unknown, session: string | undefined): unknown {
     if (this.#closed) throw new EnclaveError('closed');
     const spec = typeof op === 'string' ? this.#ops.get(op) : undefined;
     if (spec === undefined) {
@@ -466,19 +586,44 @@ export class Enclave {
     const bad = checkMsgpack(request.buffer, limits.depth, request.start, request.end);
     if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
 
-    const live = this.#live ?? (this.#live = this.#instantiate());
+    const pool = this.#pool;
+    const live = pool === undefined ? this.#live ?? (this.#live = this.#instantiate()) : pool.acquire(session);
+    if (pool === undefined && session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
     checkRequires(op, spec, live);
     let envelope: unknown;
     try {
       envelope = this.#roundTrip(live, request);
     } catch (err) {
-      const error = toEnclaveError(err);
-      if (DISCARDING_CODES.has(error.code)) this.#live = undefined;
+      const error = this.#toError(err, live);
+      if (DISCARDING_CODES.has(error.code)) this.#discard(live);
+      else pool?.release(live);
       throw error;
     }
-    const value = this.#openEnvelope(envelope);
+    pool?.release(live);
+    const value = this.#openEnvelope(envelope, live);
     live.done.add(op);
     return value;
+  }
+
+  #discard(live: Live): void {
+    if (this.#pool === undefined) this.#live = undefined;
+    else this.#pool.discard(live);
+  }
+
+  /**
+   * Maps what a call threw to a code, after settling its fuel: an instance whose counter is below
+   * zero stopped because its budget ran out, whatever the engine reported (an `unreachable` trap).
+   */
+  #toError(err: unknown, live: Live): EnclaveError {
+    const fuel = live.fuel;
+    if (fuel !== undefined) {
+      const left = fuel.value as number;
+      this.#lastFuel = left < 0 ? this.#budget : this.#budget - left;
+      if (left < 0) {
+        return new EnclaveError('fuel_exhausted', `The call used more than its ${this.#budget} units of fuel.`, { cause: err });
+      }
+    }
+    return toEnclaveError(err);
   }
 
   /**
@@ -493,12 +638,12 @@ export class Enclave {
    * added to both, or worker mode stops behaving like in-process (test/worker.test.ts compares them).
    * @throws {EnclaveError} as {@link Enclave.call}.
    */
-  [CALL_RAW](op: string, request: Encoded, settle: number): Uint8Array {
+  [CALL_RAW](op: string, request: Encoded, settle: number, session?: string): Uint8Array {
     const previous = this.#rawPrevious;
     this.#rawPrevious = undefined;
-    if (previous !== undefined && previous.live === this.#live) {
+    if (previous !== undefined && (this.#pool === undefined ? previous.live === this.#live : this.#pool.holds(previous.live))) {
       if (settle === 1) previous.live.done.add(previous.op);
-      else if (settle === 2) this.#live = undefined;
+      else if (settle === 2) this.#discard(previous.live);
     }
     try {
       if (this.#closed) throw new EnclaveError('closed');
@@ -507,18 +652,25 @@ export class Enclave {
       const size = request.end - request.start;
       const limit = this.#config.limits.requestBytes;
       if (size > limit) throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limit}.`);
-      const live = this.#live ?? (this.#live = this.#instantiate());
+      const pool = this.#pool;
+      const live = pool === undefined ? this.#live ?? (this.#live = this.#instantiate()) : pool.acquire(session);
+      if (pool === undefined && session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
       checkRequires(op, spec, live);
       let u8: Uint8Array;
       try {
         u8 = this.#enter(live, request);
       } catch (err) {
-        const error = toEnclaveError(err);
-        if (DISCARDING_CODES.has(error.code)) this.#live = undefined;
+        const error = this.#toError(err, live);
+        if (DISCARDING_CODES.has(error.code)) this.#discard(live);
+        else pool?.release(live);
         throw error;
       }
       this.#rawPrevious = { live, op };
-      return u8.subarray(this.#replyStart, this.#replyEnd);
+      if (pool === undefined || this.#config.state !== 'per-call') return u8.subarray(this.#replyStart, this.#replyEnd);
+      // per-call: the reset below overwrites enclave memory, so the reply is copied out first.
+      const reply = u8.slice(this.#replyStart, this.#replyEnd);
+      pool.release(live);
+      return reply;
     } finally {
       if (this.#pendingLogs.length > 0) this.#flushLogs();
     }
@@ -544,6 +696,9 @@ export class Enclave {
    */
   #enter(live: Live, request: Encoded): Uint8Array {
     const len = request.end - request.start;
+    // One budget covers enclave_alloc and enclave_call: one global set now, one get after.
+    const fuel = live.fuel;
+    if (fuel !== undefined) fuel.value = this.#budget;
     const ptr = live.alloc(len) >>> 0;
     if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
     let u8 = live.u8;
@@ -555,6 +710,11 @@ export class Enclave {
 
     live.reportsValid = false;
     const d = live.call(ptr, len) >>> 0;
+    if (fuel !== undefined) {
+      const left = fuel.value as number;
+      this.#lastFuel = this.#budget - left;
+      if (left < 0) throw new EnclaveError('fuel_exhausted', `The call used more than its ${this.#budget} units of fuel.`);
+    }
     if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
     if (d === 0) throw new EnclaveError('internal', 'The enclave produced no reply.');
     if (d + 8 > u8.length) throw new EnclaveError('bad_reply', 'The reply descriptor lies outside enclave memory.');
@@ -572,10 +732,10 @@ export class Enclave {
     return u8;
   }
 
-  #openEnvelope(envelope: unknown): unknown {
+  #openEnvelope(envelope: unknown, live: Live): unknown {
     const value = openEnvelope(envelope);
     if (value !== NOT_ENVELOPE) return value;
-    this.#live = undefined;
+    this.#discard(live);
     throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
   }
 
@@ -657,10 +817,20 @@ export class Enclave {
     }
     const exports = instance.exports as Record<string, unknown>;
     const memory = exports.memory as WebAssembly.Memory;
+    const metered = this.#config.fuel;
+    const fuel = metered === undefined ? undefined : (exports[FUEL_EXPORT] as WebAssembly.Global);
+    const globals: WebAssembly.Global[] = [];
+    for (let i = 0; i < (metered?.mutableGlobals ?? 0); i++) globals.push(exports[`${GLOBAL_EXPORT_PREFIX}${i}`] as WebAssembly.Global);
     let version: number;
     try {
+      // The deferred start function (runtime/fuel.ts) and the version check share one start budget.
+      if (fuel !== undefined) fuel.value = this.#budget;
+      if (metered?.hasStart === true) (exports[START_EXPORT] as () => void)();
       version = (exports.enclave_abi_version as () => number)();
     } catch (err) {
+      if (fuel !== undefined && (fuel.value as number) < 0) {
+        throw new EnclaveError('fuel_exhausted', `The start function used more than its ${this.#budget} units of fuel.`, { cause: err });
+      }
       throw toEnclaveError(err);
     }
     if (!SUPPORTED_ABI_VERSIONS.includes(version)) {
@@ -674,6 +844,8 @@ export class Enclave {
       view: new DataView(memory.buffer),
       done: new Set(),
       reportsValid: false,
+      fuel,
+      globals,
     };
     return live;
   }

@@ -32,15 +32,23 @@ export const ERROR_MESSAGES = {
   bad_reply: 'The enclave returned a malformed reply.',
   trap: 'The enclave trapped; its instance was discarded and the next call gets a fresh one.',
   stack_overflow: 'The enclave exhausted its call stack; its instance was discarded.',
+  fuel_exhausted: 'The call used up its fuel (instruction budget); its instance was discarded. Raise limits.fuel or fix the loop.',
   closed: 'The enclave is closed.',
   timeout: 'The call did not finish within its deadline; its worker was stopped and the next call gets a fresh instance.',
+  overloaded: 'The enclave has too much work queued: retry later or with backoff.',
 } as const;
 
 /** A stable error code. */
 export type ErrorCode = keyof typeof ERROR_MESSAGES;
 
 /** Codes that mean the instance can no longer be trusted and must be discarded. */
-export const DISCARDING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['trap', 'stack_overflow', 'bad_reply', 'timeout']);
+export const DISCARDING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'trap',
+  'stack_overflow',
+  'fuel_exhausted',
+  'bad_reply',
+  'timeout',
+]);
 
 /**
  * The error every runtime and host operation throws.

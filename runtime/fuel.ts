@@ -1,0 +1,392 @@
+/**
+ * Fuel metering: rewrites a validated module so that it counts what it executes and traps when
+ * its per-call budget runs out (docs/LIMITS.md, "Fuel").
+ *
+ * The rewrite, done with binaryen on the module's IR (never by splicing bytes):
+ *
+ * ```
+ *  original                         instrumented
+ *  (func $f  body)              ──► (func $f  (charge C_f) body)
+ *  (loop $l  body)              ──► (loop $l  (charge C_l) body)        ;; every back-edge pays
+ *  (start $s)                   ──► no start; $s exported as __enclave_start (the host runs it
+ *                                   under the start budget, right after instantiating)
+ *  mutable global $g            ──► also exported as __enclave_global_<i> (per-call snapshots)
+ *                                   + (global $__enclave_fuel (mut f64)) exported as __enclave_fuel
+ *  (charge C) = fuel -= C; if (fuel < 0) unreachable
+ * ```
+ *
+ * `C` is the number of IR expressions in the straight-line piece a charge point guards: a function
+ * body or a loop body, minus what nested loops charge for themselves. A region is charged whole when
+ * entered, so fuel is an upper bound of the instructions run, and it depends only on the code path:
+ * the same call on the same state always uses the same fuel.
+ *
+ * The counter is an `f64`: it crosses into JavaScript as a plain number (an `i64` would be a BigInt,
+ * one allocation per call) and counts exactly up to 2^53, which is `MAX_LIMITS.fuel`. The guest
+ * cannot reach it: its code was written before the global existed, and exports are host-only.
+ *
+ * The instrumenter fails closed: an instruction it does not know how to walk (anything outside the
+ * feature set of docs/ABI.md: exception handling, reference types, GC, threads, tail calls) refuses
+ * the module with `invalid_module`, rather than leaving a loop unmetered.
+ */
+import { listSections } from '../attest/wasm-sections.js';
+import { EnclaveError } from './errors.js';
+
+/** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
+export const INSTRUMENTER_VERSION = 1;
+
+/** Export names the instrumenter adds; a module may not export names with this prefix itself. */
+export const RESERVED_EXPORT_PREFIX = '__enclave_';
+/** The fuel counter (`WebAssembly.Global`, mutable f64): the host sets the budget and reads what is left. */
+export const FUEL_EXPORT = '__enclave_fuel';
+/** The module's start function, deferred so it runs metered (absent when the module has none). */
+export const START_EXPORT = '__enclave_start';
+/** Prefix of the exported mutable globals, `__enclave_global_0`, ... in declaration order. */
+export const GLOBAL_EXPORT_PREFIX = '__enclave_global_';
+
+/** What the instrumenter learnt about a module, stored next to the instrumented bytes. */
+export interface FuelManifest {
+  readonly version: number;
+  /** True when the module has a start function, now exported as {@link START_EXPORT}. */
+  readonly hasStart: boolean;
+  /** Number of `__enclave_global_<i>` exports. */
+  readonly mutableGlobals: number;
+  /**
+   * True when linear memory plus the exported globals are the whole mutable state of an instance
+   * (no `data.drop`/`memory.init`), so a snapshot of them restores a pristine instance.
+   */
+  readonly snapshotSafe: boolean;
+  /** Charge points inserted (functions plus loops), for diagnostics. */
+  readonly chargePoints: number;
+}
+
+/** Instrumented bytes and what the host needs to drive them. */
+export interface Instrumented {
+  readonly bytes: Uint8Array;
+  readonly manifest: FuelManifest;
+}
+
+// The binaryen.js expression classes exist at runtime but are not in its typings.
+type Ref = number;
+interface Binaryen {
+  readBinaryWithFeatures(data: Uint8Array, features: number): BinaryenModule;
+  getExpressionId(e: Ref): number;
+  getFunctionInfo(f: Ref): { name: string; module: string | null; body: Ref };
+  getGlobalInfo(g: Ref): { name: string; module: string | null; mutable: boolean; type: number };
+  Features: Record<string, number>;
+  f64: number;
+  v128: number;
+  none: number;
+  auto: number;
+  [id: string]: unknown;
+  Block: { getNumChildren(e: Ref): number; getChildAt(e: Ref, i: number): Ref };
+  If: { getCondition(e: Ref): Ref; getIfTrue(e: Ref): Ref; getIfFalse(e: Ref): Ref };
+  Loop: { getBody(e: Ref): Ref; setBody(e: Ref, body: Ref): void };
+  Function: { getBody(f: Ref): Ref; setBody(f: Ref, body: Ref): void };
+}
+interface BinaryenModule {
+  getNumFunctions(): number;
+  getFunctionByIndex(i: number): Ref;
+  getNumGlobals(): number;
+  getGlobalByIndex(i: number): Ref;
+  getGlobal(name: string): Ref;
+  getNumExports(): number;
+  getMemoryInfo(): { initial: number };
+  getNumDataSegments(): number;
+  getDataSegmentByIndex(i: number): Ref;
+  getDataSegmentInfo(seg: Ref): { offset: number | null; data: ArrayBuffer; passive: boolean };
+  getStart(): Ref;
+  setStart(f: Ref): void;
+  setFeatures(features: number): void;
+  addGlobal(name: string, type: number, mutable: boolean, init: Ref): Ref;
+  addGlobalExport(internal: string, external: string): Ref;
+  addFunctionExport(internal: string, external: string): Ref;
+  block(label: string | null, children: Ref[], type?: number): Ref;
+  if(cond: Ref, ifTrue: Ref, ifFalse?: Ref): Ref;
+  unreachable(): Ref;
+  global: { get(name: string, type: number): Ref; set(name: string, value: Ref): Ref };
+  f64: { const(v: number): Ref; sub(a: Ref, b: Ref): Ref; lt(a: Ref, b: Ref): Ref };
+  emitBinary(): Uint8Array;
+  dispose(): void;
+}
+
+/**
+ * The features of docs/ABI.md (core + bulk-memory, sign-ext, mutable-globals, nontrapping-fptoint,
+ * simd128) plus multi-value, which binaryen's reader needs for blocks with several results.
+ */
+function abiFeatures(b: Binaryen): number {
+  const f = b.Features;
+  return f.MutableGlobals! | f.NontrappingFPToInt! | f.SIMD128! | f.BulkMemory! | f.SignExt! | f.Multivalue! | f.BulkMemoryOpt!;
+}
+
+/** Which getters of each expression class return child expressions, by expression id name. */
+const CHILDREN: Record<string, readonly string[]> = {
+  NopId: [],
+  UnreachableId: [],
+  ConstId: [],
+  LocalGetId: [],
+  GlobalGetId: [],
+  MemorySizeId: [],
+  DataDropId: [],
+  LocalSetId: ['Value'],
+  GlobalSetId: ['Value'],
+  DropId: ['Value'],
+  ReturnId: ['Value'],
+  UnaryId: ['Value'],
+  BinaryId: ['Left', 'Right'],
+  SelectId: ['IfTrue', 'IfFalse', 'Condition'],
+  BreakId: ['Condition', 'Value'],
+  SwitchId: ['Condition', 'Value'],
+  CallId: ['Operands'],
+  CallIndirectId: ['Target', 'Operands'],
+  LoadId: ['Ptr'],
+  StoreId: ['Ptr', 'Value'],
+  MemoryGrowId: ['Delta'],
+  MemoryInitId: ['Dest', 'Offset', 'Size'],
+  MemoryCopyId: ['Dest', 'Source', 'Size'],
+  MemoryFillId: ['Dest', 'Value', 'Size'],
+  SIMDExtractId: ['Vec'],
+  SIMDReplaceId: ['Vec', 'Value'],
+  SIMDShuffleId: ['Left', 'Right'],
+  SIMDTernaryId: ['A', 'B', 'C'],
+  SIMDShiftId: ['Vec', 'Shift'],
+  SIMDLoadId: ['Ptr'],
+  SIMDLoadStoreLaneId: ['Ptr', 'Vec'],
+  TupleMakeId: ['Operands'],
+  TupleExtractId: ['Tuple'],
+};
+
+/** Class names of the expression ids in {@link CHILDREN} (binaryen's `Expression` subclasses). */
+const CLASS_OF: Record<string, string> = {
+  LocalSetId: 'LocalSet',
+  GlobalSetId: 'GlobalSet',
+  DropId: 'Drop',
+  ReturnId: 'Return',
+  UnaryId: 'Unary',
+  BinaryId: 'Binary',
+  SelectId: 'Select',
+  BreakId: 'Break',
+  SwitchId: 'Switch',
+  CallId: 'Call',
+  CallIndirectId: 'CallIndirect',
+  LoadId: 'Load',
+  StoreId: 'Store',
+  MemoryGrowId: 'MemoryGrow',
+  MemoryInitId: 'MemoryInit',
+  MemoryCopyId: 'MemoryCopy',
+  MemoryFillId: 'MemoryFill',
+  SIMDExtractId: 'SIMDExtract',
+  SIMDReplaceId: 'SIMDReplace',
+  SIMDShuffleId: 'SIMDShuffle',
+  SIMDTernaryId: 'SIMDTernary',
+  SIMDShiftId: 'SIMDShift',
+  SIMDLoadId: 'SIMDLoad',
+  SIMDLoadStoreLaneId: 'SIMDLoadStoreLane',
+  TupleMakeId: 'TupleMake',
+  TupleExtractId: 'TupleExtract',
+};
+
+type ChildFn = (e: Ref) => Ref | Ref[];
+interface Walker {
+  readonly block: number;
+  readonly if: number;
+  readonly loop: number;
+  readonly memoryInit: number;
+  readonly dataDrop: number;
+  /** Expression id to child getters; an id absent here is refused. */
+  readonly children: Map<number, readonly ChildFn[]>;
+}
+
+let walkerCache: Walker | undefined;
+function walkerFor(b: Binaryen): Walker {
+  if (walkerCache !== undefined) return walkerCache;
+  const children = new Map<number, readonly ChildFn[]>();
+  for (const [idName, getters] of Object.entries(CHILDREN)) {
+    const id = b[idName] as number;
+    const cls = CLASS_OF[idName] === undefined ? undefined : (b[CLASS_OF[idName]!] as Record<string, ChildFn>);
+    children.set(
+      id,
+      getters.map((g) => {
+        const fn = cls?.[`get${g}`];
+        if (typeof fn !== 'function') throw new Error(`binaryen has no ${CLASS_OF[idName]}.get${g}`);
+        return fn as ChildFn;
+      }),
+    );
+  }
+  walkerCache = {
+    block: b.BlockId as number,
+    if: b.IfId as number,
+    loop: b.LoopId as number,
+    memoryInit: b.MemoryInitId as number,
+    dataDrop: b.DataDropId as number,
+    children,
+  };
+  return walkerCache;
+}
+
+/** A charge point: the function body or loop body it guards and the cost counted for it. */
+interface Region {
+  readonly loop: Ref; // 0 for a function body
+  cost: number;
+}
+
+let binaryenPromise: Promise<Binaryen> | undefined;
+/** binaryen is large (seconds to load cold): imported only when a module must be instrumented. */
+function loadBinaryen(): Promise<Binaryen> {
+  binaryenPromise ??= import('binaryen').then((m) => m.default as unknown as Binaryen);
+  return binaryenPromise;
+}
+
+function refuse(message: string): never {
+  throw new EnclaveError('invalid_module', message);
+}
+
+/**
+ * Instruments validated module bytes for fuel metering. The input is not modified; its
+ * measurement is taken by the caller before this runs and never changes.
+ * @throws {EnclaveError} `invalid_module` if the module uses an instruction outside the ABI feature
+ *   set, or exports a name starting with `__enclave_`.
+ * @example
+ * const { bytes, manifest } = await instrumentFuel(original);
+ */
+export async function instrumentFuel(original: Uint8Array): Promise<Instrumented> {
+  const b = await loadBinaryen();
+  let mod: BinaryenModule;
+  try {
+    mod = b.readBinaryWithFeatures(original, abiFeatures(b));
+  } catch (err) {
+    throw new EnclaveError('invalid_module', 'The module cannot be read for instrumentation.', { cause: err });
+  }
+  try {
+    return rewrite(b, mod);
+  } catch (err) {
+    if (err instanceof EnclaveError) throw err;
+    throw new EnclaveError('invalid_module', 'The module cannot be instrumented.', { cause: err });
+  } finally {
+    mod.dispose();
+  }
+}
+
+function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
+  const walker = walkerFor(b);
+  const fuel = uniqueGlobalName(mod, '__enclave_fuel');
+  const charge = (cost: number): Ref =>
+    mod.block(null, [
+      mod.global.set(fuel, mod.f64.sub(mod.global.get(fuel, b.f64), mod.f64.const(cost))),
+      mod.if(mod.f64.lt(mod.global.get(fuel, b.f64), mod.f64.const(0)), mod.unreachable()),
+    ], b.none);
+
+  let snapshotSafe = true;
+  let chargePoints = 0;
+  const regions: Region[] = [];
+  const stack: [expr: Ref, region: Region][] = [];
+  const functions: [fn: Ref, region: Region][] = [];
+
+  for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
+    const fn = mod.getFunctionByIndex(i);
+    const info = b.getFunctionInfo(fn);
+    if (info.module !== null && info.module !== '') continue; // an import: no body
+    const region: Region = { loop: 0, cost: 0 };
+    functions.push([fn, region]);
+    stack.push([info.body, region]);
+    // An explicit stack, not recursion: a hostile module may nest expressions very deeply.
+    while (stack.length > 0) {
+      const [e, r] = stack.pop()!;
+      if (e === 0) continue;
+      r.cost += 1;
+      const id = b.getExpressionId(e);
+      if (id === walker.block) {
+        for (let c = 0, m = b.Block.getNumChildren(e); c < m; c++) stack.push([b.Block.getChildAt(e, c), r]);
+      } else if (id === walker.if) {
+        stack.push([b.If.getCondition(e), r], [b.If.getIfTrue(e), r], [b.If.getIfFalse(e), r]);
+      } else if (id === walker.loop) {
+        const inner: Region = { loop: e, cost: 0 };
+        regions.push(inner);
+        stack.push([b.Loop.getBody(e), inner]);
+      } else {
+        const getters = walker.children.get(id);
+        if (getters === undefined) {
+          refuse(`The module uses an instruction outside the enclave feature set (docs/ABI.md; expression id ${id}).`);
+        }
+        if (id === walker.memoryInit || id === walker.dataDrop) snapshotSafe = false;
+        for (const get of getters) {
+          const child = get(e);
+          if (Array.isArray(child)) for (const c of child) stack.push([c, r]);
+          else stack.push([child, r]);
+        }
+      }
+    }
+  }
+
+  // Rewrite after walking, so the walk never sees the charges it inserts.
+  for (const region of regions) {
+    b.Loop.setBody(region.loop, mod.block(null, [charge(Math.max(region.cost, 1)), b.Loop.getBody(region.loop)], b.auto));
+    chargePoints++;
+  }
+  for (const [fn, region] of functions) {
+    b.Function.setBody(fn, mod.block(null, [charge(Math.max(region.cost, 1)), b.Function.getBody(fn)], b.auto));
+    chargePoints++;
+  }
+
+  let mutableGlobals = 0;
+  for (let i = 0, n = mod.getNumGlobals(); i < n; i++) {
+    const g = b.getGlobalInfo(mod.getGlobalByIndex(i));
+    // Imported globals are refused by validation; export the module's own mutable ones. JavaScript
+    // cannot read a v128 global, so a module with one cannot be restored from a snapshot.
+    if (!g.mutable || (g.module !== null && g.module !== '')) continue;
+    if (g.type === b.v128) snapshotSafe = false;
+    else mod.addGlobalExport(g.name, `${GLOBAL_EXPORT_PREFIX}${mutableGlobals++}`);
+  }
+  checkDataSegments(mod);
+  mod.addGlobal(fuel, b.f64, true, mod.f64.const(0));
+  mod.addGlobalExport(fuel, FUEL_EXPORT);
+
+  const start = mod.getStart();
+  const hasStart = start !== 0;
+  if (hasStart) mod.addFunctionExport(b.getFunctionInfo(start).name, START_EXPORT);
+  // binaryen's API cannot unset a start function: drop the whole start section (id 8) instead.
+  const bytes = hasStart ? withoutSection(mod.emitBinary(), START_SECTION_ID) : mod.emitBinary();
+  return {
+    bytes,
+    manifest: { version: INSTRUMENTER_VERSION, hasStart, mutableGlobals, snapshotSafe, chargePoints },
+  };
+}
+
+/**
+ * Active data segments must fit the initial memory. The engine would otherwise fail every
+ * instantiation; refusing at load gives one clear, stable code instead of a trap per call.
+ * Offsets are constants: imported globals, the only other offset source, are refused by validation.
+ */
+function checkDataSegments(mod: BinaryenModule): void {
+  const initialBytes = mod.getMemoryInfo().initial * 65_536;
+  for (let i = 0, n = mod.getNumDataSegments(); i < n; i++) {
+    const seg = mod.getDataSegmentInfo(mod.getDataSegmentByIndex(i));
+    if (seg.passive || seg.offset === null) continue;
+    const end = (seg.offset >>> 0) + seg.data.byteLength;
+    if (end > initialBytes) {
+      refuse(`Data segment ${i} ends at byte ${end}, past the initial memory (${initialBytes} bytes).`);
+    }
+  }
+}
+
+const START_SECTION_ID = 8;
+
+function withoutSection(bytes: Uint8Array, id: number): Uint8Array {
+  const drop = listSections(bytes).filter((s) => s.id === id);
+  if (drop.length === 0) return bytes;
+  const out = new Uint8Array(bytes.length - drop.reduce((n, s) => n + (s.end - s.start), 0));
+  let o = 0;
+  let from = 0;
+  for (const s of drop) {
+    out.set(bytes.subarray(from, s.start), o);
+    o += s.start - from;
+    from = s.end;
+  }
+  out.set(bytes.subarray(from), o);
+  return out;
+}
+
+function uniqueGlobalName(mod: BinaryenModule, base: string): string {
+  let name = base;
+  for (let i = 1; mod.getGlobal(name) !== 0; i++) name = `${base}_${i}`;
+  return name;
+}
