@@ -43,7 +43,7 @@ const abortBuf: usize = memory.data(ABORT_MAX);
 // @ts-ignore: decorator
 @inline
 function putAscii(s: string | null, at: i32): i32 {
-  if (s === null) return at;
+  if (changetype<usize>(s) == 0) return at; // identity, not String.__eq
   let n = s.length;
   let p = changetype<usize>(s);
   for (let i = 0; i < n && at < ABORT_MAX; i++) {
@@ -85,7 +85,7 @@ export function enclave_abort(
   column: u32 = 0,
 ): void {
   let n = putAscii(message, 0);
-  if (fileName !== null) {
+  if (changetype<usize>(fileName) != 0) {
     n = putAscii(" at ", n);
     n = putAscii(fileName, n);
     n = putAscii(":", n);
