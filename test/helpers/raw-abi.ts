@@ -2,7 +2,8 @@
 // runtime/: instantiate with the `enclave` imports stubbed, alloc, copy in, call, read the
 // descriptor, copy out.
 
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
 import { Unpackr } from 'msgpackr';
@@ -36,11 +37,44 @@ export interface RawEnclave {
   readReply(d: number): Uint8Array;
 }
 
-/** Compiles `enclave-modules/<name>/index.ts` exactly as the build tool does, in memory. */
-export async function compileModule(name: string, extraArgs: string[] = []): Promise<Uint8Array> {
+/**
+ * Compiles `enclave-modules/<name>/index.ts` exactly as the build tool does (without the contract
+ * section). Cached in test/build/ by a hash of the sources, so test files don't each recompile;
+ * `cache: false` compiles afresh (the reproducibility test).
+ */
+export async function compileModule(name: string, extraArgs: string[] = [], opts: { cache?: boolean } = {}): Promise<Uint8Array> {
   const contract = JSON.parse(readFileSync(`${ROOT}enclave-modules/${name}/contract.json`, 'utf8'));
   const pages = String(contract.limits?.memoryPages ?? 16);
-  return compileEntry(`enclave-modules/${name}/index.ts`, ['--maximumMemory', pages, ...extraArgs]);
+  const args = ['--maximumMemory', pages, ...extraArgs];
+  const entry = `enclave-modules/${name}/index.ts`;
+  if (opts.cache === false) return compileEntry(entry, args);
+  const hash = createHash('sha256');
+  for (const file of [...sourcesUnder('enclave-modules/sdk'), ...sourcesUnder(`enclave-modules/${name}`), 'asconfig.json']) {
+    hash.update(file).update('\0').update(readFileSync(ROOT + file)).update('\0');
+  }
+  hash.update(JSON.stringify(args));
+  const cached = `${ROOT}test/build/${name}-${hash.digest('hex').slice(0, 16)}.wasm`;
+  try {
+    return new Uint8Array(readFileSync(cached));
+  } catch {
+    const bytes = await compileEntry(entry, args);
+    mkdirSync(`${ROOT}test/build`, { recursive: true });
+    const tmp = `${cached}.${process.pid}.tmp`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, cached); // atomic: parallel test files never read half a file
+    return bytes;
+  }
+}
+
+function sourcesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(ROOT + dir).sort()) {
+    const rel = `${dir}/${entry}`;
+    if (entry === 'build' || entry === 'node_modules') continue;
+    if (statSync(ROOT + rel).isDirectory()) out.push(...sourcesUnder(rel));
+    else if (entry.endsWith('.ts') || entry.endsWith('.json')) out.push(rel);
+  }
+  return out;
 }
 
 /** Compiles an AssemblyScript entry (path relative to the repo root) with the repo's asconfig. */
