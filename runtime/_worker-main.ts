@@ -12,11 +12,15 @@ import {
   dataBytes,
   ERROR,
   ERROR_BYTES,
+  FUEL_F64,
   HEADER_BYTES,
   LEN,
   OP,
+  OP_END_SESSION,
   REPLY,
   REQUEST,
+  SESSION_BYTES,
+  SESSION_LEN,
   SETTLE,
   STATE,
   type ErrorJSON,
@@ -52,6 +56,7 @@ if (enclave !== undefined) await serve(enclave);
 async function serve(enclave: Enclave): Promise<void> {
   const sab = new SharedArrayBuffer(HEADER_BYTES + dataBytes(enclave.limits));
   const ctl = new Int32Array(sab, 0, HEADER_BYTES / 4);
+  const f64 = new Float64Array(sab, 0, HEADER_BYTES / 8);
   const data = Buffer.from(sab, HEADER_BYTES);
   const ops = Object.keys(enclave.contract.ops);
   const request = { buffer: data, start: 0, end: 0 };
@@ -62,20 +67,29 @@ async function serve(enclave: Enclave): Promise<void> {
       Atomics.wait(ctl, STATE, state);
       state = Atomics.load(ctl, STATE);
     }
-    const op = ops[ctl[OP]!];
+    const index = ctl[OP]!;
+    const op = ops[index];
     const len = ctl[LEN]!;
+    const sessionLen = ctl[SESSION_LEN]!;
     try {
-      if (op === undefined || !(len >= 0 && len <= data.length)) {
+      if ((op === undefined && index !== OP_END_SESSION) || !(len >= 0 && sessionLen <= SESSION_BYTES && len + sessionLen <= data.length)) {
         throw new EnclaveError('internal', 'The enclave worker received a malformed request.');
       }
-      request.end = len;
-      // A view of enclave memory, checked (bounds, reply limit, msgpack); the data area is at
-      // least replyBytes long, so it fits.
-      const reply = enclave[CALL_RAW](op, request, ctl[SETTLE]!);
-      data.set(reply, 0);
-      ctl[LEN] = reply.length;
+      const session = sessionLen < 0 ? undefined : data.toString('utf8', len, len + sessionLen);
+      if (op === undefined) {
+        ctl[LEN] = enclave.endSession(session!) ? 1 : 0;
+      } else {
+        request.end = len;
+        // A view of enclave memory, checked (bounds, reply limit, msgpack); the data area is at
+        // least replyBytes long, so it fits.
+        const reply = enclave[CALL_RAW](op, request, ctl[SETTLE]!, session);
+        data.set(reply, 0);
+        ctl[LEN] = reply.length;
+      }
+      f64[FUEL_F64] = enclave.lastCall.fuel;
       Atomics.store(ctl, STATE, REPLY);
     } catch (err) {
+      f64[FUEL_F64] = enclave.lastCall.fuel;
       let bytes = Buffer.from(JSON.stringify(asJSON(err)));
       if (bytes.length > ERROR_BYTES) bytes = Buffer.from(JSON.stringify({ code: asJSON(err).code }));
       bytes.copy(data, 0);

@@ -5,11 +5,13 @@
  *
  * ```
  *  SharedArrayBuffer, one per worker
- *  ┌──────────────── header: 16 × i32 ────────────────┬──────────── data area ────────────┐
- *  │ STATE │ OP │ LEN │ SETTLE │ SEQ │ (reserved ...) │ request bytes, or reply bytes,     │
- *  │                                                  │ or an error as JSON                │
- *  └──────────────────────────────────────────────────┴────────────────────────────────────┘
- *   0                                                 64            64 + max(request, reply, 4 KiB)
+ *  ┌──────────────── header: 64 bytes ─────────────────────────┬──────── data area ─────────┐
+ *  │ i32: STATE OP LEN SETTLE SEQ SESSION_LEN · f64 at 48: FUEL │ request bytes + session id, │
+ *  │                                                            │ or reply bytes, or an error │
+ *  │                                                            │ as JSON                     │
+ *  └────────────────────────────────────────────────────────────┴─────────────────────────────┘
+ *   0                                                         64    64 + max(request, reply, 4 KiB)
+ *                                                                       + 1 KiB (session id)
  *
  *  host                                 worker (blocked in Atomics.wait while STATE != REQUEST)
  *   write request to data, OP, LEN,
@@ -38,6 +40,15 @@ export const LEN = 2;
 export const SETTLE = 3;
 /** Call counter, for debugging a stuck protocol. */
 export const SEQ = 4;
+/** UTF-8 length of the call's session id, written right after the request bytes; -1 for none. */
+export const SESSION_LEN = 5;
+/** Index of the f64 slot (byte 48) where the worker leaves `enclave.lastCall.fuel`. */
+export const FUEL_F64 = 6;
+
+/** `OP` value of the one command that is not a call: `endSession(session)`; LEN answers 1 or 0. */
+export const OP_END_SESSION = -1;
+/** Room for a session id: `MAX_SESSION_ID` UTF-16 units are at most 3 UTF-8 bytes each. */
+export const SESSION_BYTES = 1024;
 
 /** Values of `STATE`. */
 export const IDLE = 0;
@@ -61,7 +72,7 @@ export const ERROR_BYTES = 4096;
 
 /** Size of the data area for an enclave's effective limits. */
 export function dataBytes(limits: Limits): number {
-  return Math.max(limits.requestBytes, limits.replyBytes, ERROR_BYTES);
+  return Math.max(limits.requestBytes, limits.replyBytes, ERROR_BYTES) + SESSION_BYTES;
 }
 
 /** An error as it crosses threads (`EnclaveError.toJSON`). */

@@ -20,19 +20,32 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Packr } from 'msgpackr';
 import { compileShape, type Contract, type Limits, type ShapeCheck } from './contract.js';
-import { EnclaveModule, MODULE_PARTS, NOT_ENVELOPE, openEnvelope, type EnclaveOptions, type LogLevel } from './enclave.js';
+import {
+  EnclaveModule,
+  MODULE_PARTS,
+  NOT_ENVELOPE,
+  openEnvelope,
+  type CallOptions,
+  type CallStats,
+  type EnclaveOptions,
+  type LogLevel,
+} from './enclave.js';
 import type { ModuleIdentity } from '../attest/measure.js';
 import { EnclaveError } from './errors.js';
 import { checkMsgpack, createPackr, encodeReusing, unpackr } from './marshal.js';
+import { MAX_SESSION_ID } from './state.js';
 import {
   DEAD,
   ERROR,
+  FUEL_F64,
   HEADER_BYTES,
   LEN,
   OP,
+  OP_END_SESSION,
   REPLY,
   REQUEST,
   SEQ,
+  SESSION_LEN,
   SETTLE,
   SETTLE_DISCARD,
   SETTLE_NONE,
@@ -56,7 +69,9 @@ export interface EnclaveHandle {
   /** True once `close()` was called. */
   readonly closed: boolean;
   /** Calls an operation; rejects with an {@link EnclaveError} with a stable `code`. */
-  call<T = unknown>(op: string, args?: unknown): Promise<T>;
+  call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T>;
+  /** What the last call that entered the enclave used. */
+  readonly lastCall: CallStats;
   /** Releases the enclave; later calls fail with `closed`. Idempotent. */
   close(): void | Promise<void>;
 }
@@ -117,6 +132,8 @@ interface OpRuntime {
 interface LiveWorker {
   readonly worker: Worker;
   readonly ctl: Int32Array;
+  /** The header as f64, for `lastCall.fuel`. */
+  readonly f64: Float64Array;
   /** The data area as a Buffer (the request is copied in with `Buffer.copy`). */
   readonly data: Buffer;
   /** Set by the 'error' event: why the worker died, for the message. */
@@ -211,6 +228,7 @@ export class WorkerEnclave implements EnclaveHandle {
   /** What the worker must apply before the next call (SETTLE_*). */
   #settle = SETTLE_NONE;
   #seq = 0;
+  #lastFuel = 0;
 
   private constructor(mod: EnclaveModule, settled: Settled, first: LiveWorker, limits: Limits) {
     this.contract = mod.contract;
@@ -242,6 +260,11 @@ export class WorkerEnclave implements EnclaveHandle {
     return this.#closed;
   }
 
+  /** What the last call that entered the enclave used (as `Enclave.lastCall`). */
+  get lastCall(): CallStats {
+    return { fuel: this.#lastFuel };
+  }
+
   /**
    * Calls an operation and resolves with its `ok` value. Concurrent calls wait their turn.
    * @throws {EnclaveError} the codes of {@link Enclave.call}, and `timeout` when the deadline passed.
@@ -249,11 +272,31 @@ export class WorkerEnclave implements EnclaveHandle {
    * const enclave = await loadEnclave(bytes, { isolation: 'worker', deadlineMs: 500 });
    * await enclave.call('incr', { by: 2 });
    */
-  call<T = unknown>(op: string, args?: unknown): Promise<T> {
-    const run = (): Promise<unknown> => this.#call(op, args);
+  call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
+    const session = options?.session;
+    return this.#enqueue(() => this.#call(op, args, session)) as Promise<T>;
+  }
+
+  /**
+   * `per-session`: drops a session's instance and its memory now (as `Enclave.endSession`), after
+   * the calls queued before it. Resolves with whether the session existed.
+   */
+  endSession(session: string): Promise<boolean> {
+    return this.#enqueue(async () => {
+      const live = this.#live;
+      // No worker (closed, or replaced after a timeout): no session survives.
+      if (this.#closed || live === undefined || typeof session !== 'string' || session.length > MAX_SESSION_ID) return false;
+      const state = await this.#hop(live, OP_END_SESSION, 0, session);
+      if (state === REPLY) return live.ctl[LEN] === 1;
+      if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
+      throw this.#lost(live, state, 'endSession');
+    }) as Promise<boolean>;
+  }
+
+  #enqueue(run: () => Promise<unknown>): Promise<unknown> {
     const result = this.#tail.then(run, run);
     this.#tail = result.catch(() => undefined);
-    return result as Promise<T>;
+    return result;
   }
 
   /**
@@ -269,7 +312,7 @@ export class WorkerEnclave implements EnclaveHandle {
     await live.worker.terminate().catch(() => undefined);
   }
 
-  async #call(op: string, args: unknown): Promise<unknown> {
+  async #call(op: string, args: unknown, session: string | undefined): Promise<unknown> {
     if (this.#closed) throw new EnclaveError('closed');
     // Caller-side checks, on this thread before the hop, exactly as in-process. `requires` is
     // checked by the worker's Enclave, which owns the instance and knows when it was replaced.
@@ -291,6 +334,10 @@ export class WorkerEnclave implements EnclaveHandle {
     }
     const bad = checkMsgpack(request.buffer, this.limits.depth, request.start, request.end);
     if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
+    if (session !== undefined && (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_ID)) {
+      // Whatever the state policy, in-process refuses these with invalid_options too.
+      throw new EnclaveError('invalid_options', `A session id must be a string of 1..${MAX_SESSION_ID} characters.`);
+    }
 
     let live = this.#live;
     if (live === undefined) {
@@ -305,10 +352,23 @@ export class WorkerEnclave implements EnclaveHandle {
       this.#settle = SETTLE_NONE;
     }
 
+    request.buffer.copy(live.data, 0, request.start, request.end);
+    const state = await this.#hop(live, spec.index, size, session);
+    if (state === REPLY) return this.#openReply(live.data, live.ctl[LEN]!);
+    if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
+    throw this.#lost(live, state, `The call to "${op}"`);
+  }
+
+  /**
+   * Hands the request already in the data area to the worker and waits, without blocking this
+   * thread, for its answer or the deadline. Returns the final state: REPLY or ERROR (answered),
+   * REQUEST (deadline passed) or DEAD (the worker exited). Throws `closed` if closed meanwhile.
+   */
+  async #hop(live: LiveWorker, op: number, len: number, session: string | undefined): Promise<number> {
     const { ctl, data } = live;
-    request.buffer.copy(data, 0, request.start, request.end);
-    ctl[OP] = spec.index;
-    ctl[LEN] = size;
+    ctl[OP] = op;
+    ctl[LEN] = len;
+    ctl[SESSION_LEN] = session === undefined ? -1 : data.write(session, len, 'utf8');
     ctl[SETTLE] = this.#settle;
     ctl[SEQ] = ++this.#seq;
     this.#settle = SETTLE_NONE;
@@ -323,20 +383,20 @@ export class WorkerEnclave implements EnclaveHandle {
 
     const state = Atomics.load(ctl, STATE);
     if (this.#closed) throw new EnclaveError('closed');
-    if (state === REPLY) return this.#openReply(data, ctl[LEN]!);
-    if (state === ERROR) {
-      const error = readError(data, ctl[LEN]!);
-      throw error;
-    }
+    if (state === REPLY || state === ERROR) this.#lastFuel = live.f64[FUEL_F64]!;
+    return state;
+  }
+
+  /** The error for a call whose worker timed out (state REQUEST) or died (DEAD); replaces it. */
+  #lost(live: LiveWorker, state: number, what: string): EnclaveError {
     this.#replace(live);
     if (state === REQUEST) {
-      throw new EnclaveError(
+      return new EnclaveError(
         'timeout',
-        `The call to "${op}" did not finish within ${this.#settled.deadlineMs} ms; its worker was terminated and the next call gets a fresh instance.`,
+        `${what} did not finish within ${this.#settled.deadlineMs} ms; its worker was terminated and the next call gets a fresh instance.`,
       );
     }
-    // DEAD: the worker exited with the call in flight.
-    throw new EnclaveError('trap', workerDeathMessage(live.death), { cause: live.death });
+    return new EnclaveError('trap', workerDeathMessage(live.death), { cause: live.death });
   }
 
   #openReply(data: Buffer, len: number): unknown {
@@ -469,6 +529,7 @@ function spawn(
         live = {
           worker,
           ctl: new Int32Array(sab, 0, HEADER_BYTES / 4),
+          f64: new Float64Array(sab, 0, HEADER_BYTES / 8),
           data: Buffer.from(sab, HEADER_BYTES),
           death: undefined,
         };

@@ -56,6 +56,8 @@ const FLOOD_WAT = `(module
     (i32.const 0x100)))`;
 
 const worker = (deadlineMs = 2000) => ({ isolation: 'worker' as const, deadlineMs });
+/** Unmetered, so an infinite loop runs until the deadline rather than out of fuel. */
+const unmetered = (deadlineMs: number) => ({ ...worker(deadlineMs), metering: false });
 
 describe('worker mode: hostile enclave at call time, same codes as in-process', () => {
   let bytes: Uint8Array;
@@ -182,7 +184,7 @@ describe('worker mode: deadlines', () => {
   });
 
   it('an infinite loop ends with timeout within its deadline, and the next call gets a fresh worker', async () => {
-    const e = await loadEnclave(spin, worker(300));
+    const e = await loadEnclave(spin, unmetered(300));
     try {
       expect(await e.call('ok')).toBe('fine');
       const t0 = performance.now();
@@ -200,8 +202,8 @@ describe('worker mode: deadlines', () => {
   });
 
   it('serves another enclave while one spins', async () => {
-    const a = await loadEnclave(spin, worker(500));
-    const b = await loadEnclave(spin, worker(500));
+    const a = await loadEnclave(spin, unmetered(500));
+    const b = await loadEnclave(spin, unmetered(500));
     try {
       const order: string[] = [];
       const slow = a.call('spin').catch((err: EnclaveError) => order.push(`a:${err.code}`));
@@ -218,7 +220,7 @@ describe('worker mode: deadlines', () => {
   });
 
   it('queues concurrent calls on one enclave: each runs after the one before, timeouts included', async () => {
-    const e = await loadEnclave(spin, worker(250));
+    const e = await loadEnclave(spin, unmetered(250));
     try {
       const results = await Promise.all(
         ['ok', 'spin', 'ok', 'launch', 'ok'].map((op) => e.call(op).then(String, (err: EnclaveError) => err.code)),
@@ -232,7 +234,23 @@ describe('worker mode: deadlines', () => {
   it('a start function that never returns fails the load with timeout', async () => {
     const wat = SPIN_WAT.replace('(func (export "enclave_abi_version")', '(func $s (loop $l (br $l))) (start $s) (func (export "enclave_abi_version")');
     const bytes = await watModule(wat, SPIN_CONTRACT);
-    expect(await codeOf(loadEnclave(bytes, { isolation: 'worker', startDeadlineMs: 300 }))).toBe('timeout');
+    expect(await codeOf(loadEnclave(bytes, { isolation: 'worker', startDeadlineMs: 300, metering: false }))).toBe('timeout');
+    // Metered, the start function runs out of fuel first, in both modes.
+    expect(await codeOf(loadEnclave(bytes))).toBe('fuel_exhausted');
+    expect(await codeOf(loadEnclave(bytes, { isolation: 'worker', startDeadlineMs: 5000 }))).toBe('fuel_exhausted');
+  });
+
+  it('metered (the default), an infinite loop ends with fuel_exhausted before the deadline, as in-process', async () => {
+    const inProcess = await loadEnclave(spin);
+    const e = await loadEnclave(spin, worker(5000));
+    try {
+      expect(await codeOf(inProcess.call('spin'))).toBe('fuel_exhausted');
+      expect(await codeOf(e.call('spin'))).toBe('fuel_exhausted');
+      expect(e.lastCall.fuel).toBe(inProcess.lastCall.fuel);
+      expect(await e.call('ok')).toBe('fine');
+    } finally {
+      await e.close();
+    }
   });
 
   it('a worker whose JS heap overflows its resourceLimits fails the call with trap; the next call gets a fresh worker', async () => {
@@ -266,6 +284,37 @@ describe('worker mode: state, sizes, logs, lifecycle', () => {
       expect(await e.call('get')).toBe(0);
     } finally {
       await e.close();
+    }
+  });
+
+  it('state policies, sessions, endSession and lastCall behave as in-process', async () => {
+    const bytes = new Uint8Array(await readFile(COUNTER));
+    type Step = [op: string, args?: unknown, session?: string] | ['end', string];
+    const run = async (e: EnclaveHandle & { endSession(s: string): boolean | Promise<boolean> }, steps: Step[]) => {
+      const out: unknown[] = [];
+      for (const [op, args, session] of steps) {
+        if (op === 'end') out.push(await e.endSession(args as string));
+        else out.push(await e.call(op, args, session === undefined ? undefined : { session }).then((v) => v, (err: EnclaveError) => err.code));
+        out.push(e.lastCall.fuel);
+      }
+      return out;
+    };
+    const plans: [Record<string, unknown>, Step[]][] = [
+      [{ state: 'per-session' }, [['incr', { by: 2 }, 'a'], ['incr', { by: 5 }, 'b'], ['get', undefined, 'a'], ['end', 'a'], ['end', 'a'],
+        ['get', undefined, 'a'], ['get', undefined, 'b'], ['get'], ['get', undefined, 'x'.repeat(300)], ['reset', undefined, 'c']]],
+      [{ state: 'per-call' }, [['incr', { by: 2 }], ['get'], ['incr', { by: 1 }], ['get', undefined, 's'], ['reset']]],
+      [{ state: 'persistent' }, [['incr', { by: 2 }], ['get'], ['get', undefined, 's'], ['reset'], ['get'], ['end', 's']]],
+    ];
+    for (const [options, steps] of plans) {
+      const a = await loadEnclave(bytes, options);
+      const b = await loadEnclave(bytes, { ...worker(), ...options });
+      try {
+        const expected = await run(a, steps);
+        expect(await run(b, steps)).toEqual(expected);
+        expect(expected.some((x) => typeof x === 'number' && x > 0)).toBe(true); // metered: fuel is counted
+      } finally {
+        await b.close();
+      }
     }
   });
 
@@ -340,7 +389,7 @@ describe('worker mode: state, sizes, logs, lifecycle', () => {
     expect(await codeOf(e.call('ok'))).toBe('closed');
     await e.close(); // idempotent
 
-    const s = await loadEnclave(await watModule(SPIN_WAT, SPIN_CONTRACT), worker(5000));
+    const s = await loadEnclave(await watModule(SPIN_WAT, SPIN_CONTRACT), unmetered(5000));
     const inFlight = s.call('spin');
     const queued = s.call('ok');
     await new Promise((resolve) => setTimeout(resolve, 50));
