@@ -14,7 +14,7 @@ import {
 export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
 
 // Keep in step with contract.json `limits`.
-Enclave.setLimits(1100000, 1100000, 8);
+Enclave.setLimits(1100000, 1100000, 8, 128); // contract.json limits
 Enclave.op("sha256", opSha256);
 Enclave.op("sha512", opSha512);
 Enclave.op("hmac_sha256", opHmacSha256);
