@@ -15,14 +15,17 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { INSTRUMENTER_VERSION, instrumentFuel, type FuelManifest, type Instrumented } from './fuel.js';
 
 const MAGIC = new TextEncoder().encode('ENCFUEL1');
 const HEADER = MAGIC.length + 32 + 4;
 /** In-memory entries kept; the oldest is dropped first. */
 const MEMORY_ENTRIES = 64;
+/** Disk entries kept; beyond it the least recently written are deleted after a write. */
+export const DISK_ENTRIES = 256;
+const ENTRY_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin$/;
 
 const memory = new Map<string, Promise<Instrumented>>();
 
@@ -124,11 +127,40 @@ async function writeEntry(dir: string, file: string, measurement: string, entry:
   const body = Buffer.concat([len, manifest, entry.bytes]);
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await ensureDir(dir);
     await writeFile(tmp, Buffer.concat([MAGIC, digest([body]), body]), { mode: 0o600 });
     await rename(tmp, file); // atomic on one file system: readers see the old entry or the new one
   } catch {
     // A read-only or full disk only costs the next start the instrumentation time.
     await unlink(tmp).catch(() => undefined);
+    return;
   }
+  await prune(dir).catch(() => undefined);
+}
+
+/**
+ * Creates the directory and at most two missing parents (`node_modules/.cache/enclave`), never
+ * with `recursive: true`: Node 20's recursive mkdir can spin forever on some paths (/proc).
+ */
+async function ensureDir(dir: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || depth >= 2) throw err;
+    await ensureDir(dirname(dir), depth + 1);
+    await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
+/** Keeps the directory to {@link DISK_ENTRIES} entries, deleting the least recently written. */
+async function prune(dir: string): Promise<void> {
+  const names = (await readdir(dir)).filter((n) => ENTRY_RE.test(n));
+  if (names.length <= DISK_ENTRIES) return;
+  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n))).mtimeMs })));
+  aged.sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, aged.length - DISK_ENTRIES)) await unlink(join(dir, n)).catch(() => undefined);
 }

@@ -1,0 +1,190 @@
+/**
+ * The hostile corpus as a table: each entry builds a module that misbehaves in one way and says
+ * which stable code it must end in. test/hostile.test.ts runs it in-process; worker mode runs the
+ * same table (import {@link HOSTILE_CORPUS}), overriding `expect` where the mode differs.
+ *
+ * Every module that loads answers `ok` with `"fine"`, so a runner can check that the next call
+ * after the failure succeeds. The hand-written modules are the `.wat` files next to this one;
+ * the two that are mostly repetition are generated here.
+ */
+import { readFileSync } from 'node:fs';
+import type { ErrorCode, LoadOptions } from '../../runtime/index.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../../attest/wasm-sections.js';
+import { watModule } from '../helpers/wat.js';
+import { manyFunctionsBinary } from './_many-functions.js';
+
+/** How an entry must end. */
+export type HostileExpectation =
+  /** The load itself fails with this code (nothing to call). */
+  | { readonly phase: 'load'; readonly code: ErrorCode }
+  /** The load succeeds; calling `op` fails with this code; the next `ok` call returns "fine". */
+  | { readonly phase: 'call'; readonly code: ErrorCode }
+  /** The load succeeds; calling `op` returns this value (the limit held inside the enclave). */
+  | { readonly phase: 'call'; readonly value: unknown };
+
+export interface HostileCase {
+  /** Short, stable name (also the `.wat` file name for hand-written entries). */
+  readonly name: string;
+  /** What the module does. */
+  readonly what: string;
+  /** The module bytes, with their contract section. */
+  readonly module: () => Promise<Uint8Array>;
+  /** Load options the case needs (capabilities, policy), in-process and in a worker alike. */
+  readonly options?: LoadOptions;
+  /** The op that misbehaves; `attack` unless said otherwise. */
+  readonly op?: string;
+  readonly args?: unknown;
+  readonly expect: HostileExpectation;
+}
+
+/** Fuel budget of the corpus contracts: small, so infinite loops end in milliseconds. */
+export const CORPUS_FUEL = 2_000_000;
+
+/** The contract every corpus module carries, with per-case overrides. */
+export function corpusContract(overrides: { name?: string; capabilities?: string[]; limits?: object; ops?: object } = {}): object {
+  return {
+    abi: 1,
+    name: overrides.name ?? 'hostile-corpus',
+    version: '0.0.1',
+    svn: 0,
+    capabilities: overrides.capabilities ?? [],
+    limits: { requestBytes: 4096, replyBytes: 4096, depth: 16, memoryPages: 4, fuel: CORPUS_FUEL, ...overrides.limits },
+    ops: overrides.ops ?? { ok: {}, attack: {}, grow: {} },
+  };
+}
+
+/** A `.wat` file of this directory with a corpus contract. */
+function watFile(name: string, contract: object = corpusContract({ name })): () => Promise<Uint8Array> {
+  return () => watModule(readFileSync(new URL(`./${name}.wat`, import.meta.url), 'utf8'), contract);
+}
+
+/** The shared skeleton of the generated modules: `ok` at 0x100, `attack` returns `attackDesc`. */
+function skeleton(parts: { memory?: string; data?: string; funcs?: string; attack?: string }): string {
+  return `(module
+  ${parts.memory ?? '(memory (export "memory") 1 1)'}
+  (data (i32.const 0x100) "\\00\\02\\00\\00\\09\\00\\00\\00")
+  (data (i32.const 0x200) "\\81\\a2ok\\a4fine")
+  ${parts.data ?? ''}
+  ${parts.funcs ?? ''}
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x61)) (then ${parts.attack ?? 'nop'}))
+    (i32.const 0x100)))`;
+}
+
+/** Module bytes with a contract section appended (for modules encoded without WAT). */
+function withContract(bytes: Uint8Array, contract: object): Uint8Array {
+  const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(contract)));
+  const out = new Uint8Array(bytes.length + section.length);
+  out.set(bytes);
+  out.set(section, bytes.length);
+  return out;
+}
+
+/** A reply that is valid msgpack nested `depth` deep: `{ok: [[[...nil...]]]}`. */
+export function deepReplyWat(depth = 100_000): string {
+  const pages = Math.ceil((0x1_0000 + depth + 16) / 65_536);
+  return skeleton({
+    memory: `(memory (export "memory") ${pages} ${pages})`,
+    data: `(data (i32.const 0x108) "\\00\\00\\01\\00${le32(4 + depth + 1)}")
+  (data (i32.const 0x10000) "\\81\\a2ok${'\\91'.repeat(depth)}\\c0")`,
+    attack: '(return (i32.const 0x108))',
+  });
+}
+
+function le32(n: number): string {
+  return [0, 8, 16, 24].map((s) => `\\${((n >>> s) & 0xff).toString(16).padStart(2, '0')}`).join('');
+}
+
+export const HOSTILE_CORPUS: readonly HostileCase[] = [
+  {
+    name: 'infinite-loop',
+    what: 'loops forever in enclave_call',
+    module: watFile('infinite-loop'),
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'nested-loop-import',
+    what: 'a loop inside a loop that calls enclave.now (clock granted) on every iteration, forever',
+    module: watFile('nested-loop-import', corpusContract({ name: 'nested-loop-import', capabilities: ['clock'] })),
+    options: { capabilities: ['clock'] },
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'recursion',
+    what: 'unbounded recursion',
+    module: watFile('recursion'),
+    expect: { phase: 'call', code: 'stack_overflow' },
+  },
+  {
+    name: 'grow-bomb',
+    what: 'memory.grow in an endless loop, ignoring the -1 it gets at the maximum',
+    module: watFile('grow-bomb'),
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'grow-report',
+    what: 'grows memory until refused and reports what memory.grow returned',
+    module: watFile('grow-bomb'),
+    op: 'grow',
+    // 1..4 pages: three grows succeed, the fourth and a 65536-page request return -1.
+    expect: { phase: 'call', value: [3, -1, -1] },
+  },
+  {
+    name: 'start-loop',
+    what: 'a start function that never returns',
+    module: watFile('start-loop'),
+    expect: { phase: 'load', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'reply-4gib',
+    what: 'a reply length of 4 GiB',
+    module: watFile('reply-4gib'),
+    expect: { phase: 'call', code: 'too_large' },
+  },
+  {
+    name: 'reply-ptr-oob',
+    what: 'a reply pointer past the end of memory',
+    module: watFile('reply-ptr-oob'),
+    expect: { phase: 'call', code: 'bad_reply' },
+  },
+  {
+    name: 'alloc-oob',
+    what: 'an allocator that returns an out-of-bounds pointer',
+    module: watFile('alloc-oob'),
+    args: 'x'.repeat(64),
+    expect: { phase: 'call', code: 'bad_reply' },
+  },
+  {
+    name: 'wasi-import',
+    what: 'imports wasi_snapshot_preview1.fd_write',
+    module: watFile('wasi-import'),
+    expect: { phase: 'load', code: 'invalid_module' },
+  },
+  {
+    name: 'many-functions',
+    what: 'a module with 100 000 functions: it loads (instrumented, within the test timeout) and answers',
+    module: async () => withContract(manyFunctionsBinary(100_000), corpusContract({ name: 'many-functions' })),
+    expect: { phase: 'call', value: 'fine' },
+  },
+  {
+    name: 'deep-reply',
+    what: 'a reply that is valid msgpack nested 100 000 deep',
+    module: () =>
+      watModule(deepReplyWat(), corpusContract({ name: 'deep-reply', limits: { replyBytes: 200_000, memoryPages: 4 } })),
+    expect: { phase: 'call', code: 'bad_reply' },
+  },
+  {
+    name: 'data-oob',
+    what: 'a data segment beyond the initial memory',
+    module: () => watModule(skeleton({ data: '(data (i32.const 0xfffc) "\\01\\02\\03\\04\\05\\06\\07\\08")' }), corpusContract({ name: 'data-oob' })),
+    expect: { phase: 'load', code: 'invalid_module' },
+  },
+  {
+    name: 'huge-initial-memory',
+    what: 'a module whose initial memory is 65 536 pages (4 GiB)',
+    module: () => watModule(skeleton({ memory: '(memory (export "memory") 65536 65536)' }), corpusContract({ name: 'huge-initial-memory' })),
+    expect: { phase: 'load', code: 'memory_limit' },
+  },
+];
