@@ -30,7 +30,7 @@ import {
   type ShapeCheck,
 } from './contract.js';
 import { DISCARDING_CODES, ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
-import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
+import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
 import { checkMsgpack, createPackr, encodeReusing, unpackr, type Encoded } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
 import { DEFAULT_MAX_SESSIONS, InstancePool, STATE_POLICIES, type StatePolicy } from './state.js';
@@ -377,6 +377,8 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
     const k = key as keyof Limits;
     limits[k] = Math.min(limits[k], value);
   }
+  // The fuel counter is an i32 (runtime/fuel.ts): one call's budget is at most 2^31 - 1.
+  limits.fuel = Math.min(limits.fuel, MAX_FUEL);
   if (options.onLog !== undefined && typeof options.onLog !== 'function') {
     throw new EnclaveError('invalid_options', 'onLog must be a function.');
   }

@@ -11,8 +11,8 @@
  *  (start $s)                   ──► no start; $s exported as __enclave_start (the host runs it
  *                                   under the start budget, right after instantiating)
  *  mutable global $g            ──► also exported as __enclave_global_<i> (per-call snapshots)
- *                                   + (global $__enclave_fuel (mut f64)) exported as __enclave_fuel
- *  (charge C) = fuel -= C; if (fuel < 0) unreachable
+ *                                   + (global $__enclave_fuel (mut i32)) exported as __enclave_fuel
+ *  (charge C) = fuel = t = fuel - C; if (t < 0) unreachable        ;; t: one i32 local per function
  * ```
  *
  * `C` is the number of IR expressions in the straight-line piece a charge point guards: a function
@@ -20,9 +20,11 @@
  * entered, so fuel is an upper bound of the instructions run, and it depends only on the code path:
  * the same call on the same state always uses the same fuel.
  *
- * The counter is an `f64`: it crosses into JavaScript as a plain number (an `i64` would be a BigInt,
- * one allocation per call) and counts exactly up to 2^53, which is `MAX_LIMITS.fuel`. The guest
- * cannot reach it: its code was written before the global existed, and exports are host-only.
+ * The counter is an `i32`: it crosses into JavaScript as a plain number (an `i64` would be a BigInt,
+ * one allocation per call), and V8 keeps i32 arithmetic on a global cheap (an `f64` counter measured
+ * 10x slower on a tight loop). So one call's budget is at most {@link MAX_FUEL} (2^31 - 1); a
+ * charge never wraps because the counter is never below zero when charged. The guest cannot reach
+ * it: its code was written before the global existed, and exports are host-only.
  *
  * The instrumenter fails closed: an instruction it does not know how to walk (anything outside the
  * feature set of docs/ABI.md: exception handling, reference types, GC, threads, tail calls) refuses
@@ -32,7 +34,10 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 1;
+export const INSTRUMENTER_VERSION = 2;
+
+/** The largest fuel budget of one call (and of the start function): the counter is an i32. */
+export const MAX_FUEL = 2 ** 31 - 1;
 
 /** Export names the instrumenter adds; a module may not export names with this prefix itself. */
 export const RESERVED_EXPORT_PREFIX = '__enclave_';
@@ -73,8 +78,9 @@ interface Binaryen {
   getFunctionInfo(f: Ref): { name: string; module: string | null; body: Ref };
   getGlobalInfo(g: Ref): { name: string; module: string | null; mutable: boolean; type: number };
   Features: Record<string, number>;
-  f64: number;
+  i32: number;
   v128: number;
+  _BinaryenFunctionAddVar(f: Ref, type: number): number;
   none: number;
   auto: number;
   [id: string]: unknown;
@@ -104,7 +110,8 @@ interface BinaryenModule {
   if(cond: Ref, ifTrue: Ref, ifFalse?: Ref): Ref;
   unreachable(): Ref;
   global: { get(name: string, type: number): Ref; set(name: string, value: Ref): Ref };
-  f64: { const(v: number): Ref; sub(a: Ref, b: Ref): Ref; lt(a: Ref, b: Ref): Ref };
+  i32: { const(v: number): Ref; sub(a: Ref, b: Ref): Ref; lt_s(a: Ref, b: Ref): Ref };
+  local: { get(index: number, type: number): Ref; tee(index: number, value: Ref, type: number): Ref };
   emitBinary(): Uint8Array;
   dispose(): void;
 }
@@ -227,6 +234,8 @@ function walkerFor(b: Binaryen): Walker {
 interface Region {
   readonly loop: Ref; // 0 for a function body
   cost: number;
+  /** The function whose scratch local the charge uses. */
+  readonly fn: Ref;
 }
 
 let binaryenPromise: Promise<Binaryen> | undefined;
@@ -269,10 +278,11 @@ export async function instrumentFuel(original: Uint8Array): Promise<Instrumented
 function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const walker = walkerFor(b);
   const fuel = uniqueGlobalName(mod, '__enclave_fuel');
-  const charge = (cost: number): Ref =>
+  // Through a local (`tee`): one global load per charge, and the test reads a register.
+  const charge = (cost: number, tmp: number): Ref =>
     mod.block(null, [
-      mod.global.set(fuel, mod.f64.sub(mod.global.get(fuel, b.f64), mod.f64.const(cost))),
-      mod.if(mod.f64.lt(mod.global.get(fuel, b.f64), mod.f64.const(0)), mod.unreachable()),
+      mod.global.set(fuel, mod.local.tee(tmp, mod.i32.sub(mod.global.get(fuel, b.i32), mod.i32.const(cost)), b.i32)),
+      mod.if(mod.i32.lt_s(mod.local.get(tmp, b.i32), mod.i32.const(0)), mod.unreachable()),
     ], b.none);
 
   let snapshotSafe = true;
@@ -285,7 +295,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     const fn = mod.getFunctionByIndex(i);
     const info = b.getFunctionInfo(fn);
     if (info.module !== null && info.module !== '') continue; // an import: no body
-    const region: Region = { loop: 0, cost: 0 };
+    const region: Region = { loop: 0, cost: 0, fn };
     functions.push([fn, region]);
     stack.push([info.body, region]);
     // An explicit stack, not recursion: a hostile module may nest expressions very deeply.
@@ -299,7 +309,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
       } else if (id === walker.if) {
         stack.push([b.If.getCondition(e), r], [b.If.getIfTrue(e), r], [b.If.getIfFalse(e), r]);
       } else if (id === walker.loop) {
-        const inner: Region = { loop: e, cost: 0 };
+        const inner: Region = { loop: e, cost: 0, fn: r.fn };
         regions.push(inner);
         stack.push([b.Loop.getBody(e), inner]);
       } else {
@@ -317,13 +327,17 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     }
   }
 
-  // Rewrite after walking, so the walk never sees the charges it inserts.
+  // Rewrite after walking, so the walk never sees the charges it inserts. Each function gets one
+  // new i32 local (after its own, so no index changes) for its charges.
+  const scratch = new Map<Ref, number>();
+  for (const [fn] of functions) scratch.set(fn, b._BinaryenFunctionAddVar(fn, b.i32));
   for (const region of regions) {
-    b.Loop.setBody(region.loop, mod.block(null, [charge(Math.max(region.cost, 1)), b.Loop.getBody(region.loop)], b.auto));
+    const body = b.Loop.getBody(region.loop);
+    b.Loop.setBody(region.loop, mod.block(null, [charge(Math.max(region.cost, 1), scratch.get(region.fn)!), body], b.auto));
     chargePoints++;
   }
   for (const [fn, region] of functions) {
-    b.Function.setBody(fn, mod.block(null, [charge(Math.max(region.cost, 1)), b.Function.getBody(fn)], b.auto));
+    b.Function.setBody(fn, mod.block(null, [charge(Math.max(region.cost, 1), scratch.get(fn)!), b.Function.getBody(fn)], b.auto));
     chargePoints++;
   }
 
@@ -337,7 +351,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     else mod.addGlobalExport(g.name, `${GLOBAL_EXPORT_PREFIX}${mutableGlobals++}`);
   }
   checkDataSegments(mod);
-  mod.addGlobal(fuel, b.f64, true, mod.f64.const(0));
+  mod.addGlobal(fuel, b.i32, true, mod.i32.const(0));
   mod.addGlobalExport(fuel, FUEL_EXPORT);
 
   const start = mod.getStart();

@@ -1,0 +1,118 @@
+/**
+ * State policies (runtime/state.ts): persistent, per-session, per-call. One tenant's memory never
+ * reaches another's. Uses the counter module (incr/get/reset) from enclave-modules/.
+ */
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileEnclave, EnclaveError, type EnclaveModule } from '../host/index.js';
+import { HOSTILE_CORPUS } from './hostile/corpus.js';
+
+const COUNTER = new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url);
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EnclaveError);
+    return (err as EnclaveError).code;
+  }
+  throw new Error('expected a rejection');
+}
+
+let counter: EnclaveModule;
+beforeAll(async () => {
+  counter = await compileEnclave(readFileSync(COUNTER));
+});
+
+describe('persistent (the default)', () => {
+  it('keeps memory between calls and refuses a session id', async () => {
+    const e = counter.create();
+    await e.call('incr', { by: 2 });
+    expect(await e.call('incr', { by: 3 })).toBe(5);
+    expect(await codeOf(e.call('get', undefined, { session: 'a' }))).toBe('invalid_options');
+    expect(await e.call('get')).toBe(5);
+  });
+});
+
+describe('per-session', () => {
+  it('gives each session its own memory: no session sees another one', async () => {
+    const e = counter.create({ state: 'per-session' });
+    await e.call('incr', { by: 5 }, { session: 'alice' });
+    await e.call('incr', { by: 2 }, { session: 'bob' });
+    await e.call('incr', { by: 1 }, { session: 'alice' });
+    expect(await e.call('get', undefined, { session: 'alice' })).toBe(6);
+    expect(await e.call('get', undefined, { session: 'bob' })).toBe(2);
+    expect(await e.call('get', undefined, { session: 'carol' })).toBe(0);
+  });
+
+  it('tracks requires per session', async () => {
+    const e = counter.create({ state: 'per-session' });
+    await e.call('incr', undefined, { session: 'a' });
+    expect(await e.call('reset', undefined, { session: 'a' })).toBe(null);
+    expect(await codeOf(e.call('reset', undefined, { session: 'b' }))).toBe('state');
+  });
+
+  it('evicts the least recently used session beyond maxSessions, and endSession drops one now', async () => {
+    const e = counter.create({ state: 'per-session', maxSessions: 2 });
+    await e.call('incr', { by: 1 }, { session: 'a' });
+    await e.call('incr', { by: 2 }, { session: 'b' });
+    await e.call('get', undefined, { session: 'a' }); // a is now the most recently used
+    await e.call('incr', { by: 3 }, { session: 'c' }); // evicts b
+    expect(await e.call('get', undefined, { session: 'a' })).toBe(1);
+    expect(await e.call('get', undefined, { session: 'b' })).toBe(0); // fresh: b's memory is gone
+    expect(e.endSession('a')).toBe(true);
+    expect(e.endSession('a')).toBe(false);
+    expect(await e.call('get', undefined, { session: 'a' })).toBe(0);
+  });
+
+  it('needs a session id on every call and a valid maxSessions', async () => {
+    const e = counter.create({ state: 'per-session' });
+    expect(await codeOf(e.call('get'))).toBe('invalid_options');
+    expect(await codeOf(e.call('get', undefined, { session: '' }))).toBe('invalid_options');
+    expect(await codeOf(e.call('get', undefined, { session: 'x'.repeat(300) }))).toBe('invalid_options');
+    expect(() => counter.create({ state: 'per-session', maxSessions: 0 })).toThrow(EnclaveError);
+    expect(() => counter.create({ maxSessions: 4 })).toThrow(/per-session/);
+    expect(() => counter.create({ state: 'shared' as never })).toThrow(EnclaveError);
+  });
+
+  it('a session whose instance fails is discarded alone', async () => {
+    const entry = HOSTILE_CORPUS.find((c) => c.name === 'infinite-loop')!;
+    const mod = await compileEnclave(await entry.module());
+    const e = mod.create({ state: 'per-session' });
+    expect(await e.call('ok', undefined, { session: 'a' })).toBe('fine');
+    expect(await codeOf(e.call('attack', undefined, { session: 'b' }))).toBe('fuel_exhausted');
+    expect(await e.call('ok', undefined, { session: 'a' })).toBe('fine');
+    expect(await e.call('ok', undefined, { session: 'b' })).toBe('fine');
+  });
+});
+
+describe('per-call', () => {
+  it('serves every call from a pristine instance', async () => {
+    const e = counter.create({ state: 'per-call' });
+    expect(await e.call('incr', { by: 3 })).toBe(3);
+    expect(await e.call('incr', { by: 3 })).toBe(3);
+    expect(await e.call('get')).toBe(0);
+    // requires can never be met across calls: each call starts over.
+    expect(await codeOf(e.call('reset'))).toBe('state');
+    expect(await codeOf(e.call('get', undefined, { session: 'a' }))).toBe('invalid_options');
+  });
+
+  it('is pristine after a grown memory too (the grown instance is replaced)', async () => {
+    const entry = HOSTILE_CORPUS.find((c) => c.name === 'grow-report')!;
+    const e = (await compileEnclave(await entry.module())).create({ state: 'per-call' });
+    expect(await e.call('grow')).toEqual([3, -1, -1]);
+    expect(await e.call('grow')).toEqual([3, -1, -1]);
+  });
+
+  it('is pristine after a failed call', async () => {
+    const e = counter.create({ state: 'per-call' });
+    expect(await codeOf(e.call('incr', { by: 0 }))).toBe('invalid_args');
+    expect(await e.call('incr', { by: 1 })).toBe(1);
+  });
+
+  it('resets the same way with metering off (no snapshot: a fresh instance per call)', async () => {
+    const e = counter.create({ state: 'per-call', metering: false });
+    expect(await e.call('incr', { by: 4 })).toBe(4);
+    expect(await e.call('incr', { by: 4 })).toBe(4);
+  });
+});
