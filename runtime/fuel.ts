@@ -34,7 +34,21 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 2;
+export const INSTRUMENTER_VERSION = 3;
+
+/**
+ * Extra fuel charged for each call site of a capability import, on top of its instructions: host
+ * work costs far more wall time than one Wasm instruction, and a loop of host calls must run out of
+ * fuel in about the time a loop of plain instructions does. Static per call site, so deterministic.
+ */
+export const IMPORT_CALL_FUEL: Readonly<Record<string, number>> = Object.freeze({
+  abort: 0,
+  now: 100,
+  log: 1_000,
+  random: 1_000,
+  seal_key: 10_000,
+  report: 100_000,
+});
 
 /** The largest fuel budget of one call (and of the start function): the counter is an i32. */
 export const MAX_FUEL = 2 ** 31 - 1;
@@ -75,7 +89,7 @@ type Ref = number;
 interface Binaryen {
   readBinaryWithFeatures(data: Uint8Array, features: number): BinaryenModule;
   getExpressionId(e: Ref): number;
-  getFunctionInfo(f: Ref): { name: string; module: string | null; body: Ref };
+  getFunctionInfo(f: Ref): { name: string; module: string | null; base: string | null; body: Ref };
   getGlobalInfo(g: Ref): { name: string; module: string | null; mutable: boolean; type: number };
   Features: Record<string, number>;
   i32: number;
@@ -87,6 +101,7 @@ interface Binaryen {
   Block: { getNumChildren(e: Ref): number; getChildAt(e: Ref, i: number): Ref };
   If: { getCondition(e: Ref): Ref; getIfTrue(e: Ref): Ref; getIfFalse(e: Ref): Ref };
   Loop: { getBody(e: Ref): Ref; setBody(e: Ref, body: Ref): void };
+  Call: { getTarget(e: Ref): string };
   Function: { getBody(f: Ref): Ref; setBody(f: Ref, body: Ref): void };
 }
 interface BinaryenModule {
@@ -197,6 +212,7 @@ interface Walker {
   readonly block: number;
   readonly if: number;
   readonly loop: number;
+  readonly call: number;
   readonly memoryInit: number;
   readonly dataDrop: number;
   /** Expression id to child getters; an id absent here is refused. */
@@ -223,6 +239,7 @@ function walkerFor(b: Binaryen): Walker {
     block: b.BlockId as number,
     if: b.IfId as number,
     loop: b.LoopId as number,
+    call: b.CallId as number,
     memoryInit: b.MemoryInitId as number,
     dataDrop: b.DataDropId as number,
     children,
@@ -261,7 +278,9 @@ export async function instrumentFuel(original: Uint8Array): Promise<Instrumented
   const b = await loadBinaryen();
   let mod: BinaryenModule;
   try {
-    mod = b.readBinaryWithFeatures(original, abiFeatures(b));
+    // Custom sections (names, the contract, signatures) mean nothing to the rewrite; dropping them
+    // keeps binaryen from parsing (and warning about) what a hostile module put in them.
+    mod = b.readBinaryWithFeatures(withoutSections(original, (id) => id === CUSTOM_SECTION_ID), abiFeatures(b));
   } catch (err) {
     throw new EnclaveError('invalid_module', 'The module cannot be read for instrumentation.', { cause: err });
   }
@@ -290,6 +309,12 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const regions: Region[] = [];
   const stack: [expr: Ref, region: Region][] = [];
   const functions: [fn: Ref, region: Region][] = [];
+  // Internal name of each imported function to the extra fuel a call to it costs.
+  const importFuel = new Map<string, number>();
+  for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
+    const info = b.getFunctionInfo(mod.getFunctionByIndex(i));
+    if (info.module !== null && info.module !== '') importFuel.set(info.name, IMPORT_CALL_FUEL[info.base ?? ''] ?? 1_000);
+  }
 
   for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
     const fn = mod.getFunctionByIndex(i);
@@ -318,6 +343,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
           refuse(`The module uses an instruction outside the enclave feature set (docs/ABI.md; expression id ${id}).`);
         }
         if (id === walker.memoryInit || id === walker.dataDrop) snapshotSafe = false;
+        if (id === walker.call && importFuel.size > 0) r.cost += importFuel.get(b.Call.getTarget(e)) ?? 0;
         for (const get of getters) {
           const child = get(e);
           if (Array.isArray(child)) for (const c of child) stack.push([c, r]);
@@ -358,7 +384,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const hasStart = start !== 0;
   if (hasStart) mod.addFunctionExport(b.getFunctionInfo(start).name, START_EXPORT);
   // binaryen's API cannot unset a start function: drop the whole start section (id 8) instead.
-  const bytes = hasStart ? withoutSection(mod.emitBinary(), START_SECTION_ID) : mod.emitBinary();
+  const bytes = withoutSections(mod.emitBinary(), (id) => id === START_SECTION_ID);
   return {
     bytes,
     manifest: { version: INSTRUMENTER_VERSION, hasStart, mutableGlobals, snapshotSafe, chargePoints },
@@ -382,10 +408,15 @@ function checkDataSegments(mod: BinaryenModule): void {
   }
 }
 
+const CUSTOM_SECTION_ID = 0;
 const START_SECTION_ID = 8;
 
-function withoutSection(bytes: Uint8Array, id: number): Uint8Array {
-  const drop = listSections(bytes).filter((s) => s.id === id);
+function withoutSections(bytes: Uint8Array, drop: (id: number) => boolean): Uint8Array {
+  const sections = listSections(bytes).filter((s) => drop(s.id));
+  return cut(bytes, sections);
+}
+
+function cut(bytes: Uint8Array, drop: readonly { start: number; end: number }[]): Uint8Array {
   if (drop.length === 0) return bytes;
   const out = new Uint8Array(bytes.length - drop.reduce((n, s) => n + (s.end - s.start), 0));
   let o = 0;
