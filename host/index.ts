@@ -24,6 +24,8 @@ export {
   DEFAULT_POLICY,
   parseContract,
   RUNTIME_VERSION,
+  MAX_FUEL,
+  STATE_POLICIES,
 } from '../runtime/index.js';
 export {
   AttestationError,
@@ -45,6 +47,9 @@ export type {
   TrustedSigner,
 } from '../attest/index.js';
 export type {
+  CallOptions,
+  CallStats,
+  StatePolicy,
   CompileOptions,
   EnclaveOptions,
   EnclaveHandle,

@@ -1,6 +1,9 @@
 /** The runtime layer: bytes to a running, limited, isolated enclave. */
 export { Enclave, EnclaveModule, DEFAULT_POLICY, SUPPORTED_ABI_VERSIONS } from './enclave.js';
-export type { CompileOptions, EnclaveOptions, LogLevel } from './enclave.js';
+export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './enclave.js';
+export { MAX_FUEL } from './fuel.js';
+export { STATE_POLICIES, DEFAULT_MAX_SESSIONS } from './state.js';
+export type { StatePolicy } from './state.js';
 export { RUNTIME_VERSION } from './version.js';
 export { loadEnclave, compileEnclave, readModuleBytes } from './load.js';
 export type { ModuleSource, LoadOptions, InProcessOptions } from './load.js';
