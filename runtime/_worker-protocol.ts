@@ -67,6 +67,12 @@ export const SETTLE_NONE = 0;
 export const SETTLE_OK = 1;
 export const SETTLE_DISCARD = 2;
 
+/**
+ * How long the worker polls the state word after a reply before it sleeps in `Atomics.wait`, ms.
+ * Bounded CPU (at most this much per call) for a hop without a thread wake-up on back-to-back calls.
+ */
+export const SPIN_MS = 0.05;
+
 /** Room for an error crossing as JSON; messages are ours and `detail` is at most 256 bytes. */
 export const ERROR_BYTES = 4096;
 
