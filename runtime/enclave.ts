@@ -601,9 +601,14 @@ export class Enclave {
       else pool?.release(live);
       throw error;
     }
-    pool?.release(live);
-    const value = this.#openEnvelope(envelope, live);
-    live.done.add(op);
+    let value: unknown;
+    try {
+      value = this.#openEnvelope(envelope, live);
+      live.done.add(op);
+    } finally {
+      // per-call: reset after the op is recorded, so the reset forgets it too.
+      pool?.release(live);
+    }
     return value;
   }
 
@@ -667,9 +672,12 @@ export class Enclave {
         else pool?.release(live);
         throw error;
       }
-      this.#rawPrevious = { live, op };
-      if (pool === undefined || this.#config.state !== 'per-call') return u8.subarray(this.#replyStart, this.#replyEnd);
-      // per-call: the reset below overwrites enclave memory, so the reply is copied out first.
+      if (pool === undefined || this.#config.state !== 'per-call') {
+        this.#rawPrevious = { live, op };
+        return u8.subarray(this.#replyStart, this.#replyEnd);
+      }
+      // per-call: the reset below overwrites enclave memory, so the reply is copied out first, and
+      // there is nothing to settle: the reset forgets which ops succeeded and undoes a bad reply.
       const reply = u8.slice(this.#replyStart, this.#replyEnd);
       pool.release(live);
       return reply;

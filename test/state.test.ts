@@ -97,6 +97,12 @@ describe('per-call', () => {
     expect(await codeOf(e.call('get', undefined, { session: 'a' }))).toBe('invalid_options');
   });
 
+  it('a succeeded op never counts for requires on the next call (regression: done set after the reset)', async () => {
+    const e = counter.create({ state: 'per-call' });
+    await e.call('incr', { by: 1 });
+    expect(await codeOf(e.call('reset'))).toBe('state');
+  });
+
   it('is pristine after a grown memory too (the grown instance is replaced)', async () => {
     const entry = HOSTILE_CORPUS.find((c) => c.name === 'grow-report')!;
     const e = (await compileEnclave(await entry.module())).create({ state: 'per-call' });
