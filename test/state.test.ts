@@ -110,6 +110,27 @@ describe('per-call', () => {
     expect(await e.call('grow')).toEqual([3, -1, -1]);
   });
 
+  it('is pristine for a memory too large to snapshot (5 MiB: a fresh instance per call)', async () => {
+    const { watModule } = await import('./helpers/wat.js');
+    const wat = `(module
+      (memory (export "memory") 80 80)
+      (data (i32.const 0x100) "\\00\\02\\00\\00\\05\\00\\00\\00")
+      (data (i32.const 0x200) "\\81\\a2ok\\00")
+      (func (export "enclave_abi_version") (result i32) (i32.const 1))
+      (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+      (func (export "enclave_call") (param i32 i32) (result i32)
+        (i32.store8 (i32.const 0x204) (i32.add (i32.load8_u (i32.const 0x204)) (i32.const 1)))
+        (i32.store8 (i32.const 0x4fffff) (i32.const 7))
+        (i32.const 0x100)))`;
+    const contract = { abi: 1, name: 'big', version: '0.0.1', svn: 0, capabilities: [], limits: { memoryPages: 80 }, ops: { n: {} } };
+    const mod = await compileEnclave(await watModule(wat, contract));
+    const persistent = mod.create();
+    expect(await persistent.call('n')).toBe(1);
+    expect(await persistent.call('n')).toBe(2);
+    const perCall = mod.create({ state: 'per-call' });
+    for (let i = 0; i < 3; i++) expect(await perCall.call('n')).toBe(1);
+  });
+
   it('is pristine after a failed call', async () => {
     const e = counter.create({ state: 'per-call' });
     expect(await codeOf(e.call('incr', { by: 0 }))).toBe('invalid_args');
