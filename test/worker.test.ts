@@ -259,6 +259,7 @@ describe('worker mode: deadlines', () => {
       isolation: 'worker',
       capabilities: ['log'],
       deadlineMs: 20_000,
+      metering: false, // so neither fuel nor the deadline ends the flood before the heap limit does
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
     });
     try {
