@@ -143,23 +143,22 @@ export async function runCases(cases: readonly Case[], options: RunOptions = {})
   return results;
 }
 
-function slowed(fn: Case['fn'], factor: number): Case['fn'] {
-  // Keep the sync/async nature of the original body: benchmark.js times them differently.
-  if (fn.constructor.name === 'AsyncFunction') {
-    return async () => {
-      for (let i = 0; i < factor; i++) await fn();
-    };
-  }
+/**
+ * A body that does `factor` times the work of `fn` (ENCLAVE_BENCH_SLOWDOWN: the artificially
+ * slowed build that proves `--compare` fails). Sync bodies stay sync; a body returning a promise
+ * has each run awaited before the next starts.
+ */
+export function slowed(fn: Case['fn'], factor: number): Case['fn'] {
   return () => {
-    let last: unknown;
-    for (let i = 0; i < factor; i++) last = fn();
-    if (last instanceof Promise) {
-      return (async () => {
-        await last;
-        for (let i = 1; i < factor; i++) await fn();
-      })();
+    const first = fn();
+    if (!(first instanceof Promise)) {
+      for (let i = 1; i < factor; i++) fn();
+      return first;
     }
-    return last;
+    return (async () => {
+      await first;
+      for (let i = 1; i < factor; i++) await fn();
+    })();
   };
 }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { compareReports, parseThreshold, regressionLimit } from '../bench/_compare.js';
-import { runCases } from '../bench/_harness.js';
+import { slowed as slowedBody } from '../bench/_harness.js';
 import { SCHEMA, suiteSvg, withRatios, type BenchReport, type ResultRow } from '../bench/_report.js';
 import { parseSlowdown } from '../bench/run.js';
 
@@ -130,20 +130,30 @@ describe('ENCLAVE_BENCH_SLOWDOWN', () => {
     expect(() => parseSlowdown('boundary')).toThrow(/ENCLAVE_BENCH_SLOWDOWN/);
   });
 
-  it('multiplies the work the harness times', async () => {
-    let sink = 0;
-    const work = () => {
-      for (let i = 0; i < 20_000; i++) sink += Math.sqrt(i);
-    };
-    const [plain, slow] = await runCases(
-      [
-        { name: 'plain', batch: 1, fn: work },
-        { name: 'slow', batch: 1, fn: work },
-      ],
-      { maxTime: 0.05, minSamples: 5, slowdown: (name) => (name === 'slow' ? 4 : 1) },
-    );
-    expect(sink).toBeGreaterThan(0);
-    expect(slow!.meanNs / plain!.meanNs).toBeGreaterThan(2);
+  it('multiplies the work of a sync body', () => {
+    let calls = 0;
+    const body = slowedBody(() => {
+      calls++;
+    }, 4);
+    body();
+    expect(calls).toBe(4);
+    body();
+    expect(calls).toBe(8);
+  });
+
+  it('multiplies the work of an async body, one run after another', async () => {
+    let running = 0;
+    let calls = 0;
+    let overlapped = false;
+    const body = slowedBody(async () => {
+      if (running++ > 0) overlapped = true;
+      calls++;
+      await new Promise((r) => setImmediate(r));
+      running--;
+    }, 3);
+    await body();
+    expect(calls).toBe(3);
+    expect(overlapped).toBe(false);
   });
 });
 
