@@ -379,8 +379,15 @@ export class WorkerEnclave implements EnclaveHandle {
 
     // A pending waitAsync does not keep the event loop alive; the worker does while referenced.
     live.worker.ref();
-    const waiting = waitAsync(ctl, STATE, REQUEST, this.#settled.deadlineMs);
-    if (waiting.async) await waiting.value;
+    // A wake-up is not an answer: re-wait until the state changes or the deadline has really
+    // passed (a notify can arrive while the state is still REQUEST).
+    const deadline = performance.now() + this.#settled.deadlineMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0 || Atomics.load(ctl, STATE) !== REQUEST) break;
+      const waiting = waitAsync(ctl, STATE, REQUEST, left);
+      if (waiting.async) await waiting.value;
+    }
     live.worker.unref();
 
     const state = Atomics.load(ctl, STATE);
