@@ -31,7 +31,7 @@ import {
 } from './contract.js';
 import { DISCARDING_CODES, ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
-import { checkMsgpack, createPackr, encodeReusing, unpackr, type Encoded } from './marshal.js';
+import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, type Encoded, type RequestFrame } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
 import { DEFAULT_MAX_SESSIONS, InstancePool, STATE_POLICIES, type StatePolicy } from './state.js';
 import { RUNTIME_VERSION } from './version.js';
@@ -132,7 +132,6 @@ const IMPORTS: Record<string, { capability: Capability | undefined; type: FuncTy
 const MAX_ABORT_MESSAGE = 256;
 const MAX_LOG_MESSAGE = 1024;
 const MAX_RANDOM = 65_536;
-const MAX_DETAIL = 256;
 
 /*
  * Internals shared with worker mode (runtime/worker.ts, runtime/_worker-main.ts), kept off the
@@ -145,8 +144,6 @@ export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
 export const MODULE_PARTS: unique symbol = Symbol('enclave.moduleParts');
 /** @internal `EnclaveModule[FROM_PARTS](parts)`: the module rebuilt in another thread. */
 export const FROM_PARTS: unique symbol = Symbol('enclave.fromParts');
-/** @internal What {@link openEnvelope} returns for a reply that is neither `{ok}` nor `{err}`. */
-export const NOT_ENVELOPE: unique symbol = Symbol('enclave.notEnvelope');
 
 /** The parts of a compiled module that cross to a worker. */
 interface ModuleParts {
@@ -434,6 +431,7 @@ interface Live {
 
 interface OpRuntime {
   readonly check: ShapeCheck;
+  readonly frame: RequestFrame;
   readonly requires: readonly string[];
 }
 
@@ -477,7 +475,10 @@ export class Enclave {
     this.limits = config.limits;
     this.#packr = createPackr();
     this.#ops = new Map(
-      Object.entries(contract.ops).map(([name, op]) => [name, { check: compileShape(op.args), requires: op.requires }]),
+      Object.entries(contract.ops).map(([name, op]) => [
+        name,
+        { check: compileShape(op.args), frame: requestFrame(name), requires: op.requires },
+      ]),
     );
     this.#budget = config.limits.fuel;
     if (config.state === 'persistent') {
@@ -571,44 +572,24 @@ export class Enclave {
     if (spec === undefined) {
       throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
     }
-    const why = spec.check(args);
-    if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
-
-    const limits = this.#config.limits;
-    let request: Encoded;
-    try {
-      request = encodeReusing(this.#packr, args === undefined ? { op } : { op, args });
-    } catch (err) {
-      throw new EnclaveError('invalid_args', `The arguments for "${op}" cannot be encoded as msgpack.`, { cause: err });
-    }
-    const size = request.end - request.start;
-    if (size > limits.requestBytes) {
-      throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limits.requestBytes}.`);
-    }
-    const bad = checkMsgpack(request.buffer, limits.depth, request.start, request.end);
-    if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
+    const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.#config.limits);
 
     const pool = this.#pool;
     const live = pool === undefined ? this.#live ?? (this.#live = this.#instantiate()) : pool.acquire(session);
     if (pool === undefined && session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
     checkRequires(op, spec, live);
-    let envelope: unknown;
+    let value: unknown;
     try {
-      envelope = this.#roundTrip(live, request);
+      value = this.#roundTrip(live, request);
     } catch (err) {
       const error = this.#toError(err, live);
       if (DISCARDING_CODES.has(error.code)) this.#discard(live);
       else pool?.release(live);
       throw error;
     }
-    let value: unknown;
-    try {
-      value = this.#openEnvelope(envelope, live);
-      live.done.add(op);
-    } finally {
-      // per-call: reset after the op is recorded, so the reset forgets it too.
-      pool?.release(live);
-    }
+    live.done.add(op);
+    // per-call: reset after the op is recorded, so the reset forgets it too.
+    pool?.release(live);
     return value;
   }
 
@@ -689,13 +670,11 @@ export class Enclave {
   /** Copy in, call, bounds-check, decode out (see {@link Enclave.#enter}). */
   #roundTrip(live: Live, request: Encoded): unknown {
     const u8 = this.#enter(live, request);
-    try {
-      // Decoded straight from enclave memory: strings become JS strings and bins are copied
-      // (copyBuffers), so the caller never holds a view of enclave memory.
-      return unpackr.unpack(u8, { start: this.#replyStart, end: this.#replyEnd });
-    } catch {
-      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
-    }
+    // Decoded straight from enclave memory: strings become JS strings and bins are copied
+    // (copyBuffers), so the caller never holds a view of enclave memory.
+    const value = decodeReply(u8, this.#replyStart, this.#replyEnd);
+    if (value === NOT_ENVELOPE) throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
+    return value;
   }
 
   /**
@@ -712,11 +691,12 @@ export class Enclave {
     const ptr = live.alloc(len) >>> 0;
     if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
     let u8 = live.u8;
-    if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
+    // Growing a (non-shared) memory detaches its old buffer, so a view of length 0 means "grown".
+    if (u8.length === 0) u8 = refreshViews(live);
     if (ptr + len > u8.length) {
       throw new EnclaveError('bad_reply', 'The enclave allocated a request buffer outside its memory.');
     }
-    request.buffer.copy(u8, ptr, request.start, request.end);
+    copyInto(u8, ptr, request.buffer, request.start, request.end);
 
     live.reportsValid = false;
     const d = live.call(ptr, len) >>> 0;
@@ -725,7 +705,7 @@ export class Enclave {
       this.#lastFuel = this.#budget - left;
       if (left < 0) throw new EnclaveError('fuel_exhausted', `The call used more than its ${this.#budget} units of fuel.`);
     }
-    if (u8.buffer !== live.memory.buffer) u8 = refreshViews(live);
+    if (u8.length === 0) u8 = refreshViews(live);
     if (d === 0) throw new EnclaveError('internal', 'The enclave produced no reply.');
     if (d + 8 > u8.length) throw new EnclaveError('bad_reply', 'The reply descriptor lies outside enclave memory.');
     const replyPtr = live.view.getUint32(d, true);
@@ -742,12 +722,6 @@ export class Enclave {
     return u8;
   }
 
-  #openEnvelope(envelope: unknown, live: Live): unknown {
-    const value = openEnvelope(envelope);
-    if (value !== NOT_ENVELOPE) return value;
-    this.#discard(live);
-    throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
-  }
 
   #instantiate(): Live {
     let live: Live | undefined;
@@ -878,6 +852,15 @@ export class Enclave {
   }
 }
 
+/** Copies `src[start, end)` to `dst` at `at`: a plain loop for small copies (no call overhead). */
+function copyInto(dst: Uint8Array, at: number, src: Buffer, start: number, end: number): void {
+  if (end - start <= 64) {
+    for (let i = start; i < end; i++) dst[at++] = src[i]!;
+  } else {
+    src.copy(dst, at, start, end);
+  }
+}
+
 function refreshViews(live: Live): Uint8Array {
   live.u8 = new Uint8Array(live.memory.buffer);
   live.view = new DataView(live.memory.buffer);
@@ -903,27 +886,3 @@ function checkRequires(op: string, spec: OpRuntime, live: Live): void {
   }
 }
 
-/**
- * @internal The value of an `{ok}` reply; throws the enclave's error for `{err}`; returns
- * {@link NOT_ENVELOPE} for anything else (the caller then discards the instance).
- */
-export function openEnvelope(envelope: unknown): unknown {
-  if (typeof envelope === 'object' && envelope !== null && !Array.isArray(envelope)) {
-    const keys = Object.keys(envelope);
-    if (keys.length === 1) {
-      if (keys[0] === 'ok') return (envelope as { ok: unknown }).ok;
-      if (keys[0] === 'err') throw enclaveErrorFromReply((envelope as { err: unknown }).err);
-    }
-  }
-  return NOT_ENVELOPE;
-}
-
-function enclaveErrorFromReply(err: unknown): EnclaveError {
-  if (typeof err !== 'object' || err === null) return new EnclaveError('bad_reply', 'The enclave error reply has no code.');
-  const { code, message } = err as { code?: unknown; message?: unknown };
-  if (typeof code !== 'string' || !(ENCLAVE_CODES as readonly string[]).includes(code)) {
-    return new EnclaveError('bad_reply', 'The enclave replied with an error code outside the ABI.');
-  }
-  const detail = typeof message === 'string' ? message.slice(0, MAX_DETAIL) : undefined;
-  return new EnclaveError(code as ErrorCode, undefined, detail === undefined ? undefined : { detail });
-}

@@ -4,6 +4,8 @@
  * limits of its own (docs/ABI.md §4, §5).
  */
 import { Packr, Unpackr } from 'msgpackr';
+import type { ShapeCheck } from './contract.js';
+import { ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
 
 /** msgpackr settings shared by both directions: plain msgpack, no records, no extensions. */
 const MSGPACKR_OPTIONS = {
@@ -22,6 +24,8 @@ const MSGPACKR_OPTIONS = {
  * view, and write the next message at the same place. No allocation per request.
  */
 const REUSE_BUFFER = 512 | 1024; // REUSE_BUFFER_MODE | RESET_BUFFER_MODE (msgpackr pack.js)
+/** msgpackr RESERVE_START_SPACE: leave `flags & 0xff` bytes free before the value (pack.js). */
+const RESERVE_START_SPACE = 2048;
 
 /** A message encoded into the encoder's reusable buffer: valid until the next `encode`. */
 export interface Encoded {
@@ -30,15 +34,150 @@ export interface Encoded {
   readonly end: number;
 }
 
-/** Encodes into the packr's reusable buffer. Throws what msgpackr throws (cycles, unsupported values). */
-export function encodeReusing(packr: Packr, value: unknown): Encoded {
-  const buffer = packr.pack(value, REUSE_BUFFER) as Buffer & { start: number; end: number };
-  return { buffer, start: buffer.start, end: buffer.end };
+
+/**
+ * The bytes that frame a request for one op (docs/ABI.md §4.1), built once per op at load:
+ * `{op: <name>}` when there are no args, and `{op: <name>, args: ` before the encoded args.
+ */
+export interface RequestFrame {
+  readonly withArgs: Buffer;
+  readonly withoutArgs: Buffer;
+}
+
+const frameEncoder = new Packr(MSGPACKR_OPTIONS);
+const OP_KEY = [0xa2, 0x6f, 0x70]; // fixstr "op"
+const ARGS_KEY = [0xa4, 0x61, 0x72, 0x67, 0x73]; // fixstr "args"
+
+/** Builds the request frame of one op. */
+export function requestFrame(op: string): RequestFrame {
+  const name = Buffer.from(frameEncoder.pack(op));
+  return Object.freeze({
+    withoutArgs: Buffer.concat([Buffer.of(0x81, ...OP_KEY), name]),
+    withArgs: Buffer.concat([Buffer.of(0x82, ...OP_KEY), name, Buffer.from(ARGS_KEY)]),
+  });
 }
 
 /**
- * Creates the encoder of one enclave. Each enclave has its own, because `pack()` returns a view
- * into the encoder's reusable buffer that is valid only until its next `pack()`.
+ * Checks and encodes one call's request, the same way in both isolation modes: the args' shape
+ * (from the contract), then the args packed after the op's frame in the packr's reusable buffer
+ * (no wrapper object, one contiguous request), then size and depth.
+ * @throws {EnclaveError} `invalid_args`, `too_large`.
+ */
+export function encodeCall(
+  packr: Packr,
+  op: string,
+  frame: RequestFrame,
+  check: ShapeCheck,
+  args: unknown,
+  limits: { readonly requestBytes: number; readonly depth: number },
+): Encoded {
+  const why = check(args);
+  if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
+  let encoded: Encoded;
+  let argsStart: number;
+  if (args === undefined) {
+    encoded = { buffer: frame.withoutArgs, start: 0, end: frame.withoutArgs.length };
+    argsStart = encoded.end;
+  } else {
+    const header = frame.withArgs;
+    let buffer: Buffer & { start: number; end: number };
+    try {
+      buffer = packr.pack(args, REUSE_BUFFER | RESERVE_START_SPACE | header.length) as typeof buffer;
+    } catch (err) {
+      throw new EnclaveError('invalid_args', `The arguments for "${op}" cannot be encoded as msgpack.`, { cause: err });
+    }
+    header.copy(buffer, buffer.start);
+    encoded = { buffer, start: buffer.start, end: buffer.end };
+    argsStart = buffer.start + header.length;
+  }
+  const size = encoded.end - encoded.start;
+  if (size > limits.requestBytes) {
+    throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limits.requestBytes}.`);
+  }
+  if (argsStart < encoded.end) {
+    // The envelope is level 1, so the args may nest one level less than the limit.
+    const bad = checkMsgpack(encoded.buffer, limits.depth - 1, argsStart, encoded.end);
+    if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
+  }
+  return encoded;
+}
+
+/** What {@link decodeReply} returns for a reply that is not an envelope (docs/ABI.md §4.2). */
+export const NOT_ENVELOPE: unique symbol = Symbol('enclave.notEnvelope');
+
+const MAX_DETAIL = 256;
+
+/**
+ * Opens a reply envelope that {@link checkMsgpack} has accepted: a map of exactly one entry
+ * (duplicates count) whose key is `ok` or `err`. The header is read here; only the value goes
+ * through msgpackr, and a one-byte value (small int, nil, bool) not even that.
+ * @returns the `ok` value, or {@link NOT_ENVELOPE}.
+ * @throws {EnclaveError} the enclave's own code for an `err` reply (its message as `detail`);
+ *   `bad_reply` for a value that cannot be decoded or an error code outside the ABI.
+ */
+export function decodeReply(bytes: Uint8Array, start: number, end: number): unknown {
+  let p = start;
+  const b = bytes[p]!;
+  let count: number;
+  if (b === 0x81) {
+    count = 1;
+    p += 1;
+  } else if (b === 0xde) {
+    count = (bytes[p + 1]! << 8) | bytes[p + 2]!;
+    p += 3;
+  } else if (b === 0xdf) {
+    count = readU32(bytes, p + 1);
+    p += 5;
+  } else {
+    return NOT_ENVELOPE;
+  }
+  if (count !== 1) return NOT_ENVELOPE;
+  const k = bytes[p]!;
+  let keyLen: number;
+  if ((k & 0xe0) === 0xa0) {
+    keyLen = k & 0x1f;
+    p += 1;
+  } else if (k === 0xd9) {
+    keyLen = bytes[p + 1]!;
+    p += 2;
+  } else {
+    return NOT_ENVELOPE; // "ok" and "err" fit in a fixstr or a str8; nothing longer can match
+  }
+  let isErr: boolean;
+  if (keyLen === 2 && bytes[p] === 0x6f && bytes[p + 1] === 0x6b) isErr = false;
+  else if (keyLen === 3 && bytes[p] === 0x65 && bytes[p + 1] === 0x72 && bytes[p + 2] === 0x72) isErr = true;
+  else return NOT_ENVELOPE;
+  p += keyLen;
+
+  let value: unknown;
+  const x = bytes[p]!;
+  if (end - p === 1 && (x <= 0x7f || x >= 0xe0 || x === 0xc0 || x === 0xc2 || x === 0xc3)) {
+    value = x <= 0x7f ? x : x >= 0xe0 ? x - 256 : x === 0xc0 ? null : x === 0xc3;
+  } else {
+    try {
+      value = unpackr.unpack(bytes, { start: p, end });
+    } catch {
+      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
+    }
+  }
+  if (isErr) throw enclaveErrorFromReply(value);
+  return value;
+}
+
+function enclaveErrorFromReply(err: unknown): EnclaveError {
+  if (typeof err !== 'object' || err === null) return new EnclaveError('bad_reply', 'The enclave error reply has no code.');
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !(ENCLAVE_CODES as readonly string[]).includes(code)) {
+    return new EnclaveError('bad_reply', 'The enclave replied with an error code outside the ABI.');
+  }
+  const detail = typeof message === 'string' ? message.slice(0, MAX_DETAIL) : undefined;
+  return new EnclaveError(code as ErrorCode, undefined, detail === undefined ? undefined : { detail });
+}
+
+/**
+ * Creates the encoder of one enclave. (msgpackr shares one target buffer between all its
+ * encoders in a process; that is safe here because every request is copied out synchronously,
+ * before anything else can encode.)
  */
 export function createPackr(): Packr {
   return new Packr(MSGPACKR_OPTIONS);

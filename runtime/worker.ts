@@ -23,8 +23,6 @@ import { compileShape, type Contract, type Limits, type ShapeCheck } from './con
 import {
   EnclaveModule,
   MODULE_PARTS,
-  NOT_ENVELOPE,
-  openEnvelope,
   type CallOptions,
   type CallStats,
   type EnclaveOptions,
@@ -32,7 +30,7 @@ import {
 } from './enclave.js';
 import type { ModuleIdentity } from '../attest/measure.js';
 import { EnclaveError } from './errors.js';
-import { checkMsgpack, createPackr, encodeReusing, unpackr } from './marshal.js';
+import { createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, type RequestFrame } from './marshal.js';
 import { MAX_SESSION_ID } from './state.js';
 import {
   DEAD,
@@ -126,6 +124,7 @@ const waitAsync = (
 interface OpRuntime {
   readonly index: number;
   readonly check: ShapeCheck;
+  readonly frame: RequestFrame;
 }
 
 /** One running worker and its view of the shared buffer. */
@@ -240,7 +239,7 @@ export class WorkerEnclave implements EnclaveHandle {
     this.#settled = settled;
     this.#packr = createPackr();
     this.#ops = new Map(
-      Object.entries(mod.contract.ops).map(([name, op], index) => [name, { index, check: compileShape(op.args) }]),
+      Object.entries(mod.contract.ops).map(([name, op], index) => [name, { index, check: compileShape(op.args), frame: requestFrame(name) }]),
     );
     this.#live = first;
   }
@@ -322,20 +321,7 @@ export class WorkerEnclave implements EnclaveHandle {
     if (spec === undefined) {
       throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
     }
-    const why = spec.check(args);
-    if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
-    let request;
-    try {
-      request = encodeReusing(this.#packr, args === undefined ? { op } : { op, args });
-    } catch (err) {
-      throw new EnclaveError('invalid_args', `The arguments for "${op}" cannot be encoded as msgpack.`, { cause: err });
-    }
-    const size = request.end - request.start;
-    if (size > this.limits.requestBytes) {
-      throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${this.limits.requestBytes}.`);
-    }
-    const bad = checkMsgpack(request.buffer, this.limits.depth, request.start, request.end);
-    if (bad !== undefined) throw new EnclaveError('invalid_args', `The arguments for "${op}" are not acceptable: ${bad}.`);
+    const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.limits);
     if (session !== undefined && (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_ID)) {
       // Whatever the state policy, in-process refuses these with invalid_options too.
       throw new EnclaveError('invalid_options', `A session id must be a string of 1..${MAX_SESSION_ID} characters.`);
@@ -355,7 +341,7 @@ export class WorkerEnclave implements EnclaveHandle {
     }
 
     request.buffer.copy(live.data, 0, request.start, request.end);
-    const state = await this.#hop(live, spec.index, size, session);
+    const state = await this.#hop(live, spec.index, request.end - request.start, session);
     if (state === REPLY) return this.#openReply(live.data, live.ctl[LEN]!);
     if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
     throw this.#lost(live, state, `The call to "${op}"`);
@@ -418,21 +404,15 @@ export class WorkerEnclave implements EnclaveHandle {
     let scratch = this.#scratch;
     if (scratch.length < len) scratch = this.#scratch = Buffer.allocUnsafe(Math.max(len, scratch.length * 2));
     scratch.set(data.subarray(0, len), 0);
-    let envelope: unknown;
-    try {
-      // The worker checked these bytes (size, depth, no extensions) before copying them here, and
-      // nothing writes the data area until the next request. Bins are copied out (copyBuffers), so
-      // nothing decoded aliases the scratch buffer.
-      envelope = unpackr.unpack(scratch, { start: 0, end: len });
-    } catch {
-      this.#settle = SETTLE_DISCARD;
-      throw new EnclaveError('bad_reply', 'The enclave reply could not be decoded.');
-    }
+    // The worker checked these bytes (size, depth, no extensions) before copying them here, and
+    // nothing writes the data area until the next request. Bins are copied out (copyBuffers), so
+    // nothing decoded aliases the scratch buffer.
     let value: unknown;
     try {
-      value = openEnvelope(envelope);
+      value = decodeReply(scratch, 0, len);
     } catch (err) {
-      this.#settle = SETTLE_NONE;
+      // An enclave error reply leaves the instance as it is; a reply we cannot read does not.
+      this.#settle = (err as EnclaveError).code === 'bad_reply' ? SETTLE_DISCARD : SETTLE_NONE;
       throw err;
     }
     if (value === NOT_ENVELOPE) {

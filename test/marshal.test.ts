@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { checkMsgpack, createPackr, encodeReusing, unpackr } from '../runtime/marshal.js';
+import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, unpackr } from '../runtime/marshal.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const value = fc.letrec((tie) => ({
@@ -92,7 +92,7 @@ describe('encoding', () => {
   it('sends only a view’s own bytes, never its backing buffer', () => {
     const backing = new Uint8Array(1024).fill(0xaa);
     const view = backing.subarray(10, 14);
-    const { buffer, start, end } = encodeReusing(createPackr(), { args: view });
+    const { buffer, start, end } = encodeCall(createPackr(), 'op', requestFrame('op'), () => undefined, view, { requestBytes: 1024, depth: 4 });
     const decoded = unpackr.unpack(buffer.subarray(start, end)) as { args: Uint8Array };
     expect([...decoded.args]).toEqual([0xaa, 0xaa, 0xaa, 0xaa]);
     expect(end - start).toBeLessThan(20);
@@ -110,5 +110,86 @@ describe('encoding', () => {
     const out = unpackr.unpack(bytes) as Record<string, unknown>;
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+});
+
+describe('request framing (encodeCall)', () => {
+  const limits = { requestBytes: 1024, depth: 4 };
+  const any = () => undefined;
+
+  it('frames {op, args} exactly as a msgpack map would be encoded', () => {
+    for (const args of [undefined, null, 7, 'x', new Uint8Array([1, 2]), { a: [1, { b: 2 }] }]) {
+      const { buffer, start, end } = encodeCall(createPackr(), 'echo', requestFrame('echo'), any, args, limits);
+      const decoded = unpackr.unpack(Buffer.from(buffer.subarray(start, end))) as Record<string, unknown>;
+      expect(decoded.op).toBe('echo');
+      if (args === undefined) expect(Object.keys(decoded)).toEqual(['op']);
+      else expect(decoded.args).toEqual(args instanceof Uint8Array ? Buffer.from(args) : args);
+    }
+  });
+
+  it('frames op names of every length up to 64 bytes', () => {
+    const name = 'o'.repeat(64);
+    const { buffer, start, end } = encodeCall(createPackr(), name, requestFrame(name), any, 1, limits);
+    expect(unpackr.unpack(Buffer.from(buffer.subarray(start, end)))).toEqual({ op: name, args: 1 });
+  });
+
+  it('counts the envelope as a level of depth, and refuses extension types in args', () => {
+    const frame = requestFrame('go');
+    expect(() => encodeCall(createPackr(), 'go', frame, any, [[[1]]], limits)).not.toThrow();
+    expect(() => encodeCall(createPackr(), 'go', frame, any, [[[[1]]]], limits)).toThrow(/deeper than 3/);
+    expect(() => encodeCall(createPackr(), 'go', frame, any, new Date(0), limits)).toThrow(/extension/);
+  });
+
+  it('refuses a request over the byte limit as too_large', () => {
+    expect(() => encodeCall(createPackr(), 'go', requestFrame('go'), any, 'x'.repeat(2000), limits)).toThrow(
+      expect.objectContaining({ code: 'too_large' }),
+    );
+  });
+});
+
+describe('reply envelopes (decodeReply)', () => {
+  const reply = (...bytes: number[]) => Uint8Array.from(bytes);
+  const OK = [0xa2, 0x6f, 0x6b];
+  const ERR = [0xa3, 0x65, 0x72, 0x72];
+  const decode = (b: Uint8Array) => decodeReply(b, 0, b.length);
+
+  it('returns the ok value, with one-byte values on a fast path that agrees with msgpackr', () => {
+    for (const byte of [0x00, 0x05, 0x7f, 0xe0, 0xff, 0xc0, 0xc2, 0xc3]) {
+      expect(decode(reply(0x81, ...OK, byte))).toEqual(unpackr.unpack(Uint8Array.of(byte)));
+    }
+    expect(decode(new Uint8Array(packr.pack({ ok: { a: [1, 'b'] } })))).toEqual({ a: [1, 'b'] });
+  });
+
+  it('accepts non-canonical headers: map16/map32 of one entry, str8 keys', () => {
+    expect(decode(reply(0xde, 0x00, 0x01, ...OK, 0x07))).toBe(7);
+    expect(decode(reply(0xdf, 0, 0, 0, 1, ...OK, 0x07))).toBe(7);
+    expect(decode(reply(0x81, 0xd9, 0x02, 0x6f, 0x6b, 0x07))).toBe(7);
+  });
+
+  it('refuses duplicate keys, extra entries, other keys and non-maps as not an envelope', () => {
+    expect(decode(reply(0x82, ...OK, 0x01, ...OK, 0x02))).toBe(NOT_ENVELOPE);
+    expect(decode(reply(0x82, ...OK, 0x01, 0xa1, 0x78, 0x02))).toBe(NOT_ENVELOPE);
+    expect(decode(reply(0x80))).toBe(NOT_ENVELOPE);
+    expect(decode(reply(0x81, 0xa2, 0x6f, 0x6c, 0x01))).toBe(NOT_ENVELOPE);
+    expect(decode(reply(0x81, 0x01, 0x01))).toBe(NOT_ENVELOPE);
+    expect(decode(reply(0x91, 0x01))).toBe(NOT_ENVELOPE);
+  });
+
+  it('throws the enclave code for err replies, and bad_reply for codes outside the ABI', () => {
+    const err = (value: unknown) => new Uint8Array(packr.pack({ err: value }));
+    expect(() => decode(err({ code: 'denied', message: 'no' }))).toThrow(expect.objectContaining({ code: 'denied', detail: 'no' }));
+    expect(() => decode(err({ code: 'trap' }))).toThrow(expect.objectContaining({ code: 'bad_reply' }));
+    expect(() => decode(err('denied'))).toThrow(expect.objectContaining({ code: 'bad_reply' }));
+    expect(() => decode(reply(0x81, ...ERR, 0xc0))).toThrow(expect.objectContaining({ code: 'bad_reply' }));
+  });
+
+  it('agrees with msgpackr on random ok values', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const bytes = new Uint8Array(packr.pack({ ok: v }));
+        expect(decode(bytes)).toEqual(unpackr.unpack(bytes).ok);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
