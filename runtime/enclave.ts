@@ -131,6 +131,8 @@ const IMPORTS: Record<string, { capability: Capability | undefined; type: FuncTy
 
 const MAX_ABORT_MESSAGE = 256;
 const MAX_LOG_MESSAGE = 1024;
+/** Log lines kept per call; the rest are counted and reported as one line (log flooding). */
+const MAX_LOG_LINES = 256;
 const MAX_RANDOM = 65_536;
 
 /*
@@ -454,6 +456,7 @@ export class Enclave {
   #live: Live | undefined;
   #closed = false;
   #pendingLogs: [LogLevel, string][] = [];
+  #droppedLogs = 0;
   /** Where {@link Enclave.#enter} leaves the checked reply span. */
   #replyStart = 0;
   #replyEnd = 0;
@@ -788,7 +791,15 @@ export class Enclave {
       };
     }
     if (granted.has('log')) {
+      // Bounded per call, so a looping enclave cannot fill the host heap with log lines; nothing
+      // is read from enclave memory at all when nobody listens.
+      const listening = this.#config.onLog !== undefined;
       env.log = (level: number, ptr: number, len: number) => {
+        if (!listening) return;
+        if (this.#pendingLogs.length >= MAX_LOG_LINES) {
+          this.#droppedLogs++;
+          return;
+        }
         this.#pendingLogs.push([LOG_LEVELS[level] ?? 'info', readText(ptr, len, MAX_LOG_MESSAGE)]);
       };
     }
@@ -837,6 +848,10 @@ export class Enclave {
   #flushLogs(): void {
     const logs = this.#pendingLogs;
     this.#pendingLogs = [];
+    if (this.#droppedLogs > 0) {
+      logs.push(['warn', `enclave log flood: ${this.#droppedLogs} more lines in this call were dropped`]);
+      this.#droppedLogs = 0;
+    }
     const onLog = this.#config.onLog;
     if (onLog === undefined) return;
     // After the call, never inside it: user code must not run while the enclave is entered.

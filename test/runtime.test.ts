@@ -241,3 +241,58 @@ describe('caller-side checks', () => {
     expect(first).toBe(true);
   });
 });
+
+describe('log capability', () => {
+  const FLOOD = `(module
+    (import "enclave" "log" (func $log (param i32 i32 i32)))
+    (memory (export "memory") 1 1)
+    (data (i32.const 0x100) "\\00\\02\\00\\00\\05\\00\\00\\00")
+    (data (i32.const 0x200) "\\81\\a2ok\\c3")
+    (data (i32.const 0x300) "line")
+    (func (export "enclave_abi_version") (result i32) (i32.const 1))
+    (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+    (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+      (local $i i32)
+      (loop $more
+        (call $log (i32.const 1) (i32.const 0x300) (i32.const 4))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $more (i32.lt_u (local.get $i) (i32.const 10000))))
+      (call $log (i32.const 9) (i32.const 0xfff0) (i32.const 0x7fffffff))
+      (i32.const 0x100)))`;
+
+  it('caps a flood of log lines per call and says how many were dropped', async () => {
+    const bytes = await watModule(FLOOD, { ...MINIMAL_CONTRACT, capabilities: ['log'], limits: { ...MINIMAL_CONTRACT.limits, fuel: 50_000_000 } });
+    const lines: [string, string][] = [];
+    const e = await loadEnclave(bytes, { capabilities: ['log'], onLog: (level, message) => lines.push([level, message]) });
+    expect(await e.call('ping')).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(lines).toHaveLength(257);
+    expect(lines[0]).toEqual(['info', 'line']);
+    expect(lines[256]![1]).toMatch(/9745 more lines in this call were dropped/);
+    lines.length = 0;
+    expect(await e.call('ping')).toBe(true); // the cap is per call
+    await new Promise((r) => setTimeout(r, 10));
+    expect(lines).toHaveLength(257);
+  });
+
+  it('delivers lines after the call, never inside it, and survives a throwing logger', async () => {
+    const bytes = await watModule(FLOOD.replace('(i32.const 10000)', '(i32.const 2)'), { ...MINIMAL_CONTRACT, capabilities: ['log'] });
+    let inside = false;
+    let seen = 0;
+    const e = await loadEnclave(bytes, {
+      capabilities: ['log'],
+      onLog: () => {
+        seen++;
+        if (inside) throw new Error('logger ran inside the call');
+        throw new Error('a throwing logger');
+      },
+    });
+    inside = true;
+    const pending = e.call('ping');
+    inside = false;
+    expect(await pending).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    // two lines, and the out-of-bounds one becomes a placeholder with level 9 mapped to info
+    expect(seen).toBe(3);
+  });
+});
