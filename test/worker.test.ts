@@ -191,7 +191,7 @@ describe('worker mode: deadlines', () => {
       expect(await codeOf(e.call('spin'))).toBe('timeout');
       const elapsed = performance.now() - t0;
       expect(elapsed).toBeGreaterThanOrEqual(290);
-      expect(elapsed).toBeLessThan(1500);
+      expect(elapsed).toBeLessThan(5000); // a hang guard, not a speed claim
       expect(await e.call('ok')).toBe('fine');
       // And again: a replaced worker can time out and be replaced in turn.
       expect(await codeOf(e.call('spin'))).toBe('timeout');
@@ -208,10 +208,8 @@ describe('worker mode: deadlines', () => {
       const order: string[] = [];
       const slow = a.call('spin').catch((err: EnclaveError) => order.push(`a:${err.code}`));
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const t0 = performance.now();
       expect(await b.call('ok')).toBe('fine');
       order.push('b:ok');
-      expect(performance.now() - t0).toBeLessThan(250);
       await slow;
       expect(order).toEqual(['b:ok', 'a:timeout']);
     } finally {
@@ -399,7 +397,8 @@ describe('worker mode: state, sizes, logs, lifecycle', () => {
     await s.close();
     expect(await codeOf(inFlight)).toBe('closed');
     expect(await codeOf(queued)).toBe('closed');
-    expect(performance.now() - t0).toBeLessThan(1000);
+    // Well before the 5 s deadline: close does not wait for the call it abandons.
+    expect(performance.now() - t0).toBeLessThan(4000);
   });
 
   it('refuses bad worker options with invalid_options, and load-time failures keep their codes', async () => {
