@@ -577,23 +577,34 @@ export class Enclave {
     }
     const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.#config.limits);
 
-    const pool = this.#pool;
-    const live = pool === undefined ? this.#live ?? (this.#live = this.#instantiate()) : pool.acquire(session);
-    if (pool === undefined && session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
+    const live = this.#acquire(session);
     checkRequires(op, spec, live);
     let value: unknown;
     try {
       value = this.#roundTrip(live, request);
     } catch (err) {
-      const error = this.#toError(err, live);
-      if (DISCARDING_CODES.has(error.code)) this.#discard(live);
-      else pool?.release(live);
-      throw error;
+      throw this.#fail(err, live);
     }
     live.done.add(op);
     // per-call: reset after the op is recorded, so the reset forgets it too.
-    pool?.release(live);
+    this.#pool?.release(live);
     return value;
+  }
+
+  /** The instance for a call: the persistent one, or the pool's for this session (or call). */
+  #acquire(session: string | undefined): Live {
+    const pool = this.#pool;
+    if (pool !== undefined) return pool.acquire(session);
+    if (session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
+    return this.#live ?? (this.#live = this.#instantiate());
+  }
+
+  /** Settles a failed call: a code that breaks trust drops the instance, others hand it back. */
+  #fail(err: unknown, live: Live): EnclaveError {
+    const error = this.#toError(err, live);
+    if (DISCARDING_CODES.has(error.code)) this.#discard(live);
+    else this.#pool?.release(live);
+    return error;
   }
 
   #discard(live: Live): void {
@@ -644,17 +655,13 @@ export class Enclave {
       const limit = this.#config.limits.requestBytes;
       if (size > limit) throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limit}.`);
       const pool = this.#pool;
-      const live = pool === undefined ? this.#live ?? (this.#live = this.#instantiate()) : pool.acquire(session);
-      if (pool === undefined && session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
+      const live = this.#acquire(session);
       checkRequires(op, spec, live);
       let u8: Uint8Array;
       try {
         u8 = this.#enter(live, request);
       } catch (err) {
-        const error = this.#toError(err, live);
-        if (DISCARDING_CODES.has(error.code)) this.#discard(live);
-        else pool?.release(live);
-        throw error;
+        throw this.#fail(err, live);
       }
       if (pool === undefined || this.#config.state !== 'per-call') {
         this.#rawPrevious = { live, op };
