@@ -1,5 +1,5 @@
 // Test-only AssemblyScript harness: exposes the crypto SDK over linear memory so that the
-// vitest suites (and bench/crypto.ts) can drive it in bulk without the msgpack boundary.
+// vitest suites can drive it in bulk without the msgpack boundary (bench/crypto.ts has its own entry).
 //
 // `*Api` exports go through the public Uint8Array API (what enclave code calls); the
 // others call the raw pointer cores directly (used by the benchmark to measure the
