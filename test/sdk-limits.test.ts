@@ -81,6 +81,46 @@ describe('values', () => {
     expect(decode(e.call(request('get', [0xc0])))).toEqual({ ok: [false, -1, '', -2, 0, null, null] });
   });
 
+  it('edits decoded containers: push past their size, set replacing and adding, copies, byte views', () => {
+    const args = concat(
+      [0x84],
+      mpStr('a'), [0x93, 1, 2, 3],
+      mpStr('m'), [0x82], mpStr('x'), [0x05], mpStr('y'), [0xc0],
+      mpStr('s'), mpStr('héllo'),
+      mpStr('b'), [0xc4, 0x03, 7, 8, 9],
+    );
+    expect(decode(e.call(request('edit', args)))).toEqual({
+      ok: [
+        [1, 2, 3, 1000, 'pushed'],
+        { x: 'replaced', y: null, added: -1 },
+        { x: 5, y: null },
+        5,
+        3,
+        6,
+        new TextEncoder().encode('héllo'),
+        new Uint8Array([8, 9]),
+        3,
+        'héllo',
+        [],
+        {},
+        -1,
+        'added',
+        'pushed',
+        null,
+      ],
+    });
+    // Empty decoded containers grow from nothing (keyAt(0) of an empty map is nil, so "" is added).
+    const empty = concat([0x84], mpStr('a'), [0x90], mpStr('m'), [0x80], mpStr('s'), mpStr(''), mpStr('b'), [0xc4, 0x00]);
+    expect((decode(e.call(request('edit', empty))) as { ok: unknown[] }).ok.slice(0, 6)).toEqual([
+      [1000, 'pushed'],
+      { '': 'replaced', added: -1 },
+      {},
+      2,
+      2,
+      0,
+    ]);
+  });
+
   it('Value.copy survives the next request; a kept view does not (documented)', () => {
     expect(errCode(e.call(request('keep', concat([0x81], mpStr('v'), [0xc4, 0x04, 1, 2, 3, 4]))))).toBeUndefined();
     const reply = decode(e.call(request('kept', concat([0xc4, 0x04, 9, 9, 9, 9])))) as { ok: Uint8Array[] };

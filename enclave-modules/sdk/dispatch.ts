@@ -210,8 +210,7 @@ function encodeReply(reply: Reply): bool {
   let w = writer;
   if (reply.isOk) {
     w.reset(replyBytesLimit);
-    w.u8(0x81);
-    w.writeStrBytes(OK_KEY, 2);
+    w.writeRaw(OK_HEAD, 4); // {"ok": (fixmap 1, fixstr 2)
     w.writeValue(reply.value, 2, depthLimit);
     if (!w.failed()) return true;
     let msg = w.tooDeep ? "reply nested deeper than the depth limit" : "reply over the byte limit";
@@ -220,7 +219,7 @@ function encodeReply(reply: Reply): bool {
   return encodeError(reply.code, reply.message);
 }
 
-const OK_KEY: usize = memory.data<u8>([0x6f, 0x6b]); // "ok"
+const OK_HEAD: usize = memory.data<u8>([0x81, 0xa2, 0x6f, 0x6b]); // fixmap 1, "ok"
 
 function encodeError(code: ErrorCode, message: string): bool {
   let w = writer;

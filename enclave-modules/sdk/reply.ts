@@ -58,6 +58,8 @@ export class Reply {
 
   /** Success with `value` (`nil` by default). @example `return Reply.ok(Value.int(n));` */
   static ok(value: Value = Value.nil()): Reply {
+    // A Reply is immutable, so the common `Reply.ok()` shares one instead of allocating.
+    if (value === Value.nil()) return OK_NIL;
     return new Reply(true, value, ErrorCode.Internal, "");
   }
 
@@ -75,3 +77,5 @@ export class Reply {
     return new Reply(false, Value.nil(), ErrorCode.BadRequest, message);
   }
 }
+
+const OK_NIL = new Reply(true, Value.nil(), ErrorCode.Internal, "");

@@ -35,14 +35,25 @@ const EMPTY_BYTES = new Uint8Array(0);
  * ```
  */
 export class Value {
-  // Internal representation; use the accessors.
+  // Internal representation; use the accessors. The reference fields have no initialisers on
+  // purpose: `__new` zeroes the object, and an initialiser would cost a GC write barrier per field
+  // on every Value the decoder makes.
   /** @internal */ _kind: Kind;
-  /** @internal bool (0/1), int (i64 bits), uint (u64), float (f64 bits) */ _n: u64;
-  /** @internal str (valid UTF-8) or bin bytes; for str `null` until encoded if built from `_text` */
-  _bytes: Uint8Array | null = null;
-  /** @internal str as an AssemblyScript string, decoded lazily */ _text: string | null = null;
-  /** @internal array items, or map values */ _items: Array<Value> | null = null;
-  /** @internal map keys, parallel to `_items` */ _keys: Array<Value> | null = null;
+  /**
+   * @internal bool (0/1), int (i64 bits), uint (u64), float (f64 bits); for a str or bin decoded
+   * from a request, the offset (low 32 bits) and length (high 32 bits) of its bytes in `_src`; for
+   * an array or a map, the number of slots of `_items` in use
+   */
+  _n: u64;
+  /** @internal str (valid UTF-8) or bin bytes; for a decoded one a view of `_src`, made on demand */
+  _bytes: Uint8Array | null;
+  /** @internal str as an AssemblyScript string, decoded lazily */ _text: string | null;
+  /**
+   * @internal array items, or map entries as key, value, key, value, ...: the first `_n` slots (one
+   * allocation, not an Array and its buffer); null while empty
+   */
+  _items: StaticArray<Value> | null;
+  /** @internal the request buffer a decoded str or bin lies in (see `_n`), or null */ _src: ArrayBuffer | null;
 
   /** @internal use the static constructors */
   constructor(kind: Kind, n: u64) {
@@ -98,17 +109,12 @@ export class Value {
 
   /** An empty array; add items with `push`. @example `Value.array().push(Value.int(1)).push(Value.int(2))` */
   static array(): Value {
-    let v = new Value(Kind.Array, 0);
-    v._items = new Array<Value>();
-    return v;
+    return new Value(Kind.Array, 0);
   }
 
   /** An empty map; add entries with `set`. Keys keep insertion order. @example `Value.map().set("n", Value.int(1))` */
   static map(): Value {
-    let v = new Value(Kind.Map, 0);
-    v._items = new Array<Value>();
-    v._keys = new Array<Value>();
-    return v;
+    return new Value(Kind.Map, 0);
   }
 
   /** @internal a str over bytes already validated as UTF-8 */
@@ -119,6 +125,35 @@ export class Value {
   }
 
   /**
+   * @internal a str (bytes already validated as UTF-8) or bin over `[off, off+len)` of `src`,
+   * without a Uint8Array until one is asked for
+   */
+  // @ts-ignore: decorator
+  @inline
+  static _slice(kind: Kind, src: ArrayBuffer, off: u32, len: u32): Value {
+    let v = new Value(kind, <u64>off | (<u64>len << 32));
+    v._src = src;
+    return v;
+  }
+
+  /** @internal the address of the bytes of a str or bin (`_bytesLen` of them) */
+  // @ts-ignore: decorator
+  @inline
+  _bytesStart(): usize {
+    let src = this._src;
+    if (src !== null) return changetype<usize>(src) + <usize>(<u32>this._n);
+    return this.utf8().dataStart;
+  }
+
+  /** @internal the byte length of a str or bin */
+  // @ts-ignore: decorator
+  @inline
+  _bytesLen(): u32 {
+    if (this._src !== null) return <u32>(this._n >>> 32);
+    return <u32>this.utf8().byteLength;
+  }
+
+  /**
    * A deep copy that owns its bytes: what a handler keeps across calls (views into the request buffer
    * are overwritten by the next request). Shared values (nil, bools, small ints) are returned as is.
    * @example `savedKey = args.get("key").copy();`
@@ -126,34 +161,45 @@ export class Value {
   copy(): Value {
     switch (this._kind) {
       case Kind.Str: {
-        let t = this._text;
-        if (t !== null) return Value.str(t);
-        return Value._utf8(this._bytes!.slice());
+        if (this._src === null) {
+          let t = this._text;
+          if (t !== null) return Value.str(t);
+        }
+        return Value._utf8(this.ownBytes());
       }
       case Kind.Bin:
-        return Value.bin(this._bytes!.slice());
+        return Value.bin(this.ownBytes());
       case Kind.Array: {
         let out = Value.array();
-        let items = this._items!;
-        for (let i = 0, n = items.length; i < n; i++) out.push(unchecked(items[i]).copy());
+        let items = this._items;
+        for (let i = 0, n = <i32>this._n; i < n; i++) out.push(_itemAt(items!, i).copy());
         return out;
       }
       case Kind.Map: {
         let out = Value.map();
-        let keys = this._keys!;
-        let vals = this._items!;
-        for (let i = 0, n = keys.length; i < n; i++) out.setKey(unchecked(keys[i]).copy(), unchecked(vals[i]).copy());
+        let items = this._items;
+        for (let i = 0, n = <i32>this._n & ~1; i < n; i += 2) {
+          out.setKey(_itemAt(items!, i).copy(), _itemAt(items!, i + 1).copy());
+        }
         return out;
       }
     }
     return this;
   }
 
+  /** @internal a fresh copy of the bytes of a str or bin */
+  ownBytes(): Uint8Array {
+    let n = this._bytesLen();
+    let out = new Uint8Array(<i32>n);
+    memory.copy(out.dataStart, this._bytesStart(), <usize>n);
+    return out;
+  }
+
   // ---- builders (no-ops on the wrong kind) ----
 
   /** Appends `item` to an array; returns `this` for chaining. @example `list.push(Value.str("x"))` */
   push(item: Value): Value {
-    if (this._kind == Kind.Array) this._items!.push(item);
+    if (this._kind == Kind.Array) this._append(item);
     return this;
   }
 
@@ -165,11 +211,11 @@ export class Value {
     if (this._kind != Kind.Map) return this;
     let i = this.indexOf(key);
     if (i >= 0) {
-      unchecked((this._items!)[i] = val);
+      unchecked((this._items!)[(i << 1) + 1] = val);
       return this;
     }
-    this._keys!.push(Value.str(key));
-    this._items!.push(val);
+    this._append(Value.str(key));
+    this._append(val);
     return this;
   }
 
@@ -179,9 +225,23 @@ export class Value {
    */
   setKey(key: Value, val: Value): Value {
     if (this._kind != Kind.Map) return this;
-    this._keys!.push(key);
-    this._items!.push(val);
+    this._append(key);
+    this._append(val);
     return this;
+  }
+
+  /** @internal appends one slot to `_items`, growing it (doubling) when full */
+  _append(item: Value): void {
+    let n = <i32>this._n;
+    let items = this._items;
+    if (items === null || n == items.length) {
+      let grown = new StaticArray<Value>(n < 4 ? 4 : n * 2);
+      for (let i = 0; i < n; i++) unchecked((grown[i] = _itemAt(items!, i)));
+      this._items = grown;
+      items = grown;
+    }
+    unchecked((items[n] = item));
+    this._n = <u64>(n + 1);
   }
 
   // ---- kind tests ----
@@ -264,8 +324,7 @@ export class Value {
     if (this._kind != Kind.Str) return "";
     let t = this._text;
     if (t !== null) return t;
-    let b = this._bytes!;
-    let s = String.UTF8.decodeUnsafe(b.dataStart, <usize>b.byteLength);
+    let s = String.UTF8.decodeUnsafe(this._bytesStart(), <usize>this._bytesLen());
     this._text = s;
     return s;
   }
@@ -276,15 +335,23 @@ export class Value {
    * @example `const data = args.get("data").asBytes();`
    */
   asBytes(): Uint8Array {
-    if (this._kind == Kind.Bin) return this._bytes!;
-    if (this._kind == Kind.Str) return this.utf8();
+    if (this._kind == Kind.Bin || this._kind == Kind.Str) return this.utf8();
     return EMPTY_BYTES;
   }
 
-  /** @internal the UTF-8 bytes of a str, encoding (once) a str built from a string */
+  /**
+   * @internal the bytes of a bin, or the UTF-8 bytes of a str: a view made (once) over the request
+   * for a decoded one, an encoding made (once) for a str built from a string
+   */
   utf8(): Uint8Array {
     let b = this._bytes;
     if (b !== null) return b;
+    let src = this._src;
+    if (src !== null) {
+      let view = Uint8Array.wrap(src, <i32><u32>this._n, <i32>(this._n >>> 32));
+      this._bytes = view;
+      return view;
+    }
     let s = this._text!;
     let out = new Uint8Array(String.UTF8.byteLength(s));
     String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, out.dataStart, false, String.UTF8.ErrorMode.REPLACE);
@@ -298,12 +365,12 @@ export class Value {
   get length(): i32 {
     switch (this._kind) {
       case Kind.Array:
+        return <i32>this._n;
       case Kind.Map:
-        return this._items!.length;
+        return <i32>this._n >>> 1;
       case Kind.Bin:
-        return this._bytes!.byteLength;
       case Kind.Str:
-        return this.utf8().byteLength;
+        return <i32>this._bytesLen();
     }
     return 0;
   }
@@ -311,21 +378,26 @@ export class Value {
   /** Array item `i` (or map value `i`); `nil` when out of range. @example `args.at(0).asInt()` */
   at(i: i32): Value {
     let items = this._items;
-    if (items === null || i < 0 || i >= items.length) return NIL;
-    return unchecked(items[i]);
+    if (items === null || i < 0) return NIL;
+    if (this._kind == Kind.Map) {
+      if (i >= <i32>this._n >>> 1) return NIL;
+      return _itemAt(items, (i << 1) + 1);
+    }
+    if (i >= <i32>this._n) return NIL;
+    return _itemAt(items, i);
   }
 
   /** Map key `i`; `nil` when out of range or not a map. @example `m.keyAt(0).asString()` */
   keyAt(i: i32): Value {
-    let keys = this._keys;
-    if (keys === null || i < 0 || i >= keys.length) return NIL;
-    return unchecked(keys[i]);
+    let items = this._items;
+    if (this._kind != Kind.Map || items === null || i < 0 || i >= <i32>this._n >>> 1) return NIL;
+    return _itemAt(items, i << 1);
   }
 
   /** The value under string `key` in a map (first match); `nil` if absent or not a map. @example `args.get("by")` */
   get(key: string): Value {
     let i = this.indexOf(key);
-    return i < 0 ? NIL : unchecked((this._items!)[i]);
+    return i < 0 ? NIL : _itemAt(this._items!, (i << 1) + 1);
   }
 
   /** Whether a map has string `key` (a present `nil` counts). @example `if (!args.has("id")) ...` */
@@ -335,13 +407,23 @@ export class Value {
 
   /** @internal index of string key `key` in a map, or -1 */
   indexOf(key: string): i32 {
-    let keys = this._keys;
-    if (keys === null) return -1;
-    for (let i = 0, n = keys.length; i < n; i++) {
-      if (strEquals(unchecked(keys[i]), key)) return i;
+    let items = this._items;
+    if (this._kind != Kind.Map || items === null) return -1;
+    for (let i = 0, n = <i32>this._n & ~1; i < n; i += 2) {
+      if (strEquals(_itemAt(items, i), key)) return i >>> 1;
     }
     return -1;
   }
+}
+
+/**
+ * @internal slot `i` of `items` (`0 <= i < _n` checked by the caller), as a load: `unchecked(items[i])`
+ * is a call in the optimised build.
+ */
+// @ts-ignore: decorator
+@inline
+export function _itemAt(items: StaticArray<Value>, i: i32): Value {
+  return load<Value>(changetype<usize>(items) + (<usize>i << alignof<usize>()));
 }
 
 /** Whether `k` is a str equal to `s`, without decoding `k` when `s` is ASCII. */
@@ -349,13 +431,13 @@ function strEquals(k: Value, s: string): bool {
   if (k._kind != Kind.Str) return false;
   let t = k._text;
   if (t !== null) return t == s;
-  let b = k._bytes!;
+  let len = <i32>k._bytesLen();
   let n = s.length;
-  if (b.byteLength != n) {
+  if (len != n) {
     // Different byte length can still be equal only if `s` has non-ASCII characters.
-    return b.byteLength > n && k.asString() == s;
+    return len > n && k.asString() == s;
   }
-  let p = b.dataStart;
+  let p = k._bytesStart();
   let q = changetype<usize>(s);
   for (let i = 0; i < n; i++) {
     let c = <u32>load<u16>(q + (<usize>i << 1));

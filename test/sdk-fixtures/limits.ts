@@ -19,6 +19,7 @@ Enclave.op("kept", getKept);
 Enclave.op("kinds", kinds);
 Enclave.op("get", get);
 Enclave.op("set_limits", setLimits);
+Enclave.op("edit", edit);
 
 /** `[requestBytes, replyBytes, depth]`: changes the limits at run time (tests only). */
 function setLimits(args: Value): Reply {
@@ -98,5 +99,38 @@ function get(args: Value): Reply {
   out.push(Value.int(args.length));
   out.push(args.keyAt(0));
   out.push(args.at(100));
+  return Reply.ok(out);
+}
+
+/**
+ * `{a: array, m: map, s: str, b: bin}` decoded, then edited and read the ways handlers do: push onto
+ * a decoded array (grows it), `set` on a decoded map (replace and add), copies, byte views of a
+ * decoded str and bin, empty built containers.
+ */
+function edit(args: Value): Reply {
+  const a = args.get("a");
+  const m = args.get("m");
+  const s = args.get("s");
+  const b = args.get("b");
+  const mc = m.copy();
+  a.push(Value.int(1000)).push(Value.str("pushed"));
+  m.set(m.keyAt(0).asString(), Value.str("replaced")).set("added", Value.int(-1));
+  const out = Value.array();
+  out.push(a);
+  out.push(m);
+  out.push(mc);
+  out.push(Value.int(a.length));
+  out.push(Value.int(m.length));
+  out.push(Value.int(s.length));
+  out.push(Value.bin(s.asBytes()));
+  out.push(Value.bin(b.asBytes().slice(1)));
+  out.push(Value.int(b.length));
+  out.push(s.copy());
+  out.push(Value.array());
+  out.push(Value.map());
+  out.push(m.at(m.length - 1));
+  out.push(m.keyAt(m.length - 1));
+  out.push(a.at(a.length - 1));
+  out.push(a.keyAt(0));
   return Reply.ok(out);
 }

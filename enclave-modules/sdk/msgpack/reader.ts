@@ -108,6 +108,8 @@ export class Reader {
   }
 
   /** @internal records the first error and returns `nil` */
+  // @ts-ignore: decorator
+  @noinline
   fail(e: ReadError): Value {
     if (this.error == ReadError.None) this.error = e;
     this.pos = this.end; // nothing more is read after an error
@@ -115,9 +117,12 @@ export class Reader {
   }
 
   /** @internal spends `cost` of the budget; false (error recorded) when it runs out */
+  // @ts-ignore: decorator
+  @inline
   charge(cost: i64): bool {
-    this.budget -= cost;
-    if (this.budget >= 0) return true;
+    let left = this.budget - cost;
+    this.budget = left;
+    if (left >= 0) return true;
     this.fail(ReadError.Budget);
     return false;
   }
@@ -320,9 +325,10 @@ export class Reader {
   readStr(n: u32): Value {
     if (this.error != ReadError.None) return Value.nil();
     if (!this.takeStr(n)) return Value.nil();
+    // Charged as a Value and a view although the view is only made if a handler asks for the bytes.
     if (!this.charge(COST_VALUE + COST_VIEW)) return Value.nil();
     this.viewed = true;
-    return Value._utf8(Uint8Array.wrap(this.buf, <i32>this.strOff, <i32>n));
+    return Value._slice(Kind.Str, this.buf, this.strOff, n);
   }
 
   /** @internal */
@@ -333,7 +339,7 @@ export class Reader {
     let off = this.pos;
     this.pos += n;
     this.viewed = true;
-    return Value.bin(Uint8Array.wrap(this.buf, <i32>off, <i32>n));
+    return Value._slice(Kind.Bin, this.buf, off, n);
   }
 
   /** @internal */
@@ -343,13 +349,15 @@ export class Reader {
     // Each item needs at least one byte: refuse before allocating `n` slots.
     if (n > this.remaining()) return this.fail(ReadError.Truncated);
     if (!this.charge(COST_VALUE + COST_ARRAY + 4 * <i64>n)) return Value.nil();
-    let items = new Array<Value>(<i32>n);
+    // Charged as an Array and its buffer, as the estimate always was (one StaticArray is made).
+    if (n == 0) return new Value(Kind.Array, 0);
+    let items = new StaticArray<Value>(<i32>n);
     for (let i: i32 = 0; i < <i32>n; i++) {
       let v = this.readValue(level + 1);
       if (this.error != ReadError.None) return Value.nil();
       unchecked((items[i] = v));
     }
-    let out = new Value(Kind.Array, 0);
+    let out = new Value(Kind.Array, <u64>n);
     out._items = items;
     return out;
   }
@@ -360,20 +368,17 @@ export class Reader {
     if (level > this.maxDepth) return this.fail(ReadError.Depth);
     // Each entry needs at least two bytes (u64: no overflow for n up to 2^32-1).
     if (<u64>n * 2 > <u64>this.remaining()) return this.fail(ReadError.Truncated);
+    // Charged as two Arrays, as the estimate always was (one StaticArray of 2n slots is made).
     if (!this.charge(COST_VALUE + 2 * COST_ARRAY + 8 * <i64>n)) return Value.nil();
-    let keys = new Array<Value>(<i32>n);
-    let vals = new Array<Value>(<i32>n);
-    for (let i: i32 = 0; i < <i32>n; i++) {
-      let k = this.readValue(level + 1);
-      if (this.error != ReadError.None) return Value.nil();
+    if (n == 0) return new Value(Kind.Map, 0);
+    let entries = new StaticArray<Value>(<i32>(n << 1));
+    for (let i: i32 = 0, m = <i32>(n << 1); i < m; i++) {
       let v = this.readValue(level + 1);
       if (this.error != ReadError.None) return Value.nil();
-      unchecked((keys[i] = k));
-      unchecked((vals[i] = v));
+      unchecked((entries[i] = v));
     }
-    let out = new Value(Kind.Map, 0);
-    out._keys = keys;
-    out._items = vals;
+    let out = new Value(Kind.Map, <u64>(n << 1));
+    out._items = entries;
     return out;
   }
 }
