@@ -61,6 +61,19 @@ export class Value {
     this._n = n;
   }
 
+  /**
+   * @internal `new Value(kind, n)` without the call: the constructor is not inlined by the
+   * optimiser, and the decoder makes one Value per str, bin, container and large number.
+   */
+  // @ts-ignore: decorator
+  @inline
+  static _new(kind: Kind, n: u64): Value {
+    let v = changetype<Value>(__new(offsetof<Value>(), idof<Value>()));
+    v._kind = kind;
+    v._n = n;
+    return v;
+  }
+
   // ---- constructors ----
 
   /** The `nil` value (shared, immutable). @example `Reply.ok(Value.nil())` */
@@ -76,7 +89,7 @@ export class Value {
   /** A signed 64-bit integer. @example `Value.int(-3)` */
   static int(v: i64): Value {
     if (v >= SMALL_MIN && v <= SMALL_MAX) return unchecked(SMALL[<i32>(v - SMALL_MIN)]);
-    return new Value(Kind.Int, <u64>v);
+    return Value._new(Kind.Int, <u64>v);
   }
 
   /** An unsigned 64-bit integer; at or below `i64.MAX_VALUE` it is the same as `Value.int`. @example `Value.uint(u64.MAX_VALUE)` */
@@ -131,7 +144,7 @@ export class Value {
   // @ts-ignore: decorator
   @inline
   static _slice(kind: Kind, src: ArrayBuffer, off: u32, len: u32): Value {
-    let v = new Value(kind, <u64>off | (<u64>len << 32));
+    let v = Value._new(kind, <u64>off | (<u64>len << 32));
     v._src = src;
     return v;
   }

@@ -357,7 +357,7 @@ export class Reader {
       if (this.error != ReadError.None) return Value.nil();
       unchecked((items[i] = v));
     }
-    let out = new Value(Kind.Array, <u64>n);
+    let out = Value._new(Kind.Array, <u64>n);
     out._items = items;
     return out;
   }
@@ -377,7 +377,7 @@ export class Reader {
       if (this.error != ReadError.None) return Value.nil();
       unchecked((entries[i] = v));
     }
-    let out = new Value(Kind.Map, <u64>(n << 1));
+    let out = Value._new(Kind.Map, <u64>(n << 1));
     out._items = entries;
     return out;
   }
