@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { EnclaveError } from '../runtime/errors.js';
 import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, unpackr } from '../runtime/marshal.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -46,14 +47,28 @@ describe('checkMsgpack', () => {
     );
   });
 
-  it('never throws on random bytes, and accepts only what msgpackr can decode', () => {
+  it('never throws on random bytes; an accepted reply decodes or fails as bad_reply, nothing else', () => {
+    // Valid msgpack can still be undecodable as JS (a map as a map key: [0x82, 0x81, 0, 0, ...]),
+    // so the structural check does not promise decodability; the host maps that case to bad_reply.
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        const why = checkMsgpack(bytes, 16);
-        if (why === undefined) expect(() => unpackr.unpack(bytes)).not.toThrow();
+        const reply = Uint8Array.of(0x81, 0xa2, 0x6f, 0x6b, ...bytes);
+        if (checkMsgpack(reply, 16) !== undefined) return;
+        try {
+          decodeReply(reply, 0, reply.length);
+        } catch (err) {
+          expect(err).toBeInstanceOf(EnclaveError);
+          expect((err as EnclaveError).code).toBe('bad_reply');
+        }
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
     );
+  });
+
+  it('a reply whose map key is itself a map is bad_reply (regression)', () => {
+    const reply = Uint8Array.of(0x81, 0xa2, 0x6f, 0x6b, 0x82, 0x81, 0, 0, 0, 0, 0);
+    expect(checkMsgpack(reply, 16)).toBeUndefined();
+    expect(() => decodeReply(reply, 0, reply.length)).toThrow(expect.objectContaining({ code: 'bad_reply' }));
   });
 
   const refused: [string, number[], RegExp][] = [
