@@ -2,15 +2,20 @@
  * `--compare <baseline.json> --max-regression <t>`: the regression gate.
  *
  * For every case of ours (role `subject`, or no role) present in both runs, keyed by
- * `<suite>/<case name>`:
+ * `<suite>/<case name>`, the gate compares the case's time **relative to its group's floor** when
+ * both runs measured that floor, and its absolute time otherwise:
  *
- *     limit = base.meanNs × (1 + t) × (1 + (base.rme + new.rme) / 100)
- *     regression  ⇔  new.meanNs > limit
+ *     x     = meanNs / floor.meanNs          rme(x) = rme + floor.rme     (basis "floor")
+ *     x     = meanNs                         rme(x) = rme                 (basis "absolute")
+ *     limit = base.x × (1 + t) × (1 + (rme(base.x) + rme(new.x)) / 100)
+ *     regression  ⇔  new.x > limit
  *
  * `t` is the threshold (`10%` → 0.10); the rme terms (percent) widen the limit by both runs'
- * margins of error, so noise a run itself admits to does not fail the gate. Floors, peers and
- * references are shown but never fail it (they are not our code; a slower floor means a slower
- * machine). Cases only in one of the two runs are listed as added or gone and do not fail it.
+ * margins of error, so noise a run itself admits to does not fail the gate. The floor is measured
+ * side by side with the case, so dividing by it cancels what a shared or different machine does to
+ * both (a busier neighbour, another CPU model) and leaves what our code did. Floors, peers and
+ * references are shown but never fail the gate. Cases only in one of the two runs are listed as
+ * added or gone and do not fail it.
  */
 import { formatNs } from './_harness.js';
 import { SCHEMA, type BenchReport } from './_report.js';
@@ -20,11 +25,13 @@ export type Verdict = 'ok' | 'regression' | 'faster' | 'info' | 'added' | 'gone'
 export interface Comparison {
   readonly key: string;
   readonly verdict: Verdict;
+  /** What was compared: time relative to the group's floor, or absolute time. */
+  readonly basis?: 'floor' | 'absolute';
   readonly baseNs?: number;
   readonly newNs?: number;
-  /** `new / base - 1`, for example 0.25 for 25% slower. */
+  /** `new / base - 1` on the compared basis, for example 0.25 for 25% slower. */
   readonly change?: number;
-  /** The largest `newNs` that still passes (only for gated cases). */
+  /** The largest `newNs` that still passes, at this run's floor (only for gated cases). */
   readonly limitNs?: number;
 }
 
@@ -72,31 +79,54 @@ export function regressionLimit(baseMeanNs: number, baseRme: number, newRme: num
   return baseMeanNs * (1 + threshold) * (1 + (baseRme + newRme) / 100);
 }
 
+type Result = BenchReport['suites'][number]['results'][number];
+
+/** Each case of a report by `<suite>/<case>`, with its group's floor when the group has one. */
+function indexReport(r: BenchReport): Map<string, { readonly result: Result; readonly floor: Result | undefined }> {
+  const out = new Map<string, { result: Result; floor: Result | undefined }>();
+  for (const s of r.suites) {
+    const floors = new Map(s.results.filter((c) => c.role === 'floor').map((c) => [c.group, c] as const));
+    for (const c of s.results) out.set(`${s.name}/${c.name}`, { result: c, floor: c.role === 'floor' ? undefined : floors.get(c.group) });
+  }
+  return out;
+}
+
 export function compareReports(base: BenchReport, current: BenchReport, threshold: number): CompareResult {
-  const index = (r: BenchReport) =>
-    new Map(r.suites.flatMap((s) => s.results.map((c) => [`${s.name}/${c.name}`, c] as const)));
-  const before = index(base);
-  const after = index(current);
+  const before = indexReport(base);
+  const after = indexReport(current);
   const rows: Comparison[] = [];
   let regressions = 0;
-  for (const [key, now] of after) {
-    const was = before.get(key);
-    if (was === undefined) {
+  for (const [key, { result: now, floor: nowFloor }] of after) {
+    const previous = before.get(key);
+    if (previous === undefined) {
       rows.push({ key, verdict: 'added', newNs: now.meanNs });
       continue;
     }
-    const change = now.meanNs / was.meanNs - 1;
+    const { result: was, floor: wasFloor } = previous;
     const gated = (now.role ?? 'subject') === 'subject';
     if (!gated) {
-      rows.push({ key, verdict: 'info', baseNs: was.meanNs, newNs: now.meanNs, change });
+      rows.push({ key, verdict: 'info', baseNs: was.meanNs, newNs: now.meanNs, change: now.meanNs / was.meanNs - 1 });
       continue;
     }
-    const limitNs = regressionLimit(was.meanNs, was.rme, now.rme, threshold);
-    const verdict: Verdict = now.meanNs > limitNs ? 'regression' : now.meanNs * (1 + threshold) < was.meanNs ? 'faster' : 'ok';
+    const relative = nowFloor !== undefined && wasFloor !== undefined;
+    const x = (c: Result, f: Result | undefined) => (relative ? c.meanNs / f!.meanNs : c.meanNs);
+    const rme = (c: Result, f: Result | undefined) => (relative ? c.rme + f!.rme : c.rme);
+    const wasX = x(was, wasFloor);
+    const nowX = x(now, nowFloor);
+    const limitX = regressionLimit(wasX, rme(was, wasFloor), rme(now, nowFloor), threshold);
+    const verdict: Verdict = nowX > limitX ? 'regression' : nowX * (1 + threshold) < wasX ? 'faster' : 'ok';
     if (verdict === 'regression') regressions++;
-    rows.push({ key, verdict, baseNs: was.meanNs, newNs: now.meanNs, change, limitNs });
+    rows.push({
+      key,
+      verdict,
+      basis: relative ? 'floor' : 'absolute',
+      baseNs: was.meanNs,
+      newNs: now.meanNs,
+      change: nowX / wasX - 1,
+      limitNs: relative ? limitX * nowFloor!.meanNs : limitX,
+    });
   }
-  for (const [key, was] of before) if (!after.has(key)) rows.push({ key, verdict: 'gone', baseNs: was.meanNs });
+  for (const [key, { result: was }] of before) if (!after.has(key)) rows.push({ key, verdict: 'gone', baseNs: was.meanNs });
 
   const warnings: string[] = [];
   if (base.machine?.cpu !== current.machine?.cpu || base.machine?.cores !== current.machine?.cores) {
@@ -122,9 +152,13 @@ export function compareMarkdown(result: CompareResult, baseLabel: string): strin
     '',
     ...result.warnings.map((w) => `- warning: ${w}`),
     ...(result.warnings.length > 0 ? [''] : []),
-    '| case | baseline | now | change | limit | verdict |',
-    '|---|--:|--:|--:|--:|---|',
-    ...rows.map((r) => `| ${r.key} | ${ns(r.baseNs)} | ${ns(r.newNs)} | ${pct(r.change)} | ${ns(r.limitNs)} | ${MARK[r.verdict]} |`),
+    'Change and limit are relative to the group floor where both runs measured it (basis "floor"), absolute otherwise.',
+    '',
+    '| case | baseline | now | change | limit | basis | verdict |',
+    '|---|--:|--:|--:|--:|---|---|',
+    ...rows.map(
+      (r) => `| ${r.key} | ${ns(r.baseNs)} | ${ns(r.newNs)} | ${pct(r.change)} | ${ns(r.limitNs)} | ${r.basis ?? ''} | ${MARK[r.verdict]} |`,
+    ),
     '',
   ];
   return lines.join('\n');

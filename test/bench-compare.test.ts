@@ -70,16 +70,33 @@ describe('compare rule', () => {
     expect(r.warnings).toEqual([]);
   });
 
-  it('passes a slowdown within threshold plus margins, fails one beyond', () => {
-    // enclave: rme 2 + 2 -> limit 1000 × 1.1 × 1.04 = 1144 ns
-    expect(compareReports(BASE, slowed(1.14, 'enclave 16 B'), 0.1).regressions).toBe(0);
-    const r = compareReports(BASE, slowed(1.15, 'enclave 16 B'), 0.1);
+  it('passes a slowdown within threshold plus margins, fails one beyond (relative to the floor)', () => {
+    // enclave / floor = 5, rme 2 + 1 = 3 in each run -> limit 5 × 1.1 × 1.06 = 5.83, i.e. 1.166×
+    expect(compareReports(BASE, slowed(1.16, 'enclave 16 B'), 0.1).regressions).toBe(0);
+    const r = compareReports(BASE, slowed(1.17, 'enclave 16 B'), 0.1);
     expect(r.regressions).toBe(1);
-    expect(r.rows.find((x) => x.verdict === 'regression')?.key).toBe('boundary/enclave 16 B');
+    const row = r.rows.find((x) => x.verdict === 'regression');
+    expect(row?.key).toBe('boundary/enclave 16 B');
+    expect(row?.basis).toBe('floor');
   });
 
-  it('fails an artificially slowed result', () => {
-    expect(compareReports(BASE, slowed(2), 0.1).regressions).toBe(1);
+  it('fails an artificially slowed build: our code slower, the floor not', () => {
+    expect(compareReports(BASE, slowed(2, 'enclave 16 B'), 0.1).regressions).toBe(1);
+  });
+
+  it('does not fail a slower machine: everything slower, the floor too', () => {
+    const r = compareReports(BASE, slowed(2), 0.1);
+    expect(r.regressions).toBe(0);
+    expect(r.rows.find((x) => x.key === 'boundary/enclave 16 B')?.change).toBeCloseTo(0);
+  });
+
+  it('compares absolute times when a run lacks the floor', () => {
+    const noFloor = (factor: number) =>
+      report([row('enclave 16 B', 1000 * factor, 2, { peer: 'extism 16 B' }), row('extism 16 B', 20_000, 3, { role: 'peer' })]);
+    const r = compareReports(BASE, noFloor(2), 0.1);
+    expect(r.regressions).toBe(1);
+    expect(r.rows.find((x) => x.key === 'boundary/enclave 16 B')?.basis).toBe('absolute');
+    expect(compareReports(BASE, noFloor(1.14), 0.1).regressions).toBe(0); // 1000 × 1.1 × 1.04 = 1144
   });
 
   it('never fails on floors or peers, which are not our code', () => {
@@ -165,7 +182,7 @@ describe('enclave bench --results --compare (the built CLI)', () => {
       await writeFile(file, JSON.stringify(r));
       return file;
     };
-    return { dir, base: await write('base.json', BASE), same: await write('same.json', BASE), slow: await write('slow.json', slowed(2)) };
+    return { dir, base: await write('base.json', BASE), same: await write('same.json', BASE), slow: await write('slow.json', slowed(2, 'enclave 16 B')) };
   }
   async function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     try {
