@@ -357,9 +357,15 @@ export class WorkerEnclave implements EnclaveHandle {
     ctl[OP] = op;
     ctl[LEN] = len;
     ctl[SESSION_LEN] = session === undefined ? -1 : data.write(session, len, 'utf8');
-    ctl[SETTLE] = this.#settle;
+    // The settlement of the previous call travels with the next call, the only command that applies
+    // it (CALL_RAW); endSession leaves it pending, or what the previous call taught would be lost.
+    if (op === OP_END_SESSION) {
+      ctl[SETTLE] = SETTLE_NONE;
+    } else {
+      ctl[SETTLE] = this.#settle;
+      this.#settle = SETTLE_NONE;
+    }
     ctl[SEQ] = ++this.#seq;
-    this.#settle = SETTLE_NONE;
     Atomics.store(ctl, STATE, REQUEST);
     Atomics.notify(ctl, STATE);
 

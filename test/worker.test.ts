@@ -451,3 +451,24 @@ describe('worker mode: state, sizes, logs, lifecycle', () => {
     });
   }
 });
+
+describe('worker mode: regressions', () => {
+  it('endSession between two calls does not lose what the first call settled (requires, as in-process)', async () => {
+    const bytes = new Uint8Array(await readFile(COUNTER));
+    for (const options of [{ state: 'persistent' }, { state: 'per-session' }] as const) {
+      const session = options.state === 'per-session' ? { session: 'a' } : undefined;
+      const a = await loadEnclave(bytes, options);
+      const b = await loadEnclave(bytes, { ...worker(), ...options });
+      try {
+        for (const e of [a, b]) {
+          await e.call('incr', { by: 1 }, session);
+          await e.endSession('other');
+          // `reset` requires `incr` to have succeeded on this instance: it has.
+          expect(await e.call('reset', undefined, session)).toBe(null);
+        }
+      } finally {
+        await b.close();
+      }
+    }
+  });
+});
