@@ -30,6 +30,20 @@ export const SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024;
 /** Longest session id accepted, in UTF-16 code units. */
 export const MAX_SESSION_ID = 256;
 
+/**
+ * True for a usable session id: a string of 1..{@link MAX_SESSION_ID} UTF-16 units with no lone
+ * surrogate. Worker mode carries the id to its worker as UTF-8, where every lone surrogate becomes
+ * U+FFFD: two distinct ids would reach the same instance there, one tenant's memory another's.
+ */
+export function isSessionId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_SESSION_ID &&
+    (value as string & { isWellFormed(): boolean }).isWellFormed()
+  );
+}
+
 /** What the pool needs of an instance. */
 export interface PoolInstance {
   readonly memory: WebAssembly.Memory;
@@ -76,8 +90,11 @@ export class InstancePool<L extends PoolInstance> {
       if (session !== undefined) throw new EnclaveError('invalid_options', "A session id needs state: 'per-session'.");
       return this.#single ?? (this.#single = this.#fresh());
     }
-    if (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_ID) {
-      throw new EnclaveError('invalid_options', `state: 'per-session' needs { session } of 1..${MAX_SESSION_ID} characters on every call.`);
+    if (!isSessionId(session)) {
+      throw new EnclaveError(
+        'invalid_options',
+        `state: 'per-session' needs { session }, a well-formed string of 1..${MAX_SESSION_ID} characters, on every call.`,
+      );
     }
     const sessions = this.#sessions;
     let live = sessions.get(session);

@@ -31,7 +31,7 @@ import {
 import type { ModuleIdentity } from '../attest/measure.js';
 import { EnclaveError } from './errors.js';
 import { createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, type RequestFrame } from './marshal.js';
-import { MAX_SESSION_ID } from './state.js';
+import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
   DEAD,
   ERROR,
@@ -286,7 +286,7 @@ export class WorkerEnclave implements EnclaveHandle {
     return this.#enqueue(async () => {
       const live = this.#live;
       // No worker (closed, or replaced after a timeout): no session survives.
-      if (this.#closed || live === undefined || typeof session !== 'string' || session.length > MAX_SESSION_ID) return false;
+      if (this.#closed || live === undefined || !isSessionId(session)) return false;
       const state = await this.#hop(live, OP_END_SESSION, 0, session);
       if (state === REPLY) return live.ctl[LEN] === 1;
       if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
@@ -322,9 +322,9 @@ export class WorkerEnclave implements EnclaveHandle {
       throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
     }
     const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.limits);
-    if (session !== undefined && (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_ID)) {
+    if (session !== undefined && !isSessionId(session)) {
       // Whatever the state policy, in-process refuses these with invalid_options too.
-      throw new EnclaveError('invalid_options', `A session id must be a string of 1..${MAX_SESSION_ID} characters.`);
+      throw new EnclaveError('invalid_options', `A session id must be a well-formed string of 1..${MAX_SESSION_ID} characters.`);
     }
 
     let live = this.#live;

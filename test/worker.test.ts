@@ -471,4 +471,21 @@ describe('worker mode: regressions', () => {
       }
     }
   });
+
+  it('session ids that are not well-formed UTF-16 are refused in both modes, so two never share an instance', async () => {
+    const bytes = new Uint8Array(await readFile(COUNTER));
+    const a = await loadEnclave(bytes, { state: 'per-session' });
+    const b = await loadEnclave(bytes, { ...worker(), state: 'per-session' });
+    try {
+      for (const e of [a, b]) {
+        // Lone surrogates: distinct strings that UTF-8 would turn into the same bytes (U+FFFD).
+        expect(await codeOf(e.call('incr', { by: 5 }, { session: '\uD800' }))).toBe('invalid_options');
+        expect(await codeOf(e.call('get', undefined, { session: '\uDBFF' }))).toBe('invalid_options');
+        expect(await e.endSession('\uD800')).toBe(false);
+        expect(await e.call('get', undefined, { session: '\u{1F600}' })).toBe(0);
+      }
+    } finally {
+      await b.close();
+    }
+  });
 });
