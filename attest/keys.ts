@@ -9,7 +9,8 @@
  * Raw wasmsign2 key files (`0x01 ‖ pk`, `0x81 ‖ seed ‖ pk`) are accepted on input.
  */
 import { constants as fsc } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { abytes, bytesToHex, equalBytes, fromBase64url, hexToBytesOrUndefined, isPlainObject, toBase64url } from './_bytes.js';
@@ -209,7 +210,9 @@ export function defaultPublicKeyPath(privateKeyPath: string): string {
 
 async function writeNew(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
   // O_EXCL unless overwriting: never follow a planted file or symlink into someone else's key.
-  const flags = fsc.O_WRONLY | fsc.O_CREAT | (overwrite ? fsc.O_TRUNC : fsc.O_EXCL);
+  // O_NOFOLLOW when overwriting: --force replaces a key file, never the target of a symlink.
+  const nofollow = process.platform === 'win32' ? 0 : fsc.O_NOFOLLOW;
+  const flags = fsc.O_WRONLY | fsc.O_CREAT | (overwrite ? fsc.O_TRUNC | nofollow : fsc.O_EXCL);
   let fh;
   try {
     fh = await open(path, flags, mode);
@@ -220,6 +223,8 @@ async function writeNew(path: string, text: string, mode: number, overwrite: boo
   try {
     await fh.chmod(mode); // the umask may have narrowed it, or an overwritten file had another mode
     await fh.writeFile(text, 'utf8');
+  } catch (err) {
+    throw new AttestationError('key_unavailable', undefined, { cause: err });
   } finally {
     await fh.close();
   }
@@ -227,9 +232,11 @@ async function writeNew(path: string, text: string, mode: number, overwrite: boo
 
 /**
  * Writes a key pair as JWK files: the private one with mode 0600, the public one with 0644.
- * Refuses to replace existing files unless `overwrite` is set.
+ * Refuses to replace existing files unless `overwrite` is set. If the public file cannot be
+ * written, a private file this call created is removed again, so a retry starts clean.
  * @returns the paths written.
- * @throws {AttestationError} `key_exists` if a file exists; `key_unavailable` on other I/O errors.
+ * @throws {AttestationError} `key_exists` if a file exists; `key_unavailable` on other I/O errors
+ *   or when both paths are the same file (the public key would replace the private one).
  * @example
  * const { publicKeyPath } = await writeKeyPair(generateKeyPair(), { privateKeyPath: 'release.key.json' });
  */
@@ -240,17 +247,54 @@ export async function writeKeyPair(
 ): Promise<{ privateKeyPath: string; publicKeyPath: string }> {
   const privateKeyPath = paths.privateKeyPath;
   const publicKeyPath = paths.publicKeyPath ?? defaultPublicKeyPath(privateKeyPath);
+  if (resolve(privateKeyPath) === resolve(publicKeyPath)) {
+    throw new AttestationError('key_unavailable', 'the public key path is the private key path; give the public key another file');
+  }
   const overwrite = options.overwrite === true;
   await writeNew(privateKeyPath, `${JSON.stringify(privateKeyToJwk(keys))}\n`, 0o600, overwrite);
-  await writeNew(publicKeyPath, `${JSON.stringify(publicKeyToJwk(keys.publicKey))}\n`, 0o644, overwrite);
+  try {
+    await writeNew(publicKeyPath, `${JSON.stringify(publicKeyToJwk(keys.publicKey))}\n`, 0o644, overwrite);
+  } catch (err) {
+    if (!overwrite) await unlink(privateKeyPath).catch(() => {});
+    throw err;
+  }
   return { privateKeyPath, publicKeyPath };
 }
 
-async function readKeyFile(path: string): Promise<Uint8Array> {
+/** Far above any real key file (a JWK is ~230 bytes); bounds what a wrong path can make us read. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/**
+ * Reads a key file through one open handle: the checks (regular file, size, and for private keys
+ * the mode) are made on the file actually read, so it cannot be swapped between check and read.
+ * O_NONBLOCK keeps a FIFO from blocking the open; a FIFO or device (`/dev/zero`) is then refused.
+ */
+async function readKeyFile(path: string, requirePrivate: boolean): Promise<Uint8Array> {
+  let fh;
   try {
-    return new Uint8Array(await readFile(path));
+    fh = await open(path, fsc.O_RDONLY | (process.platform === 'win32' ? 0 : fsc.O_NONBLOCK));
   } catch (err) {
     throw new AttestationError('key_unavailable', undefined, { cause: err });
+  }
+  try {
+    let st;
+    try {
+      st = await fh.stat();
+    } catch (err) {
+      throw new AttestationError('key_unavailable', undefined, { cause: err });
+    }
+    if (!st.isFile() || st.size > MAX_KEY_FILE_BYTES) {
+      throw new AttestationError('invalid_key', 'the key path is not a key file (not a regular file of at most 64 KiB); generate one with `enclave keygen`');
+    }
+    // As OpenSSH: a private key that group or others can access is refused, not used.
+    if (requirePrivate && process.platform !== 'win32' && (st.mode & 0o077) !== 0) throw new AttestationError('insecure_key_file');
+    try {
+      return new Uint8Array(await fh.readFile());
+    } catch (err) {
+      throw new AttestationError('key_unavailable', undefined, { cause: err });
+    }
+  } finally {
+    await fh.close();
   }
 }
 
@@ -263,8 +307,7 @@ async function readKeyFile(path: string): Promise<Uint8Array> {
  * const signed = signModule(bytes, keys);
  */
 export async function readPrivateKeyFile(path: string): Promise<SigningKeyPair> {
-  await assertPrivateMode(path);
-  const bytes = await readKeyFile(path);
+  const bytes = await readKeyFile(path, true);
   try {
     return parsePrivateKey(bytes);
   } finally {
@@ -272,24 +315,12 @@ export async function readPrivateKeyFile(path: string): Promise<SigningKeyPair> 
   }
 }
 
-/** @internal Refuses key files readable by group or others (POSIX only). */
-export async function assertPrivateMode(path: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  let mode: number;
-  try {
-    mode = (await stat(path)).mode;
-  } catch (err) {
-    throw new AttestationError('key_unavailable', undefined, { cause: err });
-  }
-  if ((mode & 0o077) !== 0) throw new AttestationError('insecure_key_file');
-}
-
 /**
  * Reads a public key file (JWK, hex, base64url or wasmsign2 raw) to its raw 32 bytes.
- * @throws {AttestationError} `key_unavailable`, `invalid_key`.
+ * @throws {AttestationError} `key_unavailable`, `invalid_key` (also for a path that is not a regular file).
  * @example
  * const trusted = [{ publicKey: await readPublicKeyFile('release.pub.json'), minSvn: 2 }];
  */
 export async function readPublicKeyFile(path: string): Promise<Uint8Array> {
-  return parsePublicKey(await readKeyFile(path));
+  return parsePublicKey(await readKeyFile(path, false));
 }

@@ -1,4 +1,5 @@
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -292,6 +293,38 @@ describe('keys', () => {
     // A private JWK whose x does not match d is refused.
     const other = publicKeyToJwk(bob.publicKey);
     expect(codeOf(() => parsePrivateKey({ ...other, d: jwk.x }))).toBe('invalid_key');
+  });
+
+  it('key files that are not regular files are refused without reading or blocking (/dev/zero, a FIFO, a directory)', async () => {
+    const fifo = join(dir, 'key.fifo');
+    execFileSync('mkfifo', [fifo]);
+    await chmod(fifo, 0o600);
+    for (const path of ['/dev/zero', fifo, dir]) {
+      await expect(readPublicKeyFile(path)).rejects.toMatchObject({ code: 'invalid_key' });
+    }
+    await expect(readPrivateKeyFile(fifo)).rejects.toMatchObject({ code: 'invalid_key' });
+  });
+
+  it('writeKeyPair refuses the same path for both keys, and leaves no orphan private key when the public one cannot be written', async () => {
+    const privateKeyPath = join(dir, 'same.key.json');
+    await expect(writeKeyPair(generateKeyPair(), { privateKeyPath, publicKeyPath: privateKeyPath }, { overwrite: true })).rejects.toMatchObject({
+      code: 'key_unavailable',
+    });
+    const orphan = join(dir, 'orphan.key.json');
+    await writeFile(join(dir, 'orphan.pub.json'), 'taken');
+    await expect(writeKeyPair(generateKeyPair(), { privateKeyPath: orphan })).rejects.toMatchObject({ code: 'key_exists' });
+    await expect(stat(orphan)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('writeKeyPair with overwrite replaces a key file but never writes through a symlink', async () => {
+    const victim = join(dir, 'victim.txt');
+    await writeFile(victim, 'keep me');
+    const link = join(dir, 'link.key.json');
+    await symlink(victim, link);
+    await expect(writeKeyPair(generateKeyPair(), { privateKeyPath: link }, { overwrite: true })).rejects.toMatchObject({
+      code: 'key_unavailable',
+    });
+    expect(await readFile(victim, 'utf8')).toBe('keep me');
   });
 });
 
