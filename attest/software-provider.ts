@@ -12,7 +12,7 @@
  * `{"version":1,"platform":"software","attestationKey":<private Ed25519 JWK>,"sealingSecret":<base64url 32 bytes>,"createdAt":<ISO 8601>}`
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fromBase64url, isPlainObject, toBase64url } from './_bytes.js';
@@ -147,6 +147,7 @@ export class SoftwareAttestationProvider implements AttestationProvider {
     } catch (err) {
       throw unavailable('cannot create the directory', err);
     }
+    checkDirectory(this.#dir);
     const path = this.keyPath;
     let text: string;
     try {
@@ -160,17 +161,55 @@ export class SoftwareAttestationProvider implements AttestationProvider {
   }
 }
 
-function readIfExists(path: string): string | undefined {
-  let mode: number;
+const POSIX = process.platform !== 'win32';
+
+/**
+ * Refuses a platform directory that another user could write to: whoever can create or rename
+ * files in it can plant their own key file, whose key and sealing secret they know (the checks
+ * OpenSSH makes of `~/.ssh`). A symlinked directory is fine; its target is what is checked.
+ */
+function checkDirectory(dir: string): void {
+  if (!POSIX) return;
+  let st;
   try {
-    mode = statSync(path).mode;
+    st = statSync(dir);
+  } catch (err) {
+    throw unavailable('cannot read the directory', err);
+  }
+  if (!st.isDirectory()) throw unavailable('the platform directory is not a directory');
+  if ((st.mode & 0o022) !== 0 || st.uid !== process.getuid!()) {
+    throw new AttestationError('insecure_key_file', 'the platform directory is writable by, or belongs to, another user; use a private directory (mode 0700)');
+  }
+}
+
+/**
+ * Reads the key file if it exists. Opened once, without following a symlink, and the open file is
+ * checked (regular, ours, mode 0600 or narrower), so nothing can swap it between check and read.
+ */
+function readIfExists(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY | (POSIX ? fsc.O_NOFOLLOW | fsc.O_NONBLOCK : 0));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new AttestationError('insecure_key_file', 'the platform key file is a symlink; replace it with the file itself');
     throw err;
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) throw new AttestationError('insecure_key_file');
-  return readFileSync(path, 'utf8');
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_KEY_FILE_BYTES) throw unavailable('the key file is not a regular file of a few hundred bytes');
+    if (POSIX && st.uid !== process.getuid!()) {
+      throw new AttestationError('insecure_key_file', 'the platform key file belongs to another user; remove it and let enclave create a new one');
+    }
+    if (POSIX && (st.mode & 0o077) !== 0) throw new AttestationError('insecure_key_file');
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
+
+/** Far above a real key file; bounds what a planted or corrupted file can make us read. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 /** Creates the key file atomically: write a private temp file, then link it into place (fails if another process won). */
 function createKeyFile(path: string): string {
@@ -184,6 +223,7 @@ function createKeyFile(path: string): string {
     createdAt: new Date().toISOString(),
   })}\n`;
   sealing.fill(0);
+  keys.secretKey.fill(0); // parseKeyFile rebuilds the pair from the text
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
   try {

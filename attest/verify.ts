@@ -267,7 +267,10 @@ export async function verifyEvidence(token: string, options: VerifyEvidenceOptio
   } catch (err) {
     if (err instanceof joseErrors.JWSSignatureVerificationFailed) fail('bad_signature', undefined, err);
     if (err instanceof joseErrors.JWTExpired) fail('expired', undefined, err);
-    if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf') fail('not_yet_valid', undefined, err);
+    // Only a well-formed `nbf` in the future is "not yet valid"; a non-numeric one is malformed.
+    if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf' && err.reason === 'check_failed') {
+      fail('not_yet_valid', undefined, err);
+    }
     fail('malformed', undefined, err);
   }
   const claims = checkClaims(payload);

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
@@ -119,6 +119,20 @@ describe('software platform key', () => {
     const p = new SoftwareAttestationProvider({ dir: join(dir, 'loose') }).open();
     await chmod(p.keyPath, 0o640);
     expect(codeOf(() => new SoftwareAttestationProvider({ dir: join(dir, 'loose') }).publicJwk())).toBe('insecure_key_file');
+  });
+
+  it('refuses a platform directory others can write to, and a key file that is a symlink', async () => {
+    const shared = join(dir, 'shared');
+    await mkdir(shared, { mode: 0o700 });
+    await chmod(shared, 0o777);
+    expect(codeOf(() => new SoftwareAttestationProvider({ dir: shared }).open())).toBe('insecure_key_file');
+    await expect(stat(join(shared, 'platform-key.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+
+    // A planted symlink to a key file someone else controls (here: a valid one) is not followed.
+    const linked = join(dir, 'linked');
+    await mkdir(linked, { mode: 0o700 });
+    await symlink(platform.keyPath, join(linked, 'platform-key.json'));
+    expect(codeOf(() => new SoftwareAttestationProvider({ dir: linked }).open())).toBe('insecure_key_file');
   });
 });
 
@@ -265,6 +279,17 @@ describe('verifier refusals', () => {
     const h2 = b64u(Buffer.from(JSON.stringify({ ...header, typ: 'JWT' })));
     const sig = ed25519.sign(new TextEncoder().encode(`${h2}.${p}`), seed);
     expect(await codeOfAsync(verify(`${h2}.${p}.${b64u(sig)}`))).toBe('malformed');
+  });
+
+  it('an nbf that is not a number is malformed, not not_yet_valid; a future nbf is not_yet_valid', async () => {
+    const file = JSON.parse(await readFile(platform.keyPath, 'utf8'));
+    const seed = new Uint8Array(Buffer.from(file.attestationKey.d, 'base64url'));
+    const platformKeys = { secretKey: seed, publicKey: ed25519.getPublicKey(seed) };
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+    const withNbf = (nbf: unknown) => signEvidenceClaims({ ...claims, nbf } as never, platformKeys);
+    expect(await codeOfAsync(verify(withNbf('soon')))).toBe('malformed');
+    expect(await codeOfAsync(verify(withNbf(claims.iat + 120)))).toBe('not_yet_valid');
+    expect(await codeOfAsync(verify(withNbf(claims.iat)))).toBe('no error');
   });
 
   it('applies the policy: measurement, signer, svn and platform', async () => {
