@@ -5,7 +5,7 @@
  * is part of the module's identity. The host trusts it only as far as its own policy allows:
  * limits are capped by the policy, capabilities must be granted.
  */
-import { EnclaveError } from './errors.js';
+import { EnclaveError, quoteInput } from './errors.js';
 
 /** Capabilities an enclave may declare (docs/ABI.md §3). */
 export const CAPABILITIES = ['random', 'clock', 'log', 'seal', 'attest'] as const;
@@ -307,7 +307,7 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
         }
         if (!additional) {
           for (const name of Object.keys(obj)) {
-            if (!known.has(name)) return `${path}.${name} is not a field of this op`;
+            if (!known.has(name)) return `${path} has a field ${quoteInput(name)} that the contract does not declare`;
           }
         }
         return undefined;

@@ -20,18 +20,10 @@ import { createReport, REPORT_STATUS, reportStatusFor } from '../attest/report.j
 import { SEALING_POLICIES } from '../attest/sealing.js';
 import { CONTRACT_SECTION, customSections } from '../attest/wasm-sections.js';
 import { instrumentCached } from './_fuel-cache.js';
-import {
-  CAPABILITIES,
-  compileShape,
-  parseContractBytes,
-  type Capability,
-  type Contract,
-  type Limits,
-  type ShapeCheck,
-} from './contract.js';
-import { DISCARDING_CODES, ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
+import { CAPABILITIES, parseContractBytes, type Capability, type Contract, type Limits } from './contract.js';
+import { DISCARDING_CODES, EnclaveError } from './errors.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
-import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, type Encoded, type RequestFrame } from './marshal.js';
+import { checkMsgpack, compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
 import { DEFAULT_MAX_SESSIONS, InstancePool, STATE_POLICIES, type StatePolicy } from './state.js';
 import { RUNTIME_VERSION } from './version.js';
@@ -431,12 +423,6 @@ interface Live {
   readonly globals: readonly WebAssembly.Global[];
 }
 
-interface OpRuntime {
-  readonly check: ShapeCheck;
-  readonly frame: RequestFrame;
-  readonly requires: readonly string[];
-}
-
 /**
  * A running enclave: one linear memory at a time, calls strictly sequential. Created by
  * `loadEnclave` or {@link EnclaveModule.create}.
@@ -452,7 +438,7 @@ export class Enclave {
   readonly #module: WebAssembly.Module;
   readonly #config: Config;
   readonly #packr: Packr;
-  readonly #ops: Map<string, OpRuntime>;
+  readonly #ops: ReadonlyMap<string, OpCall>;
   #live: Live | undefined;
   #closed = false;
   #pendingLogs: [LogLevel, string][] = [];
@@ -477,12 +463,7 @@ export class Enclave {
     this.#config = config;
     this.limits = config.limits;
     this.#packr = createPackr();
-    this.#ops = new Map(
-      Object.entries(contract.ops).map(([name, op]) => [
-        name,
-        { check: compileShape(op.args), frame: requestFrame(name), requires: op.requires },
-      ]),
-    );
+    this.#ops = compileOps(contract);
     this.#budget = config.limits.fuel;
     if (config.state === 'persistent') {
       this.#live = this.#instantiate();
@@ -571,10 +552,7 @@ export class Enclave {
 
   #call(op: string, args: unknown, session: string | undefined): unknown {
     if (this.#closed) throw new EnclaveError('closed');
-    const spec = typeof op === 'string' ? this.#ops.get(op) : undefined;
-    if (spec === undefined) {
-      throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
-    }
+    const spec = opFor(this.#ops, this.contract.name, op);
     const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.#config.limits);
 
     const live = this.#acquire(session);
@@ -649,8 +627,7 @@ export class Enclave {
     }
     try {
       if (this.#closed) throw new EnclaveError('closed');
-      const spec = this.#ops.get(op);
-      if (spec === undefined) throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${op}".`);
+      const spec = opFor(this.#ops, this.contract.name, op);
       const size = request.end - request.start;
       const limit = this.#config.limits.requestBytes;
       if (size > limit) throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limit}.`);
@@ -900,7 +877,7 @@ function toEnclaveError(err: unknown): EnclaveError {
   return new EnclaveError('trap', undefined, { cause: err });
 }
 
-function checkRequires(op: string, spec: OpRuntime, live: Live): void {
+function checkRequires(op: string, spec: OpCall, live: Live): void {
   for (const required of spec.requires) {
     if (!live.done.has(required)) {
       throw new EnclaveError('state', `"${op}" requires "${required}" to have succeeded first on this enclave.`);

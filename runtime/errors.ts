@@ -93,3 +93,17 @@ export class EnclaveError extends Error {
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_MESSAGES, value);
 }
+
+/** Longest piece of caller input a message repeats. */
+const MAX_QUOTED = 64;
+
+/**
+ * Caller input (an op name, a map key) as it may appear in a message: JSON-quoted, so control
+ * characters cannot forge log lines, cut to 64 characters, so a message stays small whatever was
+ * sent, and never by calling the value's own `toString`, which may throw.
+ * @internal
+ */
+export function quoteInput(value: unknown): string {
+  if (typeof value !== 'string') return `(a ${value === null ? 'null' : typeof value}, not a string)`;
+  return value.length > MAX_QUOTED ? `${JSON.stringify(value.slice(0, MAX_QUOTED))}...` : JSON.stringify(value);
+}

@@ -4,8 +4,8 @@
  * limits of its own (docs/ABI.md §4, §5).
  */
 import { Packr, Unpackr } from 'msgpackr';
-import type { ShapeCheck } from './contract.js';
-import { ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
+import { compileShape, type Contract, type ShapeCheck } from './contract.js';
+import { ENCLAVE_CODES, EnclaveError, quoteInput, type ErrorCode } from './errors.js';
 
 /** msgpackr settings shared by both directions: plain msgpack, no records, no extensions. */
 const MSGPACKR_OPTIONS = {
@@ -55,6 +55,35 @@ export function requestFrame(op: string): RequestFrame {
     withoutArgs: Buffer.concat([Buffer.of(0x81, ...OP_KEY), name]),
     withArgs: Buffer.concat([Buffer.of(0x82, ...OP_KEY), name, Buffer.from(ARGS_KEY)]),
   });
+}
+
+/** What a call needs of its op, prepared once per op at load (both isolation modes). */
+export interface OpCall {
+  /** Position in `Object.keys(contract.ops)`: worker mode sends it instead of the name. */
+  readonly index: number;
+  readonly check: ShapeCheck;
+  readonly frame: RequestFrame;
+  readonly requires: readonly string[];
+}
+
+/** The ops of a contract, ready to call. */
+export function compileOps(contract: Contract): ReadonlyMap<string, OpCall> {
+  return new Map(
+    Object.entries(contract.ops).map(([name, op], index) => [
+      name,
+      Object.freeze({ index, check: compileShape(op.args), frame: requestFrame(name), requires: op.requires }),
+    ]),
+  );
+}
+
+/**
+ * The op a caller named.
+ * @throws {EnclaveError} `unknown_op`, for a name not in the contract or not a string.
+ */
+export function opFor(ops: ReadonlyMap<string, OpCall>, enclave: string, op: unknown): OpCall {
+  const spec = typeof op === 'string' ? ops.get(op) : undefined;
+  if (spec === undefined) throw new EnclaveError('unknown_op', `The enclave "${enclave}" has no op ${quoteInput(op)}.`);
+  return spec;
 }
 
 /**

@@ -19,7 +19,7 @@ import { statSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Packr } from 'msgpackr';
-import { compileShape, type Contract, type Limits, type ShapeCheck } from './contract.js';
+import type { Contract, Limits } from './contract.js';
 import {
   EnclaveModule,
   MODULE_PARTS,
@@ -30,7 +30,7 @@ import {
 } from './enclave.js';
 import type { ModuleIdentity } from '../attest/measure.js';
 import { EnclaveError } from './errors.js';
-import { createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, type RequestFrame } from './marshal.js';
+import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall } from './marshal.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
   DEAD,
@@ -120,12 +120,6 @@ const waitAsync = (
     ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
   }
 ).waitAsync;
-
-interface OpRuntime {
-  readonly index: number;
-  readonly check: ShapeCheck;
-  readonly frame: RequestFrame;
-}
 
 /** One running worker and its view of the shared buffer. */
 interface LiveWorker {
@@ -218,7 +212,7 @@ export class WorkerEnclave implements EnclaveHandle {
   /** The limits in force: the contract's, capped by the host policy. */
   readonly limits: Limits;
   readonly #settled: Settled;
-  readonly #ops: Map<string, OpRuntime>;
+  readonly #ops: ReadonlyMap<string, OpCall>;
   readonly #packr: Packr;
   #live: LiveWorker | undefined;
   #closed = false;
@@ -238,9 +232,7 @@ export class WorkerEnclave implements EnclaveHandle {
     this.limits = limits;
     this.#settled = settled;
     this.#packr = createPackr();
-    this.#ops = new Map(
-      Object.entries(mod.contract.ops).map(([name, op], index) => [name, { index, check: compileShape(op.args), frame: requestFrame(name) }]),
-    );
+    this.#ops = compileOps(mod.contract);
     this.#live = first;
   }
 
@@ -317,10 +309,7 @@ export class WorkerEnclave implements EnclaveHandle {
     if (this.#closed) throw new EnclaveError('closed');
     // Caller-side checks, on this thread before the hop, exactly as in-process. `requires` is
     // checked by the worker's Enclave, which owns the instance and knows when it was replaced.
-    const spec = typeof op === 'string' ? this.#ops.get(op) : undefined;
-    if (spec === undefined) {
-      throw new EnclaveError('unknown_op', `The enclave "${this.contract.name}" has no op "${String(op)}".`);
-    }
+    const spec = opFor(this.#ops, this.contract.name, op);
     const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.limits);
     if (session !== undefined && !isSessionId(session)) {
       // Whatever the state policy, in-process refuses these with invalid_options too.

@@ -81,7 +81,7 @@ describe('compileShape', () => {
     expect(check(shape, { by: 1, key: new Uint8Array(31) })).toMatch(/32\.\.32 bytes/);
     expect(check(shape, { by: 1, list: [true, false, true] })).toMatch(/at most 2 items/);
     expect(check(shape, { by: 1, list: ['yes'] })).toMatch(/args\.list\[\] must be a boolean/);
-    expect(check(shape, { by: 1, extra: 1 })).toMatch(/extra is not a field/);
+    expect(check(shape, { by: 1, extra: 1 })).toMatch(/a field "extra" that the contract does not declare/);
     expect(check(shape, [1])).toMatch(/must be a map/);
     expect(check(shape, null)).toMatch(/must be a map/);
   });

@@ -200,6 +200,29 @@ describe('caller-side checks', () => {
     expect(await codeOf(enclave.call(42 as unknown as string))).toBe('unknown_op');
   });
 
+  it('an op name or map key from the caller reaches a message quoted and cut short, and any op value fails with unknown_op', async () => {
+    const messageOf = async (promise: Promise<unknown>) => {
+      const err = await promise.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(EnclaveError);
+      return err as EnclaveError;
+    };
+    // Values whose String() throws must still end in an EnclaveError, not a TypeError.
+    for (const op of [Object.create(null), { toString: () => { throw new Error('boom'); } }, Symbol('s'), null]) {
+      expect((await messageOf(enclave.call(op as string))).code).toBe('unknown_op');
+    }
+    const long = 'secret\n'.repeat(10_000);
+    const unknown = await messageOf(enclave.call(long));
+    expect(unknown.code).toBe('unknown_op');
+    expect(unknown.message.length).toBeLessThan(200);
+    expect(unknown.message).not.toContain('\n');
+
+    const counter = await loadEnclave(new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url));
+    const extra = await messageOf(counter.call('incr', { [long]: 1 }));
+    expect(extra.code).toBe('invalid_args');
+    expect(extra.message.length).toBeLessThan(200);
+    expect(extra.message).not.toContain('\n');
+  });
+
   it('refuses an oversized request before copying it', async () => {
     expect(await codeOf(enclave.call('ok', 'x'.repeat(20_000)))).toBe('too_large');
     expect(await enclave.call('ok')).toBe('fine');
