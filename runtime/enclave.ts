@@ -126,13 +126,15 @@ const MAX_LOG_MESSAGE = 1024;
 /** Log lines kept per call; the rest are counted and reported as one line (log flooding). */
 const MAX_LOG_LINES = 256;
 const MAX_RANDOM = 65_536;
+/** Decodes what an enclave logs; malformed UTF-8 becomes U+FFFD, never an exception. */
+const utf8 = new TextDecoder();
 
 /*
  * Internals shared with worker mode (runtime/worker.ts, runtime/_worker-main.ts), kept off the
  * public surface behind symbols. Whoever adds state to EnclaveModule extends MODULE_PARTS and
  * FROM_PARTS, so a worker rebuilds the same module without compiling it again.
  */
-/** @internal `Enclave[CALL_RAW](op, request, settle)`: one call from request bytes to reply bytes. */
+/** @internal `Enclave[CALL_RAW](op, request, settle, session)`: one call from request bytes to reply bytes. */
 export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
 /** @internal `EnclaveModule[MODULE_PARTS]()`: what a worker needs, structured-cloneable. */
 export const MODULE_PARTS: unique symbol = Symbol('enclave.moduleParts');
@@ -446,8 +448,10 @@ export class Enclave {
   /** Where {@link Enclave.#enter} leaves the checked reply span. */
   #replyStart = 0;
   #replyEnd = 0;
-  /** The last call made through CALL_RAW, until the host settles it. */
-  #rawPrevious: { readonly live: Live; readonly op: string } | undefined;
+  /** The last call made through CALL_RAW, until the host settles it (three fields: no allocation per call). */
+  #rawLive: Live | undefined;
+  #rawOp = '';
+  #rawSession: string | undefined;
   /** Instances for `per-session` and `per-call`; `persistent` uses #live alone (the hot path). */
   readonly #pool: InstancePool<Live> | undefined;
   /** Fuel per call (and for the start function); also what `lastCall.fuel` is measured from. */
@@ -619,11 +623,12 @@ export class Enclave {
    * @throws {EnclaveError} as {@link Enclave.call}.
    */
   [CALL_RAW](op: string, request: Encoded, settle: number, session?: string): Uint8Array {
-    const previous = this.#rawPrevious;
-    this.#rawPrevious = undefined;
-    if (previous !== undefined && (this.#pool === undefined ? previous.live === this.#live : this.#pool.holds(previous.live))) {
-      if (settle === 1) previous.live.done.add(previous.op);
-      else if (settle === 2) this.#discard(previous.live);
+    const previous = this.#rawLive;
+    this.#rawLive = undefined;
+    const pool = this.#pool;
+    if (previous !== undefined && (pool === undefined ? previous === this.#live : pool.holds(previous, this.#rawSession))) {
+      if (settle === 1) previous.done.add(this.#rawOp);
+      else if (settle === 2) this.#discard(previous);
     }
     try {
       if (this.#closed) throw new EnclaveError('closed');
@@ -631,7 +636,6 @@ export class Enclave {
       const size = request.end - request.start;
       const limit = this.#config.limits.requestBytes;
       if (size > limit) throw new EnclaveError('too_large', `The request is ${size} bytes; the limit is ${limit}.`);
-      const pool = this.#pool;
       const live = this.#acquire(session);
       checkRequires(op, spec, live);
       let u8: Uint8Array;
@@ -641,7 +645,9 @@ export class Enclave {
         throw this.#fail(err, live);
       }
       if (pool === undefined || this.#config.state !== 'per-call') {
-        this.#rawPrevious = { live, op };
+        this.#rawLive = live;
+        this.#rawOp = op;
+        this.#rawSession = session;
         return u8.subarray(this.#replyStart, this.#replyEnd);
       }
       // per-call: the reset below overwrites enclave memory, so the reply is copied out first, and
@@ -719,7 +725,7 @@ export class Enclave {
     const inBounds = (ptr: number, len: number): boolean => ptr >>> 0 === ptr && len >>> 0 === len && ptr + len <= memoryOf().length;
     const readText = (ptr: number, len: number, max: number): string => {
       const n = Math.min(len >>> 0, max);
-      return inBounds(ptr, n) ? new TextDecoder().decode(memoryOf().subarray(ptr, ptr + n)) : '<out of bounds>';
+      return inBounds(ptr, n) ? utf8.decode(memoryOf().subarray(ptr, ptr + n)) : '<out of bounds>';
     };
     const granted = this.#config.capabilities;
     const env: Record<string, (...args: never[]) => unknown> = {

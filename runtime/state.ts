@@ -135,16 +135,12 @@ export class InstancePool<L extends PoolInstance> {
     return this.#sessions.delete(session);
   }
 
-  /** Live sessions, least recently used first. */
-  get sessions(): number {
-    return this.#sessions.size;
-  }
-
-  /** True when `live` is still the instance the pool would hand out (worker settle logic). */
-  holds(live: L): boolean {
-    if (this.#single === live) return true;
-    for (const l of this.#sessions.values()) if (l === live) return true;
-    return false;
+  /**
+   * True when `live` is still the instance the pool would hand out for `session` (worker settle
+   * logic): one lookup, whatever the number of sessions.
+   */
+  holds(live: L, session: string | undefined): boolean {
+    return session === undefined ? this.#single === live : this.#sessions.get(session) === live;
   }
 
   clear(): void {

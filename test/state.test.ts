@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileEnclave, EnclaveError, type EnclaveModule } from '../host/index.js';
+import { InstancePool, type PoolInstance } from '../runtime/state.js';
 import { HOSTILE_CORPUS } from './hostile/corpus.js';
 
 const COUNTER = new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url);
@@ -141,5 +142,23 @@ describe('per-call', () => {
     const e = counter.create({ state: 'per-call', metering: false });
     expect(await e.call('incr', { by: 4 })).toBe(4);
     expect(await e.call('incr', { by: 4 })).toBe(4);
+  });
+});
+
+describe('InstancePool.holds (worker settle)', () => {
+  it("answers for a session's own instance only, by lookup, and forgets evicted and ended sessions", () => {
+    const make = (): PoolInstance => ({ memory: new WebAssembly.Memory({ initial: 0 }), globals: [], done: new Set() });
+    const pool = new InstancePool('per-session', 2, make, false);
+    const a = pool.acquire('a');
+    const b = pool.acquire('b');
+    expect(pool.holds(a, 'a')).toBe(true);
+    expect(pool.holds(a, 'b')).toBe(false);
+    expect(pool.holds(a, undefined)).toBe(false);
+    pool.acquire('c'); // evicts a, the least recently used
+    expect(pool.holds(a, 'a')).toBe(false);
+    pool.endSession('b');
+    expect(pool.holds(b, 'b')).toBe(false);
+    const single = new InstancePool('per-call', 1, make, false);
+    expect(single.holds(single.acquire(undefined), undefined)).toBe(true);
   });
 });
