@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -113,5 +113,31 @@ describe('attestation from the CLI', () => {
     if (payload['enclave.measurement'] !== expectedMeasurement) throw new Error('wrong code');
     // ---
     expect(payload['enclave.platform']).toBe('software');
+  });
+});
+
+describe('CLI input errors are stable codes, never stack traces', () => {
+  it('bad files and numbers give error[invalid_options] and exit 2 (regression: they were error[internal], exit 1)', async () => {
+    await writeFile(path.join(dir, 'null.json'), 'null');
+    await writeFile(path.join(dir, 'm-policy.json'), JSON.stringify({ measurements: ['0'.repeat(64)] }));
+    const results = await Promise.all([
+      enclave('verify', '@missing.jwt', '--policy', 'm-policy.json', '--nonce', NONCE),
+      enclave('verify', 'a.b.c', '--policy', 'm-policy.json', '--nonce', NONCE, '--platform-key', 'null.json'),
+      enclave('verify-module', 'counter.wasm', '--key', 'dev.pub.json', '--min-svn', 'abc'),
+      enclave('attest', 'counter.wasm', '--nonce', NONCE, '--key', 'dev.pub.json', '--min-svn', '1e3'),
+      enclave('sign', 'counter.wasm', '--key', 'other.key.json', '--out', 'no-such-dir/out.wasm'),
+    ]);
+    for (const r of results) {
+      expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(/^error\[invalid_options\]/)]);
+      expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    }
+  });
+
+  it('sign leaves no temp file behind, and platform-key takes --json', async () => {
+    expect((await enclave('sign', 'counter.wasm', '--key', 'other.key.json', '--out', 'signed-twice.wasm')).code).toBe(0);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const r = await enclave('platform-key', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
   });
 });

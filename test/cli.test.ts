@@ -93,11 +93,17 @@ describe('enclave inspect', () => {
 });
 
 describe('--help', () => {
-  for (const cmd of [[], ['run'], ['inspect'], ['build']]) {
-    it(`enclave ${cmd.join(' ')} --help`, async () => {
+  const commands = [[], ['run'], ['inspect'], ['build'], ['keygen'], ['sign'], ['verify-module'], ['attest'], ['verify'], ['platform-key'], ['bench']];
+  for (const cmd of commands) {
+    it.concurrent(`enclave ${cmd.join(' ')} --help`, async () => {
       const r = await enclave(...cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Usage: enclave/);
     });
   }
+
+  it('every command the CLI lists is covered above', async () => {
+    const listed = [...(await enclave('--help')).stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+    expect(listed.sort()).toEqual(commands.flat().sort());
+  });
 });

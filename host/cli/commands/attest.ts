@@ -5,6 +5,7 @@ import { SoftwareAttestationProvider } from '../../../attest/software-provider.j
 import { CAPABILITIES, type Capability } from '../../../runtime/contract.js';
 import { loadEnclave } from '../../../runtime/load.js';
 import { parseHex } from '../_hex.js';
+import { parseSvn } from '../_svn.js';
 import { handleError } from '../handle-error.js';
 
 export const attestCommand = new Command('attest')
@@ -19,16 +20,20 @@ export const attestCommand = new Command('attest')
   .action(async (module: string, opts) => {
     try {
       const nonce = parseHex(opts.nonce, '--nonce');
+      const minSvn = parseSvn(opts.minSvn, '--min-svn');
       const attestation = new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {});
       const keys = await Promise.all(((opts.key ?? []) as string[]).map((file) => readPublicKeyFile(file)));
-      const minSvn = Number(opts.minSvn);
       const enclave = await loadEnclave(module, {
         capabilities: (opts.grant ?? []) as Capability[],
         attestation,
         ...(keys.length > 0 ? { trust: { trusted: keys.map((publicKey) => ({ publicKey, minSvn })) } } : {}),
       });
-      const token = enclave.attest(nonce);
-      enclave.close();
+      let token: string;
+      try {
+        token = enclave.attest(nonce);
+      } finally {
+        enclave.close();
+      }
       if (opts.json) process.stdout.write(`${JSON.stringify({ token, platformKey: attestation.publicJwk() }, null, 2)}\n`);
       else process.stdout.write(`${token}\n`);
     } catch (err) {
@@ -39,11 +44,12 @@ export const attestCommand = new Command('attest')
 export const platformKeyCommand = new Command('platform-key')
   .description("print the software platform's public key (JWK) that verifiers check evidence with")
   .option('--platform-dir <dir>', 'software platform key directory (default $ENCLAVE_PLATFORM_DIR or ~/.enclave)')
+  .option('--json', 'print errors as JSON too (the key is always printed as JSON)')
   .action((opts) => {
     try {
       const provider = new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {});
       process.stdout.write(`${JSON.stringify(provider.publicJwk(), null, 2)}\n`);
     } catch (err) {
-      handleError(err);
+      handleError(err, opts.json);
     }
   });

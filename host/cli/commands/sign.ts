@@ -1,8 +1,10 @@
 /** `enclave sign <module> --key <file>`: add an Ed25519 signature (tool-conventions Signatures.md). */
-import { rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { readPrivateKeyFile, signerId } from '../../../attest/keys.js';
 import { signModule } from '../../../attest/module-signature.js';
+import { EnclaveError } from '../../../runtime/errors.js';
 import { readModuleBytes } from '../../../runtime/load.js';
 import { handleError } from '../handle-error.js';
 
@@ -17,12 +19,23 @@ export const signCommand = new Command('sign')
     try {
       const bytes = await readModuleBytes(module);
       const keys = await readPrivateKeyFile(opts.key);
-      const signed = signModule(bytes, keys, opts.keyId ? { keyId: new TextEncoder().encode(opts.keyId) } : {});
+      let signed: Uint8Array;
+      try {
+        signed = signModule(bytes, keys, opts.keyId ? { keyId: new TextEncoder().encode(opts.keyId) } : {});
+      } finally {
+        keys.secretKey.fill(0); // the seed is not needed past this point
+      }
       const out: string = opts.out ?? module;
-      // Write then rename, so a failure never leaves a half-written module behind.
-      const tmp = `${out}.${process.pid}.tmp`;
-      await writeFile(tmp, signed);
-      await rename(tmp, out);
+      // Write then rename, so a failure never leaves a half-written module behind. The temp name is
+      // unguessable and created exclusively ('wx'), so a file or symlink planted there is never followed.
+      const tmp = `${out}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        await writeFile(tmp, signed, { flag: 'wx' });
+        await rename(tmp, out);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw new EnclaveError('invalid_options', `Cannot write the signed module ${out}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, { cause: err });
+      }
       const signer = signerId(keys.publicKey);
       if (opts.json) process.stdout.write(`${JSON.stringify({ module: out, signer, bytes: signed.length })}\n`);
       else process.stdout.write(`signed ${out} (${signed.length} bytes) by ${signer}\n`);

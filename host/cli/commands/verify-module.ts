@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readPublicKeyFile } from '../../../attest/keys.js';
 import { checkTrust } from '../../../attest/module-signature.js';
 import { readModuleBytes } from '../../../runtime/load.js';
+import { parseSvn } from '../_svn.js';
 import { handleError } from '../handle-error.js';
 
 export const verifyModuleCommand = new Command('verify-module')
@@ -14,7 +15,7 @@ export const verifyModuleCommand = new Command('verify-module')
   .action(async (module: string, opts) => {
     try {
       const bytes = await readModuleBytes(module);
-      const minSvn = Number(opts.minSvn);
+      const minSvn = parseSvn(opts.minSvn, '--min-svn');
       const keys = await Promise.all((opts.key as string[]).map((file) => readPublicKeyFile(file)));
       const identity = checkTrust(bytes, { trusted: keys.map((publicKey) => ({ publicKey, minSvn })) });
       if (opts.json) process.stdout.write(`${JSON.stringify(identity, null, 2)}\n`);

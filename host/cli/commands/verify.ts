@@ -1,5 +1,6 @@
 /** `enclave verify <token> --policy <file> --nonce <hex>`: the relying party's check of evidence. */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Command } from 'commander';
 import { AttestationError } from '../../../attest/errors.js';
 import { SoftwareAttestationProvider } from '../../../attest/software-provider.js';
@@ -8,18 +9,46 @@ import { EnclaveError } from '../../../runtime/errors.js';
 import { parseHex } from '../_hex.js';
 import { handleError } from '../handle-error.js';
 
-async function readJson(file: string, what: string): Promise<unknown> {
-  let text: string;
+/** Far above any real token, policy or JWK; a wrong path (a device, a huge file) is refused, not slurped. */
+const MAX_INPUT_BYTES = 1 << 20;
+
+async function readText(file: string, what: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    const fh = await open(file, constants.O_RDONLY | (process.platform === 'win32' ? 0 : constants.O_NONBLOCK));
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size > MAX_INPUT_BYTES) {
+        throw new EnclaveError('invalid_options', `The ${what} ${file} is not a regular file of at most 1 MiB.`);
+      }
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
+    if (err instanceof EnclaveError) throw err;
     throw new EnclaveError('invalid_options', `Cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
   }
+  return bytes.toString('utf8');
+}
+
+async function readJson(file: string, what: string): Promise<unknown> {
+  const text = await readText(file, what);
   try {
     return JSON.parse(text);
   } catch {
     throw new EnclaveError('invalid_options', `The ${what} ${file} is not JSON.`);
   }
+}
+
+/** A platform key file holds one JWK object or an array of them (selected by the token's `kid`). */
+async function readPlatformKey(file: string): Promise<VerificationJwk | VerificationJwk[]> {
+  const json = await readJson(file, 'platform key');
+  const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (Array.isArray(json) ? json.length === 0 || !json.every(isObject) : !isObject(json)) {
+    throw new EnclaveError('invalid_options', `The platform key ${file} is not a JWK or a non-empty array of JWKs.`);
+  }
+  return json as VerificationJwk | VerificationJwk[];
 }
 
 export const verifyCommand = new Command('verify')
@@ -32,12 +61,13 @@ export const verifyCommand = new Command('verify')
   .option('--json', 'print the result as JSON')
   .action(async (tokenArg: string, opts) => {
     try {
-      const token = tokenArg.startsWith('@') ? (await readFile(tokenArg.slice(1), 'utf8')).trim() : tokenArg;
+      const nonce = parseHex(opts.nonce, '--nonce');
+      const token = tokenArg.startsWith('@') ? (await readText(tokenArg.slice(1), 'token')).trim() : tokenArg;
       const policy = parsePolicy(await readJson(opts.policy, 'policy'));
       const platformKey = opts.platformKey
-        ? ((await readJson(opts.platformKey, 'platform key')) as VerificationJwk)
+        ? await readPlatformKey(opts.platformKey)
         : new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {}).publicJwk();
-      const verified = await verifyEvidence(token, { platformKey, policy, nonce: parseHex(opts.nonce, '--nonce') });
+      const verified = await verifyEvidence(token, { platformKey, policy, nonce });
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, claims: verified.claims }, null, 2)}\n`);
       else process.stdout.write(`ok\n${JSON.stringify(verified.claims, null, 2)}\n`);
     } catch (err) {
