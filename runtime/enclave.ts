@@ -12,7 +12,7 @@
 import { createHash, getRandomValues } from 'node:crypto';
 import type { Packr } from 'msgpackr';
 import { isAttestationError } from '../attest/errors.js';
-import type { EnclavePublicJwk } from '../attest/evidence.js';
+import { NONCE_MIN_BYTES, REPORT_DATA_MAX_BYTES, type EnclavePublicJwk } from '../attest/evidence.js';
 import { measure, type ModuleIdentity } from '../attest/measure.js';
 import { checkTrust, type TrustPolicy } from '../attest/module-signature.js';
 import type { AttestationProvider } from '../attest/provider.js';
@@ -766,6 +766,8 @@ export class Enclave {
       let last: { data: string; token: Uint8Array } | undefined;
       env.report = (dataPtr: number, dataLen: number, outPtr: number, outCap: number) => {
         if (!inBounds(dataPtr, dataLen) || !inBounds(outPtr, outCap)) return REPORT_STATUS.outOfBounds;
+        // Refused before copying: data_len may be the whole memory, and this runs in a loop.
+        if (dataLen < NONCE_MIN_BYTES || dataLen > REPORT_DATA_MAX_BYTES) return REPORT_STATUS.badReportData;
         const data = memoryOf().slice(dataPtr, dataPtr + dataLen);
         const key = Buffer.from(data).toString('hex');
         if (last === undefined || last.data !== key || live?.reportsValid !== true) {

@@ -1,4 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { SoftwareAttestationProvider } from '../attest/index.js';
 import { compileEnclave, EnclaveError, loadEnclave, type Enclave } from '../host/index.js';
 import { fixture, MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
@@ -317,5 +321,33 @@ describe('log capability', () => {
     await new Promise((r) => setTimeout(r, 10));
     // two lines, and the out-of-bounds one becomes a placeholder with level 9 mapped to info
     expect(seen).toBe(3);
+  });
+});
+
+describe('report capability', () => {
+  it('refuses report data outside 8..64 bytes before copying it out of enclave memory', async () => {
+    // report(0, 65536, 0, 0): the whole memory as report data; replies true when refused with -2.
+    const wat = `(module
+      (import "enclave" "report" (func $report (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1 1)
+      (data (i32.const 0x100) "\\00\\02\\00\\00\\05\\00\\00\\00")
+      (data (i32.const 0x108) "\\00\\03\\00\\00\\05\\00\\00\\00")
+      (data (i32.const 0x200) "\\81\\a2ok\\c3")
+      (data (i32.const 0x300) "\\81\\a2ok\\c2")
+      (func (export "enclave_abi_version") (result i32) (i32.const 1))
+      (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+      (func (export "enclave_call") (param i32 i32) (result i32)
+        (select (i32.const 0x100) (i32.const 0x108)
+          (i32.eq (call $report (i32.const 0) (i32.const 0x10000) (i32.const 0) (i32.const 0)) (i32.const -2)))))`;
+    const contract = { ...MINIMAL_CONTRACT, capabilities: ['attest'] };
+    const attestation = new SoftwareAttestationProvider({ dir: await mkdtemp(path.join(tmpdir(), 'enclave-report-')) });
+    const enclave = await loadEnclave(await watModule(wat, contract), { capabilities: ['attest'], attestation });
+    const from = vi.spyOn(Buffer, 'from');
+    try {
+      expect(await enclave.call('ping')).toBe(true);
+      expect(from.mock.calls.some(([value]) => value instanceof Uint8Array && value.length > 64)).toBe(false);
+    } finally {
+      from.mockRestore();
+    }
   });
 });
