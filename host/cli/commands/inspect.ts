@@ -1,8 +1,7 @@
 /** `enclave inspect <module.wasm>`: measurement, exports, imports and contract. */
 import { Command } from 'commander';
-import { readSignatures } from '../../../attest/module-signature.js';
 import { readPublicKeyFile } from '../../../attest/keys.js';
-import { verifyModule } from '../../../attest/module-signature.js';
+import { readSignatures, verifyModule } from '../../../attest/module-signature.js';
 import { readModuleBytes } from '../../../runtime/load.js';
 import { EnclaveModule } from '../../../runtime/enclave.js';
 import { formatFuncType } from '../../../runtime/module-info.js';

@@ -12,11 +12,16 @@ export const keygenCommand = new Command('keygen')
   .action(async (opts) => {
     try {
       const keys = generateKeyPair();
-      const paths = await writeKeyPair(
-        keys,
-        { privateKeyPath: opts.out, ...(opts.publicOut ? { publicKeyPath: opts.publicOut } : {}) },
-        { overwrite: opts.force === true },
-      );
+      let paths: { privateKeyPath: string; publicKeyPath: string };
+      try {
+        paths = await writeKeyPair(
+          keys,
+          { privateKeyPath: opts.out, ...(opts.publicOut ? { publicKeyPath: opts.publicOut } : {}) },
+          { overwrite: opts.force === true },
+        );
+      } finally {
+        keys.secretKey.fill(0); // the seed lives in the file now; not in this process
+      }
       const signer = signerId(keys.publicKey);
       if (opts.json) process.stdout.write(`${JSON.stringify({ signer, ...paths })}\n`);
       else process.stdout.write(`private key  ${paths.privateKeyPath} (mode 0600)\npublic key   ${paths.publicKeyPath}\nsigner       ${signer}\n`);
