@@ -53,7 +53,7 @@ export interface EnclaveOptions {
   /**
    * Receives what the enclave logs (`log` capability) and why it aborted. Called after the call
    * that produced it has returned, never while the enclave runs. Log lines come from the enclave:
-   * treat them as untrusted text.
+   * treat them as untrusted text. What it throws, or the promise it rejects, is ignored.
    */
   onLog?: (level: LogLevel, message: string) => void;
   /**
@@ -847,15 +847,23 @@ export class Enclave {
     const onLog = this.#config.onLog;
     if (onLog === undefined) return;
     // After the call, never inside it: user code must not run while the enclave is entered.
-    queueMicrotask(() => {
-      for (const [level, message] of logs) {
-        try {
-          onLog(level, message);
-        } catch {
-          // A throwing logger must not break the enclave's caller.
-        }
-      }
-    });
+    queueMicrotask(() => deliverLogs(onLog, logs));
+  }
+}
+
+/**
+ * @internal Hands log lines to the host's `onLog` (both isolation modes). A logger that throws,
+ * or an async one that rejects, must not break the enclave's caller nor surface as an uncaught
+ * exception or an unhandled rejection, which would end the process.
+ */
+export function deliverLogs(onLog: (level: LogLevel, message: string) => void, entries: readonly (readonly [LogLevel, string])[]): void {
+  for (const [level, message] of entries) {
+    try {
+      const result: unknown = onLog(level, message);
+      if (result instanceof Promise) result.catch(() => undefined);
+    } catch {
+      // Ignored, as above.
+    }
   }
 }
 

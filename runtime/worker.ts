@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import type { Packr } from 'msgpackr';
 import type { Contract, Limits } from './contract.js';
 import {
+  deliverLogs,
   EnclaveModule,
   MODULE_PARTS,
   type CallOptions,
@@ -504,15 +505,8 @@ function spawn(
     };
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'log') {
-        const onLog = settled.onLog;
         // Untrusted text from the enclave, delivered after the call that produced it.
-        for (const [level, text] of message.entries) {
-          try {
-            onLog?.(level, text);
-          } catch {
-            // A throwing logger must not break the enclave's caller.
-          }
-        }
+        if (settled.onLog !== undefined) deliverLogs(settled.onLog, message.entries);
       } else if (message.type === 'ready' && live === undefined) {
         clearTimeout(timer);
         const sab = message.sab;

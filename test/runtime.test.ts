@@ -302,6 +302,29 @@ describe('log capability', () => {
     expect(lines).toHaveLength(257);
   });
 
+  it('an async logger that rejects is not an unhandled rejection', async () => {
+    const bytes = await watModule(FLOOD.replace('(i32.const 10000)', '(i32.const 2)'), { ...MINIMAL_CONTRACT, capabilities: ['log'] });
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      let seen = 0;
+      const e = await loadEnclave(bytes, {
+        capabilities: ['log'],
+        onLog: async () => {
+          seen++;
+          throw new Error('an async logger failed');
+        },
+      });
+      expect(await e.call('ping')).toBe(true);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(seen).toBe(3);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+  });
+
   it('delivers lines after the call, never inside it, and survives a throwing logger', async () => {
     const bytes = await watModule(FLOOD.replace('(i32.const 10000)', '(i32.const 2)'), { ...MINIMAL_CONTRACT, capabilities: ['log'] });
     let inside = false;
