@@ -1,10 +1,10 @@
 /**
  * Cache of instrumented modules (runtime/fuel.ts), so a warm start does not pay for binaryen.
  *
- * Keyed by the measurement of the original bytes and {@link INSTRUMENTER_VERSION}. Two levels:
- * an in-memory map (which also merges concurrent compiles of the same module) and a directory on
- * disk. A disk entry is never trusted as read: it carries the SHA-256 of its contents and the
- * measurement it was made from, and any mismatch (truncation, bit rot, a file renamed to another
+ * Keyed by the SHA-256 of the exact original bytes (unlike the measurement, it covers the signature
+ * section) and {@link INSTRUMENTER_VERSION}. Two levels: an in-memory map (which also merges
+ * concurrent compiles of the same module) and a directory on disk. A disk entry is never trusted
+ * as read: it carries the SHA-256 of its contents and the hash of the module it was made from, and any mismatch (truncation, bit rot, a file renamed to another
  * key) makes it ignored and rebuilt. Entries are written atomically (temporary file, then rename).
  *
  * The directory holds code the runtime will run, so it must be as trusted as `node_modules`:
@@ -47,7 +47,7 @@ export function defaultCacheDir(): FuelCacheDir {
 /**
  * Instrumented bytes for a module, from the memory cache, the disk cache, or binaryen.
  * @param original the validated original bytes (not modified).
- * @param measurement SHA-256 hex of `original`, the cache key.
+ * @param measurement SHA-256 hex of the exact bytes of `original` (not its measurement), the cache key.
  * @throws {EnclaveError} `invalid_module` from the instrumenter; cache I/O errors are never thrown.
  */
 export function instrumentCached(original: Uint8Array, measurement: string, dir: FuelCacheDir = defaultCacheDir()): Promise<Instrumented> {

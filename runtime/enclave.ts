@@ -274,7 +274,8 @@ export class EnclaveModule {
   /**
    * Creates a running enclave under the given policy and grants, and instantiates it once to
    * check its ABI version.
-   * @throws {EnclaveError} `capability_denied`, `memory_limit`, `unsupported_abi`, `trap`, `invalid_options`.
+   * @throws {EnclaveError} `capability_denied`, `memory_limit`, `unsupported_abi`, `invalid_options`;
+   *   `trap`, `stack_overflow` or `fuel_exhausted` when the start function fails.
    * @example
    * const counter = mod.create({ policy: { memoryPages: 16 } });
    */

@@ -55,7 +55,7 @@ export const MAX_FUEL = 2 ** 31 - 1;
 
 /** Export names the instrumenter adds; a module may not export names with this prefix itself. */
 export const RESERVED_EXPORT_PREFIX = '__enclave_';
-/** The fuel counter (`WebAssembly.Global`, mutable f64): the host sets the budget and reads what is left. */
+/** The fuel counter (`WebAssembly.Global`, mutable i32): the host sets the budget and reads what is left. */
 export const FUEL_EXPORT = '__enclave_fuel';
 /** The module's start function, deferred so it runs metered (absent when the module has none). */
 export const START_EXPORT = '__enclave_start';

@@ -61,7 +61,7 @@ import {
  */
 export interface EnclaveHandle {
   readonly contract: Contract;
-  /** SHA-256 of the module bytes, hex. */
+  /** SHA-256 of the module bytes without the signature section, hex. */
   readonly measurement: string;
   /** The limits in force: the contract's, capped by the host policy. */
   readonly limits: Limits;
@@ -434,8 +434,8 @@ export class WorkerEnclave implements EnclaveHandle {
 /**
  * Starts an enclave in its own worker from a compiled module.
  * @throws {EnclaveError} the load-time codes of `EnclaveModule.create` (`capability_denied`,
- *   `memory_limit`, `unsupported_abi`, `trap`, `invalid_options`), and `timeout` when the worker
- *   does not start within `startDeadlineMs`.
+ *   `memory_limit`, `unsupported_abi`, `invalid_options`, `trap`, `stack_overflow`,
+ *   `fuel_exhausted`), and `timeout` when the worker does not start within `startDeadlineMs`.
  * @example
  * const mod = await compileEnclave(bytes);
  * const a = await createWorkerEnclave(mod, { deadlineMs: 200 });
