@@ -205,8 +205,8 @@ function enclaveErrorFromReply(err: unknown): EnclaveError {
 
 /**
  * Creates the encoder of one enclave. (msgpackr shares one target buffer between all its
- * encoders in a process; that is safe here because every request is copied out synchronously,
- * before anything else can encode.)
+ * encoders in a process, and the next encode anywhere overwrites it: every request must be copied
+ * out before the caller awaits anything. Worker mode copies it before waiting for a fresh worker.)
  */
 export function createPackr(): Packr {
   return new Packr(MSGPACKR_OPTIONS);

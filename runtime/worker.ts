@@ -311,7 +311,7 @@ export class WorkerEnclave implements EnclaveHandle {
     // Caller-side checks, on this thread before the hop, exactly as in-process. `requires` is
     // checked by the worker's Enclave, which owns the instance and knows when it was replaced.
     const spec = opFor(this.#ops, this.contract.name, op);
-    const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.limits);
+    let request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.limits);
     if (session !== undefined && !isSessionId(session)) {
       // Whatever the state policy, in-process refuses these with invalid_options too.
       throw new EnclaveError('invalid_options', `A session id must be a well-formed string of 1..${MAX_SESSION_ID} characters.`);
@@ -319,8 +319,11 @@ export class WorkerEnclave implements EnclaveHandle {
 
     let live = this.#live;
     if (live === undefined) {
-      // The previous worker timed out or died: start a fresh one. Calls are queued, so nothing
-      // else uses this enclave's encoder while we wait.
+      // The previous worker timed out or died: start a fresh one. The encoded request lies in
+      // msgpackr's buffer, which every encoder in the process shares and the next encode anywhere
+      // overwrites: keep a copy across the wait, or another enclave's request would be sent here.
+      const saved = Buffer.from(request.buffer.subarray(request.start, request.end));
+      request = { buffer: saved, start: 0, end: saved.length };
       const started = await spawn(this.#settled, (l) => this.#onExit(l));
       if (this.#closed) {
         void started.live.worker.terminate().catch(() => undefined);

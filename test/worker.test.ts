@@ -488,4 +488,35 @@ describe('worker mode: regressions', () => {
       await b.close();
     }
   });
+
+  it("a call that waits for a fresh worker sends its own request, not what another encoder wrote meanwhile", async () => {
+    // `s...` spins; any other op replies {ok: args} by rewriting the request in place.
+    const wat = `(module
+      (memory (export "memory") 1 1)
+      (func (export "enclave_abi_version") (result i32) (i32.const 1))
+      (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+      (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+        (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x73)) (then (loop $spin (br $spin))))
+        (i32.store8 offset=10 (local.get $p) (i32.const 0x81))
+        (i32.store8 offset=11 (local.get $p) (i32.const 0xa2))
+        (i32.store8 offset=12 (local.get $p) (i32.const 0x6f))
+        (i32.store8 offset=13 (local.get $p) (i32.const 0x6b))
+        (i32.store (i32.const 0x100) (i32.add (local.get $p) (i32.const 10)))
+        (i32.store (i32.const 0x104) (i32.sub (local.get $l) (i32.const 10)))
+        (i32.const 0x100)))`;
+    const bytes = await watModule(wat, { ...SPIN_CONTRACT, name: 'echo-spin', ops: { echo: {}, spin: {} } });
+    const a = await loadEnclave(bytes, unmetered(300));
+    const b = await loadEnclave(bytes, { metering: false });
+    try {
+      expect(await a.call('echo', 'warm')).toBe('warm');
+      expect(await codeOf(a.call('spin'))).toBe('timeout');
+      // The next call on `a` encodes, then waits for a fresh worker; meanwhile another enclave encodes.
+      const mine = a.call('echo', 'mine-mine');
+      await new Promise((r) => setImmediate(r));
+      expect(await b.call('echo', 'them-them')).toBe('them-them');
+      expect(await mine).toBe('mine-mine');
+    } finally {
+      await a.close();
+    }
+  });
 });
