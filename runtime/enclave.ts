@@ -21,7 +21,7 @@ import { SEALING_POLICIES } from '../attest/sealing.js';
 import { CONTRACT_SECTION, customSections } from '../attest/wasm-sections.js';
 import { instrumentCached } from './_fuel-cache.js';
 import { CAPABILITIES, parseContractBytes, type Capability, type Contract, type Limits } from './contract.js';
-import { DISCARDING_CODES, EnclaveError } from './errors.js';
+import { DISCARDING_CODES, EnclaveError, quoteInput } from './errors.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
 import { checkMsgpack, compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
@@ -345,10 +345,16 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
   if (typeof options !== 'object' || options === null) {
     throw new EnclaveError('invalid_options', 'The options must be an object.');
   }
+  if (options.capabilities !== undefined && !Array.isArray(options.capabilities)) {
+    throw new EnclaveError('invalid_options', 'capabilities must be an array of capability names.');
+  }
+  if (options.policy !== undefined && (typeof options.policy !== 'object' || options.policy === null || Array.isArray(options.policy))) {
+    throw new EnclaveError('invalid_options', 'policy must be an object of limits.');
+  }
   const granted = new Set<Capability>();
   for (const c of options.capabilities ?? []) {
     if (!(CAPABILITIES as readonly string[]).includes(c)) {
-      throw new EnclaveError('invalid_options', `Unknown capability "${String(c)}"; known: ${CAPABILITIES.join(', ')}.`);
+      throw new EnclaveError('invalid_options', `Unknown capability ${quoteInput(c)}; known: ${CAPABILITIES.join(', ')}.`);
     }
     if ((c === 'seal' || c === 'attest') && options.attestation === undefined) {
       throw new EnclaveError('invalid_options', `The "${c}" capability needs an attestation provider: pass { attestation }.`);
@@ -365,7 +371,10 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
   }
   const limits = { ...contract.limits };
   for (const [key, value] of Object.entries({ ...DEFAULT_POLICY, ...options.policy })) {
-    if (!(key in DEFAULT_POLICY) || !Number.isSafeInteger(value) || value < 1) {
+    if (!Object.prototype.hasOwnProperty.call(DEFAULT_POLICY, key)) {
+      throw new EnclaveError('invalid_options', `Unknown policy limit ${quoteInput(key)}; known: ${Object.keys(DEFAULT_POLICY).join(', ')}.`);
+    }
+    if (!Number.isSafeInteger(value) || value < 1) {
       throw new EnclaveError('invalid_options', `policy.${key} must be a positive integer limit.`);
     }
     const k = key as keyof Limits;

@@ -102,6 +102,28 @@ describe('load-time validation', () => {
     expect(await codeOf(loadEnclave(bytes, { policy: { depth: -1 } }))).toBe('invalid_options');
   });
 
+  it('refuses malformed capabilities and policy with invalid_options, never a TypeError', async () => {
+    const mod = await compileEnclave(await watModule(minimalWat(), MINIMAL_CONTRACT));
+    const bad: unknown[] = [
+      { capabilities: 7 },
+      { capabilities: 'random' },
+      { capabilities: [Object.create(null)] },
+      { policy: 'fuel' },
+      { policy: [1] },
+      { policy: { toString: 5 } },
+    ];
+    for (const options of bad) {
+      let error: unknown;
+      try {
+        mod.create(options as never);
+      } catch (err) {
+        error = err;
+      }
+      expect(error, JSON.stringify(options)).toBeInstanceOf(EnclaveError);
+      expect((error as EnclaveError).code).toBe('invalid_options');
+    }
+  });
+
   it('compiles once and creates enclaves with separate memories', async () => {
     const mod = await compileEnclave(await fixture('hostile'));
     const a = mod.create();
