@@ -91,7 +91,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], where: string): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) fail(`unknown field "${key}" in ${where}`);
+    if (!allowed.includes(key)) fail(`unknown field ${quoteInput(key)} in ${where}`);
   }
 }
 
@@ -124,7 +124,7 @@ function parseShape(value: unknown, where: string, depth = 0): Shape {
     if (value.fields !== undefined) {
       if (!isPlainObject(value.fields)) fail(`${where}.fields must be an object`);
       for (const [name, shape] of Object.entries(value.fields)) {
-        fields[name] = parseShape(shape, `${where}.fields.${name}`, depth + 1);
+        fields[name] = parseShape(shape, `${where}.fields[${quoteInput(name)}]`, depth + 1);
       }
     }
     if (value.required !== undefined) {
@@ -175,7 +175,7 @@ export function parseContract(value: unknown): Contract {
   if (!isPlainObject(opsIn) || Object.keys(opsIn).length === 0) fail('"ops" must be an object with at least one op');
   const ops: Record<string, OpContract> = Object.create(null);
   for (const [name, op] of Object.entries(opsIn)) {
-    if (!OP_RE.test(name)) fail(`op name "${name}" must match [a-z_][a-z0-9_]{0,63}`);
+    if (!OP_RE.test(name)) fail(`op name ${quoteInput(name)} must match [a-z_][a-z0-9_]{0,63}`);
     if (!isPlainObject(op)) fail(`op "${name}" must be an object`);
     checkKeys(op, ['args', 'reply', 'requires', 'idempotent', 'description'], `op "${name}"`);
     const requires = op.requires ?? [];

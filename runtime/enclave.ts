@@ -168,21 +168,22 @@ function invalid(message: string): never {
 /** Checks imports and exports against docs/ABI.md §2, §3. */
 function validateShape(info: ModuleInfo, contract: Contract): void {
   for (const imp of info.imports) {
-    const where = `${imp.module}.${imp.name}`;
+    // Names from the module are hostile text: quoted and cut short in messages.
+    const where = `${quoteInput(imp.module)}.${quoteInput(imp.name)}`;
     if (imp.module !== 'enclave') {
-      invalid(`The module imports "${where}": enclaves may import only from "enclave" (docs/ABI.md §3).`);
+      invalid(`The module imports ${where}: enclaves may import only from "enclave" (docs/ABI.md §3).`);
     }
-    const spec = IMPORTS[imp.name];
+    const spec = Object.prototype.hasOwnProperty.call(IMPORTS, imp.name) ? IMPORTS[imp.name] : undefined;
     if (spec === undefined || imp.kind !== 'function') {
-      invalid(`The module imports "${where}" (${imp.kind}), which is not an enclave capability.`);
+      invalid(`The module imports ${where} (${imp.kind}), which is not an enclave capability.`);
     }
     if (!sameType(imp.type!, spec.type)) {
-      invalid(`The import "${where}" has type ${formatFuncType(imp.type)}; the ABI says ${formatFuncType(spec.type)}.`);
+      invalid(`The import ${where} has type ${formatFuncType(imp.type)}; the ABI says ${formatFuncType(spec.type)}.`);
     }
     if (spec.capability !== undefined && !contract.capabilities.includes(spec.capability)) {
       throw new EnclaveError(
         'capability_denied',
-        `The module imports "${where}" but its contract does not declare the "${spec.capability}" capability.`,
+        `The module imports ${where} but its contract does not declare the "${spec.capability}" capability.`,
       );
     }
   }
@@ -194,7 +195,7 @@ function validateShape(info: ModuleInfo, contract: Contract): void {
     }
   }
   const reserved = info.exports.find((e) => e.name.startsWith(RESERVED_EXPORT_PREFIX));
-  if (reserved !== undefined) invalid(`The export "${reserved.name}" uses the prefix "${RESERVED_EXPORT_PREFIX}", reserved for the runtime.`);
+  if (reserved !== undefined) invalid(`The export ${quoteInput(reserved.name)} uses the prefix "${RESERVED_EXPORT_PREFIX}", reserved for the runtime.`);
   const memExport = info.exports.find((e) => e.name === 'memory');
   if (memExport === undefined || memExport.kind !== 'memory') invalid('The module does not export its "memory".');
   if (info.memories.length !== 1) invalid('The module must define exactly one memory of its own.');

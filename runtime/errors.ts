@@ -98,8 +98,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 const MAX_QUOTED = 64;
 
 /**
- * Caller input (an op name, a map key) as it may appear in a message: JSON-quoted, so control
- * characters cannot forge log lines, cut to 64 characters, so a message stays small whatever was
+ * Input from outside (a caller's op name or map key, a name read from a module or its contract) as
+ * it may appear in a message: JSON-quoted, so control characters cannot forge log lines, cut to 64 characters, so a message stays small whatever was
  * sent, and never by calling the value's own `toString`, which may throw.
  * @internal
  */

@@ -74,7 +74,23 @@ describe('load-time validation', () => {
       minimalWat({ imports: '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))' }),
       MINIMAL_CONTRACT,
     );
-    await expect(loadEnclave(bytes)).rejects.toThrow(/wasi_snapshot_preview1\.fd_write/);
+    await expect(loadEnclave(bytes)).rejects.toThrow(/"wasi_snapshot_preview1"\."fd_write"/);
+  });
+
+  it('an import named like an Object.prototype member is invalid_module, not a TypeError', async () => {
+    for (const name of ['toString', '__proto__', 'constructor']) {
+      const bytes = await watModule(minimalWat({ imports: `(import "enclave" "${name}" (func))` }), MINIMAL_CONTRACT);
+      expect(await codeOf(loadEnclave(bytes)), name).toBe('invalid_module');
+    }
+  });
+
+  it('names from a hostile module reach messages quoted and cut short', async () => {
+    const name = 'x\\n[fake log line] '.repeat(500);
+    const bytes = await watModule(minimalWat({ imports: `(import "env" "${name}" (func))` }), MINIMAL_CONTRACT);
+    const err = await loadEnclave(bytes).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(EnclaveError);
+    expect((err as EnclaveError).message.length).toBeLessThan(300);
+    expect((err as EnclaveError).message).not.toContain('\n');
   });
 
   it('refuses a declared capability the host does not grant, and accepts it when granted', async () => {
