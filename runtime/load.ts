@@ -1,5 +1,6 @@
 /** The one-step entry: bytes or a path in, a running enclave out. */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Enclave, EnclaveModule, type CompileOptions, type EnclaveOptions } from './enclave.js';
 import { EnclaveError } from './errors.js';
 import { createWorkerEnclave, WORKER_ONLY_OPTIONS, type EnclaveHandle, type WorkerEnclave, type WorkerEnclaveOptions } from './worker.js';
@@ -13,19 +14,27 @@ export type LoadOptions = InProcessOptions | (WorkerEnclaveOptions & CompileOpti
 export type ModuleSource = Uint8Array | ArrayBuffer | string | URL;
 
 /**
- * Reads module bytes from a source.
- * @throws {EnclaveError} `invalid_module` when the file cannot be read.
+ * Reads module bytes from a source. A path must name a regular file: a FIFO or a device
+ * (`/dev/zero`) would hang the read or grow memory without end.
+ * @throws {EnclaveError} `invalid_module` when the file cannot be read or is not a regular file.
  */
 export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (typeof source === 'string' || source instanceof URL) {
+    let file;
     try {
-      return new Uint8Array(await readFile(source));
+      // Checked on the open handle, so the file read is the file checked. O_NONBLOCK: opening a
+      // FIFO for reading must not wait for a writer.
+      file = await open(source, constants.O_RDONLY | constants.O_NONBLOCK);
+      if (!(await file.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      return new Uint8Array(await file.readFile());
     } catch (err) {
       throw new EnclaveError('invalid_module', `Cannot read the module file: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, {
         cause: err,
       });
+    } finally {
+      await file?.close();
     }
   }
   throw new EnclaveError('invalid_options', 'The module source must be bytes, a path or a file URL.');

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -75,6 +76,13 @@ describe('load-time validation', () => {
       MINIMAL_CONTRACT,
     );
     await expect(loadEnclave(bytes)).rejects.toThrow(/"wasi_snapshot_preview1"\."fd_write"/);
+  });
+
+  it('a module path that is not a regular file is invalid_module, not a hang (/dev/zero, a FIFO)', async () => {
+    expect(await codeOf(loadEnclave('/dev/zero'))).toBe('invalid_module');
+    const fifo = path.join(await mkdtemp(path.join(tmpdir(), 'enclave-fifo-')), 'module.wasm');
+    execFileSync('mkfifo', [fifo]);
+    expect(await codeOf(loadEnclave(fifo))).toBe('invalid_module');
   });
 
   it('an import named like an Object.prototype member is invalid_module, not a TypeError', async () => {
