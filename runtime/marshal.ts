@@ -134,7 +134,21 @@ export function encodeCall(
 /** What {@link decodeReply} returns for a reply that is not an envelope (docs/ABI.md §4.2). */
 export const NOT_ENVELOPE: unique symbol = Symbol('enclave.notEnvelope');
 
+/** docs/ABI.md §4.2: an enclave's error message is at most 256 bytes of UTF-8. */
 const MAX_DETAIL = 256;
+
+const detailEncoder = new TextEncoder();
+const detailDecoder = new TextDecoder();
+
+/** Cuts a string to at most `max` UTF-8 bytes, on a character boundary. */
+export function truncateUtf8(text: string, max: number): string {
+  if (text.length * 3 <= max) return text;
+  const bytes = detailEncoder.encode(text);
+  if (bytes.length <= max) return text;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back off a continuation byte
+  return detailDecoder.decode(bytes.subarray(0, end));
+}
 
 /**
  * Opens a reply envelope that {@link checkMsgpack} has accepted: a map of exactly one entry
@@ -199,7 +213,7 @@ function enclaveErrorFromReply(err: unknown): EnclaveError {
   if (typeof code !== 'string' || !(ENCLAVE_CODES as readonly string[]).includes(code)) {
     return new EnclaveError('bad_reply', 'The enclave replied with an error code outside the ABI.');
   }
-  const detail = typeof message === 'string' ? message.slice(0, MAX_DETAIL) : undefined;
+  const detail = typeof message === 'string' ? truncateUtf8(message, MAX_DETAIL) : undefined;
   return new EnclaveError(code as ErrorCode, undefined, detail === undefined ? undefined : { detail });
 }
 

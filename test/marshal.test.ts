@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { EnclaveError } from '../runtime/errors.js';
-import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, unpackr } from '../runtime/marshal.js';
+import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, truncateUtf8, unpackr } from '../runtime/marshal.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const value = fc.letrec((tie) => ({
@@ -206,5 +206,31 @@ describe('reply envelopes (decodeReply)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('truncateUtf8 (an enclave error message is at most 256 bytes)', () => {
+  it('keeps short text and cuts long text on a character boundary', () => {
+    expect(truncateUtf8('short', 256)).toBe('short');
+    expect(truncateUtf8('x'.repeat(300), 256)).toHaveLength(256);
+    const cut = truncateUtf8('é'.repeat(200), 256); // 2 bytes each
+    expect(cut).toBe('é'.repeat(128));
+    const emoji = truncateUtf8('a' + '🙂'.repeat(100), 10); // 1 + 4 + 4 = 9 bytes fit
+    expect(emoji).toBe('a🙂🙂');
+    expect(new TextEncoder().encode(truncateUtf8('€'.repeat(1000), 256)).length).toBeLessThanOrEqual(256);
+  });
+
+  it('applies to the detail of an enclave error reply', () => {
+    const reply = new Uint8Array(packr.pack({ err: { code: 'denied', message: '€'.repeat(200) } })); // 600 bytes of message
+    const err = (() => {
+      try {
+        decodeReply(reply, 0, reply.length);
+      } catch (e) {
+        return e as EnclaveError;
+      }
+      throw new Error('expected a throw');
+    })();
+    expect(err.code).toBe('denied');
+    expect(err.detail).toBe('€'.repeat(85)); // 255 bytes: the 86th would not fit
   });
 });
