@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { CALL_RAW, EnclaveModule, FROM_PARTS, type Enclave, type LogLevel } from './enclave.js';
 import { EnclaveError } from './errors.js';
+import { hostCallProvider } from './_worker-hostcall.js';
 import {
   dataBytes,
   ERROR,
@@ -46,6 +47,8 @@ try {
   const mod = EnclaveModule[FROM_PARTS](init.parts);
   enclave = mod.create({
     ...init.options,
+    // The provider stays on the host thread; seal_key and report reach it through host calls.
+    ...(init.hostCall === undefined ? {} : { attestation: hostCallProvider(post, init.hostCall.platform, init.hostCall.timeoutMs) }),
     onLog: init.forwardLogs ? (level: LogLevel, message: string) => void logs.push([level, message]) : undefined,
   });
 } catch (err) {

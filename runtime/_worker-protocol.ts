@@ -88,8 +88,50 @@ export interface ErrorJSON {
   detail?: string;
 }
 
+/**
+ * Host calls (runtime/_worker-hostcall.ts): the enclave in the worker asks the host thread for
+ * what only it holds, the attestation provider, from inside a synchronous import (`seal_key`,
+ * `report`). A second, small shared buffer, one per worker, allocated by the worker:
+ *
+ * ```
+ *  ┌── header: 16 bytes ──────────┬──── data area: HOSTCALL_DATA_BYTES ────┐
+ *  │ i32: HC_STATE HC_STATUS HC_LEN│ answer: key or token bytes, or an error │
+ *  │                               │ code as UTF-8                           │
+ *  └───────────────────────────────┴─────────────────────────────────────────┘
+ *  worker: HC_STATE = seq; postMessage {type: 'hostcall', seq, ...}; Atomics.wait(HC_STATE, seq)
+ *  host (idle in waitAsync, so the message is handled): runs the provider, writes data, HC_STATUS,
+ *  HC_LEN, then HC_STATE: seq -> -seq (compareExchange: a stale or forged seq changes nothing); notify
+ *  worker: on -seq reads the answer; on its own timeout takes HC_STATE back (seq -> 0) and fails
+ * ```
+ */
+export const HC_STATE = 0;
+/** {@link HC_OK}, or {@link HC_FAILED} with an `AttestationError` code (or nothing) in the data area. */
+export const HC_STATUS = 1;
+export const HC_LEN = 2;
+export const HC_OK = 0;
+export const HC_FAILED = 1;
+export const HOSTCALL_HEADER_BYTES = 16;
+/** Room for an answer: a sealing key is 32 bytes, a token a few KiB. */
+export const HOSTCALL_DATA_BYTES = 32 * 1024;
+/** Longest report data or nonce a host call carries (REPORT_DATA_MAX_BYTES). */
+export const HOSTCALL_MAX_INPUT = 64;
+
+/** A host call as posted by the worker; the host checks every field before using it. */
+export type HostCallMessage =
+  | { readonly type: 'hostcall'; readonly sab: SharedArrayBuffer; readonly seq: number; readonly kind: 'seal'; readonly policy: string }
+  | {
+      readonly type: 'hostcall';
+      readonly sab: SharedArrayBuffer;
+      readonly seq: number;
+      readonly kind: 'evidence';
+      readonly nonce: Uint8Array;
+      readonly reportData: Uint8Array | undefined;
+    };
+
 /** What the worker receives once, as `workerData`. */
 export interface WorkerData {
+  /** Set when the host holds an attestation provider: the worker's enclave gets a proxy to it. */
+  readonly hostCall?: { readonly platform: string; readonly timeoutMs: number };
   /** `EnclaveModule[MODULE_PARTS]()`: the compiled module and what was read from it. */
   readonly parts: unknown;
   /** The enclave options that can cross a thread (everything but functions). */
@@ -102,4 +144,5 @@ export interface WorkerData {
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly sab: SharedArrayBuffer; readonly limits: Limits }
   | { readonly type: 'failed'; readonly error: ErrorJSON }
-  | { readonly type: 'log'; readonly entries: readonly (readonly [LogLevel, string])[] };
+  | { readonly type: 'log'; readonly entries: readonly (readonly [LogLevel, string])[] }
+  | HostCallMessage;

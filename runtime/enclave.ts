@@ -16,7 +16,7 @@ import { NONCE_MIN_BYTES, REPORT_DATA_MAX_BYTES, type EnclavePublicJwk } from '.
 import { measure, type ModuleIdentity } from '../attest/measure.js';
 import { checkTrust, type TrustPolicy } from '../attest/module-signature.js';
 import type { AttestationProvider } from '../attest/provider.js';
-import { createReport, REPORT_STATUS, reportStatusFor } from '../attest/report.js';
+import { createReport, REPORT_STATUS, reportStatusFor, type ReportContext } from '../attest/report.js';
 import { SEALING_POLICIES } from '../attest/sealing.js';
 import { CONTRACT_SECTION, customSections } from '../attest/wasm-sections.js';
 import { instrumentCached } from './_fuel-cache.js';
@@ -415,6 +415,26 @@ function settleOptions(contract: Contract, options: EnclaveOptions): Config {
   });
 }
 
+/** What an enclave's evidence says about it besides the nonce (identity, runtime, limits, capabilities, debug). */
+function reportContextOf(identity: ModuleIdentity, config: Config): ReportContext {
+  return {
+    identity,
+    runtimeVersion: RUNTIME_VERSION,
+    limits: config.limits as unknown as Record<string, number>,
+    capabilities: [...config.capabilities],
+    debug: config.debug,
+  };
+}
+
+/**
+ * @internal The report context an {@link Enclave} created from this contract, identity and options
+ * puts in its evidence. Worker mode issues evidence on the host thread with it, so both modes make
+ * the same claims. Validates the options as `EnclaveModule.create` does (same codes).
+ */
+export function reportContextFor(contract: Contract, identity: ModuleIdentity, options: EnclaveOptions): ReportContext {
+  return reportContextOf(identity, settleOptions(contract, options));
+}
+
 /** Thrown inside an import to unwind the enclave; never escapes the runtime. */
 class EnclaveAbort extends Error {}
 
@@ -543,14 +563,8 @@ export class Enclave {
     return provider.getEvidence({ ...this.#reportContext(), nonce, ...(options.enclaveKey ? { enclaveKey: options.enclaveKey } : {}) });
   }
 
-  #reportContext() {
-    return {
-      identity: this.identity,
-      runtimeVersion: RUNTIME_VERSION,
-      limits: this.limits as unknown as Record<string, number>,
-      capabilities: [...this.#config.capabilities],
-      debug: this.#config.debug,
-    };
+  #reportContext(): ReportContext {
+    return reportContextOf(this.identity, this.#config);
   }
 
   /** Drops the instance and its memory; later calls fail with `closed`. Idempotent. */

@@ -24,12 +24,17 @@ import {
   deliverLogs,
   EnclaveModule,
   MODULE_PARTS,
+  reportContextFor,
   type CallOptions,
   type CallStats,
   type EnclaveOptions,
   type LogLevel,
 } from './enclave.js';
+import type { EnclavePublicJwk } from '../attest/evidence.js';
 import type { ModuleIdentity } from '../attest/measure.js';
+import type { AttestationProvider } from '../attest/provider.js';
+import type { ReportContext } from '../attest/report.js';
+import { answerHostCall } from './_worker-hostcall.js';
 import { EnclaveError } from './errors.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall } from './marshal.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
@@ -141,13 +146,15 @@ interface Settled {
   readonly deadlineMs: number;
   readonly startDeadlineMs: number;
   readonly resourceLimits: Required<WorkerResourceLimits>;
+  /** The provider, which stays on this thread, and what evidence says about the enclave. */
+  readonly attestation: { readonly provider: AttestationProvider; readonly context: ReportContext } | undefined;
 }
 
 /** Options that mean something only in worker mode; refused in-process (runtime/load.ts). */
 export const WORKER_ONLY_OPTIONS: readonly string[] = ['deadlineMs', 'startDeadlineMs', 'resourceLimits'];
 
 /** Keys of {@link WorkerEnclaveOptions} that stay on the host thread. */
-const HOST_ONLY = new Set(['isolation', 'onLog', ...WORKER_ONLY_OPTIONS]);
+const HOST_ONLY = new Set(['isolation', 'onLog', 'attestation', ...WORKER_ONLY_OPTIONS]);
 
 function positive(value: unknown, name: string, max: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
@@ -178,13 +185,16 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
   if (options.onLog !== undefined && typeof options.onLog !== 'function') {
     throw new EnclaveError('invalid_options', 'onLog must be a function.');
   }
-  if (options.attestation !== undefined) {
-    // The provider holds keys and methods a structured clone would drop; the seal_key and report
-    // imports run in the worker. Until a provider can be proxied, refuse rather than degrade.
-    throw new EnclaveError('invalid_options', "The attestation option is not available with isolation: 'worker' yet.");
-  }
   const rest: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!HOST_ONLY.has(key)) rest[key] = value;
+  // The provider holds keys and methods a structured clone would drop: it stays here, and the
+  // worker's seal_key and report imports reach it through host calls (_worker-hostcall.ts). The
+  // claims of its evidence come from the same options through the same code as in the worker.
+  const provider = options.attestation;
+  const attestation =
+    provider === undefined
+      ? undefined
+      : Object.freeze({ provider, context: reportContextFor(mod.contract, mod.identity, { ...rest, attestation: provider }) });
   return Object.freeze({
     parts: mod[MODULE_PARTS](),
     options: rest,
@@ -192,6 +202,7 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
     deadlineMs,
     startDeadlineMs,
     resourceLimits: Object.freeze(resourceLimits),
+    attestation,
   });
 }
 
@@ -285,6 +296,21 @@ export class WorkerEnclave implements EnclaveHandle {
       if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
       throw this.#lost(live, state, 'endSession');
     }) as Promise<boolean>;
+  }
+
+  /**
+   * Signed evidence about this enclave for a relying party, bound to its nonce, as
+   * `Enclave.attest`: issued on this thread by the provider, with the same claims.
+   * @throws {EnclaveError} `invalid_options` without an attestation provider, `closed`.
+   * @throws {AttestationError} `invalid_nonce`, `invalid_evidence_request`, `platform_unavailable`.
+   * @example
+   * const token = enclave.attest(nonceFromRelyingParty);
+   */
+  attest(nonce: Uint8Array, options: { enclaveKey?: EnclavePublicJwk } = {}): string {
+    if (this.#closed) throw new EnclaveError('closed');
+    const attestation = this.#settled.attestation;
+    if (attestation === undefined) throw new EnclaveError('invalid_options', 'Attestation needs a provider: pass { attestation }.');
+    return attestation.provider.getEvidence({ ...attestation.context, nonce, ...(options.enclaveKey ? { enclaveKey: options.enclaveKey } : {}) });
   }
 
   #enqueue(run: () => Promise<unknown>): Promise<unknown> {
@@ -478,7 +504,12 @@ function spawn(
   settled: Settled,
   onExit: (live: LiveWorker) => void,
 ): Promise<{ live: LiveWorker; limits: Limits }> {
-  const workerData: WorkerData = { parts: settled.parts, options: settled.options, forwardLogs: settled.onLog !== undefined };
+  const workerData: WorkerData = {
+    parts: settled.parts,
+    options: settled.options,
+    forwardLogs: settled.onLog !== undefined,
+    ...(settled.attestation === undefined ? {} : { hostCall: { platform: platformOf(settled.attestation.provider), timeoutMs: hostCallTimeout(settled) } }),
+  };
   let worker: Worker;
   try {
     worker = new Worker(workerEntry(), {
@@ -507,7 +538,14 @@ function spawn(
       reject(error);
     };
     worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'log') {
+      if (typeof message !== 'object' || message === null) return;
+      if (message.type === 'hostcall') {
+        // A seal_key or report import waiting in the worker; this thread is idle in waitAsync.
+        const attestation = settled.attestation;
+        if (attestation !== undefined) {
+          answerHostCall(message, attestation.provider, attestation.context, live === undefined ? settled.startDeadlineMs : settled.deadlineMs);
+        }
+      } else if (message.type === 'log') {
         // Untrusted text from the enclave, delivered after the call that produced it.
         if (settled.onLog !== undefined) deliverLogs(settled.onLog, message.entries);
       } else if (message.type === 'ready' && live === undefined) {
@@ -541,6 +579,22 @@ function spawn(
       onExit(live);
     });
   });
+}
+
+/**
+ * How long the worker waits for a host call: a backstop only, longer than any deadline, since the
+ * host ends a call at its deadline (terminating the worker) whether or not it answered.
+ */
+function hostCallTimeout(settled: Settled): number {
+  return Math.min(Math.max(settled.deadlineMs, settled.startDeadlineMs) + 1000, 2 ** 31 - 1);
+}
+
+function platformOf(provider: AttestationProvider): string {
+  try {
+    return String(provider.platform);
+  } catch {
+    return 'unknown';
+  }
 }
 
 let entry: URL | undefined;
