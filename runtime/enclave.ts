@@ -774,12 +774,15 @@ export class Enclave {
         if (!inBounds(outPtr, 32)) return -1;
         const name = SEALING_POLICIES[policy];
         if (name === undefined) return -2;
-        let key: Uint8Array;
+        let key: unknown;
         try {
           key = provider.getSealingSecret(this.identity, name);
         } catch {
           return -3;
         }
+        // A provider is code of the host's choosing, but a wrong answer is still an error value here,
+        // never a trap (and never fewer than 32 bytes written as if they were a key).
+        if (!(key instanceof Uint8Array) || key.length !== 32) return -3;
         memoryOf().set(key, outPtr);
         key.fill(0);
         return 0;

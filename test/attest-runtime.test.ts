@@ -170,6 +170,21 @@ describe('the seal and attest capabilities', () => {
   });
 });
 
+describe('a misbehaving attestation provider', () => {
+  it('a sealing key of the wrong type or size is -3, never a trap or a short key', async () => {
+    const bytes = await watModule(ATTEST_WAT, ATTEST_CONTRACT);
+    const real = new SoftwareAttestationProvider({ dir: await mkdtemp(path.join(tmpdir(), 'enclave-platform-')) });
+    for (const wrong of ['not bytes', new Uint8Array(16), null]) {
+      const provider = Object.assign(Object.create(real) as SoftwareAttestationProvider, {
+        getSealingSecret: () => wrong as unknown as Uint8Array,
+      });
+      const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider });
+      expect(await enclave.call('m_seal')).toBe(-3);
+      expect(await enclave.call('u_seal')).toBe(-2); // and the instance serves on
+    }
+  });
+});
+
 describe('RUNTIME_VERSION', () => {
   it('matches package.json', async () => {
     const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
