@@ -141,3 +141,15 @@ describe('CLI input errors are stable codes, never stack traces', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
   });
 });
+
+describe('enclave verify on a machine without a platform key', () => {
+  it('refuses rather than creating one, and tells the relying party to pass --platform-key', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'enclave-verifier-'));
+    const policy = path.join(empty, 'policy.json');
+    await writeFile(policy, JSON.stringify({ measurements: ['0'.repeat(64)] }));
+    const r = await enclave('verify', 'x.y.z', '--policy', policy, '--nonce', NONCE, '--platform-dir', path.join(empty, 'platform'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--platform-key/);
+    await expect(stat(path.join(empty, 'platform'))).rejects.toThrow(); // nothing was created
+  });
+});

@@ -1,9 +1,10 @@
 /** `enclave verify <token> --policy <file> --nonce <hex>`: the relying party's check of evidence. */
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { AttestationError } from '../../../attest/errors.js';
-import { SoftwareAttestationProvider } from '../../../attest/software-provider.js';
+import { PLATFORM_KEY_FILE, resolvePlatformDir, SoftwareAttestationProvider } from '../../../attest/software-provider.js';
 import { parsePolicy, verifyEvidence, type VerificationJwk } from '../../../attest/verify.js';
 import { EnclaveError } from '../../../runtime/errors.js';
 import { parseHex } from '../_hex.js';
@@ -51,6 +52,21 @@ async function readPlatformKey(file: string): Promise<VerificationJwk | Verifica
   return json as VerificationJwk | VerificationJwk[];
 }
 
+/**
+ * This machine's software platform key, for verifying evidence issued here. A verifier never
+ * creates a platform key: without one, the relying party must say which key it trusts.
+ */
+function localPlatformKey(dir: string | undefined): VerificationJwk {
+  const file = join(resolvePlatformDir(dir), PLATFORM_KEY_FILE);
+  if (!existsSync(file)) {
+    throw new EnclaveError(
+      'invalid_options',
+      `No platform key on this machine (${file}): pass --platform-key with the key of the platform that issued the evidence.`,
+    );
+  }
+  return new SoftwareAttestationProvider(dir ? { dir } : {}).publicJwk();
+}
+
 export const verifyCommand = new Command('verify')
   .description('verify evidence from `enclave attest` against a policy; prints the verified claims')
   .argument('<token>', 'the token, or @file to read it from a file')
@@ -64,9 +80,7 @@ export const verifyCommand = new Command('verify')
       const nonce = parseHex(opts.nonce, '--nonce');
       const token = tokenArg.startsWith('@') ? (await readText(tokenArg.slice(1), 'token')).trim() : tokenArg;
       const policy = parsePolicy(await readJson(opts.policy, 'policy'));
-      const platformKey = opts.platformKey
-        ? await readPlatformKey(opts.platformKey)
-        : new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {}).publicJwk();
+      const platformKey = opts.platformKey ? await readPlatformKey(opts.platformKey) : localPlatformKey(opts.platformDir);
       const verified = await verifyEvidence(token, { platformKey, policy, nonce });
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, claims: verified.claims }, null, 2)}\n`);
       else process.stdout.write(`ok\n${JSON.stringify(verified.claims, null, 2)}\n`);
