@@ -130,14 +130,16 @@ function growRequest(len: i32): void {
   if (cap > requestBytesLimit) cap = requestBytesLimit;
   // Drop the old buffer first, and collect before a big allocation so the old one can be reused.
   reqBuf = null;
-  if (cap >= BIG_ALLOC) __collect();
+  if (cap >= BIG_ALLOC) collectNow();
   // Uninitialised: the host overwrites it, and only `[ptr, ptr+len)` of `enclave_call` is read.
   reqBuf = allocBuffer(<usize>cap);
 }
 
 /** `enclave_call` (ABI §2): handles `[ptr, ptr+len)` and returns the reply descriptor, or 0. */
 export function handleCall(ptr: usize, len: i32): usize {
+  reader.budget = decodeBudget; // so that a call refused before decoding counts as spending nothing
   let reply = dispatch(ptr, len);
+  noteCall();
   reader.release(); // the reader must not keep an old request buffer alive
   if (!encodeReply(reply)) return 0;
   store<u32>(descriptor, <u32>writer.dataStart);
@@ -155,9 +157,7 @@ function dispatch(ptr: usize, len: i32): Reply {
   }
   if (len > requestBytesLimit) return Reply.badRequest("request over the byte limit");
   let start = <u32>(ptr - base);
-  // Near the memory maximum, collect the garbage of earlier calls before decoding: the incremental
-  // collector only runs as allocation goes on, and running out of pages traps.
-  if (memory.size() * 4 >= memoryPagesLimit * 3) __collect();
+  collectIfNeeded(len);
   let r = reader;
   r.reset(b, start, start + <u32>len, depthLimit, decodeBudget);
 
@@ -196,6 +196,78 @@ function dispatch(ptr: usize, len: i32): Reply {
   let h = findOp(r.base + <usize>opOff, opLen);
   if (h < 0) return Reply.err(ErrorCode.UnknownOp, "no handler for this op");
   return unchecked(opHandlers[h])(args);
+}
+
+// ---- collection before a call ----
+
+// Near the memory maximum the garbage of earlier calls must be collected before a call that may need
+// the room: the incremental collector only runs as allocation goes on, and running out of pages
+// traps. Linear memory never shrinks, so "near the maximum" stays true once a module has grown; a
+// full collection before every call from then on would cost several times the call itself. So a
+// forced collection runs only when it can help: when memory grew since the last one, when this
+// request may decode into more than the allowance left, or when the calls since the last one may
+// have left an allowance's worth of garbage (estimated: what their decoding was charged plus
+// CALL_COST each), and at least every COLLECT_EVERY calls.
+
+/** Heap bytes a call is assumed to allocate besides its decoded values (reply value, temporaries). */
+const CALL_COST: i64 = 256;
+/** The most heap one request byte can decode into (a 1-byte value costs a Value, 64 bytes). */
+const DECODE_PER_BYTE: i64 = 64;
+/** A forced collection at least this often near the maximum, whatever the estimates say. */
+const COLLECT_EVERY: i32 = 1024;
+
+/** `memory.size()` after the last forced collection (0: none yet). */
+let collectPages: i32 = 0;
+/** Estimated heap bytes allocated by calls since the last forced collection. */
+let spentSinceCollect: i64 = 0;
+/** Calls since the last forced collection (saturates at COLLECT_EVERY). */
+let callsSinceCollect: i32 = 0;
+/** Forced collections so far (read by tests through `sdkCollections`). */
+let forcedCollections: u32 = 0;
+
+/** A full collection now, restarting the estimates. */
+function collectNow(): void {
+  __collect();
+  forcedCollections++;
+  collectPages = memory.size();
+  spentSinceCollect = 0;
+  callsSinceCollect = 0;
+}
+
+/** Before decoding a request of `len` bytes: collects when it can help (see above). */
+// @ts-ignore: decorator
+@inline
+function collectIfNeeded(len: i32): void {
+  let pages = memory.size();
+  if (pages * 4 >= memoryPagesLimit * 3) {
+    let need = <i64>len * DECODE_PER_BYTE;
+    if (need > decodeBudget) need = decodeBudget;
+    // An eighth of the maximum: garbage the incremental collector is left to deal with alone.
+    let allowance = <i64>memoryPagesLimit << 13;
+    if (
+      pages != collectPages ||
+      callsSinceCollect >= COLLECT_EVERY ||
+      spentSinceCollect + need + CALL_COST > allowance
+    ) {
+      collectNow();
+    }
+  }
+}
+
+/** After a call: adds its estimated allocation to the running totals. */
+// @ts-ignore: decorator
+@inline
+function noteCall(): void {
+  let charged = decodeBudget - reader.budget;
+  if (charged < 0) charged = 0;
+  else if (charged > decodeBudget) charged = decodeBudget;
+  spentSinceCollect += charged + CALL_COST;
+  if (callsSinceCollect < COLLECT_EVERY) callsSinceCollect++;
+}
+
+/** Forced collections so far (for tests: export it from a test module to count them). */
+export function sdkCollections(): u32 {
+  return forcedCollections;
 }
 
 function decodeError(r: Reader, fallback: string): Reply {
