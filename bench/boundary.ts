@@ -14,7 +14,7 @@ import { parse } from '@bytecodealliance/jco';
 import type { Enclave } from '../runtime/enclave.js';
 import { loadEnclave } from '../runtime/load.js';
 import { closeEnclave, echoBytes, payload, probeWorkerMode } from './_enclaves.js';
-import { defineSuite, formatBytes, isMain, repoRoot, runStandalone, type Case } from './_harness.js';
+import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 import { loadExtism } from './_peers.js';
 
 const FLOOR_WAT = `(module
@@ -56,44 +56,6 @@ function batchFor(size: number, costly: boolean): number {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-/**
- * The floor and in-process enclave cases only (no peers, no workers), for scripts that want the
- * core comparison: `runCases(await boundaryCases([16]))`.
- */
-export async function boundaryCases(sizes: readonly number[] = SIZES, echo?: Enclave): Promise<Case[]> {
-  const enclave = echo ?? (await loadEnclave(await echoBytes(repoRoot())));
-  const floor = await floorCall();
-  const cases: Case[] = [];
-  for (const size of sizes) {
-    const data = payload(size);
-    const group = formatBytes(size);
-    const batch = batchFor(size, false);
-    // Check once that both really round-trip the payload.
-    if (!sameBytes((await enclave.call('echo', data)) as Uint8Array, data) || !sameBytes(floor(data), data)) {
-      throw new Error('round trip lost bytes');
-    }
-    cases.push({
-      name: `raw wasm floor ${group}`,
-      group,
-      role: 'floor',
-      batch,
-      fn: () => {
-        for (let i = 0; i < batch; i++) floor(data);
-      },
-    });
-    cases.push({
-      name: `enclave ${group}`,
-      group,
-      peer: `extism ${group}`,
-      batch,
-      fn: async () => {
-        for (let i = 0; i < batch; i++) await enclave.call('echo', data);
-      },
-    });
-  }
-  return cases;
 }
 
 export const suite = defineSuite({
