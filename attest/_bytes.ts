@@ -63,6 +63,9 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 
 export const utf8Encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+/** A SHA-256 digest as 64 lowercase hex digits (measurements, signer ids). */
+export const HEX64 = /^[0-9a-f]{64}$/;
+
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 }

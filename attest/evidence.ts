@@ -10,7 +10,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { abytes, fromBase64url, isPlainObject, toBase64url, utf8Encode } from './_bytes.js';
+import { abytes, fromBase64url, HEX64, isPlainObject, toBase64url, utf8Encode } from './_bytes.js';
 import { AttestationError } from './errors.js';
 import type { ModuleIdentity } from './measure.js';
 
@@ -122,7 +122,6 @@ export interface EvidenceRequest {
   now?: number;
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
 
 function bad(detail: string): AttestationError {
   return new AttestationError('invalid_evidence_request', `the evidence request is invalid (${detail}); see docs/ATTESTATION.md`);

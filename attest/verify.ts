@@ -16,7 +16,7 @@
  * 10. enclave-held key present if required; report data if expected → `malformed` / `report_data_mismatch`
  */
 import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWTPayload } from 'jose';
-import { equalStrings, fromBase64url, isPlainObject, toBase64url } from './_bytes.js';
+import { equalStrings, fromBase64url, HEX64, isPlainObject, toBase64url } from './_bytes.js';
 import { AttestationError } from './errors.js';
 import {
   CLAIMS,
@@ -71,7 +71,6 @@ type ImportedKey = Exclude<Awaited<ReturnType<typeof importJWK>>, Uint8Array>;
 const POLICY_KEYS = new Set([
   'version', 'platforms', 'measurements', 'signers', 'minSvn', 'allowDebug', 'maxAgeSeconds', 'clockSkewSeconds', 'requireEnclaveKey',
 ]);
-const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_TOKEN_CHARS = 64 * 1024;
 const ALGORITHMS = ['EdDSA', 'Ed25519'];
 
