@@ -149,7 +149,15 @@ function parseShape(value: unknown, where: string, depth = 0): Shape {
 export function parseContract(value: unknown): Contract {
   if (!isPlainObject(value)) fail('the document must be a JSON object');
   checkKeys(value, ['abi', 'name', 'version', 'svn', 'capabilities', 'limits', 'ops', 'description'], 'the contract');
-  if (value.abi !== 1) fail('"abi" must be 1');
+  // docs/ABI.md §6, §8: `abi` is required; a later version a host does not speak is
+  // `unsupported_abi` (the module may be fine, this runtime is too old), anything else is malformed.
+  if (value.abi === undefined) fail('"abi" is required (1)');
+  if (value.abi !== 1) {
+    if (Number.isSafeInteger(value.abi) && (value.abi as number) > 1) {
+      throw new EnclaveError('unsupported_abi', `The contract speaks ABI version ${value.abi as number}; this runtime speaks 1.`);
+    }
+    fail('"abi" must be 1');
+  }
   if (typeof value.name !== 'string' || !NAME_RE.test(value.name)) fail('"name" must match [a-z][a-z0-9-]{0,63}');
   if (typeof value.version !== 'string' || value.version.length === 0 || value.version.length > 64) {
     fail('"version" must be a string of 1..64 characters');
@@ -170,6 +178,8 @@ export function parseContract(value: unknown): Contract {
     if (limitsIn[key] !== undefined) limits[key] = checkCount(limitsIn[key], `"limits.${key}"`, MAX_LIMITS[key]);
     if (limits[key] < 1) fail(`"limits.${key}" must be at least 1`);
   }
+  // docs/ABI.md §5: the envelope is level 1 and `{err: {code}}` needs level 2.
+  if (limits.depth < 2) fail('"limits.depth" must be at least 2');
 
   const opsIn = value.ops;
   if (!isPlainObject(opsIn) || Object.keys(opsIn).length === 0) fail('"ops" must be an object with at least one op');

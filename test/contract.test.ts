@@ -27,7 +27,9 @@ describe('parseContract', () => {
 
   const bad: [string, unknown, RegExp][] = [
     ['not an object', [], /JSON object/],
-    ['wrong abi', { ...base, abi: 2 }, /abi/],
+    ['abi 0', { ...base, abi: 0 }, /abi/],
+    ['abi as a string', { ...base, abi: '1' }, /abi/],
+    ['a missing abi', (({ abi: _, ...rest }) => rest)(base), /"abi" is required/],
     ['bad name', { ...base, name: 'Bad Name' }, /name/],
     ['negative svn', { ...base, svn: -1 }, /svn/],
     ['fractional svn', { ...base, svn: 1.5 }, /svn/],
@@ -35,6 +37,7 @@ describe('parseContract', () => {
     ['duplicate capability', { ...base, capabilities: ['random', 'random'] }, /twice/],
     ['unknown limit', { ...base, limits: { cpu: 1 } }, /unknown field "cpu"/],
     ['zero limit', { ...base, limits: { depth: 0 } }, /depth/],
+    ['contract depth of 1, too shallow for an error reply', { ...base, limits: { depth: 1 } }, /depth" must be at least 2/],
     ['limit above the ceiling', { ...base, limits: { memoryPages: 70_000 } }, /memoryPages/],
     ['no ops', { ...base, ops: {} }, /ops/],
     ['bad op name', { ...base, ops: { 'Go!': {} } }, /op name/],
@@ -50,6 +53,21 @@ describe('parseContract', () => {
       expect(refusal(doc)).toMatch(message);
     });
   }
+
+  it('refuses a later abi version with unsupported_abi, not invalid_contract', () => {
+    let caught: unknown;
+    try {
+      parseContract({ ...base, abi: 2 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(EnclaveError);
+    expect((caught as EnclaveError).code).toBe('unsupported_abi');
+  });
+
+  it('accepts a contract depth of 2, the smallest that can carry an error reply', () => {
+    expect(parseContract({ ...base, limits: { depth: 2 } }).limits.depth).toBe(2);
+  });
 
   it('refuses shapes nested absurdly deep without overflowing the stack', () => {
     let shape: unknown = { type: 'int' };
