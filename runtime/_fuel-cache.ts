@@ -7,16 +7,18 @@
  * as read: it carries the SHA-256 of its contents and the hash of the module it was made from, and any mismatch (truncation, bit rot, a file renamed to another
  * key) makes it ignored and rebuilt. Entries are written atomically (temporary file, then rename).
  *
- * The directory holds code the runtime will run, so it must be as trusted as `node_modules`:
- * it is used only when owned by the current user and not writable by group or others
- * (docs/LIMITS.md, "Fuel"; docs/THREAT-MODEL.md).
+ * The directory holds code the runtime will run, so it must be as trusted as `node_modules`: it is
+ * used only when no other user can have written it, checked on every component of its real path
+ * (see trustedDir), and each entry only when it is a regular file of ours that others cannot write.
+ * Otherwise the disk cache is not used (one process warning); loading never fails because of it
+ * (docs/LIMITS.md, "Fuel"; docs/THREAT-MODEL.md, "Fuel cache").
  *
  * File layout: `ENCFUEL1` | sha256(rest) (32 B) | u32 LE manifest length | manifest JSON | bytes.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { constants as fsc, existsSync } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
 import { INSTRUMENTER_VERSION, instrumentFuel, type FuelManifest, type Instrumented } from './fuel.js';
 
 const MAGIC = new TextEncoder().encode('ENCFUEL1');
@@ -67,26 +69,101 @@ export function clearFuelMemoryCache(): void {
 }
 
 async function load(original: Uint8Array, measurement: string, key: string, dir: FuelCacheDir): Promise<Instrumented> {
-  const file = dir === false ? undefined : join(dir, `${key}.bin`);
-  if (file !== undefined && (await trustedDir(dir as string))) {
+  const safe = dir === false ? undefined : await trustedDir(dir);
+  const file = safe === undefined ? undefined : join(safe, `${key}.bin`);
+  if (file !== undefined) {
     const cached = await readEntry(file, measurement);
     if (cached !== undefined) return cached;
   }
   const fresh = await instrumentFuel(original);
-  if (file !== undefined) await writeEntry(dir as string, file, measurement, fresh);
+  if (file !== undefined) await writeEntry(safe!, file, measurement, fresh);
   return fresh;
 }
 
-/** A cache directory is used only if it is ours and not writable by anyone else. */
-async function trustedDir(dir: string): Promise<boolean> {
+const POSIX = process.platform !== 'win32';
+/** Directories already warned about, so a misconfigured cache costs one warning per process, not one per load. */
+const warned = new Set<string>();
+
+/**
+ * The real path of the cache directory if no other user can have written anything in it, else
+ * `undefined` (no disk cache: the caller instruments in memory). The directory is created here,
+ * mode 0700, with at most two missing parents, and only under a parent that passed the same checks.
+ *
+ * The rule (OpenSSH's StrictModes, docs/THREAT-MODEL.md "Fuel cache"): every component of the real
+ * path, from `/` down, is a directory owned by root or the effective user; none but the cache
+ * directory's ancestors may be writable by group or others, and those only when sticky (`/tmp`),
+ * where others can add entries but cannot rename or replace ours. A path so checked cannot be
+ * changed afterwards by anyone but root and us, so the entries read from it are ours.
+ */
+async function trustedDir(dir: string): Promise<string | undefined> {
+  const abs = resolve(dir);
   try {
-    const s = await stat(dir);
-    if (!s.isDirectory()) return false;
-    if (process.platform === 'win32') return true;
-    return (s.mode & 0o022) === 0 && (process.getuid === undefined || s.uid === process.getuid());
-  } catch {
-    return true; // absent: created with mode 0700 on write
+    // The deepest existing ancestor, at most two levels up (`node_modules/.cache/enclave`).
+    const missing: string[] = [];
+    let existing = abs;
+    while (!(await exists(existing))) {
+      if (missing.length >= 3 || dirname(existing) === existing) return untrusted(abs, 'it cannot be created');
+      missing.unshift(existing);
+      existing = dirname(existing);
+    }
+    if (missing.length > 0) {
+      // Create nothing under a parent someone else could rename or fill.
+      if ((await checkPath(await realpath(existing), true)) !== undefined) return untrusted(abs, 'its parent is not private');
+      for (const d of missing) {
+        await mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+        });
+      }
+    }
+    const real = await realpath(abs);
+    const problem = await checkPath(real, false);
+    return problem === undefined ? real : untrusted(abs, problem);
+  } catch (err) {
+    return untrusted(abs, (err as NodeJS.ErrnoException).code ?? 'error');
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Checks every component of a real (symlink-free) path. `ancestor`: the path is a parent of the
+ * cache directory, so it may end in a sticky, world-writable directory.
+ * @returns why the path is not private, or `undefined` when it is.
+ */
+async function checkPath(real: string, ancestor: boolean): Promise<string | undefined> {
+  if (!POSIX) return (await lstat(real)).isDirectory() ? undefined : 'not a directory';
+  const euid = process.geteuid!();
+  const parts = real.split(sep).filter((p) => p !== '');
+  for (let i = 0; i <= parts.length; i++) {
+    const path = sep + parts.slice(0, i).join(sep);
+    const st = await lstat(path);
+    const last = i === parts.length;
+    // lstat: a component replaced by a symlink since realpath is refused, not followed.
+    if (!st.isDirectory()) return `${path} is not a directory`;
+    if (st.uid !== 0 && st.uid !== euid) return `${path} belongs to another user`;
+    const sticky = (st.mode & 0o1000) !== 0;
+    if ((st.mode & 0o022) !== 0 && !(sticky && (ancestor || !last))) return `${path} is writable by group or others`;
+  }
+  return undefined;
+}
+
+function untrusted(dir: string, why: string): undefined {
+  if (!warned.has(dir)) {
+    warned.add(dir);
+    // The path comes from the host's configuration (ENCLAVE_CACHE_DIR, cwd), never from a module.
+    process.emitWarning(`The fuel cache directory ${JSON.stringify(dir)} is not used (${why}): modules are instrumented in memory.`, {
+      code: 'ENCLAVE_FUEL_CACHE_UNTRUSTED',
+    });
+  }
+  return undefined;
 }
 
 function digest(parts: Uint8Array[]): Buffer {
@@ -95,13 +172,28 @@ function digest(parts: Uint8Array[]): Buffer {
   return h.digest();
 }
 
-/** Reads and verifies one entry; anything unexpected means a miss. */
+/**
+ * Reads and verifies one entry; anything unexpected means a miss. The file is opened without
+ * following a symlink, and the open file itself must be a regular file of ours (or root's) that
+ * group and others cannot write: the checks hold for the bytes read, not for a name.
+ */
 export async function readEntry(file: string, measurement: string): Promise<Instrumented | undefined> {
   let raw: Buffer;
+  let fh;
   try {
-    raw = await readFile(file);
+    fh = await open(file, fsc.O_RDONLY | (POSIX ? fsc.O_NOFOLLOW | fsc.O_NONBLOCK : 0));
   } catch {
     return undefined;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return undefined;
+    if (POSIX && ((st.mode & 0o022) !== 0 || (st.uid !== 0 && st.uid !== process.geteuid!()))) return undefined;
+    raw = await fh.readFile();
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close().catch(() => undefined);
   }
   if (raw.length < HEADER || !MAGIC.every((b, i) => raw[i] === b)) return undefined;
   const stored = raw.subarray(MAGIC.length, MAGIC.length + 32);
@@ -127,8 +219,8 @@ async function writeEntry(dir: string, file: string, measurement: string, entry:
   const body = Buffer.concat([len, manifest, entry.bytes]);
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await ensureDir(dir);
-    await writeFile(tmp, Buffer.concat([MAGIC, digest([body]), body]), { mode: 0o600 });
+    // 'wx': created exclusively, so nothing planted under the temporary name is followed.
+    await writeFile(tmp, Buffer.concat([MAGIC, digest([body]), body]), { mode: 0o600, flag: 'wx' });
     await rename(tmp, file); // atomic on one file system: readers see the old entry or the new one
   } catch {
     // A read-only or full disk only costs the next start the instrumentation time.
@@ -136,24 +228,6 @@ async function writeEntry(dir: string, file: string, measurement: string, entry:
     return;
   }
   await prune(dir).catch(() => undefined);
-}
-
-/**
- * Creates the directory and at most two missing parents (`node_modules/.cache/enclave`), never
- * with `recursive: true`: Node 20's recursive mkdir can spin forever on some paths (/proc).
- */
-async function ensureDir(dir: string, depth = 0): Promise<void> {
-  try {
-    await mkdir(dir, { mode: 0o700 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    if (code !== 'ENOENT' || depth >= 2) throw err;
-    await ensureDir(dirname(dir), depth + 1);
-    await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
-  }
 }
 
 /** Keeps the directory to {@link DISK_ENTRIES} entries, deleting the least recently written. */
