@@ -1,9 +1,11 @@
 /**
  * JSON in and out of the CLI. msgpack has bytes and 64-bit integers that JSON lacks, so bytes are
  * written `{"$base64": "..."}` and integers beyond 2^53 as strings; `{"$base64": ...}` in JSON
- * input becomes bytes again.
+ * input becomes bytes again. Output is escaped for a terminal (./_escape.ts `escapeJson`): the
+ * reply is the enclave's text.
  */
 import { EnclaveError } from '../../runtime/errors.js';
+import { escapeJson } from './_escape.js';
 
 /** Parses JSON arguments, turning `{"$base64": s}` into bytes. */
 export function parseJsonArgs(text: string): unknown {
@@ -22,9 +24,9 @@ export function parseJsonArgs(text: string): unknown {
   }
 }
 
-/** Formats a reply value as JSON. */
+/** Formats a reply value as JSON, with controls and bidi characters in strings written as `\uXXXX`. */
 export function formatJson(value: unknown, pretty = true): string {
-  return JSON.stringify(
+  const text = JSON.stringify(
     value,
     (_key, v) => {
       if (v instanceof Uint8Array) return { $base64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
@@ -34,4 +36,5 @@ export function formatJson(value: unknown, pretty = true): string {
     },
     pretty ? 2 : undefined,
   );
+  return escapeJson(text);
 }

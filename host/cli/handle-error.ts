@@ -2,13 +2,15 @@
 import { CommanderError } from 'commander';
 import { AttestationError } from '../../attest/errors.js';
 import { EnclaveError } from '../../runtime/errors.js';
+import { escapeMessage, escapeText, stringifyForTerminal } from './_escape.js';
 
 /** Exit codes: 0 ok, 1 the operation failed (an error code was printed), 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /**
  * Prints `error[<code>]: <message>` (or JSON with `--json`) on stderr and sets the exit code.
- * Unknown errors print as `internal` without their stack, unless ENCLAVE_DEBUG is set.
+ * Unknown errors print as `internal` without their stack, unless ENCLAVE_DEBUG is set. The message
+ * and the enclave's detail are escaped (./_escape.ts): both may carry text a module or an enclave chose.
  */
 export function handleError(err: unknown, json = false): void {
   let code: string;
@@ -31,9 +33,9 @@ export function handleError(err: unknown, json = false): void {
     if (process.env.ENCLAVE_DEBUG && err instanceof Error && err.stack) message = err.stack;
   }
   if (json) {
-    process.stderr.write(`${JSON.stringify({ error: detail === undefined ? { code, message } : { code, message, detail } })}\n`);
+    process.stderr.write(`${stringifyForTerminal({ error: detail === undefined ? { code, message } : { code, message, detail } })}\n`);
   } else {
-    process.stderr.write(`error[${code}]: ${message}${detail === undefined ? '' : `\n  enclave says: ${detail}`}\n`);
+    process.stderr.write(`error[${code}]: ${escapeMessage(message)}${detail === undefined ? '' : `\n  enclave says: ${escapeText(detail)}`}\n`);
   }
   process.exitCode = exit;
 }

@@ -1,10 +1,14 @@
-/** `enclave inspect <module.wasm>`: measurement, exports, imports and contract. */
+/**
+ * `enclave inspect <module.wasm>`: measurement, exports, imports and contract. Everything the module
+ * chose (names, contract fields) is escaped before it is printed (../_escape.ts).
+ */
 import { Command } from 'commander';
 import { readPublicKeyFile } from '../../../attest/keys.js';
 import { readSignatures, verifyModule } from '../../../attest/module-signature.js';
 import { readModuleBytes } from '../../../runtime/load.js';
 import { EnclaveModule } from '../../../runtime/enclave.js';
 import { formatFuncType } from '../../../runtime/module-info.js';
+import { escapeText, stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
 
 export const inspectCommand = new Command('inspect')
@@ -37,7 +41,7 @@ export const inspectCommand = new Command('inspect')
         contract: mod.contract,
       };
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(`${stringifyForTerminal(report, 2)}\n`);
         return;
       }
       const lines = [
@@ -45,17 +49,18 @@ export const inspectCommand = new Command('inspect')
         `measurement  sha256:${report.measurement}`,
         `signer       ${signers.length > 0 ? signers.join(', ') : declared > 0 ? `${declared} signature(s), not verified: pass --key` : '(unsigned)'}`,
         `svn          ${report.svn}`,
-        `contract     ${report.name} ${report.version}`,
-        `capabilities ${mod.contract.capabilities.join(', ') || '(none)'}`,
+        `contract     ${escapeText(report.name)} ${escapeText(report.version)}`,
+        `capabilities ${escapeText(mod.contract.capabilities.join(', ')) || '(none)'}`,
         `memory       ${memory.initial} pages initial, ${memory.maximum} maximum`,
         `limits       ${Object.entries(mod.contract.limits).map(([k, v]) => `${k}=${v}`).join(' ')}`,
         'exports',
-        ...report.exports.map((e) => `  ${e.name.padEnd(24)} ${e.kind}${e.type ? ` ${e.type}` : ''}`),
+        ...report.exports.map((e) => `  ${escapeText(e.name).padEnd(24)} ${e.kind}${e.type ? ` ${e.type}` : ''}`),
         'imports',
-        ...(report.imports.length === 0 ? ['  (none)'] : report.imports.map((i) => `  ${i.module}.${i.name.padEnd(16)} ${i.kind}${i.type ? ` ${i.type}` : ''}`)),
+        ...(report.imports.length === 0 ? ['  (none)'] : report.imports.map((i) => `  ${escapeText(i.module)}.${escapeText(i.name).padEnd(16)} ${i.kind}${i.type ? ` ${i.type}` : ''}`)),
         'ops',
         ...Object.entries(mod.contract.ops).map(
-          ([name, op]) => `  ${name.padEnd(24)} args ${JSON.stringify(op.args)}${op.requires.length ? ` requires ${op.requires.join(', ')}` : ''}${op.idempotent ? ' idempotent' : ''}`,
+          ([name, op]) =>
+            `  ${escapeText(name).padEnd(24)} args ${stringifyForTerminal(op.args)}${op.requires.length ? ` requires ${escapeText(op.requires.join(', '))}` : ''}${op.idempotent ? ' idempotent' : ''}`,
         ),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

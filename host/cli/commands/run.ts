@@ -5,6 +5,7 @@ import { unpack } from 'msgpackr';
 import { CAPABILITIES, type Capability } from '../../../runtime/contract.js';
 import { EnclaveError } from '../../../runtime/errors.js';
 import { loadEnclave } from '../../../runtime/load.js';
+import { escapeJson } from '../_escape.js';
 import { formatJson, parseJsonArgs } from '../_json.js';
 import { handleError } from '../handle-error.js';
 
@@ -43,7 +44,8 @@ export const runCommand = new Command('run')
         opts.inputFile !== undefined ? await readArgsFile(opts.inputFile) : jsonArgs !== undefined ? parseJsonArgs(jsonArgs) : undefined;
       const enclave = await loadEnclave(module, {
         capabilities: (opts.grant ?? []) as Capability[],
-        onLog: (level, message) => process.stderr.write(`[enclave ${level}] ${JSON.stringify(message)}\n`),
+        // The line is the enclave's text: quoted, and escaped for the terminal (../_escape.ts).
+        onLog: (level, message) => process.stderr.write(`[enclave ${level}] ${escapeJson(JSON.stringify(message))}\n`),
       });
       try {
         const reply = await enclave.call(op, args);

@@ -4,6 +4,7 @@ import { readPublicKeyFile } from '../../../attest/keys.js';
 import { checkTrust } from '../../../attest/module-signature.js';
 import { readModuleBytes } from '../../../runtime/load.js';
 import { parseSvn } from '../_svn.js';
+import { escapeText, stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
 
 export const verifyModuleCommand = new Command('verify-module')
@@ -18,10 +19,10 @@ export const verifyModuleCommand = new Command('verify-module')
       const minSvn = parseSvn(opts.minSvn, '--min-svn');
       const keys = await Promise.all((opts.key as string[]).map((file) => readPublicKeyFile(file)));
       const identity = checkTrust(bytes, { trusted: keys.map((publicKey) => ({ publicKey, minSvn })) });
-      if (opts.json) process.stdout.write(`${JSON.stringify(identity, null, 2)}\n`);
+      if (opts.json) process.stdout.write(`${stringifyForTerminal(identity, 2)}\n`);
       else {
         process.stdout.write(
-          `ok           ${identity.name} ${identity.version} (svn ${identity.svn})\nmeasurement  sha256:${identity.measurement}\nsigned by    ${identity.signers.join(', ')}\n`,
+          `ok           ${escapeText(identity.name)} ${escapeText(identity.version)} (svn ${identity.svn})\nmeasurement  sha256:${identity.measurement}\nsigned by    ${identity.signers.join(', ')}\n`,
         );
       }
     } catch (err) {

@@ -8,6 +8,7 @@ import { PLATFORM_KEY_FILE, resolvePlatformDir, SoftwareAttestationProvider } fr
 import { parsePolicy, verifyEvidence, type VerificationJwk } from '../../../attest/verify.js';
 import { EnclaveError } from '../../../runtime/errors.js';
 import { parseHex } from '../_hex.js';
+import { stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
 
 /** Far above any real token, policy or JWK; a wrong path (a device, a huge file) is refused, not slurped. */
@@ -82,8 +83,9 @@ export const verifyCommand = new Command('verify')
       const policy = parsePolicy(await readJson(opts.policy, 'policy'));
       const platformKey = opts.platformKey ? await readPlatformKey(opts.platformKey) : localPlatformKey(opts.platformDir);
       const verified = await verifyEvidence(token, { platformKey, policy, nonce });
-      if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, claims: verified.claims }, null, 2)}\n`);
-      else process.stdout.write(`ok\n${JSON.stringify(verified.claims, null, 2)}\n`);
+      // The claims carry the module's own text (its contract's name and version): escaped.
+      if (opts.json) process.stdout.write(`${stringifyForTerminal({ ok: true, claims: verified.claims }, 2)}\n`);
+      else process.stdout.write(`ok\n${stringifyForTerminal(verified.claims, 2)}\n`);
     } catch (err) {
       if (err instanceof AttestationError && opts.json) {
         process.stdout.write(`${JSON.stringify({ ok: false, reason: err.code })}\n`);
