@@ -12,6 +12,8 @@ export {
   createWorkerEnclave,
   DEFAULT_DEADLINE_MS,
   DEFAULT_START_DEADLINE_MS,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_QUEUE_TIMEOUT_MS,
   DEFAULT_WORKER_LIMITS,
 } from './worker.js';
 export type { EnclaveHandle, WorkerEnclaveOptions, WorkerResourceLimits, WorkerStartOptions } from './worker.js';

@@ -99,6 +99,18 @@ export interface WorkerEnclaveOptions extends EnclaveOptions {
   startDeadlineMs?: number;
   /** Heap limits of the worker; defaults in {@link DEFAULT_WORKER_LIMITS}. */
   resourceLimits?: WorkerResourceLimits;
+  /**
+   * Calls (and `endSession`s) that may wait behind the one in flight; a call beyond them is refused
+   * at once with `overloaded`. 0 refuses every call made while another runs. Default
+   * {@link DEFAULT_MAX_QUEUE}.
+   */
+  maxQueue?: number;
+  /**
+   * How long a call may wait in the queue before it is handed to the worker, ms; past it the call
+   * fails with `overloaded`, having never run. Its own `deadlineMs` starts when it leaves the queue.
+   * Default {@link DEFAULT_QUEUE_TIMEOUT_MS}.
+   */
+  queueTimeoutMs?: number;
 }
 
 /** Options of {@link createWorkerEnclave}: `isolation` may be left out there. */
@@ -108,6 +120,15 @@ export type WorkerStartOptions = Omit<WorkerEnclaveOptions, 'isolation'> & { iso
 export const DEFAULT_DEADLINE_MS = 1000;
 /** Default deadline for a worker to start (boot, load the runtime, instantiate), ms. */
 export const DEFAULT_START_DEADLINE_MS = 10_000;
+/**
+ * Default bound of the calls waiting behind the one in flight, per enclave. A waiting call holds
+ * its arguments and a promise; a service that needs more concurrency runs more enclaves.
+ */
+export const DEFAULT_MAX_QUEUE = 256;
+/** Largest `maxQueue` accepted. */
+const MAX_MAX_QUEUE = 1 << 20;
+/** Default limit of the time a call may wait in the queue before it starts, ms (ten default deadlines). */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
 /** Default heap limits of an enclave worker. The worker's JS holds little: the runtime and logs. */
 export const DEFAULT_WORKER_LIMITS: Readonly<Required<WorkerResourceLimits>> = Object.freeze({
   maxOldGenerationSizeMb: 64,
@@ -139,6 +160,14 @@ interface LiveWorker {
   death: Error | undefined;
 }
 
+/** A call waiting in an enclave's queue. */
+interface Queued {
+  readonly run: () => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 interface Settled {
   readonly parts: unknown;
   readonly options: Record<string, unknown>;
@@ -146,12 +175,14 @@ interface Settled {
   readonly deadlineMs: number;
   readonly startDeadlineMs: number;
   readonly resourceLimits: Required<WorkerResourceLimits>;
+  readonly maxQueue: number;
+  readonly queueTimeoutMs: number;
   /** The provider, which stays on this thread, and what evidence says about the enclave. */
   readonly attestation: { readonly provider: AttestationProvider; readonly context: ReportContext } | undefined;
 }
 
 /** Options that mean something only in worker mode; refused in-process (runtime/load.ts). */
-export const WORKER_ONLY_OPTIONS: readonly string[] = ['deadlineMs', 'startDeadlineMs', 'resourceLimits'];
+export const WORKER_ONLY_OPTIONS: readonly string[] = ['deadlineMs', 'startDeadlineMs', 'resourceLimits', 'maxQueue', 'queueTimeoutMs'];
 
 /** Keys of {@link WorkerEnclaveOptions} that stay on the host thread. */
 const HOST_ONLY = new Set(['isolation', 'onLog', 'attestation', ...WORKER_ONLY_OPTIONS]);
@@ -173,6 +204,11 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
   // setTimeout and Atomics.waitAsync take at most 2^31 - 1 ms.
   const deadlineMs = positive(options.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs', 2 ** 31 - 1);
   const startDeadlineMs = positive(options.startDeadlineMs ?? DEFAULT_START_DEADLINE_MS, 'startDeadlineMs', 2 ** 31 - 1);
+  const queueTimeoutMs = positive(options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS, 'queueTimeoutMs', 2 ** 31 - 1);
+  const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
+  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0 || maxQueue > MAX_MAX_QUEUE) {
+    throw new EnclaveError('invalid_options', `maxQueue must be an integer from 0 to ${MAX_MAX_QUEUE}.`);
+  }
   const given = options.resourceLimits ?? {};
   if (typeof given !== 'object' || given === null) throw new EnclaveError('invalid_options', 'resourceLimits must be an object.');
   const resourceLimits = { ...DEFAULT_WORKER_LIMITS };
@@ -202,6 +238,8 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
     deadlineMs,
     startDeadlineMs,
     resourceLimits: Object.freeze(resourceLimits),
+    maxQueue,
+    queueTimeoutMs,
     attestation,
   });
 }
@@ -210,7 +248,9 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
  * An enclave that runs in its own worker thread, with a wall-clock deadline per call. Created by
  * `loadEnclave(source, { isolation: 'worker' })` or {@link createWorkerEnclave}.
  *
- * Calls are queued and run one at a time. When a call passes its deadline, the worker is
+ * Calls are queued and run one at a time. The queue is bounded: beyond `maxQueue` waiting calls,
+ * or after `queueTimeoutMs` in the queue, a call fails with `overloaded` without having run (docs/LIMITS.md,
+ * "Queue"). When a call passes its deadline, the worker is
  * terminated and the call fails with `timeout`; when the worker dies (for example its JS heap
  * exceeds `resourceLimits`), the call fails with `trap`. Either way the instance and its state are
  * lost, as after a trap in-process, and the next call starts a fresh worker.
@@ -228,8 +268,10 @@ export class WorkerEnclave implements EnclaveHandle {
   readonly #packr: Packr;
   #live: LiveWorker | undefined;
   #closed = false;
-  /** The tail of the queue of calls. */
-  #tail: Promise<unknown> = Promise.resolve();
+  /** True while a call (or endSession) is in flight: handed to the worker, or waiting for a fresh one. */
+  #busy = false;
+  /** Calls waiting behind it, oldest first; at most `maxQueue`, each for at most `queueTimeoutMs`. */
+  readonly #queue = new Set<Queued>();
   /** What the worker must apply before the next call (SETTLE_*). */
   #settle = SETTLE_NONE;
   #seq = 0;
@@ -313,11 +355,59 @@ export class WorkerEnclave implements EnclaveHandle {
     return attestation.provider.getEvidence({ ...attestation.context, nonce, ...(options.enclaveKey ? { enclaveKey: options.enclaveKey } : {}) });
   }
 
+  /**
+   * Runs `run` now if nothing is in flight, or queues it: a full queue refuses it at once and a
+   * call that waits past `queueTimeoutMs` is taken out of the queue, both with `overloaded`; either
+   * way it never ran, so nothing else (the calls around it, the instance's state) is affected.
+   */
   #enqueue(run: () => Promise<unknown>): Promise<unknown> {
-    const result = this.#tail.then(run, run);
-    this.#tail = result.catch(() => undefined);
+    const result = this.#admit(run);
+    // As it always was here: a caller that handles the outcome later (after awaiting close(), say)
+    // does not get an unhandled rejection meanwhile.
+    result.catch(() => undefined);
     return result;
   }
+
+  #admit(run: () => Promise<unknown>): Promise<unknown> {
+    // Closed: nothing reaches the worker any more, and each command answers `closed` itself.
+    if (this.#closed) return run();
+    if (!this.#busy) return this.#start(run);
+    const { maxQueue, queueTimeoutMs } = this.#settled;
+    if (this.#queue.size >= maxQueue) {
+      return Promise.reject(
+        new EnclaveError('overloaded', `${maxQueue} calls are already waiting for this enclave (maxQueue): retry later, or spread calls over more enclaves.`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const job: Queued = { run, resolve, reject, timer: undefined };
+      job.timer = setTimeout(() => {
+        this.#queue.delete(job);
+        reject(new EnclaveError('overloaded', `The call waited ${queueTimeoutMs} ms (queueTimeoutMs) behind earlier calls and never started: retry later.`));
+      }, queueTimeoutMs);
+      // A waiting call does not keep the process alive; the call in flight does (its worker is referenced).
+      job.timer.unref();
+      this.#queue.add(job);
+    });
+  }
+
+  #start(run: () => Promise<unknown>): Promise<unknown> {
+    this.#busy = true;
+    const result = run();
+    // Registered before the caller's own reactions: the next call is handed over first.
+    result.then(this.#next, this.#next);
+    return result;
+  }
+
+  /** The call in flight has settled: start the oldest waiting one, if any. */
+  readonly #next = (): void => {
+    this.#busy = false;
+    for (const job of this.#queue) {
+      this.#queue.delete(job);
+      clearTimeout(job.timer);
+      this.#start(job.run).then(job.resolve, job.reject);
+      return;
+    }
+  };
 
   /**
    * Terminates the worker; a call in flight and every later call fail with `closed`. Resolves
@@ -325,6 +415,12 @@ export class WorkerEnclave implements EnclaveHandle {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    // Waiting calls settle now, as after close (`closed`; endSession: false), not after the one in flight.
+    for (const job of this.#queue) {
+      clearTimeout(job.timer);
+      job.run().then(job.resolve, job.reject);
+    }
+    this.#queue.clear();
     const live = this.#live;
     this.#live = undefined;
     if (live === undefined) return;
