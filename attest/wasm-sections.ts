@@ -75,7 +75,13 @@ export function encodeU32Leb(value: number): number[] {
   return out;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Decodes a name (core spec §5.2.4) as the engine does: fatal on malformed UTF-8, and a leading
+ * U+FEFF kept. TextDecoder strips a BOM by default and V8 does not, so without `ignoreBOM` a
+ * section named "\uFEFFsignature" would be left out of the measurement while the engine (and any
+ * other tool) sees a section that is not the signature.
+ */
+export const WASM_NAME_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Lists the sections of a module in order.
@@ -101,7 +107,7 @@ export function listSections(bytes: Uint8Array): WasmSection[] {
       const [nameLen, afterNameLen] = readU32Leb(bytes, afterSize);
       if (afterNameLen + nameLen > end) throw new WasmFormatError(`custom section name at offset ${start} overruns it`);
       try {
-        name = utf8.decode(bytes.subarray(afterNameLen, afterNameLen + nameLen));
+        name = WASM_NAME_DECODER.decode(bytes.subarray(afterNameLen, afterNameLen + nameLen));
       } catch {
         throw new WasmFormatError(`custom section name at offset ${start} is not UTF-8`);
       }

@@ -18,6 +18,8 @@ export interface Limits {
   readonly depth: number;
   readonly memoryPages: number;
   readonly fuel: number;
+  /** Entries of the module's table (docs/LIMITS.md, "Tables"). */
+  readonly tableElements: number;
 }
 
 /** Defaults for any limit a contract leaves out (docs/ABI.md §5). */
@@ -27,6 +29,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   depth: 32,
   memoryPages: 16,
   fuel: 10_000_000,
+  tableElements: 10_000,
 });
 
 /** Hard ceilings no contract can exceed, whatever the policy says. */
@@ -36,6 +39,8 @@ export const MAX_LIMITS: Limits = Object.freeze({
   depth: 512,
   memoryPages: 65_536,
   fuel: Number.MAX_SAFE_INTEGER,
+  // MODULE_BOUNDS.tableElements (runtime/module-info.ts): a larger table is refused before the contract is read.
+  tableElements: 100_000,
 });
 
 /** A value shape (docs/ABI.md §6). */

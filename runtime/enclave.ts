@@ -38,6 +38,8 @@ export const DEFAULT_POLICY: Limits = Object.freeze({
   depth: 128,
   memoryPages: 256,
   fuel: 1_000_000_000,
+  // 16 bytes of JS heap per entry (docs/LIMITS.md, "Tables"): 1.6 MB per instance at most.
+  tableElements: 100_000,
 });
 
 /** Severity of a message an enclave logs through the `log` capability. */
@@ -287,6 +289,13 @@ export class EnclaveModule {
         'memory_limit',
         `The module memory may grow to ${this.#memoryMaximum} pages; the limit is ${config.limits.memoryPages}.`,
       );
+    }
+    // Before any instance exists (in worker mode too, where this runs in the worker): a table is
+    // allocated whole at instantiation, and one large allocation is more than a worker's
+    // resourceLimits can contain (docs/LIMITS.md, "Tables").
+    const tableElements = this.info.tables.reduce((n, t) => n + t.initial, 0);
+    if (tableElements > config.limits.tableElements) {
+      throw new EnclaveError('memory_limit', `The module table holds ${tableElements} elements; the limit is ${config.limits.tableElements}.`);
     }
     if (!config.metering) {
       this.#plain ??= new WebAssembly.Module(this.#original);

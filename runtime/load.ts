@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Enclave, EnclaveModule, type CompileOptions, type EnclaveOptions } from './enclave.js';
 import { EnclaveError } from './errors.js';
+import { MODULE_BOUNDS } from './module-info.js';
 import { createWorkerEnclave, WORKER_ONLY_OPTIONS, type EnclaveHandle, type WorkerEnclave, type WorkerEnclaveOptions } from './worker.js';
 
 /** Options of an enclave in the host's thread (the default isolation). */
@@ -13,10 +14,18 @@ export type LoadOptions = InProcessOptions | (WorkerEnclaveOptions & CompileOpti
 /** Where module bytes come from: the bytes themselves, or a file path or `file:` URL. */
 export type ModuleSource = Uint8Array | ArrayBuffer | string | URL;
 
+function tooLarge(size: number): never {
+  throw new EnclaveError(
+    'invalid_module',
+    `The module file is ${size} bytes or more; the runtime accepts at most ${MODULE_BOUNDS.moduleBytes} (docs/LIMITS.md, "Module structure").`,
+  );
+}
+
 /**
  * Reads module bytes from a source. A path must name a regular file: a FIFO or a device
- * (`/dev/zero`) would hang the read or grow memory without end.
- * @throws {EnclaveError} `invalid_module` when the file cannot be read or is not a regular file.
+ * (`/dev/zero`) would hang the read or grow memory without end, and a file larger than
+ * `MODULE_BOUNDS.moduleBytes` is refused before it is read.
+ * @throws {EnclaveError} `invalid_module` when the file cannot be read, is not a regular file or is too large.
  */
 export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
@@ -27,9 +36,24 @@ export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array>
       // Checked on the open handle, so the file read is the file checked. O_NONBLOCK: opening a
       // FIFO for reading must not wait for a writer.
       file = await open(source, constants.O_RDONLY | constants.O_NONBLOCK);
-      if (!(await file.stat()).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
-      return new Uint8Array(await file.readFile());
+      const stat = await file.stat();
+      if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      if (stat.size > MODULE_BOUNDS.moduleBytes) tooLarge(stat.size);
+      // Read at most one byte past the bound, whatever the file has grown to since the stat.
+      const buffer = new Uint8Array(Math.min(stat.size, MODULE_BOUNDS.moduleBytes) + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await file.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length === buffer.length) {
+          if (length > MODULE_BOUNDS.moduleBytes) tooLarge(length);
+          break;
+        }
+      }
+      return buffer.subarray(0, length);
     } catch (err) {
+      if (err instanceof EnclaveError) throw err;
       throw new EnclaveError('invalid_module', `Cannot read the module file: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, {
         cause: err,
       });

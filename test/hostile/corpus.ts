@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorCode, LoadOptions } from '../../runtime/index.js';
 import { CONTRACT_SECTION, encodeCustomSection } from '../../attest/wasm-sections.js';
 import { watModule } from '../helpers/wat.js';
+import { bigModule } from './_big-modules.js';
 import { manyFunctionsBinary } from './_many-functions.js';
 
 /** How an entry must end. */
@@ -164,8 +165,9 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
   },
   {
     name: 'many-functions',
-    what: 'a module with 100 000 functions: it loads (instrumented, within the test timeout) and answers',
-    module: async () => withContract(manyFunctionsBinary(100_000), corpusContract({ name: 'many-functions' })),
+    what: 'a module with 100 000 functions, the most the runtime accepts: it loads (instrumented, within the test timeout) and answers',
+    // 99 997 plus enclave_abi_version, enclave_alloc and enclave_call (MODULE_BOUNDS.functions).
+    module: async () => withContract(manyFunctionsBinary(99_997), corpusContract({ name: 'many-functions' })),
     expect: { phase: 'call', value: 'fine' },
   },
   {
@@ -186,5 +188,29 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
     what: 'a module whose initial memory is 65 536 pages (4 GiB)',
     module: () => watModule(skeleton({ memory: '(memory (export "memory") 65536 65536)' }), corpusContract({ name: 'huge-initial-memory' })),
     expect: { phase: 'load', code: 'memory_limit' },
+  },
+  {
+    name: 'huge-table',
+    what: 'a one-page module with a table of 10 000 000 entries (~150 MiB of host heap per instance)',
+    module: () => watModule(skeleton({ funcs: '(table 10000000 funcref)' }), corpusContract({ name: 'huge-table' })),
+    expect: { phase: 'load', code: 'memory_limit' },
+  },
+  {
+    name: 'elem-oob',
+    what: 'an element segment past the end of its table',
+    module: () => watModule(skeleton({ funcs: '(table 2 funcref) (func $f) (elem (i32.const 1) $f $f)' }), corpusContract({ name: 'elem-oob' })),
+    expect: { phase: 'load', code: 'invalid_module' },
+  },
+  {
+    name: 'many-locals',
+    what: 'a 13 KB module of 1 000 functions with 49 000 locals each (seconds of instrumentation if admitted)',
+    module: async () => withContract(bigModule({ functions: 1000, locals: 49_000 }), corpusContract({ name: 'many-locals' })),
+    expect: { phase: 'load', code: 'invalid_module' },
+  },
+  {
+    name: 'bom-memory',
+    what: 'exports its memory as "\\uFEFFmemory", a name a BOM-stripping decoder reads as "memory"',
+    module: () => watModule(skeleton({ memory: '(memory (export "\\u{feff}memory") 1 1)' }), corpusContract({ name: 'bom-memory' })),
+    expect: { phase: 'load', code: 'invalid_module' },
   },
 ];
