@@ -12,6 +12,7 @@ import { hostCallProvider } from './_worker-hostcall.js';
 import {
   dataBytes,
   ERROR,
+  CALL_FUEL_F64,
   ERROR_BYTES,
   FUEL_F64,
   HEADER_BYTES,
@@ -64,6 +65,7 @@ async function serve(enclave: Enclave): Promise<void> {
   const data = Buffer.from(sab, HEADER_BYTES);
   const ops = Object.keys(enclave.contract.ops);
   const request = { buffer: data, start: 0, end: 0 };
+  const stats = { fuel: 0 };
   post({ type: 'ready', sab, limits: enclave.limits });
   for (;;) {
     let state = Atomics.load(ctl, STATE);
@@ -81,6 +83,7 @@ async function serve(enclave: Enclave): Promise<void> {
     const op = ops[index];
     const len = ctl[LEN]!;
     const sessionLen = ctl[SESSION_LEN]!;
+    stats.fuel = 0;
     try {
       if ((op === undefined && index !== OP_END_SESSION) || !(len >= 0 && sessionLen <= SESSION_BYTES && len + sessionLen <= data.length)) {
         throw new EnclaveError('internal', 'The enclave worker received a malformed request.');
@@ -92,14 +95,16 @@ async function serve(enclave: Enclave): Promise<void> {
         request.end = len;
         // A view of enclave memory, checked (bounds, reply limit, msgpack); the data area is at
         // least replyBytes long, so it fits.
-        const reply = enclave[CALL_RAW](op, request, ctl[SETTLE]!, session);
+        const reply = enclave[CALL_RAW](op, request, ctl[SETTLE]!, session, stats);
         data.set(reply, 0);
         ctl[LEN] = reply.length;
       }
       f64[FUEL_F64] = enclave.lastCall.fuel;
+      f64[CALL_FUEL_F64] = stats.fuel;
       Atomics.store(ctl, STATE, REPLY);
     } catch (err) {
       f64[FUEL_F64] = enclave.lastCall.fuel;
+      f64[CALL_FUEL_F64] = stats.fuel;
       let bytes = Buffer.from(JSON.stringify(asJSON(err)));
       if (bytes.length > ERROR_BYTES) bytes = Buffer.from(JSON.stringify({ code: asJSON(err).code }));
       bytes.copy(data, 0);

@@ -6,7 +6,8 @@
  * ```
  *  SharedArrayBuffer, one per worker
  *  ┌──────────────── header: 64 bytes ─────────────────────────┬──────── data area ─────────┐
- *  │ i32: STATE OP LEN SETTLE SEQ SESSION_LEN · f64 at 48: FUEL │ request bytes + session id, │
+ *  │ i32: STATE OP LEN SETTLE SEQ SESSION_LEN · f64 at 40:      │ request bytes + session id, │
+ *  │ CALL_FUEL, at 48: FUEL                                     │                             │
  *  │                                                            │ or reply bytes, or an error │
  *  │                                                            │ as JSON                     │
  *  └────────────────────────────────────────────────────────────┴─────────────────────────────┘
@@ -44,6 +45,8 @@ export const SEQ = 4;
 export const SESSION_LEN = 5;
 /** Index of the f64 slot (byte 48) where the worker leaves `enclave.lastCall.fuel`. */
 export const FUEL_F64 = 6;
+/** Index of the f64 slot (byte 40) where the worker leaves this call's own fuel (0 if it never entered), for `{ stats }`. */
+export const CALL_FUEL_F64 = 5;
 
 /** `OP` value of the one command that is not a call: `endSession(session)`; LEN answers 1 or 0. */
 export const OP_END_SESSION = -1;

@@ -25,6 +25,7 @@ import {
   EnclaveModule,
   MODULE_PARTS,
   reportContextFor,
+  statsOf,
   type CallOptions,
   type CallStats,
   type EnclaveOptions,
@@ -39,6 +40,7 @@ import { EnclaveError } from './errors.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall } from './marshal.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
+  CALL_FUEL_F64,
   DEAD,
   ERROR,
   FUEL_F64,
@@ -74,7 +76,7 @@ export interface EnclaveHandle {
   readonly closed: boolean;
   /** Calls an operation; rejects with an {@link EnclaveError} with a stable `code`. */
   call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T>;
-  /** What the last call that entered the enclave used. */
+  /** What the last call that entered the enclave used; with concurrent calls, pass `{ stats }` to `call` instead. */
   readonly lastCall: CallStats;
   /** Releases the enclave; later calls fail with `closed`. Idempotent. */
   close(): void | Promise<void>;
@@ -307,7 +309,10 @@ export class WorkerEnclave implements EnclaveHandle {
     return this.#closed;
   }
 
-  /** What the last call that entered the enclave used (as `Enclave.lastCall`). */
+  /**
+   * What the last call that entered the enclave used (as `Enclave.lastCall`): the last to finish,
+   * so with concurrent calls possibly another one than the caller's; `{ stats }` is per call.
+   */
   get lastCall(): CallStats {
     return { fuel: this.#lastFuel };
   }
@@ -321,7 +326,13 @@ export class WorkerEnclave implements EnclaveHandle {
    */
   call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
     const session = options?.session;
-    return this.#enqueue(() => this.#call(op, args, session)) as Promise<T>;
+    let stats: { fuel: number } | undefined;
+    try {
+      stats = statsOf(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
   }
 
   /**
@@ -428,7 +439,7 @@ export class WorkerEnclave implements EnclaveHandle {
     await live.worker.terminate().catch(() => undefined);
   }
 
-  async #call(op: string, args: unknown, session: string | undefined): Promise<unknown> {
+  async #call(op: string, args: unknown, session: string | undefined, stats: { fuel: number } | undefined): Promise<unknown> {
     if (this.#closed) throw new EnclaveError('closed');
     // Caller-side checks, on this thread before the hop, exactly as in-process. `requires` is
     // checked by the worker's Enclave, which owns the instance and knows when it was replaced.
@@ -457,6 +468,8 @@ export class WorkerEnclave implements EnclaveHandle {
 
     request.buffer.copy(live.data, 0, request.start, request.end);
     const state = await this.#hop(live, spec.index, request.end - request.start, session);
+    // The worker's figure for this call, read before the next call can use the buffer.
+    if (stats !== undefined && (state === REPLY || state === ERROR)) stats.fuel = live.f64[CALL_FUEL_F64]!;
     if (state === REPLY) return this.#openReply(live.data, live.ctl[LEN]!);
     if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
     throw this.#lost(live, state, `The call to "${op}"`);
