@@ -89,6 +89,27 @@ export interface EnclaveOptions {
 export interface CallOptions {
   /** The session whose instance serves the call; required with `state: 'per-session'`, refused otherwise. */
   session?: string;
+  /**
+   * Filled in with what this call used, however many calls run at once (`lastCall` is whichever
+   * finished last): `fuel` as in {@link CallStats}, 0 when the call never entered the enclave
+   * (refused before, queued and refused, `timeout`, a dead worker). Not an object: `invalid_options`.
+   * @example
+   * const stats = { fuel: 0 };
+   * await enclave.call('sum', 1000, { stats }); // stats.fuel: this call's fuel
+   */
+  stats?: { fuel: number };
+}
+
+/**
+ * @internal The `stats` of call options, checked and zeroed; undefined when not asked for.
+ * @throws {EnclaveError} `invalid_options`.
+ */
+export function statsOf(options: CallOptions | undefined): { fuel: number } | undefined {
+  const stats = options?.stats;
+  if (stats === undefined) return undefined;
+  if (typeof stats !== 'object' || stats === null) throw new EnclaveError('invalid_options', 'stats must be an object; the call fills in its fuel.');
+  stats.fuel = 0;
+  return stats;
 }
 
 /** What the last call into an enclave used (`enclave.lastCall`). */
@@ -136,7 +157,7 @@ const utf8 = new TextDecoder();
  * public surface behind symbols. Whoever adds state to EnclaveModule extends MODULE_PARTS and
  * FROM_PARTS, so a worker rebuilds the same module without compiling it again.
  */
-/** @internal `Enclave[CALL_RAW](op, request, settle, session)`: one call from request bytes to reply bytes. */
+/** @internal `Enclave[CALL_RAW](op, request, settle, session, stats)`: one call from request bytes to reply bytes. */
 export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
 /** @internal `EnclaveModule[MODULE_PARTS]()`: what a worker needs, structured-cloneable. */
 export const MODULE_PARTS: unique symbol = Symbol('enclave.moduleParts');
@@ -497,6 +518,8 @@ export class Enclave {
   /** Fuel per call (and for the start function); also what `lastCall.fuel` is measured from. */
   readonly #budget: number;
   #lastFuel = 0;
+  /** Calls that entered the enclave (reached {@link Enclave.#enter}): tells a call whether `#lastFuel` is its own. */
+  #entries = 0;
 
   /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
   constructor(module: WebAssembly.Module, contract: Contract, identity: ModuleIdentity, config: Config) {
@@ -528,9 +551,12 @@ export class Enclave {
    * const value = await counter.call('incr', { by: 2 });
    */
   async call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
+    const stats = statsOf(options);
+    const entries = this.#entries;
     try {
       return this.#call(op, args, options?.session) as T;
     } finally {
+      if (stats !== undefined && this.#entries !== entries) stats.fuel = this.#lastFuel;
       if (this.#pendingLogs.length > 0) this.#flushLogs();
     }
   }
@@ -538,7 +564,8 @@ export class Enclave {
   /**
    * What the last call that entered the enclave used: `fuel` is the same for the same call on the
    * same state (docs/LIMITS.md, "Fuel"). A call refused before entering (bad arguments, unknown op)
-   * leaves it unchanged.
+   * leaves it unchanged. Read after an `await`, it may belong to another call made meanwhile: for
+   * one call's own figures, pass `{ stats }` to {@link Enclave.call}.
    * @example
    * await enclave.call('sum', { n: 1000 });
    * enclave.lastCall.fuel; // e.g. 9012
@@ -654,9 +681,12 @@ export class Enclave {
    * It is `#call` minus the caller-side checks and the decoding, which the host thread does:
    * anything added to the instance's life around a call (state policies, per-call set-up) must be
    * added to both, or worker mode stops behaving like in-process (test/worker.test.ts compares them).
+   * `stats.fuel` gets this call's fuel, as `call`'s `stats` option.
    * @throws {EnclaveError} as {@link Enclave.call}.
    */
-  [CALL_RAW](op: string, request: Encoded, settle: number, session?: string): Uint8Array {
+  [CALL_RAW](op: string, request: Encoded, settle: number, session?: string, stats?: { fuel: number }): Uint8Array {
+    const entries = this.#entries;
+    if (stats !== undefined) stats.fuel = 0;
     const previous = this.#rawLive;
     this.#rawLive = undefined;
     const pool = this.#pool;
@@ -690,6 +720,7 @@ export class Enclave {
       pool.release(live);
       return reply;
     } finally {
+      if (stats !== undefined && this.#entries !== entries) stats.fuel = this.#lastFuel;
       if (this.#pendingLogs.length > 0) this.#flushLogs();
     }
   }
@@ -711,6 +742,7 @@ export class Enclave {
    * it is read. Both call paths (`call` and `CALL_RAW`, worker mode) enter the enclave here only.
    */
   #enter(live: Live, request: Encoded): Uint8Array {
+    this.#entries++;
     const len = request.end - request.start;
     // One budget covers enclave_alloc and enclave_call: one global set now, one get after.
     const fuel = live.fuel;
