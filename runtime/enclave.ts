@@ -22,7 +22,7 @@ import { CONTRACT_SECTION, customSections } from '../attest/wasm-sections.js';
 import { instrumentCached } from './_fuel-cache.js';
 import { CAPABILITIES, parseContractBytes, type Capability, type Contract, type Limits } from './contract.js';
 import { DISCARDING_CODES, EnclaveError, quoteInput } from './errors.js';
-import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
+import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, importFuel, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
 import { checkMsgpack, compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
 import { DEFAULT_MAX_SESSIONS, InstancePool, STATE_POLICIES, type StatePolicy } from './state.js';
@@ -794,6 +794,16 @@ export class Enclave {
       return inBounds(ptr, n) ? utf8.decode(memoryOf().subarray(ptr, ptr + n)) : '<out of bounds>';
     };
     const granted = this.#config.capabilities;
+    // Capability imports charge their own fuel (runtime/fuel.ts, importFuel) before doing any work,
+    // so every route to them pays, `call_indirect` as well as `call`. Running out ends the call as
+    // an instruction charge does: the counter below zero, then a trap (`fuel_exhausted`).
+    let counter: WebAssembly.Global | undefined;
+    const pay = (name: string, bytes?: number): void => {
+      if (counter === undefined) return;
+      const left = (counter.value as number) - importFuel(name, bytes);
+      counter.value = left < 0 ? -1 : left;
+      if (left < 0) throw new EnclaveAbort('out of fuel');
+    };
     const env: Record<string, (...args: never[]) => unknown> = {
       abort: (ptr: number, len: number) => {
         this.#pendingLogs.push(['error', `enclave aborted: ${readText(ptr, len, MAX_ABORT_MESSAGE)}`]);
@@ -802,16 +812,23 @@ export class Enclave {
     };
     if (granted.has('random')) {
       env.random = (ptr: number, len: number) => {
+        pay('random', Math.min(len >>> 0, MAX_RANDOM));
         if (len >>> 0 > MAX_RANDOM || !inBounds(ptr, len)) return -1;
         getRandomValues(memoryOf().subarray(ptr, ptr + len));
         return 0;
       };
     }
-    if (granted.has('clock')) env.now = () => BigInt(Date.now());
+    if (granted.has('clock')) {
+      env.now = () => {
+        pay('now');
+        return BigInt(Date.now());
+      };
+    }
     const provider = this.#config.attestation;
     if (granted.has('seal') && provider !== undefined) {
       // docs/ABI.md §3: seal_key(policy, out_ptr) -> 0 | -1 out of bounds | -2 unknown policy | -3 unavailable
       env.seal_key = (policy: number, outPtr: number) => {
+        pay('seal_key');
         if (!inBounds(outPtr, 32)) return -1;
         const name = SEALING_POLICIES[policy];
         if (name === undefined) return -2;
@@ -834,6 +851,7 @@ export class Enclave {
       // The token is kept until the call ends so a retry with a bigger buffer gets the same bytes.
       let last: { data: string; token: Uint8Array } | undefined;
       env.report = (dataPtr: number, dataLen: number, outPtr: number, outCap: number) => {
+        pay('report');
         if (!inBounds(dataPtr, dataLen) || !inBounds(outPtr, outCap)) return REPORT_STATUS.outOfBounds;
         // Refused before copying: data_len may be the whole memory, and this runs in a loop.
         if (dataLen < NONCE_MIN_BYTES || dataLen > REPORT_DATA_MAX_BYTES) return REPORT_STATUS.badReportData;
@@ -856,6 +874,7 @@ export class Enclave {
       // is read from enclave memory at all when nobody listens.
       const listening = this.#config.onLog !== undefined;
       env.log = (level: number, ptr: number, len: number) => {
+        pay('log', Math.min(len >>> 0, MAX_LOG_MESSAGE));
         if (!listening) return;
         if (this.#pendingLogs.length >= MAX_LOG_LINES) {
           this.#droppedLogs++;
@@ -875,6 +894,7 @@ export class Enclave {
     const memory = exports.memory as WebAssembly.Memory;
     const metered = this.#config.fuel;
     const fuel = metered === undefined ? undefined : (exports[FUEL_EXPORT] as WebAssembly.Global);
+    counter = fuel;
     const globals: WebAssembly.Global[] = [];
     for (let i = 0; i < (metered?.mutableGlobals ?? 0); i++) globals.push(exports[`${GLOBAL_EXPORT_PREFIX}${i}`] as WebAssembly.Global);
     let version: number;

@@ -34,21 +34,41 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 3;
+export const INSTRUMENTER_VERSION = 4;
 
 /**
- * Extra fuel charged for each call site of a capability import, on top of its instructions: host
- * work costs far more wall time than one Wasm instruction, and a loop of host calls must run out of
- * fuel in about the time a loop of plain instructions does. Static per call site, so deterministic.
+ * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
+ * right before they run: `fuel -= len >>> BULK_BYTES_SHIFT`, one unit per `2^BULK_BYTES_SHIFT`
+ * bytes, on top of their static charge of {@link BULK_OP_FUEL}. A 16 MiB `memory.fill` is not one
+ * instruction's work (docs/LIMITS.md, "Fuel": the charge rates keep every pattern within the bound).
  */
-export const IMPORT_CALL_FUEL: Readonly<Record<string, number>> = Object.freeze({
+export const BULK_BYTES_SHIFT = 3;
+/** Static fuel of one bulk memory operation besides its length charge: the engine's call into its runtime. */
+export const BULK_OP_FUEL = 16;
+/** Static fuel of one `memory.grow`: a call into the engine's runtime, which may commit pages. */
+export const MEMORY_GROW_FUEL = 1_000;
+
+/**
+ * Fuel a capability import charges for itself, on the host side, before it does any work, so every
+ * route to it pays the same (a direct `call`, or `call_indirect` through a table). Where its work
+ * grows with a length (`random`, `log`), it adds one unit per `2^IMPORT_BYTES_SHIFT` bytes
+ * ({@link importFuel}). Depends only on the arguments, so the same call still uses the same fuel.
+ */
+export const IMPORT_FUEL: Readonly<Record<string, number>> = Object.freeze({
   abort: 0,
   now: 100,
   log: 1_000,
   random: 1_000,
-  seal_key: 10_000,
-  report: 100_000,
+  seal_key: 20_000,
+  report: 200_000,
 });
+/** Bytes per unit of fuel that `random` and `log` add to their {@link IMPORT_FUEL}. */
+export const IMPORT_BYTES_SHIFT = 2;
+
+/** What a capability import charges for a call that handles `bytes` bytes (see {@link IMPORT_FUEL}). */
+export function importFuel(name: string, bytes = 0): number {
+  return (IMPORT_FUEL[name] ?? 0) + Math.floor(bytes / 2 ** IMPORT_BYTES_SHIFT);
+}
 
 /** The largest fuel budget of one call (and of the start function): the counter is an i32. */
 export const MAX_FUEL = 2 ** 31 - 1;
@@ -89,11 +109,19 @@ type Ref = number;
 interface Binaryen {
   readBinaryWithFeatures(data: Uint8Array, features: number): BinaryenModule;
   getExpressionId(e: Ref): number;
-  getFunctionInfo(f: Ref): { name: string; module: string | null; base: string | null; body: Ref };
+  getFunctionInfo(f: Ref): { name: string; module: string | null; base: string | null; body: Ref; params: number; results: number; vars: number[] };
   getGlobalInfo(g: Ref): { name: string; module: string | null; mutable: boolean; type: number };
   Features: Record<string, number>;
   i32: number;
+  i64: number;
+  f32: number;
+  f64: number;
   v128: number;
+  funcref: number;
+  expandType(t: number): number[];
+  _BinaryenGetNumTables(mod: number): number;
+  _BinaryenGetTableByIndex(mod: number, i: number): Ref;
+  _BinaryenTableGetType(table: Ref): number;
   _BinaryenFunctionAddVar(f: Ref, type: number): number;
   none: number;
   auto: number;
@@ -101,10 +129,15 @@ interface Binaryen {
   Block: { getNumChildren(e: Ref): number; getChildAt(e: Ref, i: number): Ref };
   If: { getCondition(e: Ref): Ref; getIfTrue(e: Ref): Ref; getIfFalse(e: Ref): Ref };
   Loop: { getBody(e: Ref): Ref; setBody(e: Ref, body: Ref): void };
-  Call: { getTarget(e: Ref): string };
+  Call: { getTarget(e: Ref): string; isReturn(e: Ref): boolean };
+  CallIndirect: { isReturn(e: Ref): boolean };
+  MemoryFill: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
+  MemoryCopy: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
+  MemoryInit: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
   Function: { getBody(f: Ref): Ref; setBody(f: Ref, body: Ref): void };
 }
 interface BinaryenModule {
+  readonly ptr: number;
   getNumFunctions(): number;
   getFunctionByIndex(i: number): Ref;
   getNumGlobals(): number;
@@ -125,8 +158,12 @@ interface BinaryenModule {
   if(cond: Ref, ifTrue: Ref, ifFalse?: Ref): Ref;
   unreachable(): Ref;
   global: { get(name: string, type: number): Ref; set(name: string, value: Ref): Ref };
-  i32: { const(v: number): Ref; sub(a: Ref, b: Ref): Ref; lt_s(a: Ref, b: Ref): Ref };
-  local: { get(index: number, type: number): Ref; tee(index: number, value: Ref, type: number): Ref };
+  i32: { const(v: number): Ref; sub(a: Ref, b: Ref): Ref; lt_s(a: Ref, b: Ref): Ref; shr_u(a: Ref, b: Ref): Ref };
+  local: {
+    get(index: number, type: number): Ref;
+    set(index: number, value: Ref): Ref;
+    tee(index: number, value: Ref, type: number): Ref;
+  };
   emitBinary(): Uint8Array;
   dispose(): void;
 }
@@ -213,7 +250,11 @@ interface Walker {
   readonly if: number;
   readonly loop: number;
   readonly call: number;
+  readonly callIndirect: number;
   readonly memoryInit: number;
+  readonly memoryFill: number;
+  readonly memoryCopy: number;
+  readonly memoryGrow: number;
   readonly dataDrop: number;
   /** Expression id to child getters; an id absent here is refused. */
   readonly children: Map<number, readonly ChildFn[]>;
@@ -240,7 +281,11 @@ function walkerFor(b: Binaryen): Walker {
     if: b.IfId as number,
     loop: b.LoopId as number,
     call: b.CallId as number,
+    callIndirect: b.CallIndirectId as number,
     memoryInit: b.MemoryInitId as number,
+    memoryFill: b.MemoryFillId as number,
+    memoryCopy: b.MemoryCopyId as number,
+    memoryGrow: b.MemoryGrowId as number,
     dataDrop: b.DataDropId as number,
     children,
   };
@@ -296,30 +341,29 @@ export async function instrumentFuel(original: Uint8Array): Promise<Instrumented
 
 function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const walker = walkerFor(b);
+  checkTypes(b, mod);
   const fuel = uniqueGlobalName(mod, '__enclave_fuel');
   // Through a local (`tee`): one global load per charge, and the test reads a register.
-  const charge = (cost: number, tmp: number): Ref =>
+  const chargeBy = (amount: Ref, tmp: number): Ref =>
     mod.block(null, [
-      mod.global.set(fuel, mod.local.tee(tmp, mod.i32.sub(mod.global.get(fuel, b.i32), mod.i32.const(cost)), b.i32)),
+      mod.global.set(fuel, mod.local.tee(tmp, mod.i32.sub(mod.global.get(fuel, b.i32), amount), b.i32)),
       mod.if(mod.i32.lt_s(mod.local.get(tmp, b.i32), mod.i32.const(0)), mod.unreachable()),
     ], b.none);
+  const charge = (cost: number, tmp: number): Ref => chargeBy(mod.i32.const(cost), tmp);
 
   let snapshotSafe = true;
   let chargePoints = 0;
   const regions: Region[] = [];
   const stack: [expr: Ref, region: Region][] = [];
   const functions: [fn: Ref, region: Region][] = [];
-  // Internal name of each imported function to the extra fuel a call to it costs.
-  const importFuel = new Map<string, number>();
-  for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
-    const info = b.getFunctionInfo(mod.getFunctionByIndex(i));
-    if (info.module !== null && info.module !== '') importFuel.set(info.name, IMPORT_CALL_FUEL[info.base ?? ''] ?? 1_000);
-  }
+  // Bulk memory operations, charged by length at run time, and the function each one is in.
+  const bulk: [expr: Ref, fn: Ref, id: number][] = [];
 
   for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
     const fn = mod.getFunctionByIndex(i);
     const info = b.getFunctionInfo(fn);
-    if (info.module !== null && info.module !== '') continue; // an import: no body
+    // An import: no body. Capability imports charge for themselves on the host (runtime/enclave.ts).
+    if (info.module !== null && info.module !== '') continue;
     const region: Region = { loop: 0, cost: 0, fn };
     functions.push([fn, region]);
     stack.push([info.body, region]);
@@ -343,7 +387,15 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
           refuse(`The module uses an instruction outside the enclave feature set (docs/ABI.md; expression id ${id}).`);
         }
         if (id === walker.memoryInit || id === walker.dataDrop) snapshotSafe = false;
-        if (id === walker.call && importFuel.size > 0) r.cost += importFuel.get(b.Call.getTarget(e)) ?? 0;
+        if ((id === walker.call && b.Call.isReturn(e)) || (id === walker.callIndirect && b.CallIndirect.isReturn(e))) {
+          refuse('The module uses tail calls (return_call), outside the enclave feature set (docs/ABI.md).');
+        }
+        if (id === walker.memoryFill || id === walker.memoryCopy || id === walker.memoryInit) {
+          r.cost += BULK_OP_FUEL;
+          bulk.push([e, r.fn, id]);
+        } else if (id === walker.memoryGrow) {
+          r.cost += MEMORY_GROW_FUEL;
+        }
         for (const get of getters) {
           const child = get(e);
           if (Array.isArray(child)) for (const c of child) stack.push([c, r]);
@@ -357,6 +409,18 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   // new i32 local (after its own, so no index changes) for its charges.
   const scratch = new Map<Ref, number>();
   for (const [fn] of functions) scratch.set(fn, b._BinaryenFunctionAddVar(fn, b.i32));
+  // A bulk operation's size operand is evaluated last, so it becomes
+  //   (block (result i32) (local.set $n size) (charge (i32.shr_u $n SHIFT)) (local.get $n)):
+  // evaluated once, charged right before the operation runs. `$n >>> SHIFT` (SHIFT >= 1) is below
+  // 2^31 and the counter is never negative when charged, so the subtraction cannot wrap.
+  const lengths = new Map<Ref, number>();
+  for (const [e, fn, id] of bulk) {
+    let n = lengths.get(fn);
+    if (n === undefined) lengths.set(fn, (n = b._BinaryenFunctionAddVar(fn, b.i32)));
+    const cls = id === walker.memoryFill ? b.MemoryFill : id === walker.memoryCopy ? b.MemoryCopy : b.MemoryInit;
+    const byLength = mod.i32.shr_u(mod.local.get(n, b.i32), mod.i32.const(BULK_BYTES_SHIFT));
+    cls.setSize(e, mod.block(null, [mod.local.set(n, cls.getSize(e)), chargeBy(byLength, scratch.get(fn)!), mod.local.get(n, b.i32)], b.i32));
+  }
   for (const region of regions) {
     const body = b.Loop.getBody(region.loop);
     b.Loop.setBody(region.loop, mod.block(null, [charge(Math.max(region.cost, 1), scratch.get(region.fn)!), body], b.auto));
@@ -389,6 +453,32 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     bytes,
     manifest: { version: INSTRUMENTER_VERSION, hasStart, mutableGlobals, snapshotSafe, chargePoints },
   };
+}
+
+/**
+ * Reference types, beyond the `funcref` tables of WebAssembly 1.0, are outside the feature set
+ * (docs/ABI.md §2): no `externref` table, and no reference-typed parameter, result, local or global.
+ * The engine would accept them; refusing them here keeps the feature set one list, checked once.
+ */
+function checkTypes(b: Binaryen, mod: BinaryenModule): void {
+  const plain = new Set([b.none, b.i32, b.i64, b.f32, b.f64, b.v128]);
+  const isPlain = (t: number): boolean => plain.has(t) || b.expandType(t).every((p) => plain.has(p));
+  for (let i = 0, n = b._BinaryenGetNumTables(mod.ptr); i < n; i++) {
+    if (b._BinaryenTableGetType(b._BinaryenGetTableByIndex(mod.ptr, i)) !== b.funcref) {
+      refuse(`Table ${i} is not a funcref table: reference types are outside the enclave feature set (docs/ABI.md).`);
+    }
+  }
+  for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
+    const info = b.getFunctionInfo(mod.getFunctionByIndex(i));
+    if (!isPlain(info.params) || !isPlain(info.results) || !info.vars.every(isPlain)) {
+      refuse(`Function ${i} has a reference-typed parameter, result or local: reference types are outside the enclave feature set (docs/ABI.md).`);
+    }
+  }
+  for (let i = 0, n = mod.getNumGlobals(); i < n; i++) {
+    if (!isPlain(b.getGlobalInfo(mod.getGlobalByIndex(i)).type)) {
+      refuse(`Global ${i} is reference-typed: reference types are outside the enclave feature set (docs/ABI.md).`);
+    }
+  }
 }
 
 /**
