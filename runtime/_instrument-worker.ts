@@ -1,0 +1,133 @@
+/**
+ * Fuel instrumentation (runtime/fuel.ts) off the host thread, with a deadline.
+ *
+ * Instrumenting is the one load step whose cost grows with what a module contains rather than with
+ * its bytes alone: binaryen took 16–27 s for a 13 KB module before the structure bounds of
+ * runtime/module-info.ts, and still takes seconds for the largest module they admit
+ * (docs/LIMITS.md, "Module structure"). So it runs in one shared `worker_threads` worker: the host's
+ * event loop never waits for it, and a job that passes its deadline ends with `timeout` and the
+ * worker is terminated (the next job gets a fresh one).
+ *
+ * ```
+ *  instrumentOffThread ──► queue ──► worker (binaryen, loaded once) ──► bytes + manifest
+ *                            one job at a time; each job's deadline starts when the worker gets it
+ *                            deadline passed ──► worker terminated, job fails with `timeout`
+ * ```
+ *
+ * The worker is started on first use, unref'd while idle (it never keeps the process alive) and
+ * stopped after {@link IDLE_MS} without work, so binaryen's memory is not held for nothing.
+ */
+import { Worker } from 'node:worker_threads';
+import { EnclaveError, type ErrorCode } from './errors.js';
+import type { FuelManifest, Instrumented } from './fuel.js';
+import type { InstrumentRequest } from './_instrument-main.js';
+
+/** Wall-clock limit of one instrumentation, from the moment the worker receives it. */
+export const INSTRUMENT_DEADLINE_MS = 30_000;
+/** An idle worker is stopped after this long. */
+const IDLE_MS = 10_000;
+
+interface Job {
+  readonly id: number;
+  readonly bytes: Uint8Array;
+  readonly deadlineMs: number;
+  readonly resolve: (result: Instrumented) => void;
+  readonly reject: (err: EnclaveError) => void;
+}
+
+type Reply =
+  | { readonly id: number; readonly bytes: Uint8Array; readonly manifest: FuelManifest }
+  | { readonly id: number; readonly error: { code: ErrorCode; message: string } };
+
+const queue: Job[] = [];
+let worker: Worker | undefined;
+let current: { job: Job; timer: NodeJS.Timeout } | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+let nextId = 1;
+
+/** Where the worker's entry is: next to this file, or in dist/ when this runs as TypeScript (tests). */
+function entry(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../dist/runtime/_instrument-main.js', here) : new URL('./_instrument-main.js', here);
+}
+
+/**
+ * Instruments validated module bytes in the instrumentation worker.
+ * @throws {EnclaveError} what `instrumentFuel` throws (`invalid_module`); `timeout` when the
+ *   worker did not finish within `deadlineMs`; `internal` when the worker could not run.
+ * @example
+ * const { bytes, manifest } = await instrumentOffThread(original);
+ */
+export function instrumentOffThread(original: Uint8Array, deadlineMs: number = INSTRUMENT_DEADLINE_MS): Promise<Instrumented> {
+  return new Promise<Instrumented>((resolve, reject) => {
+    queue.push({ id: nextId++, bytes: original, deadlineMs, resolve, reject });
+    pump();
+  });
+}
+
+function pump(): void {
+  if (current !== undefined) return;
+  const job = queue.shift();
+  if (job === undefined) {
+    if (worker !== undefined) {
+      worker.unref();
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(stop, IDLE_MS).unref();
+    }
+    return;
+  }
+  clearTimeout(idleTimer);
+  let w: Worker;
+  try {
+    w = worker ?? start();
+  } catch (err) {
+    job.reject(new EnclaveError('internal', 'The instrumentation worker could not start.', { cause: err }));
+    pump();
+    return;
+  }
+  w.ref();
+  const timer = setTimeout(() => {
+    stop();
+    finish(
+      job,
+      new EnclaveError('timeout', `The module was not instrumented within ${job.deadlineMs} ms: it is too complex to load (docs/LIMITS.md, "Module structure").`),
+    );
+  }, job.deadlineMs);
+  current = { job, timer };
+  w.postMessage({ id: job.id, bytes: job.bytes } satisfies InstrumentRequest);
+}
+
+function start(): Worker {
+  const w = new Worker(entry());
+  w.on('message', (reply: Reply) => {
+    const job = current?.job;
+    if (job === undefined || reply.id !== job.id) return;
+    if ('error' in reply) finish(job, EnclaveError.fromJSON(reply.error));
+    else finish(job, undefined, { bytes: new Uint8Array(reply.bytes), manifest: Object.freeze(reply.manifest) });
+  });
+  const died = (cause: unknown): void => {
+    if (worker !== w) return;
+    worker = undefined;
+    const job = current?.job;
+    if (job !== undefined) finish(job, new EnclaveError('internal', 'The instrumentation worker stopped.', { cause }));
+  };
+  w.on('error', died);
+  w.on('exit', died);
+  worker = w;
+  return w;
+}
+
+function stop(): void {
+  const w = worker;
+  worker = undefined;
+  void w?.terminate();
+}
+
+function finish(job: Job, error: EnclaveError | undefined, result?: Instrumented): void {
+  if (current?.job !== job) return;
+  clearTimeout(current.timer);
+  current = undefined;
+  if (error !== undefined) job.reject(error);
+  else job.resolve(result!);
+  pump();
+}
