@@ -8,8 +8,9 @@
  * The signer id (`kid`) is SHA-256 of the raw 32-byte public key, in lowercase hex.
  * Raw wasmsign2 key files (`0x01 ‖ pk`, `0x81 ‖ seed ‖ pk`) are accepted on input.
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -208,25 +209,40 @@ export function defaultPublicKeyPath(privateKeyPath: string): string {
   return `${privateKeyPath}.pub.json`;
 }
 
+/**
+ * Writes a key file. Without `overwrite`, the file is created with O_EXCL: a planted file or
+ * symlink is never followed into someone else's file. With `overwrite`, the new key goes to a new
+ * file (O_EXCL, an unguessable name in the same directory) renamed over the path: the old file is
+ * never rewritten, so a reader holding it open keeps reading the old key, never the new one. A
+ * symlink at the path is refused (and rename would replace the link, never write through it).
+ */
 async function writeNew(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
-  // O_EXCL unless overwriting: never follow a planted file or symlink into someone else's key.
-  // O_NOFOLLOW when overwriting: --force replaces a key file, never the target of a symlink.
-  const nofollow = process.platform === 'win32' ? 0 : fsc.O_NOFOLLOW;
-  const flags = fsc.O_WRONLY | fsc.O_CREAT | (overwrite ? fsc.O_TRUNC | nofollow : fsc.O_EXCL);
+  if (overwrite) {
+    const st = await lstat(path).catch(() => undefined);
+    if (st !== undefined && !st.isFile()) {
+      throw new AttestationError('key_unavailable', 'the key path is a symlink or not a regular file; remove it or choose another path');
+    }
+  }
+  const target = overwrite ? `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp` : path;
   let fh;
   try {
-    fh = await open(path, flags, mode);
+    fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AttestationError('key_exists', undefined, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && !overwrite) throw new AttestationError('key_exists', undefined, { cause: err });
     throw new AttestationError('key_unavailable', undefined, { cause: err });
   }
   try {
-    await fh.chmod(mode); // the umask may have narrowed it, or an overwritten file had another mode
-    await fh.writeFile(text, 'utf8');
+    try {
+      await fh.chmod(mode); // the umask may have narrowed it
+      await fh.writeFile(text, 'utf8');
+      await fh.sync(); // on disk before it replaces the old key
+    } finally {
+      await fh.close();
+    }
+    if (overwrite) await rename(target, path);
   } catch (err) {
+    if (overwrite) await unlink(target).catch(() => {});
     throw new AttestationError('key_unavailable', undefined, { cause: err });
-  } finally {
-    await fh.close();
   }
 }
 
