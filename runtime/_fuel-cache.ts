@@ -19,7 +19,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants as fsc, existsSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { INSTRUMENTER_VERSION, instrumentFuel, type FuelManifest, type Instrumented } from './fuel.js';
+import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
+import { instrumentOffThread } from './_instrument-worker.js';
 
 const MAGIC = new TextEncoder().encode('ENCFUEL1');
 const HEADER = MAGIC.length + 32 + 4;
@@ -47,10 +48,12 @@ export function defaultCacheDir(): FuelCacheDir {
 }
 
 /**
- * Instrumented bytes for a module, from the memory cache, the disk cache, or binaryen.
+ * Instrumented bytes for a module, from the memory cache, the disk cache, or binaryen (in the
+ * instrumentation worker, runtime/_instrument-worker.ts).
  * @param original the validated original bytes (not modified).
  * @param measurement SHA-256 hex of the exact bytes of `original` (not its measurement), the cache key.
- * @throws {EnclaveError} `invalid_module` from the instrumenter; cache I/O errors are never thrown.
+ * @throws {EnclaveError} `invalid_module` from the instrumenter, `timeout` past its deadline; cache
+ *   I/O errors are never thrown.
  */
 export function instrumentCached(original: Uint8Array, measurement: string, dir: FuelCacheDir = defaultCacheDir()): Promise<Instrumented> {
   const key = `${measurement}-fuel-v${INSTRUMENTER_VERSION}`;
@@ -75,7 +78,8 @@ async function load(original: Uint8Array, measurement: string, key: string, dir:
     const cached = await readEntry(file, measurement);
     if (cached !== undefined) return cached;
   }
-  const fresh = await instrumentFuel(original);
+  // Off the host thread, with a deadline (runtime/_instrument-worker.ts, issue 9 finding 4).
+  const fresh = await instrumentOffThread(original);
   if (file !== undefined) await writeEntry(safe!, file, measurement, fresh);
   return fresh;
 }
