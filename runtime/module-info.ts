@@ -249,6 +249,33 @@ function valtype(r: Reader): ValType {
 }
 
 /**
+ * A value type outside reference types: `funcref` and `externref` parameters, results, locals and
+ * globals are refused (docs/ABI.md §2); only a table holds function references.
+ */
+function plainType(r: Reader, where: string): ValType {
+  const t = valtype(r);
+  if (t === 'funcref' || t === 'externref') outside(`has a ${t} ${where} (reference types)`);
+  return t;
+}
+
+/** Opcodes of constant expressions (core spec §3.3.10, extended-const) and their immediates. */
+function skipConstExpr(r: Reader): void {
+  for (;;) {
+    const op = r.byte();
+    if (op === END) return;
+    if (op === I32_CONST) r.s32();
+    else if (op === 0x42) r.u64AsNumber(); // i64.const: only skipped
+    else if (op === 0x43) r.skip(4);
+    else if (op === 0x44) r.skip(8);
+    else if (op === 0x23 || op === REF_FUNC) r.u32(); // global.get, ref.func
+    else if (op === REF_NULL) r.byte();
+    else if (op === 0xfd && r.u32() === 12) r.skip(16); // v128.const
+    else if ([0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e].includes(op)) continue; // i32/i64 add, sub, mul
+    else outside('uses an instruction in a constant expression that the runtime does not know');
+  }
+}
+
+/**
  * Parses the sections validation needs, and checks the module's structure against
  * {@link MODULE_BOUNDS} and its element segments against its tables, in one pass over the bytes.
  * @throws {EnclaveError} `invalid_module` for bytes that are not a well-formed module, for a module
@@ -291,8 +318,8 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
       case 1: {
         for (let i = 0, n = bounded(r.count(), 'types', 'function types'); i < n; i++) {
           if (r.byte() !== 0x60) malformed('a type is not a function type');
-          const params = Array.from({ length: r.count() }, () => valtype(r));
-          const results = Array.from({ length: r.count() }, () => valtype(r));
+          const params = Array.from({ length: r.count() }, () => plainType(r, 'parameter'));
+          const results = Array.from({ length: r.count() }, () => plainType(r, 'result'));
           types.push({ params, results });
         }
         break;
@@ -355,7 +382,11 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
       case 6:
         // The instrumenter exports every mutable global (runtime/fuel.ts): bounding them all keeps
         // the instrumented module's exports far under the engine's 100 000.
-        bounded(r.count(), 'globals', 'globals');
+        for (let i = 0, n = bounded(r.count(), 'globals', 'globals'); i < n; i++) {
+          plainType(r, 'global');
+          if (r.byte() > 1) malformed('unknown global mutability');
+          skipConstExpr(r);
+        }
         break;
       case 7: {
         for (let i = 0, n = bounded(r.count(), 'exports', 'exports'); i < n; i++) {
@@ -382,7 +413,7 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
           let own = types[typeIndex]!.params.length;
           for (let g = 0, groups = r.count(); g < groups; g++) {
             own += r.u32();
-            valtype(r);
+            plainType(r, 'local');
             // Checked per group, so a module declaring 2^32 locals in one group is refused
             // before anything walks them.
             if (own > MODULE_BOUNDS.localsPerFunction) {
