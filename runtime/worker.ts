@@ -319,7 +319,8 @@ export class WorkerEnclave implements EnclaveHandle {
 
   /**
    * Calls an operation and resolves with its `ok` value. Concurrent calls wait their turn.
-   * @throws {EnclaveError} the codes of {@link Enclave.call}, and `timeout` when the deadline passed.
+   * @throws {EnclaveError} the codes of {@link Enclave.call}, `timeout` when the deadline passed, and
+   *   `overloaded` when `maxQueue` calls already wait or this one waited `queueTimeoutMs` (it never ran).
    * @example
    * const enclave = await loadEnclave(bytes, { isolation: 'worker', deadlineMs: 500 });
    * await enclave.call('incr', { by: 2 });
