@@ -262,7 +262,7 @@ export class EnclaveModule {
    * Validates and compiles module bytes. The bytes are copied first, so changing them afterwards
    * changes nothing.
    * @throws {EnclaveError} `invalid_module`, `invalid_contract`, `capability_denied`, `memory_limit`,
-   *   `untrusted_module`, `rollback`.
+   *   `untrusted_module`, `rollback`; `timeout` when instrumentation passes its deadline.
    */
   static async compile(source: Uint8Array, options: CompileOptions = {}): Promise<EnclaveModule> {
     const bytes = source.slice();
