@@ -2,7 +2,8 @@
  * Cache of instrumented modules (runtime/fuel.ts), so a warm start does not pay for binaryen.
  *
  * Keyed by the SHA-256 of the exact original bytes (unlike the measurement, it covers the signature
- * section) and {@link INSTRUMENTER_VERSION}. Two levels: an in-memory map (which also merges
+ * section) and {@link INSTRUMENTER_VERSION}; an entry also records the instrumenter's fingerprint
+ * ({@link instrumenterFingerprint}) and is served only to the same instrumenter. Two levels: an in-memory map (which also merges
  * concurrent compiles of the same module) and a directory on disk. A disk entry is never trusted
  * as read: it carries the SHA-256 of its contents and the hash of the module it was made from, and any mismatch (truncation, bit rot, a file renamed to another
  * key) makes it ignored and rebuilt. Entries are written atomically (temporary file, then rename).
@@ -14,11 +15,15 @@
  * (docs/LIMITS.md, "Fuel"; docs/THREAT-MODEL.md, "Fuel cache").
  *
  * File layout: `ENCFUEL1` | sha256(rest) (32 B) | u32 LE manifest length | manifest JSON | bytes.
+ * The hash is not a MAC (anyone who can write the file can recompute it): it catches accidents
+ * (truncation, bit rot); what keeps planted code out is that no one else can write the directory.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants as fsc, existsSync } from 'node:fs';
+import { constants as fsc, existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
 import { instrumentOffThread } from './_instrument-worker.js';
 
@@ -31,6 +36,31 @@ export const DISK_ENTRIES = 256;
 const ENTRY_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin$/;
 
 const memory = new Map<string, Promise<Instrumented>>();
+
+let fingerprint: string | null | undefined;
+
+/**
+ * @internal The instrumenter's own identity: SHA-256 (first 16 hex digits) of the code that makes
+ * an entry: runtime/fuel's file, attest/wasm-sections' file and binaryen's package.json. An entry
+ * records it and is served only to the same instrumenter. {@link INSTRUMENTER_VERSION} alone
+ * depends on someone remembering to bump it, and a stale entry would skip what the instrumenter
+ * enforces now (the feature gate, the charges). `undefined` (no disk cache) if the files cannot be read.
+ */
+export function instrumenterFingerprint(): string | undefined {
+  if (fingerprint !== undefined) return fingerprint ?? undefined;
+  try {
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // the sources under test, or dist/
+    const h = createHash('sha256');
+    for (const url of [new URL(`./fuel.${ext}`, import.meta.url), new URL(`../attest/wasm-sections.${ext}`, import.meta.url)]) {
+      h.update(readFileSync(fileURLToPath(url)));
+    }
+    h.update(readFileSync(createRequire(import.meta.url).resolve('binaryen/package.json')));
+    fingerprint = h.digest('hex').slice(0, 16);
+  } catch {
+    fingerprint = null;
+  }
+  return fingerprint ?? undefined;
+}
 
 /** Where instrumented bytes are cached: a directory, or `false` for memory only. */
 export type FuelCacheDir = string | false;
@@ -72,7 +102,7 @@ export function clearFuelMemoryCache(): void {
 }
 
 async function load(original: Uint8Array, measurement: string, key: string, dir: FuelCacheDir): Promise<Instrumented> {
-  const safe = dir === false ? undefined : await trustedDir(dir);
+  const safe = dir === false || instrumenterFingerprint() === undefined ? undefined : await trustedDir(dir);
   const file = safe === undefined ? undefined : join(safe, `${key}.bin`);
   if (file !== undefined) {
     const cached = await readEntry(file, measurement);
@@ -205,19 +235,20 @@ export async function readEntry(file: string, measurement: string): Promise<Inst
   if (!timingSafeEqual(stored, digest([rest]))) return undefined;
   const manifestLen = rest.readUInt32LE(0);
   if (4 + manifestLen > rest.length) return undefined;
-  let manifest: FuelManifest & { measurement?: unknown };
+  let manifest: FuelManifest & { measurement?: unknown; instrumenter?: unknown };
   try {
     manifest = JSON.parse(rest.subarray(4, 4 + manifestLen).toString('utf8'));
   } catch {
     return undefined;
   }
   if (manifest.measurement !== measurement || manifest.version !== INSTRUMENTER_VERSION) return undefined;
-  const { measurement: _m, ...clean } = manifest;
+  if (manifest.instrumenter !== instrumenterFingerprint()) return undefined;
+  const { measurement: _m, instrumenter: _i, ...clean } = manifest;
   return { bytes: new Uint8Array(rest.subarray(4 + manifestLen)), manifest: Object.freeze(clean) };
 }
 
 async function writeEntry(dir: string, file: string, measurement: string, entry: Instrumented): Promise<void> {
-  const manifest = Buffer.from(JSON.stringify({ ...entry.manifest, measurement }), 'utf8');
+  const manifest = Buffer.from(JSON.stringify({ ...entry.manifest, measurement, instrumenter: instrumenterFingerprint() }), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32LE(manifest.length, 0);
   const body = Buffer.concat([len, manifest, entry.bytes]);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnclave } from '../host/index.js';
-import { clearFuelMemoryCache, instrumentCached } from '../runtime/_fuel-cache.js';
+import { clearFuelMemoryCache, instrumentCached, instrumenterFingerprint } from '../runtime/_fuel-cache.js';
 import { INSTRUMENTER_VERSION, instrumentFuel } from '../runtime/fuel.js';
 import { watModule } from './helpers/wat.js';
 
@@ -38,9 +38,9 @@ const keyOf = (bytes: Uint8Array) => `${sha256(bytes).toString('hex')}-fuel-v${I
  * Writes an entry in the cache's own format that passes every content check for `victim`'s key:
  * `ENCFUEL1` | sha256(rest) | u32 LE manifest length | manifest JSON (with victim's hash) | bytes.
  */
-async function plantEntry(dir: string, victim: Uint8Array): Promise<string> {
+async function plantEntry(dir: string, victim: Uint8Array, instrumenter = instrumenterFingerprint()): Promise<string> {
   const { bytes, manifest } = await instrumentFuel(await planted());
-  const json = Buffer.from(JSON.stringify({ ...manifest, measurement: sha256(victim).toString('hex') }), 'utf8');
+  const json = Buffer.from(JSON.stringify({ ...manifest, measurement: sha256(victim).toString('hex'), instrumenter }), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length, 0);
   const rest = Buffer.concat([len, json, bytes]);
@@ -139,6 +139,14 @@ describe('fuel cache trust: a planted entry is never run', () => {
     const elsewhere = await plantEntry(dirWithMode(`elsewhere-${salt}`, 0o700), victim2);
     symlinkSync(elsewhere, join(dir2, `${keyOf(victim2)}.bin`));
     expect(await sum10(victim2, dir2)).toBe(45);
+  });
+
+  it('never serves an entry made by another instrumenter, even under the same INSTRUMENTER_VERSION', async () => {
+    // The feature gate and the metering live in the instrumenter: a stale entry would skip both.
+    const dir = dirWithMode(`stale-${++salt}`, 0o700);
+    const victim = await genuine(salt);
+    await plantEntry(dir, victim, '0'.repeat(16));
+    expect(await sum10(victim, dir)).toBe(45);
   });
 
   it('creates a missing cache directory itself, mode 0700, and then uses it', async () => {
