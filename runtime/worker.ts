@@ -621,13 +621,17 @@ function spawn(
     ...(settled.attestation === undefined ? {} : { hostCall: { platform: platformOf(settled.attestation.provider), timeoutMs: hostCallTimeout(settled) } }),
   };
   let worker: Worker;
+  const start = (execArgv: string[]): Worker => new Worker(workerEntry(), { workerData, resourceLimits: settled.resourceLimits, execArgv });
   try {
-    worker = new Worker(workerEntry(), {
-      workerData,
-      resourceLimits: settled.resourceLimits,
+    try {
       // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
-      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
-    });
+      worker = start(process.execArgv.filter((arg) => !arg.startsWith('--input-type')));
+    } catch (err) {
+      // V8 and process-wide flags (`--expose-gc`, `--max-old-space-size`) are refused in a worker's
+      // execArgv, and already apply to the whole process: start it without flags.
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+      worker = start([]);
+    }
   } catch (err) {
     if ((err as Error).name === 'DataCloneError') {
       throw new EnclaveError('invalid_options', 'An option cannot be passed to a worker (functions other than onLog cannot cross threads).', {
