@@ -105,5 +105,9 @@ const MAX_QUOTED = 64;
  */
 export function quoteInput(value: unknown): string {
   if (typeof value !== 'string') return `(a ${value === null ? 'null' : typeof value}, not a string)`;
-  return value.length > MAX_QUOTED ? `${JSON.stringify(value.slice(0, MAX_QUOTED))}...` : JSON.stringify(value);
+  const quoted = value.length > MAX_QUOTED ? `${JSON.stringify(value.slice(0, MAX_QUOTED))}...` : JSON.stringify(value);
+  // JSON.stringify escapes C0 only: DEL, C1, bidi and other format characters as \uXXXX too (host/cli/_escape.ts).
+  return quoted.replace(/[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Cn}]/gu, (ch) =>
+    Array.from({ length: ch.length }, (_, i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
 }

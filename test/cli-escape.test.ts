@@ -29,7 +29,7 @@ async function enclave(...args: string[]): Promise<{ code: number; stdout: strin
 
 /** Every character a terminal would act on or reorder by: C0 but newline, DEL, C1, bidi and other format characters. */
 // eslint-disable-next-line no-control-regex
-const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/u;
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff\u{e0001}]/u;
 
 // "A ESC[2K B U+202E C": ESC erases the line, U+202E reverses what follows.
 const HOSTILE = 'A\u001b[2KB\u202eC';
@@ -101,6 +101,13 @@ describe('cli escaping: module and enclave text is escaped before it reaches a t
     const text = escapeJson(JSON.stringify(value, null, 2));
     expect(text).not.toMatch(RAW_CONTROL);
     expect(JSON.parse(text)).toEqual(value);
+  });
+
+  it("the runtime's own messages quote module text with every control and bidi character escaped", async () => {
+    const { quoteInput } = await import('../runtime/errors.js');
+    const quoted = quoteInput(`op${HOSTILE}\u0085\u2066\u2028\u007f\u{e0001}`);
+    expect(quoted).not.toMatch(RAW_CONTROL);
+    expect(JSON.parse(quoted)).toBe(`op${HOSTILE}\u0085\u2066\u2028\u007f\u{e0001}`);
   });
 
   it('inspect escapes export names, contract fields and section names (human and --json)', async () => {
