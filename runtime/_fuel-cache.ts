@@ -193,9 +193,13 @@ function untrusted(dir: string, why: string): undefined {
   if (!warned.has(dir)) {
     warned.add(dir);
     // The path comes from the host's configuration (ENCLAVE_CACHE_DIR, cwd), never from a module.
-    process.emitWarning(`The fuel cache directory ${JSON.stringify(dir)} is not used (${why}): modules are instrumented in memory.`, {
-      code: 'ENCLAVE_FUEL_CACHE_UNTRUSTED',
-    });
+    process.emitWarning(
+      `The fuel cache directory ${JSON.stringify(dir)} is not used (${why}): modules are instrumented in memory. ` +
+        'Point ENCLAVE_CACHE_DIR at a directory only you can write (e.g. ~/.cache/enclave), or set it to "off".',
+      {
+        code: 'ENCLAVE_FUEL_CACHE_UNTRUSTED',
+      },
+    );
   }
   return undefined;
 }
