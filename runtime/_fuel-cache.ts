@@ -3,10 +3,11 @@
  *
  * Keyed by the SHA-256 of the exact original bytes (unlike the measurement, it covers the signature
  * section) and {@link INSTRUMENTER_VERSION}; an entry also records the instrumenter's fingerprint
- * ({@link instrumenterFingerprint}) and is served only to the same instrumenter. Two levels: an in-memory map (which also merges
- * concurrent compiles of the same module) and a directory on disk. A disk entry is never trusted
- * as read: it carries the SHA-256 of its contents and the hash of the module it was made from, and any mismatch (truncation, bit rot, a file renamed to another
- * key) makes it ignored and rebuilt. Entries are written atomically (temporary file, then rename).
+ * ({@link instrumenterFingerprint}) and is served only to the same instrumenter. Two levels: an
+ * in-memory map (which also merges concurrent compiles of the same module) and a directory on disk.
+ * A disk entry is never trusted as read: it carries the SHA-256 of its contents and the hash of the
+ * module it was made from, and any mismatch (truncation, bit rot, a file renamed to another key)
+ * makes it ignored and rebuilt. Entries are written atomically (exclusive temporary file, then rename).
  *
  * The directory holds code the runtime will run, so it must be as trusted as `node_modules`: it is
  * used only when no other user can have written it, checked on every component of its real path
@@ -245,6 +246,7 @@ export async function readEntry(file: string, measurement: string): Promise<Inst
   } catch {
     return undefined;
   }
+  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) return undefined;
   if (manifest.measurement !== measurement || manifest.version !== INSTRUMENTER_VERSION) return undefined;
   if (manifest.instrumenter !== instrumenterFingerprint()) return undefined;
   const { measurement: _m, instrumenter: _i, ...clean } = manifest;

@@ -149,6 +149,14 @@ describe('fuel cache trust: a planted entry is never run', () => {
     expect(await sum10(victim, dir)).toBe(45);
   });
 
+  it('treats an entry whose manifest is not an object as a miss, never as a load failure', async () => {
+    const dir = dirWithMode(`null-manifest-${++salt}`, 0o700);
+    const victim = await genuine(salt);
+    const rest = Buffer.concat([Buffer.from([4, 0, 0, 0]), Buffer.from('null'), Buffer.from([0])]);
+    writeFileSync(join(dir, `${keyOf(victim)}.bin`), Buffer.concat([Buffer.from('ENCFUEL1'), sha256(rest), rest]), { mode: 0o600 });
+    expect(await sum10(victim, dir)).toBe(45);
+  });
+
   it('creates a missing cache directory itself, mode 0700, and then uses it', async () => {
     const dir = join(dirWithMode(`fresh-${++salt}`, 0o755), 'cache');
     const victim = await genuine(salt);
