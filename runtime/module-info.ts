@@ -66,7 +66,7 @@ export interface ModuleInfo {
  */
 export const MODULE_BOUNDS = Object.freeze({
   /** Bytes of the module file (V8: 1 GiB). */
-  moduleBytes: 4 * 1024 * 1024,
+  moduleBytes: 2 * 1024 * 1024,
   /** Function types (V8: 1 000 000). */
   types: 10_000,
   /** Imports (only the six functions of docs/ABI.md §3 may be imported). */
@@ -186,7 +186,7 @@ class Reader {
     malformed('an integer is longer than 10 bytes');
   }
   skip(n: number): void {
-    if (n > this.end - this.#pos) malformed('an entry runs past its section');
+    if (n < 0 || n > this.end - this.#pos) malformed('an entry runs past its section or its own size');
     this.#pos += n;
   }
   name(): string {
