@@ -213,4 +213,10 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
     module: () => watModule(skeleton({ memory: '(memory (export "\\u{feff}memory") 1 1)' }), corpusContract({ name: 'bom-memory' })),
     expect: { phase: 'load', code: 'invalid_module' },
   },
+  {
+    name: 'terminal-escapes',
+    what: 'an error detail, an export name and a contract version of ESC sequences and U+202E (the CLI escapes them)',
+    module: watFile('terminal-escapes', { ...corpusContract({ name: 'terminal-escapes' }), version: '1.0\u001b[2K\u001b[1Asigner 3f1c\u202e7 nvs' }),
+    expect: { phase: 'call', code: 'denied' },
+  },
 ];
