@@ -11,6 +11,7 @@
  * ```
  *  instrumentOffThread ──► queue ──► worker (binaryen, loaded once) ──► bytes + manifest
  *                            one job at a time; each job's deadline starts when the worker gets it
+ *                            more than INSTRUMENT_QUEUE waiting ──► `overloaded` at once
  *                            deadline passed ──► worker terminated, job fails with `timeout`
  * ```
  *
@@ -26,6 +27,11 @@ import type { InstrumentRequest } from './_instrument-main.js';
 export const INSTRUMENT_DEADLINE_MS = 30_000;
 /** An idle worker is stopped after this long. */
 const IDLE_MS = 10_000;
+/**
+ * Modules waiting behind the one being instrumented; past it a load fails at once with
+ * `overloaded`, so a flood of loads cannot grow the host's memory (each waiting job holds its bytes).
+ */
+export const INSTRUMENT_QUEUE = 64;
 
 interface Job {
   readonly id: number;
@@ -54,11 +60,15 @@ function entry(): URL {
 /**
  * Instruments validated module bytes in the instrumentation worker.
  * @throws {EnclaveError} what `instrumentFuel` throws (`invalid_module`); `timeout` when the
- *   worker did not finish within `deadlineMs`; `internal` when the worker could not run.
+ *   worker did not finish within `deadlineMs`; `overloaded` when {@link INSTRUMENT_QUEUE} modules
+ *   are already waiting; `internal` when the worker could not run.
  * @example
  * const { bytes, manifest } = await instrumentOffThread(original);
  */
 export function instrumentOffThread(original: Uint8Array, deadlineMs: number = INSTRUMENT_DEADLINE_MS): Promise<Instrumented> {
+  if (queue.length >= INSTRUMENT_QUEUE) {
+    return Promise.reject(new EnclaveError('overloaded', `${INSTRUMENT_QUEUE} modules are already waiting to be instrumented: retry the load later.`));
+  }
   return new Promise<Instrumented>((resolve, reject) => {
     queue.push({ id: nextId++, bytes: original, deadlineMs, resolve, reject });
     pump();

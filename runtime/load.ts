@@ -69,7 +69,8 @@ export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array>
  * @throws {EnclaveError} `invalid_module`, `invalid_contract`, `capability_denied`, `memory_limit`,
  *   `unsupported_abi`, `invalid_options`, `untrusted_module`, `rollback`; `trap`, `stack_overflow` or
  *   `fuel_exhausted` when the start function fails; `timeout` when instrumenting the module takes
- *   longer than its deadline (docs/LIMITS.md, "Module structure").
+ *   longer than its deadline, `overloaded` when too many modules wait to be instrumented
+ *   (docs/LIMITS.md, "Module structure").
  * @example
  * import { loadEnclave } from 'enclave';
  * const echo = await loadEnclave('enclave-modules/echo/build/echo.wasm');

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeCustomSection } from '../attest/wasm-sections.js';
 import { EnclaveError, loadEnclave } from '../host/index.js';
-import { instrumentOffThread } from '../runtime/_instrument-worker.js';
+import { INSTRUMENT_QUEUE, instrumentOffThread } from '../runtime/_instrument-worker.js';
 import { instrumentFuel } from '../runtime/fuel.js';
 import { bigModule } from './hostile/_big-modules.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
@@ -76,6 +76,13 @@ describe('instrumentation worker', () => {
       expect(ticks).toBeGreaterThan(50);
     });
   }
+
+  it(`more than ${INSTRUMENT_QUEUE} waiting modules: the rest are refused at once with overloaded, the queued ones finish`, async () => {
+    const jobs = Array.from({ length: INSTRUMENT_QUEUE + 10 }, () => instrumentOffThread(bigModule({ functions: 1 })).then(() => 'ok', (err: EnclaveError) => err.code));
+    const results = await Promise.all(jobs);
+    expect(results.filter((r) => r === 'ok')).toHaveLength(INSTRUMENT_QUEUE + 1);
+    expect(results.filter((r) => r === 'overloaded')).toHaveLength(9);
+  });
 
   it('jobs queued together all finish, in order', async () => {
     const results = await Promise.all([1, 2, 3, 4].map((n) => instrumentOffThread(bigModule({ functions: n }))));
