@@ -20,7 +20,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { EnclaveError, type ErrorCode } from './errors.js';
-import type { FuelManifest, Instrumented } from './fuel.js';
+import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
 import type { InstrumentRequest } from './_instrument-main.js';
 
 /** Wall-clock limit of one instrumentation, from the moment the worker receives it. */
@@ -113,7 +113,11 @@ function start(): Worker {
     const job = current?.job;
     if (job === undefined || reply.id !== job.id) return;
     if ('error' in reply) finish(job, EnclaveError.fromJSON(reply.error));
-    else finish(job, undefined, { bytes: new Uint8Array(reply.bytes), manifest: Object.freeze(reply.manifest) });
+    else if (reply.manifest.version !== INSTRUMENTER_VERSION) {
+      // The worker runs the compiled copy (dist/ when this runs as TypeScript): a stale one must not
+      // have its output cached under this version's key.
+      finish(job, new EnclaveError('internal', `The instrumentation worker runs instrumenter version ${reply.manifest.version}, not ${INSTRUMENTER_VERSION}: rebuild (npm run build:ts).`));
+    } else finish(job, undefined, { bytes: new Uint8Array(reply.bytes), manifest: Object.freeze(reply.manifest) });
   });
   const died = (cause: unknown): void => {
     if (worker !== w) return;
