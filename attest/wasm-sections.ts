@@ -80,6 +80,8 @@ export function encodeU32Leb(value: number): number[] {
  * U+FEFF kept. TextDecoder strips a BOM by default and V8 does not, so without `ignoreBOM` a
  * section named "\uFEFFsignature" would be left out of the measurement while the engine (and any
  * other tool) sees a section that is not the signature.
+ * @example
+ * WASM_NAME_DECODER.decode(Uint8Array.of(0xef, 0xbb, 0xbf, 0x61)); // '\uFEFFa', as V8 reads it
  */
 export const WASM_NAME_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

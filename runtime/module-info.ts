@@ -63,6 +63,8 @@ export interface ModuleInfo {
  * validates or compiles it and before it is instrumented (docs/LIMITS.md, "Module structure").
  * Each is well under the engine's own limit (V8's `wasm-limits.h`), so a module the engine would
  * refuse, or that its instrumented form could not carry, gets a clear `invalid_module` here.
+ * @example
+ * if (bytes.length > MODULE_BOUNDS.moduleBytes) console.warn('the runtime will refuse this module');
  */
 export const MODULE_BOUNDS = Object.freeze({
   /** Bytes of the module file (V8: 1 GiB). */
