@@ -6,7 +6,7 @@
  * the loopback interface only, on a port the system picks; the child closes it before it exits.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -25,7 +25,7 @@ afterAll(() => rmSync(platformDir, { recursive: true, force: true }));
 const CHILD = `
 import { readFileSync } from 'node:fs';
 import inspector from 'node:inspector';
-const [dir, ...steps] = process.argv.slice(1);
+const [dir, ...steps] = process.argv.slice(2);
 const { loadEnclave, SoftwareAttestationProvider } = await import(${JSON.stringify(`${ROOT}dist/host/index.js`)});
 const provider = new SoftwareAttestationProvider({ dir });
 const bytes = readFileSync(${JSON.stringify(`${ROOT}enclave-modules/counter/build/counter.wasm`)});
@@ -49,10 +49,13 @@ inspector.close();
 console.log(JSON.stringify(out));
 `;
 
+const script = path.join(platformDir, 'child.mjs');
+writeFileSync(script, CHILD);
+
 async function child(nodeFlags: string[], steps: string[]): Promise<{ step: string; open: boolean; inProcess: number; worker: number }[]> {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  const { stdout } = await run(process.execPath, [...nodeFlags, '--input-type=module', '-e', CHILD, platformDir, ...steps], {
+  const { stdout } = await run(process.execPath, [...nodeFlags, script, platformDir, ...steps], {
     cwd: ROOT,
     env,
     timeout: 60_000,
