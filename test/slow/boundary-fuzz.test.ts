@@ -67,11 +67,12 @@ const processErrors: string[] = [];
 /** Kinds of failure reported per test (each with its count and first reproducer). */
 const MAX_KINDS = 40;
 
-function tally(suite: string, code: string): void {
+/** Counts an outcome; `message` false for calls that send nothing to an enclave (endSession). */
+function tally(suite: string, code: string, message = true): void {
   let m = stats.outcomes.get(suite);
   if (m === undefined) stats.outcomes.set(suite, (m = new Map()));
   m.set(code, (m.get(code) ?? 0) + 1);
-  if (++stats.messages % 1000 === 0) {
+  if (message && ++stats.messages % 1000 === 0) {
     sampleRss();
     if (VERBOSE && stats.messages % 10_000 === 0) log(`${stats.messages} messages, ${suite}, rss ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)} MiB, ${((performance.now() - stats.started) / 1000).toFixed(1)} s`);
   }
@@ -925,6 +926,20 @@ async function callerCounter(suite: string, e: EnclaveHandle, rng: Rng, budget: 
         args = rng.pick([undefined, null]);
       } else {
         args = rng.chance(0.5) ? { by: genValue(rng, 1) } : genValue(rng, 0);
+      }
+      if (sessions && rng.chance(0.02)) {
+        // Drop a session (or try to, with garbage): its count starts again from 0.
+        const id = rng.chance(0.7) ? rng.pick(ids) : rng.pick<unknown>([...SURROGATES, '', 'y'.repeat(257), 5, null, {}, Symbol('s')]);
+        const iteration = i;
+        await Promise.all(jobs); // in order with the calls made before it
+        jobs.length = 0;
+        const o = await settle(async () => (e as unknown as { endSession(id: unknown): boolean | Promise<boolean> }).endSession(id));
+        const { code, bad } = codeOf(o);
+        tally(suite, `endSession ${code}`, false);
+        if (bad !== undefined) fail(suite, iteration, () => `endSession(${render(id, 1)})`, `${bad}: ${outcomeOf(o)}`);
+        else if (code === 'ok' && typeof valueOf(o) !== 'boolean') fail(suite, iteration, () => `endSession(${render(id, 1)})`, `not a boolean: ${outcomeOf(o)}`);
+        else if (code === 'ok' && valueOf(o) === true && typeof id !== 'string') fail(suite, iteration, () => `endSession(${render(id, 1)})`, 'a garbage id ended a session');
+        if (typeof id === 'string') model.delete(id);
       }
       const session = sessions ? (rng.chance(0.95) ? rng.pick(ids) : rng.pick([...SURROGATES, '', 'y'.repeat(257)])) : undefined;
       const options = sessions ? { session } : rng.chance(0.03) ? randomOptions(rng) : undefined;
