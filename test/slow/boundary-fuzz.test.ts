@@ -530,6 +530,11 @@ function expectOf(v: unknown, ancestors: Set<object> = new Set()): Expect {
           entries.push([key, ANY]);
           continue;
         }
+        if (d.value === undefined) {
+          // An undefined value: the key is left out (docs/ABI.md §4.4) or, at most, sent as nil.
+          entries.push([key, ABSENT]);
+          continue;
+        }
         const e = expectOf(d.value, ancestors);
         if (key === '__proto__') {
           e.kind = Math.max(e.kind, EITHER); // decoded faithfully, or refused
@@ -579,6 +584,8 @@ function expectOf(v: unknown, ancestors: Set<object> = new Set()): Expect {
 
 /** Accepts any value (a class instance's mapping, a getter's value). */
 const ANY = Symbol('any');
+/** An object key whose value was undefined: absent from the reply, or nil. */
+const ABSENT = Symbol('absent');
 /** A proxy: read through its traps; refused, the caller's own exception, or any value. */
 const PROXY = ANY;
 
@@ -640,9 +647,13 @@ function mismatch(got: unknown, want: unknown, path = 'value'): string | undefin
     if (proto !== OBJECT_PROTO && proto !== null) return `${path}: a decoded object has an unexpected prototype`;
     const own = Object.keys(got);
     const wantKeys = new Set(want.entries.map(([k]) => k));
-    if (own.length !== wantKeys.size) return `${path}: expected keys ${render([...wantKeys], 1)}, got ${render(own, 1)}`;
+    if (own.some((k) => !wantKeys.has(k))) return `${path}: expected keys ${render([...wantKeys], 1)}, got ${render(own, 1)}`;
     for (const [key, value] of want.entries) {
       const d = Object.getOwnPropertyDescriptor(got, key);
+      if (value === ABSENT) {
+        if (d !== undefined && d.value !== null) return `${path}.${key}: sent undefined, got ${render(d.value, 1)}`;
+        continue;
+      }
       if (d === undefined) return `${path}: key ${JSON.stringify(key)} missing (got ${render(own, 1)})`;
       const why = mismatch(d.value, value, `${path}.${key}`);
       if (why !== undefined) return why;
