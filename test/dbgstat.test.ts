@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
+/** A child process starts Node, loads (and may instrument) a module, and starts a worker: slow on a loaded machine. */
+const CHILD_TIMEOUT_MS = 90_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const platformDir = mkdtempSync(path.join(tmpdir(), 'enclave-dbgstat-'));
 afterAll(() => rmSync(platformDir, { recursive: true, force: true }));
@@ -66,7 +68,7 @@ async function child(nodeFlags: string[], steps: string[]): Promise<{ step: stri
 describe('dbgstat follows the inspector, in both modes', () => {
   it('node --inspect: evidence says debug enabled (dbgstat 0)', async () => {
     expect(await child(['--inspect=127.0.0.1:0'], ['check'])).toEqual([{ step: 'check', open: true, inProcess: 0, worker: 0 }]);
-  });
+  }, CHILD_TIMEOUT_MS);
 
   it('inspector.open() at run time: dbgstat 0 while it is open, 1 again once it is closed', async () => {
     expect(await child([], ['check', 'open', 'close'])).toEqual([
@@ -74,14 +76,14 @@ describe('dbgstat follows the inspector, in both modes', () => {
       { step: 'open', open: true, inProcess: 0, worker: 0 },
       { step: 'close', open: false, inProcess: 1, worker: 1 },
     ]);
-  });
+  }, CHILD_TIMEOUT_MS);
 
   it('SIGUSR1: dbgstat 0 once the signal has opened the inspector (--inspect-port alone opens nothing)', async () => {
     expect(await child(['--inspect-port=127.0.0.1:0'], ['check', 'usr1'])).toEqual([
       { step: 'check', open: false, inProcess: 1, worker: 1 },
       { step: 'usr1', open: true, inProcess: 0, worker: 0 },
     ]);
-  });
+  }, CHILD_TIMEOUT_MS);
 });
 
 describe('the start-up flags that open the inspector', () => {

@@ -11,6 +11,8 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
+/** A child process starts Node, loads (and may instrument) a module, and starts a worker: slow on a loaded machine. */
+const CHILD_TIMEOUT_MS = 90_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 
 const SCRIPT = `
@@ -31,6 +33,6 @@ describe('worker mode under process-wide Node flags', () => {
     it(`loads and answers under ${flags.join(' ')}`, async () => {
       const { stdout } = await run(process.execPath, [...flags, script], { cwd: ROOT, timeout: 60_000 });
       expect(stdout.trim()).toBe('2');
-    });
+    }, CHILD_TIMEOUT_MS);
   }
 });
