@@ -1535,7 +1535,37 @@ describe(`boundary fuzz: ${TOTAL} messages`, () => {
     await callerEcho('echo worker', await open(ECHO, { isolation: 'worker' }), rng, q, WORKER_BATCH);
     await crossTenant('tenants worker', [await open(ECHO, { isolation: 'worker' }), await open(ECHO, { isolation: 'worker' }), await open(ECHO)], [undefined, undefined, undefined], rng, q, WORKER_BATCH);
     await callerCounter('counter worker per-session', await open(COUNTER, { isolation: 'worker', state: 'per-session', maxSessions: 8 }), rng, BUDGET.workerCaller - 2 * q, 'per-session', true, 1);
-    await enclaveSide('reply worker', await open(mirrorBytes, { isolation: 'worker' }), rng, BUDGET.workerReply, WORKER_BATCH);
+    const half = Math.floor(BUDGET.workerReply / 2);
+    await enclaveSide('reply worker', await open(mirrorBytes, { isolation: 'worker' }), rng, half, WORKER_BATCH);
+    await enclaveSide('reply worker per-call', await open(mirrorBytes, { isolation: 'worker', state: 'per-call' }), rng, BUDGET.workerReply - half, WORKER_BATCH);
+    expectClean();
+  });
+
+  it('closing with calls in flight: each gets a value or a documented code, every later call `closed`', async () => {
+    const rng = new Rng(SEED + 5);
+    for (const [suite, options] of [['close in-process', {}], ['close worker', { isolation: 'worker' }], ['close worker per-session', { isolation: 'worker', state: 'per-session' }]] as const) {
+      for (let round = 0; round < 3; round++) {
+        const e = await open(ECHO, options);
+        const session = 'state' in options ? { session: 's' } : undefined;
+        const inFlight = Array.from({ length: WORKER_BATCH }, () => {
+          const value = genValue(rng, 0);
+          return settle(() => e.call('echo', value, session)).then((o) => ({ o, value }));
+        });
+        const closing = [e.close(), e.close()]; // twice: idempotent
+        for (const { o, value } of await Promise.all(inFlight)) {
+          const { code, bad } = codeOf(o);
+          tally(suite, code);
+          if (bad !== undefined) fail(suite, round, () => `call('echo', ${render(value, 2)}) while closing`, `${bad}: ${outcomeOf(o)}`);
+        }
+        await Promise.all(closing);
+        for (let i = 0; i < 8; i++) {
+          const o = await settle(() => e.call('echo', i, session));
+          const { code } = codeOf(o);
+          tally(suite, code);
+          if (code !== 'closed') fail(suite, round, `call('echo', ${i}) after close()`, `expected closed: ${outcomeOf(o)}`);
+        }
+      }
+    }
     expectClean();
   });
 
