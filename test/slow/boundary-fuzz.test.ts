@@ -1490,7 +1490,7 @@ function expectClean(all = false): void {
   failuresBefore = failureCount;
   if (all) expect(failureCount, `${failureCount} failures in the campaign (see the tests above)\n${report()}`).toBe(0);
   expect(processErrors.length, processErrors.join('\n')).toBe(0);
-  expect(count, `${count} failures, by kind (count, first reproducer):\n${mine.join('\n')}\n${report()}`).toBe(0);
+  expect(count, `${count} failures, by kind (count, first reproducer):\n${mine.join('\n')}`).toBe(0);
   expect(stats.rssMax - stats.rssBaseline, `RSS grew by more than ${RSS_BOUND_MIB} MiB`).toBeLessThan(RSS_BOUND_MIB * 2 ** 20);
 }
 
@@ -1551,6 +1551,7 @@ describe(`boundary fuzz: ${TOTAL} messages`, () => {
           const value = genValue(rng, 0);
           return settle(() => e.call('echo', value, session)).then((o) => ({ o, value }));
         });
+        await inFlight[rng.int(WORKER_BATCH / 2)]; // some answered, some queued, one maybe running
         const closing = [e.close(), e.close()]; // twice: idempotent
         for (const { o, value } of await Promise.all(inFlight)) {
           const { code, bad } = codeOf(o);
