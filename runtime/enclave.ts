@@ -37,7 +37,8 @@ export const DEFAULT_POLICY: Limits = Object.freeze({
   replyBytes: 16 * 1024 * 1024,
   depth: 128,
   memoryPages: 256,
-  fuel: 1_000_000_000,
+  // About 100 ms of host thread in-process, whatever the module (docs/LIMITS.md, "Fuel": the bound).
+  fuel: 10_000_000,
   // 16 bytes of JS heap per entry (docs/LIMITS.md, "Tables"): 1.6 MB per instance at most.
   tableElements: 100_000,
 });

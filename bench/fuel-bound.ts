@@ -1,0 +1,203 @@
+/**
+ * The time bound of fuel (docs/LIMITS.md, "Fuel"): for hostile patterns that each burn a whole
+ * budget as slowly as they can (the cheapest and the dearest instructions, cache-missing loads,
+ * bulk memory operations at their charge rate, memory.grow, calls, call_indirect, deep recursion,
+ * every capability import at its largest size), the wall time of one in-process call divided by
+ * the fuel it used. The largest is K, the constant of the bound `call time <= K x fuel budget`.
+ *
+ *   npm run build:ts && node dist/bench/fuel-bound.js [fuel per call, default 10 000 000]
+ *
+ * A measurement script, not a test: its numbers depend on the machine.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from '@bytecodealliance/jco';
+import { SoftwareAttestationProvider } from '../attest/index.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../attest/wasm-sections.js';
+import { EnclaveError } from '../runtime/errors.js';
+import { compileEnclave } from '../runtime/load.js';
+import { isMain } from './_harness.js';
+
+/** One hostile pattern: the body of `$attack` (locals $i $j $p i32, $x i64, $y f64). */
+interface Pattern {
+  readonly name: string;
+  readonly body: string;
+  /** Run once before timing (per instance), e.g. to lay out memory. */
+  readonly setup?: string;
+  /** Initial memory pages; the maximum is {@link PAGES}. Default: the maximum. */
+  readonly initialPages?: number;
+}
+
+const PAGES = 256;
+const N = (PAGES * 65536) / 64; // 64-byte slots over the whole memory
+
+export const PATTERNS: readonly Pattern[] = [
+  { name: 'empty loop (br)', body: '(loop $l (br $l))' },
+  { name: 'i32.add loop', body: '(loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))' },
+  {
+    name: 'i64.div_s chain',
+    body: '(local.set $x (i64.const 0x7fffffffffff)) (loop $l (local.set $x (i64.div_s (i64.sub (i64.const 0x7fffffffffffffff) (local.get $x)) (i64.const 3))) (br $l))',
+  },
+  {
+    name: 'f64.sqrt/div chain',
+    body: '(local.set $y (f64.const 2)) (loop $l (local.set $y (f64.div (f64.sqrt (local.get $y)) (f64.const 0.999))) (br $l))',
+  },
+  {
+    // A dependent chain of loads through a full-period permutation of 64-byte slots over 16 MiB:
+    // every load misses the caches (and often the TLB). Offset 32 in each slot
+    // leaves the reply at 0x100 and 0x200 intact.
+    name: 'pointer chase over 16 MiB',
+    setup: `(local.set $i (i32.const 0))
+      (loop $s
+        (i32.store offset=32 (i32.shl (local.get $i) (i32.const 6))
+          (i32.add (i32.shl (i32.and (i32.add (i32.mul (local.get $i) (i32.const 1664525)) (i32.const 1)) (i32.const ${N - 1})) (i32.const 6)) (i32.const 32)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $s (i32.lt_u (local.get $i) (i32.const ${N}))))`,
+    body: '(local.set $p (i32.const 32)) (loop $l (local.set $p (i32.load (local.get $p))) (br $l))',
+  },
+  {
+    name: 'random-address stores over 16 MiB',
+    body: `(loop $l
+      (local.set $p (i32.add (i32.mul (local.get $p) (i32.const 1664525)) (i32.const 1013904223)))
+      (i32.store (i32.and (local.get $p) (i32.const ${PAGES * 65536 - 4})) (local.get $p)) (br $l))`,
+  },
+  { name: 'memory.fill 16 MiB - 64 KiB', body: `(loop $l (memory.fill (i32.const 0x10000) (i32.const 7) (i32.const ${PAGES * 65536 - 0x10000})) (br $l))` },
+  { name: 'memory.fill 64 B', body: '(loop $l (memory.fill (i32.const 0x10000) (i32.const 7) (i32.const 64)) (br $l))' },
+  { name: 'memory.fill 1 B', body: '(loop $l (memory.fill (i32.const 0x10000) (i32.const 7) (i32.const 1)) (br $l))' },
+  { name: 'memory.fill 0 B', body: '(loop $l (memory.fill (i32.const 0x10000) (i32.const 7) (i32.const 0)) (br $l))' },
+  { name: 'memory.copy 0 B', body: '(loop $l (memory.copy (i32.const 0x10000) (i32.const 0x20000) (i32.const 0)) (br $l))' },
+  { name: 'memory.init 0 B', body: '(loop $l (memory.init $seg (i32.const 0x10000) (i32.const 0) (i32.const 0)) (br $l))' },
+  { name: 'memory.copy 8 MiB', body: '(loop $l (memory.copy (i32.const 0x10000) (i32.const 0x800000) (i32.const 0x7f0000)) (br $l))' },
+  { name: 'memory.copy 8 MiB overlapping', body: '(loop $l (memory.copy (i32.const 0x10001) (i32.const 0x10000) (i32.const 0x800000)) (br $l))' },
+  { name: 'memory.copy 64 B', body: '(loop $l (memory.copy (i32.const 0x10000) (i32.const 0x20000) (i32.const 64)) (br $l))' },
+  { name: 'memory.init 64 KiB', body: '(loop $l (memory.init $seg (i32.const 0x10000) (i32.const 0) (i32.const 65536)) (br $l))' },
+  { name: 'memory.grow 1 (1 page at a time to the maximum, then fails)', initialPages: 1, body: '(loop $l (drop (memory.grow (i32.const 1))) (br $l))' },
+  { name: 'memory.grow 0', body: '(loop $l (drop (memory.grow (i32.const 0))) (br $l))' },
+  { name: 'memory.size', body: '(loop $l (drop (memory.size)) (br $l))' },
+  { name: 'call a function with 10 000 i64 locals', body: '(loop $l (call $locals) (br $l))' },
+  { name: 'call a function with 10 000 v128 locals', body: '(loop $l (call $locals128) (br $l))' },
+  { name: 'call (empty function)', body: '(loop $l (call $nop) (br $l))' },
+  { name: 'call_indirect (empty function)', body: '(loop $l (call_indirect (type $v) (i32.const 0)) (br $l))' },
+  { name: 'deep recursion (to stack overflow)', body: '(drop (call $deep (i32.const 0)))' },
+  { name: 'now', body: '(loop $l (drop (call $now)) (br $l))' },
+  { name: 'random 64 KiB', body: '(loop $l (drop (call $random (i32.const 0x10000) (i32.const 65536))) (br $l))' },
+  { name: 'random 1 B', body: '(loop $l (drop (call $random (i32.const 0x10000) (i32.const 1))) (br $l))' },
+  { name: 'log 1 KiB (onLog set)', body: '(loop $l (call $log (i32.const 1) (i32.const 0x10000) (i32.const 1024)) (br $l))' },
+  { name: 'log 1 B (onLog set)', body: '(loop $l (call $log (i32.const 1) (i32.const 0x10000) (i32.const 1)) (br $l))' },
+  { name: 'seal_key', body: '(loop $l (drop (call $seal_key (i32.const 0) (i32.const 0x10000))) (br $l))' },
+  {
+    name: 'report (new data each time)',
+    body: `(loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (i32.store (i32.const 0x10000) (local.get $i))
+      (drop (call_indirect (type $rt) (i32.const 0x10000) (i32.const 32) (i32.const 0x20000) (i32.const 0x4000) (i32.const 1))) (br $l))`,
+  },
+  {
+    name: 'report (same data: cached token)',
+    body: '(loop $l (drop (call $report (i32.const 0x10000) (i32.const 32) (i32.const 0x20000) (i32.const 0x4000))) (br $l))',
+  },
+];
+
+function moduleWat(p: Pattern): string {
+  return `(module
+  (type $v (func))
+  (type $rt (func (param i32 i32 i32 i32) (result i32)))
+  (import "enclave" "now" (func $now (result i64)))
+  (import "enclave" "random" (func $random (param i32 i32) (result i32)))
+  (import "enclave" "log" (func $log (param i32 i32 i32)))
+  (import "enclave" "seal_key" (func $seal_key (param i32 i32) (result i32)))
+  (import "enclave" "report" (func $report (type $rt)))
+  (memory (export "memory") ${p.initialPages ?? PAGES} ${PAGES})
+  (table 2 2 funcref) (elem (i32.const 0) $nop $report)
+  (data (i32.const 0x100) "\\00\\02\\00\\00\\09\\00\\00\\00")
+  (data (i32.const 0x200) "\\81\\a2ok\\a4fine")
+  (data $seg "${'\\00'.repeat(65536)}")
+  (func $nop)
+  (func $locals ${'(local i64)'.repeat(10_000)})
+  (func $locals128 ${'(local v128)'.repeat(10_000)})
+  (func $deep (param i32) (result i32) (i32.add (call $deep (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  (func $setup (local $i i32) ${p.setup ?? ''})
+  (func $attack (local $i i32) (local $j i32) (local $p i32) (local $x i64) (local $y f64) ${p.body})
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x73)) (then (call $setup)))
+    (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x61)) (then (call $attack)))
+    (i32.const 0x100)))`;
+}
+
+export interface BoundRow {
+  readonly name: string;
+  readonly fuel: number;
+  readonly ms: number;
+  readonly nsPerFuel: number;
+  readonly code: string;
+}
+
+/** Times `runs` calls of each pattern under `fuel` and keeps the slowest per fuel unit. */
+export async function measureBound(fuel: number, runs = 3, only?: (name: string) => boolean): Promise<BoundRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'enclave-fuel-bound-'));
+  const provider = new SoftwareAttestationProvider({ dir });
+  const rows: BoundRow[] = [];
+  try {
+    for (const p of PATTERNS) {
+      if (only !== undefined && !only(p.name)) continue;
+      const contract = {
+        abi: 1,
+        name: 'fuel-bound',
+        version: '0.0.1',
+        svn: 0,
+        capabilities: ['clock', 'random', 'log', 'seal', 'attest'],
+        limits: { requestBytes: 64, replyBytes: 64, depth: 4, memoryPages: PAGES, fuel: 2 ** 31 - 1 },
+        ops: { attack: {}, setup: {} },
+      };
+      const wasm = await parse(moduleWat(p));
+      const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(contract)));
+      const bytes = new Uint8Array(wasm.length + section.length);
+      bytes.set(wasm);
+      bytes.set(section, wasm.length);
+      const mod = await compileEnclave(bytes);
+      let worst: BoundRow | undefined;
+      for (let r = 0; r < runs; r++) {
+        const e = mod.create({
+          capabilities: ['clock', 'random', 'log', 'seal', 'attest'],
+          attestation: provider,
+          onLog: () => undefined,
+          policy: { fuel, memoryPages: PAGES },
+        });
+        // Only the attack is timed.
+        if (p.setup !== undefined) await e.call('setup');
+        const t = process.hrtime.bigint();
+        let code = 'ok';
+        try {
+          await e.call('attack');
+        } catch (err) {
+          code = err instanceof EnclaveError ? err.code : String(err);
+        }
+        const ms = Number(process.hrtime.bigint() - t) / 1e6;
+        const used = e.lastCall.fuel;
+        const row = { name: p.name, fuel: used, ms, nsPerFuel: (ms * 1e6) / Math.max(used, 1), code };
+        if (worst === undefined || row.nsPerFuel > worst.nsPerFuel) worst = row;
+        e.close();
+      }
+      rows.push(worst!);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (isMain(import.meta.url)) {
+  const fuel = Number(process.argv[2] ?? 10_000_000);
+  const filter = process.argv[3];
+  const rows = await measureBound(fuel, 3, filter === undefined ? undefined : (n) => n.includes(filter));
+  const width = Math.max(...rows.map((r) => r.name.length));
+  console.log(`fuel per call ${fuel.toLocaleString('en-US')}; worst of 3 calls per pattern, in-process`);
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(width)}  ${r.ms.toFixed(1).padStart(8)} ms  ${r.fuel.toLocaleString('en-US').padStart(13)} fuel  ${r.nsPerFuel.toFixed(3).padStart(8)} ns/fuel  ${r.code}`,
+    );
+  }
+  const worst = rows.reduce((a, b) => (b.nsPerFuel > a.nsPerFuel ? b : a));
+  console.log(`K = ${worst.nsPerFuel.toFixed(3)} ns/fuel (${worst.name})`);
+}
