@@ -93,8 +93,8 @@ async function serve(enclave: Enclave): Promise<void> {
         ctl[LEN] = enclave.endSession(session!) ? 1 : 0;
       } else {
         request.end = len;
-        // A view of enclave memory, checked (bounds, reply limit, msgpack); the data area is at
-        // least replyBytes long, so it fits.
+        // A view of enclave memory, checked (bounds, reply limit; the host checks the msgpack);
+        // the data area is at least replyBytes long, so it fits.
         const reply = enclave[CALL_RAW](op, request, ctl[SETTLE]!, session, stats);
         data.set(reply, 0);
         ctl[LEN] = reply.length;

@@ -20,6 +20,8 @@ export interface Limits {
   readonly fuel: number;
   /** Entries of the module's table (docs/LIMITS.md, "Tables"). */
   readonly tableElements: number;
+  /** msgpack values (keys, values, elements) one reply may hold (docs/LIMITS.md, "Replies"). */
+  readonly replyItems: number;
 }
 
 /** Defaults for any limit a contract leaves out (docs/ABI.md §5). */
@@ -30,6 +32,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   memoryPages: 16,
   fuel: 10_000_000,
   tableElements: 10_000,
+  replyItems: 100_000,
 });
 
 /** Hard ceilings no contract can exceed, whatever the policy says. */
@@ -41,6 +44,8 @@ export const MAX_LIMITS: Limits = Object.freeze({
   fuel: Number.MAX_SAFE_INTEGER,
   // MODULE_BOUNDS.tableElements (runtime/module-info.ts): a larger table is refused before the contract is read.
   tableElements: 100_000,
+  // Every msgpack value takes at least one byte: more values than the byte ceiling cannot occur.
+  replyItems: 64 * 1024 * 1024,
 });
 
 /** A value shape (docs/ABI.md §6). */

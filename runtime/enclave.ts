@@ -10,7 +10,6 @@
  * ```
  */
 import { createHash, getRandomValues } from 'node:crypto';
-import type { Packr } from 'msgpackr';
 import { isAttestationError } from '../attest/errors.js';
 import { NONCE_MIN_BYTES, REPORT_DATA_MAX_BYTES, type EnclavePublicJwk } from '../attest/evidence.js';
 import { measure, type ModuleIdentity } from '../attest/measure.js';
@@ -23,7 +22,7 @@ import { instrumentCached } from './_fuel-cache.js';
 import { CAPABILITIES, parseContractBytes, type Capability, type Contract, type Limits } from './contract.js';
 import { DISCARDING_CODES, EnclaveError, quoteInput } from './errors.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, importFuel, MAX_FUEL, RESERVED_EXPORT_PREFIX, START_EXPORT, type FuelManifest } from './fuel.js';
-import { checkMsgpack, compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall } from './marshal.js';
+import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall, type RequestEncoder } from './marshal.js';
 import { formatFuncType, readModuleInfo, type FuncType, type ModuleInfo } from './module-info.js';
 import { DEFAULT_MAX_SESSIONS, InstancePool, STATE_POLICIES, type StatePolicy } from './state.js';
 import { RUNTIME_VERSION } from './version.js';
@@ -33,14 +32,16 @@ export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1];
 
 /** The host's own ceilings; a contract's limits are capped by these (docs/ABI.md §5). */
 export const DEFAULT_POLICY: Limits = Object.freeze({
-  requestBytes: 16 * 1024 * 1024,
-  replyBytes: 16 * 1024 * 1024,
+  // What one call may cost the host to copy and decode (docs/LIMITS.md, "Requests and replies").
+  requestBytes: 2 * 1024 * 1024,
+  replyBytes: 2 * 1024 * 1024,
   depth: 128,
   memoryPages: 256,
-  // About 100 ms of host thread in-process, whatever the module (docs/LIMITS.md, "Fuel": the bound).
-  fuel: 10_000_000,
+  fuel: 1_000_000_000,
   // 16 bytes of JS heap per entry (docs/LIMITS.md, "Tables"): 1.6 MB per instance at most.
   tableElements: 100_000,
+  // About 10 ms and a few MB of host heap to decode, whatever the reply (docs/LIMITS.md).
+  replyItems: 100_000,
 });
 
 /** Severity of a message an enclave logs through the `log` capability. */
@@ -501,7 +502,7 @@ export class Enclave {
   readonly limits: Limits;
   readonly #module: WebAssembly.Module;
   readonly #config: Config;
-  readonly #packr: Packr;
+  readonly #packr: RequestEncoder;
   readonly #ops: ReadonlyMap<string, OpCall>;
   #live: Live | undefined;
   #closed = false;
@@ -674,8 +675,9 @@ export class Enclave {
 
   /**
    * @internal The worker's entry (runtime/_worker-main.ts): one call from request bytes the host
-   * already checked, to the checked reply bytes (bounds, reply limit, msgpack) as a view of enclave
-   * memory, valid until the next call. The host opens the envelope, so it tells the next call what
+   * already checked, to the reply bytes (bounds and byte limit checked) as a view of enclave memory,
+   * valid until the next call. The host checks their msgpack and opens the envelope (`decodeReply`,
+   * on the host thread, where the objects are built), so it tells the next call what
    * it found in `settle`: 1, the previous op succeeded (it counts for `requires`); 2, the reply was
    * not an envelope (the instance is discarded, as in-process).
    *
@@ -729,17 +731,18 @@ export class Enclave {
   /** Copy in, call, bounds-check, decode out (see {@link Enclave.#enter}). */
   #roundTrip(live: Live, request: Encoded): unknown {
     const u8 = this.#enter(live, request);
-    // Decoded straight from enclave memory: strings become JS strings and bins are copied
-    // (copyBuffers), so the caller never holds a view of enclave memory.
-    const value = decodeReply(u8, this.#replyStart, this.#replyEnd);
+    // Checked (structure, map keys, item count) then decoded straight from enclave memory: strings
+    // become JS strings and bins are copied, so the caller never holds a view of enclave memory.
+    const value = decodeReply(u8, this.#replyStart, this.#replyEnd, this.#config.limits);
     if (value === NOT_ENVELOPE) throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
     return value;
   }
 
   /**
-   * Copy in, call, bounds-check the reply and check its msgpack structure; leaves the reply span
-   * in #replyStart/#replyEnd and returns the memory view it lies in. Every number read from the
-   * enclave is hostile. Runs with no user code in between, so enclave memory cannot change while
+   * Copy in, call, bounds-check the reply and its byte size; leaves the reply span in
+   * #replyStart/#replyEnd and returns the memory view it lies in. Its msgpack (structure, keys,
+   * items) is checked by `decodeReply`, on the host thread in both modes, before anything is
+   * built. Every number read from the enclave is hostile. Runs with no user code in between, so enclave memory cannot change while
    * it is read. Both call paths (`call` and `CALL_RAW`, worker mode) enter the enclave here only.
    */
   #enter(live: Live, request: Encoded): Uint8Array {
@@ -770,13 +773,12 @@ export class Enclave {
     if (d + 8 > u8.length) throw new EnclaveError('bad_reply', 'The reply descriptor lies outside enclave memory.');
     const replyPtr = live.view.getUint32(d, true);
     const replyLen = live.view.getUint32(d + 4, true);
+    // The length is checked against the limit first: a reply both over the limit and outside
+    // memory is too_large, and nothing is read (docs/ABI.md §4.3).
     const limit = this.#config.limits.replyBytes;
     if (replyLen > limit) throw new EnclaveError('too_large', `The reply is ${replyLen} bytes; the limit is ${limit}.`);
     const end = replyPtr + replyLen;
     if (end > u8.length) throw new EnclaveError('bad_reply', 'The reply lies outside enclave memory.');
-
-    const bad = checkMsgpack(u8, this.#config.limits.depth, replyPtr, end);
-    if (bad !== undefined) throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
     this.#replyStart = replyPtr;
     this.#replyEnd = end;
     return u8;

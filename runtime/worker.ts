@@ -18,7 +18,6 @@
 import { statSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Packr } from 'msgpackr';
 import type { Contract, Limits } from './contract.js';
 import {
   deliverLogs,
@@ -37,7 +36,7 @@ import type { AttestationProvider } from '../attest/provider.js';
 import type { ReportContext } from '../attest/report.js';
 import { answerHostCall } from './_worker-hostcall.js';
 import { EnclaveError } from './errors.js';
-import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall } from './marshal.js';
+import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
   CALL_FUEL_F64,
@@ -267,7 +266,7 @@ export class WorkerEnclave implements EnclaveHandle {
   readonly limits: Limits;
   readonly #settled: Settled;
   readonly #ops: ReadonlyMap<string, OpCall>;
-  readonly #packr: Packr;
+  readonly #packr: RequestEncoder;
   #live: LiveWorker | undefined;
   #closed = false;
   /** True while a call (or endSession) is in flight: handed to the worker, or waiting for a fresh one. */
@@ -539,12 +538,13 @@ export class WorkerEnclave implements EnclaveHandle {
     let scratch = this.#scratch;
     if (scratch.length < len) scratch = this.#scratch = Buffer.allocUnsafe(Math.max(len, scratch.length * 2));
     scratch.set(data.subarray(0, len), 0);
-    // The worker checked these bytes (size, depth, no extensions) before copying them here, and
-    // nothing writes the data area until the next request. Bins are copied out (copyBuffers), so
-    // nothing decoded aliases the scratch buffer.
+    // The worker checked the size of these bytes before copying them here, and nothing writes the
+    // data area until the next request. decodeReply checks their msgpack (depth, keys, item count)
+    // here, on the host thread, before msgpackr builds anything; bins are copied out, so nothing
+    // decoded aliases the scratch buffer.
     let value: unknown;
     try {
-      value = decodeReply(scratch, 0, len);
+      value = decodeReply(scratch, 0, len, this.limits);
     } catch (err) {
       // An enclave error reply leaves the instance as it is; a reply we cannot read does not.
       this.#settle = (err as EnclaveError).code === 'bad_reply' ? SETTLE_DISCARD : SETTLE_NONE;

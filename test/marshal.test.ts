@@ -148,11 +148,11 @@ describe('request framing (encodeCall)', () => {
     expect(unpackr.unpack(Buffer.from(buffer.subarray(start, end)))).toEqual({ op: name, args: 1 });
   });
 
-  it('counts the envelope as a level of depth, and refuses extension types in args', () => {
+  it('counts the envelope as a level of depth, and refuses what msgpack would need an extension for', () => {
     const frame = requestFrame('go');
     expect(() => encodeCall(createPackr(), 'go', frame, any, [[[1]]], limits)).not.toThrow();
     expect(() => encodeCall(createPackr(), 'go', frame, any, [[[[1]]]], limits)).toThrow(/deeper than 3/);
-    expect(() => encodeCall(createPackr(), 'go', frame, any, new Date(0), limits)).toThrow(/extension/);
+    expect(() => encodeCall(createPackr(), 'go', frame, any, new Date(0), limits)).toThrow(/a Date; only plain data/);
   });
 
   it('refuses a request over the byte limit as too_large', () => {
@@ -181,13 +181,13 @@ describe('reply envelopes (decodeReply)', () => {
     expect(decode(reply(0x81, 0xd9, 0x02, 0x6f, 0x6b, 0x07))).toBe(7);
   });
 
-  it('refuses duplicate keys, extra entries, other keys and non-maps as not an envelope', () => {
-    expect(decode(reply(0x82, ...OK, 0x01, ...OK, 0x02))).toBe(NOT_ENVELOPE);
+  it('refuses extra entries, other keys and non-maps as not an envelope; duplicate and non-string keys as bad_reply', () => {
     expect(decode(reply(0x82, ...OK, 0x01, 0xa1, 0x78, 0x02))).toBe(NOT_ENVELOPE);
     expect(decode(reply(0x80))).toBe(NOT_ENVELOPE);
     expect(decode(reply(0x81, 0xa2, 0x6f, 0x6c, 0x01))).toBe(NOT_ENVELOPE);
-    expect(decode(reply(0x81, 0x01, 0x01))).toBe(NOT_ENVELOPE);
     expect(decode(reply(0x91, 0x01))).toBe(NOT_ENVELOPE);
+    expect(() => decode(reply(0x82, ...OK, 0x01, ...OK, 0x02))).toThrow(expect.objectContaining({ code: 'bad_reply' }));
+    expect(() => decode(reply(0x81, 0x01, 0x01))).toThrow(expect.objectContaining({ code: 'bad_reply' }));
   });
 
   it('throws the enclave code for err replies, and bad_reply for codes outside the ABI', () => {

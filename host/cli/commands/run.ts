@@ -1,10 +1,10 @@
 /** `enclave run <module.wasm> <op> [json-args]`: one call, reply printed as JSON. */
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { unpack } from 'msgpackr';
-import { CAPABILITIES, type Capability } from '../../../runtime/contract.js';
+import { CAPABILITIES, DEFAULT_LIMITS, MAX_LIMITS, type Capability } from '../../../runtime/contract.js';
 import { EnclaveError } from '../../../runtime/errors.js';
 import { loadEnclave } from '../../../runtime/load.js';
+import { decodePlainMsgpack } from '../../../runtime/marshal.js';
 import { escapeJson } from '../_escape.js';
 import { formatJson, parseJsonArgs } from '../_json.js';
 import { handleError } from '../handle-error.js';
@@ -17,10 +17,11 @@ async function readArgsFile(file: string): Promise<unknown> {
     throw new EnclaveError('invalid_options', `Cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
   }
   if (/\.(msgpack|mpk|mp)$/i.test(file)) {
+    // Plain data only: msgpackr's own unpack would turn extension 0x74 into a typed array (issue 9).
     try {
-      return unpack(bytes);
-    } catch {
-      throw new EnclaveError('invalid_options', `${file} is not valid msgpack.`);
+      return decodePlainMsgpack(bytes, { depth: MAX_LIMITS.depth, replyItems: DEFAULT_LIMITS.replyItems });
+    } catch (err) {
+      throw new EnclaveError('invalid_options', `${file} is not plain msgpack: ${(err as Error).message}`);
     }
   }
   return parseJsonArgs(bytes.toString('utf8'));
