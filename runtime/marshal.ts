@@ -532,14 +532,13 @@ export interface ReplyLimits {
  * @returns the `ok` value, or {@link NOT_ENVELOPE}.
  * @throws {EnclaveError} the enclave's own code for an `err` reply (its message as `detail`);
  *   `bad_reply` for a reply that is not acceptable msgpack, cannot be decoded or has an error
- *   code outside the ABI; `too_large` for more than `replyItems` values (bad_reply wins when both).
+ *   code outside the ABI; `too_large` for more than `replyItems` values (whichever of the two
+ *   comes first in the bytes: the check stops there).
  */
 export function decodeReply(bytes: Uint8Array, start: number, end: number, limits: ReplyLimits = DEFAULT_LIMITS): unknown {
-  const bad = checkReply(bytes, limits.depth, start, end);
+  const bad = checkReply(bytes, limits.depth, start, end, limits.replyItems);
+  if (bad === TOO_MANY_ITEMS) throw new EnclaveError('too_large', `The reply holds more than ${limits.replyItems} msgpack values.`);
   if (bad !== undefined) throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
-  if (scannedItems > limits.replyItems) {
-    throw new EnclaveError('too_large', `The reply holds ${scannedItems} msgpack values; the limit is ${limits.replyItems}.`);
-  }
   const faithful = scannedProtoKey;
   // A Buffer source would make msgpackr's bin copies Buffers (slice follows the species).
   if (Buffer.isBuffer(bytes)) bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -601,9 +600,9 @@ export function decodeReply(bytes: Uint8Array, start: number, end: number, limit
  * const args = decodePlainMsgpack(await readFile('args.msgpack'), { depth: 32, replyItems: 100_000 });
  */
 export function decodePlainMsgpack(bytes: Uint8Array, limits: ReplyLimits): unknown {
-  const why = checkReply(bytes, limits.depth, 0, bytes.length);
+  const why = checkReply(bytes, limits.depth, 0, bytes.length, limits.replyItems);
+  if (why === TOO_MANY_ITEMS) throw new EnclaveError('invalid_args', `The msgpack input holds more than ${limits.replyItems} values.`);
   if (why !== undefined) throw new EnclaveError('invalid_args', `The msgpack input is not acceptable: ${why}.`);
-  if (scannedItems > limits.replyItems) throw new EnclaveError('invalid_args', `The msgpack input holds more than ${limits.replyItems} values.`);
   const faithful = scannedProtoKey;
   const src = Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) : bytes;
   try {
@@ -642,17 +641,22 @@ export const unpackr = new Unpackr({ ...MSGPACKR_OPTIONS, copyBuffers: true });
  * (see {@link checkReply}).
  */
 export function checkMsgpack(bytes: Uint8Array, maxDepth: number, start = 0, end = bytes.length): string | undefined {
-  return scan(bytes, maxDepth, start, end, false);
+  return scan(bytes, maxDepth, start, end, false, Infinity);
 }
 
 /**
  * {@link checkMsgpack} plus the rules for what the host decodes into objects (docs/ABI.md §4.4):
  * every map key is a str of valid UTF-8, and no key appears twice in one map (a JS object would
- * merge them silently). Afterwards {@link scannedItems} holds the number of values in the message.
+ * merge them silently). The walk stops at value `maxItems + 1` and returns {@link TOO_MANY_ITEMS},
+ * so it costs at most `maxItems` values whatever the byte length; otherwise {@link scannedItems}
+ * holds the number of values in the message.
  */
-export function checkReply(bytes: Uint8Array, maxDepth: number, start = 0, end = bytes.length): string | undefined {
-  return scan(bytes, maxDepth, start, end, true);
+export function checkReply(bytes: Uint8Array, maxDepth: number, start = 0, end = bytes.length, maxItems = Infinity): string | undefined {
+  return scan(bytes, maxDepth, start, end, true, maxItems);
 }
+
+/** What {@link checkReply} returns for a message of more than `maxItems` values. */
+export const TOO_MANY_ITEMS = 'too many values';
 
 /** The number of msgpack values (every key, value and element) the last check walked. */
 export let scannedItems = 0;
@@ -677,7 +681,7 @@ function keyText(bytes: Uint8Array, pos: number, len: number): string | undefine
   return Buffer.from(bytes.buffer, bytes.byteOffset + pos, len).toString('latin1');
 }
 
-function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, keys: boolean): string | undefined {
+function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, keys: boolean, maxItems: number): string | undefined {
   // pending[d] = values still to read at depth d; a map of n entries is 2n values. seen[d] is,
   // for a map of two or more entries, the keys read so far (null: a map of one; undefined: an array).
   const pending: number[] = [1];
@@ -695,7 +699,7 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
       continue;
     }
     pending[top] = left - 1;
-    items++;
+    if (++items > maxItems) return TOO_MANY_ITEMS;
     if (pos >= end) return 'truncated';
     const b = bytes[pos++]!;
     const map = seen[top];

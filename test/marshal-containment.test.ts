@@ -113,7 +113,7 @@ describe.each(MODES)('the msgpack boundary (%s)', (_mode, options) => {
       ['nested Float64Array', () => ({ a: [1, { b: new Float64Array(16) }] })],
     ];
     for (const [what, make] of views) {
-      it(`a ${what} argument is invalid_args, and the enclave never sees a stale byte`, async () => {
+      it(`${/^[AEIOU]/.test(what) ? 'an' : 'a'} ${what} argument is invalid_args, and the enclave never sees a stale byte`, async () => {
         prime();
         const got = await outcome(echo.call('echo', make()));
         if ('value' in got) {
@@ -266,10 +266,13 @@ describe.each(MODES)('the msgpack boundary (%s)', (_mode, options) => {
       expect(await reflect.call('r', manyNils(1))).toEqual([null]); // and the instance is kept
     });
 
-    it('structure beats count: a malformed reply with too many items is bad_reply', async () => {
-      const bytes = manyNils(200_000);
-      bytes[bytes.length - 1] = 0xc1;
-      expect(await outcome(reflect.call('r', bytes))).toEqual({ code: 'bad_reply' });
+    it('the first fault in the bytes decides, and the check stops at the bound: a fault past it is too_large, before it bad_reply', async () => {
+      const late = manyNils(200_000);
+      late[late.length - 1] = 0xc1;
+      expect(await outcome(reflect.call('r', late))).toEqual({ code: 'too_large' });
+      const early = manyNils(200_000);
+      early[20] = 0xc1;
+      expect(await outcome(reflect.call('r', early))).toEqual({ code: 'bad_reply' });
     });
   });
 });
