@@ -34,7 +34,7 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 4;
+export const INSTRUMENTER_VERSION = 5;
 
 /**
  * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
@@ -122,6 +122,8 @@ type Ref = number;
 interface Binaryen {
   readBinaryWithFeatures(data: Uint8Array, features: number): BinaryenModule;
   getExpressionId(e: Ref): number;
+  getExpressionType(e: Ref): number;
+  unreachable: number;
   getFunctionInfo(f: Ref): { name: string; module: string | null; base: string | null; body: Ref; params: number; results: number; vars: number[] };
   getGlobalInfo(g: Ref): { name: string; module: string | null; mutable: boolean; type: number };
   Features: Record<string, number>;
@@ -142,8 +144,15 @@ interface Binaryen {
   Block: { getNumChildren(e: Ref): number; getChildAt(e: Ref, i: number): Ref };
   If: { getCondition(e: Ref): Ref; getIfTrue(e: Ref): Ref; getIfFalse(e: Ref): Ref };
   Loop: { getBody(e: Ref): Ref; setBody(e: Ref, body: Ref): void };
-  Call: { getTarget(e: Ref): string; isReturn(e: Ref): boolean };
-  CallIndirect: { isReturn(e: Ref): boolean };
+  Call: {
+    getTarget(e: Ref): string;
+    isReturn(e: Ref): boolean;
+    getNumOperands(e: Ref): number;
+    getOperandAt(e: Ref, i: number): Ref;
+    setOperandAt(e: Ref, i: number, v: Ref): void;
+  };
+  CallIndirect: { isReturn(e: Ref): boolean; getTarget(e: Ref): Ref; setTarget(e: Ref, v: Ref): void };
+  Return: { getValue(e: Ref): Ref; setValue(e: Ref, v: Ref): void };
   MemoryFill: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
   MemoryCopy: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
   MemoryInit: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
@@ -272,17 +281,33 @@ interface Walker {
   readonly dataDrop: number;
   /** Loads from linear memory (weighted {@link LOAD_FUEL}). */
   readonly loads: ReadonlySet<number>;
+  readonly return: number;
   /** Expression id to child getters; an id absent here is refused. */
   readonly children: Map<number, readonly ChildFn[]>;
+  /** Expression id to the names of those children (`Value`, `Operands`...), for their setters. */
+  readonly childNames: Map<number, readonly string[]>;
+  /** Expression id to its binaryen class (`b.Drop`...), whose `set<Child>` replaces a child. */
+  readonly classOf: Map<number, Record<string, unknown>>;
 }
 
 let walkerCache: Walker | undefined;
 function walkerFor(b: Binaryen): Walker {
   if (walkerCache !== undefined) return walkerCache;
   const children = new Map<number, readonly ChildFn[]>();
+  const childNames = new Map<number, readonly string[]>();
+  const classOf = new Map<number, Record<string, unknown>>();
+  classOf.set(b.BlockId as number, b.Block as unknown as Record<string, unknown>);
+  classOf.set(b.IfId as number, b.If as unknown as Record<string, unknown>);
+  classOf.set(b.LoopId as number, b.Loop as unknown as Record<string, unknown>);
   for (const [idName, getters] of Object.entries(CHILDREN)) {
     const id = b[idName] as number;
     const cls = CLASS_OF[idName] === undefined ? undefined : (b[CLASS_OF[idName]!] as Record<string, ChildFn>);
+    childNames.set(id, getters);
+    if (cls !== undefined) classOf.set(id, cls);
+    for (const g of getters) {
+      const setter = g === 'Operands' ? 'setOperandAt' : `set${g}`;
+      if (typeof cls?.[setter] !== 'function') throw new Error(`binaryen has no ${CLASS_OF[idName]}.${setter}`);
+    }
     children.set(
       id,
       getters.map((g) => {
@@ -304,7 +329,10 @@ function walkerFor(b: Binaryen): Walker {
     memoryGrow: b.MemoryGrowId as number,
     dataDrop: b.DataDropId as number,
     loads: new Set([b.LoadId as number, b.SIMDLoadId as number, b.SIMDLoadStoreLaneId as number]),
+    return: b.ReturnId as number,
     children,
+    childNames,
+    classOf,
   };
   return walkerCache;
 }
@@ -356,25 +384,65 @@ export async function instrumentFuel(original: Uint8Array): Promise<Instrumented
   }
 }
 
+/** Where an expression sits in its parent, so that it can be replaced (wrapped) in place. */
+interface Slot {
+  /** The parent expression, or the function when `field` is `body`. */
+  readonly parent: Ref;
+  /** The parent's setter: `set<Field>` of its class, `setOperandAt`, `setChildAt`, or `body`. */
+  readonly field: string;
+  readonly index: number;
+  /** The parent's expression id (its class), -1 for a function body. */
+  readonly id: number;
+}
+
+/** A call (or `return`) of a function that keeps its counter in a local, to be rewritten. */
+interface Site {
+  readonly e: Ref;
+  readonly id: number;
+  readonly slot: Slot;
+  readonly fn: Ref;
+}
+
 function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const walker = walkerFor(b);
   checkTypes(b, mod);
   const fuel = uniqueGlobalName(mod, '__enclave_fuel');
-  // Through a local (`tee`): one global load per charge, and the test reads a register.
-  const chargeBy = (amount: Ref, tmp: number): Ref =>
+  const { i32 } = b;
+  const fail = (f: number): Ref => mod.block(null, [mod.global.set(fuel, mod.local.get(f, i32)), mod.unreachable()], b.unreachable);
+  // A charge on the function's counter local `f`, kept in a register: `f -= amount; if (f < 0)`
+  // writes it back (so the host sees the budget ran out) and traps.
+  const chargeBy = (amount: Ref, f: number): Ref =>
     mod.block(null, [
-      mod.global.set(fuel, mod.local.tee(tmp, mod.i32.sub(mod.global.get(fuel, b.i32), amount), b.i32)),
-      mod.if(mod.i32.lt_s(mod.local.get(tmp, b.i32), mod.i32.const(0)), mod.unreachable()),
+      mod.local.set(f, mod.i32.sub(mod.local.get(f, i32), amount)),
+      mod.if(mod.i32.lt_s(mod.local.get(f, i32), mod.i32.const(0)), fail(f)),
     ], b.none);
-  const charge = (cost: number, tmp: number): Ref => chargeBy(mod.i32.const(cost), tmp);
+  // On entry the counter is read from the global, where the host or the caller left it.
+  const entryCharge = (cost: number, f: number): Ref =>
+    mod.block(null, [
+      mod.local.set(f, mod.i32.sub(mod.global.get(fuel, i32), mod.i32.const(cost))),
+      mod.if(mod.i32.lt_s(mod.local.get(f, i32), mod.i32.const(0)), fail(f)),
+    ], b.none);
+  // Functions that cannot keep the counter in a local (multi-value results) charge the global.
+  const globalChargeBy = (amount: Ref, tmp: number): Ref =>
+    mod.block(null, [
+      mod.global.set(fuel, mod.local.tee(tmp, mod.i32.sub(mod.global.get(fuel, i32), amount), i32)),
+      mod.if(mod.i32.lt_s(mod.local.get(tmp, i32), mod.i32.const(0)), mod.unreachable()),
+    ], b.none);
+  const writeBack = (f: number): Ref => mod.global.set(fuel, mod.local.get(f, i32));
+  const reload = (f: number): Ref => mod.local.set(f, mod.global.get(fuel, i32));
 
   let snapshotSafe = true;
   let chargePoints = 0;
   const regions: Region[] = [];
-  const stack: [expr: Ref, region: Region][] = [];
   const functions: [fn: Ref, region: Region][] = [];
   // Bulk memory operations, charged by length at run time, and the function each one is in.
   const bulk: [expr: Ref, fn: Ref, id: number][] = [];
+  // Calls and returns, in walk order (a parent before its children).
+  const sites: Site[] = [];
+  // Functions whose counter stays in the global: a multi-value result somewhere (no scratch local of a tuple type).
+  const globalMode = new Set<Ref>();
+  const single = (t: number): boolean => b.expandType(t).length <= 1;
+  const stack: [expr: Ref, region: Region, slot: Slot][] = [];
 
   for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
     const fn = mod.getFunctionByIndex(i);
@@ -384,31 +452,41 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     // Entering a function zeroes its locals: a function with thousands of them pays for it.
     const region: Region = { loop: 0, cost: Math.floor(info.vars.length / LOCALS_PER_FUEL), fn };
     functions.push([fn, region]);
-    stack.push([info.body, region]);
+    if (!single(info.results)) globalMode.add(fn);
+    stack.push([info.body, region, { parent: fn, field: 'body', index: 0, id: -1 }]);
     // An explicit stack, not recursion: a hostile module may nest expressions very deeply.
     while (stack.length > 0) {
-      const [e, r] = stack.pop()!;
+      const [e, r, slot] = stack.pop()!;
       if (e === 0) continue;
       r.cost += 1;
       const id = b.getExpressionId(e);
       if (id === walker.block) {
-        for (let c = 0, m = b.Block.getNumChildren(e); c < m; c++) stack.push([b.Block.getChildAt(e, c), r]);
+        for (let c = 0, m = b.Block.getNumChildren(e); c < m; c++) stack.push([b.Block.getChildAt(e, c), r, { parent: e, field: 'setChildAt', index: c, id }]);
       } else if (id === walker.if) {
-        stack.push([b.If.getCondition(e), r], [b.If.getIfTrue(e), r], [b.If.getIfFalse(e), r]);
+        stack.push(
+          [b.If.getCondition(e), r, { parent: e, field: 'setCondition', index: 0, id }],
+          [b.If.getIfTrue(e), r, { parent: e, field: 'setIfTrue', index: 0, id }],
+          [b.If.getIfFalse(e), r, { parent: e, field: 'setIfFalse', index: 0, id }],
+        );
       } else if (id === walker.loop) {
         const inner: Region = { loop: e, cost: 0, fn: r.fn };
         regions.push(inner);
-        stack.push([b.Loop.getBody(e), inner]);
+        stack.push([b.Loop.getBody(e), inner, { parent: e, field: 'setBody', index: 0, id }]);
       } else {
         const getters = walker.children.get(id);
         if (getters === undefined) {
           refuse(`The module uses an instruction outside the enclave feature set (docs/ABI.md; expression id ${id}).`);
         }
         if (id === walker.memoryInit || id === walker.dataDrop) snapshotSafe = false;
-        if ((id === walker.call && b.Call.isReturn(e)) || (id === walker.callIndirect && b.CallIndirect.isReturn(e))) {
-          refuse('The module uses tail calls (return_call), outside the enclave feature set (docs/ABI.md).');
-        }
-        if (walker.loads.has(id)) {
+        if (id === walker.call || id === walker.callIndirect) {
+          if (id === walker.call ? b.Call.isReturn(e) : b.CallIndirect.isReturn(e)) {
+            refuse('The module uses tail calls (return_call), outside the enclave feature set (docs/ABI.md).');
+          }
+          if (!single(b.getExpressionType(e))) globalMode.add(fn);
+          sites.push({ e, id, slot, fn });
+        } else if (id === walker.return) {
+          sites.push({ e, id, slot, fn });
+        } else if (walker.loads.has(id)) {
           r.cost += LOAD_FUEL - 1;
         } else if (id === walker.memoryFill || id === walker.memoryCopy || id === walker.memoryInit) {
           r.cost += BULK_OP_FUEL;
@@ -416,42 +494,100 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
         } else if (id === walker.memoryGrow) {
           r.cost += MEMORY_GROW_FUEL;
         }
-        for (const get of getters) {
-          const child = get(e);
-          if (Array.isArray(child)) for (const c of child) stack.push([c, r]);
-          else stack.push([child, r]);
+        const names = walker.childNames.get(id)!;
+        for (let g = 0; g < getters.length; g++) {
+          const child = getters[g]!(e);
+          if (Array.isArray(child)) {
+            for (let c = 0; c < child.length; c++) stack.push([child[c]!, r, { parent: e, field: 'setOperandAt', index: c, id }]);
+          } else {
+            stack.push([child, r, { parent: e, field: `set${names[g]}`, index: 0, id }]);
+          }
         }
       }
     }
   }
 
-  // Rewrite after walking, so the walk never sees the charges it inserts. Each function gets one
-  // new i32 local (after its own, so no index changes) for its charges.
-  const scratch = new Map<Ref, number>();
-  for (const [fn] of functions) scratch.set(fn, b._BinaryenFunctionAddVar(fn, b.i32));
+  // Rewrite after walking, so the walk never sees the charges it inserts. Each function gets new
+  // locals after its own (so no index changes): its counter, and scratch locals by type.
+  const counter = new Map<Ref, number>();
+  for (const [fn] of functions) counter.set(fn, b._BinaryenFunctionAddVar(fn, i32));
+  const scratchLocals = new Map<string, number>();
+  const scratch = (fn: Ref, type: number): number => {
+    const key = `${fn}:${type}`;
+    let local = scratchLocals.get(key);
+    if (local === undefined) scratchLocals.set(key, (local = b._BinaryenFunctionAddVar(fn, type)));
+    return local;
+  };
+  const replace = (slot: Slot, value: Ref): void => {
+    if (slot.field === 'body') b.Function.setBody(slot.parent, value);
+    else (walker.classOf.get(slot.id)![slot.field] as (e: Ref, ...rest: number[]) => void)(slot.parent, ...(slot.field === 'setOperandAt' || slot.field === 'setChildAt' ? [slot.index, value] : [value]));
+  };
+  // `value` then a write-back, as one expression of value's type: (tmp = value; global = f; tmp).
+  const thenWriteBack = (fn: Ref, value: Ref): Ref => {
+    const type = b.getExpressionType(value);
+    if (type === b.none || type === b.unreachable) return mod.block(null, [value, writeBack(counter.get(fn)!)], b.auto);
+    const tmp = scratch(fn, type);
+    return mod.block(null, [mod.local.set(tmp, value), writeBack(counter.get(fn)!), mod.local.get(tmp, type)], type);
+  };
+
+  // The counter lives in a local between calls: written back to the global right before a call
+  // (after its operands, which may charge) and before a return, read again after a call (the
+  // callee, or a capability import on the host, charged the global). Children before parents, so
+  // a call nested in another's operands is rewritten first.
+  for (let s = sites.length - 1; s >= 0; s--) {
+    const { e, id, slot, fn } = sites[s]!;
+    if (globalMode.has(fn)) continue;
+    const f = counter.get(fn)!;
+    const type = b.getExpressionType(e);
+    if (type === b.unreachable) continue; // an operand never completes: the call never happens
+    if (id === walker.return) {
+      const value = b.Return.getValue(e);
+      if (value !== 0) b.Return.setValue(e, thenWriteBack(fn, value));
+      else replace(slot, mod.block(null, [writeBack(f), e], b.unreachable));
+      continue;
+    }
+    const operands = id === walker.call ? b.Call.getNumOperands(e) : -1;
+    if (id === walker.callIndirect) b.CallIndirect.setTarget(e, thenWriteBack(fn, b.CallIndirect.getTarget(e)));
+    else if (operands > 0) b.Call.setOperandAt(e, operands - 1, thenWriteBack(fn, b.Call.getOperandAt(e, operands - 1)));
+    const pre = operands === 0 ? [writeBack(f)] : [];
+    if (type === b.none) {
+      replace(slot, mod.block(null, [...pre, e, reload(f)], b.none));
+    } else {
+      const tmp = scratch(fn, type);
+      replace(slot, mod.block(null, [...pre, mod.local.set(tmp, e), reload(f), mod.local.get(tmp, type)], type));
+    }
+  }
   // A bulk operation's size operand is evaluated last, so it becomes
-  //   (block (result i32) (local.set $n size) (charge (i32.shr_u $n SHIFT)) (local.get $n)):
+  //   (block (result i32) (local.set $n size) (charge by $n) (local.get $n)):
   // evaluated once, charged right before the operation runs. `$n >>> SHIFT` (SHIFT >= 1) is below
   // 2^31 and the counter is never negative when charged, so the subtraction cannot wrap.
-  const lengths = new Map<Ref, number>();
   for (const [e, fn, id] of bulk) {
-    let n = lengths.get(fn);
-    if (n === undefined) lengths.set(fn, (n = b._BinaryenFunctionAddVar(fn, b.i32)));
+    const n = scratch(fn, i32);
     const cls = id === walker.memoryFill ? b.MemoryFill : id === walker.memoryCopy ? b.MemoryCopy : b.MemoryInit;
     const byLength = mod.select(
-      mod.i32.eqz(mod.local.get(n, b.i32)),
+      mod.i32.eqz(mod.local.get(n, i32)),
       mod.i32.const(BULK_ZERO_LENGTH_FUEL),
-      mod.i32.shr_u(mod.local.get(n, b.i32), mod.i32.const(BULK_BYTES_SHIFT)),
+      mod.i32.shr_u(mod.local.get(n, i32), mod.i32.const(BULK_BYTES_SHIFT)),
     );
-    cls.setSize(e, mod.block(null, [mod.local.set(n, cls.getSize(e)), chargeBy(byLength, scratch.get(fn)!), mod.local.get(n, b.i32)], b.i32));
+    const charge = globalMode.has(fn) ? globalChargeBy(byLength, counter.get(fn)!) : chargeBy(byLength, counter.get(fn)!);
+    cls.setSize(e, mod.block(null, [mod.local.set(n, cls.getSize(e)), charge, mod.local.get(n, i32)], i32));
   }
   for (const region of regions) {
-    const body = b.Loop.getBody(region.loop);
-    b.Loop.setBody(region.loop, mod.block(null, [charge(Math.max(region.cost, 1), scratch.get(region.fn)!), body], b.auto));
+    const f = counter.get(region.fn)!;
+    const cost = mod.i32.const(Math.max(region.cost, 1));
+    const charge = globalMode.has(region.fn) ? globalChargeBy(cost, f) : chargeBy(cost, f);
+    b.Loop.setBody(region.loop, mod.block(null, [charge, b.Loop.getBody(region.loop)], b.auto));
     chargePoints++;
   }
   for (const [fn, region] of functions) {
-    b.Function.setBody(fn, mod.block(null, [charge(Math.max(region.cost, 1), scratch.get(fn)!), b.Function.getBody(fn)], b.auto));
+    const f = counter.get(fn)!;
+    const cost = Math.max(region.cost, 1);
+    if (globalMode.has(fn)) {
+      b.Function.setBody(fn, mod.block(null, [globalChargeBy(mod.i32.const(cost), f), b.Function.getBody(fn)], b.auto));
+    } else {
+      // Falling off the end (or a branch to the body's label) returns: write back after the body.
+      b.Function.setBody(fn, mod.block(null, [entryCharge(cost, f), thenWriteBack(fn, b.Function.getBody(fn))], b.auto));
+    }
     chargePoints++;
   }
 
