@@ -34,7 +34,7 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 5;
+export const INSTRUMENTER_VERSION = 6;
 
 /**
  * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
@@ -538,14 +538,15 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     const { e, id, slot, fn } = sites[s]!;
     if (globalMode.has(fn)) continue;
     const f = counter.get(fn)!;
-    const type = b.getExpressionType(e);
-    if (type === b.unreachable) continue; // an operand never completes: the call never happens
     if (id === walker.return) {
+      // A return's own type is always `unreachable`; its value's tells whether it completes.
       const value = b.Return.getValue(e);
-      if (value !== 0) b.Return.setValue(e, thenWriteBack(fn, value));
-      else replace(slot, mod.block(null, [writeBack(f), e], b.unreachable));
+      if (value === 0) replace(slot, mod.block(null, [writeBack(f), e], b.unreachable));
+      else if (b.getExpressionType(value) !== b.unreachable) b.Return.setValue(e, thenWriteBack(fn, value));
       continue;
     }
+    const type = b.getExpressionType(e);
+    if (type === b.unreachable) continue; // an operand never completes: the call never happens
     const operands = id === walker.call ? b.Call.getNumOperands(e) : -1;
     if (id === walker.callIndirect) b.CallIndirect.setTarget(e, thenWriteBack(fn, b.CallIndirect.getTarget(e)));
     else if (operands > 0) b.Call.setOperandAt(e, operands - 1, thenWriteBack(fn, b.Call.getOperandAt(e, operands - 1)));

@@ -247,3 +247,48 @@ describe('fuel: the cache of instrumented bytes', () => {
     expect(cached.bytes.length).toBeGreaterThan(0);
   });
 });
+
+describe('fuel: the counter kept in a local between calls', () => {
+  // Each op runs 1000 outer iterations of a call whose operand (or call_indirect target, or the
+  // callee's return value) runs a loop of 100 iterations first. The counter is written back to the
+  // global only after the operands: a write-back before them would hand the callee fuel the operand
+  // loop already spent, and the call would end with far less used (or never run out).
+  const inner = `(block (result i32) (local.set $j (i32.const 0))
+      (loop $in (local.set $j (i32.add (local.get $j) (i32.const 1))) (br_if $in (i32.lt_u (local.get $j) (i32.const 100))))
+      (i32.const 0))`;
+  const outer = (call: string) => `(local.set $i (i32.const 0))
+      (loop $out ${call} (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $out (i32.lt_u (local.get $i) (i32.const 1000))))`;
+  const wat = minimalWat({
+    exports: `(func (export "enclave_abi_version") (result i32) (i32.const 1))
+    (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+    (type $t (func (param i32)))
+    (table 1 1 funcref) (elem (i32.const 0) $sink)
+    (func $sink (param i32))
+    (func $zero (result i32) (local $j i32) (return ${inner}))
+    (func $operand (local $i i32) (local $j i32) ${outer(`(call $sink ${inner})`)})
+    (func $target (local $i i32) (local $j i32) ${outer(`(call_indirect (type $t) (i32.const 0) ${inner})`)})
+    (func $returned (local $i i32) (local $j i32) ${outer('(call $sink (call $zero))')})
+    (func $bare (local $j i32) (drop ${inner}) (return))
+    (func $void (local $i i32) (local $j i32) ${outer('(call $bare)')})
+    (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+      (local $c i32) (local.set $c (i32.load8_u offset=5 (local.get $p)))
+      (if (i32.eq (local.get $c) (i32.const 0x6f)) (then (call $operand)))
+      (if (i32.eq (local.get $c) (i32.const 0x74)) (then (call $target)))
+      (if (i32.eq (local.get $c) (i32.const 0x72)) (then (call $returned)))
+      (if (i32.eq (local.get $c) (i32.const 0x76)) (then (call $void)))
+      (i32.const 0x100))`,
+  });
+  const contract = { ...MINIMAL_CONTRACT, ops: { operand: {}, target: {}, returned: {}, void: {}, ping: {} } };
+
+  // operand: in a call's argument; target: in call_indirect's table index; returned: in a
+  // `return`'s value; void: before a bare `return`.
+  it.each(['operand', 'target', 'returned', 'void'])('a loop whose fuel crosses a call (%s) is paid for, every time', async (op) => {
+    const e = await loadEnclave(await watModule(wat, contract), { policy: { fuel: 10_000_000 } });
+    expect(await e.call(op)).toBe(true);
+    expect(e.lastCall.fuel).toBeGreaterThanOrEqual(1000 * 100);
+    // And under a budget that covers a tenth of it, the call runs out.
+    const short = await loadEnclave(await watModule(wat, contract), { policy: { fuel: 10_000 } });
+    expect(await codeOf(short.call(op))).toBe('fuel_exhausted');
+    expect(short.lastCall.fuel).toBe(10_000);
+  });
+});
