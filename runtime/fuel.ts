@@ -6,23 +6,38 @@
  *
  * ```
  *  original                         instrumented
- *  (func $f  body)              ──► (func $f  (charge C_f) body)
- *  (loop $l  body)              ──► (loop $l  (charge C_l) body)        ;; every back-edge pays
+ *  (func $f  body)              ──► (func $f  f = fuel - C_f; (check) body; fuel = f)
+ *  (loop $l  body)              ──► (loop $l  f -= C_l; (check) body)   ;; every back-edge pays
+ *  (call $g  args)              ──► args; fuel = f; (call $g); f = fuel  ;; also call_indirect
+ *  (return v)                   ──► v; fuel = f; return
+ *  (memory.fill d v n)          ──► (memory.fill d v (n; f -= n >>> 3 or 256 if n = 0; (check)))
  *  (start $s)                   ──► no start; $s exported as __enclave_start (the host runs it
  *                                   under the start budget, right after instantiating)
  *  mutable global $g            ──► also exported as __enclave_global_<i> (per-call snapshots)
  *                                   + (global $__enclave_fuel (mut i32)) exported as __enclave_fuel
- *  (charge C) = fuel = t = fuel - C; if (t < 0) unreachable        ;; t: one i32 local per function
+ *  (check) = if (f < 0) { fuel = f; unreachable }                 ;; f: one i32 local per function
  * ```
  *
- * `C` is the number of IR expressions in the straight-line piece a charge point guards: a function
- * body or a loop body, minus what nested loops charge for themselves. A region is charged whole when
- * entered, so fuel is an upper bound of the instructions run, and it depends only on the code path:
- * the same call on the same state always uses the same fuel.
+ * `C` is the weighted count of IR expressions in the straight-line piece a charge point guards: a
+ * function body or a loop body, minus what nested loops charge for themselves. Most expressions
+ * weigh 1; a load {@link LOAD_FUEL}, a bulk memory operation {@link BULK_OP_FUEL} plus its length
+ * charge, `memory.grow` {@link MEMORY_GROW_FUEL}, a function entry one more per
+ * {@link LOCALS_PER_FUEL} locals. Capability imports charge themselves on the host
+ * ({@link importFuel}). A region is charged whole when entered, so fuel is an upper bound of the
+ * work done, and it depends only on the code path: the same call on the same state always uses the
+ * same fuel. The weights keep the wall time of any call within a constant per unit of fuel
+ * (docs/LIMITS.md, "Fuel": the bound, measured by bench/fuel-bound.ts).
+ *
+ * Within a function the counter lives in a local (a register, not a global in memory, on every loop
+ * back-edge): it is written back to the global after a call's operands, right before the call, and
+ * before a return, and read again after each call (the callee or the host import charged the
+ * global). The global is exact whenever control leaves the function, and below zero when a charge
+ * fails. A function with a multi-value result (no scratch local of a tuple type) charges the global
+ * directly instead.
  *
  * The counter is an `i32`: it crosses into JavaScript as a plain number (an `i64` would be a BigInt,
- * one allocation per call), and V8 keeps i32 arithmetic on a global cheap (an `f64` counter measured
- * 10x slower on a tight loop). So one call's budget is at most {@link MAX_FUEL} (2^31 - 1); a
+ * one allocation per call), and i32 arithmetic is the cheapest (an `f64` counter measured 10x
+ * slower on a tight loop). So one call's budget is at most {@link MAX_FUEL} (2^31 - 1); a
  * charge never wraps because the counter is never below zero when charged. The guest cannot reach
  * it: its code was written before the global existed, and exports are host-only.
  *
@@ -34,7 +49,7 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 6;
+export const INSTRUMENTER_VERSION = 7;
 
 /**
  * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
@@ -57,7 +72,7 @@ export const BULK_ZERO_LENGTH_FUEL = 256;
  */
 export const LOAD_FUEL = 32;
 /** Entering a function costs one unit per this many locals (the engine zeroes them). */
-export const LOCALS_PER_FUEL = 64;
+export const LOCALS_PER_FUEL = 16;
 /** Static fuel of one `memory.grow`: a call into the engine's runtime, which may commit pages. */
 export const MEMORY_GROW_FUEL = 1_000;
 
@@ -71,8 +86,8 @@ export const IMPORT_FUEL: Readonly<Record<string, number>> = Object.freeze({
   abort: 0,
   now: 1_000,
   log: 500,
-  random: 2_000,
-  seal_key: 300_000,
+  random: 4_000,
+  seal_key: 500_000,
   report: 2_000_000,
 });
 /** Bytes per unit of fuel that `random` and `log` add to their {@link IMPORT_FUEL}. */
