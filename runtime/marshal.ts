@@ -185,9 +185,11 @@ export class RequestEncoder {
       this.#cap = limits.requestBytes + SLACK;
       this.#depth = limits.depth;
       this.#pos = 0;
-      this.#ensure(header.length);
-      this.#buf.set(header, 0);
-      this.#pos = header.length;
+      const h = header.length;
+      this.#ensure(h);
+      const buf = this.#buf;
+      for (let i = 0; i < h; i++) buf[i] = header[i]!; // a few bytes: a loop beats set()
+      this.#pos = h;
       // The envelope is level 1, so the args' outermost container is level 2.
       this.#value(value, 2);
       return { buffer: this.#buf, start: 0, end: this.#pos };
@@ -276,8 +278,10 @@ export class RequestEncoder {
         buf[p++] = v & 0xff;
       } else {
         buf[p++] = 0xce;
-        buf.writeUInt32BE(v, p);
-        p += 4;
+        buf[p++] = v >>> 24;
+        buf[p++] = (v >> 16) & 0xff;
+        buf[p++] = (v >> 8) & 0xff;
+        buf[p++] = v & 0xff;
       }
     } else if ((v | 0) === v) {
       // -2^31..-1
@@ -287,12 +291,14 @@ export class RequestEncoder {
         buf[p++] = v & 0xff;
       } else if (v >= -32768) {
         buf[p++] = 0xd1;
-        buf.writeInt16BE(v, p);
-        p += 2;
+        buf[p++] = (v >> 8) & 0xff;
+        buf[p++] = v & 0xff;
       } else {
         buf[p++] = 0xd2;
-        buf.writeInt32BE(v, p);
-        p += 4;
+        buf[p++] = (v >> 24) & 0xff;
+        buf[p++] = (v >> 16) & 0xff;
+        buf[p++] = (v >> 8) & 0xff;
+        buf[p++] = v & 0xff;
       }
     } else if (Number.isInteger(v) && v >= -TWO_63 && v < TWO_64) {
       // docs/ABI.md §4.4: an integer is always sent as a msgpack integer, never as a float.
@@ -352,10 +358,25 @@ export class RequestEncoder {
       }
       return;
     }
-    const len = Buffer.byteLength(v, 'utf8');
-    this.#ensure(5 + len);
+    const max = 3 * n;
+    if (max + 5 > this.#cap - this.#pos) {
+      // Near the limit: measure exactly, so a string that fits is not refused for its worst case.
+      const len = Buffer.byteLength(v, 'utf8');
+      this.#ensure(5 + len);
+      this.#header(len, 0xa0, 0xd9, 0xda, 0xdb);
+      this.#pos += this.#buf.write(v, this.#pos, len, 'utf8');
+      return;
+    }
+    // One pass: reserve the header for the worst case, write, then move the bytes if the exact
+    // length takes a shorter header.
+    this.#ensure(5 + max);
+    const p = this.#pos;
+    const reserved = max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
+    const len = this.#buf.write(v, p + reserved, max, 'utf8');
+    const exact = len < 0x100 ? 2 : len < 0x10000 ? 3 : 5; // n > 64 bytes: never a fixstr
+    if (exact !== reserved) this.#buf.copyWithin(p + exact, p + reserved, p + reserved + len);
     this.#header(len, 0xa0, 0xd9, 0xda, 0xdb);
-    this.#pos += this.#buf.write(v, this.#pos, len, 'utf8');
+    this.#pos = p + exact + len;
   }
 
   #bin(v: Uint8Array): void {

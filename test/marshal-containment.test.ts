@@ -93,8 +93,8 @@ describe.each(MODES)('the msgpack boundary (%s)', (_mode, options) => {
     reflect = await loadEnclave(reflectBytes, options);
   });
   afterAll(async () => {
-    await echo.close();
-    await reflect.close();
+    await echo?.close();
+    await reflect?.close();
   });
 
   /** Fills msgpackr's process-wide buffer with recognisable bytes, as another tenant's request would. */
@@ -291,6 +291,15 @@ describe('the request encoder', () => {
     expect(Buffer.compare(mine.buffer.subarray(mine.start, mine.end), copy)).toBe(0);
   });
 
+  it('a string that fits only just is not refused for its worst case, and one byte more is too_large', () => {
+    const small = { requestBytes: 1000, depth: 8 };
+    const header = requestFrame('go').withArgs.length;
+    const fits = 'x'.repeat(1000 - header - 3); // str16 header: 3 bytes
+    const { start, end } = encodeCall(createPackr(), 'go', requestFrame('go'), any, fits, small);
+    expect(end - start).toBe(1000);
+    expect(() => encodeCall(createPackr(), 'go', requestFrame('go'), any, `${fits}x`, small)).toThrow(expect.objectContaining({ code: 'too_large' }));
+  });
+
   it('encodes integers as msgpack integers (int64/uint64 beyond 32 bits), never float64', () => {
     const enc = createPackr();
     const argsOf = (v: unknown) => {
@@ -312,7 +321,7 @@ describe('the request encoder', () => {
   it('agrees with msgpackr byte for byte on plain data it encodes canonically', () => {
     const enc = createPackr();
     const reference = new Packr({ useRecords: false, variableMapSize: true });
-    const values = [null, true, 0, -1, 127, 128, 255, 256, 65535, 65536, -32, -129, -32769, 2 ** 31 - 1, -(2 ** 31), 0.5, 'a', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(100), 'y'.repeat(70_000), [1, [2]], { a: 1, b: [{}] }, new Uint8Array(300)];
+    const values = [null, true, 0, -1, 127, 128, 255, 256, 65535, 65536, -32, -129, -32769, 2 ** 31 - 1, -(2 ** 31), 0.5, 'a', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(100), 'é'.repeat(30_000), '🙂'.repeat(40), 'y'.repeat(70_000), [1, [2]], { a: 1, b: [{}] }, new Uint8Array(300)];
     for (const v of values) {
       const { buffer, start, end } = encodeCall(enc, 'go', requestFrame('go'), any, v, limits);
       expect(Buffer.from(buffer.subarray(start, end)).toString('hex')).toBe(Buffer.from(reference.pack({ op: 'go', args: v })).toString('hex'));
