@@ -262,7 +262,9 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
       const { min, max } = shape;
       const isInt = shape.type === 'int';
       return (v) => {
-        if (typeof v !== 'number' || (isInt ? !Number.isSafeInteger(v) : !Number.isFinite(v))) {
+        // docs/ABI.md §4.4: an int is a safe-integer number or a bigint within 64 bits (sent as an integer).
+        const int64 = isInt && typeof v === 'bigint' && v >= -(2n ** 63n) && v < 2n ** 64n;
+        if (!int64 && (typeof v !== 'number' || (isInt ? !Number.isSafeInteger(v) : !Number.isFinite(v)))) {
           return `${path} must be ${isInt ? 'an integer' : 'a finite number'}`;
         }
         if (min !== undefined && v < min) return `${path} must be at least ${min}`;

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_POLICY, EnclaveError, loadEnclave, type EnclaveHandle } from '../host/index.js';
+import { compileShape } from '../runtime/contract.js';
 import { createPackr, encodeCall, requestFrame, unpackr } from '../runtime/marshal.js';
 import { watModule } from './helpers/wat.js';
 
@@ -289,6 +290,18 @@ describe('the request encoder', () => {
     encodeCall(b, 'echo', requestFrame('echo'), any, 'theirs'.repeat(100), limits);
     new Packr().pack('other'.repeat(1000));
     expect(Buffer.compare(mine.buffer.subarray(mine.start, mine.end), copy)).toBe(0);
+  });
+
+  it('an int shape takes a bigint within 64 bits (a reply beyond 2^53 can be sent back) and checks its bounds', () => {
+    const int = compileShape({ type: 'int', min: 0 });
+    expect(int(2n ** 60n)).toBeUndefined();
+    expect(int(2n ** 64n - 1n)).toBeUndefined();
+    expect(int(2n ** 64n)).toMatch(/integer/);
+    expect(int(-1n)).toMatch(/at least 0/);
+    expect(compileShape({ type: 'int' })(-(2n ** 63n))).toBeUndefined();
+    expect(compileShape({ type: 'int' })(1.5)).toMatch(/integer/);
+    expect(compileShape({ type: 'int' })(2 ** 53)).toMatch(/integer/); // not exact as a number: send a bigint
+    expect(compileShape({ type: 'float' })(1n)).toMatch(/finite number/);
   });
 
   it('a string that fits only just is not refused for its worst case, and one byte more is too_large', () => {
