@@ -94,6 +94,18 @@ export function deepReplyWat(depth = 100_000): string {
   });
 }
 
+/** A reply of `n` empty maps in one array, `{ok: [{}, {}, ...]}`: one byte each, one object each. */
+export function manyItemsReplyWat(n = 150_000): string {
+  const pages = Math.ceil((0x1_0000 + n + 16) / 65_536);
+  const be = [24, 16, 8, 0].map((s) => `\\${((n >>> s) & 0xff).toString(16).padStart(2, '0')}`).join('');
+  return skeleton({
+    memory: `(memory (export "memory") ${pages} ${pages})`,
+    data: `(data (i32.const 0x108) "\\00\\00\\01\\00${le32(9 + n)}")
+  (data (i32.const 0x10000) "\\81\\a2ok\\dd${be}${'\\80'.repeat(n)}")`,
+    attack: '(return (i32.const 0x108))',
+  });
+}
+
 function le32(n: number): string {
   return [0, 8, 16, 24].map((s) => `\\${((n >>> s) & 0xff).toString(16).padStart(2, '0')}`).join('');
 }
@@ -139,6 +151,27 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
     expect: { phase: 'load', code: 'fuel_exhausted' },
   },
   {
+    name: 'fill-loop',
+    what: 'memory.fill of 16 MiB in an endless loop (one instruction, 16 MiB of work)',
+    module: watFile('fill-loop', corpusContract({ name: 'fill-loop', limits: { memoryPages: 256 } })),
+    options: { policy: { memoryPages: 256 } },
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'start-fill',
+    what: 'a start function that fills 16 MiB with memory.fill in an endless loop',
+    module: watFile('start-fill', corpusContract({ name: 'start-fill', limits: { memoryPages: 256 } })),
+    options: { policy: { memoryPages: 256 } },
+    expect: { phase: 'load', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'indirect-random',
+    what: 'enclave.random of 64 KiB through call_indirect, forever (random granted)',
+    module: watFile('indirect-random', corpusContract({ name: 'indirect-random', capabilities: ['random'] })),
+    options: { capabilities: ['random'] },
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
     name: 'reply-4gib',
     what: 'a reply length of 4 GiB',
     module: watFile('reply-4gib'),
@@ -176,6 +209,13 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
     module: () =>
       watModule(deepReplyWat(), corpusContract({ name: 'deep-reply', limits: { replyBytes: 200_000, memoryPages: 4 } })),
     expect: { phase: 'call', code: 'bad_reply' },
+  },
+  {
+    name: 'many-items-reply',
+    what: 'a 150 kB reply of 150 000 empty maps (issue 9 finding 5): over the default replyItems, refused before decoding',
+    module: () =>
+      watModule(manyItemsReplyWat(), corpusContract({ name: 'many-items-reply', limits: { replyBytes: 200_000, memoryPages: 4 } })),
+    expect: { phase: 'call', code: 'too_large' },
   },
   {
     name: 'data-oob',
