@@ -452,9 +452,9 @@ export class WorkerEnclave implements EnclaveHandle {
 
     let live = this.#live;
     if (live === undefined) {
-      // The previous worker timed out or died: start a fresh one. The encoded request lies in
-      // msgpackr's buffer, which every encoder in the process shares and the next encode anywhere
-      // overwrites: keep a copy across the wait, or another enclave's request would be sent here.
+      // The previous worker timed out or died: start a fresh one. The encoded request lies in this
+      // enclave's encoder buffer, which its next encode overwrites: keep a copy across the wait,
+      // or another call's request would be sent here.
       const saved = Buffer.from(request.buffer.subarray(request.start, request.end));
       request = { buffer: saved, start: 0, end: saved.length };
       const started = await spawn(this.#settled, (l) => this.#onExit(l));
