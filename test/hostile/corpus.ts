@@ -151,6 +151,27 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
     expect: { phase: 'load', code: 'fuel_exhausted' },
   },
   {
+    name: 'fill-loop',
+    what: 'memory.fill of 16 MiB in an endless loop (one instruction, 16 MiB of work)',
+    module: watFile('fill-loop', corpusContract({ name: 'fill-loop', limits: { memoryPages: 256 } })),
+    options: { policy: { memoryPages: 256 } },
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'start-fill',
+    what: 'a start function that fills 16 MiB with memory.fill in an endless loop',
+    module: watFile('start-fill', corpusContract({ name: 'start-fill', limits: { memoryPages: 256 } })),
+    options: { policy: { memoryPages: 256 } },
+    expect: { phase: 'load', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'indirect-random',
+    what: 'enclave.random of 64 KiB through call_indirect, forever (random granted)',
+    module: watFile('indirect-random', corpusContract({ name: 'indirect-random', capabilities: ['random'] })),
+    options: { capabilities: ['random'] },
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
     name: 'reply-4gib',
     what: 'a reply length of 4 GiB',
     module: watFile('reply-4gib'),
