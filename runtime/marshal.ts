@@ -97,7 +97,13 @@ export function encodeCall(
   args: unknown,
   limits: { readonly requestBytes: number; readonly depth: number },
 ): Encoded {
-  const why = check(args);
+  let why: string | undefined;
+  try {
+    why = check(args);
+  } catch (err) {
+    // A getter or proxy trap of the caller's threw while the shape was checked.
+    throw new EnclaveError('invalid_args', `Reading the arguments for "${op}" threw.`, { cause: err });
+  }
   if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
   let encoded: Encoded;
   if (args === undefined) {

@@ -304,6 +304,21 @@ describe('the request encoder', () => {
     expect(compileShape({ type: 'float' })(1n)).toMatch(/finite number/);
   });
 
+  it("a getter or proxy of the caller's that throws is invalid_args, in the shape check as in the encoder", () => {
+    const hostile = Object.defineProperty({}, 'by', {
+      enumerable: true,
+      get() {
+        throw new RangeError('from a getter');
+      },
+    });
+    const shaped = compileShape({ type: 'map', fields: { by: { type: 'int' } } });
+    for (const check of [shaped, any]) {
+      expect(() => encodeCall(createPackr(), 'go', requestFrame('go'), check, hostile, limits)).toThrow(expect.objectContaining({ code: 'invalid_args' }));
+    }
+    const proxy = new Proxy({}, { ownKeys: () => { throw new RangeError('from a trap'); } });
+    expect(() => encodeCall(createPackr(), 'go', requestFrame('go'), any, proxy, limits)).toThrow(expect.objectContaining({ code: 'invalid_args' }));
+  });
+
   it('a string that fits only just is not refused for its worst case, and one byte more is too_large', () => {
     const small = { requestBytes: 1000, depth: 8 };
     const header = requestFrame('go').withArgs.length;
