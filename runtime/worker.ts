@@ -325,12 +325,14 @@ export class WorkerEnclave implements EnclaveHandle {
    * await enclave.call('incr', { by: 2 });
    */
   call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
-    const session = options?.session;
+    let session: string | undefined;
     let stats: { fuel: number } | undefined;
     try {
+      session = options?.session;
       stats = statsOf(options);
     } catch (err) {
-      return Promise.reject(err);
+      // A caller's getter, proxy trap or frozen stats: bad input, never its own exception unwrapped.
+      return Promise.reject(err instanceof EnclaveError ? err : new EnclaveError('invalid_options', 'The call options cannot be read.', { cause: err }));
     }
     return this.#enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
   }
@@ -469,7 +471,14 @@ export class WorkerEnclave implements EnclaveHandle {
     request.buffer.copy(live.data, 0, request.start, request.end);
     const state = await this.#hop(live, spec.index, request.end - request.start, session);
     // The worker's figure for this call, read before the next call can use the buffer.
-    if (stats !== undefined && (state === REPLY || state === ERROR)) stats.fuel = live.f64[CALL_FUEL_F64]!;
+    if (stats !== undefined && (state === REPLY || state === ERROR)) {
+      try {
+        stats.fuel = live.f64[CALL_FUEL_F64]!;
+      } catch {
+        // The caller's setter threw: the call ran, and its reply (and whether the instance is
+        // discarded) must not be lost to it.
+      }
+    }
     if (state === REPLY) return this.#openReply(live.data, live.ctl[LEN]!);
     if (state === ERROR) throw readError(live.data, live.ctl[LEN]!);
     throw this.#lost(live, state, `The call to "${op}"`);

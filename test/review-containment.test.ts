@@ -1,0 +1,86 @@
+/**
+ * Review of the containment fixes (issue 9) from a hostile caller's side: what the review found
+ * still open, each test named after what it guards.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { EnclaveError, loadEnclave, type EnclaveHandle } from '../host/index.js';
+import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
+
+class Sentinel extends Error {
+  override name = 'Sentinel';
+}
+
+const open: EnclaveHandle[] = [];
+afterEach(async () => {
+  for (const e of open.splice(0)) await e.close();
+});
+
+async function workerEnclave(): Promise<EnclaveHandle> {
+  const e = await loadEnclave(await watModule(minimalWat(), MINIMAL_CONTRACT), { isolation: 'worker' });
+  open.push(e);
+  return e;
+}
+
+/** The call's outcome: 'ok', an EnclaveError's code, or what else came back; a synchronous throw is its own outcome. */
+async function outcome(call: () => Promise<unknown>): Promise<string> {
+  let p: Promise<unknown>;
+  try {
+    p = call();
+  } catch (err) {
+    return `thrown synchronously: ${(err as Error).name}`;
+  }
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err instanceof EnclaveError ? err.code : `not an EnclaveError: ${(err as Error).name}`;
+  }
+}
+
+describe("worker mode: a caller's hostile call options come back as invalid_options", () => {
+  it('a throwing options.session getter is invalid_options, never thrown from call() nor unwrapped', async () => {
+    const e = await workerEnclave();
+    const options = Object.defineProperty({}, 'session', {
+      enumerable: true,
+      get() {
+        throw new Sentinel('options.session');
+      },
+    });
+    expect(await outcome(() => e.call('ping', undefined, options))).toBe('invalid_options');
+    // The enclave is unaffected.
+    expect(await e.call('ping')).toBe(true);
+  });
+
+  it('an options proxy whose traps throw is invalid_options', async () => {
+    const e = await workerEnclave();
+    const options = new Proxy(
+      {},
+      {
+        get() {
+          throw new Sentinel('options proxy');
+        },
+      },
+    );
+    expect(await outcome(() => e.call('ping', undefined, options))).toBe('invalid_options');
+  });
+
+  it('a frozen stats object is invalid_options, not a raw TypeError', async () => {
+    const e = await workerEnclave();
+    expect(await outcome(() => e.call('ping', undefined, { stats: Object.freeze({ fuel: 1 }) }))).toBe('invalid_options');
+  });
+
+  it("a stats setter that throws once the call has run does not take the call's reply away", async () => {
+    const e = await workerEnclave();
+    let writes = 0;
+    const stats = {
+      get fuel(): number {
+        return 0;
+      },
+      set fuel(_v: number) {
+        if (writes++ > 0) throw new Sentinel('stats.fuel');
+      },
+    };
+    expect(await e.call('ping', undefined, { stats })).toBe(true);
+    expect(writes).toBe(2);
+  });
+});
