@@ -108,7 +108,16 @@ function pump(): void {
 }
 
 function start(): Worker {
-  const w = new Worker(entry());
+  let w: Worker;
+  try {
+    // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
+    w = new Worker(entry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
+  } catch (err) {
+    // V8 and process-wide flags (`--expose-gc`) are refused in a worker's execArgv, and already
+    // apply to the whole process: start it without flags.
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    w = new Worker(entry(), { execArgv: [] });
+  }
   w.on('message', (reply: Reply) => {
     const job = current?.job;
     if (job === undefined || reply.id !== job.id) return;

@@ -1,7 +1,10 @@
 /**
  * Instrumentation off the host thread with a deadline (issue 9, finding 4): runtime/_instrument-worker.ts.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { encodeCustomSection } from '../attest/wasm-sections.js';
 import { EnclaveError, loadEnclave } from '../host/index.js';
@@ -83,6 +86,21 @@ describe('instrumentation worker', () => {
     expect(results.filter((r) => r === 'ok')).toHaveLength(INSTRUMENT_QUEUE + 1);
     expect(results.filter((r) => r === 'overloaded')).toHaveLength(9);
   });
+
+  for (const flags of [['--input-type=module'], ['--expose-gc', '--input-type=module']]) {
+    it(`a script run as \`node ${flags.join(' ')} -e\` loads a module that must be instrumented, and exits`, async () => {
+      const entry = fileURLToPath(new URL('../dist/host/index.js', import.meta.url));
+      const script = `
+        import { loadEnclave } from ${JSON.stringify(entry)};
+        const e = await loadEnclave(${JSON.stringify(fileURLToPath(new URL('../enclave-modules/echo/build/echo.wasm', import.meta.url)))});
+        console.log(await e.call('echo', 'hi'));`;
+      const { stdout } = await promisify(execFile)(process.execPath, [...flags, '-e', script], {
+        timeout: 60_000,
+        env: { ...process.env, ENCLAVE_CACHE_DIR: 'off' },
+      });
+      expect(stdout.trim()).toBe('hi');
+    });
+  }
 
   it('jobs queued together all finish, in order', async () => {
     const results = await Promise.all([1, 2, 3, 4].map((n) => instrumentOffThread(bigModule({ functions: n }))));
