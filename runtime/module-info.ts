@@ -11,7 +11,7 @@
  * leading U+FEFF kept (TextDecoder strips it by default; V8 does not), so our parser and the engine
  * never disagree about which section or export a name denotes.
  */
-import { listSections, WASM_NAME_DECODER } from '../attest/wasm-sections.js';
+import { listSections, readU32Leb, WASM_NAME_DECODER } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';
@@ -69,6 +69,11 @@ export interface ModuleInfo {
 export const MODULE_BOUNDS = Object.freeze({
   /** Bytes of the module file (V8: 1 GiB). */
   moduleBytes: 2 * 1024 * 1024,
+  /**
+   * Sections, custom ones included (V8: no limit). 2 MiB hold 700 000 empty custom sections, and
+   * every pass over them (listing, measuring, sending the module's info to a worker) is host-thread work.
+   */
+  sections: 1_000,
   /** Function types (V8: 1 000 000). */
   types: 10_000,
   /** Imports (only the six functions of docs/ABI.md §3 may be imported). */
@@ -129,6 +134,7 @@ function tableTooLarge(initial: number): never {
   );
 }
 
+const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 const FUNCREF = 0x70;
 const I32_CONST = 0x41;
 const END = 0x0b;
@@ -293,6 +299,21 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
       `The module is ${bytes.length} bytes; the runtime accepts at most ${MODULE_BOUNDS.moduleBytes} (docs/LIMITS.md, "Module structure").`,
     );
   }
+  // Sections counted from their headers alone, before anything is decoded or allocated for them;
+  // a malformed header stops the count, and listSections says what is wrong with it.
+  let count = 0;
+  if (WASM_HEADER.every((b, i) => bytes[i] === b)) {
+    for (let pos = 8; pos < bytes.length && count <= MODULE_BOUNDS.sections; count++) {
+      let size: number;
+      try {
+        [size, pos] = readU32Leb(bytes, pos + 1);
+      } catch {
+        break;
+      }
+      pos += size;
+    }
+  }
+  bounded(count, 'sections', count > MODULE_BOUNDS.sections ? 'sections or more' : 'sections');
   let sections;
   try {
     sections = listSections(bytes);

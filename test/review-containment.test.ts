@@ -4,6 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnclaveError, loadEnclave, type EnclaveHandle } from '../host/index.js';
+import { listSections } from '../attest/wasm-sections.js';
+import { MODULE_BOUNDS } from '../runtime/module-info.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
 class Sentinel extends Error {
@@ -82,5 +84,40 @@ describe("worker mode: a caller's hostile call options come back as invalid_opti
     };
     expect(await e.call('ping', undefined, { stats })).toBe(true);
     expect(writes).toBe(2);
+  });
+});
+
+/** `bytes` followed by `n` empty custom sections (id 0, size 1, an empty name): three bytes each. */
+function withEmptyCustomSections(bytes: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(bytes.length + 3 * n);
+  out.set(bytes);
+  for (let i = 0; i < n; i++) out.set([0, 1, 0], bytes.length + 3 * i);
+  return out;
+}
+
+describe('module structure: the number of sections is bounded before the host lists them', () => {
+  // 700 000 empty custom sections fit in the 2 MiB a module may have: each pass over them (listing,
+  // measuring, cloning the module's info to a worker) held the host thread for hundreds of ms.
+  it('a module of 700 000 empty custom sections is invalid_module, in both modes', async () => {
+    const base = await watModule(minimalWat(), MINIMAL_CONTRACT);
+    const hostile = withEmptyCustomSections(base, Math.floor((MODULE_BOUNDS.moduleBytes - base.length) / 3));
+    for (const options of [{}, { isolation: 'worker' as const }]) {
+      const err = await loadEnclave(hostile, options).then(
+        (e) => (open.push(e), undefined),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(EnclaveError);
+      expect((err as EnclaveError).code).toBe('invalid_module');
+      expect((err as EnclaveError).message).toMatch(/sections/);
+    }
+  });
+
+  it('a module with exactly MODULE_BOUNDS.sections sections loads; one more is invalid_module', async () => {
+    const base = await watModule(minimalWat(), MINIMAL_CONTRACT);
+    const fill = MODULE_BOUNDS.sections - listSections(base).length;
+    const e = await loadEnclave(withEmptyCustomSections(base, fill));
+    open.push(e);
+    expect(await e.call('ping')).toBe(true);
+    await expect(loadEnclave(withEmptyCustomSections(base, fill + 1))).rejects.toMatchObject({ code: 'invalid_module' });
   });
 });
