@@ -692,27 +692,48 @@ let scannedProtoKey = false;
 
 const keyDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const PROTO_KEY = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f]; // "__proto__"
+/** Maps of up to this many entries find a repeated key by comparing bytes; larger ones use a Set. */
+const SMALL_MAP = 16;
+/** The keys read so far of the small maps being walked (start, length), innermost last. */
+const keyStart: number[] = [];
+const keyLen: number[] = [];
 
-/** A map key's text, or undefined when it is not valid UTF-8. */
-function keyText(bytes: Uint8Array, pos: number, len: number): string | undefined {
-  let ascii = true;
-  for (let i = pos; i < pos + len; i++) if (bytes[i]! >= 0x80) ascii = false;
-  if (!ascii) {
-    try {
-      return keyDecoder.decode(bytes.subarray(pos, pos + len));
-    } catch {
-      return undefined;
+/** Whether the key bytes are UTF-8 that decodes one way (ASCII, or checked by a fatal decoder). */
+function validKey(bytes: Uint8Array, pos: number, len: number): boolean {
+  for (let i = pos; i < pos + len; i++) {
+    if (bytes[i]! >= 0x80) {
+      try {
+        keyDecoder.decode(bytes.subarray(pos, pos + len));
+        return true;
+      } catch {
+        return false;
+      }
     }
   }
-  if (len <= 64) return String.fromCharCode.apply(null, bytes.subarray(pos, pos + len) as unknown as number[]);
-  return Buffer.from(bytes.buffer, bytes.byteOffset + pos, len).toString('latin1');
+  return true;
+}
+
+function sameBytes(bytes: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
+}
+
+/** The key bytes as a latin1 string: equal strings exactly when the bytes are equal. */
+function latin1(bytes: Uint8Array, pos: number, len: number): string {
+  if (len > 32) return Buffer.from(bytes.buffer, bytes.byteOffset + pos, len).toString('latin1');
+  let text = '';
+  for (let i = pos; i < pos + len; i++) text += String.fromCharCode(bytes[i]!);
+  return text;
 }
 
 function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, keys: boolean, maxItems: number): string | undefined {
-  // pending[d] = values still to read at depth d; a map of n entries is 2n values. seen[d] is,
-  // for a map of two or more entries, the keys read so far (null: a map of one; undefined: an array).
+  // pending[d] = values still to read at depth d; a map of n entries is 2n values. seen[d] is, for
+  // a map: null (one entry), the base of its keys in keyStart/keyLen (up to SMALL_MAP entries) or a
+  // Set of them (more); undefined for an array.
   const pending: number[] = [1];
-  const seen: (Set<string> | null | undefined)[] = [undefined];
+  const seen: (Set<string> | number | null | undefined)[] = [undefined];
+  keyStart.length = 0;
+  keyLen.length = 0;
   let pos = start;
   let items = 0;
   scannedItems = 0;
@@ -722,7 +743,8 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
     const left = pending[top]!;
     if (left === 0) {
       pending.pop();
-      seen.pop();
+      const done = seen.pop();
+      if (typeof done === 'number') keyStart.length = keyLen.length = done;
       continue;
     }
     pending[top] = left - 1;
@@ -745,13 +767,18 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
       else return 'a map key is not a string';
       if (len > end - pos) return 'a length runs past the end';
       if (len === 9 && PROTO_KEY.every((c, i) => bytes[pos + i] === c)) scannedProtoKey = true;
-      if (map !== null || len > 0x7f) {
-        const text = keyText(bytes, pos, len);
-        if (text === undefined) return 'a map key is not valid UTF-8';
-        if (map !== null) {
-          if (map.has(text)) return 'a map has a key twice';
-          map.add(text);
+      // Valid UTF-8 decodes one way, so two keys are the same string exactly when their bytes are.
+      if (!validKey(bytes, pos, len)) return 'a map key is not valid UTF-8';
+      if (typeof map === 'number') {
+        for (let j = map; j < keyStart.length; j++) {
+          if (keyLen[j] === len && sameBytes(bytes, keyStart[j]!, pos, len)) return 'a map has a key twice';
         }
+        keyStart.push(pos);
+        keyLen.push(len);
+      } else if (map !== null) {
+        const text = latin1(bytes, pos, len);
+        if (map.has(text)) return 'a map has a key twice';
+        map.add(text);
       }
       pos += len;
       continue;
@@ -851,7 +878,7 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
       if (pending.length > maxDepth) return `nested deeper than ${maxDepth}`;
       if (children > 0) {
         pending.push(children);
-        seen.push(isMap ? (children > 2 && keys ? new Set<string>() : null) : undefined);
+        seen.push(!isMap ? undefined : !keys || children === 2 ? null : children <= 2 * SMALL_MAP ? keyStart.length : new Set<string>());
       }
     }
   }

@@ -12,7 +12,7 @@ import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_POLICY, EnclaveError, loadEnclave, type EnclaveHandle } from '../host/index.js';
 import { compileShape } from '../runtime/contract.js';
-import { createPackr, encodeCall, requestFrame, unpackr } from '../runtime/marshal.js';
+import { checkReply, createPackr, encodeCall, requestFrame, unpackr } from '../runtime/marshal.js';
 import { watModule } from './helpers/wat.js';
 
 const ECHO = new URL('../enclave-modules/echo/build/echo.wasm', import.meta.url);
@@ -381,5 +381,33 @@ describe('enclave run --input-file (finding 1, remote route)', () => {
     const ok = await cli('run', ECHO.pathname, 'echo', '--input-file', file, '--compact');
     expect(ok.code).toBe(0);
     expect(ok.stdout.trim()).toBe('{"__proto__":1}');
+  });
+});
+
+describe('checkReply: map keys a JS object would merge', () => {
+  const enc = (v: unknown) => createPackr().pack(v);
+  const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+  /** `{...}` with `extra` appended as one more raw key/value pair (the map header counts it). */
+  const withKey = (n: number, key: number[]) => {
+    const body = enc(keys(n));
+    const head = n + 1 < 16 ? [0x80 | (n + 1)] : [0xde, (n + 1) >> 8, (n + 1) & 0xff];
+    return Uint8Array.from([...head, ...body.subarray(n < 16 ? 1 : 3), ...key, 0xc0]);
+  };
+
+  it('finds a repeated key in small maps (bytes compared) and large ones (a set), at any position', () => {
+    for (const n of [1, 5, 15, 16, 17, 40, 300]) {
+      expect(checkReply(enc(keys(n)), 8)).toBeUndefined();
+      expect(checkReply(withKey(n, [0xa2, 0x6b, 0x30]), 8)).toBe('a map has a key twice'); // "k0" again
+      expect(checkReply(withKey(n, [0xa1, 0x6b]), 8)).toBeUndefined(); // "k" is new
+    }
+  });
+
+  it('keys are per map: the same key in a parent and a child, or in two siblings, is fine', () => {
+    expect(checkReply(enc({ a: { a: 1, b: { a: 2, b: 3 } }, b: [{ a: 1, b: 2 }, { a: 1, b: 2 }], c: keys(20), d: keys(20) }), 8)).toBeUndefined();
+  });
+
+  it('a key of invalid UTF-8 is refused (two such keys would decode to the same U+FFFD string)', () => {
+    expect(checkReply(Uint8Array.from([0x82, 0xa1, 0xff, 0x01, 0xa1, 0xfe, 0x02]), 8)).toBe('a map key is not valid UTF-8');
+    expect(checkReply(Uint8Array.from([0x81, 0xa2, 0xc3, 0xa9, 0x01]), 8)).toBeUndefined(); // "é"
   });
 });
