@@ -1550,11 +1550,16 @@ describe(`boundary fuzz: ${TOTAL} messages`, () => {
     const rng = new Rng(SEED + 4);
     const q = Math.floor(BUDGET.workerCaller / 3);
     await callerEcho('echo worker', await open(ECHO, { isolation: 'worker' }), rng, q, WORKER_BATCH);
+    await closeOpened(); // one worker at a time: RSS measures the host, not how many workers are idle
     await crossTenant('tenants worker', [await open(ECHO, { isolation: 'worker' }), await open(ECHO, { isolation: 'worker' }), await open(ECHO)], [undefined, undefined, undefined], rng, q, WORKER_BATCH);
+    await closeOpened();
     await callerCounter('counter worker per-session', await open(COUNTER, { isolation: 'worker', state: 'per-session', maxSessions: 8 }), rng, BUDGET.workerCaller - 2 * q, 'per-session', true, 1);
+    await closeOpened();
     const half = Math.floor(BUDGET.workerReply / 2);
     await enclaveSide('reply worker', await open(mirrorBytes, { isolation: 'worker' }), rng, half, WORKER_BATCH);
+    await closeOpened();
     await enclaveSide('reply worker per-call', await open(mirrorBytes, { isolation: 'worker', state: 'per-call' }), rng, BUDGET.workerReply - half, WORKER_BATCH);
+    await closeOpened();
     await expectClean();
   });
 
