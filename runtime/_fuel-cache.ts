@@ -37,6 +37,29 @@ export const DISK_ENTRIES = 256;
 const ENTRY_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin$/;
 
 const memory = new Map<string, Promise<Instrumented>>();
+/** Bytes of each settled in-memory entry, and their sum. */
+const memorySizes = new Map<string, number>();
+let memoryBytes = 0;
+
+/**
+ * Bytes of instrumented code the in-memory entries may hold together, the oldest dropped first:
+ * instrumenting multiplies a module's size up to about 8 (a charge per loop), so 64 of the
+ * largest admitted modules would otherwise keep about 1 GiB in the host after their enclaves are gone.
+ */
+let memoryBudget = 64 * 1024 * 1024;
+
+/** @internal Bytes of instrumented code the in-memory entries hold now, and their bound (set by tests). */
+export function fuelMemoryCacheBytes(budget?: number): { held: number; budget: number } {
+  if (budget !== undefined) memoryBudget = budget;
+  return { held: memoryBytes, budget: memoryBudget };
+}
+
+/** Drops one in-memory entry. */
+function forget(key: string): void {
+  memory.delete(key);
+  memoryBytes -= memorySizes.get(key) ?? 0;
+  memorySizes.delete(key);
+}
 
 let fingerprint: string | null | undefined;
 
@@ -92,14 +115,30 @@ export function instrumentCached(original: Uint8Array, measurement: string, dir:
   if (hit !== undefined) return hit;
   const pending = load(original, measurement, key, dir);
   memory.set(key, pending);
-  pending.catch(() => memory.delete(key));
-  if (memory.size > MEMORY_ENTRIES) memory.delete(memory.keys().next().value!);
+  pending.then(
+    (result) => {
+      if (memory.get(key) !== pending) return; // dropped meanwhile
+      memorySizes.set(key, result.bytes.length);
+      memoryBytes += result.bytes.length;
+      // Oldest first; an entry larger than the whole budget is not kept either.
+      for (const old of memory.keys()) {
+        if (memoryBytes <= memoryBudget) break;
+        if (memorySizes.has(old)) forget(old); // a pending entry holds no bytes yet
+      }
+    },
+    () => {
+      if (memory.get(key) === pending) forget(key);
+    },
+  );
+  if (memory.size > MEMORY_ENTRIES) forget(memory.keys().next().value!);
   return pending;
 }
 
 /** Forgets the in-memory entries (tests, and callers measuring a cold start). */
 export function clearFuelMemoryCache(): void {
   memory.clear();
+  memorySizes.clear();
+  memoryBytes = 0;
 }
 
 async function load(original: Uint8Array, measurement: string, key: string, dir: FuelCacheDir): Promise<Instrumented> {

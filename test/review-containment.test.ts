@@ -121,3 +121,30 @@ describe('module structure: the number of sections is bounded before the host li
     await expect(loadEnclave(withEmptyCustomSections(base, fill + 1))).rejects.toMatchObject({ code: 'invalid_module' });
   });
 });
+
+describe('fuel cache: the in-memory entries are bounded in bytes, not only in number', () => {
+  // Instrumenting multiplies a module's size up to about 8: 64 entries of the largest admitted
+  // modules kept about 1 GiB of instrumented code in the host after their enclaves were closed.
+  it('instrumented bytes held in memory stay within the budget; the oldest entries go first', async () => {
+    const { fuelMemoryCacheBytes, clearFuelMemoryCache, instrumentCached } = await import('../runtime/_fuel-cache.js');
+    const { bigModule } = await import('./hostile/_big-modules.js');
+    const { createHash } = await import('node:crypto');
+    const saved = fuelMemoryCacheBytes().budget;
+    clearFuelMemoryCache();
+    try {
+      fuelMemoryCacheBytes(512 * 1024);
+      let total = 0;
+      for (let i = 0; i < 4; i++) {
+        const bytes = bigModule({ functions: 10_000 + i });
+        const got = await instrumentCached(bytes, createHash('sha256').update(bytes).digest('hex'), false);
+        total += got.bytes.length;
+        await Promise.resolve();
+        expect(fuelMemoryCacheBytes().held).toBeLessThanOrEqual(512 * 1024);
+      }
+      expect(total).toBeGreaterThan(512 * 1024); // the budget was really exceeded by what was instrumented
+    } finally {
+      fuelMemoryCacheBytes(saved);
+      clearFuelMemoryCache();
+    }
+  }, 120_000);
+});
