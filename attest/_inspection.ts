@@ -18,6 +18,7 @@
  * @internal
  */
 import inspector from 'node:inspector';
+import { isMainThread } from 'node:worker_threads';
 
 const INSPECT_FLAG = /^--inspect(?:-brk|-wait)?(?:=|$)/;
 
@@ -26,8 +27,14 @@ export function hasInspectFlag(args: readonly string[]): boolean {
   return args.some((arg) => INSPECT_FLAG.test(arg));
 }
 
-/** True while the inspector is open, or was asked for on the command line or in `NODE_OPTIONS`. */
+/**
+ * True while the inspector is open, or was asked for on the command line or in `NODE_OPTIONS`; and
+ * always off the main thread: the main thread's inspector reaches every worker as a target, and a
+ * worker cannot see whether it is open (`inspector.url()` is undefined there), so evidence issued
+ * from a worker thread claims no more than "debug may be enabled".
+ */
 export function inspectorOpen(): boolean {
+  if (!isMainThread) return true;
   let url: string | undefined;
   try {
     url = inspector.url();

@@ -96,4 +96,18 @@ describe('the start-up flags that open the inspector', () => {
       expect(hasInspectFlag([flag]), flag).toBe(false);
     }
   });
+
+  it('evidence issued from a worker_threads thread says dbgstat 0: the main thread inspector reaches it unseen', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const code = `import { parentPort } from 'node:worker_threads';
+const { inspectorOpen } = await import(${JSON.stringify(`file://${ROOT}dist/attest/_inspection.js`)});
+parentPort.postMessage(inspectorOpen());`;
+    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { execArgv: [] });
+    const open = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    expect(open).toBe(true);
+  });
 });
