@@ -1,16 +1,16 @@
 /**
- * Moving values across the boundary: msgpackr for encoding and decoding, and a structural check
- * that runs first on every byte string crossing, because msgpackr has no depth or extension
- * limits of its own (docs/ABI.md §4, §5).
+ * Moving values across the boundary (docs/ABI.md §4, §5): requests are written by each enclave's
+ * own encoder from plain data only ({@link RequestEncoder}); replies are checked first (structure,
+ * depth, map keys, value count: msgpackr has no limits of its own), then decoded by msgpackr.
  */
 import { types } from 'node:util';
-import { Packr, Unpackr } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
 import { compileShape, DEFAULT_LIMITS, type Contract, type ShapeCheck } from './contract.js';
 import { ENCLAVE_CODES, EnclaveError, quoteInput, type ErrorCode } from './errors.js';
 
 /**
- * msgpackr settings for decoding replies (and framing op names): plain msgpack, no records, no
- * extensions; 64-bit integers as numbers when they are within 2^53 and as bigints beyond.
+ * msgpackr settings for decoding replies: plain msgpack, no records, no extensions; 64-bit
+ * integers as numbers when they are within 2^53 and as bigints beyond.
  */
 const MSGPACKR_OPTIONS = {
   useRecords: false,
@@ -39,13 +39,12 @@ export interface RequestFrame {
   readonly withoutArgs: Buffer;
 }
 
-const frameEncoder = new Packr(MSGPACKR_OPTIONS);
 const OP_KEY = [0xa2, 0x6f, 0x70]; // fixstr "op"
 const ARGS_KEY = [0xa4, 0x61, 0x72, 0x67, 0x73]; // fixstr "args"
 
 /** Builds the request frame of one op. */
 export function requestFrame(op: string): RequestFrame {
-  const name = Buffer.from(frameEncoder.pack(op));
+  const name = new RequestEncoder().pack(op);
   return Object.freeze({
     withoutArgs: Buffer.concat([Buffer.of(0x81, ...OP_KEY), name]),
     withArgs: Buffer.concat([Buffer.of(0x82, ...OP_KEY), name, Buffer.from(ARGS_KEY)]),
