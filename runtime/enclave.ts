@@ -37,7 +37,8 @@ export const DEFAULT_POLICY: Limits = Object.freeze({
   replyBytes: 2 * 1024 * 1024,
   depth: 128,
   memoryPages: 256,
-  fuel: 1_000_000_000,
+  // About 100 ms of host thread in-process, whatever the module (docs/LIMITS.md, "Fuel": the bound).
+  fuel: 10_000_000,
   // 16 bytes of JS heap per entry (docs/LIMITS.md, "Tables"): 1.6 MB per instance at most.
   tableElements: 100_000,
   // About 10 ms and a few MB of host heap to decode, whatever the reply (docs/LIMITS.md).
@@ -553,12 +554,26 @@ export class Enclave {
    * const value = await counter.call('incr', { by: 2 });
    */
   async call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
-    const stats = statsOf(options);
+    let session: string | undefined;
+    let stats: { fuel: number } | undefined;
+    try {
+      session = options?.session;
+      stats = statsOf(options);
+    } catch (err) {
+      // A caller's getter, proxy trap or frozen stats: bad input, never its own exception unwrapped.
+      throw err instanceof EnclaveError ? err : new EnclaveError('invalid_options', 'The call options cannot be read.', { cause: err });
+    }
     const entries = this.#entries;
     try {
-      return this.#call(op, args, options?.session) as T;
+      return this.#call(op, args, session) as T;
     } finally {
-      if (stats !== undefined && this.#entries !== entries) stats.fuel = this.#lastFuel;
+      if (stats !== undefined && this.#entries !== entries) {
+        try {
+          stats.fuel = this.#lastFuel;
+        } catch {
+          // A setter of the caller's that throws once the call has run: the call's outcome stands.
+        }
+      }
       if (this.#pendingLogs.length > 0) this.#flushLogs();
     }
   }

@@ -17,8 +17,8 @@ afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });
 
-async function workerEnclave(): Promise<EnclaveHandle> {
-  const e = await loadEnclave(await watModule(minimalWat(), MINIMAL_CONTRACT), { isolation: 'worker' });
+async function enclaveIn(isolation: 'in-process' | 'worker'): Promise<EnclaveHandle> {
+  const e = await loadEnclave(await watModule(minimalWat(), MINIMAL_CONTRACT), isolation === 'worker' ? { isolation } : {});
   open.push(e);
   return e;
 }
@@ -39,9 +39,10 @@ async function outcome(call: () => Promise<unknown>): Promise<string> {
   }
 }
 
-describe("worker mode: a caller's hostile call options come back as invalid_options", () => {
+for (const isolation of ['in-process', 'worker'] as const) {
+describe(`${isolation}: a caller's hostile call options come back as invalid_options`, () => {
   it('a throwing options.session getter is invalid_options, never thrown from call() nor unwrapped', async () => {
-    const e = await workerEnclave();
+    const e = await enclaveIn(isolation);
     const options = Object.defineProperty({}, 'session', {
       enumerable: true,
       get() {
@@ -54,7 +55,7 @@ describe("worker mode: a caller's hostile call options come back as invalid_opti
   });
 
   it('an options proxy whose traps throw is invalid_options', async () => {
-    const e = await workerEnclave();
+    const e = await enclaveIn(isolation);
     const options = new Proxy(
       {},
       {
@@ -67,12 +68,12 @@ describe("worker mode: a caller's hostile call options come back as invalid_opti
   });
 
   it('a frozen stats object is invalid_options, not a raw TypeError', async () => {
-    const e = await workerEnclave();
+    const e = await enclaveIn(isolation);
     expect(await outcome(() => e.call('ping', undefined, { stats: Object.freeze({ fuel: 1 }) }))).toBe('invalid_options');
   });
 
   it("a stats setter that throws once the call has run does not take the call's reply away", async () => {
-    const e = await workerEnclave();
+    const e = await enclaveIn(isolation);
     let writes = 0;
     const stats = {
       get fuel(): number {
@@ -86,6 +87,7 @@ describe("worker mode: a caller's hostile call options come back as invalid_opti
     expect(writes).toBe(2);
   });
 });
+}
 
 /** `bytes` followed by `n` empty custom sections (id 0, size 1, an empty name): three bytes each. */
 function withEmptyCustomSections(bytes: Uint8Array, n: number): Uint8Array {
