@@ -5,6 +5,7 @@
  * is part of the module's identity. The host trusts it only as far as its own policy allows:
  * limits are capped by the policy, capabilities must be granted.
  */
+import { types } from 'node:util';
 import { EnclaveError, quoteInput } from './errors.js';
 
 /** Capabilities an enclave may declare (docs/ABI.md §3). */
@@ -239,6 +240,21 @@ export type ShapeCheck = (value: unknown) => string | undefined;
 const utf8 = new TextEncoder();
 
 /**
+ * What a checked value may be read through: own data properties only. The encoder reads the args
+ * again after the check, so a getter or proxy that answered the check with one value could send
+ * another (docs/ABI.md §4.4); with data properties and no user code in between, both reads agree.
+ */
+const NOT_DATA = 'must be plain data (no getter, no proxy)';
+const ACCESSOR: unique symbol = Symbol('accessor');
+
+/** An own data property's value, `undefined` when absent, {@link ACCESSOR} for a getter. */
+function dataValue(obj: object, key: string | number): unknown {
+  const d = Object.getOwnPropertyDescriptor(obj, key);
+  if (d === undefined) return undefined;
+  return 'value' in d ? d.value : ACCESSOR;
+}
+
+/**
  * Compiles a shape into a check function, once per op at load, so a call pays no interpretation.
  * A shape of `any` compiles to a check that accepts everything.
  */
@@ -296,9 +312,12 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
       const { maxItems = Infinity } = shape;
       return (v) => {
         if (!Array.isArray(v)) return `${path} must be an array`;
+        if (types.isProxy(v)) return `${path} ${NOT_DATA}`;
         if (v.length > maxItems) return `${path} must have at most ${maxItems} items`;
         if (items !== undefined) {
-          for (const item of v) {
+          for (let i = 0; i < v.length; i++) {
+            const item = dataValue(v, i);
+            if (item === ACCESSOR) return `${path}[${i}] ${NOT_DATA}`;
             const why = items(item);
             if (why !== undefined) return why;
           }
@@ -317,9 +336,11 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
         if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
           return `${path} must be a map`;
         }
+        if (types.isProxy(v)) return `${path} ${NOT_DATA}`;
         const obj = v as Record<string, unknown>;
         for (const [name, check] of fields) {
-          const field = Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
+          const field = dataValue(obj, name);
+          if (field === ACCESSOR) return `${path}.${name} ${NOT_DATA}`;
           if (field === undefined) {
             if (required.has(name)) return `${path}.${name} is required`;
             continue;

@@ -2,7 +2,9 @@
  * Review of the containment fixes (issue 9) from a hostile caller's side: what the review found
  * still open, each test named after what it guards.
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compileShape } from '../runtime/contract.js';
 import { EnclaveError, loadEnclave, type EnclaveHandle } from '../host/index.js';
 import { listSections } from '../attest/wasm-sections.js';
 import { MODULE_BOUNDS } from '../runtime/module-info.js';
@@ -149,4 +151,33 @@ describe('fuel cache: the in-memory entries are bounded in bytes, not only in nu
       clearFuelMemoryCache();
     }
   }, 120_000);
+});
+
+describe('the args the shape check passed are the args the enclave gets', () => {
+  const counter = readFileSync(new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url));
+  for (const isolation of ['in-process', 'worker'] as const) {
+    it(`${isolation}: a getter that answers the check with 1 and the encoder with "x" is invalid_args`, async () => {
+      const e = await loadEnclave(counter, isolation === 'worker' ? { isolation } : {});
+      open.push(e);
+      let reads = 0;
+      const args = Object.defineProperty({}, 'by', {
+        enumerable: true,
+        get() {
+          return reads++ === 0 ? 1 : 'x';
+        },
+      });
+      expect(await outcome(() => e.call('incr', args))).toBe('invalid_args');
+      const proxied = new Proxy({ by: 1 }, {});
+      expect(await outcome(() => e.call('incr', proxied))).toBe('invalid_args');
+      expect(await outcome(() => e.call('incr', { by: 2 }))).toBe('ok');
+    });
+  }
+
+  it('an array item behind a getter is refused when the shape checks items', () => {
+    const check = compileShape({ type: 'array', items: { type: 'int', max: 10 } });
+    const items = [1, 2];
+    Object.defineProperty(items, 1, { get: () => 3, enumerable: true });
+    expect(check(items)).toMatch(/plain data/);
+    expect(check([1, 2])).toBeUndefined();
+  });
 });
