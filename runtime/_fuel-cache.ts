@@ -34,7 +34,12 @@ const HEADER = MAGIC.length + 32 + 4;
 const MEMORY_ENTRIES = 64;
 /** Disk entries kept; beyond it the least recently written are deleted after a write. */
 export const DISK_ENTRIES = 256;
+/** At most this many bytes of entries on disk (an instrumented 2 MiB module can reach ~16 MiB). */
+export const DISK_BYTES = 256 * 1024 * 1024;
+/** A temporary file older than this was left by a process that died between write and rename. */
+const STALE_TMP_MS = 60 * 60 * 1000;
 const ENTRY_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin$/;
+const TMP_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin\.\d+\.[0-9a-f]{12}\.tmp$/;
 
 const memory = new Map<string, Promise<Instrumented>>();
 /** Bytes of each settled in-memory entry, and their sum. */
@@ -310,11 +315,33 @@ async function writeEntry(dir: string, file: string, measurement: string, entry:
   await prune(dir).catch(() => undefined);
 }
 
-/** Keeps the directory to {@link DISK_ENTRIES} entries, deleting the least recently written. */
-async function prune(dir: string): Promise<void> {
-  const names = (await readdir(dir)).filter((n) => ENTRY_RE.test(n));
-  if (names.length <= DISK_ENTRIES) return;
-  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n))).mtimeMs })));
+/**
+ * Keeps the directory to {@link DISK_ENTRIES} entries and {@link DISK_BYTES} bytes, deleting the
+ * least recently written first, and deletes temporary files a dead process left behind.
+ * @internal exported for tests
+ */
+export async function prune(dir: string, limits: { entries: number; bytes: number } = { entries: DISK_ENTRIES, bytes: DISK_BYTES }): Promise<void> {
+  const all = await readdir(dir);
+  const now = Date.now();
+  for (const n of all.filter((name) => TMP_RE.test(name))) {
+    const st = await lstat(join(dir, n)).catch(() => undefined);
+    if (st !== undefined && now - st.mtimeMs > STALE_TMP_MS) await unlink(join(dir, n)).catch(() => undefined);
+  }
+  const aged = (
+    await Promise.all(
+      all.filter((n) => ENTRY_RE.test(n)).map(async (n) => {
+        const st = await lstat(join(dir, n)).catch(() => undefined);
+        return st === undefined ? undefined : { n, t: st.mtimeMs, size: st.size };
+      }),
+    )
+  ).filter((e) => e !== undefined);
+  let bytes = aged.reduce((sum, e) => sum + e.size, 0);
+  let count = aged.length;
   aged.sort((a, b) => a.t - b.t);
-  for (const { n } of aged.slice(0, aged.length - DISK_ENTRIES)) await unlink(join(dir, n)).catch(() => undefined);
+  for (const { n, size } of aged) {
+    if (count <= limits.entries && bytes <= limits.bytes) break;
+    await unlink(join(dir, n)).catch(() => undefined);
+    count--;
+    bytes -= size;
+  }
 }
