@@ -11,6 +11,7 @@
  *  (call $g  args)              ──► args; fuel = f; (call $g); f = fuel  ;; also call_indirect
  *  (return v)                   ──► v; fuel = f; return
  *  (memory.fill d v n)          ──► (memory.fill d v (n; f -= n >>> 3 or 256 if n = 0; (check)))
+ *  (memory.grow n)              ──► (memory.grow (n; f -= n << 13 if it will succeed; (check)))
  *  (start $s)                   ──► no start; $s exported as __enclave_start (the host runs it
  *                                   under the start budget, right after instantiating)
  *  mutable global $g            ──► also exported as __enclave_global_<i> (per-call snapshots)
@@ -21,8 +22,8 @@
  * `C` is the weighted count of IR expressions in the straight-line piece a charge point guards: a
  * function body or a loop body, minus what nested loops charge for themselves. Most expressions
  * weigh 1; a load {@link LOAD_FUEL}, a bulk memory operation {@link BULK_OP_FUEL} plus its length
- * charge, `memory.grow` {@link MEMORY_GROW_FUEL}, a function entry one more per
- * {@link LOCALS_PER_FUEL} locals. Capability imports charge themselves on the host
+ * charge, `memory.grow` {@link MEMORY_GROW_FUEL} plus its pages ({@link GROW_PAGE_SHIFT}), a
+ * function entry one more per {@link LOCALS_PER_FUEL} locals. Capability imports charge themselves on the host
  * ({@link importFuel}). A region is charged whole when entered, so fuel is an upper bound of the
  * work done, and it depends only on the code path: the same call on the same state always uses the
  * same fuel. The weights keep the wall time of any call within a constant per unit of fuel
@@ -49,7 +50,7 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 7;
+export const INSTRUMENTER_VERSION = 8;
 
 /**
  * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
@@ -75,6 +76,16 @@ export const LOAD_FUEL = 32;
 export const LOCALS_PER_FUEL = 16;
 /** Static fuel of one `memory.grow`: a call into the engine's runtime, which may commit pages. */
 export const MEMORY_GROW_FUEL = 1_000;
+/**
+ * A `memory.grow` that will succeed also pays `delta << GROW_PAGE_SHIFT` (8 192 units per 64 KiB
+ * page), before it runs: the first store to each 4 KiB of a new page is a page fault (the kernel
+ * zeroes it), measured at 25 to 70 µs per 64 KiB page for one store per 4 KiB, which costs the
+ * guest 12 fuel a store. Without it a loop touching memory it just grew ran at 150 to 370 ns per
+ * unit of fuel (bench/fuel-bound.ts: 4 096 per page still measured 11 to 17). A grow that fails (past the maximum) grows nothing and pays only {@link MEMORY_GROW_FUEL}.
+ * The initial memory of a fresh instance is not charged: its first touch is part of the constant
+ * term of the bound (docs/LIMITS.md, "Fuel").
+ */
+export const GROW_PAGE_SHIFT = 13;
 
 /**
  * Fuel a capability import charges for itself, on the host side, before it does any work, so every
@@ -171,6 +182,7 @@ interface Binaryen {
   MemoryFill: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
   MemoryCopy: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
   MemoryInit: { getSize(e: Ref): Ref; setSize(e: Ref, size: Ref): void };
+  MemoryGrow: { getDelta(e: Ref): Ref; setDelta(e: Ref, delta: Ref): void };
   Function: { getBody(f: Ref): Ref; setBody(f: Ref, body: Ref): void };
 }
 interface BinaryenModule {
@@ -181,7 +193,7 @@ interface BinaryenModule {
   getGlobalByIndex(i: number): Ref;
   getGlobal(name: string): Ref;
   getNumExports(): number;
-  getMemoryInfo(): { initial: number };
+  getMemoryInfo(): { initial: number; max?: number };
   getNumDataSegments(): number;
   getDataSegmentByIndex(i: number): Ref;
   getDataSegmentInfo(seg: Ref): { offset: number | null; data: ArrayBuffer; passive: boolean };
@@ -195,7 +207,16 @@ interface BinaryenModule {
   if(cond: Ref, ifTrue: Ref, ifFalse?: Ref): Ref;
   unreachable(): Ref;
   global: { get(name: string, type: number): Ref; set(name: string, value: Ref): Ref };
-  i32: { const(v: number): Ref; sub(a: Ref, b: Ref): Ref; lt_s(a: Ref, b: Ref): Ref; shr_u(a: Ref, b: Ref): Ref; eqz(a: Ref): Ref };
+  i32: {
+    const(v: number): Ref;
+    sub(a: Ref, b: Ref): Ref;
+    lt_s(a: Ref, b: Ref): Ref;
+    le_u(a: Ref, b: Ref): Ref;
+    shr_u(a: Ref, b: Ref): Ref;
+    shl(a: Ref, b: Ref): Ref;
+    eqz(a: Ref): Ref;
+  };
+  memory: { size(): Ref };
   select(cond: Ref, ifTrue: Ref, ifFalse: Ref): Ref;
   local: {
     get(index: number, type: number): Ref;
@@ -452,6 +473,8 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const functions: [fn: Ref, region: Region][] = [];
   // Bulk memory operations, charged by length at run time, and the function each one is in.
   const bulk: [expr: Ref, fn: Ref, id: number][] = [];
+  // `memory.grow`s, charged per page they will grow, and the function each one is in.
+  const grows: [expr: Ref, fn: Ref][] = [];
   // Calls and returns, in walk order (a parent before its children).
   const sites: Site[] = [];
   // Functions whose counter stays in the global: a multi-value result somewhere (no scratch local of a tuple type).
@@ -508,6 +531,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
           bulk.push([e, r.fn, id]);
         } else if (id === walker.memoryGrow) {
           r.cost += MEMORY_GROW_FUEL;
+          grows.push([e, r.fn]);
         }
         const names = walker.childNames.get(id)!;
         for (let g = 0; g < getters.length; g++) {
@@ -587,6 +611,22 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     );
     const charge = globalMode.has(fn) ? globalChargeBy(byLength, counter.get(fn)!) : chargeBy(byLength, counter.get(fn)!);
     cls.setSize(e, mod.block(null, [mod.local.set(n, cls.getSize(e)), charge, mod.local.get(n, i32)], i32));
+  }
+  // A grow's delta becomes (block (result i32) (local.set $n delta) (charge) (local.get $n)), the
+  // charge `$n << SHIFT` when the grow will succeed ($n <= max - memory.size), else 0. The maximum
+  // is at most 65 536 pages, so the charge is at most 2^29 and cannot wrap.
+  if (grows.length > 0) {
+    const max = mod.getMemoryInfo().max ?? 65_536;
+    for (const [e, fn] of grows) {
+      const n = scratch(fn, i32);
+      const byPages = mod.select(
+        mod.i32.le_u(mod.local.get(n, i32), mod.i32.sub(mod.i32.const(max), mod.memory.size())),
+        mod.i32.shl(mod.local.get(n, i32), mod.i32.const(GROW_PAGE_SHIFT)),
+        mod.i32.const(0),
+      );
+      const charge = globalMode.has(fn) ? globalChargeBy(byPages, counter.get(fn)!) : chargeBy(byPages, counter.get(fn)!);
+      b.MemoryGrow.setDelta(e, mod.block(null, [mod.local.set(n, b.MemoryGrow.getDelta(e)), charge, mod.local.get(n, i32)], i32));
+    }
   }
   for (const region of regions) {
     const f = counter.get(region.fn)!;
