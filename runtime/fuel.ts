@@ -50,7 +50,7 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 8;
+export const INSTRUMENTER_VERSION = 9;
 
 /**
  * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
@@ -74,6 +74,17 @@ export const BULK_ZERO_LENGTH_FUEL = 256;
 export const LOAD_FUEL = 32;
 /** Entering a function costs one unit per this many locals (the engine zeroes them). */
 export const LOCALS_PER_FUEL = 16;
+/**
+ * Bound on the engine's work to compile the instrumented module: the sum over its functions of
+ * locals (parameters included) times weighted control points (blocks, branches, ifs, loops, and
+ * the checks the rewrite adds). V8 compiles a function lazily, on the thread of its first call,
+ * and its baseline compiler handles every local at every control point: 20 000 empty loops in a
+ * function of 9 000 locals (a 60 KB module, 40 000 fuel) held the host thread 16 s on its first
+ * call, about 22 ns per unit of this measure; 200 000 `br_if` with 9 000 locals, 3.5 s. A module
+ * past it is refused (`invalid_module`) before the rewrite is emitted: at most about 200 ms of
+ * compiling, once per process. The repository's enclaves measure at most 42 000.
+ */
+export const MAX_COMPILE_WORK = 8_000_000;
 /** Static fuel of one `memory.grow`: a call into the engine's runtime, which may commit pages. */
 export const MEMORY_GROW_FUEL = 1_000;
 /**
@@ -308,6 +319,9 @@ interface Walker {
   readonly block: number;
   readonly if: number;
   readonly loop: number;
+  /** `br`/`br_if` and `br_table`. */
+  readonly branch: number;
+  readonly switch: number;
   readonly call: number;
   readonly callIndirect: number;
   readonly memoryInit: number;
@@ -357,6 +371,8 @@ function walkerFor(b: Binaryen): Walker {
     block: b.BlockId as number,
     if: b.IfId as number,
     loop: b.LoopId as number,
+    branch: b.BreakId as number,
+    switch: b.SwitchId as number,
     call: b.CallId as number,
     callIndirect: b.CallIndirectId as number,
     memoryInit: b.MemoryInitId as number,
@@ -481,6 +497,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   const globalMode = new Set<Ref>();
   const single = (t: number): boolean => b.expandType(t).length <= 1;
   const stack: [expr: Ref, region: Region, slot: Slot][] = [];
+  let compileWork = 0;
 
   for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
     const fn = mod.getFunctionByIndex(i);
@@ -490,6 +507,10 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     // Entering a function zeroes its locals: a function with thousands of them pays for it.
     const region: Region = { loop: 0, cost: Math.floor(info.vars.length / LOCALS_PER_FUEL), fn };
     functions.push([fn, region]);
+    // Control points of this function, weighted by what the engine's baseline compiler spends on
+    // each per local (MAX_COMPILE_WORK): a block or branch 1, an if 2, a loop with its check 4, the
+    // checks at the entry and before a bulk operation or a grow 2.
+    let control = 2;
     if (!single(info.results)) globalMode.add(fn);
     stack.push([info.body, region, { parent: fn, field: 'body', index: 0, id: -1 }]);
     // An explicit stack, not recursion: a hostile module may nest expressions very deeply.
@@ -498,6 +519,8 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
       if (e === 0) continue;
       r.cost += 1;
       const id = b.getExpressionId(e);
+      if (id === walker.block || id === walker.branch || id === walker.switch) control += 1;
+      else if (id === walker.if) control += 2;
       if (id === walker.block) {
         for (let c = 0, m = b.Block.getNumChildren(e); c < m; c++) stack.push([b.Block.getChildAt(e, c), r, { parent: e, field: 'setChildAt', index: c, id }]);
       } else if (id === walker.if) {
@@ -507,6 +530,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
           [b.If.getIfFalse(e), r, { parent: e, field: 'setIfFalse', index: 0, id }],
         );
       } else if (id === walker.loop) {
+        control += 4;
         const inner: Region = { loop: e, cost: 0, fn: r.fn };
         regions.push(inner);
         stack.push([b.Loop.getBody(e), inner, { parent: e, field: 'setBody', index: 0, id }]);
@@ -528,9 +552,11 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
           r.cost += LOAD_FUEL - 1;
         } else if (id === walker.memoryFill || id === walker.memoryCopy || id === walker.memoryInit) {
           r.cost += BULK_OP_FUEL;
+          control += 2;
           bulk.push([e, r.fn, id]);
         } else if (id === walker.memoryGrow) {
           r.cost += MEMORY_GROW_FUEL;
+          control += 2;
           grows.push([e, r.fn]);
         }
         const names = walker.childNames.get(id)!;
@@ -543,6 +569,13 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
           }
         }
       }
+    }
+    // Locals as the engine counts them: parameters, the function's own, and about three the rewrite adds.
+    compileWork += (b.expandType(info.params).length + info.vars.length + 3) * control;
+    if (compileWork > MAX_COMPILE_WORK) {
+      refuse(
+        `The module's functions hold too many locals for their control flow (locals x blocks, loops, ifs and branches above ${MAX_COMPILE_WORK} at function ${i}): compiling it would hold the host thread (docs/LIMITS.md, "Module structure").`,
+      );
     }
   }
 
