@@ -131,6 +131,11 @@ describe.each(MODES)('review: compile work of a metered module (%s)', (_name, mo
     expect(await codeOf(loadEnclave(bytes, mode))).toBe('invalid_module');
   });
 
+  it('a function with thousands of locals and 100 000 calls is refused at load (about 1 s of compiling)', async () => {
+    const bytes = await watModule(manyLocals(9_000, 100_000, '(call $op_ok)'), contract(['big', 'ok'], 10_000_000, 1));
+    expect(await codeOf(loadEnclave(bytes, mode))).toBe('invalid_module');
+  });
+
   it('the same function with a hundred loops loads and runs', async () => {
     const e = await loadEnclave(await watModule(manyLocals(9_000, 100, '(loop)'), contract(['big', 'ok'], 10_000_000, 1)), mode);
     try {
