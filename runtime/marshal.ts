@@ -167,8 +167,9 @@ function kindOf(v: unknown): string {
  * byte of `[start, end)` of a result was written by this encode; nothing beyond is exposed.
  *
  * The walk is bounded: containers deeper than the depth limit are refused (this also ends a
- * cycle), and every value writes at least one byte, so the walk stops with `too_large` once the
- * request would exceed `requestBytes`: at most `requestBytes` values are visited.
+ * cycle), and every value writes at least one byte (a map key left out for its `undefined` value
+ * counts one), so the walk stops with `too_large` once the request would exceed `requestBytes`:
+ * at most about twice `requestBytes` values are visited, shared references or not.
  */
 export class RequestEncoder {
   #buf: Buffer = Buffer.alloc(4096);
@@ -176,6 +177,8 @@ export class RequestEncoder {
   /** No write may end past this: `requestBytes` plus {@link SLACK}. */
   #cap = 0;
   #depth = 0;
+  /** Map keys left out (value `undefined`) so far: each counts as a byte, so the walk stays bounded. */
+  #skipped = 0;
   #busy = false;
 
   /**
@@ -190,6 +193,7 @@ export class RequestEncoder {
       this.#cap = limits.requestBytes + SLACK;
       this.#depth = limits.depth;
       this.#pos = 0;
+      this.#skipped = 0;
       const h = header.length;
       this.#ensure(h);
       const buf = this.#buf;
@@ -454,7 +458,7 @@ export class RequestEncoder {
     this.#enter(level);
     const keys = Object.keys(v);
     const n = keys.length;
-    if (2 * n > this.#cap - this.#pos) throw new Refusal('too_large', 'too large');
+    if (2 * n > this.#cap - this.#pos - this.#skipped) throw new Refusal('too_large', 'too large');
     const at = this.#pos;
     this.#container(n, 0x80, 0xde, 0xdf);
     let count = 0;
@@ -464,7 +468,12 @@ export class RequestEncoder {
         key = keys[i]!;
         const value = v[key];
         // docs/ABI.md §4.4: an undefined value is an absent key, as the contract's shape check treats it.
-        if (value === undefined) continue;
+        // It writes nothing, so it counts one byte of the limit: an object of such keys referenced
+        // many times would otherwise be walked again and again for a few header bytes each.
+        if (value === undefined) {
+          if (++this.#skipped > this.#cap - this.#pos) throw new Refusal('too_large', 'too large');
+          continue;
+        }
         this.#string(key);
         this.#value(value, level + 1);
         count++;

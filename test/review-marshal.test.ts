@@ -1,0 +1,38 @@
+// Review (helper R3) of the request encoder and the reply checker (issue 9, findings 1, 5, 11):
+// hostile callers and hostile enclaves against runtime/marshal.ts. Each test is named after what
+// it guards and failed before its fix.
+
+import { describe, expect, it } from 'vitest';
+import { EnclaveError } from '../runtime/errors.js';
+import { RequestEncoder } from '../runtime/marshal.js';
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof EnclaveError)) throw err;
+    return err.code;
+  }
+}
+
+describe('request encoder: work bounded by requestBytes', () => {
+  it('keys whose value is undefined count against the limit, so a shared object of such keys cannot make the walk quadratic', () => {
+    // An object of 200 keys whose values are undefined writes only its header; an array of
+    // 1 000 references to it was walked ~300 times (58 000 reads for a 1 KiB request; with the
+    // default 64 KiB, 16 384 keys x 21 845 references held the host thread 40 s).
+    let reads = 0;
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    const target: Record<string, undefined> = Object.fromEntries(keys.map((k) => [k, undefined]));
+    const shared = new Proxy(target, {
+      get(t, k) {
+        reads++;
+        return Reflect.get(t, k);
+      },
+    });
+    const args = new Array<unknown>(1000).fill(shared);
+    const code = codeOf(() => new RequestEncoder().encode('op', new Uint8Array(0), args, { requestBytes: 1024, depth: 32 }));
+    expect(code).toBe('too_large');
+    expect(reads).toBeLessThanOrEqual(1024 + 256);
+  });
+});
