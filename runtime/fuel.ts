@@ -50,7 +50,7 @@ import { listSections } from '../attest/wasm-sections.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */
-export const INSTRUMENTER_VERSION = 9;
+export const INSTRUMENTER_VERSION = 10;
 
 /**
  * Bulk memory operations (`memory.fill`, `memory.copy`, `memory.init`) pay by length at run time,
@@ -81,11 +81,13 @@ export const LOCALS_PER_FUEL = 16;
  * and its baseline compiler handles every local at every control point: 20 000 empty loops in a
  * function of 9 000 locals (a 60 KB module, 40 000 fuel) held the host thread 16 s on its first
  * call, about 22 ns per unit of this measure; 200 000 `br_if` with 9 000 locals, 3.5 s; 20 000
- * calls, 0.18 s. A module past it is refused (`invalid_module`) before the rewrite is emitted:
- * at the bound, a first call compiled for 16 to 92 ms here (br_if, loops, ifs), once per process.
- * The repository's enclaves measure at most 51 000.
+ * calls, 0.18 s. A module past it is refused (`invalid_module`) before the rewrite is emitted.
+ * At the bound, functions of 9 000 locals compiled on their first call for 40 ms (calls), 100 ms
+ * (`br_if`), 350 ms (loops), 400 ms (ifs) here: about what a 2 MiB module costs whatever its
+ * locals (the baseline compiler takes about 1 µs per loop or call with its checks: 300 000 calls,
+ * 0.3 s). The repository's enclaves measure at most 64 000.
  */
-export const MAX_COMPILE_WORK = 8_000_000;
+export const MAX_COMPILE_WORK = 50_000_000;
 /** Static fuel of one `memory.grow`: a call into the engine's runtime, which may commit pages. */
 export const MEMORY_GROW_FUEL = 1_000;
 /**
@@ -509,7 +511,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
     const region: Region = { loop: 0, cost: Math.floor(info.vars.length / LOCALS_PER_FUEL), fn };
     functions.push([fn, region]);
     // Control points of this function, weighted by what the engine's baseline compiler spends on
-    // each per local (MAX_COMPILE_WORK): a block, branch or call 1, an if 2, a loop with its check
+    // each per local (MAX_COMPILE_WORK): a block, branch or call 1, an if or a loop with its check
     // 4, the checks at the entry and before a bulk operation or a grow 2.
     let control = 2;
     if (!single(info.results)) globalMode.add(fn);
@@ -521,7 +523,7 @@ function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
       r.cost += 1;
       const id = b.getExpressionId(e);
       if (id === walker.block || id === walker.branch || id === walker.switch) control += 1;
-      else if (id === walker.if) control += 2;
+      else if (id === walker.if) control += 4;
       if (id === walker.block) {
         for (let c = 0, m = b.Block.getNumChildren(e); c < m; c++) stack.push([b.Block.getChildAt(e, c), r, { parent: e, field: 'setChildAt', index: c, id }]);
       } else if (id === walker.if) {
