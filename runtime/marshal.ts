@@ -179,6 +179,12 @@ export class RequestEncoder {
   #depth = 0;
   /** Map keys left out (value `undefined`) so far: each counts as a byte, so the walk stays bounded. */
   #skipped = 0;
+  /**
+   * The keys of each object met in this encode, listed once: `Object.keys` costs every own
+   * property, enumerable or not, so an object of many hidden properties referenced again and again
+   * would cost that much per reference while writing a byte. Emptied when the encode ends.
+   */
+  readonly #keysOf = new Map<object, string[]>();
   #busy = false;
 
   /**
@@ -215,6 +221,7 @@ export class RequestEncoder {
       // A getter or proxy trap of the caller's threw.
       throw new EnclaveError('invalid_args', `Reading the arguments for "${op}" threw.`, { cause: err });
     } finally {
+      if (this.#keysOf.size > 0) this.#keysOf.clear();
       this.#busy = false;
     }
   }
@@ -456,7 +463,11 @@ export class RequestEncoder {
 
   #map(v: Record<string, unknown>, level: number): void {
     this.#enter(level);
-    const keys = Object.keys(v);
+    let keys = this.#keysOf.get(v);
+    if (keys === undefined) {
+      keys = Object.keys(v);
+      this.#keysOf.set(v, keys);
+    }
     const n = keys.length;
     if (2 * n > this.#cap - this.#pos - this.#skipped) throw new Refusal('too_large', 'too large');
     const at = this.#pos;
