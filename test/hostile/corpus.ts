@@ -259,4 +259,35 @@ export const HOSTILE_CORPUS: readonly HostileCase[] = [
     module: watFile('terminal-escapes', { ...corpusContract({ name: 'terminal-escapes' }), version: '1.0\u001b[2K\u001b[1Asigner 3f1c\u202e7 nvs' }),
     expect: { phase: 'call', code: 'denied' },
   },
+  {
+    name: 'grow-touch',
+    what: 'grows 255 pages, stores once per 4 KiB of them (4 080 page faults, 10+ ms, for 49 000 fuel unless a grow pays per page), then loops',
+    module: () =>
+      watModule(
+        skeleton({
+          memory: '(memory (export "memory") 1 256)',
+          funcs: `(func $touch (local $p i32)
+            (drop (memory.grow (i32.const 255)))
+            (local.set $p (i32.const 0x10000))
+            (loop $l
+              (i32.store (local.get $p) (local.get $p))
+              (local.set $p (i32.add (local.get $p) (i32.const 4096)))
+              (br_if $l (i32.lt_u (local.get $p) (i32.const 0x1000000))))
+            (loop $forever (br $forever)))`,
+          attack: '(call $touch)',
+        }),
+        corpusContract({ name: 'grow-touch', limits: { memoryPages: 256, fuel: 100_000 } }),
+      ),
+    expect: { phase: 'call', code: 'fuel_exhausted' },
+  },
+  {
+    name: 'compile-bomb',
+    what: 'a 60 KB function of 9 000 locals and 20 000 loops: V8 compiles it on its first call, 16 s on the host thread, for 40 000 fuel',
+    module: () =>
+      watModule(
+        skeleton({ funcs: `(func $big ${'(local i32)'.repeat(9_000)} ${'(loop)'.repeat(20_000)})`, attack: '(call $big)' }),
+        corpusContract({ name: 'compile-bomb' }),
+      ),
+    expect: { phase: 'load', code: 'invalid_module' },
+  },
 ];
