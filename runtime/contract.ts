@@ -248,6 +248,31 @@ const NOT_DATA = 'must be plain data (no getter, no proxy)';
 const ACCESSOR: unique symbol = Symbol('accessor');
 
 /** An own data property's value, `undefined` when absent, {@link ACCESSOR} for a getter. */
+/**
+ * What a shape check run by {@link checkArgs} may still visit: array items and listed map keys,
+ * each at least a byte of the request (docs/LIMITS.md, "Request and reply sizes").
+ */
+let checkBudget = Infinity;
+/** The keys of each map met by the running check, listed once (listing costs every own property). */
+const checkedKeys = new Map<object, string[]>();
+/** What a check run by {@link checkArgs} returns when the args hold more than its budget. */
+export const CHECK_TOO_LARGE = 'the request is too large';
+
+/**
+ * Runs a shape check visiting at most `maxValues` array items and map keys, so a sparse array or an
+ * object referenced many times costs the check no more than the request may hold.
+ * @returns the check's answer, or {@link CHECK_TOO_LARGE}.
+ */
+export function checkArgs(check: ShapeCheck, args: unknown, maxValues: number): string | undefined {
+  checkBudget = maxValues;
+  try {
+    return check(args);
+  } finally {
+    checkBudget = Infinity;
+    checkedKeys.clear();
+  }
+}
+
 function dataValue(obj: object, key: string | number): unknown {
   const d = Object.getOwnPropertyDescriptor(obj, key);
   if (d === undefined) return undefined;
@@ -315,6 +340,7 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
         if (types.isProxy(v)) return `${path} ${NOT_DATA}`;
         if (v.length > maxItems) return `${path} must have at most ${maxItems} items`;
         if (items !== undefined) {
+          if ((checkBudget -= v.length) < 0) return CHECK_TOO_LARGE;
           for (let i = 0; i < v.length; i++) {
             const item = dataValue(v, i);
             if (item === ACCESSOR) return `${path}[${i}] ${NOT_DATA}`;
@@ -349,7 +375,13 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
           if (why !== undefined) return why;
         }
         if (!additional) {
-          for (const name of Object.keys(obj)) {
+          let keys = checkedKeys.get(obj);
+          if (keys === undefined) {
+            keys = Object.keys(obj);
+            checkedKeys.set(obj, keys);
+          }
+          if ((checkBudget -= keys.length) < 0) return CHECK_TOO_LARGE;
+          for (const name of keys) {
             if (!known.has(name)) return `${path} has a field ${quoteInput(name)} that the contract does not declare`;
           }
         }

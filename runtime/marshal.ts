@@ -5,7 +5,7 @@
  */
 import { types } from 'node:util';
 import { Unpackr } from 'msgpackr';
-import { compileShape, DEFAULT_LIMITS, type Contract, type ShapeCheck } from './contract.js';
+import { CHECK_TOO_LARGE, checkArgs, compileShape, DEFAULT_LIMITS, type Contract, type ShapeCheck } from './contract.js';
 import { ENCLAVE_CODES, EnclaveError, quoteInput, type ErrorCode } from './errors.js';
 
 /**
@@ -98,11 +98,14 @@ export function encodeCall(
 ): Encoded {
   let why: string | undefined;
   try {
-    why = check(args);
+    // Each item or key the check visits is at least a byte the encoder would write (a left-out key
+    // one): twice its byte bound is more than a request that fits can hold.
+    why = checkArgs(check, args, 2 * (limits.requestBytes + SLACK));
   } catch (err) {
     // A getter or proxy trap of the caller's threw while the shape was checked.
     throw new EnclaveError('invalid_args', `Reading the arguments for "${op}" threw.`, { cause: err });
   }
+  if (why === CHECK_TOO_LARGE) throw new EnclaveError('too_large', `The request for "${op}" exceeds the limit of ${limits.requestBytes} bytes.`);
   if (why !== undefined) throw new EnclaveError('invalid_args', `Invalid arguments for "${op}": ${why}.`);
   let encoded: Encoded;
   if (args === undefined) {

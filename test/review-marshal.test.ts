@@ -2,9 +2,10 @@
 // hostile callers and hostile enclaves against runtime/marshal.ts. Each test is named after what
 // it guards and failed before its fix.
 
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { compileShape } from '../runtime/contract.js';
 import { EnclaveError } from '../runtime/errors.js';
-import { RequestEncoder } from '../runtime/marshal.js';
+import { encodeCall, RequestEncoder, requestFrame } from '../runtime/marshal.js';
 
 function codeOf(f: () => unknown): string | undefined {
   try {
@@ -59,5 +60,40 @@ describe('request encoder: an object referenced many times', () => {
     const shared = { x: 1, y: 'two' };
     const value = new RequestEncoder().pack([shared, { in: shared }, shared]);
     expect(value).toEqual(new RequestEncoder().pack([{ x: 1, y: 'two' }, { in: { x: 1, y: 'two' } }, { x: 1, y: 'two' }]));
+  });
+});
+
+describe('shape check: work bounded by requestBytes', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const limits = { requestBytes: 1024, depth: 32 };
+
+  it('refuses a sparse array under an array shape without reading its holes (too_large, as the encoder would)', () => {
+    // The check read every hole before the encoder's byte bound was reached: 2^32 - 1 holes under
+    // an array of nullable ints held the host thread about 6 minutes.
+    const check = compileShape({ type: 'array', items: { type: 'int', nullable: true } });
+    const reads = vi.spyOn(Object, 'getOwnPropertyDescriptor');
+    const code = codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, new Array(1_000_000), limits));
+    expect(code).toBe('too_large');
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(4 * 1024);
+  });
+
+  it('lists the keys of a map referenced many times once per call', () => {
+    // One object of 100 000 non-enumerable properties in 1 000 places of an array of maps held the
+    // host thread 2.6 s: the undeclared-key check listed all its properties at every place.
+    const check = compileShape({ type: 'array', items: { type: 'map', fields: { a: { type: 'int' } } } });
+    const shared = { a: 1 };
+    const keys = vi.spyOn(Object, 'keys');
+    const encoded = encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, new Array(100).fill(shared), { requestBytes: 65_536, depth: 32 });
+    expect(encoded.end - encoded.start).toBeGreaterThan(100 * 4);
+    expect(keys.mock.calls.filter(([o]) => o === shared).length).toBeLessThanOrEqual(2);
+  });
+
+  it('still accepts a request that fits, whatever it checks', () => {
+    const check = compileShape({ type: 'array', items: { type: 'map', fields: { a: { type: 'int' }, b: { type: 'int' } }, required: ['a'] } });
+    const args = Array.from({ length: 100 }, (_, i) => ({ a: i, b: undefined }));
+    const encoded = encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, args, { requestBytes: 1024, depth: 32 });
+    expect(encoded.end - encoded.start).toBeLessThanOrEqual(1024);
   });
 });
