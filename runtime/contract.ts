@@ -249,8 +249,9 @@ const ACCESSOR: unique symbol = Symbol('accessor');
 
 /** An own data property's value, `undefined` when absent, {@link ACCESSOR} for a getter. */
 /**
- * What a shape check run by {@link checkArgs} may still visit: array items and listed map keys,
- * each at least a byte of the request (docs/LIMITS.md, "Request and reply sizes").
+ * What a shape check run by {@link checkArgs} may still visit: array items, listed map keys and
+ * the UTF-16 units of checked strings, each at least a byte of the request (docs/LIMITS.md,
+ * "Request and reply sizes").
  */
 let checkBudget = Infinity;
 /** The keys of each map met by the running check, listed once (listing costs every own property). */
@@ -259,8 +260,8 @@ const checkedKeys = new Map<object, string[]>();
 export const CHECK_TOO_LARGE = 'the request is too large';
 
 /**
- * Runs a shape check visiting at most `maxValues` array items and map keys, so a sparse array or an
- * object referenced many times costs the check no more than the request may hold.
+ * Runs a shape check visiting at most `maxValues` array items, map keys and string units, so a sparse
+ * array or an object or string referenced many times costs the check no more than the request may hold.
  * @returns the check's answer, or {@link CHECK_TOO_LARGE}.
  */
 export function checkArgs(check: ShapeCheck, args: unknown, maxValues: number): string | undefined {
@@ -317,6 +318,9 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
       const { maxLength } = shape;
       return (v) => {
         if (typeof v !== 'string') return `${path} must be a string`;
+        // Each UTF-16 unit is at least a byte of the request: a string sent in many places is
+        // measured at most as often as the request could hold it.
+        if ((checkBudget -= v.length) < 0) return CHECK_TOO_LARGE;
         // A JS string of n UTF-16 units encodes to at most 3n UTF-8 bytes: only measure when it could matter.
         if (maxLength !== undefined && v.length * 3 > maxLength && utf8.encode(v).length > maxLength) {
           return `${path} must be at most ${maxLength} bytes`;

@@ -90,6 +90,17 @@ describe('shape check: work bounded by requestBytes', () => {
     expect(keys.mock.calls.filter(([o]) => o === shared).length).toBeLessThanOrEqual(2);
   });
 
+  it('counts the strings it measures against the request size, so a long string in many places is measured a bounded number of times', () => {
+    // A str shape of maxLength 65 536 measures a 30 000-unit string by encoding it; 100 000 places
+    // of one such string were each measured (a second per call at the default 64 KiB limit, and
+    // far more under a larger one) before the encoder's byte bound refused the request.
+    const check = compileShape({ type: 'array', items: { type: 'str', maxLength: 65_536 } });
+    const measured = vi.spyOn(TextEncoder.prototype, 'encode');
+    const code = codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, new Array(1000).fill('x'.repeat(30_000)), { requestBytes: 65_536, depth: 32 }));
+    expect(code).toBe('too_large');
+    expect(measured.mock.calls.length).toBeLessThanOrEqual(5);
+  });
+
   it('still accepts a request that fits, whatever it checks', () => {
     const check = compileShape({ type: 'array', items: { type: 'map', fields: { a: { type: 'int' }, b: { type: 'int' } }, required: ['a'] } });
     const args = Array.from({ length: 100 }, (_, i) => ({ a: i, b: undefined }));
