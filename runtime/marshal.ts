@@ -138,6 +138,8 @@ const I64_MIN = -(2n ** 63n);
 const U64_MAX = 2n ** 64n - 1n;
 /** The intrinsic length of a typed array: a caller cannot override it on the instance or a subclass. */
 const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
+/** A lone surrogate: a map key with one would be sent as U+FFFD, and could repeat another key. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const PLAIN_DATA = 'only plain data can cross: null, booleans, numbers, bigints within 64 bits, strings, Uint8Array (or Buffer), arrays and plain objects';
 
 /** What a refused value is, for the message; never its contents. */
@@ -488,6 +490,9 @@ export class RequestEncoder {
           if (++this.#skipped > this.#cap - this.#pos) throw new Refusal('too_large', 'too large');
           continue;
         }
+        // docs/ABI.md §4.4: "\ud800" and "\udc00" would both be sent as the key U+FFFD (and beside
+        // a key "\ufffd" the shape check passed), so the guest would see one key twice.
+        if (LONE_SURROGATE.test(key)) throw new Refusal('invalid_args', 'a map key with a lone surrogate cannot be sent (as U+FFFD it could repeat another key)');
         this.#string(key);
         this.#value(value, level + 1);
         count++;

@@ -108,3 +108,22 @@ describe('shape check: work bounded by requestBytes', () => {
     expect(encoded.end - encoded.start).toBeLessThanOrEqual(1024);
   });
 });
+
+describe('request encoder: map keys', () => {
+  it('refuses a map key with a lone surrogate, which as U+FFFD could repeat another key of the map', () => {
+    // {"\ud800": 1, "\udc00": 2} was sent as a map with the key EF BF BD twice: the guest sees
+    // one key twice where the host checked two different ones.
+    expect(codeOf(() => new RequestEncoder().pack({ '\ud800': 1, '\udc00': 2 }))).toBe('invalid_args');
+    expect(codeOf(() => new RequestEncoder().pack({ a: { 'x\udbff': 1 } }))).toBe('invalid_args');
+    // A shape check passes "\ufffd" <= 10; the second key would have reached the guest as "\ufffd" too.
+    const check = compileShape({ type: 'map', fields: { '\ufffd': { type: 'int', max: 10 } }, additional: true });
+    const args = { '\ufffd': 5, '\ud800': 1_000_000 };
+    expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, args, { requestBytes: 1024, depth: 32 }))).toBe('invalid_args');
+  });
+
+  it('still sends keys of well-formed text, astral characters included, and values with a lone surrogate as U+FFFD', () => {
+    const packed = new RequestEncoder().pack({ '😀': '\ud800', ['é'.repeat(70)]: 1 });
+    expect(packed.includes(Buffer.from('😀'))).toBe(true);
+    expect(packed.includes(Buffer.from([0xef, 0xbf, 0xbd]))).toBe(true);
+  });
+});
