@@ -274,6 +274,9 @@ export function checkArgs(check: ShapeCheck, args: unknown, maxValues: number): 
   }
 }
 
+/** The intrinsic length of a typed array (the getter a caller cannot override on an instance). */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
+
 function dataValue(obj: object, key: string | number): unknown {
   const d = Object.getOwnPropertyDescriptor(obj, key);
   if (d === undefined) return undefined;
@@ -331,8 +334,11 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
     case 'bin': {
       const { minLength = 0, maxLength = Infinity } = shape;
       return (v) => {
-        if (!(v instanceof Uint8Array)) return `${path} must be bytes (a Uint8Array)`;
-        if (v.length < minLength || v.length > maxLength) return `${path} must be ${minLength}..${maxLength} bytes`;
+        // As the encoder sees it: any Uint8Array, measured by its intrinsic length (an own or
+        // inherited "length" the caller defined does not count: the encoder sends the view's bytes).
+        if (!types.isUint8Array(v)) return `${path} must be bytes (a Uint8Array)`;
+        const length = typedLength.call(v) as number;
+        if (length < minLength || length > maxLength) return `${path} must be ${minLength}..${maxLength} bytes`;
         return undefined;
       };
     }
@@ -363,7 +369,7 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
       const known = new Set(fields.map(([name]) => name));
       const additional = shape.additional === true;
       return (v) => {
-        if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+        if (typeof v !== 'object' || v === null || Array.isArray(v) || types.isUint8Array(v)) {
           return `${path} must be a map`;
         }
         if (types.isProxy(v)) return `${path} ${NOT_DATA}`;

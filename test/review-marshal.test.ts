@@ -127,3 +127,27 @@ describe('request encoder: map keys', () => {
     expect(packed.includes(Buffer.from([0xef, 0xbf, 0xbd]))).toBe(true);
   });
 });
+
+describe('shape check: what it passes is what is sent', () => {
+  it('measures a bin by its own bytes, not by a length property the caller set on it', () => {
+    // A Uint8Array of 1 000 bytes with an own "length" of 16 passed a bin of maxLength 32 and was
+    // sent whole: the encoder rightly reads the intrinsic length.
+    const check = compileShape({ type: 'bin', maxLength: 32 });
+    const big = new Uint8Array(1000);
+    Object.defineProperty(big, 'length', { value: 16 });
+    expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, big, { requestBytes: 65_536, depth: 32 }))).toBe('invalid_args');
+    const shadowed = new (class extends Uint8Array {
+      override get length(): number {
+        return 1;
+      }
+    })(64);
+    expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, shadowed, { requestBytes: 65_536, depth: 32 }))).toBe('invalid_args');
+    expect(encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, new Uint8Array(32), { requestBytes: 65_536, depth: 32 }).end).toBeGreaterThan(32);
+  });
+
+  it('does not take a Uint8Array whose prototype was changed for a map (the encoder sends it as a bin)', () => {
+    const check = compileShape({ type: 'map', additional: true });
+    const bytes = Object.setPrototypeOf(new Uint8Array(8), Object.prototype) as object;
+    expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, bytes, { requestBytes: 65_536, depth: 32 }))).toBe('invalid_args');
+  });
+});
