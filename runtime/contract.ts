@@ -277,6 +277,8 @@ export function checkArgs(check: ShapeCheck, args: unknown, maxValues: number): 
 /** The intrinsic length of a typed array (the getter a caller cannot override on an instance). */
 const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
 
+const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
+
 function dataValue(obj: object, key: string | number): unknown {
   const d = Object.getOwnPropertyDescriptor(obj, key);
   if (d === undefined) return undefined;
@@ -375,7 +377,8 @@ function compileInner(shape: Shape, path: string): ShapeCheck {
         if (types.isProxy(v)) return `${path} ${NOT_DATA}`;
         const obj = v as Record<string, unknown>;
         for (const [name, check] of fields) {
-          const field = dataValue(obj, name);
+          // A non-enumerable field is absent: the encoder sends own enumerable keys only.
+          const field = propertyIsEnumerable.call(obj, name) ? dataValue(obj, name) : undefined;
           if (field === ACCESSOR) return `${path}.${name} ${NOT_DATA}`;
           if (field === undefined) {
             if (required.has(name)) return `${path}.${name} is required`;

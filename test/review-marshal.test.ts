@@ -151,3 +151,13 @@ describe('shape check: what it passes is what is sent', () => {
     expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, bytes, { requestBytes: 65_536, depth: 32 }))).toBe('invalid_args');
   });
 });
+
+describe('shape check: a field it passes is a field that is sent', () => {
+  it('treats a non-enumerable field as absent, as the encoder does (it sends own enumerable keys only)', () => {
+    // A required field defined non-enumerable passed the check and was not sent: the guest got {}.
+    const check = compileShape({ type: 'map', fields: { a: { type: 'int', max: 10 } } });
+    const args = Object.defineProperty({}, 'a', { value: 5, enumerable: false });
+    expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, args, { requestBytes: 1024, depth: 32 }))).toBe('invalid_args');
+    expect(encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, { a: 5 }, { requestBytes: 1024, depth: 32 }).end).toBeGreaterThan(0);
+  });
+});
