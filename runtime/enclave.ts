@@ -636,6 +636,8 @@ export class Enclave {
     if (this.#closed) throw new EnclaveError('closed');
     const spec = opFor(this.#ops, this.contract.name, op);
     const request = encodeCall(this.#packr, op, spec.frame, spec.check, args, this.#config.limits);
+    // A getter in the args may have closed the enclave: no instance is made after close.
+    if (this.#closed) throw new EnclaveError('closed');
 
     const live = this.#acquire(session);
     checkRequires(op, spec, live);

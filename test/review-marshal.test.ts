@@ -2,7 +2,9 @@
 // hostile callers and hostile enclaves against runtime/marshal.ts. Each test is named after what
 // it guards and failed before its fix.
 
+import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadEnclave } from '../host/index.js';
 import { compileShape } from '../runtime/contract.js';
 import { EnclaveError } from '../runtime/errors.js';
 import { encodeCall, RequestEncoder, requestFrame } from '../runtime/marshal.js';
@@ -160,4 +162,53 @@ describe('shape check: a field it passes is a field that is sent', () => {
     expect(codeOf(() => encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, args, { requestBytes: 1024, depth: 32 }))).toBe('invalid_args');
     expect(encodeCall(new RequestEncoder(), 'op', requestFrame('op'), check, { a: 5 }, { requestBytes: 1024, depth: 32 }).end).toBeGreaterThan(0);
   });
+});
+
+describe('re-entrancy: an argument getter', () => {
+  const ECHO = new URL('../enclave-modules/echo/build/echo.wasm', import.meta.url);
+  for (const [mode, options] of [
+    ['in-process', {}],
+    ['worker', { isolation: 'worker' as const, deadlineMs: 10_000 }],
+  ] as const) {
+    it(`that closes the enclave ends the call with closed, and no instance is made after close (${mode})`, async () => {
+      // In-process, the call went on: a fresh instance was made for a closed enclave and answered.
+      const enclave = await loadEnclave(await readFile(ECHO), options);
+      try {
+        const args = {
+          get x(): number {
+            void enclave.close();
+            return 1;
+          },
+        };
+        await expect(enclave.call('echo', args)).rejects.toMatchObject({ code: 'closed' });
+      } finally {
+        await enclave.close();
+      }
+    });
+
+    it(`that calls the same enclave gets invalid_args for that inner call, and the outer call is sent intact (${mode})`, async () => {
+      const enclave = await loadEnclave(await readFile(ECHO), options);
+      try {
+        let inner: Promise<unknown> | undefined;
+        const args = {
+          a: 'outer',
+          get b(): string {
+            inner = enclave.call('echo', { c: 'inner'.repeat(50) });
+            inner.catch(() => undefined);
+            return 'b';
+          },
+          d: [1, 2, 3],
+        };
+        expect(await enclave.call('echo', args)).toEqual({ a: 'outer', b: 'b', d: [1, 2, 3] });
+        const settled = await inner!.then(
+          (value) => ({ value }),
+          (err: EnclaveError) => ({ code: err.code }),
+        );
+        // In-process the inner call meets the busy encoder; in worker mode it waits its turn.
+        expect(settled).toEqual(mode === 'worker' ? { value: { c: 'inner'.repeat(50) } } : { code: 'invalid_args' });
+      } finally {
+        await enclave.close();
+      }
+    });
+  }
 });
