@@ -140,6 +140,10 @@ const U64_MAX = 2n ** 64n - 1n;
 const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
 /** A lone surrogate: a map key with one would be sent as U+FFFD, and could repeat another key. */
 const LONE_SURROGATE = /\p{Cs}/u;
+/** Set by `utf8Short` when it wrote U+FFFD for a lone surrogate. */
+let wroteReplacement = false;
+/** Maps an encode lists with `Object.keys` directly before it keeps each object's keys (a few: most args). */
+const LISTED_DIRECTLY = 16;
 const PLAIN_DATA = 'only plain data can cross: null, booleans, numbers, bigints within 64 bits, strings, Uint8Array (or Buffer), arrays and plain objects';
 
 /** What a refused value is, for the message; never its contents. */
@@ -184,10 +188,13 @@ export class RequestEncoder {
   #depth = 0;
   /** Map keys left out (value `undefined`) so far: each counts as a byte, so the walk stays bounded. */
   #skipped = 0;
+  /** Maps walked so far in this encode. */
+  #maps = 0;
   /**
-   * The keys of each object met in this encode, listed once: `Object.keys` costs every own
-   * property, enumerable or not, so an object of many hidden properties referenced again and again
-   * would cost that much per reference while writing a byte. Emptied when the encode ends.
+   * The keys of each object met in this encode after its first {@link LISTED_DIRECTLY} maps, listed
+   * once: `Object.keys` costs every own property, enumerable or not, so an object of many hidden
+   * properties referenced again and again would cost that much per reference while writing a
+   * byte. Emptied when the encode ends.
    */
   readonly #keysOf = new Map<object, string[]>();
   #busy = false;
@@ -205,6 +212,7 @@ export class RequestEncoder {
       this.#depth = limits.depth;
       this.#pos = 0;
       this.#skipped = 0;
+      this.#maps = 0;
       const h = header.length;
       this.#ensure(h);
       const buf = this.#buf;
@@ -468,10 +476,14 @@ export class RequestEncoder {
 
   #map(v: Record<string, unknown>, level: number): void {
     this.#enter(level);
-    let keys = this.#keysOf.get(v);
-    if (keys === undefined) {
-      keys = Object.keys(v);
-      this.#keysOf.set(v, keys);
+    let keys: string[] | undefined;
+    if (++this.#maps <= LISTED_DIRECTLY) keys = Object.keys(v);
+    else {
+      keys = this.#keysOf.get(v);
+      if (keys === undefined) {
+        keys = Object.keys(v);
+        this.#keysOf.set(v, keys);
+      }
     }
     const n = keys.length;
     if (2 * n > this.#cap - this.#pos - this.#skipped) throw new Refusal('too_large', 'too large');
@@ -492,8 +504,11 @@ export class RequestEncoder {
         }
         // docs/ABI.md §4.4: "\ud800" and "\udc00" would both be sent as the key U+FFFD (and beside
         // a key "\ufffd" the shape check passed), so the guest would see one key twice.
-        if (LONE_SURROGATE.test(key)) throw new Refusal('invalid_args', 'a map key with a lone surrogate cannot be sent (as U+FFFD it could repeat another key)');
-        this.#string(key);
+        wroteReplacement = false;
+        this.#string(key); // short keys: utf8Short says whether it replaced a lone surrogate
+        if (wroteReplacement || (key.length > 64 && LONE_SURROGATE.test(key))) {
+          throw new Refusal('invalid_args', 'a map key with a lone surrogate cannot be sent (as U+FFFD it could repeat another key)');
+        }
         this.#value(value, level + 1);
         count++;
       }
@@ -538,6 +553,7 @@ function utf8Short(s: string, buf: Buffer, p: number): number {
         buf[p++] = 0xef;
         buf[p++] = 0xbf;
         buf[p++] = 0xbd;
+        wroteReplacement = true;
       }
     } else {
       buf[p++] = 0xe0 | (c >> 12);
