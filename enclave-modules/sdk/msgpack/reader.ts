@@ -217,7 +217,9 @@ export class Reader {
 
   /**
    * Reads one value. `level` is the nesting level a container read here would have (the request
-   * envelope is level 1, so `args` are read at level 2: ABI §5).
+   * envelope is level 1, so `args` are read at level 2: ABI §5). Fuel (runtime/fuel.ts) charges a
+   * function's whole body on entry, so every case but fixints is a call (each of those functions has
+   * several call sites, so binaryen does not inline it): an item pays little more than its own kind.
    */
   readValue(level: i32): Value {
     if (this.remaining() < 1) return this.fail(ReadError.Truncated);
@@ -244,20 +246,10 @@ export class Reader {
         return this.readBin(this.readLen(2));
       case 0xc6:
         return this.readBin(this.readLen(4));
-      case 0xca: {
-        if (this.remaining() < 4) return this.fail(ReadError.Truncated);
-        if (!this.charge(COST_VALUE)) return Value.nil();
-        let f = reinterpret<f32>(bswap<u32>(load<u32>(p, 1)));
-        this.pos += 4;
-        return Value.float(<f64>f);
-      }
-      case 0xcb: {
-        if (this.remaining() < 8) return this.fail(ReadError.Truncated);
-        if (!this.charge(COST_VALUE)) return Value.nil();
-        let bits = bswap<u64>(load<u64>(p, 1));
-        this.pos += 8;
-        return new Value(Kind.Float, bits);
-      }
+      case 0xca:
+        return this.readFloat(4);
+      case 0xcb:
+        return this.readFloat(8);
       case 0xcc:
         return this.readUint(1);
       case 0xcd:
@@ -291,6 +283,16 @@ export class Reader {
     }
     // 0xc7..0xc9 ext 8/16/32, 0xd4..0xd8 fixext (including the timestamp extension, type -1).
     return this.fail(ReadError.Ext);
+  }
+
+  /** @internal a float32 (`k` = 4) or float64 (`k` = 8) */
+  readFloat(k: u32): Value {
+    if (this.remaining() < k) return this.fail(ReadError.Truncated);
+    if (!this.charge(COST_VALUE)) return Value.nil();
+    let p = this.base + <usize>this.pos;
+    this.pos += k;
+    if (k == 4) return Value.float(<f64>reinterpret<f32>(bswap<u32>(load<u32>(p))));
+    return new Value(Kind.Float, bswap<u64>(load<u64>(p)));
   }
 
   /** @internal */
@@ -353,6 +355,16 @@ export class Reader {
     if (n == 0) return new Value(Kind.Array, 0);
     let items = new StaticArray<Value>(<i32>n);
     for (let i: i32 = 0; i < <i32>n; i++) {
+      // Fixints (the commonest item) without entering readValue, whose body is charged whole.
+      let pos = this.pos;
+      if (pos < this.end) {
+        let b = <u32>load<u8>(this.base + <usize>pos);
+        if (b <= 0x7f || b >= 0xe0) {
+          this.pos = pos + 1;
+          unchecked((items[i] = Value.int(<i64><i8>b)));
+          continue;
+        }
+      }
       let v = this.readValue(level + 1);
       if (this.error != ReadError.None) return Value.nil();
       unchecked((items[i] = v));

@@ -56,12 +56,20 @@ export class Writer {
   /** A container was nested deeper than the depth limit (or a value contains itself). */
   tooDeep: bool = false;
 
+  /**
+   * Bytes the output may reach without `ensureSlow`: the smaller of `limit` and the buffer's
+   * capacity while neither flag is set, 0 once one is (so `ensure`'s fast path reads 3 fields).
+   */
+  room: u32 = 0;
+
   /** Starts a new output of at most `limit` bytes, keeping the buffer. */
   reset(limit: i32): void {
     this.length = 0;
     this.limit = limit;
     this.over = false;
     this.tooDeep = false;
+    let cap = this.buf.byteLength;
+    this.room = limit < 0 ? 0 : <u32>(limit < cap ? limit : cap);
   }
 
   /** Whether the output is unusable. */
@@ -71,26 +79,46 @@ export class Writer {
     return this.over || this.tooDeep;
   }
 
-  /** Makes room for `n` more bytes; returns the address to write them at, or 0 if over the limit. */
+  /** @internal marks the output as nested too deep (nothing more is written) */
+  // @ts-ignore: decorator
+  @inline
+  deny(): void {
+    this.tooDeep = true;
+    this.room = 0;
+  }
+
+  /**
+   * Makes room for `n` more bytes; returns the address to write them at, or 0 if over the limit.
+   * Inlined at every write: the fast path is kept to a few loads (fuel charges every load of a
+   * function's body on entry, runtime/fuel.ts).
+   */
   // @ts-ignore: decorator
   @inline
   ensure(n: u32): usize {
+    let len = this.length;
+    let room = this.room;
+    let need = <u64><u32>len + <u64>n; // u64: no overflow
+    if (need > <u64>room || room == 0) return this.ensureSlow(n);
+    this.length = len + <i32>n;
+    return this.dataStart + <usize>len;
+  }
+
+  /** @internal `ensure` past `room`: stopped, over the limit, or the buffer must grow */
+  ensureSlow(n: u32): usize {
     if (this.over || this.tooDeep) return 0;
-    let need = <u64>this.length + <u64>n; // u64: no overflow
+    let need = <u64>this.length + <u64>n;
     if (need > <u64>this.limit) {
       this.over = true;
+      this.room = 0;
       return 0;
     }
-    let cap = this.buf.byteLength;
-    if (need > <u64>cap) this.grow(need);
+    if (need > <u64>this.buf.byteLength) this.grow(need);
     let at = this.dataStart + <usize>this.length;
     this.length += <i32>n;
     return at;
   }
 
   /** @internal replaces the buffer by one of at least `need` bytes (`need <= limit`) */
-  // @ts-ignore: decorator
-  @noinline
   grow(need: u64): void {
     let grown = <u64>this.buf.byteLength * 2;
     if (grown < need) grown = need;
@@ -102,6 +130,7 @@ export class Writer {
     memory.copy(changetype<usize>(nb), this.dataStart, <usize>this.length);
     this.buf = nb;
     this.dataStart = changetype<usize>(nb);
+    this.room = <u32>grown;
   }
 
   /** @internal */
@@ -146,10 +175,19 @@ export class Writer {
     this.u8(b ? 0xc3 : 0xc2);
   }
 
+  // Fuel (runtime/fuel.ts) charges a function's whole body when it is entered, whatever path runs,
+  // so the per-item path (ints, containers) stays in small functions and wider ints go through
+  // calls. (AssemblyScript has no `@noinline`: binaryen inlines any function with one call site.)
+
   /** Writes a non-negative integer in its smallest form. */
   writeUint(v: u64): void {
     if (v <= 0x7f) this.u8(<u32>v);
-    else if (v <= 0xff) {
+    else this.writeUintWide(v);
+  }
+
+  /** @internal a non-negative integer above 0x7f */
+  writeUintWide(v: u64): void {
+    if (v <= 0xff) {
       let p = this.ensure(2);
       if (p) store<u16>(p, <u16>(0xcc | (<u32>v << 8)));
     } else if (v <= 0xffff) this.tu16(0xcd, <u32>v);
@@ -159,8 +197,14 @@ export class Writer {
 
   /** Writes an integer in its smallest form. */
   writeInt(v: i64): void {
-    if (v >= 0) this.writeUint(<u64>v);
-    else if (v >= -32) this.u8(<u32>(<i32>v & 0xff));
+    // Positive and negative fixints are both the low byte of `v`.
+    if (v >= -32 && v <= 0x7f) this.u8(<u32>v & 0xff);
+    else this.writeIntWide(v);
+  }
+
+  /** @internal an integer outside the fixint range */
+  writeIntWide(v: i64): void {
+    if (v >= 0) this.writeUintWide(<u64>v);
     else if (v >= -128) {
       let p = this.ensure(2);
       if (p) store<u16>(p, <u16>(0xd0 | ((<u32>v & 0xff) << 8)));
@@ -243,15 +287,55 @@ export class Writer {
    */
   writeValue(v: Value, level: i32, maxDepth: i32): void {
     if (this.over || this.tooDeep) return;
+    let kind = v._kind;
+    if (kind == Kind.Int) this.writeInt(<i64>v._n);
+    else if (kind == Kind.Array) this.writeArray(v, level, maxDepth);
+    else if (kind == Kind.Map) this.writeMap(v, level, maxDepth);
+    else this.writeScalar(v);
+  }
+
+  /** @internal an array's header and items */
+  writeArray(v: Value, level: i32, maxDepth: i32): void {
+    if (level > maxDepth) {
+      this.deny();
+      return;
+    }
+    let items = v._items;
+    let n = <i32>v._n;
+    this.writeArrayHeader(<u32>n);
+    for (let i = 0; i < n; i++) {
+      let item = _itemAt(items!, i);
+      // Ints (the commonest item) without entering writeValue, whose body is charged whole.
+      if (item._kind == Kind.Int) this.writeInt(<i64>item._n);
+      else this.writeValue(item, level + 1, maxDepth);
+      if (this.over || this.tooDeep) return;
+    }
+  }
+
+  /** @internal a map's header and entries (key, value, key, value, ...: see Value._items) */
+  writeMap(v: Value, level: i32, maxDepth: i32): void {
+    if (level > maxDepth) {
+      this.deny();
+      return;
+    }
+    let items = v._items;
+    let n = <i32>v._n >>> 1;
+    this.writeMapHeader(<u32>n);
+    for (let i = 0, m = n << 1; i < m; i += 2) {
+      this.writeValue(_itemAt(items!, i), level + 1, maxDepth);
+      this.writeValue(_itemAt(items!, i + 1), level + 1, maxDepth);
+      if (this.over || this.tooDeep) return;
+    }
+  }
+
+  /** @internal a value that is neither an Int nor a container */
+  writeScalar(v: Value): void {
     switch (v._kind) {
       case Kind.Nil:
         this.u8(0xc0);
         return;
       case Kind.Bool:
         this.u8(v._n != 0 ? 0xc3 : 0xc2);
-        return;
-      case Kind.Int:
-        this.writeInt(<i64>v._n);
         return;
       case Kind.Uint:
         this.writeUint(v._n);
@@ -278,36 +362,6 @@ export class Writer {
         }
         let b = v._bytes!;
         this.writeBin(b.dataStart, <u32>b.byteLength);
-        return;
-      }
-      case Kind.Array: {
-        if (level > maxDepth) {
-          this.tooDeep = true;
-          return;
-        }
-        let items = v._items;
-        let n = <i32>v._n;
-        this.writeArrayHeader(<u32>n);
-        for (let i = 0; i < n; i++) {
-          this.writeValue(_itemAt(items!, i), level + 1, maxDepth);
-          if (this.over || this.tooDeep) return;
-        }
-        return;
-      }
-      case Kind.Map: {
-        if (level > maxDepth) {
-          this.tooDeep = true;
-          return;
-        }
-        // Entries are key, value, key, value, ... (see Value._items).
-        let items = v._items;
-        let n = <i32>v._n >>> 1;
-        this.writeMapHeader(<u32>n);
-        for (let i = 0, m = n << 1; i < m; i += 2) {
-          this.writeValue(_itemAt(items!, i), level + 1, maxDepth);
-          this.writeValue(_itemAt(items!, i + 1), level + 1, maxDepth);
-          if (this.over || this.tooDeep) return;
-        }
         return;
       }
     }
