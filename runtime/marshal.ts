@@ -609,7 +609,7 @@ export function decodeReply(bytes: Uint8Array, start: number, end: number, limit
   const bad = checkReply(bytes, limits.depth, start, end, limits.replyItems);
   if (bad === TOO_MANY_ITEMS) throw new EnclaveError('too_large', `The reply holds more than ${limits.replyItems} msgpack values.`);
   if (bad !== undefined) throw new EnclaveError('bad_reply', `The enclave reply is not acceptable msgpack: ${bad}.`);
-  const faithful = scannedProtoKey;
+  const faithful = scannedUnfaithful;
   // A Buffer source would make msgpackr's bin copies Buffers (slice follows the species).
   if (Buffer.isBuffer(bytes)) bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   let p = start;
@@ -673,7 +673,7 @@ export function decodePlainMsgpack(bytes: Uint8Array, limits: ReplyLimits): unkn
   const why = checkReply(bytes, limits.depth, 0, bytes.length, limits.replyItems);
   if (why === TOO_MANY_ITEMS) throw new EnclaveError('invalid_args', `The msgpack input holds more than ${limits.replyItems} values.`);
   if (why !== undefined) throw new EnclaveError('invalid_args', `The msgpack input is not acceptable: ${why}.`);
-  const faithful = scannedProtoKey;
+  const faithful = scannedUnfaithful;
   const src = Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) : bytes;
   try {
     return faithful ? decodeFaithful(src, 0, src.length) : unpackr.unpack(src, { start: 0, end: src.length });
@@ -730,8 +730,11 @@ export const TOO_MANY_ITEMS = 'too many values';
 
 /** The number of msgpack values (every key, value and element) the last check walked. */
 export let scannedItems = 0;
-/** Whether the last {@link checkReply} saw a map key `__proto__`. */
-let scannedProtoKey = false;
+/**
+ * Whether the last {@link checkReply} saw what msgpackr would not decode faithfully: a map key
+ * `__proto__`, or a str (key or value) that starts with U+FEFF.
+ */
+let scannedUnfaithful = false;
 
 const keyDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const PROTO_KEY = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f]; // "__proto__"
@@ -780,7 +783,7 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
   let pos = start;
   let items = 0;
   scannedItems = 0;
-  scannedProtoKey = false;
+  scannedUnfaithful = false;
   while (pending.length > 0) {
     const top = pending.length - 1;
     const left = pending[top]!;
@@ -809,7 +812,8 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
       } else if (b >= 0xd9 && b <= 0xdb) return 'truncated';
       else return 'a map key is not a string';
       if (len > end - pos) return 'a length runs past the end';
-      if (len === 9 && PROTO_KEY.every((c, i) => bytes[pos + i] === c)) scannedProtoKey = true;
+      if (len === 9 && PROTO_KEY.every((c, i) => bytes[pos + i] === c)) scannedUnfaithful = true;
+      if (len >= 3 && bytes[pos] === 0xef && bytes[pos + 1] === 0xbb && bytes[pos + 2] === 0xbf) scannedUnfaithful = true;
       // Valid UTF-8 decodes one way, so two keys are the same string exactly when their bytes are.
       if (!validKey(bytes, pos, len)) return 'a map key is not valid UTF-8';
       if (typeof map === 'number') {
@@ -914,6 +918,11 @@ function scan(bytes: Uint8Array, maxDepth: number, start: number, end: number, k
       }
     }
     if (skip > end - pos) return 'a length runs past the end';
+    // A str that starts with U+FEFF: msgpackr without its native extractor drops it (a default
+    // TextDecoder for strings over 64 bytes), so such a message takes the faithful decoder too.
+    if (skip >= 3 && bytes[pos] === 0xef && bytes[pos + 1] === 0xbb && bytes[pos + 2] === 0xbf && ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb))) {
+      scannedUnfaithful = true;
+    }
     pos += skip;
     if (children >= 0) {
       // Each element takes at least one byte: a count beyond the bytes left is a lie.

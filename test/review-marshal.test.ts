@@ -2,7 +2,9 @@
 // hostile callers and hostile enclaves against runtime/marshal.ts. Each test is named after what
 // it guards and failed before its fix.
 
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadEnclave } from '../host/index.js';
 import { compileShape } from '../runtime/contract.js';
@@ -213,4 +215,23 @@ describe('re-entrancy: an argument getter', () => {
       }
     });
   }
+});
+
+describe('reply decoding: the same value whichever msgpackr string path runs', () => {
+  it('keeps a leading U+FEFF in keys and values, so two keys the check found different are never merged (msgpackr without its native extractor)', async () => {
+    // msgpackr's JS string path (msgpackr-extract missing on the platform, or disabled) decodes a
+    // str over 64 bytes with a default TextDecoder, which drops a leading BOM: the keys
+    // "\ufeff" + "a" x 100 and "a" x 100, checked as two keys, became one (the second value won).
+    const script = `
+      const { decodeReply } = await import(${JSON.stringify(new URL('../dist/runtime/marshal.js', import.meta.url).href)});
+      const str = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from([0xd9, b.length]), b]); };
+      const bytes = Buffer.concat([Buffer.from([0x81, 0xa2, 0x6f, 0x6b, 0x83]), str('\\ufeff' + 'a'.repeat(100)), Buffer.from([1]),
+        str('a'.repeat(100)), Buffer.from([2]), Buffer.from([0xa1, 0x76]), str('\\ufeff' + 'b'.repeat(100))]);
+      const value = decodeReply(new Uint8Array(bytes), 0, bytes.length, { depth: 32, replyItems: 100 });
+      console.log(JSON.stringify({ keys: Object.keys(value).length, first: Object.keys(value)[0].charCodeAt(0), v: value.v.length }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: 'true' },
+    });
+    expect(JSON.parse(stdout)).toEqual({ keys: 3, first: 0xfeff, v: 101 });
+  });
 });
