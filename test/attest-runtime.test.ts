@@ -7,18 +7,9 @@ import { EnclaveError, loadEnclave } from '../host/index.js';
 import { RUNTIME_VERSION } from '../runtime/version.js';
 import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
 import { watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 const COUNTER = 'enclave-modules/counter/build/counter.wasm';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('trusted modules', () => {
   const trusted = generateKeyPair();

@@ -4,8 +4,9 @@
  * may belong to another one (worker mode), which is what `stats` is for.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { EnclaveError, loadEnclave, type Enclave, type WorkerEnclave } from '../host/index.js';
+import { loadEnclave, type Enclave, type WorkerEnclave } from '../host/index.js';
 import { watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 /**
  * ops: `ok` answers at once; `work` runs a loop of 1000 iterations first (more fuel); `spin` loops
@@ -34,16 +35,6 @@ const STATS_CONTRACT = {
   limits: { requestBytes: 1024, replyBytes: 1024, depth: 8, memoryPages: 1, fuel: 1_000_000 },
   ops: { ok: {}, work: {}, spin: {} },
 };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 const open: (Enclave | WorkerEnclave)[] = [];
 afterEach(async () => {

@@ -9,24 +9,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { EnclaveError, loadEnclave } from '../host/index.js';
+import { loadEnclave } from '../host/index.js';
 import { watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 type Mode = { isolation?: 'worker' };
 const MODES: [string, Mode][] = [
   ['in-process', {}],
   ['worker', { isolation: 'worker' }],
 ];
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A loose floor on the bulk charge rate: whatever the rate, a byte costs at least this much fuel. */
 const BYTES_PER_FUEL_AT_MOST = 256;

@@ -7,26 +7,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileEnclave, EnclaveError, loadEnclave, type Enclave } from '../host/index.js';
+import { compileEnclave, loadEnclave, type Enclave } from '../host/index.js';
 import { clearFuelMemoryCache, instrumentCached, readEntry } from '../runtime/_fuel-cache.js';
 import { FUEL_EXPORT, INSTRUMENTER_VERSION, instrumentFuel } from '../runtime/fuel.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 const FIXTURES = new URL('../bench/fixtures/', import.meta.url);
 export async function sumModule(fuel?: number): Promise<Uint8Array> {
   const contract = JSON.parse(readFileSync(new URL('sum.contract.json', FIXTURES), 'utf8'));
   if (fuel !== undefined) contract.limits.fuel = fuel;
   return watModule(readFileSync(new URL('sum.wat', FIXTURES), 'utf8'), contract);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
 }
 
 const expectedSum = (n: number) => ((n * (n - 1)) / 2) % 2 ** 32 || 0;

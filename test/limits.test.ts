@@ -5,19 +5,10 @@
  * requests and replies over the contract limits are refused before a byte is copied.
  */
 import { describe, expect, it } from 'vitest';
-import { EnclaveError, loadEnclave } from '../host/index.js';
+import { loadEnclave } from '../host/index.js';
 import { HOSTILE_CORPUS } from './hostile/corpus.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
+import { codeOf } from './helpers/errors.js';
 
 const contract = (memoryPages: number, extra: object = {}) => ({
   ...MINIMAL_CONTRACT,

@@ -5,9 +5,10 @@
  * enclave's state. In-process there is no queue: a call runs to its end inside `call()`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { EnclaveError, loadEnclave, type Enclave, type WorkerEnclave } from '../host/index.js';
+import { loadEnclave, type Enclave, type WorkerEnclave } from '../host/index.js';
 import { DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT_MS } from '../runtime/index.js';
 import { watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 /** How long `slow` keeps the worker busy, ms: far longer than the queue timeouts used below. */
 const SLOW_MS = 1500;
@@ -52,16 +53,6 @@ const QUEUE_CONTRACT = {
 
 /** The slow op spins on the clock: unmetered, so only its own clock ends it. */
 const BASE = { capabilities: ['clock'], metering: false } as const;
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 const open: (Enclave | WorkerEnclave)[] = [];
 afterEach(async () => {

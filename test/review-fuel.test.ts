@@ -4,24 +4,15 @@
  * measures the time); in-process and in a worker alike (the rewrite is the same, the fuel too).
  */
 import { describe, expect, it } from 'vitest';
-import { EnclaveError, loadEnclave } from '../host/index.js';
+import { loadEnclave } from '../host/index.js';
 import { watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 type Mode = { isolation?: 'worker' };
 const MODES: [string, Mode][] = [
   ['in-process', {}],
   ['worker', { isolation: 'worker' }],
 ];
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 function contract(ops: string[], fuel: number, memoryPages = 256): object {
   return {

@@ -6,16 +6,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
 import { compileEnclave, EnclaveError, loadEnclave, type Enclave } from '../host/index.js';
 import { fixture, MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
+import { codeOf } from './helpers/errors.js';
 
 describe('load-time validation', () => {
   it('loads a minimal well-formed enclave and calls it', async () => {

@@ -7,18 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileEnclave, EnclaveError, type EnclaveModule } from '../host/index.js';
 import { InstancePool, type PoolInstance } from '../runtime/state.js';
 import { HOSTILE_CORPUS } from './hostile/corpus.js';
+import { codeOf } from './helpers/errors.js';
 
 const COUNTER = new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url);
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 let counter: EnclaveModule;
 beforeAll(async () => {

@@ -14,19 +14,10 @@ import { answerHostCall } from '../runtime/_worker-hostcall.js';
 import { HC_STATE, HOSTCALL_DATA_BYTES, HOSTCALL_HEADER_BYTES } from '../runtime/_worker-protocol.js';
 import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
 import { watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 const CAPS = ['seal', 'attest'] as ('seal' | 'attest')[];
 const DATA = new TextEncoder().encode('abcdefghijklmnopqrstuvwxyz012345');
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** The claims of a token without the ones that change with time. */
 async function claimsOf(token: string, provider: AttestationProvider, measurement: string, nonce: Uint8Array, reportData?: Uint8Array) {

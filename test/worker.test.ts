@@ -8,19 +8,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileEnclave, createWorkerEnclave, EnclaveError, loadEnclave, type EnclaveHandle, type WorkerEnclave } from '../host/index.js';
 import { fixture, watModule } from './helpers/wat.js';
+import { codeOf } from './helpers/errors.js';
 
 const ECHO = new URL('../enclave-modules/echo/build/echo.wasm', import.meta.url);
 const COUNTER = new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url);
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Request byte 5 is the op's first letter (see test/fixtures/hostile.wat): `s` spins forever. */
 const SPIN_WAT = `(module
