@@ -682,10 +682,16 @@ export class Enclave {
     const fuel = live.fuel;
     if (fuel !== undefined) {
       const left = fuel.value as number;
-      this.#lastFuel = left < 0 ? this.#budget : this.#budget - left;
       if (left < 0) {
+        this.#lastFuel = this.#budget;
         return new EnclaveError('fuel_exhausted', `The call used more than its ${this.#budget} units of fuel.`, { cause: err });
       }
+      const error = toEnclaveError(err);
+      // A trap stops the enclave mid-function, where its counter lives in a local: what it spent
+      // since its last call or return is lost (docs/LIMITS.md, "Fuel"). So a call that trapped is
+      // charged its whole budget: deterministic, and never less than it ran.
+      this.#lastFuel = error.code === 'trap' || error.code === 'stack_overflow' ? this.#budget : this.#budget - left;
+      return error;
     }
     return toEnclaveError(err);
   }

@@ -136,3 +136,37 @@ describe.each(MODES)('review: compile work of a metered module (%s)', (_name, mo
     }
   });
 });
+
+/**
+ * The counter lives in a local within a function and reaches the global at calls and returns, so
+ * a trap loses what the function spent since: a loop that burns most of the budget and then
+ * divides by zero reported almost nothing. A trapped call is charged its whole budget.
+ */
+const TRAP_WAT = dispatcher(
+  {
+    burn: `(local.set $i (i32.const 100000))
+    (loop $l (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $l (local.get $i)))
+    (drop (i32.div_u (i32.const 1) (local.get $i)))`,
+    ok: 'nop',
+  },
+  '(memory (export "memory") 1 1)',
+);
+
+describe.each(MODES)('review: fuel of a call that traps (%s)', (_name, mode) => {
+  it('a call that burns fuel in a loop and then traps is charged its whole budget, not what was last written back', async () => {
+    const budget = 5_000_000;
+    const e = await loadEnclave(await watModule(TRAP_WAT, contract(['burn', 'ok'], budget, 1)), mode);
+    try {
+      const stats = { fuel: 0 };
+      expect(await codeOf(e.call('burn', undefined, { stats }))).toBe('trap');
+      expect(stats.fuel).toBe(budget);
+      expect(e.lastCall.fuel).toBe(budget);
+      // A call that returns is charged what it used, far less than the budget.
+      await e.call('ok', undefined, { stats });
+      expect(stats.fuel).toBeGreaterThan(0);
+      expect(stats.fuel).toBeLessThan(budget / 100);
+    } finally {
+      await e.close();
+    }
+  });
+});
