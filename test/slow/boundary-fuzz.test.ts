@@ -771,6 +771,12 @@ BUDGET.workerReply = workerTotal - BUDGET.workerCaller;
 
 /** Values in an echo's args from which the default fuel budget may run out (echo of 500 ints: 5.6 M fuel of 10 M). */
 const COSTLY_ITEMS = 300;
+/**
+ * Request bytes from which it may too: the SDK checks and copies a string byte by byte (a 1 MiB
+ * string echoes for about 8.1 M fuel on a fresh instance; growing memory and a collection can push
+ * it past 10 M).
+ */
+const COSTLY_BYTES = 512 * 1024;
 
 /** Codes a caller's garbage may get from the bundled modules; anything else (internal, trap...) is a bug. */
 const CALLER_CODES = new Set(['invalid_args', 'unknown_op', 'invalid_options', 'too_large', 'bad_request', 'limit', 'state', 'overloaded']);
@@ -784,7 +790,7 @@ function checkEcho(suite: string, i: number, input: () => string, want: Expect, 
   if (bad !== undefined) return fail(suite, i, input, `${bad}: ${outcomeOf(o)}`);
   // Echoing many values takes the guest SDK many instructions: past a few hundred, the default
   // fuel budget may end the call (the bound working, not a fault); below that it must not.
-  const costly = want.items >= COSTLY_ITEMS;
+  const costly = want.items >= COSTLY_ITEMS || want.size >= COSTLY_BYTES;
   if (code === 'fuel_exhausted' && costly) {
     if (want.kind === REFUSE) fail(suite, i, input, `not plain data, but it reached the enclave: ${outcomeOf(o)}`);
     return;
