@@ -104,15 +104,22 @@ export interface CallOptions {
 }
 
 /**
- * @internal The `stats` of call options, checked and zeroed; undefined when not asked for.
+ * @internal Call options read once, each field once: `session`, and `stats` checked and zeroed
+ * (undefined when not asked for). A caller's getter, proxy trap or frozen `stats` that throws is bad
+ * input, never its own exception unwrapped.
  * @throws {EnclaveError} `invalid_options`.
  */
-export function statsOf(options: CallOptions | undefined): { fuel: number } | undefined {
-  const stats = options?.stats;
-  if (stats === undefined) return undefined;
-  if (typeof stats !== 'object' || stats === null) throw new EnclaveError('invalid_options', 'stats must be an object; the call fills in its fuel.');
-  stats.fuel = 0;
-  return stats;
+export function readCallOptions(options: CallOptions | undefined): { session: string | undefined; stats: { fuel: number } | undefined } {
+  try {
+    const session = options?.session;
+    const stats = options?.stats;
+    if (stats === undefined) return { session, stats };
+    if (typeof stats !== 'object' || stats === null) throw new EnclaveError('invalid_options', 'stats must be an object; the call fills in its fuel.');
+    stats.fuel = 0;
+    return { session, stats };
+  } catch (err) {
+    throw err instanceof EnclaveError ? err : new EnclaveError('invalid_options', 'The call options cannot be read.', { cause: err });
+  }
 }
 
 /** What the last call into an enclave used (`enclave.lastCall`). */
@@ -554,15 +561,7 @@ export class Enclave {
    * const value = await counter.call('incr', { by: 2 });
    */
   async call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
-    let session: string | undefined;
-    let stats: { fuel: number } | undefined;
-    try {
-      session = options?.session;
-      stats = statsOf(options);
-    } catch (err) {
-      // A caller's getter, proxy trap or frozen stats: bad input, never its own exception unwrapped.
-      throw err instanceof EnclaveError ? err : new EnclaveError('invalid_options', 'The call options cannot be read.', { cause: err });
-    }
+    const { session, stats } = readCallOptions(options);
     const entries = this.#entries;
     try {
       return this.#call(op, args, session) as T;

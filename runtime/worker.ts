@@ -24,7 +24,7 @@ import {
   EnclaveModule,
   MODULE_PARTS,
   reportContextFor,
-  statsOf,
+  readCallOptions,
   type CallOptions,
   type CallStats,
   type EnclaveOptions,
@@ -325,15 +325,13 @@ export class WorkerEnclave implements EnclaveHandle {
    * await enclave.call('incr', { by: 2 });
    */
   call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
-    let session: string | undefined;
-    let stats: { fuel: number } | undefined;
+    let read: ReturnType<typeof readCallOptions>;
     try {
-      session = options?.session;
-      stats = statsOf(options);
+      read = readCallOptions(options);
     } catch (err) {
-      // A caller's getter, proxy trap or frozen stats: bad input, never its own exception unwrapped.
-      return Promise.reject(err instanceof EnclaveError ? err : new EnclaveError('invalid_options', 'The call options cannot be read.', { cause: err }));
+      return Promise.reject(err);
     }
+    const { session, stats } = read;
     return this.#enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
   }
 
