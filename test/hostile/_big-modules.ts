@@ -5,19 +5,7 @@
  * minimal contract's `ping` with `true` (test/helpers/wat.ts) when it is within the bounds.
  */
 import { encodeU32Leb } from '../../attest/wasm-sections.js';
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
+import { I32, name, sleb } from './_binary.js';
 
 /** Appends without spreading: a spread of millions of bytes overflows the call stack. */
 function push(out: number[], bytes: readonly number[]): void {
@@ -32,12 +20,6 @@ function section(id: number, count: number, items: readonly (readonly number[])[
   return out;
 }
 
-function name(s: string): number[] {
-  const bytes = [...new TextEncoder().encode(s)];
-  return [...encodeU32Leb(bytes.length), ...bytes];
-}
-
-const I32 = 0x7f;
 
 export interface BigModule {
   /** Extra functions `() -> ()`, each with the body below. Default 0. */

@@ -3,19 +3,7 @@
  * functions of WAT takes jco longer than the whole rest of the corpus.
  */
 import { encodeU32Leb } from '../../attest/wasm-sections.js';
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
+import { I32, name, sleb } from './_binary.js';
 
 function vec(items: number[][]): number[] {
   return [...encodeU32Leb(items.length), ...items.flat()];
@@ -25,12 +13,6 @@ function section(id: number, payload: number[]): number[] {
   return [id, ...encodeU32Leb(payload.length), ...payload];
 }
 
-function name(s: string): number[] {
-  const bytes = [...new TextEncoder().encode(s)];
-  return [...encodeU32Leb(bytes.length), ...bytes];
-}
-
-const I32 = 0x7f;
 
 /**
  * `count` functions `(param i32) (result i32)`, each `local.get 0; i32.const i; i32.add`, the last
