@@ -274,8 +274,11 @@ export function checkArgs(check: ShapeCheck, args: unknown, maxValues: number): 
   }
 }
 
-/** The intrinsic length of a typed array (the getter a caller cannot override on an instance). */
-const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
+/**
+ * @internal The intrinsic length of a typed array (the getter a caller cannot override on an
+ * instance): the shape check and the encoder measure a `bin` by it alike.
+ */
+export const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
 
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
 

@@ -5,7 +5,7 @@
  */
 import { types } from 'node:util';
 import { Unpackr } from 'msgpackr';
-import { CHECK_TOO_LARGE, checkArgs, compileShape, DEFAULT_LIMITS, type Contract, type ShapeCheck } from './contract.js';
+import { CHECK_TOO_LARGE, checkArgs, compileShape, DEFAULT_LIMITS, typedLength, type Contract, type ShapeCheck } from './contract.js';
 import { ENCLAVE_CODES, EnclaveError, quoteInput, type ErrorCode } from './errors.js';
 
 /**
@@ -136,8 +136,6 @@ const TWO_63 = 2 ** 63;
 const TWO_64 = 2 ** 64;
 const I64_MIN = -(2n ** 63n);
 const U64_MAX = 2n ** 64n - 1n;
-/** The intrinsic length of a typed array: a caller cannot override it on the instance or a subclass. */
-const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!.get!;
 /** A lone surrogate: a map key with one would be sent as U+FFFD, and could repeat another key. */
 const LONE_SURROGATE = /\p{Cs}/u;
 /** Set by `utf8Short` when it wrote U+FFFD for a lone surrogate. */
