@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AttestationError } from './errors.js';
-import { SIGNATURE_SECTION, WasmFormatError, listSections, type WasmSection } from './wasm-sections.js';
+import { SIGNATURE_SECTION, WasmFormatError, listSections, type WasmSection } from '../core/index.js';
 
 export interface ModuleLayout {
   readonly bytes: Uint8Array;

@@ -18,7 +18,7 @@
 export { AttestationError, ATTESTATION_ERROR_CODES, ATTESTATION_ERROR_MESSAGES, isAttestationError } from './errors.js';
 export type { AttestationErrorCode } from './errors.js';
 
-// Wasm framing
+// Wasm framing (general WebAssembly reading lives in core/; re-exported for the `enclave/attest` subpath)
 export {
   CONTRACT_SECTION,
   SIGNATURE_SECTION,
@@ -29,8 +29,8 @@ export {
   customSections,
   readU32Leb,
   encodeU32Leb,
-} from './wasm-sections.js';
-export type { WasmSection } from './wasm-sections.js';
+} from '../core/index.js';
+export type { WasmSection } from '../core/index.js';
 
 // Identity
 export { readContract } from './contract.js';

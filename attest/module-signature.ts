@@ -31,7 +31,7 @@ import {
   encodeCustomSection,
   encodeU32Leb,
   readU32Leb,
-} from './wasm-sections.js';
+} from '../core/index.js';
 
 const SPEC_VERSION = 0x01;
 const CONTENT_TYPE_MODULE = 0x01;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { CONTRACT_SECTION, encodeCustomSection } from '../attest/wasm-sections.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
 import { EnclaveError } from '../runtime/errors.js';
 import { compileEnclave } from '../runtime/load.js';
 import { isMain } from './_harness.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
-import { CONTRACT_SECTION, encodeCustomSection } from '../attest/wasm-sections.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
 import { clearFuelMemoryCache } from '../runtime/_fuel-cache.js';
 import { compileEnclave } from '../runtime/load.js';
 import { echoBytes } from './_enclaves.js';

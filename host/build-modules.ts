@@ -10,7 +10,7 @@
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import asc from 'assemblyscript/asc';
-import { CONTRACT_SECTION, encodeCustomSection } from '../attest/wasm-sections.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
 import { EnclaveError } from '../runtime/errors.js';
 import { parseContract } from '../runtime/contract.js';
 

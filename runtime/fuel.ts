@@ -46,7 +46,7 @@
  * feature set of docs/ABI.md: exception handling, reference types, GC, threads, tail calls) refuses
  * the module with `invalid_module`, rather than leaving a loop unmetered.
  */
-import { listSections } from '../attest/wasm-sections.js';
+import { listSections } from '../core/index.js';
 import { EnclaveError } from './errors.js';
 
 /** Bumped whenever the rewrite changes; part of the cache key of instrumented bytes. */

@@ -1,5 +1,5 @@
 /** Test modules built from bytes, so attest tests depend on nobody's build output. */
-import { encodeCustomSection } from '../attest/wasm-sections.js';
+import { encodeCustomSection } from '../core/index.js';
 
 export const HEADER = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
 /** A type section with one function type `() -> ()`. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { escapeJson, escapeText } from '../host/cli/_escape.js';
-import { CONTRACT_SECTION, encodeCustomSection } from '../attest/wasm-sections.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
 import { watModule } from './helpers/wat.js';
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { encodeCustomSection } from '../attest/wasm-sections.js';
+import { encodeCustomSection } from '../core/index.js';
 import { EnclaveError, loadEnclave } from '../host/index.js';
 import { INSTRUMENT_QUEUE, instrumentOffThread } from '../runtime/_instrument-worker.js';
 import { instrumentFuel } from '../runtime/fuel.js';

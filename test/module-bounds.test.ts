@@ -7,10 +7,9 @@ import { mkdtempSync, openSync, closeSync, ftruncateSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeCustomSection, listSections, SIGNATURE_SECTION } from '../attest/wasm-sections.js';
+import { encodeCustomSection, listSections, SIGNATURE_SECTION, MODULE_BOUNDS } from '../core/index.js';
 import { measure } from '../attest/measure.js';
 import { compileEnclave, EnclaveError, loadEnclave, type EnclaveHandle, type LoadOptions } from '../host/index.js';
-import { MODULE_BOUNDS } from '../runtime/module-info.js';
 import { bigModule } from './hostile/_big-modules.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 

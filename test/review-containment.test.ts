@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileShape } from '../runtime/contract.js';
 import { EnclaveError, loadEnclave, type EnclaveHandle } from '../host/index.js';
-import { listSections } from '../attest/wasm-sections.js';
-import { MODULE_BOUNDS } from '../runtime/module-info.js';
+import { listSections, MODULE_BOUNDS } from '../core/index.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
 class Sentinel extends Error {

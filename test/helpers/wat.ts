@@ -1,7 +1,7 @@
 /** Builds test modules from WAT (parsed by jco) with a contract section appended. */
 import { readFileSync } from 'node:fs';
 import { parse } from '@bytecodealliance/jco';
-import { CONTRACT_SECTION, encodeCustomSection } from '../../attest/wasm-sections.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../../core/index.js';
 
 /** Parses WAT and appends `contract` (an object, or raw payload bytes) as the contract section. */
 export async function watModule(wat: string, contract?: object | Uint8Array): Promise<Uint8Array> {

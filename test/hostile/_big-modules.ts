@@ -4,7 +4,7 @@
  * docs/LIMITS.md ("Module structure") use them. Each one is a valid enclave that answers the
  * minimal contract's `ping` with `true` (test/helpers/wat.ts) when it is within the bounds.
  */
-import { encodeU32Leb } from '../../attest/wasm-sections.js';
+import { encodeU32Leb } from '../../core/index.js';
 import { I32, name, sleb } from './_binary.js';
 
 /** Appends without spreading: a spread of millions of bytes overflows the call stack. */

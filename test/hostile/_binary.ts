@@ -1,5 +1,5 @@
 /** Pieces of the Wasm binary format (core spec §5) shared by the modules generated here. */
-import { encodeU32Leb } from '../../attest/wasm-sections.js';
+import { encodeU32Leb } from '../../core/index.js';
 
 /** A signed LEB128 (`i32.const` immediates, segment offsets). */
 export function sleb(value: number): number[] {

@@ -2,7 +2,7 @@
  * Encodes the many-functions corpus module straight to binary (core spec §5): parsing 100 000
  * functions of WAT takes jco longer than the whole rest of the corpus.
  */
-import { encodeU32Leb } from '../../attest/wasm-sections.js';
+import { encodeU32Leb } from '../../core/index.js';
 import { I32, name, sleb } from './_binary.js';
 
 function vec(items: number[][]): number[] {

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ErrorCode, LoadOptions } from '../../runtime/index.js';
-import { CONTRACT_SECTION, encodeCustomSection } from '../../attest/wasm-sections.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../../core/index.js';
 import { watModule } from '../helpers/wat.js';
 import { bigModule } from './_big-modules.js';
 import { manyFunctionsBinary } from './_many-functions.js';

@@ -7,7 +7,7 @@ import { readPublicKeyFile } from '../../../attest/keys.js';
 import { readSignatures, verifyModule } from '../../../attest/module-signature.js';
 import { readModuleBytes } from '../../../runtime/load.js';
 import { EnclaveModule } from '../../../runtime/enclave.js';
-import { formatFuncType } from '../../../runtime/module-info.js';
+import { formatFuncType } from '../../../core/index.js';
 import { escapeText, stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
 
