@@ -1,0 +1,103 @@
+/**
+ * The layer rules of docs/ARCHITECTURE.md, checked by `npm run check:layers` (run first by `npm test`):
+ *
+ *   host/    -> runtime/index.ts, attest/index.ts, core/index.ts
+ *   runtime/ -> core/index.ts, attest/index.ts (for measurement only: test/layers.test.ts checks the names)
+ *   attest/  -> core/index.ts
+ *   core/    -> nothing of ours
+ *   bench/   -> host/, runtime/, attest/, core/ index.ts; nothing but bench/ and test/ imports bench/
+ *
+ * Each layer's public surface is its index.ts: another layer imports only that, never a sibling file
+ * and never an internal `_` file. Inside a layer, files import each other directly. test/ may reach
+ * into any layer (unit tests of internals) but is checked for cycles and unresolvable imports too.
+ * Type-only imports count: a type import against the direction is still a dependency against it.
+ */
+
+/** The layers, lowest first. */
+const LAYERS = ['core', 'attest', 'runtime', 'host', 'bench'];
+const OURS = '^(core|attest|runtime|host|bench|test|enclave-modules)/';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'core-imports-nothing-ours',
+      comment: 'core/ is the base layer: node builtins and npm packages only.',
+      severity: 'error',
+      from: { path: '^core/' },
+      to: { path: OURS, pathNot: '^core/' },
+    },
+    {
+      name: 'attest-imports-only-core',
+      comment: 'attest/ (the platform) sits on core/ alone: it never reaches up into runtime/ or host/.',
+      severity: 'error',
+      from: { path: '^attest/' },
+      to: { path: OURS, pathNot: '^(attest|core)/' },
+    },
+    {
+      name: 'runtime-imports-only-core-and-attest',
+      comment: 'runtime/ imports core/ and, for measurement only, attest/; never host/ or bench/.',
+      severity: 'error',
+      from: { path: '^runtime/' },
+      to: { path: OURS, pathNot: '^(runtime|core|attest)/' },
+    },
+    {
+      name: 'host-imports-no-bench',
+      comment: 'host/ is the product: benchmarks (and their devDependencies) never enter it.',
+      severity: 'error',
+      from: { path: '^host/' },
+      to: { path: OURS, pathNot: '^(host|runtime|attest|core)/' },
+    },
+    {
+      name: 'nothing-imports-bench',
+      comment: 'bench/ is not part of the product: only bench/ itself and test/ import it.',
+      severity: 'error',
+      from: { pathNot: '^(bench|test)/' },
+      to: { path: '^bench/' },
+    },
+    {
+      name: 'only-through-index',
+      comment:
+        'Another layer is reached only through its index.ts (its public surface); inside a layer, ' +
+        'files import each other directly. Covers `_` files, which are never imported from another layer.',
+      severity: 'error',
+      from: { path: `^(${LAYERS.join('|')})/` },
+      to: { path: `^(${LAYERS.join('|')})/`, pathNot: ['^$1/', `^(${LAYERS.join('|')})/index\\.ts$`] },
+    },
+    {
+      name: 'no-circular',
+      comment: 'No import cycles anywhere, type-only imports included.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'no-unresolvable',
+      comment: 'Every import resolves to a file or an installed package.',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+    {
+      name: 'no-orphans',
+      comment: 'A source file nothing imports and that imports nothing is dead code (declaration files excepted).',
+      severity: 'error',
+      from: { orphan: true, pathNot: ['\\.d\\.ts$', '(^|/)\\.[^/]+$', '^test/crypto/gen-[^/]*\\.mjs$'] },
+      to: {},
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // bench/peers has its own package.json; enclave-modules/, test/sdk-fixtures/ and the crypto
+    // harness are AssemblyScript, compiled by asc, not tsc.
+    exclude: { path: ['^bench/peers/', '^dist/', '^enclave-modules/', '^test/sdk-fixtures/', '^test/crypto/harness\\.ts$'] },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
