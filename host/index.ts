@@ -26,6 +26,8 @@ export {
   RUNTIME_VERSION,
   MAX_FUEL,
   STATE_POLICIES,
+  DIAGNOSTICS_CHANNELS,
+  diagnosticsIdOf,
 } from '../runtime/index.js';
 export {
   AttestationError,
@@ -65,4 +67,12 @@ export type {
   Limits,
   OpContract,
   Shape,
+  CallEndMessage,
+  CallStartMessage,
+  DiagnosticsChannelName,
+  DiagnosticsMessages,
+  InstanceDiscardMessage,
+  IsolationMode,
+  WorkerExitMessage,
+  WorkerExitReason,
 } from '../runtime/index.js';

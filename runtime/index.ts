@@ -23,3 +23,15 @@ export { parseContract, CAPABILITIES, DEFAULT_LIMITS } from './contract.js';
 export type { Capability, Contract, Limits, OpContract, Shape } from './contract.js';
 export { readModuleInfo } from './module-info.js';
 export type { ModuleInfo, ImportInfo, ExportInfo, MemoryInfo, FuncType } from './module-info.js';
+export { DIAGNOSTICS_CHANNELS, diagnosticsIdOf } from './diagnostics.js';
+export type {
+  CallEndMessage,
+  CallStartMessage,
+  DiagnosticsChannelName,
+  DiagnosticsMessages,
+  EnclaveEventBase,
+  InstanceDiscardMessage,
+  IsolationMode,
+  WorkerExitMessage,
+  WorkerExitReason,
+} from './diagnostics.js';

@@ -1,0 +1,217 @@
+/**
+ * Observation points: the runtime publishes what happens to an enclave on `node:diagnostics_channel`
+ * (as undici does in `lib/core/diagnostics.js`), so a supervisor, metrics or traces can listen
+ * without the runtime importing any of them.
+ *
+ * ```
+ *  call(op, args) ──► enclave:call:start  { enclave, mode, measurement, call, op }
+ *        │ runs (worker mode: queued, handed over, deadline)
+ *        ├─ a code that discards the instance ──► enclave:instance:discard { ..., call, code }
+ *        ▼
+ *  settled ─────────► enclave:call:end    { ..., call, op, ok, code, fuel, durationMs }
+ *  worker mode: a worker ends (close, timeout, died) ──► enclave:worker:exit { ..., exitCode, reason, error }
+ * ```
+ *
+ * What is never on a channel: payloads. No arguments, replies, log lines, error messages or
+ * details (an enclave writes those), session ids (a caller may use a user or tenant id as one),
+ * and an op name only when it is one the contract declares (an unknown one is caller input).
+ *
+ * Messages are built only when a channel has subscribers: with nobody listening a call costs one
+ * `hasSubscribers` read per channel, no allocation and no clock read. Subscribers run
+ * synchronously on the thread of the host that owns the enclave (in worker mode, the host thread,
+ * never the worker), after the enclave has returned: a subscriber never runs inside a call. A
+ * subscriber that throws does not reach the caller (diagnostics_channel reports it on
+ * `process.nextTick` as an uncaught exception, as for any subscriber).
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { DISCARDING_CODES, EnclaveError, type ErrorCode } from './errors.js';
+
+/** Every channel the runtime publishes on, declared once (docs: this file's header). */
+export const DIAGNOSTICS_CHANNELS = Object.freeze({
+  callStart: 'enclave:call:start',
+  callEnd: 'enclave:call:end',
+  instanceDiscard: 'enclave:instance:discard',
+  workerExit: 'enclave:worker:exit',
+} as const);
+
+/** A channel name of {@link DIAGNOSTICS_CHANNELS}. */
+export type DiagnosticsChannelName = (typeof DIAGNOSTICS_CHANNELS)[keyof typeof DIAGNOSTICS_CHANNELS];
+
+/** The isolation mode of the enclave an event is about. */
+export type IsolationMode = 'in-process' | 'worker';
+
+/** Fields every message carries: which enclave. */
+export interface EnclaveEventBase {
+  /** Process-unique id of the enclave handle (1, 2, ...); {@link diagnosticsIdOf} gives a handle's. */
+  readonly enclave: number;
+  readonly mode: IsolationMode;
+  /** The module's measurement (SHA-256, hex), as `enclave.measurement`. */
+  readonly measurement: string;
+}
+
+/** `enclave:call:start`: a call was made (before any check; in worker mode, before it queues). */
+export interface CallStartMessage extends EnclaveEventBase {
+  /** Process-unique id of the call, the same in its `enclave:call:end`. */
+  readonly call: number;
+  /** The op, when the contract declares it; `undefined` for any other value the caller passed. */
+  readonly op: string | undefined;
+}
+
+/** `enclave:call:end`: the call settled. */
+export interface CallEndMessage extends CallStartMessage {
+  readonly ok: boolean;
+  /** The stable code the call failed with (`EnclaveError.code`); `undefined` when `ok`. */
+  readonly code: ErrorCode | undefined;
+  /** Fuel the call used, as its `{ stats }` option reports (0 when it never entered the enclave). */
+  readonly fuel: number;
+  /** Wall-clock time from `call()` to settling, ms (in worker mode it includes the time queued). */
+  readonly durationMs: number;
+}
+
+/** `enclave:instance:discard`: a call ended in a code that discards the instance (the next call gets a fresh one). */
+export interface InstanceDiscardMessage extends EnclaveEventBase {
+  /** The call that caused it. */
+  readonly call: number;
+  /** Why: `trap`, `stack_overflow`, `fuel_exhausted`, `bad_reply` or `timeout`. */
+  readonly code: ErrorCode;
+}
+
+/** Why an enclave's worker ended. */
+export type WorkerExitReason =
+  /** `close()` terminated it. */
+  | 'close'
+  /** The host terminated it: a call passed its deadline (`timeout`), or its worker can no longer be trusted. */
+  | 'terminated'
+  /** It stopped by itself: out of memory (`resourceLimits`), or a crash. */
+  | 'died';
+
+/** `enclave:worker:exit`: a worker of an enclave in worker mode ended. */
+export interface WorkerExitMessage extends EnclaveEventBase {
+  readonly mode: 'worker';
+  /** The worker's exit code (`Worker` 'exit' event). */
+  readonly exitCode: number;
+  readonly reason: WorkerExitReason;
+  /** Node's error code when it died of an error (`ERR_WORKER_OUT_OF_MEMORY`); never a message. */
+  readonly error: string | undefined;
+}
+
+/** The message type of each channel. */
+export interface DiagnosticsMessages {
+  'enclave:call:start': CallStartMessage;
+  'enclave:call:end': CallEndMessage;
+  'enclave:instance:discard': InstanceDiscardMessage;
+  'enclave:worker:exit': WorkerExitMessage;
+}
+
+// Acquired once, at load: `channel()` by name on every call would cost a map lookup (Node docs).
+const callStart = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callStart);
+const callEnd = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.callEnd);
+const instanceDiscard = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.instanceDiscard);
+const workerExit = diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.workerExit);
+
+let nextEnclave = 0;
+let nextCall = 0;
+const ids = new WeakMap<object, number>();
+
+/**
+ * The id a handle's events carry in `enclave`, to tell its events from others'.
+ * @returns undefined for an object that is not an enclave handle.
+ * @example
+ * import { subscribe } from 'node:diagnostics_channel';
+ * const id = diagnosticsIdOf(enclave);
+ * subscribe('enclave:call:end', (m) => { if ((m as CallEndMessage).enclave === id) record(m); });
+ */
+export function diagnosticsIdOf(handle: object): number | undefined {
+  return ids.get(handle);
+}
+
+/**
+ * @internal What an enclave's events say about it, made once per handle (in worker mode, on the
+ * host thread: the worker's own Enclave publishes into its thread, where nobody listens).
+ */
+export interface DiagnosticsSource extends EnclaveEventBase {
+  /** The contract's op names: only these are published. */
+  readonly ops: object;
+}
+
+/** @internal Registers a handle and describes it for its events. */
+export function diagnosticsSource(handle: object, mode: IsolationMode, measurement: string, ops: object): DiagnosticsSource {
+  const enclave = ++nextEnclave;
+  ids.set(handle, enclave);
+  return Object.freeze({ enclave, mode, measurement, ops });
+}
+
+/** @internal One observed call; `undefined` when nobody listened to its start or end. */
+export interface CallObservation {
+  readonly source: DiagnosticsSource;
+  readonly call: number;
+  readonly op: string | undefined;
+  readonly startedAt: number;
+}
+
+/**
+ * @internal At the start of `call()`: publishes `enclave:call:start` and returns what its end
+ * needs, or undefined (nothing allocated, no clock read) when neither channel has subscribers.
+ * A call that started before anyone listened publishes no end either.
+ */
+export function callStarted(source: DiagnosticsSource, op: unknown): CallObservation | undefined {
+  if (!callStart.hasSubscribers && !callEnd.hasSubscribers && !instanceDiscard.hasSubscribers) return undefined;
+  const observation: CallObservation = {
+    source,
+    call: ++nextCall,
+    // Only a declared op: any other string is caller input, perhaps not meant for a log.
+    op: typeof op === 'string' && Object.prototype.hasOwnProperty.call(source.ops, op) ? op : undefined,
+    startedAt: performance.now(),
+  };
+  if (callStart.hasSubscribers) {
+    const message: CallStartMessage = { ...baseOf(source), call: observation.call, op: observation.op };
+    callStart.publish(message);
+  }
+  return observation;
+}
+
+/**
+ * @internal When the call settles: publishes `enclave:instance:discard` if its code discards the
+ * instance (DISCARDING_CODES, in both modes), then `enclave:call:end`. `error` is what the call
+ * rejected with (undefined on success).
+ */
+export function callEnded(observation: CallObservation | undefined, error: unknown, fuel: number): void {
+  if (observation === undefined) return;
+  const { source } = observation;
+  const code = error === undefined ? undefined : error instanceof EnclaveError ? error.code : 'internal';
+  if (code !== undefined && DISCARDING_CODES.has(code) && instanceDiscard.hasSubscribers) {
+    const message: InstanceDiscardMessage = { ...baseOf(source), call: observation.call, code };
+    instanceDiscard.publish(message);
+  }
+  if (callEnd.hasSubscribers) {
+    const message: CallEndMessage = {
+      ...baseOf(source),
+      call: observation.call,
+      op: observation.op,
+      ok: error === undefined,
+      code,
+      fuel: Number.isFinite(fuel) ? fuel : 0,
+      durationMs: performance.now() - observation.startedAt,
+    };
+    callEnd.publish(message);
+  }
+}
+
+/** @internal A worker of the enclave ended: publishes `enclave:worker:exit` if anyone listens. */
+export function workerExited(source: DiagnosticsSource, exitCode: number, reason: WorkerExitReason, error: unknown): void {
+  if (!workerExit.hasSubscribers) return;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const message: WorkerExitMessage = {
+    ...baseOf(source),
+    mode: 'worker',
+    exitCode,
+    reason,
+    error: typeof code === 'string' ? code : undefined,
+  };
+  workerExit.publish(message);
+}
+
+/** The base fields, without `ops` (the contract's op table is not a message field). */
+function baseOf(source: DiagnosticsSource): EnclaveEventBase {
+  return { enclave: source.enclave, mode: source.mode, measurement: source.measurement };
+}
