@@ -13,7 +13,9 @@ export interface ModuleContract {
   readonly version: string;
   /** Security version number, an integer ≥ 0. */
   readonly svn: number;
+  /** The capabilities the module asks for; `[]` when the contract lists none. */
   readonly capabilities: readonly string[];
+  /** The contract's limits as written; `{}` when absent (the runtime applies its defaults). */
   readonly limits: Readonly<Record<string, unknown>>;
   readonly ops: Readonly<Record<string, unknown>>;
   readonly [key: string]: unknown;
@@ -26,7 +28,8 @@ const MAX_CONTRACT_BYTES = 1 << 20;
  * Reads and checks the contract embedded in a module's `enclave.contract` section.
  * Only the fields attestation needs are checked here; the runtime validates the full schema.
  * @throws {AttestationError} `invalid_module` for bad framing; `invalid_contract` if the section is
- *   missing, duplicated, not UTF-8 JSON, or lacks a valid name, version, svn, capabilities, limits or ops.
+ *   missing, duplicated, not UTF-8 JSON, lacks a valid name, version, svn or ops, or has
+ *   capabilities that are not a list of strings or limits that are not an object.
  * @example
  * const { name, version, svn } = readContract(bytes);
  */
@@ -61,9 +64,13 @@ function checkContract(json: unknown): ModuleContract {
   if (typeof json.name !== 'string' || json.name.length === 0) bad('name');
   if (typeof json.version !== 'string' || json.version.length === 0) bad('version');
   if (!Number.isSafeInteger(json.svn) || (json.svn as number) < 0) bad('svn');
-  if (!Array.isArray(json.capabilities) || !json.capabilities.every((c) => typeof c === 'string')) bad('capabilities');
-  if (!isPlainObject(json.limits)) bad('limits');
+  // Optional, as for the runtime (docs/ABI.md §6): absent means none granted / the default limits.
+  // Required here, a module the runtime loads had no identity (`moduleIdentity` refused its contract).
+  const capabilities = json.capabilities ?? [];
+  if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) bad('capabilities');
+  const limits = json.limits ?? {};
+  if (!isPlainObject(limits)) bad('limits');
   if (!isPlainObject(json.ops)) bad('ops');
-  return json as unknown as ModuleContract;
+  return { ...json, capabilities, limits } as unknown as ModuleContract;
 }
 

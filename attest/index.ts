@@ -53,8 +53,10 @@ export {
   readPublicKeyFile,
 } from './keys.js';
 export type { SigningKeyPair, Ed25519PublicJwk, Ed25519PrivateJwk, PublicKeyInput, KeyPairPaths } from './keys.js';
-export { signModule, verifyModule, readSignatures, checkTrust, defaultKeyId } from './module-signature.js';
-export type { SignOptions, VerifiedSigner, DeclaredSignature, TrustedSigner, TrustPolicy } from './module-signature.js';
+export { signModule, verifyModule, readSignatures, defaultKeyId } from './module-signature.js';
+export type { SignOptions, VerifiedSigner, DeclaredSignature } from './module-signature.js';
+export { checkTrust } from './trust.js';
+export type { TrustedSigner, TrustPolicy } from './trust.js';
 
 // Evidence
 export {

@@ -1,5 +1,7 @@
 /**
  * The identity of a module: its measurement, its signers and its security version (svn).
+ * Imports the signature format (./module-signature.ts), never the reverse; the trust decision built
+ * on identities is ./trust.ts.
  *
  * measurement = SHA-256(module bytes without the leading `signature` section). Signing only
  * prepends that section, so the measurement of a signed module equals `sha256sum` of the unsigned
@@ -49,6 +51,10 @@ export function measure(bytes: Uint8Array): Uint8Array {
  * Computes a module's identity: measurement, contract name/version/svn, and which of the given
  * public keys validly signed it. Without keys, `signers` is empty: a signature can only be checked
  * against a key you already hold (use {@link readSignatures} to list the key ids it claims).
+ *
+ * The one place an identity is built: {@link checkTrust} (./trust.ts) only adds the admitting
+ * `signer` to what this returns, and the runtime calls one or the other, so every layer agrees on
+ * what an identity holds.
  * @param bytes - a WebAssembly module.
  * @param publicKeys - candidate signer keys (raw 32 bytes, hex, base64url, JWK or JWK JSON).
  * @throws {AttestationError} `invalid_module`, `invalid_contract`, `malformed_signature`, `invalid_key`.

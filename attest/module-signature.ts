@@ -19,11 +19,9 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, equalBytes, utf8Encode } from './_bytes.js';
-import { measureLayout, parseLayout, type ModuleLayout } from './_layout.js';
+import { parseLayout, type ModuleLayout } from './_layout.js';
 import { AttestationError } from './errors.js';
 import { parsePrivateKey, parsePublicKey, type PublicKeyInput, type SigningKeyPair } from './keys.js';
-import { readContract } from './contract.js';
-import type { ModuleIdentity } from './measure.js';
 import {
   SIGNATURE_DELIMITER_SECTION,
   SIGNATURE_SECTION,
@@ -311,51 +309,7 @@ export function readSignatures(bytes: Uint8Array): DeclaredSignature[] {
   );
 }
 
-/** One trusted signer and its rollback floor. */
-export interface TrustedSigner {
-  /** The signer's public key, in any {@link PublicKeyInput} form. */
-  readonly publicKey: PublicKeyInput;
-  /** Lowest contract svn accepted from this signer (default 0). */
-  readonly minSvn?: number;
-}
-
-/** The runtime's trust option: which signers may load modules, and their svn floors. */
-export interface TrustPolicy {
-  readonly trusted: readonly TrustedSigner[];
-}
-
-/**
- * Checks that a module is signed by a trusted key at or above that key's svn floor.
- * The module is admitted if at least one trusted signer validly signed it and the contract's svn
- * is ≥ that signer's `minSvn`; the first such signer (in `trusted` order) becomes `signer`.
- * @returns the module's identity with `signers` (every valid trusted signer) and `signer`.
- * @throws {AttestationError} `untrusted_module` if no trusted key signed the whole module;
- *   `rollback` if every trusted signer's floor is above the svn; `invalid_module`,
- *   `invalid_contract`, `malformed_signature`, `invalid_key`.
- * @example
- * const id = checkTrust(bytes, { trusted: [{ publicKey: releaseKey, minSvn: 3 }] });
- * console.log(`loading ${id.name}@${id.version} signed by ${id.signer}`);
- */
-export function checkTrust(bytes: Uint8Array, policy: TrustPolicy): ModuleIdentity {
-  if (!policy || !Array.isArray(policy.trusted)) throw new TypeError('policy.trusted: expected an array');
-  const floors = policy.trusted.map((t) => {
-    const minSvn = t.minSvn ?? 0;
-    if (!Number.isSafeInteger(minSvn) || minSvn < 0) throw new RangeError('minSvn: expected an integer ≥ 0');
-    return { pk: parsePublicKey(t.publicKey), minSvn };
-  });
-  const contract = readContract(bytes);
-  const valid = verifyModule(bytes, floors.map((f) => f.pk));
-  if (valid.length === 0) throw new AttestationError('untrusted_module');
-  const admitted = floors.find(
-    (f) => contract.svn >= f.minSvn && valid.some((v) => v.publicKey === bytesToHex(f.pk)),
-  );
-  if (!admitted) throw new AttestationError('rollback');
-  return Object.freeze({
-    measurement: bytesToHex(measureLayout(parseLayout(bytes))),
-    signers: Object.freeze(valid.map((v) => v.signer)),
-    signer: bytesToHex(sha256(admitted.pk)),
-    svn: contract.svn,
-    name: contract.name,
-    version: contract.version,
-  });
-}
+// TEMPORARY (issue 10): runtime/enclave.ts still imports checkTrust from here; it moved to ./trust.ts.
+// Delete once runtime/ imports it from attest/index.ts (this re-export is an import cycle).
+export { checkTrust } from './trust.js';
+export type { TrustedSigner, TrustPolicy } from './trust.js';
