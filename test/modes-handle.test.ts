@@ -1,0 +1,194 @@
+/**
+ * The handle both isolation modes implement (EnclaveHandle): contract, measurement, identity,
+ * limits, attest, drain, close, with the same values and signatures in both modes
+ * (test/helpers/modes.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AttestationError,
+  DEFAULT_POLICY,
+  EnclaveError,
+  generateKeyPair,
+  measure,
+  signModule,
+  SoftwareAttestationProvider,
+  verifyEvidence,
+  type EnclaveHandle,
+} from '../host/index.js';
+import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
+import { codeOf } from './helpers/errors.js';
+import { loadIn, MODES, type Mode } from './helpers/modes.js';
+import { watModule } from './helpers/wat.js';
+
+const COUNTER = new Uint8Array(readFileSync(new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url)));
+const COUNTER_CONTRACT = JSON.parse(readFileSync(new URL('../enclave-modules/counter/contract.json', import.meta.url), 'utf8'));
+const CAPS = ['seal', 'attest'];
+const NONCE = new Uint8Array(16).fill(9);
+
+let provider: SoftwareAttestationProvider;
+let attester: Uint8Array;
+beforeAll(async () => {
+  provider = new SoftwareAttestationProvider({ dir: await mkdtemp(path.join(tmpdir(), 'enclave-platform-')) });
+  attester = await watModule(ATTEST_WAT, ATTEST_CONTRACT);
+});
+
+/** The claims of a token without the ones that change with time or the nonce. */
+async function claimsOf(token: string, measurement: string, nonce: Uint8Array): Promise<Record<string, unknown>> {
+  const verified = await verifyEvidence(token, { platformKey: provider.publicJwk(), policy: { measurements: [measurement], allowDebug: true }, nonce });
+  const claims: Record<string, unknown> = { ...verified.claims };
+  for (const key of ['iat', 'exp', 'nbf', 'jti', 'eat_nonce']) delete claims[key];
+  return claims;
+}
+
+describe.each(MODES)('$name', (mode) => {
+  let counter: EnclaveHandle;
+  let attesting: EnclaveHandle;
+  beforeAll(async () => {
+    [counter, attesting] = await Promise.all([
+      loadIn(mode, COUNTER, { policy: { replyBytes: 512, fuel: 5_000_000 } }),
+      loadIn(mode, attester, { capabilities: CAPS, attestation: provider }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([counter?.close(), attesting?.close()]);
+  });
+
+  it('contract: the module contract, as parsed', () => {
+    expect(counter.contract.name).toBe('counter');
+    expect(counter.contract.version).toBe(COUNTER_CONTRACT.version);
+    expect(counter.contract.svn).toBe(COUNTER_CONTRACT.svn);
+    expect(Object.keys(counter.contract.ops).sort()).toEqual(['get', 'incr', 'reset']);
+    expect(counter.contract.ops.reset?.requires).toEqual(['incr']);
+  });
+
+  it('measurement: SHA-256 of the module bytes, hex', () => {
+    expect(counter.measurement).toBe(Buffer.from(measure(COUNTER)).toString('hex'));
+  });
+
+  it('identity: measurement and svn; the signer when a trust policy admitted the module', async () => {
+    expect(counter.identity.measurement).toBe(counter.measurement);
+    expect(counter.identity.svn).toBe(COUNTER_CONTRACT.svn);
+    expect(counter.identity.signer).toBeUndefined();
+    const keys = generateKeyPair();
+    const signed = await loadIn(mode, signModule(COUNTER, keys), { trust: { trusted: [{ publicKey: keys.publicKey, minSvn: 1 }] } });
+    try {
+      expect(signed.identity.signer).toMatch(/^[0-9a-f]{64}$/);
+      expect(signed.identity.measurement).toBe(counter.measurement);
+    } finally {
+      await signed.close();
+    }
+  });
+
+  it('limits: the contract capped by the host policy', () => {
+    expect(counter.limits.requestBytes).toBe(COUNTER_CONTRACT.limits.requestBytes);
+    expect(counter.limits.replyBytes).toBe(512);
+    expect(counter.limits.memoryPages).toBe(COUNTER_CONTRACT.limits.memoryPages);
+    expect(counter.limits.fuel).toBe(5_000_000);
+    expect(counter.limits.tableElements).toBeLessThanOrEqual(DEFAULT_POLICY.tableElements);
+  });
+
+  it('attest: evidence about this enclave, bound to the nonce, which verifies', async () => {
+    const claims = await claimsOf(attesting.attest(NONCE), attesting.measurement, NONCE);
+    expect(claims['enclave.measurement']).toBe(attesting.measurement);
+    expect(claims['enclave.svn']).toBe(ATTEST_CONTRACT.svn);
+    expect(claims['enclave.capabilities']).toEqual(['attest', 'seal']);
+  });
+
+  it('attest: a bad nonce is an AttestationError; no provider is invalid_options', () => {
+    const err = (() => {
+      try {
+        attesting.attest(new Uint8Array(0));
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(AttestationError);
+    expect((err as AttestationError).code).toBe('invalid_nonce');
+    expect(() => counter.attest(NONCE)).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+  });
+
+  it('drain: resolves once the calls made before it have settled, and serves on', async () => {
+    const settled: number[] = [];
+    const calls = [1, 2, 3].map((by) => counter.call('incr', { by }).then(() => settled.push(by)));
+    const draining = counter.drain();
+    expect(draining).toBeInstanceOf(Promise);
+    await draining;
+    expect(settled.sort()).toEqual([1, 2, 3]);
+    await Promise.all(calls);
+    await counter.drain(); // idle: resolves at once
+    expect(typeof (await counter.call('get'))).toBe('number');
+  });
+
+  it('close: then call, attest and endSession are closed or false; close is idempotent', async () => {
+    const e = await loadIn(mode, attester, { capabilities: CAPS, attestation: provider });
+    await e.close();
+    expect(e.closed).toBe(true);
+    expect(await codeOf(e.call('key'))).toBe('closed');
+    expect(() => e.attest(NONCE)).toThrow(EnclaveError);
+    expect(() => e.attest(NONCE)).toThrow(expect.objectContaining({ code: 'closed' }));
+    expect(await e.endSession('a')).toBe(false);
+    await e.drain();
+    await e.close();
+  });
+
+  it('offers every member of EnclaveHandle, the interface a supervisor depends on', () => {
+    const members: (keyof EnclaveHandle)[] = ['call', 'attest', 'endSession', 'drain', 'close', 'contract', 'measurement', 'identity', 'limits', 'closed'];
+    for (const member of members) expect(counter[member], member).toBeDefined();
+  });
+});
+
+describe('both modes describe the same enclave alike', () => {
+  const [inProcess, worker] = MODES as [Mode, Mode];
+  let handles: [EnclaveHandle, EnclaveHandle];
+  const options = () => ({ capabilities: CAPS, attestation: provider, policy: { replyBytes: 4096, fuel: 3_000_000 } });
+  beforeAll(async () => {
+    handles = await Promise.all([loadIn(inProcess, attester, options()), loadIn(worker, attester, options())]);
+  });
+  afterAll(async () => {
+    await Promise.all(handles?.map((h) => h.close()) ?? []);
+  });
+
+  it('contract, measurement, identity, limits', () => {
+    const [a, b] = handles;
+    expect(b.contract).toEqual(a.contract);
+    expect(b.measurement).toBe(a.measurement);
+    expect(b.identity).toEqual(a.identity);
+    expect(b.limits).toEqual(a.limits);
+    expect(Object.isFrozen(b.limits)).toBe(Object.isFrozen(a.limits));
+  });
+
+  it('attest: the same claims apart from time and nonce', async () => {
+    const [a, b] = handles;
+    const other = new Uint8Array(32).fill(1);
+    const ca = await claimsOf(a.attest(NONCE), a.measurement, NONCE);
+    const cb = await claimsOf(b.attest(other), b.measurement, other);
+    expect(cb).toEqual(ca);
+    expect(ca['enclave.limits']).toMatchObject({ replyBytes: 4096, fuel: 3_000_000 });
+  });
+
+  it('attest for a debug enclave: the same claims, debug marked in both', async () => {
+    const debug = await Promise.all([loadIn(inProcess, attester, { ...options(), debug: true }), loadIn(worker, attester, { ...options(), debug: true })]);
+    try {
+      const ca = await claimsOf(debug[0].attest(NONCE), debug[0].measurement, NONCE);
+      const cb = await claimsOf(debug[1].attest(NONCE), debug[1].measurement, NONCE);
+      expect(cb).toEqual(ca);
+      expect(ca).not.toEqual(await claimsOf(handles[0].attest(NONCE), handles[0].measurement, NONCE));
+    } finally {
+      await Promise.all(debug.map((h) => h.close()));
+    }
+  });
+
+  it('attest with an enclave key: carried in cnf alike', async () => {
+    const [a, b] = handles;
+    const enclaveKey = { kty: 'OKP', crv: 'X25519', x: Buffer.alloc(32, 5).toString('base64url') } as never;
+    const ca = await claimsOf(a.attest(NONCE, { enclaveKey }), a.measurement, NONCE);
+    const cb = await claimsOf(b.attest(NONCE, { enclaveKey }), b.measurement, NONCE);
+    expect(ca.cnf).toBeDefined();
+    expect(cb).toEqual(ca);
+  });
+});
