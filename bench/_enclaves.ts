@@ -1,9 +1,8 @@
 /** What the enclave suites share: the echo module and the worker-isolation probe. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Enclave, EnclaveOptions } from '../runtime/enclave.js';
-import { EnclaveError } from '../runtime/errors.js';
-import { loadEnclave } from '../runtime/load.js';
+import { EnclaveError } from '../core/index.js';
+import { loadEnclave, type Enclave, type EnclaveOptions } from '../runtime/index.js';
 
 /** The echo enclave's bytes (`npm run build` writes them). */
 export async function echoBytes(root: string): Promise<Uint8Array> {

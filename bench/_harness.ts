@@ -13,7 +13,7 @@
  * import { defineSuite, isMain, runStandalone, type Case } from './_harness.js';
  *
  * export const suite = defineSuite({
- *   name: 'fuel',                       // what `enclave bench fuel` and the JSON call it
+ *   name: 'fuel',                       // what `npm run bench -- fuel` and the JSON call it
  *   description: 'fuel metering cost',  // one line, shown above the suite's table
  *   maxTime: 1,                         // seconds per case (`--quick` and `--max-time` override)
  *   async setup(ctx) {

@@ -11,8 +11,7 @@
  *   npm run build && npm run bench -- boundary        (or: node dist/bench/boundary.js)
  */
 import { parse } from '@bytecodealliance/jco';
-import type { Enclave } from '../runtime/enclave.js';
-import { loadEnclave } from '../runtime/load.js';
+import { loadEnclave, type Enclave } from '../runtime/index.js';
 import { closeEnclave, echoBytes, payload, probeWorkerMode } from './_enclaves.js';
 import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 import { loadExtism } from './_peers.js';

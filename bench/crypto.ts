@@ -32,8 +32,7 @@ import { sha256 as nSha256, sha512 as nSha512 } from '@noble/hashes/sha2.js';
 import { hmac as nHmac } from '@noble/hashes/hmac.js';
 import { chacha20poly1305 as nChaPoly, xchacha20poly1305 as nXChaPoly } from '@noble/ciphers/chacha.js';
 import { ed25519 as nEd, x25519 as nX } from '@noble/curves/ed25519.js';
-import type { Enclave } from '../runtime/enclave.js';
-import { loadEnclave } from '../runtime/load.js';
+import { loadEnclave, type Enclave } from '../runtime/index.js';
 import { closeEnclave } from './_enclaves.js';
 import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 

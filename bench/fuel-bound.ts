@@ -15,9 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
-import { EnclaveError } from '../runtime/errors.js';
-import { compileEnclave } from '../runtime/load.js';
+import { CONTRACT_SECTION, EnclaveError, encodeCustomSection } from '../core/index.js';
+import { compileEnclave } from '../runtime/index.js';
 import { isMain } from './_harness.js';
 
 /** One hostile pattern: the body of `$attack` (locals $i $j $p i32, $x i64, $y f64). */

@@ -5,8 +5,7 @@
  *
  *   npm run bench -- instantiate
  */
-import { compileEnclave, loadEnclave } from '../runtime/load.js';
-import { createPackr } from '../runtime/marshal.js';
+import { compileEnclave, createPackr, loadEnclave } from '../runtime/index.js';
 import { closeEnclave, echoBytes, payload, probeWorkerMode } from './_enclaves.js';
 import { defineSuite, isMain, runStandalone, type Case } from './_harness.js';
 import { loadExtism } from './_peers.js';

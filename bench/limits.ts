@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
-import { clearFuelMemoryCache } from '../runtime/_fuel-cache.js';
-import { compileEnclave } from '../runtime/load.js';
+import { clearFuelMemoryCache, compileEnclave } from '../runtime/index.js';
 import { echoBytes } from './_enclaves.js';
 import { defineSuite, isMain, runStandalone, type Case } from './_harness.js';
 

@@ -6,7 +6,7 @@
  *
  *   npm run bench -- marshal
  */
-import { checkMsgpack, createPackr, decodeReply, encodeCall, requestFrame, unpackr } from '../runtime/marshal.js';
+import { checkMsgpack, createPackr, decodeReply, encodeCall, requestFrame, unpackr } from '../runtime/index.js';
 import { payload } from './_enclaves.js';
 import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 import { SIZES } from './boundary.js';

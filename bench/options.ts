@@ -1,7 +1,6 @@
 /**
- * The benchmark runner's options, declared once for both entries: `npm run bench -- ...`
- * (bench/run.ts) and `enclave bench ...` (host/cli/commands/bench.ts). Small on purpose: the CLI
- * imports it at start-up and loads the runner itself only when the command runs.
+ * The benchmark runner's options (`npm run bench -- ...`, bench/run.ts), kept apart from the runner
+ * so they read as the runner's whole interface.
  */
 import { Command, Option } from 'commander';
 

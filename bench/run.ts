@@ -4,7 +4,9 @@
  *
  *   npm run build:ts && npm run bench -- [suite...] [--quick] [--json out.json] [--report out/]
  *       [--compare baseline.json --max-regression 10%]
- *   enclave bench [suite...] (same options)
+ *
+ * Not a command of the shipped CLI: the benchmarks need devDependencies (benchmark, jco) and the
+ * repository's sources, and dist/bench is left out of the package.
  *
  * Exit codes: 0 done, 1 a regression (or a suite failed), 2 bad usage.
  * `ENCLAVE_BENCH_SLOWDOWN=<suite>[/<case substring>]:<factor>[,...]` multiplies the work of the
@@ -15,8 +17,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { EnclaveError } from '../runtime/errors.js';
-import { handleError } from '../host/cli/handle-error.js';
+import { BenchUsageError, printBenchError } from './_errors.js';
 import { formatNs, isMain, repoRoot, runCases, type CaseResult, type Suite, type SuiteContext } from './_harness.js';
 import { assertReport, compareMarkdown, compareReports, parseThreshold } from './_compare.js';
 import { SCHEMA, gitInfo, machineInfo, reportMarkdown, suiteSvg, withRatios, type BenchReport, type SuiteReport } from './_report.js';
@@ -31,8 +32,8 @@ const EXPORTS_SUITE = /^export\s+(?:const|let|var)\s+suite\b|^export\s*\{[^}]*\b
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function usage(message: string): EnclaveError {
-  return new EnclaveError('invalid_options', message);
+function usage(message: string): BenchUsageError {
+  return new BenchUsageError(message);
 }
 
 /**
@@ -186,7 +187,7 @@ async function readReport(file: string, what: string): Promise<BenchReport> {
 /**
  * Runs the named suites (all when empty) with the given options; `given` replaces discovery
  * (a suite file run as a script). Resolves with the exit code.
- * @throws {EnclaveError} `invalid_options` for bad usage.
+ * @throws {BenchUsageError} for bad usage.
  */
 export async function runBench(names: readonly string[], opts: BenchOptions, given?: readonly Suite[]): Promise<number> {
   const threshold = parseThreshold(opts.maxRegression ?? '10%');
@@ -248,8 +249,7 @@ export async function main(argv: readonly string[], given?: readonly Suite[]): P
     command.parse([...argv], { from: 'user' });
     return await runBench(command.args, command.opts<BenchOptions>(), given);
   } catch (err) {
-    handleError(err);
-    return typeof process.exitCode === 'number' ? process.exitCode : 1;
+    return printBenchError(err);
   }
 }
 

@@ -10,8 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadEnclave } from '../runtime/load.js';
-import { createPackr, unpackr } from '../runtime/marshal.js';
+import { createPackr, loadEnclave, unpackr } from '../runtime/index.js';
 import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 
 const SIZES = [16, 65_536] as const;

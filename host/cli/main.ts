@@ -27,7 +27,6 @@ const program = new Command('enclave')
   .addCommand(attestCommand)
   .addCommand(verifyCommand)
   .addCommand(platformKeyCommand);
-program.addCommand((await import('./commands/bench.js')).benchCommand);
 
 // Usage errors throw (exit code 2 through handleError) instead of exiting from inside commander.
 program.exitOverride();
