@@ -16,7 +16,11 @@ import type { AttestationProvider } from './provider.js';
 /** What the runtime knows about the calling enclave: an {@link EvidenceRequest} without the nonce and report data. */
 export type ReportContext = Omit<EvidenceRequest, 'nonce' | 'reportData'>;
 
-/** Return values of the `report` import for failures (docs/ABI.md §3). */
+/**
+ * Return values of the `report` import for failures (docs/ABI.md §3). The ABI's own table is
+ * runtime/abi.ts `REPORT_STATUS`; attest never imports runtime/, so this copy is kept equal by
+ * test/abi.test.ts.
+ */
 export const REPORT_STATUS = Object.freeze({
   /** A pointer or length is out of the enclave's memory (checked by the runtime). */
   outOfBounds: -1,

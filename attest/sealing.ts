@@ -18,7 +18,10 @@ import type { ModuleIdentity } from './measure.js';
 /** What a sealing key is bound to. */
 export type SealingPolicy = 'measurement' | 'signer';
 
-/** The policies, in the order of the `seal_key` import's `policy` argument (0, 1; docs/ABI.md §3). */
+/**
+ * The policies, in the order of the `seal_key` import's `policy` argument (0, 1; docs/ABI.md §3).
+ * The ABI's own table is runtime/abi.ts `SEAL_POLICIES`; this copy is kept equal by test/abi.test.ts.
+ */
 export const SEALING_POLICIES: readonly SealingPolicy[] = Object.freeze(['measurement', 'signer']);
 
 /** Options of {@link deriveSealingKey}. */

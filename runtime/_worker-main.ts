@@ -6,9 +6,11 @@
  * host ends it with `terminate()`, which interrupts both the wait and a running Wasm call.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CALL_RAW, EnclaveModule, FROM_PARTS, type Enclave, type LogLevel } from './enclave.js';
-import { EnclaveError } from './errors.js';
-import { hostCallProvider } from './_worker-hostcall.js';
+import { EnclaveError } from '../core/index.js';
+import { CALL_RAW, type Enclave } from './instance.js';
+import { CREATE_SETTLED, EnclaveModule, FROM_PARTS } from './module.js';
+import type { LogLevel } from './options.js';
+import { hostCallPlatform } from './_worker-hostcall.js';
 import {
   dataBytes,
   ERROR,
@@ -46,10 +48,11 @@ function asJSON(err: unknown): ErrorJSON {
 let enclave: Enclave | undefined;
 try {
   const mod = EnclaveModule[FROM_PARTS](init.parts);
-  enclave = mod.create({
-    ...init.options,
-    // The provider stays on the host thread; seal_key and report reach it through host calls.
-    ...(init.hostCall === undefined ? {} : { attestation: hostCallProvider(post, init.hostCall.platform, init.hostCall.timeoutMs) }),
+  // Options settled on the host thread (runtime/options.ts), not settled again here.
+  enclave = mod[CREATE_SETTLED]({
+    ...init.config,
+    // The platform stays on the host thread; seal_key and report reach it through host calls.
+    attestation: init.hostCall === undefined ? undefined : hostCallPlatform(post, init.hostCall.platform, init.hostCall.timeoutMs),
     onLog: init.forwardLogs ? (level: LogLevel, message: string) => void logs.push([level, message]) : undefined,
   });
 } catch (err) {
@@ -90,7 +93,7 @@ async function serve(enclave: Enclave): Promise<void> {
       }
       const session = sessionLen < 0 ? undefined : data.toString('utf8', len, len + sessionLen);
       if (op === undefined) {
-        ctl[LEN] = enclave.endSession(session!) ? 1 : 0;
+        ctl[LEN] = (await enclave.endSession(session!)) ? 1 : 0;
       } else {
         request.end = len;
         // A view of enclave memory, checked (bounds, reply limit; the host checks the msgpack);

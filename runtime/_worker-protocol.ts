@@ -24,9 +24,9 @@
  *   on worker exit: the host itself sets STATE = DEAD and notifies its own waiter
  * ```
  */
-import type { ErrorCode } from './errors.js';
-import type { LogLevel } from './enclave.js';
+import type { ErrorCode } from '../core/index.js';
 import type { Limits } from './contract.js';
+import type { EnclaveConfig, LogLevel } from './options.js';
 
 /** Bytes before the data area; a multiple of 8 so the data area stays aligned. */
 export const HEADER_BYTES = 64;
@@ -108,7 +108,7 @@ export interface ErrorJSON {
  * ```
  */
 export const HC_STATE = 0;
-/** {@link HC_OK}, or {@link HC_FAILED} with an `AttestationError` code (or nothing) in the data area. */
+/** {@link HC_OK}, or {@link HC_FAILED} with the platform error's code (or nothing) in the data area. */
 export const HC_STATUS = 1;
 export const HC_LEN = 2;
 export const HC_OK = 0;
@@ -131,14 +131,17 @@ export type HostCallMessage =
       readonly reportData: Uint8Array | undefined;
     };
 
+/** Settled enclave options as they cross to a worker: the platform and `onLog` stay on the host thread. */
+export type WorkerConfigData = Omit<EnclaveConfig, 'onLog' | 'attestation'>;
+
 /** What the worker receives once, as `workerData`. */
 export interface WorkerData {
   /** Set when the host holds an attestation provider: the worker's enclave gets a proxy to it. */
   readonly hostCall?: { readonly platform: string; readonly timeoutMs: number };
   /** `EnclaveModule[MODULE_PARTS]()`: the compiled module and what was read from it. */
   readonly parts: unknown;
-  /** The enclave options that can cross a thread (everything but functions). */
-  readonly options: Record<string, unknown>;
+  /** The enclave's options, settled on the host thread, without what cannot cross a thread. */
+  readonly config: WorkerConfigData;
   /** Whether to send log lines back (the host has an `onLog`). */
   readonly forwardLogs: boolean;
 }

@@ -8,7 +8,7 @@
 import { types } from 'node:util';
 import { EnclaveError, quoteInput } from './errors.js';
 
-/** Capabilities an enclave may declare (docs/ABI.md §3). */
+/** Capabilities an enclave may declare (docs/ABI.md §3); one module each in runtime/capabilities/, whose list is checked against this one when it loads. */
 export const CAPABILITIES = ['random', 'clock', 'log', 'seal', 'attest'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 

@@ -24,7 +24,7 @@
  * weigh 1; a load {@link LOAD_FUEL}, a bulk memory operation {@link BULK_OP_FUEL} plus its length
  * charge, `memory.grow` {@link MEMORY_GROW_FUEL} plus its pages ({@link GROW_PAGE_SHIFT}), a
  * function entry one more per {@link LOCALS_PER_FUEL} locals. Capability imports charge themselves on the host
- * ({@link importFuel}). A region is charged whole when entered, so fuel is an upper bound of the
+ * (runtime/capabilities/). A region is charged whole when entered, so fuel is an upper bound of the
  * work done, and it depends only on the code path: the same call on the same state always uses the
  * same fuel. The weights keep the wall time of any call within a constant per unit of fuel
  * (docs/LIMITS.md, "Fuel": the bound, measured by bench/fuel-bound.ts).
@@ -102,25 +102,18 @@ export const MEMORY_GROW_FUEL = 1_000;
 export const GROW_PAGE_SHIFT = 13;
 
 /**
- * Fuel a capability import charges for itself, on the host side, before it does any work, so every
- * route to it pays the same (a direct `call`, or `call_indirect` through a table). Where its work
- * grows with a length (`random`, `log`), it adds one unit per `2^IMPORT_BYTES_SHIFT` bytes
- * ({@link importFuel}). Depends only on the arguments, so the same call still uses the same fuel.
+ * Capability imports charge fuel for themselves, on the host side, before they do any work, so
+ * every route to them pays the same (a direct `call`, or `call_indirect` through a table). Each
+ * capability declares its own cost (runtime/capabilities/, `fuel`); where its work grows with a
+ * length (`random`, `log`), it adds one unit per `2^IMPORT_BYTES_SHIFT` bytes ({@link importFuel}).
+ * Depends only on the arguments, so the same call still uses the same fuel.
  */
-export const IMPORT_FUEL: Readonly<Record<string, number>> = Object.freeze({
-  abort: 0,
-  now: 1_000,
-  log: 500,
-  random: 4_000,
-  seal_key: 500_000,
-  report: 2_000_000,
-});
-/** Bytes per unit of fuel that `random` and `log` add to their {@link IMPORT_FUEL}. */
+/** Bytes per unit of fuel that `random` and `log` add to their own cost. */
 export const IMPORT_BYTES_SHIFT = 2;
 
-/** What a capability import charges for a call that handles `bytes` bytes (see {@link IMPORT_FUEL}). */
-export function importFuel(name: string, bytes = 0): number {
-  return (IMPORT_FUEL[name] ?? 0) + Math.floor(bytes / 2 ** IMPORT_BYTES_SHIFT);
+/** What a capability import of cost `base` charges for a call that handles `bytes` bytes. */
+export function importFuel(base: number, bytes = 0): number {
+  return base + Math.floor(bytes / 2 ** IMPORT_BYTES_SHIFT);
 }
 
 /** The largest fuel budget of one call (and of the start function): the counter is an i32. */

@@ -1,6 +1,14 @@
 /** The runtime layer: bytes to a running, limited, isolated enclave. */
-export { Enclave, EnclaveModule, DEFAULT_POLICY, SUPPORTED_ABI_VERSIONS } from './enclave.js';
-export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './enclave.js';
+export { SUPPORTED_ABI_VERSIONS, REPORT_STATUS, SEAL_STATUS, SEAL_POLICIES, REPORT_DATA_MIN_BYTES, REPORT_DATA_MAX_BYTES } from './abi.js';
+export type { SealPolicy } from './abi.js';
+export { DEFAULT_POLICY } from './options.js';
+export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './options.js';
+export { EnclaveModule } from './module.js';
+export { Enclave } from './instance.js';
+export type { EnclaveHandle } from './handle.js';
+export type { EnclavePlatform, SealingKeySource, EvidenceIssuer, EvidenceOrder, ReportContext, EnclaveKeyJwk } from './platform.js';
+export { CAPABILITY_MODULES } from './capabilities/index.js';
+export type { CapabilityModule, Crossing, ImportContext } from './capabilities/index.js';
 export { MAX_FUEL } from './fuel.js';
 export { STATE_POLICIES, DEFAULT_MAX_SESSIONS } from './state.js';
 export type { StatePolicy } from './state.js';
@@ -16,13 +24,13 @@ export {
   DEFAULT_QUEUE_TIMEOUT_MS,
   DEFAULT_WORKER_LIMITS,
 } from './worker.js';
-export type { EnclaveHandle, WorkerEnclaveOptions, WorkerResourceLimits, WorkerStartOptions } from './worker.js';
-export { EnclaveError, ERROR_MESSAGES, ENCLAVE_CODES, isErrorCode } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { WorkerEnclaveOptions, WorkerResourceLimits, WorkerStartOptions } from './options.js';
+export { EnclaveError, ERROR_MESSAGES, ENCLAVE_CODES, isErrorCode } from '../core/index.js';
+export type { ErrorCode } from '../core/index.js';
 export { parseContract, CAPABILITIES, DEFAULT_LIMITS } from './contract.js';
 export type { Capability, Contract, Limits, OpContract, Shape } from './contract.js';
-export { readModuleInfo } from './module-info.js';
-export type { ModuleInfo, ImportInfo, ExportInfo, MemoryInfo, FuncType } from './module-info.js';
+export { readModuleInfo } from '../core/index.js';
+export type { ModuleInfo, ImportInfo, ExportInfo, MemoryInfo, FuncType } from '../core/index.js';
 export { DIAGNOSTICS_CHANNELS, diagnosticsIdOf } from './diagnostics.js';
 export type {
   CallEndMessage,

@@ -1,10 +1,12 @@
 /** The one-step entry: bytes or a path in, a running enclave out. */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Enclave, EnclaveModule, type CompileOptions, type EnclaveOptions } from './enclave.js';
-import { EnclaveError } from './errors.js';
-import { MODULE_BOUNDS } from './module-info.js';
-import { createWorkerEnclave, WORKER_ONLY_OPTIONS, type EnclaveHandle, type WorkerEnclave, type WorkerEnclaveOptions } from './worker.js';
+import { EnclaveError, MODULE_BOUNDS } from '../core/index.js';
+import type { EnclaveHandle } from './handle.js';
+import type { Enclave } from './instance.js';
+import { EnclaveModule } from './module.js';
+import { settleHostOptions, type CompileOptions, type EnclaveOptions, type WorkerEnclaveOptions } from './options.js';
+import { createWorkerEnclave, type WorkerEnclave } from './worker.js';
 
 /** Options of an enclave in the host's thread (the default isolation). */
 export type InProcessOptions = EnclaveOptions & CompileOptions & { isolation?: 'in-process' };
@@ -87,18 +89,12 @@ export async function loadEnclave(source: ModuleSource, options: WorkerEnclaveOp
 export async function loadEnclave(source: ModuleSource, options?: LoadOptions): Promise<EnclaveHandle>;
 export async function loadEnclave(source: ModuleSource, options: LoadOptions = {}): Promise<EnclaveHandle> {
   if (typeof options !== 'object' || options === null) throw new EnclaveError('invalid_options', 'The options must be an object.');
-  const { trust, isolation = 'in-process', ...enclaveOptions } = options;
-  if (isolation !== 'in-process' && isolation !== 'worker') {
-    throw new EnclaveError('invalid_options', `isolation must be 'in-process' or 'worker', not ${JSON.stringify(isolation)}.`);
-  }
-  if (isolation === 'in-process') {
-    for (const key of WORKER_ONLY_OPTIONS) {
-      if ((options as Record<string, unknown>)[key] !== undefined) {
-        throw new EnclaveError('invalid_options', `${key} needs isolation: 'worker'; an in-process call cannot be interrupted.`);
-      }
-    }
-  }
-  const mod = await EnclaveModule.compile(await readModuleBytes(source), trust === undefined ? {} : { trust });
+  const { trust, cacheDir, isolation = 'in-process', ...enclaveOptions } = options;
+  // Conflicts that need no module (isolation, worker-only options in-process) are refused before
+  // anything is read; the rest is settled against the contract (runtime/options.ts).
+  settleHostOptions(options, isolation);
+  const compile: CompileOptions = { ...(trust === undefined ? {} : { trust }), ...(cacheDir === undefined ? {} : { cacheDir }) };
+  const mod = await EnclaveModule.compile(await readModuleBytes(source), compile);
   return isolation === 'worker' ? createWorkerEnclave(mod, { ...enclaveOptions, isolation }) : mod.create(enclaveOptions);
 }
 

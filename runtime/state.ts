@@ -14,7 +14,7 @@
  * One tenant's memory never reaches another's: sessions never share an instance, and in
  * per-call mode nothing written by one call survives to the next.
  */
-import { EnclaveError } from './errors.js';
+import { EnclaveError } from '../core/index.js';
 
 /** How an enclave keeps state between calls. */
 export type StatePolicy = 'persistent' | 'per-session' | 'per-call';

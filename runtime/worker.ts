@@ -18,26 +18,26 @@
 import { statSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { ModuleIdentity } from '../attest/index.js';
+import { EnclaveError } from '../core/index.js';
+import { issueEvidence, reportContextOf } from './capabilities/attest.js';
 import type { Contract, Limits } from './contract.js';
+import type { EnclaveHandle } from './handle.js';
+import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
+import { MODULE_PARTS, settleFor, type EnclaveModule } from './module.js';
 import {
-  deliverLogs,
-  EnclaveModule,
-  MODULE_PARTS,
-  reportContextFor,
   readCallOptions,
+  settleHostOptions,
   type CallOptions,
   type CallStats,
-  type EnclaveOptions,
   type LogLevel,
-} from './enclave.js';
-import type { EnclavePublicJwk } from '../attest/evidence.js';
-import type { ModuleIdentity } from '../attest/measure.js';
-import type { AttestationProvider } from '../attest/provider.js';
-import type { ReportContext } from '../attest/report.js';
-import { answerHostCall } from './_worker-hostcall.js';
-import { EnclaveError } from './errors.js';
-import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
+  type WorkerConfig,
+  type WorkerStartOptions,
+} from './options.js';
+import type { EnclaveKeyJwk, EnclavePlatform, ReportContext } from './platform.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
+import { answerHostCall } from './_worker-hostcall.js';
+import { deliverLogs } from './_live.js';
 import {
   CALL_FUEL_F64,
   DEAD,
@@ -57,85 +57,20 @@ import {
   SETTLE_OK,
   STATE,
   type ErrorJSON,
+  type WorkerConfigData,
   type WorkerData,
   type WorkerMessage,
 } from './_worker-protocol.js';
 
-/**
- * What both isolation modes offer: the in-process {@link Enclave} and the {@link WorkerEnclave}
- * implement it, and pools or supervisors should depend on nothing more.
- */
-export interface EnclaveHandle {
-  readonly contract: Contract;
-  /** SHA-256 of the module bytes without the signature section, hex. */
-  readonly measurement: string;
-  /** The limits in force: the contract's, capped by the host policy. */
-  readonly limits: Limits;
-  /** True once `close()` was called. */
-  readonly closed: boolean;
-  /** Calls an operation; rejects with an {@link EnclaveError} with a stable `code`. */
-  call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T>;
-  /** What the last call that entered the enclave used; with concurrent calls, pass `{ stats }` to `call` instead. */
-  readonly lastCall: CallStats;
-  /** Releases the enclave; later calls fail with `closed`. Idempotent. */
-  close(): void | Promise<void>;
-}
-
-/** V8 heap limits of an enclave's worker (Node's `Worker` `resourceLimits`). */
-export interface WorkerResourceLimits {
-  /** Old-generation JS heap, MiB. Does not bound Wasm linear memory (the module's maximum does). */
-  maxOldGenerationSizeMb?: number;
-  /** Young-generation JS heap, MiB. */
-  maxYoungGenerationSizeMb?: number;
-  /** Stack of the worker thread, MiB; bounds how deep enclave recursion goes before `stack_overflow`. */
-  stackSizeMb?: number;
-}
-
-/** Options for an enclave in its own worker (`loadEnclave(src, { isolation: 'worker' })`). */
-export interface WorkerEnclaveOptions extends EnclaveOptions {
-  isolation: 'worker';
-  /** Wall-clock limit of one call, ms, from the moment it is handed to the worker. Default 1000. */
-  deadlineMs?: number;
-  /** Wall-clock limit for a worker to boot and instantiate the module, ms. Default 10 000. */
-  startDeadlineMs?: number;
-  /** Heap limits of the worker; defaults in {@link DEFAULT_WORKER_LIMITS}. */
-  resourceLimits?: WorkerResourceLimits;
-  /**
-   * Calls (and `endSession`s) that may wait behind the one in flight; a call beyond them is refused
-   * at once with `overloaded`. 0 refuses every call made while another runs. Default
-   * {@link DEFAULT_MAX_QUEUE}.
-   */
-  maxQueue?: number;
-  /**
-   * How long a call may wait in the queue before it is handed to the worker, ms; past it the call
-   * fails with `overloaded`, having never run. Its own `deadlineMs` starts when it leaves the queue.
-   * Default {@link DEFAULT_QUEUE_TIMEOUT_MS}.
-   */
-  queueTimeoutMs?: number;
-}
-
-/** Options of {@link createWorkerEnclave}: `isolation` may be left out there. */
-export type WorkerStartOptions = Omit<WorkerEnclaveOptions, 'isolation'> & { isolation?: 'worker' };
-
-/** Default per-call deadline in worker mode, ms. */
-export const DEFAULT_DEADLINE_MS = 1000;
-/** Default deadline for a worker to start (boot, load the runtime, instantiate), ms. */
-export const DEFAULT_START_DEADLINE_MS = 10_000;
-/**
- * Default bound of the calls waiting behind the one in flight, per enclave. A waiting call holds
- * its arguments and a promise; a service that needs more concurrency runs more enclaves.
- */
-export const DEFAULT_MAX_QUEUE = 256;
-/** Largest `maxQueue` accepted. */
-const MAX_MAX_QUEUE = 1 << 20;
-/** Default limit of the time a call may wait in the queue before it starts, ms (ten default deadlines). */
-export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
-/** Default heap limits of an enclave worker. The worker's JS holds little: the runtime and logs. */
-export const DEFAULT_WORKER_LIMITS: Readonly<Required<WorkerResourceLimits>> = Object.freeze({
-  maxOldGenerationSizeMb: 64,
-  maxYoungGenerationSizeMb: 16,
-  stackSizeMb: 4,
-});
+export type { EnclaveHandle } from './handle.js';
+export {
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_QUEUE_TIMEOUT_MS,
+  DEFAULT_START_DEADLINE_MS,
+  DEFAULT_WORKER_LIMITS,
+} from './options.js';
+export type { WorkerEnclaveOptions, WorkerResourceLimits, WorkerStartOptions } from './options.js';
 
 /** Node 20 has `Atomics.waitAsync`; TypeScript's ES2022 lib does not declare it. */
 const waitAsync = (
@@ -169,32 +104,20 @@ interface Queued {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-interface Settled {
+/** Everything a worker enclave runs under, settled once when it starts. */
+interface Settled extends WorkerConfig {
   readonly parts: unknown;
-  readonly options: Record<string, unknown>;
+  /** The enclave's settled options, without what cannot cross a thread (onLog, the platform). */
+  readonly config: WorkerConfigData;
   readonly onLog: ((level: LogLevel, message: string) => void) | undefined;
-  readonly deadlineMs: number;
-  readonly startDeadlineMs: number;
-  readonly resourceLimits: Required<WorkerResourceLimits>;
-  readonly maxQueue: number;
-  readonly queueTimeoutMs: number;
-  /** The provider, which stays on this thread, and what evidence says about the enclave. */
-  readonly attestation: { readonly provider: AttestationProvider; readonly context: ReportContext } | undefined;
+  /** The platform, which stays on this thread, and what evidence says about the enclave. */
+  readonly attestation: { readonly provider: EnclavePlatform; readonly context: ReportContext } | undefined;
 }
 
-/** Options that mean something only in worker mode; refused in-process (runtime/load.ts). */
-export const WORKER_ONLY_OPTIONS: readonly string[] = ['deadlineMs', 'startDeadlineMs', 'resourceLimits', 'maxQueue', 'queueTimeoutMs'];
-
-/** Keys of {@link WorkerEnclaveOptions} that stay on the host thread. */
-const HOST_ONLY = new Set(['isolation', 'onLog', 'attestation', ...WORKER_ONLY_OPTIONS]);
-
-function positive(value: unknown, name: string, max: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new EnclaveError('invalid_options', `${name} must be a positive number of at most ${max}.`);
-  }
-  return value;
-}
-
+/**
+ * Settles a worker enclave's options on the host thread, with the settler of both modes
+ * (runtime/options.ts): the worker gets the result, never the caller's options.
+ */
 function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
   if (typeof options !== 'object' || options === null) {
     throw new EnclaveError('invalid_options', 'The options must be an object.');
@@ -202,47 +125,13 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
   if (options.isolation !== undefined && options.isolation !== 'worker') {
     throw new EnclaveError('invalid_options', "isolation must be 'worker' here.");
   }
-  // setTimeout and Atomics.waitAsync take at most 2^31 - 1 ms.
-  const deadlineMs = positive(options.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs', 2 ** 31 - 1);
-  const startDeadlineMs = positive(options.startDeadlineMs ?? DEFAULT_START_DEADLINE_MS, 'startDeadlineMs', 2 ** 31 - 1);
-  const queueTimeoutMs = positive(options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS, 'queueTimeoutMs', 2 ** 31 - 1);
-  const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
-  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0 || maxQueue > MAX_MAX_QUEUE) {
-    throw new EnclaveError('invalid_options', `maxQueue must be an integer from 0 to ${MAX_MAX_QUEUE}.`);
-  }
-  const given = options.resourceLimits ?? {};
-  if (typeof given !== 'object' || given === null) throw new EnclaveError('invalid_options', 'resourceLimits must be an object.');
-  const resourceLimits = { ...DEFAULT_WORKER_LIMITS };
-  for (const [key, value] of Object.entries(given)) {
-    if (!(key in DEFAULT_WORKER_LIMITS)) {
-      throw new EnclaveError('invalid_options', `Unknown resourceLimits.${key}; known: ${Object.keys(DEFAULT_WORKER_LIMITS).join(', ')}.`);
-    }
-    resourceLimits[key as keyof WorkerResourceLimits] = positive(value, `resourceLimits.${key}`, 1 << 20);
-  }
-  if (options.onLog !== undefined && typeof options.onLog !== 'function') {
-    throw new EnclaveError('invalid_options', 'onLog must be a function.');
-  }
-  const rest: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) if (!HOST_ONLY.has(key)) rest[key] = value;
-  // The provider holds keys and methods a structured clone would drop: it stays here, and the
+  const worker = settleHostOptions(options, 'worker')!;
+  const { onLog, attestation: provider, ...config } = settleFor(mod.contract, options);
+  // The platform holds keys and methods a structured clone would drop: it stays here, and the
   // worker's seal_key and report imports reach it through host calls (_worker-hostcall.ts). The
-  // claims of its evidence come from the same options through the same code as in the worker.
-  const provider = options.attestation;
-  const attestation =
-    provider === undefined
-      ? undefined
-      : Object.freeze({ provider, context: reportContextFor(mod.contract, mod.identity, { ...rest, attestation: provider }) });
-  return Object.freeze({
-    parts: mod[MODULE_PARTS](),
-    options: rest,
-    onLog: options.onLog,
-    deadlineMs,
-    startDeadlineMs,
-    resourceLimits: Object.freeze(resourceLimits),
-    maxQueue,
-    queueTimeoutMs,
-    attestation,
-  });
+  // claims of its evidence come from the same settled options as in the worker.
+  const attestation = provider === undefined ? undefined : Object.freeze({ provider, context: reportContextOf(mod.identity, { ...config, onLog, attestation: provider }) });
+  return Object.freeze({ ...worker, parts: mod[MODULE_PARTS](), config, onLog, attestation });
 }
 
 /**
@@ -273,6 +162,8 @@ export class WorkerEnclave implements EnclaveHandle {
   #busy = false;
   /** Calls waiting behind it, oldest first; at most `maxQueue`, each for at most `queueTimeoutMs`. */
   readonly #queue = new Set<Queued>();
+  /** Every call and endSession accepted and not yet settled, for drain(). */
+  readonly #accepted = new Set<Promise<unknown>>();
   /** What the worker must apply before the next call (SETTLE_*). */
   #settle = SETTLE_NONE;
   #seq = 0;
@@ -309,8 +200,8 @@ export class WorkerEnclave implements EnclaveHandle {
   }
 
   /**
-   * What the last call that entered the enclave used (as `Enclave.lastCall`): the last to finish,
-   * so with concurrent calls possibly another one than the caller's; `{ stats }` is per call.
+   * @deprecated Per call, pass `{ stats }` to {@link WorkerEnclave.call}. What the last call that
+   * entered the enclave used: the last to finish, so with concurrent calls possibly another one.
    */
   get lastCall(): CallStats {
     return { fuel: this.#lastFuel };
@@ -359,11 +250,19 @@ export class WorkerEnclave implements EnclaveHandle {
    * @example
    * const token = enclave.attest(nonceFromRelyingParty);
    */
-  attest(nonce: Uint8Array, options: { enclaveKey?: EnclavePublicJwk } = {}): string {
-    if (this.#closed) throw new EnclaveError('closed');
+  attest(nonce: Uint8Array, options: { enclaveKey?: EnclaveKeyJwk } = {}): string {
     const attestation = this.#settled.attestation;
-    if (attestation === undefined) throw new EnclaveError('invalid_options', 'Attestation needs a provider: pass { attestation }.');
-    return attestation.provider.getEvidence({ ...attestation.context, nonce, ...(options.enclaveKey ? { enclaveKey: options.enclaveKey } : {}) });
+    return issueEvidence(this.#closed, attestation?.provider, () => attestation!.context, nonce, options);
+  }
+
+  /**
+   * Resolves when every call and endSession accepted before it has settled (answered, refused,
+   * timed out or closed). Never rejects.
+   * @example
+   * void enclave.call('work'); await enclave.drain(); // 'work' has settled
+   */
+  drain(): Promise<void> {
+    return Promise.allSettled([...this.#accepted]).then(() => undefined);
   }
 
   /**
@@ -376,6 +275,10 @@ export class WorkerEnclave implements EnclaveHandle {
     // As it always was here: a caller that handles the outcome later (after awaiting close(), say)
     // does not get an unhandled rejection meanwhile.
     result.catch(() => undefined);
+    // Until it settles, drain() waits for it.
+    this.#accepted.add(result);
+    const forget = (): void => void this.#accepted.delete(result);
+    result.then(forget, forget);
     return result;
   }
 
@@ -623,7 +526,7 @@ function spawn(
 ): Promise<{ live: LiveWorker; limits: Limits }> {
   const workerData: WorkerData = {
     parts: settled.parts,
-    options: settled.options,
+    config: settled.config,
     forwardLogs: settled.onLog !== undefined,
     ...(settled.attestation === undefined ? {} : { hostCall: { platform: platformOf(settled.attestation.provider), timeoutMs: hostCallTimeout(settled) } }),
   };
@@ -710,7 +613,7 @@ function hostCallTimeout(settled: Settled): number {
   return Math.min(Math.max(settled.deadlineMs, settled.startDeadlineMs) + 1000, 2 ** 31 - 1);
 }
 
-function platformOf(provider: AttestationProvider): string {
+function platformOf(provider: EnclavePlatform): string {
   try {
     return String(provider.platform);
   } catch {

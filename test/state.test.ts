@@ -52,8 +52,8 @@ describe('per-session', () => {
     await e.call('incr', { by: 3 }, { session: 'c' }); // evicts b
     expect(await e.call('get', undefined, { session: 'a' })).toBe(1);
     expect(await e.call('get', undefined, { session: 'b' })).toBe(0); // fresh: b's memory is gone
-    expect(e.endSession('a')).toBe(true);
-    expect(e.endSession('a')).toBe(false);
+    expect(await e.endSession('a')).toBe(true);
+    expect(await e.endSession('a')).toBe(false);
     expect(await e.call('get', undefined, { session: 'a' })).toBe(0);
   });
 

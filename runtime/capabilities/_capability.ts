@@ -1,0 +1,82 @@
+/**
+ * What a capability module declares (one file per capability in this folder, listed in
+ * `index.ts`), and what the instance gives each import it builds.
+ *
+ * ```
+ *  capabilities/<name>.ts ── name, import name and type ──► module.ts (validateShape)
+ *                         ── grant rule ──────────────────► options.ts (settleEnclaveOptions)
+ *                         ── fuel ────────────────────────► paid by the import before any work
+ *                         ── implement(ctx) ──────────────► instance.ts (#instantiate), both modes
+ *                         ── crossing ────────────────────► worker mode: runs in the worker, or a
+ *                                                           host call answered by `answerHost`
+ * ```
+ */
+import type { ModuleIdentity } from '../../attest/index.js';
+import type { Capability } from '../contract.js';
+import type { FuncType } from '../../core/index.js';
+import type { EnclaveOptions, LogLevel } from '../options.js';
+import type { EnclavePlatform, ReportContext } from '../platform.js';
+
+/**
+ * What one instance offers the imports it builds. Every pointer and length an import receives
+ * comes from the enclave and is hostile: check it with `inBounds` before touching memory.
+ */
+export interface ImportContext {
+  /** The instance's memory as it is now (a fresh view after it grew). */
+  memory(): Uint8Array;
+  /** Whether `[ptr, ptr + len)` lies in memory, both read as unsigned 32-bit values. */
+  inBounds(ptr: number, len: number): boolean;
+  /** Up to `max` bytes at `ptr` as UTF-8 (malformed: U+FFFD), or `<out of bounds>`. */
+  readText(ptr: number, len: number, max: number): string;
+  /**
+   * Charges `fuel` to the running call, before the import does any work, so every route to it
+   * (`call`, `call_indirect`) pays. Past the budget it throws, which unwinds the enclave
+   * (`fuel_exhausted`). A no-op when unmetered.
+   */
+  pay(fuel: number): void;
+  /**
+   * Whether one more log line fits this call's bound; when it does not, the line is counted as
+   * dropped (reported as one line after the call) and the import reads nothing.
+   */
+  admitLog(): boolean;
+  /** Queues a log line for `onLog` (after `admitLog`); delivered after the call, never during it. */
+  log(level: LogLevel, message: string): void;
+  /** Whether anyone listens to the log (`onLog`): nothing is read from memory otherwise. */
+  readonly listening: boolean;
+  /** The enclave's identity (sealing keys are bound to it). */
+  readonly identity: ModuleIdentity;
+  /** The platform (`attestation` option); in a worker, a proxy to the host thread's. */
+  readonly platform: EnclavePlatform | undefined;
+  /** What evidence says about this enclave besides the nonce. */
+  reportContext(): ReportContext;
+  /** False at the start of each call into the enclave; an import may cache within one call. */
+  sameCall: boolean;
+}
+
+/** How a capability's import crosses to a worker. */
+export type Crossing =
+  /** It runs in the worker, as in-process (it needs nothing the host thread holds). */
+  | 'in-worker'
+  /** It runs in the worker against a platform proxy that asks the host thread (runtime/_worker-hostcall.ts). */
+  | 'host-call';
+
+/** One capability, everything about it in one place. */
+export interface CapabilityModule {
+  /** The name a contract declares and a host grants. */
+  readonly name: Capability;
+  /** The name of its import in the `enclave` module (docs/ABI.md §3). */
+  readonly importName: string;
+  /** The import's WebAssembly type; any other type refuses the module. */
+  readonly type: FuncType;
+  /** Fuel the import charges per call, before any work (docs/LIMITS.md, "Fuel"). */
+  readonly fuel: number;
+  /**
+   * The grant rule beyond being declared and listed: throws `invalid_options` when the options
+   * cannot serve it (seal and attest need a platform).
+   */
+  grant?(options: EnclaveOptions): void;
+  /** Its import for one instance; undefined when this instance cannot serve it. */
+  implement(ctx: ImportContext): ((...args: never[]) => unknown) | undefined;
+  /** How it crosses to a worker. */
+  readonly crossing: Crossing;
+}

@@ -1,0 +1,38 @@
+/**
+ * The capability imports (docs/ABI.md §3), one module each. Adding a capability: one new file in
+ * this folder and one line in {@link CAPABILITY_MODULES} (and its name in `CAPABILITIES` of
+ * runtime/contract.ts, which this list is checked against when the runtime loads).
+ */
+import { CAPABILITIES, type Capability } from '../contract.js';
+import type { EnclaveOptions } from '../options.js';
+import type { CapabilityModule } from './_capability.js';
+import { attest } from './attest.js';
+import { clock } from './clock.js';
+import { log } from './log.js';
+import { random } from './random.js';
+import { seal } from './seal.js';
+
+export type { CapabilityModule, Crossing, ImportContext } from './_capability.js';
+
+/** Every capability, in the order of `CAPABILITIES`. */
+export const CAPABILITY_MODULES: readonly CapabilityModule[] = Object.freeze([random, clock, log, seal, attest]);
+
+// The contract's list and this one must name the same capabilities, in the same order.
+if (CAPABILITY_MODULES.map((c) => c.name).join() !== CAPABILITIES.join()) {
+  throw new Error(`runtime/capabilities: the modules (${CAPABILITY_MODULES.map((c) => c.name).join()}) and CAPABILITIES (${CAPABILITIES.join()}) differ.`);
+}
+
+/** A capability's module by the name of its import. */
+export const CAPABILITY_BY_IMPORT: Readonly<Record<string, CapabilityModule>> = Object.freeze(
+  Object.fromEntries(CAPABILITY_MODULES.map((c) => [c.importName, c])),
+);
+
+const BY_NAME: ReadonlyMap<string, CapabilityModule> = new Map(CAPABILITY_MODULES.map((c) => [c.name, c]));
+
+/**
+ * A capability's grant rule (runtime/options.ts calls it for every capability granted).
+ * @throws {EnclaveError} `invalid_options` when the options cannot serve it.
+ */
+export function checkGrant(capability: Capability, options: EnclaveOptions): void {
+  BY_NAME.get(capability)?.grant?.(options);
+}

@@ -1,0 +1,31 @@
+/**
+ * `log(level, ptr, len)` (docs/ABI.md §3): a line for the host's `onLog`, delivered after the
+ * call. Bounded per call, so a looping enclave cannot fill the host heap with log lines; nothing
+ * is read from enclave memory at all when nobody listens. In a worker, lines travel back to the
+ * host thread by message after the call (runtime/_worker-main.ts).
+ */
+import { importFuel } from '../fuel.js';
+import type { LogLevel } from '../options.js';
+import type { CapabilityModule } from './_capability.js';
+
+/** The longest line kept; the rest is cut. */
+export const MAX_LOG_MESSAGE = 1024;
+/** The `level` argument: 0..3; anything else is `info`. */
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** The `log` capability. */
+export const log: CapabilityModule = Object.freeze<CapabilityModule>({
+  name: 'log',
+  importName: 'log',
+  type: { params: ['i32', 'i32', 'i32'], results: [] },
+  fuel: 500,
+  crossing: 'in-worker',
+  implement(ctx) {
+    const listening = ctx.listening;
+    return (level: number, ptr: number, len: number): void => {
+      ctx.pay(importFuel(log.fuel, Math.min(len >>> 0, MAX_LOG_MESSAGE)));
+      if (!listening || !ctx.admitLog()) return;
+      ctx.log(LOG_LEVELS[level] ?? 'info', ctx.readText(ptr, len, MAX_LOG_MESSAGE));
+    };
+  },
+});

@@ -1,0 +1,27 @@
+/**
+ * `random(ptr, len) -> i32` (docs/ABI.md §3): fills `len` bytes at `ptr` with cryptographically
+ * secure random bytes. 0 on success; -1 when the span is out of memory or longer than 64 KiB.
+ */
+import { getRandomValues } from 'node:crypto';
+import { importFuel } from '../fuel.js';
+import type { CapabilityModule } from './_capability.js';
+
+/** Most bytes one call fills (the Web Crypto bound of `getRandomValues`). */
+const MAX_RANDOM = 65_536;
+
+/** The `random` capability. */
+export const random: CapabilityModule = Object.freeze<CapabilityModule>({
+  name: 'random',
+  importName: 'random',
+  type: { params: ['i32', 'i32'], results: ['i32'] },
+  fuel: 4_000,
+  crossing: 'in-worker',
+  implement(ctx) {
+    return (ptr: number, len: number): number => {
+      ctx.pay(importFuel(random.fuel, Math.min(len >>> 0, MAX_RANDOM)));
+      if (len >>> 0 > MAX_RANDOM || !ctx.inBounds(ptr, len)) return -1;
+      getRandomValues(ctx.memory().subarray(ptr, ptr + len));
+      return 0;
+    };
+  },
+});

@@ -1,0 +1,92 @@
+/**
+ * What the runtime needs from the platform (attest/, or a hardware TEE backend), declared here by
+ * the runtime, in the runtime's terms. The platform implements these structurally: attest's
+ * `SoftwareAttestationProvider` satisfies {@link EnclavePlatform} without the runtime importing
+ * attest's provider, evidence, report or sealing files.
+ *
+ * Every method is synchronous: the `seal_key` and `report` imports call them from inside a running
+ * WebAssembly call, which cannot await. A backend that must do I/O does it when it is opened.
+ */
+import type { ModuleIdentity } from '../attest/index.js';
+import type { SealPolicy } from './abi.js';
+
+/** A public key held inside the enclave, carried in the evidence's `cnf` (RFC 7800) so clients can encrypt to it. */
+export interface EnclaveKeyJwk {
+  kty: 'OKP';
+  crv: 'X25519' | 'Ed25519';
+  x: string;
+  kid?: string;
+  use?: string;
+  alg?: string;
+}
+
+/** What the runtime knows about an enclave and puts in its evidence, besides the nonce. */
+export interface ReportContext {
+  /** The enclave's identity (measurement, svn, signer). */
+  identity: ModuleIdentity;
+  /** The runtime's version string. */
+  runtimeVersion: string;
+  /** The limits in force for this enclave. */
+  limits: Readonly<Record<string, number>>;
+  /** The capabilities granted to this enclave. */
+  capabilities: readonly string[];
+  /** True if anything that can see inside the enclave is on (`dbgstat`). */
+  debug: boolean;
+}
+
+/** One request for evidence: the enclave's context, bound to a nonce. */
+export interface EvidenceOrder extends ReportContext {
+  /** The relying party's nonce (or the enclave's report data), 8..64 bytes. */
+  nonce: Uint8Array;
+  /** Enclave-supplied report data, placed in the evidence as such (the `report` import). */
+  reportData?: Uint8Array;
+  /** A public key held inside the enclave. */
+  enclaveKey?: EnclaveKeyJwk;
+}
+
+/** Source of the keys the `seal_key` import hands an enclave. */
+export interface SealingKeySource {
+  /**
+   * A 32-byte sealing key bound to the enclave's measurement or signer. The runtime copies it into
+   * the enclave and zeroes the array it was given. Throws when the platform cannot give one.
+   */
+  getSealingSecret(identity: ModuleIdentity, policy: SealPolicy): Uint8Array;
+}
+
+/** Issuer of the evidence `Enclave.attest` and the `report` import return. */
+export interface EvidenceIssuer {
+  /** The platform's name (`"software"` for the stand-in). */
+  readonly platform: string;
+  /**
+   * Signed evidence (a compact JWT) about an enclave, bound to the order's nonce. Throws an error
+   * whose `code` is `invalid_nonce` or `invalid_report_data` for bad input, anything else when the
+   * platform is unavailable.
+   */
+  getEvidence(order: EvidenceOrder): string;
+}
+
+/** A platform that can serve both: what the `attestation` option takes. */
+export interface EnclavePlatform extends SealingKeySource, EvidenceIssuer {}
+
+/** Error codes a platform throws for bad input to `getEvidence` (the `report` import returns badReportData). */
+const BAD_INPUT = new Set(['invalid_report_data', 'invalid_nonce']);
+
+/**
+ * @internal Whether a platform error is about the input (the enclave's report data) rather than
+ * the platform. Read defensively: a hostile getter means "no".
+ */
+export function isBadInput(err: unknown): boolean {
+  try {
+    return err instanceof Error && BAD_INPUT.has((err as { code?: unknown }).code as string);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * @internal An error as a platform throws it, with a `code` (what {@link isBadInput} reads): for
+ * the platform proxy of a worker and the host side of its host calls.
+ */
+export function platformError(code: string, message = `The platform refused the request (${code}).`): Error {
+  return Object.assign(new Error(message), { code });
+}

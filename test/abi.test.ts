@@ -1,0 +1,59 @@
+/**
+ * The ABI's constants live with the runtime (runtime/abi.ts); attest keeps its own copies of the
+ * few it needs, since attest never imports runtime/. This test is what keeps the copies equal. It
+ * also checks the capability modules against the contract's list, and that the software platform
+ * is what the runtime's platform interfaces ask for.
+ */
+import { describe, expect, it } from 'vitest';
+import { NONCE_MIN_BYTES, REPORT_DATA_MAX_BYTES, REPORT_STATUS as ATTEST_REPORT_STATUS, SEALING_POLICIES, SoftwareAttestationProvider } from '../attest/index.js';
+import { CAPABILITIES, CAPABILITY_MODULES, REPORT_DATA_MAX_BYTES as ABI_REPORT_MAX, REPORT_DATA_MIN_BYTES, REPORT_STATUS, SEAL_POLICIES } from '../runtime/index.js';
+
+describe('ABI constants: runtime and attest agree', () => {
+  it('the report import return codes', () => {
+    expect({ ...ATTEST_REPORT_STATUS }).toEqual({ ...REPORT_STATUS });
+  });
+  it('the seal_key policy argument: index to policy name', () => {
+    expect([...SEALING_POLICIES]).toEqual([...SEAL_POLICIES]);
+  });
+  it('the report data bounds', () => {
+    expect(REPORT_DATA_MIN_BYTES).toBe(NONCE_MIN_BYTES);
+    expect(ABI_REPORT_MAX).toBe(REPORT_DATA_MAX_BYTES);
+  });
+});
+
+describe('capability modules', () => {
+  it('one module per capability of the contract, in its order, each import name once', () => {
+    expect(CAPABILITY_MODULES.map((c) => c.name)).toEqual([...CAPABILITIES]);
+    const imports = CAPABILITY_MODULES.map((c) => c.importName);
+    expect(new Set(imports).size).toBe(imports.length);
+    expect(imports).not.toContain('abort');
+  });
+  it('each declares a positive fuel cost and how it crosses to a worker', () => {
+    for (const c of CAPABILITY_MODULES) {
+      expect(c.fuel, c.name).toBeGreaterThan(0);
+      expect(['in-worker', 'host-call'], c.name).toContain(c.crossing);
+    }
+  });
+  it('seal and attest need a platform; the others are granted on their own', () => {
+    const needs = CAPABILITY_MODULES.filter((c) => {
+      try {
+        c.grant?.({});
+        return false;
+      } catch (err) {
+        return (err as { code?: string }).code === 'invalid_options';
+      }
+    });
+    expect(needs.map((c) => c.name)).toEqual(['seal', 'attest']);
+    for (const c of needs) expect(() => c.grant!({ attestation: {} as never })).not.toThrow();
+  });
+});
+
+describe('platform interfaces', () => {
+  it('the software platform has the members the runtime declares (runtime/platform.ts)', () => {
+    // The types are checked by tsc where host code passes one as `attestation` (host/cli/commands/attest.ts).
+    const platform = new SoftwareAttestationProvider({ dir: '/nonexistent/enclave-abi-test' });
+    expect(platform.platform).toBe('software');
+    expect(typeof platform.getSealingSecret).toBe('function');
+    expect(typeof platform.getEvidence).toBe('function');
+  });
+});
