@@ -20,6 +20,7 @@ import { CAPABILITY_MODULES, type ImportContext } from './capabilities/index.js'
 import type { Contract, Limits } from './contract.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, START_EXPORT } from './fuel.js';
 import type { EnclaveHandle } from './handle.js';
+import { callEnded, callStarted, diagnosticsSource, type DiagnosticsSource } from './diagnostics.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall, type RequestEncoder } from './marshal.js';
 import { readCallOptions, type CallOptions, type CallStats, type EnclaveConfig, type LogLevel } from './options.js';
 import type { EnclaveKeyJwk, ReportContext } from './platform.js';
@@ -69,6 +70,8 @@ export class Enclave implements EnclaveHandle {
   #lastFuel = 0;
   /** Calls that entered the enclave (reached {@link Enclave.#enter}): tells a call whether `#lastFuel` is its own. */
   #entries = 0;
+  /** What this enclave's diagnostics events say about it (runtime/diagnostics.ts). */
+  readonly #source: DiagnosticsSource;
 
   /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
   constructor(module: WebAssembly.Module, contract: Contract, identity: ModuleIdentity, config: EnclaveConfig) {
@@ -81,6 +84,7 @@ export class Enclave implements EnclaveHandle {
     this.#packr = createPackr();
     this.#ops = compileOps(contract);
     this.#budget = config.limits.fuel;
+    this.#source = diagnosticsSource(this, 'in-process', identity.measurement, contract.ops);
     if (config.state === 'persistent') {
       this.#live = this.#instantiate();
     } else {
@@ -100,10 +104,27 @@ export class Enclave implements EnclaveHandle {
    * const value = await counter.call('incr', { by: 2 });
    */
   async call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
+    // Observed (runtime/diagnostics.ts) only when someone listens: otherwise one check, nothing built.
+    const observation = callStarted(this.#source, op);
+    if (observation === undefined) return this.#callNow(op, args, options) as T;
+    const entries = this.#entries;
+    let value: unknown;
+    try {
+      value = this.#callNow(op, args, options);
+    } catch (err) {
+      callEnded(observation, err, this.#entries === entries ? 0 : this.#lastFuel);
+      throw err;
+    }
+    callEnded(observation, undefined, this.#entries === entries ? 0 : this.#lastFuel);
+    return value as T;
+  }
+
+  /** `call` itself: its options read, the call run, and its end settled (stats, logs). */
+  #callNow(op: string, args: unknown, options: CallOptions | undefined): unknown {
     const { session, stats } = readCallOptions(options);
     const entries = this.#entries;
     try {
-      return this.#call(op, args, session) as T;
+      return this.#call(op, args, session);
     } finally {
       this.#ended(stats, entries);
     }
