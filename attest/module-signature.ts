@@ -115,7 +115,8 @@ export function decodeSignatureData(payload: Uint8Array): SignatureData {
     r.end();
     return { signedHashes };
   } catch (err) {
-    if (err instanceof AttestationError) throw err;
+    // A WasmFormatError (an invalid_module AttestationError) here is the signature payload's framing.
+    if (err instanceof AttestationError && !(err instanceof WasmFormatError)) throw err;
     throw new AttestationError('malformed_signature', undefined, { cause: err });
   }
 }
@@ -308,8 +309,3 @@ export function readSignatures(bytes: Uint8Array): DeclaredSignature[] {
     })),
   );
 }
-
-// TEMPORARY (issue 10): runtime/enclave.ts still imports checkTrust from here; it moved to ./trust.ts.
-// Delete once runtime/ imports it from attest/index.ts (this re-export is an import cycle).
-export { checkTrust } from './trust.js';
-export type { TrustedSigner, TrustPolicy } from './trust.js';

@@ -1,2 +1,2 @@
 /** @deprecated Temporary shim: moved to core/wasm-sections.ts; import from core/index.ts. */
-export * from '../core/wasm-sections.js';
+export * from '../core/index.js';

@@ -1,97 +1,240 @@
 /**
- * The one error class every failure of the runtime surfaces as, and its stable codes.
+ * The one error root of every layer, and the classes that extend it.
  *
- * Callers match on `code`, never on `message` (docs/ABI.md §4.2, §4.3). Messages say what to do
+ * Callers match on `code`, never on `message` (docs/ABI.md §4.2, §4.3). Every code is declared once,
+ * in core/error-codes.ts, with its default message, its class and its flags. Messages say what to do
  * and reveal nothing of an enclave's insides: what an enclave said about its own failure travels
- * separately in `detail`, and only for the codes the enclave itself chose.
+ * separately in `detail`, and only for the codes an enclave may send.
+ *
+ * All the classes live here, below runtime and attest, so that a code always builds as its own class
+ * wherever it is built: `new EnclaveError('rollback')` in the runtime is an `AttestationError`, and an
+ * error rebuilt from `{code, message}` on the far side of a worker (`fromJSON`) is the class it was,
+ * without the runtime's worker importing attest/. A registry filled by each layer instead would
+ * depend on which layers happen to be loaded.
+ *
+ * `instanceof` works across two copies of the package (two versions in one dependency tree, or the
+ * sources beside dist/): each class marks its prototype with a `Symbol.for` key and answers
+ * `instanceof` from that mark, not from the prototype chain (undici `lib/core/errors.js`).
  */
+import { ERROR_TABLE, errorFlags, isErrorCode, type AttestationErrorCode, type ErrorClassName, type ErrorCode, type ErrorFlags } from './error-codes.js';
 
-/** Codes an enclave may put in an `err` reply (docs/ABI.md §4.2). */
-export const ENCLAVE_CODES = ['bad_request', 'unknown_op', 'denied', 'state', 'limit', 'internal'] as const;
+const kEnclaveError = Symbol.for('enclave.error');
+const kAttestationError = Symbol.for('enclave.error.attestation');
+const kWasmFormatError = Symbol.for('enclave.error.wasm_format');
+const kUsageError = Symbol.for('enclave.error.usage');
 
-/** Every code and the message a caller sees by default. Declared once; tests walk this table. */
-export const ERROR_MESSAGES = {
-  // Sent by the enclave.
-  bad_request: 'The enclave could not decode the request or its arguments have the wrong shape.',
-  unknown_op: 'No such operation: check the op name against the enclave contract.',
-  denied: 'The enclave refused the operation.',
-  state: 'The operation is not valid in the current state: call the operations it requires first.',
-  limit: 'A limit inside the enclave was reached.',
-  internal: 'The enclave failed internally.',
-  // Added by the host.
-  invalid_module: 'The module is not a valid enclave: check it against docs/ABI.md.',
-  unsupported_abi: 'The module speaks an ABI version this runtime does not support.',
-  capability_denied: 'The module needs a capability that was not granted: pass it in `capabilities` or refuse the module.',
-  memory_limit: 'The module memory has no maximum or a maximum above the policy.',
-  invalid_contract: 'The module has no valid enclave.contract section.',
-  untrusted_module: 'The module carries no valid signature from a trusted key: sign it with a trusted key or trust its signer.',
-  rollback: 'The module security version (svn) is below the minimum allowed for its signer: deploy a newer build.',
-  invalid_args: 'The arguments do not match the contract shape for this operation or cannot be encoded.',
-  invalid_options: 'The options are not valid.',
-  too_large: 'The request or reply exceeds the byte limit of the contract.',
-  bad_reply: 'The enclave returned a malformed reply.',
-  trap: 'The enclave trapped; its instance was discarded and the next call gets a fresh one.',
-  stack_overflow: 'The enclave exhausted its call stack; its instance was discarded.',
-  fuel_exhausted: 'The call used up its fuel (instruction budget); its instance was discarded. Raise limits.fuel or fix the loop.',
-  closed: 'The enclave is closed.',
-  timeout: 'The call did not finish within its deadline; its worker was stopped and the next call gets a fresh instance.',
-  overloaded: 'The enclave has too much work queued: retry later or with backoff.',
-} as const;
+/** Reads a mark without trusting the value: a missing one or a throwing getter means "no". */
+function marked(value: unknown, mark: symbol): boolean {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  try {
+    return (value as Record<symbol, unknown>)[mark] === true;
+  } catch {
+    return false;
+  }
+}
 
-/** A stable error code. */
-export type ErrorCode = keyof typeof ERROR_MESSAGES;
+/** What every constructor takes besides the code and the message. */
+export interface EnclaveErrorOptions {
+  /** What an enclave said about its own failure (enclave codes only); never put secrets in it. */
+  detail?: string | undefined;
+  /** The underlying error, for debugging; not shown to callers. */
+  cause?: unknown;
+}
 
-/** Codes that mean the instance can no longer be trusted and must be discarded. */
-export const DISCARDING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'trap',
-  'stack_overflow',
-  'fuel_exhausted',
-  'bad_reply',
-  'timeout',
-]);
+/** The form an error takes to cross a thread or a process. */
+export interface ErrorJSON {
+  name: string;
+  code: ErrorCode;
+  message: string;
+  detail?: string;
+}
+
+function defaultMessage(code: ErrorCode): string {
+  if (!isErrorCode(code)) throw new TypeError(`not an error code: ${JSON.stringify(String(code))}`);
+  return ERROR_TABLE[code].message;
+}
 
 /**
- * The error every runtime and host operation throws.
+ * The root of every error the package throws for a refusal or a failure a caller can act on.
+ * Programming mistakes (a wrong argument type to an attest function) are `TypeError`/`RangeError`.
+ *
+ * Constructing it with a code that belongs to a subclass builds that subclass.
  *
  * @example
  * try {
  *   await enclave.call('incr', { by: -1 });
  * } catch (err) {
  *   if (err instanceof EnclaveError && err.code === 'invalid_args') { ... }
+ *   if (err instanceof EnclaveError && err.flags.retryable) { ... }
  * }
  */
 export class EnclaveError extends Error {
-  override readonly name = 'EnclaveError';
+  declare readonly name: string;
   /** Stable code; match on this. */
   readonly code: ErrorCode;
   /** What the enclave said about its own failure, for enclave codes only; may be absent. */
   readonly detail: string | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { detail?: string; cause?: unknown }) {
-    super(message ?? ERROR_MESSAGES[code], options?.cause === undefined ? undefined : { cause: options.cause });
+  /**
+   * @param code - the stable code.
+   * @param message - overrides the default message of the code; never put secrets in it.
+   * @throws {TypeError} if `code` is not a code of the table.
+   */
+  constructor(code: ErrorCode, message?: string, options?: EnclaveErrorOptions) {
+    super(message ?? defaultMessage(code), options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.detail = options?.detail;
+    // A code is carried by one class: built through another, it becomes its own (see the file header).
+    if (!carries(this, code)) return build(code, message, options);
   }
 
-  /** The form an error takes to cross a thread or a process (`{code, message}`). */
-  toJSON(): { code: ErrorCode; message: string; detail?: string } {
-    return this.detail === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, detail: this.detail };
+  /** The flags of this error's code (discards, retryable, usage, fromEnclave). */
+  get flags(): ErrorFlags {
+    return errorFlags(this.code);
   }
 
-  /** Rebuilds an error that crossed a thread; an unknown code becomes `internal`. */
-  static fromJSON(value: { code?: unknown; message?: unknown; detail?: unknown }): EnclaveError {
-    const code = isErrorCode(value.code) ? value.code : 'internal';
+  /** The `{name, code, message, detail?}` form an error takes to cross a thread or a process. */
+  toJSON(): ErrorJSON {
+    const json: ErrorJSON = { name: this.name, code: this.code, message: this.message };
+    if (this.detail !== undefined) json.detail = this.detail;
+    return json;
+  }
+
+  /**
+   * Rebuilds an error that crossed a thread or a process, as the class its code belongs to (or the
+   * subclass its `name` gives, if that class carries the code). An unknown or missing code becomes
+   * `internal`; a missing message, the code's default.
+   * @example
+   * const err = EnclaveError.fromJSON(JSON.parse(line)); // err instanceof AttestationError for 'rollback'
+   */
+  static fromJSON(value: { name?: unknown; code?: unknown; message?: unknown; detail?: unknown }): EnclaveError {
+    const code: ErrorCode = isErrorCode(value.code) ? value.code : 'internal';
     const message = typeof value.message === 'string' ? value.message : undefined;
     const detail = typeof value.detail === 'string' ? value.detail : undefined;
-    return new EnclaveError(code, message, detail === undefined ? undefined : { detail });
+    const options = detail === undefined ? undefined : { detail };
+    if (value.name === 'WasmFormatError' && code === 'invalid_module') return new WasmFormatError(message, options);
+    return build(code, message, options);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return marked(value, kEnclaveError);
   }
 }
 
-/** True for a string that is one of the stable codes. */
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_MESSAGES, value);
+/**
+ * The error of the attestation layer: a module's verdict (its bytes, contract, signer and svn), keys,
+ * evidence and its verification (docs/ATTESTATION.md §7). An {@link EnclaveError}.
+ *
+ * @example
+ * try {
+ *   checkTrust(bytes, { trusted });
+ * } catch (err) {
+ *   if (err instanceof AttestationError && err.code === 'rollback') console.error(err.message);
+ *   else throw err;
+ * }
+ */
+export class AttestationError extends EnclaveError {
+  declare readonly code: AttestationErrorCode;
+
+  /**
+   * @param code - the stable code.
+   * @param message - overrides the default message; never put secrets in it.
+   * @param options - `cause` keeps the underlying error for debugging (not shown to callers).
+   * @throws {TypeError} if `code` is not a code of the table.
+   */
+  constructor(code: AttestationErrorCode, message?: string, options?: EnclaveErrorOptions) {
+    super(code, message, options);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return marked(value, kAttestationError);
+  }
+}
+
+/**
+ * Bytes that are not a well-framed WebAssembly module, from the framing reader (core/wasm-sections.ts).
+ * Code `invalid_module`; an {@link AttestationError}, the class of that code.
+ * @example
+ * try { listSections(bytes); } catch (err) { if (err instanceof WasmFormatError) refuse(err.message); }
+ */
+export class WasmFormatError extends AttestationError {
+  declare readonly code: 'invalid_module';
+
+  /** @param message - what is wrong with the framing. */
+  constructor(message?: string, options?: EnclaveErrorOptions) {
+    super('invalid_module', message, options);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return marked(value, kWasmFormatError);
+  }
+}
+
+/**
+ * A command line the CLI cannot act on: a file it cannot read, a flag that is not a number, two
+ * inputs where one is allowed. Code `usage`; the CLI exits 2.
+ * @example
+ * if (!Number.isSafeInteger(n)) throw new UsageError('--min-svn must be a whole number ≥ 0.');
+ */
+export class UsageError extends EnclaveError {
+  declare readonly code: 'usage';
+
+  /** @param message - what is wrong and how to fix it; may quote the user's own input. */
+  constructor(message?: string, options?: EnclaveErrorOptions) {
+    super('usage', message, options);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return marked(value, kUsageError);
+  }
+}
+
+// The marks `instanceof` reads, and the names: on the prototypes, so they are inherited, never
+// enumerated, and never set by a subclass's field initializer on an object its constructor did not build.
+for (const [cls, mark, name] of [
+  [EnclaveError, kEnclaveError, 'EnclaveError'],
+  [AttestationError, kAttestationError, 'AttestationError'],
+  [WasmFormatError, kWasmFormatError, 'WasmFormatError'],
+  [UsageError, kUsageError, 'UsageError'],
+] as const) {
+  Object.defineProperty(cls.prototype, mark, { value: true });
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+}
+
+/** The most derived of our classes `err` is, read from its marks. */
+function classOf(err: EnclaveError): ErrorClassName | 'WasmFormatError' {
+  if (marked(err, kUsageError)) return 'UsageError';
+  if (marked(err, kWasmFormatError)) return 'WasmFormatError';
+  if (marked(err, kAttestationError)) return 'AttestationError';
+  return 'EnclaveError';
+}
+
+/** Whether `err`'s class carries `code`: the code's own class, or WasmFormatError for `invalid_module`. */
+function carries(err: EnclaveError, code: ErrorCode): boolean {
+  const own = ERROR_TABLE[code].class;
+  const cls = classOf(err);
+  return cls === own || (cls === 'WasmFormatError' && code === 'invalid_module');
+}
+
+/** Builds an error of the class that carries `code`. */
+function build(code: ErrorCode, message: string | undefined, options: EnclaveErrorOptions | undefined): EnclaveError {
+  switch (ERROR_TABLE[code].class) {
+    case 'AttestationError':
+      return new AttestationError(code as AttestationErrorCode, message, options);
+    case 'UsageError':
+      return new UsageError(message, options);
+    default:
+      return new EnclaveError(code, message, options);
+  }
+}
+
+/**
+ * Tells whether `err` is an {@link AttestationError}, optionally with a given code.
+ * @example
+ * if (isAttestationError(err, 'untrusted_module')) refuse();
+ */
+export function isAttestationError(err: unknown, code?: AttestationErrorCode): err is AttestationError {
+  return err instanceof AttestationError && (code === undefined || err.code === code);
 }
 
 /** Longest piece of caller input a message repeats. */

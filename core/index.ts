@@ -10,16 +10,24 @@
  * const { exports } = readModuleInfo(bytes); // EnclaveError `invalid_module` for malformed bytes
  */
 
-// Errors
+// Errors: the root, its subclasses, and the one table of codes
+export { EnclaveError, AttestationError, WasmFormatError, UsageError, isAttestationError } from './errors.js';
+/** @internal */
+export { quoteInput } from './errors.js';
+export type { EnclaveErrorOptions, ErrorJSON } from './errors.js';
 export {
-  EnclaveError,
-  ERROR_MESSAGES,
-  ENCLAVE_CODES,
-  DISCARDING_CODES,
+  ERROR_TABLE,
+  ERROR_CODES,
+  errorFlags,
   isErrorCode,
-  quoteInput,
-} from './errors.js';
-export type { ErrorCode } from './errors.js';
+  ENCLAVE_CODES,
+  ERROR_MESSAGES,
+  ATTESTATION_ERROR_CODES,
+  ATTESTATION_ERROR_MESSAGES,
+} from './error-codes.js';
+/** @internal */
+export { DISCARDING_CODES } from './error-codes.js';
+export type { ErrorCode, AttestationErrorCode, CodeOf, ErrorClassName, ErrorFlags, ErrorSpec } from './error-codes.js';
 
 // Wasm framing
 export {
@@ -27,7 +35,6 @@ export {
   SIGNATURE_SECTION,
   SIGNATURE_DELIMITER_SECTION,
   WASM_NAME_DECODER,
-  WasmFormatError,
   listSections,
   encodeCustomSection,
   customSections,

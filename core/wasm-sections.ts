@@ -10,6 +10,7 @@
  * the contract section to enforce it, attest measures, signs and identifies by all three, and the
  * build and benchmarks write the contract; none of them owns the format.
  */
+import { WasmFormatError } from './errors.js';
 
 /** The custom section holding the enclave contract (docs/ABI.md §6). */
 export const CONTRACT_SECTION = 'enclave.contract';
@@ -32,12 +33,6 @@ export interface WasmSection {
   readonly end: number;
   /** Offset of the payload: after the size, and after the name for custom sections. */
   readonly payloadStart: number;
-}
-
-/** Thrown for bytes that are not a well-framed WebAssembly module. */
-export class WasmFormatError extends Error {
-  override readonly name = 'WasmFormatError';
-  readonly code = 'invalid_module';
 }
 
 /**

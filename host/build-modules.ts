@@ -10,9 +10,8 @@
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import asc from 'assemblyscript/asc';
-import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
-import { EnclaveError } from '../runtime/errors.js';
-import { parseContract } from '../runtime/contract.js';
+import { CONTRACT_SECTION, EnclaveError, encodeCustomSection } from '../core/index.js';
+import { parseContract } from '../runtime/index.js';
 
 /** One built module. */
 export interface BuiltModule {

@@ -1,2 +1,2 @@
 /** @deprecated Temporary shim: moved to core/module-info.ts; import from core/index.ts. */
-export * from '../core/module-info.js';
+export * from '../core/index.js';

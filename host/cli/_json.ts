@@ -4,7 +4,7 @@
  * input becomes bytes again. Output is escaped for a terminal (./_escape.ts `escapeJson`): the
  * reply is the enclave's text.
  */
-import { EnclaveError } from '../../runtime/errors.js';
+import { UsageError } from '../../core/index.js';
 import { escapeJson } from './_escape.js';
 
 /** Parses JSON arguments, turning `{"$base64": s}` into bytes. */
@@ -20,7 +20,7 @@ export function parseJsonArgs(text: string): unknown {
       return value;
     });
   } catch (err) {
-    throw new EnclaveError('invalid_options', `The arguments are not valid JSON: ${(err as Error).message}`);
+    throw new UsageError(`The arguments are not valid JSON: ${(err as Error).message}`);
   }
 }
 

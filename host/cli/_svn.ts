@@ -1,5 +1,5 @@
 /** The `--min-svn` argument of the CLI. */
-import { EnclaveError } from '../../runtime/errors.js';
+import { UsageError } from '../../core/index.js';
 
 /**
  * Parses a decimal svn (an integer ≥ 0), or fails as bad usage naming the option. Stricter than
@@ -7,6 +7,6 @@ import { EnclaveError } from '../../runtime/errors.js';
  */
 export function parseSvn(value: string, what: string): number {
   const n = /^(?:0|[1-9][0-9]*)$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n)) throw new EnclaveError('invalid_options', `${what} must be a whole number ≥ 0.`);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${what} must be a whole number ≥ 0.`);
   return n;
 }

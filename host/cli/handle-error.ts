@@ -1,10 +1,9 @@
 /** The one place the CLI turns an error into output and an exit code. */
 import { CommanderError } from 'commander';
-import { AttestationError } from '../../attest/errors.js';
-import { EnclaveError } from '../../runtime/errors.js';
+import { EnclaveError, errorFlags, isErrorCode } from '../../core/index.js';
 import { escapeMessage, escapeText, stringifyForTerminal } from './_escape.js';
 
-/** Exit codes: 0 ok, 1 the operation failed (an error code was printed), 2 bad usage. */
+/** Exit codes: 0 ok, 1 the operation failed (an error code was printed), 2 bad usage (a code flagged `usage`). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /**
@@ -18,11 +17,11 @@ export function handleError(err: unknown, json = false): void {
   let detail: string | undefined;
   let exit: number = EXIT.failed;
   if (err instanceof EnclaveError) {
+    // Every layer's error (AttestationError and the CLI's own UsageError included) extends the one
+    // root; whether the caller or the operation is at fault is a flag of the code (core/error-codes.ts),
+    // read from this copy's table (an error of another copy of the package may carry a newer code).
     ({ code, message, detail } = err);
-    if (code === 'invalid_options') exit = EXIT.usage;
-  } else if (err instanceof AttestationError) {
-    ({ code, message } = err);
-    if (code === 'invalid_policy' || code === 'invalid_nonce') exit = EXIT.usage;
+    if (isErrorCode(code) && errorFlags(code).usage) exit = EXIT.usage;
   } else if (err instanceof CommanderError) {
     // Commander has already printed its message (or the help).
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;

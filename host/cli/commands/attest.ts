@@ -1,9 +1,7 @@
 /** `enclave attest <module> --nonce <hex>`: evidence (an EAT in a JWT) about a loaded enclave. */
 import { Command, Option } from 'commander';
-import { readPublicKeyFile } from '../../../attest/keys.js';
-import { SoftwareAttestationProvider } from '../../../attest/software-provider.js';
-import { CAPABILITIES, type Capability } from '../../../runtime/contract.js';
-import { loadEnclave } from '../../../runtime/load.js';
+import { readPublicKeyFile, SoftwareAttestationProvider } from '../../../attest/index.js';
+import { CAPABILITIES, loadEnclave, type Capability } from '../../../runtime/index.js';
 import { parseHex } from '../_hex.js';
 import { parseSvn } from '../_svn.js';
 import { handleError } from '../handle-error.js';

@@ -3,11 +3,9 @@
  * chose (names, contract fields) is escaped before it is printed (../_escape.ts).
  */
 import { Command } from 'commander';
-import { readPublicKeyFile } from '../../../attest/keys.js';
-import { readSignatures, verifyModule } from '../../../attest/module-signature.js';
-import { readModuleBytes } from '../../../runtime/load.js';
-import { EnclaveModule } from '../../../runtime/enclave.js';
+import { readPublicKeyFile, readSignatures, verifyModule } from '../../../attest/index.js';
 import { formatFuncType } from '../../../core/index.js';
+import { EnclaveModule, readModuleBytes } from '../../../runtime/index.js';
 import { escapeText, stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
 

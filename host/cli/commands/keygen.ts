@@ -1,6 +1,6 @@
 /** `enclave keygen`: an Ed25519 key pair for signing modules. */
 import { Command } from 'commander';
-import { generateKeyPair, signerId, writeKeyPair } from '../../../attest/keys.js';
+import { generateKeyPair, signerId, writeKeyPair } from '../../../attest/index.js';
 import { handleError } from '../handle-error.js';
 
 export const keygenCommand = new Command('keygen')

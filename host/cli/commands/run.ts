@@ -1,10 +1,8 @@
 /** `enclave run <module.wasm> <op> [json-args]`: one call, reply printed as JSON. */
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { CAPABILITIES, DEFAULT_LIMITS, MAX_LIMITS, type Capability } from '../../../runtime/contract.js';
-import { EnclaveError } from '../../../runtime/errors.js';
-import { loadEnclave } from '../../../runtime/load.js';
-import { decodePlainMsgpack } from '../../../runtime/marshal.js';
+import { UsageError } from '../../../core/index.js';
+import { CAPABILITIES, DEFAULT_LIMITS, MAX_LIMITS, decodePlainMsgpack, loadEnclave, type Capability } from '../../../runtime/index.js';
 import { escapeJson } from '../_escape.js';
 import { formatJson, parseJsonArgs } from '../_json.js';
 import { handleError } from '../handle-error.js';
@@ -14,14 +12,14 @@ async function readArgsFile(file: string): Promise<unknown> {
   try {
     bytes = await readFile(file);
   } catch (err) {
-    throw new EnclaveError('invalid_options', `Cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+    throw new UsageError(`Cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
   }
   if (/\.(msgpack|mpk|mp)$/i.test(file)) {
     // Plain data only: msgpackr's own unpack would turn extension 0x74 into a typed array (issue 9).
     try {
       return decodePlainMsgpack(bytes, { depth: MAX_LIMITS.depth, replyItems: DEFAULT_LIMITS.replyItems });
     } catch (err) {
-      throw new EnclaveError('invalid_options', `${file} is not plain msgpack: ${(err as Error).message}`);
+      throw new UsageError(`${file} is not plain msgpack: ${(err as Error).message}`);
     }
   }
   return parseJsonArgs(bytes.toString('utf8'));
@@ -39,7 +37,7 @@ export const runCommand = new Command('run')
   .action(async (module: string, op: string, jsonArgs: string | undefined, opts) => {
     try {
       if (jsonArgs !== undefined && opts.inputFile !== undefined) {
-        throw new EnclaveError('invalid_options', 'Give the arguments inline or with --input-file, not both.');
+        throw new UsageError('Give the arguments inline or with --input-file, not both.');
       }
       const args =
         opts.inputFile !== undefined ? await readArgsFile(opts.inputFile) : jsonArgs !== undefined ? parseJsonArgs(jsonArgs) : undefined;

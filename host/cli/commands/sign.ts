@@ -2,10 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { readPrivateKeyFile, signerId } from '../../../attest/keys.js';
-import { signModule } from '../../../attest/module-signature.js';
-import { EnclaveError } from '../../../runtime/errors.js';
-import { readModuleBytes } from '../../../runtime/load.js';
+import { readPrivateKeyFile, signerId, signModule } from '../../../attest/index.js';
+import { UsageError } from '../../../core/index.js';
+import { readModuleBytes } from '../../../runtime/index.js';
 import { handleError } from '../handle-error.js';
 
 export const signCommand = new Command('sign')
@@ -34,7 +33,7 @@ export const signCommand = new Command('sign')
         await rename(tmp, out);
       } catch (err) {
         await unlink(tmp).catch(() => {});
-        throw new EnclaveError('invalid_options', `Cannot write the signed module ${out}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, { cause: err });
+        throw new UsageError(`Cannot write the signed module ${out}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, { cause: err });
       }
       const signer = signerId(keys.publicKey);
       if (opts.json) process.stdout.write(`${JSON.stringify({ module: out, signer, bytes: signed.length })}\n`);

@@ -1,8 +1,7 @@
 /** `enclave verify-module <module> --key <pub>...`: check a module's signatures against trusted keys. */
 import { Command } from 'commander';
-import { readPublicKeyFile } from '../../../attest/keys.js';
-import { checkTrust } from '../../../attest/module-signature.js';
-import { readModuleBytes } from '../../../runtime/load.js';
+import { checkTrust, readPublicKeyFile } from '../../../attest/index.js';
+import { readModuleBytes } from '../../../runtime/index.js';
 import { parseSvn } from '../_svn.js';
 import { escapeText, stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';

@@ -3,10 +3,16 @@ import { constants, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { AttestationError } from '../../../attest/errors.js';
-import { PLATFORM_KEY_FILE, resolvePlatformDir, SoftwareAttestationProvider } from '../../../attest/software-provider.js';
-import { parsePolicy, verifyEvidence, type VerificationJwk } from '../../../attest/verify.js';
-import { EnclaveError } from '../../../runtime/errors.js';
+import {
+  AttestationError,
+  parsePolicy,
+  PLATFORM_KEY_FILE,
+  resolvePlatformDir,
+  SoftwareAttestationProvider,
+  verifyEvidence,
+  type VerificationJwk,
+} from '../../../attest/index.js';
+import { EnclaveError, UsageError } from '../../../core/index.js';
 import { parseHex } from '../_hex.js';
 import { stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
@@ -21,7 +27,7 @@ async function readText(file: string, what: string): Promise<string> {
     try {
       const st = await fh.stat();
       if (!st.isFile() || st.size > MAX_INPUT_BYTES) {
-        throw new EnclaveError('invalid_options', `The ${what} ${file} is not a regular file of at most 1 MiB.`);
+        throw new UsageError(`The ${what} ${file} is not a regular file of at most 1 MiB.`);
       }
       bytes = await fh.readFile();
     } finally {
@@ -29,7 +35,7 @@ async function readText(file: string, what: string): Promise<string> {
     }
   } catch (err) {
     if (err instanceof EnclaveError) throw err;
-    throw new EnclaveError('invalid_options', `Cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+    throw new UsageError(`Cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
   }
   return bytes.toString('utf8');
 }
@@ -39,7 +45,7 @@ async function readJson(file: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch {
-    throw new EnclaveError('invalid_options', `The ${what} ${file} is not JSON.`);
+    throw new UsageError(`The ${what} ${file} is not JSON.`);
   }
 }
 
@@ -48,7 +54,7 @@ async function readPlatformKey(file: string): Promise<VerificationJwk | Verifica
   const json = await readJson(file, 'platform key');
   const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (Array.isArray(json) ? json.length === 0 || !json.every(isObject) : !isObject(json)) {
-    throw new EnclaveError('invalid_options', `The platform key ${file} is not a JWK or a non-empty array of JWKs.`);
+    throw new UsageError(`The platform key ${file} is not a JWK or a non-empty array of JWKs.`);
   }
   return json as VerificationJwk | VerificationJwk[];
 }
@@ -60,8 +66,7 @@ async function readPlatformKey(file: string): Promise<VerificationJwk | Verifica
 function localPlatformKey(dir: string | undefined): VerificationJwk {
   const file = join(resolvePlatformDir(dir), PLATFORM_KEY_FILE);
   if (!existsSync(file)) {
-    throw new EnclaveError(
-      'invalid_options',
+    throw new UsageError(
       `No platform key on this machine (${file}): pass --platform-key with the key of the platform that issued the evidence.`,
     );
   }
