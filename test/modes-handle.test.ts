@@ -91,25 +91,25 @@ describe.each(MODES)('$name', (mode) => {
     expect(counter.limits.tableElements).toBeLessThanOrEqual(DEFAULT_POLICY.tableElements);
   });
 
-  it('attest: evidence about this enclave, bound to the nonce, which verifies', async () => {
-    const claims = await claimsOf(attesting.attest(NONCE), attesting.measurement, NONCE);
+  it('attest: evidence about this enclave, bound to the nonce, which verifies (a Promise in both modes)', async () => {
+    const pending = attesting.attest(NONCE);
+    expect(pending).toBeInstanceOf(Promise);
+    const claims = await claimsOf(await pending, attesting.measurement, NONCE);
     expect(claims['enclave.measurement']).toBe(attesting.measurement);
     expect(claims['enclave.svn']).toBe(ATTEST_CONTRACT.svn);
     expect(claims['enclave.capabilities']).toEqual(['attest', 'seal']);
   });
 
-  it('attest: a bad nonce is an AttestationError; no provider is invalid_options', () => {
-    const err = (() => {
-      try {
-        attesting.attest(new Uint8Array(0));
-      } catch (e) {
-        return e;
-      }
-      return undefined;
-    })();
-    expect(err).toBeInstanceOf(AttestationError);
-    expect((err as AttestationError).code).toBe('invalid_nonce');
-    expect(() => counter.attest(NONCE)).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+  it('attest: a bad nonce rejects with AttestationError invalid_nonce; no provider with invalid_options; never a synchronous throw', async () => {
+    const bad = attesting.attest(new Uint8Array(0));
+    expect(bad).toBeInstanceOf(Promise);
+    await expect(bad).rejects.toBeInstanceOf(AttestationError);
+    await expect(attesting.attest(new Uint8Array(0))).rejects.toMatchObject({ code: 'invalid_nonce' });
+    await expect(attesting.attest('nonce' as never)).rejects.toMatchObject({ code: 'invalid_nonce' });
+    const none = counter.attest(NONCE);
+    expect(none).toBeInstanceOf(Promise);
+    await expect(none).rejects.toBeInstanceOf(EnclaveError);
+    await expect(counter.attest(NONCE)).rejects.toMatchObject({ code: 'invalid_options' });
   });
 
   it('drain: resolves once the calls made before it have settled, and serves on', async () => {
@@ -129,8 +129,8 @@ describe.each(MODES)('$name', (mode) => {
     await e.close();
     expect(e.closed).toBe(true);
     expect(await codeOf(e.call('key'))).toBe('closed');
-    expect(() => e.attest(NONCE)).toThrow(EnclaveError);
-    expect(() => e.attest(NONCE)).toThrow(expect.objectContaining({ code: 'closed' }));
+    await expect(e.attest(NONCE)).rejects.toBeInstanceOf(EnclaveError);
+    await expect(e.attest(NONCE)).rejects.toMatchObject({ code: 'closed' });
     expect(await e.endSession('a')).toBe(false);
     await e.drain();
     await e.close();
@@ -165,8 +165,8 @@ describe('both modes describe the same enclave alike', () => {
   it('attest: the same claims apart from time and nonce', async () => {
     const [a, b] = handles;
     const other = new Uint8Array(32).fill(1);
-    const ca = await claimsOf(a.attest(NONCE), a.measurement, NONCE);
-    const cb = await claimsOf(b.attest(other), b.measurement, other);
+    const ca = await claimsOf(await a.attest(NONCE), a.measurement, NONCE);
+    const cb = await claimsOf(await b.attest(other), b.measurement, other);
     expect(cb).toEqual(ca);
     expect(ca['enclave.limits']).toMatchObject({ replyBytes: 4096, fuel: 3_000_000 });
   });
@@ -174,10 +174,10 @@ describe('both modes describe the same enclave alike', () => {
   it('attest for a debug enclave: the same claims, debug marked in both', async () => {
     const debug = await Promise.all([loadIn(inProcess, attester, { ...options(), debug: true }), loadIn(worker, attester, { ...options(), debug: true })]);
     try {
-      const ca = await claimsOf(debug[0].attest(NONCE), debug[0].measurement, NONCE);
-      const cb = await claimsOf(debug[1].attest(NONCE), debug[1].measurement, NONCE);
+      const ca = await claimsOf(await debug[0].attest(NONCE), debug[0].measurement, NONCE);
+      const cb = await claimsOf(await debug[1].attest(NONCE), debug[1].measurement, NONCE);
       expect(cb).toEqual(ca);
-      expect(ca).not.toEqual(await claimsOf(handles[0].attest(NONCE), handles[0].measurement, NONCE));
+      expect(ca).not.toEqual(await claimsOf(await handles[0].attest(NONCE), handles[0].measurement, NONCE));
     } finally {
       await Promise.all(debug.map((h) => h.close()));
     }
@@ -186,8 +186,8 @@ describe('both modes describe the same enclave alike', () => {
   it('attest with an enclave key: carried in cnf alike', async () => {
     const [a, b] = handles;
     const enclaveKey = { kty: 'OKP', crv: 'X25519', x: Buffer.alloc(32, 5).toString('base64url') } as never;
-    const ca = await claimsOf(a.attest(NONCE, { enclaveKey }), a.measurement, NONCE);
-    const cb = await claimsOf(b.attest(NONCE, { enclaveKey }), b.measurement, NONCE);
+    const ca = await claimsOf(await a.attest(NONCE, { enclaveKey }), a.measurement, NONCE);
+    const cb = await claimsOf(await b.attest(NONCE, { enclaveKey }), b.measurement, NONCE);
     expect(ca.cnf).toBeDefined();
     expect(cb).toEqual(ca);
   });
