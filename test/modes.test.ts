@@ -323,3 +323,38 @@ describe.each(MODES)('$name', (mode) => {
     });
   });
 });
+
+describe('both modes fail alike: the same code, message and detail', () => {
+  it('for every failing call of the hostile fixture, the counter and crypto', async () => {
+    const hostileBytes = await fixture('hostile');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const calls: [source: Uint8Array, op: string, args?: unknown][] = [
+      ...['ptr_oob', 'huge_len', 'span_oob', 'desc_oob', 'truncated', 'ext', 'nested', 'weird_code', 'x_not_envelope', 'refuse', 'junk_after', 'zero_reply', 'unreachable', 'bail', 'call_forever', 'order', 'nope'].map(
+        (op) => [hostileBytes, op] as [Uint8Array, string],
+      ),
+      [hostileBytes, 'ok', 'x'.repeat(20_000)],
+      [hostileBytes, 'ok', cyclic],
+      [COUNTER, 'incr', { by: 0 }],
+      [COUNTER, 'reset'],
+      [CRYPTO, 'aead_seal', { alg: 'rot13', key: new Uint8Array(32), nonce: new Uint8Array(12), aad: new Uint8Array(0), plaintext: new Uint8Array(1) }],
+    ];
+    const outcomes = async (mode: (typeof MODES)[number]) => {
+      const handles = new Map<Uint8Array, EnclaveHandle>();
+      const out: unknown[] = [];
+      try {
+        for (const [source, op, args] of calls) {
+          if (!handles.has(source)) handles.set(source, await loadIn(mode, source));
+          const err = (await handles.get(source)!.call(op, args).catch((e: unknown) => e)) as EnclaveError;
+          expect(err, op).toBeInstanceOf(EnclaveError);
+          out.push({ op, code: err.code, message: err.message, detail: err.detail });
+        }
+      } finally {
+        await Promise.all([...handles.values()].map((h) => h.close()));
+      }
+      return out;
+    };
+    const [inProcess, worker] = await Promise.all(MODES.map(outcomes));
+    expect(worker).toEqual(inProcess);
+  });
+});
