@@ -24,7 +24,7 @@
  * `process.nextTick` as an uncaught exception, as for any subscriber).
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { DISCARDING_CODES, EnclaveError, type ErrorCode } from './errors.js';
+import { DISCARDING_CODES, EnclaveError, type ErrorCode } from '../core/index.js';
 
 /** Every channel the runtime publishes on, declared once (docs: this file's header). */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
