@@ -1,0 +1,232 @@
+/**
+ * The package as a user gets it (issue 10, "the package installed from `npm pack` has a working CLI
+ * for every command it lists"): `npm pack` of this checkout, installed into an empty project with
+ * `npm install` (offline from npm's cache when the cache has everything, else preferring it), then,
+ * from that project, every command the installed `enclave --help` lists: its `--help` and one real
+ * run. Nothing here reaches the repository's node_modules: a file of the package that imported a
+ * devDependency (as `enclave bench` did) fails here. Also checks what the package ships: no
+ * benchmarks, no `@internal` declarations, and type declarations a strict consumer compiles against.
+ *
+ * A slow suite (`npm run test:package`: about 40 s of CPU time, two minutes on a busy 2-core
+ * machine), not part of `npm test`. Uses dist/ as test/global-setup.ts builds it (`npm pack
+ * --ignore-scripts`: the `prepare` script would rebuild the enclave modules in the work tree).
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const exec = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NONCE = '00112233445566778899aabbccddeeff';
+/** What the shipped CLI offers; `bench` is not one (benchmarks need the repository and its devDependencies). */
+const COMMANDS = ['run', 'inspect', 'build', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key'];
+
+let work: string; // temp root: the tarball, the installed project, a module author's project
+let project: string; // where the package is installed
+let bin: string; // node_modules/.bin/enclave, as npm linked it
+let pkg: string; // the installed package
+let env: NodeJS.ProcessEnv;
+let installMode: string;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function sh(file: string, args: string[], cwd = project): Promise<Result> {
+  try {
+    const { stdout, stderr } = await exec(file, args, { cwd, env, maxBuffer: 32 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number | string; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+/** The installed CLI, run through the bin link npm made (its shebang and mode included). */
+function enclave(...args: string[]): Promise<Result> {
+  return sh(bin, args);
+}
+
+async function npm(args: string[], cwd: string): Promise<Result> {
+  return sh(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, cwd);
+}
+
+beforeAll(async () => {
+  const started = performance.now();
+  work = await mkdtemp(path.join(tmpdir(), 'enclave-package-'));
+  project = path.join(work, 'project');
+  await mkdir(project);
+  // No ENCLAVE_* of the developer's shell, and the platform key and caches inside the temp dir.
+  env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ENCLAVE_') && !k.startsWith('npm_')));
+  env.ENCLAVE_PLATFORM_DIR = path.join(work, 'platform');
+  env.ENCLAVE_CACHE_DIR = path.join(work, 'cache');
+
+  const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT);
+  expect(packed.code, packed.stderr).toBe(0);
+  const tarball = path.join(work, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+
+  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
+  const install = ['install', '--no-audit', '--no-fund', '--no-update-notifier', tarball];
+  let installed = await npm(['--offline', ...install], project);
+  installMode = 'offline';
+  if (installed.code !== 0 && /ENOTCACHED/.test(installed.stderr)) {
+    // npm's cache lacks a dependency's metadata (a fresh machine): take what is missing from the registry.
+    installed = await npm(['--prefer-offline', ...install], project);
+    installMode = 'prefer-offline';
+  }
+  expect(installed.code, installed.stderr).toBe(0);
+  bin = path.join(project, 'node_modules', '.bin', 'enclave');
+  pkg = path.join(project, 'node_modules', 'enclave');
+  console.info(`package-install: packed and installed (${installMode}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}, 240_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the installed CLI', () => {
+  it('npx enclave --help lists exactly the shipped commands, and no bench', async () => {
+    const r = await sh(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['--no-install', 'enclave', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    const listed = [...r.stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+    expect(listed.sort()).toEqual([...COMMANDS].sort());
+    expect((await enclave('bench')).code).toBe(2); // unknown command: usage error
+  });
+
+  it.concurrent.each(COMMANDS)('enclave %s --help', async (command) => {
+    const r = await enclave(command, '--help');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Usage: enclave ${command}`);
+  });
+
+  // One real run per command, in the order a user would go: each command is covered (checked last).
+  const ran = new Set<string>();
+  const echo = () => path.join(pkg, 'enclave-modules', 'echo', 'build', 'echo.wasm');
+
+  it('run: calls the packaged echo module', async () => {
+    const r = await enclave('run', echo(), 'echo', '{"hello":"enclave"}', '--compact');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ hello: 'enclave' });
+    ran.add('run');
+  });
+
+  it('inspect: prints the measurement and the contract', async () => {
+    const r = await enclave('inspect', echo(), '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.measurement).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.contract.name).toBe('echo');
+    ran.add('inspect');
+  });
+
+  it('keygen, sign, verify-module: a key, a signed module, the trust check', async () => {
+    const keygen = await enclave('keygen', '--out', 'dev.key.json', '--json');
+    expect(keygen.code, keygen.stderr).toBe(0);
+    expect(JSON.parse(keygen.stdout).signer).toMatch(/^[0-9a-f]{64}$/);
+    ran.add('keygen');
+    const sign = await enclave('sign', echo(), '--key', 'dev.key.json', '--out', 'echo.signed.wasm', '--json');
+    expect(sign.code, sign.stderr).toBe(0);
+    ran.add('sign');
+    const verified = await enclave('verify-module', 'echo.signed.wasm', '--key', 'dev.pub.json', '--min-svn', '0', '--json');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout).signer).toBe(JSON.parse(keygen.stdout).signer);
+    const untrusted = await enclave('verify-module', echo(), '--key', 'dev.pub.json');
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/untrusted_module/);
+    ran.add('verify-module');
+  });
+
+  it('attest, platform-key, verify: evidence checked with the platform key alone', async () => {
+    const attest = await enclave('attest', 'echo.signed.wasm', '--nonce', NONCE, '--key', 'dev.pub.json');
+    expect(attest.code, attest.stderr).toBe(0);
+    await writeFile(path.join(project, 'token.jwt'), attest.stdout.trim());
+    ran.add('attest');
+    const key = await enclave('platform-key');
+    expect(key.code, key.stderr).toBe(0);
+    expect(JSON.parse(key.stdout)).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+    await writeFile(path.join(project, 'platform.jwk.json'), key.stdout);
+    ran.add('platform-key');
+    const inspect = JSON.parse((await enclave('inspect', echo(), '--json')).stdout);
+    await writeFile(path.join(project, 'policy.json'), JSON.stringify({ measurements: [inspect.measurement] }));
+    const verify = await enclave('verify', '@token.jwt', '--policy', 'policy.json', '--nonce', NONCE, '--platform-key', 'platform.jwk.json', '--json');
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toContain(inspect.measurement);
+    ran.add('verify');
+  });
+
+  it('build: compiles a module author’s project to the bytes the package ships', async () => {
+    // A project laid out as the repository is: asconfig.json, the guest SDK, one module's sources.
+    const author = path.join(work, 'author');
+    await mkdir(path.join(author, 'enclave-modules', 'echo'), { recursive: true });
+    await cp(path.join(ROOT, 'asconfig.json'), path.join(author, 'asconfig.json'));
+    await cp(path.join(ROOT, 'enclave-modules', 'sdk'), path.join(author, 'enclave-modules', 'sdk'), { recursive: true });
+    for (const f of ['index.ts', 'contract.json']) {
+      await cp(path.join(ROOT, 'enclave-modules', 'echo', f), path.join(author, 'enclave-modules', 'echo', f));
+    }
+    const r = await enclave('build', '--root', author, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ name: 'echo' })]);
+    // Reproducible from an install too: the same sources give the same bytes.
+    expect(await readFile(path.join(author, 'enclave-modules', 'echo', 'build', 'echo.wasm'))).toEqual(await readFile(echo()));
+    ran.add('build');
+  }, 120_000);
+
+  it('every listed command had a real run above', () => {
+    expect([...ran].sort()).toEqual([...COMMANDS].sort());
+  });
+});
+
+describe('what the package ships', () => {
+  async function files(dir: string): Promise<string[]> {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    return entries.filter((e) => e.isFile()).map((e) => path.relative(pkg, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+  }
+
+  it('no benchmarks and no tests', async () => {
+    const shipped = await files(pkg);
+    expect(shipped.filter((f) => /^(dist\/)?(bench|test)\//.test(f))).toEqual([]);
+    expect(shipped).toContain('dist/host/cli/main.js');
+  });
+
+  it('no @internal declaration in the published .d.ts files (stripInternal)', async () => {
+    const dts = (await files(path.join(pkg, 'dist'))).filter((f) => f.endsWith('.d.ts'));
+    expect(dts.length).toBeGreaterThan(10);
+    const leaks: string[] = [];
+    for (const f of dts) {
+      const text = await readFile(path.join(pkg, f), 'utf8');
+      if (text.includes('@internal')) leaks.push(f);
+      if (/declare const CALL_RAW\b/.test(text)) leaks.push(`${f}: CALL_RAW`);
+    }
+    expect(leaks).toEqual([]);
+  });
+
+  it('a strict TypeScript consumer compiles against both entries (no declaration refers to a stripped one)', async () => {
+    await writeFile(
+      path.join(project, 'consumer.ts'),
+      [
+        "import * as api from 'enclave';",
+        "import * as attest from 'enclave/attest';",
+        'export type Surface = [typeof api, typeof attest, api.EnclaveOptions, api.CallOptions, attest.ModuleIdentity, attest.TrustPolicy];',
+        'export async function use(bytes: Uint8Array): Promise<unknown> {',
+        '  const enclave = await api.loadEnclave(bytes);',
+        "  try { return await enclave.call('echo', { hello: 'enclave' }); } finally { await enclave.close(); }",
+        '}',
+        'export const id: attest.ModuleIdentity = attest.moduleIdentity(new Uint8Array(0));',
+        '',
+      ].join('\n'),
+    );
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = await sh(process.execPath, [
+      tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--module', 'nodenext',
+      '--moduleResolution', 'nodenext', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'consumer.ts',
+    ]);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
