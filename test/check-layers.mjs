@@ -44,10 +44,10 @@ async function cruiseLayers(root) {
   process.chdir(root); // rule paths are relative to the working directory
   try {
     const result = await cruise(folders, { ...options, validate: true }, {}, { tsConfig });
-    const summary = result.output.summary;
-    if (summary.error === 0 && summary.warn === 0) return { count: 0, modules: summary.totalCruised, text: '' };
+    const { summary } = result.output;
+    if (summary.violations.length === 0) return { count: 0, modules: summary.totalCruised, text: '' };
     const { output } = await format(result.output, { outputType: 'err' });
-    return { count: summary.error + summary.warn, modules: summary.totalCruised, text: output };
+    return { count: summary.violations.length, modules: summary.totalCruised, text: output };
   } finally {
     process.chdir(here);
   }
@@ -139,7 +139,11 @@ async function main() {
   if (layers.count > 0) process.stderr.write(layers.text);
   for (const p of names) process.stderr.write(`  error runtime-imports-attest-for-measurement-only: ${p}\n`);
   if (layers.count > 0 || names.length > 0) {
-    process.stderr.write(`check:layers: ${layers.count + names.length} violation(s) of the layer rules (docs/ARCHITECTURE.md)\n`);
+    const what = [
+      layers.count > 0 ? `${layers.count} dependency-cruiser violation(s) (one per module for a cycle)` : '',
+      names.length > 0 ? `${names.length} name(s) runtime/ may not import from attest/` : '',
+    ];
+    process.stderr.write(`check:layers: FAILED: ${what.filter(Boolean).join('; ')}: the layer rules are in docs/ARCHITECTURE.md\n`);
     return 1;
   }
   process.stdout.write(`check:layers: ok (${layers.modules} modules, no import against the layers)\n`);
