@@ -376,7 +376,7 @@ describe('enclave run --input-file (finding 1, remote route)', () => {
     const r = await cli('run', ECHO.pathname, 'echo', '--input-file', file);
     expect(r.stdout).toBe('');
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/invalid_options[\s\S]*extension types are not allowed/);
+    expect(r.stderr).toMatch(/^error\[usage\][\s\S]*extension types are not allowed/);
     await writeFile(file, Buffer.from('81a9' + Buffer.from('__proto__').toString('hex') + '01', 'hex'));
     const ok = await cli('run', ECHO.pathname, 'echo', '--input-file', file, '--compact');
     expect(ok.code).toBe(0);
