@@ -3,7 +3,7 @@
  * exports looked up once, views over its memory, and how anything thrown maps to a code.
  * Used by runtime/instance.ts only.
  */
-import { EnclaveError } from '../core/index.js';
+import { AttestationError, EnclaveError } from '../core/index.js';
 import type { OpCall } from './marshal.js';
 import type { LogLevel } from './options.js';
 
@@ -48,9 +48,13 @@ export function isStackOverflow(err: unknown): boolean {
   return err instanceof RangeError && /call stack/i.test(err.message);
 }
 
-/** Maps anything thrown while the enclave ran to a stable code. */
+/**
+ * Maps anything thrown while the enclave ran to a stable code. The runtime's own errors keep
+ * theirs; anything else, a platform's error included (imports catch those, but one that escaped
+ * would be a bug of ours, not a property of the enclave), is a `trap`.
+ */
 export function toEnclaveError(err: unknown): EnclaveError {
-  if (err instanceof EnclaveError) return err;
+  if (err instanceof EnclaveError && !(err instanceof AttestationError)) return err;
   if (isStackOverflow(err)) return new EnclaveError('stack_overflow', undefined, { cause: err });
   return new EnclaveError('trap', undefined, { cause: err });
 }

@@ -65,7 +65,7 @@ export function workerDeathMessage(death: Error | undefined, starting = false): 
 /** Boots a worker, waits for its enclave to be instantiated, and wires its events. */
 export function spawn(
   settled: Settled,
-  onExit: (live: LiveWorker) => void,
+  onExit: (live: LiveWorker, exitCode: number) => void,
 ): Promise<{ live: LiveWorker; limits: Limits }> {
   const workerData: WorkerData = {
     parts: settled.parts,
@@ -137,13 +137,13 @@ export function spawn(
       death = err;
       if (live !== undefined) live.death = err;
     });
-    worker.on('exit', () => {
+    worker.on('exit', (exitCode: number) => {
       if (live === undefined) {
         fail(new EnclaveError('trap', workerDeathMessage(death, true), { cause: death }));
         return;
       }
       wake(live);
-      onExit(live);
+      onExit(live, exitCode);
     });
   });
 }
@@ -177,7 +177,7 @@ function workerEntry(): URL {
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return (entry = new URL('./_worker-main.js', here));
   const root = new URL('../', here);
-  const stale = staleSources(root, ['runtime', 'attest']);
+  const stale = staleSources(root, ['core', 'runtime', 'attest']);
   if (stale !== undefined) {
     throw new EnclaveError(
       'internal',

@@ -27,10 +27,10 @@ export interface EnclaveHandle {
   call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T>;
   /**
    * Signed evidence about this enclave, bound to the relying party's nonce (8..64 bytes), issued
-   * by the host's platform (synchronous, as platforms are: docs/ATTESTATION.md).
-   * @throws {EnclaveError} `closed`, `invalid_options` without a platform; the platform's errors.
+   * by the host's platform. Rejects, never throws: `closed`, `invalid_options` without a platform,
+   * and the platform's own codes (`invalid_nonce`, `platform_unavailable`, ...).
    */
-  attest(nonce: Uint8Array, options?: { enclaveKey?: EnclaveKeyJwk }): string;
+  attest(nonce: Uint8Array, options?: { enclaveKey?: EnclaveKeyJwk }): Promise<string>;
   /**
    * `per-session`: drops a session's instance and its memory now, after the calls accepted before
    * it. Resolves with whether the session existed.

@@ -153,12 +153,12 @@ export class Enclave implements EnclaveHandle {
    * @param nonce - 8..64 bytes chosen by the relying party; evidence is never issued without one.
    * @param options.enclaveKey - a public key held inside the enclave, carried in `cnf`.
    * @returns a compact JWT (EdDSA) from the configured attestation provider.
-   * @throws {EnclaveError} `invalid_options` without an attestation provider, `closed`.
-   * @throws {AttestationError} `invalid_nonce`, `invalid_evidence_request`, `platform_unavailable`.
+   * @throws {EnclaveError} (as a rejection) `invalid_options` without an attestation provider, `closed`.
+   * @throws {AttestationError} (as a rejection) `invalid_nonce`, `invalid_evidence_request`, `platform_unavailable`.
    * @example
-   * const token = enclave.attest(nonceFromRelyingParty);
+   * const token = await enclave.attest(nonceFromRelyingParty);
    */
-  attest(nonce: Uint8Array, options: { enclaveKey?: EnclaveKeyJwk } = {}): string {
+  attest(nonce: Uint8Array, options?: { enclaveKey?: EnclaveKeyJwk }): Promise<string> {
     return issueEvidence(this.#closed, this.#config.attestation, () => this.#reportContext(), nonce, options);
   }
 

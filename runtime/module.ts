@@ -10,8 +10,8 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { CONTRACT_SECTION, customSections, EnclaveError, formatFuncType, quoteInput, readModuleInfo } from '../core/index.js';
-import { checkTrust, isAttestationError, moduleIdentity, type ModuleIdentity, type TrustPolicy } from '../attest/index.js';
+import { CONTRACT_SECTION, customSections, EnclaveError, formatFuncType, isAttestationError, quoteInput, readModuleInfo } from '../core/index.js';
+import { checkTrust, moduleIdentity, type ModuleIdentity, type TrustPolicy } from '../attest/index.js';
 import { instrumentCached } from './_fuel-cache.js';
 import { ABORT_IMPORT, IMPORT_MODULE, MEMORY_EXPORT, REQUIRED_EXPORTS } from './abi.js';
 import { CAPABILITY_BY_IMPORT, checkGrant } from './capabilities/index.js';

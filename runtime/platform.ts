@@ -8,6 +8,7 @@
  * WebAssembly call, which cannot await. A backend that must do I/O does it when it is opened.
  */
 import type { ModuleIdentity } from '../attest/index.js';
+import { EnclaveError, isErrorCode } from '../core/index.js';
 import type { SealPolicy } from './abi.js';
 
 /** A public key held inside the enclave, carried in the evidence's `cnf` (RFC 7800) so clients can encrypt to it. */
@@ -77,7 +78,7 @@ const BAD_INPUT = new Set(['invalid_report_data', 'invalid_nonce']);
  */
 export function isBadInput(err: unknown): boolean {
   try {
-    return err instanceof Error && BAD_INPUT.has((err as { code?: unknown }).code as string);
+    return err instanceof EnclaveError && BAD_INPUT.has(err.code);
   } catch {
     return false;
   }
@@ -87,6 +88,7 @@ export function isBadInput(err: unknown): boolean {
  * @internal An error as a platform throws it, with a `code` (what {@link isBadInput} reads): for
  * the platform proxy of a worker and the host side of its host calls.
  */
-export function platformError(code: string, message = `The platform refused the request (${code}).`): Error {
-  return Object.assign(new Error(message), { code });
+export function platformError(code: string, message?: string): Error {
+  // A known code rebuilds its own class (AttestationError for the platform's codes: core/).
+  return isErrorCode(code) ? EnclaveError.fromJSON({ code, message }) : Object.assign(new Error(message ?? `The platform failed (${code}).`), { code });
 }

@@ -43,6 +43,7 @@ import {
   SETTLE_OK,
   STATE,
 } from './_worker-protocol.js';
+import { callEnded, callStarted, diagnosticsSource, workerExited, type DiagnosticsSource } from './diagnostics.js';
 import { readError, spawn, wake, workerDeathMessage, type LiveWorker, type Settled } from './_worker-spawn.js';
 
 export type { EnclaveHandle } from './handle.js';
@@ -131,6 +132,10 @@ export class WorkerEnclave implements EnclaveHandle {
   #lastFuel = 0;
   /** Plain memory the reply is copied into before decoding; grows to the largest reply seen. */
   #scratch = Buffer.allocUnsafe(4096);
+  /** What this enclave's diagnostics events say about it (runtime/diagnostics.ts). */
+  readonly #source: DiagnosticsSource;
+  /** Workers this enclave terminated as untrustworthy (timeout, death), for `enclave:worker:exit`. */
+  readonly #terminated = new WeakSet<LiveWorker>();
 
   private constructor(mod: EnclaveModule, settled: Settled, first: LiveWorker, limits: Limits) {
     this.contract = mod.contract;
@@ -141,6 +146,7 @@ export class WorkerEnclave implements EnclaveHandle {
     this.#packr = createPackr();
     this.#ops = compileOps(mod.contract);
     this.#live = first;
+    this.#source = diagnosticsSource(this, 'worker', mod.measurement, mod.contract.ops);
   }
 
   /** @internal Use {@link createWorkerEnclave} or `loadEnclave`. */
@@ -148,8 +154,8 @@ export class WorkerEnclave implements EnclaveHandle {
     const settled = settle(mod, options);
     let self: WorkerEnclave | undefined;
     // The worker's 'exit' event needs the enclave; the first worker starts before it exists.
-    const { live, limits } = await spawn(settled, (l) => {
-      if (self !== undefined) self.#onExit(l);
+    const { live, limits } = await spawn(settled, (l, exitCode) => {
+      if (self !== undefined) self.#onExit(l, exitCode);
     });
     self = new WorkerEnclave(mod, settled, live, limits);
     return self;
@@ -177,14 +183,26 @@ export class WorkerEnclave implements EnclaveHandle {
    * await enclave.call('incr', { by: 2 });
    */
   call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
+    // Observed (runtime/diagnostics.ts) only when someone listens: otherwise one check, nothing built.
+    const observation = callStarted(this.#source, op);
     let read: ReturnType<typeof readCallOptions>;
     try {
       read = readCallOptions(options);
     } catch (err) {
+      callEnded(observation, err, 0);
       return Promise.reject(err);
     }
     const { session, stats } = read;
-    return this.#enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
+    if (observation === undefined) return this.#enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
+    // The call's own fuel, kept apart from the caller's `stats` (whose setter is the caller's code).
+    const record = { fuel: 0 };
+    const result = this.#enqueue(() => this.#call(op, args, session, stats, record));
+    // Registered before the caller's reactions: the end is published as the call settles.
+    result.then(
+      () => callEnded(observation, undefined, record.fuel),
+      (err: unknown) => callEnded(observation, err, record.fuel),
+    );
+    return result as Promise<T>;
   }
 
   /**
@@ -206,12 +224,12 @@ export class WorkerEnclave implements EnclaveHandle {
   /**
    * Signed evidence about this enclave for a relying party, bound to its nonce, as
    * `Enclave.attest`: issued on this thread by the provider, with the same claims.
-   * @throws {EnclaveError} `invalid_options` without an attestation provider, `closed`.
-   * @throws {AttestationError} `invalid_nonce`, `invalid_evidence_request`, `platform_unavailable`.
+   * @throws {EnclaveError} (as a rejection) `invalid_options` without an attestation provider, `closed`.
+   * @throws {AttestationError} (as a rejection) `invalid_nonce`, `invalid_evidence_request`, `platform_unavailable`.
    * @example
-   * const token = enclave.attest(nonceFromRelyingParty);
+   * const token = await enclave.attest(nonceFromRelyingParty);
    */
-  attest(nonce: Uint8Array, options: { enclaveKey?: EnclaveKeyJwk } = {}): string {
+  attest(nonce: Uint8Array, options?: { enclaveKey?: EnclaveKeyJwk }): Promise<string> {
     const attestation = this.#settled.attestation;
     return issueEvidence(this.#closed, attestation?.provider, () => attestation!.context, nonce, options);
   }
@@ -303,7 +321,13 @@ export class WorkerEnclave implements EnclaveHandle {
     await live.worker.terminate().catch(() => undefined);
   }
 
-  async #call(op: string, args: unknown, session: string | undefined, stats: { fuel: number } | undefined): Promise<unknown> {
+  async #call(
+    op: string,
+    args: unknown,
+    session: string | undefined,
+    stats: { fuel: number } | undefined,
+    record?: { fuel: number },
+  ): Promise<unknown> {
     if (this.#closed) throw new EnclaveError('closed');
     // Caller-side checks, on this thread before the hop, exactly as in-process. `requires` is
     // checked by the worker's Enclave, which owns the instance and knows when it was replaced.
@@ -321,7 +345,7 @@ export class WorkerEnclave implements EnclaveHandle {
       // or another call's request would be sent here.
       const saved = Buffer.from(request.buffer.subarray(request.start, request.end));
       request = { buffer: saved, start: 0, end: saved.length };
-      const started = await spawn(this.#settled, (l) => this.#onExit(l));
+      const started = await spawn(this.#settled, (l, exitCode) => this.#onExit(l, exitCode));
       if (this.#closed) {
         void started.live.worker.terminate().catch(() => undefined);
         throw new EnclaveError('closed');
@@ -333,6 +357,7 @@ export class WorkerEnclave implements EnclaveHandle {
     request.buffer.copy(live.data, 0, request.start, request.end);
     const state = await this.#hop(live, spec.index, request.end - request.start, session);
     // The worker's figure for this call, read before the next call can use the buffer.
+    if (record !== undefined && (state === REPLY || state === ERROR)) record.fuel = live.f64[CALL_FUEL_F64]!;
     if (stats !== undefined && (state === REPLY || state === ERROR)) {
       try {
         stats.fuel = live.f64[CALL_FUEL_F64]!;
@@ -433,11 +458,13 @@ export class WorkerEnclave implements EnclaveHandle {
   #replace(live: LiveWorker): void {
     if (this.#live === live) this.#live = undefined;
     this.#settle = SETTLE_NONE;
+    this.#terminated.add(live);
     void live.worker.terminate().catch(() => undefined);
   }
 
-  #onExit(live: LiveWorker): void {
+  #onExit(live: LiveWorker, exitCode: number): void {
     if (this.#live === live) this.#live = undefined;
+    workerExited(this.#source, exitCode, this.#terminated.has(live) ? 'terminated' : this.#closed ? 'close' : 'died', live.death);
   }
 }
 

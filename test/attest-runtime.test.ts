@@ -148,16 +148,16 @@ describe('the seal and attest capabilities', () => {
   it('evidence from the host names the enclave and its limits, and needs a nonce', async () => {
     const enclave = await loadEnclave(bytes, { capabilities: ['seal', 'attest'], attestation: provider, policy: { replyBytes: 4096 } });
     const nonce = new Uint8Array(16).fill(9);
-    const verified = await verifyEvidence(enclave.attest(nonce), {
+    const verified = await verifyEvidence(await enclave.attest(nonce), {
       platformKey: provider.publicJwk(),
       policy: { measurements: [enclave.measurement] },
       nonce,
     });
     expect(verified.claims['enclave.limits']).toMatchObject({ replyBytes: 4096 });
-    expect(() => enclave.attest(new Uint8Array(0))).toThrow();
+    await expect(enclave.attest(new Uint8Array(0))).rejects.toThrow();
     const plain = await loadEnclave(bytes.slice(), { capabilities: ['seal', 'attest'], attestation: provider });
     plain.close();
-    expect(() => plain.attest(nonce)).toThrow(EnclaveError);
+    await expect(plain.attest(nonce)).rejects.toThrow(EnclaveError);
   });
 });
 

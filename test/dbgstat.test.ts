@@ -44,7 +44,7 @@ for (const step of steps) {
     // The signal starts the inspector on another thread: wait until it listens.
     for (let i = 0; i < 500 && inspector.url() === undefined; i++) await new Promise((r) => setTimeout(r, 10));
   }
-  out.push({ step, open: inspector.url() !== undefined, inProcess: dbgstat(inProcess.attest(nonce)), worker: dbgstat(worker.attest(nonce)) });
+  out.push({ step, open: inspector.url() !== undefined, inProcess: dbgstat(await inProcess.attest(nonce)), worker: dbgstat(await worker.attest(nonce)) });
 }
 await worker.close();
 inspector.close();

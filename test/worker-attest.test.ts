@@ -120,12 +120,12 @@ describe('attestation in worker mode', () => {
     const w = await loadEnclave(bytes, worker(options));
     const p = await loadEnclave(bytes, { capabilities: CAPS, attestation: provider, ...options });
     const nonce = new Uint8Array(16).fill(9);
-    const wc = await claimsOf(w.attest(nonce), provider, w.measurement, nonce);
-    expect(wc).toEqual(await claimsOf(p.attest(nonce), provider, p.measurement, nonce));
+    const wc = await claimsOf(await w.attest(nonce), provider, w.measurement, nonce);
+    expect(wc).toEqual(await claimsOf(await p.attest(nonce), provider, p.measurement, nonce));
     expect(wc['enclave.limits']).toMatchObject({ replyBytes: 4096 });
-    expect(() => w.attest(new Uint8Array(0))).toThrow(AttestationError);
+    await expect(w.attest(new Uint8Array(0))).rejects.toThrow(AttestationError);
     await w.close();
-    expect(() => w.attest(nonce)).toThrow(EnclaveError);
+    await expect(w.attest(nonce)).rejects.toThrow(EnclaveError);
     const plain = await loadEnclave(bytes.slice(), { isolation: 'worker', capabilities: [] as never[] }).catch((err: unknown) => err);
     // The module needs seal and attest: without them it is refused as in-process.
     expect((plain as EnclaveError).code).toBe('capability_denied');

@@ -79,20 +79,25 @@ export function reportContextOf(identity: ModuleIdentity, config: EnclaveConfig)
 
 /**
  * @internal `attest()` of both isolation modes: evidence from the host's platform, bound to the
- * relying party's nonce.
- * @throws {EnclaveError} `closed`, `invalid_options` without a platform; what the platform throws.
+ * relying party's nonce. The platform runs now, synchronously (platforms are synchronous); what
+ * it or the checks throw becomes the rejection.
  */
 export function issueEvidence(
   closed: boolean,
   platform: EvidenceIssuer | undefined,
   context: () => ReportContext,
   nonce: Uint8Array,
-  options: { enclaveKey?: EnclaveKeyJwk },
-): string {
-  if (closed) throw new EnclaveError('closed');
-  if (platform === undefined) throw new EnclaveError('invalid_options', 'Attestation needs a provider: pass { attestation }.');
-  const order: EvidenceOrder = { ...context(), nonce, ...(options.enclaveKey ? { enclaveKey: options.enclaveKey } : {}) };
-  return platform.getEvidence(order);
+  options: { enclaveKey?: EnclaveKeyJwk } | undefined,
+): Promise<string> {
+  try {
+    if (closed) throw new EnclaveError('closed');
+    if (platform === undefined) throw new EnclaveError('invalid_options', 'Attestation needs a provider: pass { attestation }.');
+    const enclaveKey = options?.enclaveKey;
+    const order: EvidenceOrder = { ...context(), nonce, ...(enclaveKey ? { enclaveKey } : {}) };
+    return Promise.resolve(platform.getEvidence(order));
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /**

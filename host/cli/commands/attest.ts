@@ -28,7 +28,7 @@ export const attestCommand = new Command('attest')
       });
       let token: string;
       try {
-        token = enclave.attest(nonce);
+        token = await enclave.attest(nonce);
       } finally {
         enclave.close();
       }
