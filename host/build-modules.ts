@@ -10,7 +10,7 @@
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import asc from 'assemblyscript/asc';
-import { CONTRACT_SECTION, EnclaveError, encodeCustomSection } from '../core/index.js';
+import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, UsageError } from '../core/index.js';
 import { parseContract } from '../runtime/index.js';
 
 /** One built module. */
@@ -31,8 +31,19 @@ export interface BuildOptions {
 
 async function findModules(root: string): Promise<string[]> {
   const base = path.join(root, 'enclave-modules');
+  let entries;
+  try {
+    entries = await readdir(base, { withFileTypes: true });
+  } catch (err) {
+    // Run in the wrong directory (an installed package's user, a typo in --root): say where we looked.
+    throw new UsageError(
+      `No enclave-modules/ directory in ${root}: run enclave build in a project holding enclave-modules/<name>/ ` +
+        '(index.ts and contract.json) and asconfig.json, or pass --root.',
+      { cause: err },
+    );
+  }
   const found: string[] = [];
-  for (const entry of (await readdir(base, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (!entry.isDirectory()) continue;
     const dir = path.join('enclave-modules', entry.name);
     if (await exists(path.join(root, dir, 'contract.json'))) found.push(dir);
@@ -94,6 +105,8 @@ export async function buildModule(root: string, dir: string): Promise<BuiltModul
 
 /**
  * Builds every enclave module of a project (or the ones named).
+ * @throws {UsageError} when `root` has no enclave-modules/ directory (and no modules are named);
+ *   {@link EnclaveError} `invalid_contract` or `invalid_module` from {@link buildModule}.
  * @example
  * const built = await buildModules({ root: process.cwd() });
  */

@@ -174,6 +174,10 @@ describe('the installed CLI', () => {
     expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ name: 'echo' })]);
     // Reproducible from an install too: the same sources give the same bytes.
     expect(await readFile(path.join(author, 'enclave-modules', 'echo', 'build', 'echo.wasm'))).toEqual(await readFile(echo()));
+    // Where there is nothing to build (the consumer project itself), a usage error that says why.
+    const nothing = await enclave('build');
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/^error\[usage\]: No enclave-modules\/ directory in /);
     ran.add('build');
   }, 120_000);
 
