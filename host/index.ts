@@ -75,4 +75,9 @@ export type {
   IsolationMode,
   WorkerExitMessage,
   WorkerExitReason,
+  EnclavePlatform,
+  SealingKeySource,
+  EvidenceIssuer,
+  EvidenceOrder,
+  EnclaveKeyJwk,
 } from '../runtime/index.js';
