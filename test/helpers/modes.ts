@@ -15,7 +15,7 @@ export const MODES: readonly Mode[] = [
   { name: 'worker', options: { isolation: 'worker', deadlineMs: 10_000 } },
 ];
 
-/** Loads `source` in `mode` with `extra` options; the handle is the one interface both modes implement. */
+/** Loads `source` in `mode` with `extra` options (which win over the mode's, e.g. a shorter `deadlineMs`); the handle is the one interface both modes implement. */
 export function loadIn(mode: Mode, source: ModuleSource, extra: Record<string, unknown> = {}): Promise<EnclaveHandle> {
-  return loadEnclave(source, { ...extra, ...mode.options } as LoadOptions);
+  return loadEnclave(source, { ...mode.options, ...extra } as LoadOptions);
 }
