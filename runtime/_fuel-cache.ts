@@ -2,8 +2,10 @@
  * Cache of instrumented modules (runtime/fuel.ts), so a warm start does not pay for binaryen.
  *
  * Keyed by the SHA-256 of the exact original bytes (unlike the measurement, it covers the signature
- * section) and {@link INSTRUMENTER_VERSION}; an entry also records the instrumenter's fingerprint
- * ({@link instrumenterFingerprint}) and is served only to the same instrumenter. Two levels: an
+ * section), {@link INSTRUMENTER_VERSION} and the fingerprint of the instrumenter that made the bytes
+ * ({@link instrumenterFingerprint}: its whole import closure and binaryen's version): an entry is
+ * served only to the same instrumenter, from memory as from disk (a disk entry records it in its
+ * manifest; its file name keeps the measurement and version only). Two levels: an
  * in-memory map (which also merges concurrent compiles of the same module) and a directory on disk.
  * A disk entry is never trusted as read: it carries the SHA-256 of its contents and the hash of the
  * module it was made from, and any mismatch (truncation, bit rot, a file renamed to another key)
@@ -20,13 +22,13 @@
  * (truncation, bit rot); what keeps planted code out is that no one else can write the directory.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants as fsc, existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { constants as fsc, existsSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
-import { instrumentOffThread } from './_instrument-worker.js';
+import { closureFingerprint } from './_instrument-closure.js';
+import { instrumentOffThread, instrumenterEntry } from './_instrument-worker.js';
 
 const MAGIC = new TextEncoder().encode('ENCFUEL1');
 const HEADER = MAGIC.length + 32 + 4;
@@ -67,28 +69,37 @@ function forget(key: string): void {
 }
 
 let fingerprint: string | null | undefined;
+/** The entry whose closure is fingerprinted: the instrumentation worker's, unless a test moved it. */
+let fingerprintEntry: URL | undefined;
 
 /**
  * @internal The instrumenter's own identity: SHA-256 (first 16 hex digits) of the code that makes
- * an entry: runtime/fuel's file, attest/wasm-sections' file and binaryen's package.json. An entry
- * records it and is served only to the same instrumenter. {@link INSTRUMENTER_VERSION} alone
- * depends on someone remembering to bump it, and a stale entry would skip what the instrumenter
- * enforces now (the feature gate, the charges). `undefined` (no disk cache) if the files cannot be read.
+ * an entry: every file the instrumentation worker's entry (runtime/_instrument-main) imports,
+ * followed at run time (runtime/_instrument-closure.ts: runtime/fuel, the core Wasm reader, the
+ * errors, wherever they live), and the package.json of each package they import (binaryen's
+ * version). An entry records it and is served only to the same instrumenter.
+ * {@link INSTRUMENTER_VERSION} alone depends on someone remembering to bump it, and a stale entry
+ * would skip what the instrumenter enforces now (the feature gate, the charges). `undefined` (no
+ * disk cache) if the files cannot be read.
  */
 export function instrumenterFingerprint(): string | undefined {
   if (fingerprint !== undefined) return fingerprint ?? undefined;
   try {
-    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // the sources under test, or dist/
-    const h = createHash('sha256');
-    for (const url of [new URL(`./fuel.${ext}`, import.meta.url), new URL(`../attest/wasm-sections.${ext}`, import.meta.url)]) {
-      h.update(readFileSync(fileURLToPath(url)));
-    }
-    h.update(readFileSync(createRequire(import.meta.url).resolve('binaryen/package.json')));
-    fingerprint = h.digest('hex').slice(0, 16);
+    fingerprint = closureFingerprint(fileURLToPath(fingerprintEntry ?? instrumenterEntry()));
   } catch {
     fingerprint = null;
   }
   return fingerprint ?? undefined;
+}
+
+/**
+ * @internal For tests: fingerprint the closure of another entry (a copy of the instrumenter with an
+ * edit, standing for an edited instrumenter), or the real one again with no argument. Computed
+ * afresh on the next use; the instrumenting itself is unchanged.
+ */
+export function setFingerprintEntry(entry?: URL): void {
+  fingerprintEntry = entry;
+  fingerprint = undefined;
 }
 
 /** Where instrumented bytes are cached: a directory, or `false` for memory only. */
@@ -116,14 +127,16 @@ export function defaultCacheDir(): FuelCacheDir {
  */
 export function instrumentCached(original: Uint8Array, measurement: string, dir: FuelCacheDir = defaultCacheDir()): Promise<Instrumented> {
   const key = `${measurement}-fuel-v${INSTRUMENTER_VERSION}`;
-  const hit = memory.get(key);
+  // In memory, the instrumenter's fingerprint is part of the key: an entry made by another one is never a hit.
+  const memoryKey = `${key}-${instrumenterFingerprint() ?? 'unknown'}`;
+  const hit = memory.get(memoryKey);
   if (hit !== undefined) return hit;
   const pending = load(original, measurement, key, dir);
-  memory.set(key, pending);
+  memory.set(memoryKey, pending);
   pending.then(
     (result) => {
-      if (memory.get(key) !== pending) return; // dropped meanwhile
-      memorySizes.set(key, result.bytes.length);
+      if (memory.get(memoryKey) !== pending) return; // dropped meanwhile
+      memorySizes.set(memoryKey, result.bytes.length);
       memoryBytes += result.bytes.length;
       // Oldest first; an entry larger than the whole budget is not kept either.
       for (const old of memory.keys()) {
@@ -132,7 +145,7 @@ export function instrumentCached(original: Uint8Array, measurement: string, dir:
       }
     },
     () => {
-      if (memory.get(key) === pending) forget(key);
+      if (memory.get(memoryKey) === pending) forget(memoryKey);
     },
   );
   if (memory.size > MEMORY_ENTRIES) forget(memory.keys().next().value!);

@@ -51,8 +51,12 @@ let current: { job: Job; timer: NodeJS.Timeout } | undefined;
 let idleTimer: NodeJS.Timeout | undefined;
 let nextId = 1;
 
-/** Where the worker's entry is: next to this file, or in dist/ when this runs as TypeScript (tests). */
-function entry(): URL {
+/**
+ * @internal Where the worker's entry is: next to this file, or in dist/ when this runs as
+ * TypeScript (tests). The code that makes instrumented bytes is what this file imports
+ * (runtime/_fuel-cache.ts fingerprints it).
+ */
+export function instrumenterEntry(): URL {
   const here = import.meta.url;
   return here.endsWith('.ts') ? new URL('../dist/runtime/_instrument-main.js', here) : new URL('./_instrument-main.js', here);
 }
@@ -111,12 +115,12 @@ function start(): Worker {
   let w: Worker;
   try {
     // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
-    w = new Worker(entry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
+    w = new Worker(instrumenterEntry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
   } catch (err) {
     // V8 and process-wide flags (`--expose-gc`) are refused in a worker's execArgv, and already
     // apply to the whole process: start it without flags.
     if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    w = new Worker(entry(), { execArgv: [] });
+    w = new Worker(instrumenterEntry(), { execArgv: [] });
   }
   w.on('message', (reply: Reply) => {
     const job = current?.job;
