@@ -3,9 +3,17 @@
  * exports looked up once, views over its memory, and how anything thrown maps to a code.
  * Used by runtime/instance.ts only.
  */
+import type { ModuleIdentity } from '../attest/index.js';
 import { AttestationError, EnclaveError } from '../core/index.js';
+import type { ImportContext } from './capabilities/index.js';
 import type { OpCall } from './marshal.js';
 import type { LogLevel } from './options.js';
+import type { EnclavePlatform, ReportContext } from './platform.js';
+
+/** Log lines kept per call; the rest are counted and reported as one line (log flooding). */
+const MAX_LOG_LINES = 256;
+/** Decodes what an enclave logs; malformed UTF-8 becomes U+FFFD, never an exception. */
+const utf8 = new TextDecoder();
 
 /** Thrown inside an import to unwind the enclave; never escapes the runtime. */
 export class EnclaveAbort extends Error {}
@@ -82,4 +90,86 @@ export function deliverLogs(onLog: (level: LogLevel, message: string) => void, e
       // Ignored, as above.
     }
   }
+}
+
+/** What an enclave logged during one call (the `log` capability, `abort`), bounded. */
+export class CallLog {
+  #lines: [LogLevel, string][] = [];
+  #dropped = 0;
+
+  /** Whether one more line fits this call's bound; if not, it is counted as dropped. */
+  admit(): boolean {
+    if (this.#lines.length < MAX_LOG_LINES) return true;
+    this.#dropped++;
+    return false;
+  }
+
+  push(level: LogLevel, message: string): void {
+    this.#lines.push([level, message]);
+  }
+
+  /** The call's lines (and one for the dropped ones), emptied; undefined when there are none. */
+  take(): [LogLevel, string][] | undefined {
+    if (this.#lines.length === 0) return undefined;
+    const lines = this.#lines;
+    this.#lines = [];
+    if (this.#dropped > 0) {
+      lines.push(['warn', `enclave log flood: ${this.#dropped} more lines in this call were dropped`]);
+      this.#dropped = 0;
+    }
+    return lines;
+  }
+}
+
+/** What {@link importContext} needs of the instance being made. */
+export interface ImportContextSource {
+  /** The live instance; undefined while it starts. */
+  live(): Live | undefined;
+  /** Its fuel counter; undefined while it starts and when unmetered. */
+  counter(): WebAssembly.Global | undefined;
+  log: CallLog;
+  listening: boolean;
+  identity: ModuleIdentity;
+  platform: EnclavePlatform | undefined;
+  reportContext(): ReportContext;
+}
+
+/** What a capability import may use of one instance (runtime/capabilities/_capability.ts). */
+export function importContext(source: ImportContextSource): ImportContext {
+  const memory = (): Uint8Array => {
+    const live = source.live();
+    if (live === undefined) throw new EnclaveAbort('called before the instance exists');
+    return live.u8.buffer === live.memory.buffer ? live.u8 : refreshViews(live);
+  };
+  const inBounds = (ptr: number, len: number): boolean => ptr >>> 0 === ptr && len >>> 0 === len && ptr + len <= memory().length;
+  return {
+    memory,
+    inBounds,
+    readText: (ptr, len, max) => {
+      const n = Math.min(len >>> 0, max);
+      return inBounds(ptr, n) ? utf8.decode(memory().subarray(ptr, ptr + n)) : '<out of bounds>';
+    },
+    // Running out ends the call as an instruction charge does: the counter below zero, then a
+    // trap (`fuel_exhausted`).
+    pay: (fuel) => {
+      const counter = source.counter();
+      if (counter === undefined) return;
+      const left = (counter.value as number) - fuel;
+      counter.value = left < 0 ? -1 : left;
+      if (left < 0) throw new EnclaveAbort('out of fuel');
+    },
+    admitLog: () => source.log.admit(),
+    log: (level, message) => source.log.push(level, message),
+    listening: source.listening,
+    identity: source.identity,
+    platform: source.platform,
+    reportContext: () => source.reportContext(),
+    get sameCall() {
+      return source.live()?.reportsValid === true;
+    },
+    set sameCall(value: boolean) {
+      const live = source.live();
+      if (live !== undefined) live.reportsValid = value;
+    },
+  };
 }

@@ -16,25 +16,21 @@ import type { ModuleIdentity } from '../attest/index.js';
 import { DISCARDING_CODES, EnclaveError } from '../core/index.js';
 import { ABORT_IMPORT, IMPORT_MODULE, MEMORY_EXPORT, SUPPORTED_ABI_VERSIONS } from './abi.js';
 import { reportContextOf, issueEvidence } from './capabilities/attest.js';
-import { CAPABILITY_MODULES, type ImportContext } from './capabilities/index.js';
+import { importsFor } from './capabilities/index.js';
 import type { Contract, Limits } from './contract.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, START_EXPORT } from './fuel.js';
 import type { EnclaveHandle } from './handle.js';
 import { callEnded, callStarted, diagnosticsSource, type DiagnosticsSource } from './diagnostics.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall, type RequestEncoder } from './marshal.js';
-import { readCallOptions, type CallOptions, type CallStats, type EnclaveConfig, type LogLevel } from './options.js';
+import { readCallOptions, type CallOptions, type CallStats, type EnclaveConfig } from './options.js';
 import type { EnclaveKeyJwk, ReportContext } from './platform.js';
 import { InstancePool } from './state.js';
-import { checkRequires, copyInto, deliverLogs, EnclaveAbort, isStackOverflow, refreshViews, toEnclaveError, type Live } from './_live.js';
+import { CallLog, checkRequires, copyInto, deliverLogs, EnclaveAbort, importContext, isStackOverflow, refreshViews, toEnclaveError, type Live } from './_live.js';
 
 /** @internal `Enclave[CALL_RAW](op, request, settle, session, stats)`: one call from request bytes to reply bytes. */
 export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
 
 const MAX_ABORT_MESSAGE = 256;
-/** Log lines kept per call; the rest are counted and reported as one line (log flooding). */
-const MAX_LOG_LINES = 256;
-/** Decodes what an enclave logs; malformed UTF-8 becomes U+FFFD, never an exception. */
-const utf8 = new TextDecoder();
 
 /**
  * A running enclave: one linear memory at a time, calls strictly sequential. Created by
@@ -54,8 +50,8 @@ export class Enclave implements EnclaveHandle {
   readonly #ops: ReadonlyMap<string, OpCall>;
   #live: Live | undefined;
   #closed = false;
-  #pendingLogs: [LogLevel, string][] = [];
-  #droppedLogs = 0;
+  /** What the enclave logged during the current call, handed to `onLog` after it. */
+  readonly #log = new CallLog();
   /** Where {@link Enclave.#enter} leaves the checked reply span. */
   #replyStart = 0;
   #replyEnd = 0;
@@ -277,7 +273,10 @@ export class Enclave implements EnclaveHandle {
         // A setter of the caller's that throws once the call has run: the call's outcome stands.
       }
     }
-    if (this.#pendingLogs.length > 0) this.#flushLogs();
+    const onLog = this.#config.onLog;
+    const lines = this.#log.take();
+    // After the call, never inside it: user code must not run while the enclave is entered.
+    if (lines !== undefined && onLog !== undefined) queueMicrotask(() => deliverLogs(onLog, lines));
   }
 
   /** The instance for a call: the persistent one, or the pool's for this session (or call). */
@@ -368,67 +367,27 @@ export class Enclave implements EnclaveHandle {
     this.#replyEnd = end;
   }
 
-  /** What a capability import may use of this instance (runtime/capabilities/_capability.ts). */
-  #importContext(liveOf: () => Live | undefined, counterOf: () => WebAssembly.Global | undefined): ImportContext {
-    const memory = (): Uint8Array => {
-      const live = liveOf();
-      if (live === undefined) throw new EnclaveAbort('called before the instance exists');
-      return live.u8.buffer === live.memory.buffer ? live.u8 : refreshViews(live);
-    };
-    const inBounds = (ptr: number, len: number): boolean => ptr >>> 0 === ptr && len >>> 0 === len && ptr + len <= memory().length;
-    return {
-      memory,
-      inBounds,
-      readText: (ptr, len, max) => {
-        const n = Math.min(len >>> 0, max);
-        return inBounds(ptr, n) ? utf8.decode(memory().subarray(ptr, ptr + n)) : '<out of bounds>';
-      },
-      // Running out ends the call as an instruction charge does: the counter below zero, then a
-      // trap (`fuel_exhausted`).
-      pay: (fuel) => {
-        const counter = counterOf();
-        if (counter === undefined) return;
-        const left = (counter.value as number) - fuel;
-        counter.value = left < 0 ? -1 : left;
-        if (left < 0) throw new EnclaveAbort('out of fuel');
-      },
-      admitLog: () => {
-        if (this.#pendingLogs.length < MAX_LOG_LINES) return true;
-        this.#droppedLogs++;
-        return false;
-      },
-      log: (level, message) => void this.#pendingLogs.push([level, message]),
-      listening: this.#config.onLog !== undefined,
-      identity: this.identity,
-      platform: this.#config.attestation,
-      reportContext: () => this.#reportContext(),
-      get sameCall() {
-        return liveOf()?.reportsValid === true;
-      },
-      set sameCall(value: boolean) {
-        const live = liveOf();
-        if (live !== undefined) live.reportsValid = value;
-      },
-    };
-  }
-
   #instantiate(): Live {
     let live: Live | undefined;
     let counter: WebAssembly.Global | undefined;
-    const ctx = this.#importContext(() => live, () => counter);
+    const config = this.#config;
+    const ctx = importContext({
+      live: () => live,
+      counter: () => counter,
+      log: this.#log,
+      listening: config.onLog !== undefined,
+      identity: this.identity,
+      platform: config.attestation,
+      reportContext: () => this.#reportContext(),
+    });
     const env: Record<string, (...args: never[]) => unknown> = {
       [ABORT_IMPORT.name]: (ptr: number, len: number) => {
-        this.#pendingLogs.push(['error', `enclave aborted: ${ctx.readText(ptr, len, MAX_ABORT_MESSAGE)}`]);
+        this.#log.push('error', `enclave aborted: ${ctx.readText(ptr, len, MAX_ABORT_MESSAGE)}`);
         throw new EnclaveAbort();
       },
+      // The imports of the granted capabilities, each from its own module (runtime/capabilities/).
+      ...importsFor(config.capabilities, ctx),
     };
-    // The imports of the granted capabilities, each from its own module (runtime/capabilities/).
-    const granted = this.#config.capabilities;
-    for (const capability of CAPABILITY_MODULES) {
-      if (!granted.has(capability.name)) continue;
-      const fn = capability.implement(ctx);
-      if (fn !== undefined) env[capability.importName] = fn;
-    }
 
     let instance: WebAssembly.Instance;
     try {
@@ -472,16 +431,4 @@ export class Enclave implements EnclaveHandle {
     return live;
   }
 
-  #flushLogs(): void {
-    const logs = this.#pendingLogs;
-    this.#pendingLogs = [];
-    if (this.#droppedLogs > 0) {
-      logs.push(['warn', `enclave log flood: ${this.#droppedLogs} more lines in this call were dropped`]);
-      this.#droppedLogs = 0;
-    }
-    const onLog = this.#config.onLog;
-    if (onLog === undefined) return;
-    // After the call, never inside it: user code must not run while the enclave is entered.
-    queueMicrotask(() => deliverLogs(onLog, logs));
-  }
 }

@@ -5,7 +5,7 @@
  */
 import { CAPABILITIES, type Capability } from '../contract.js';
 import type { EnclaveOptions } from '../options.js';
-import type { CapabilityModule } from './_capability.js';
+import type { CapabilityModule, ImportContext } from './_capability.js';
 import { attest } from './attest.js';
 import { clock } from './clock.js';
 import { log } from './log.js';
@@ -35,4 +35,19 @@ const BY_NAME: ReadonlyMap<string, CapabilityModule> = new Map(CAPABILITY_MODULE
  */
 export function checkGrant(capability: Capability, options: EnclaveOptions): void {
   BY_NAME.get(capability)?.grant?.(options);
+}
+
+/**
+ * The imports of the granted capabilities for one instance, by import name: what
+ * `new WebAssembly.Instance` gets under `enclave`. A capability that cannot serve this instance
+ * (no platform) is left out, and the instance then fails to link if the module imports it.
+ */
+export function importsFor(granted: ReadonlySet<Capability>, ctx: ImportContext): Record<string, (...args: never[]) => unknown> {
+  const env: Record<string, (...args: never[]) => unknown> = {};
+  for (const capability of CAPABILITY_MODULES) {
+    if (!granted.has(capability.name)) continue;
+    const fn = capability.implement(ctx);
+    if (fn !== undefined) env[capability.importName] = fn;
+  }
+  return env;
 }
