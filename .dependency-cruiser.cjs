@@ -2,7 +2,7 @@
  * The layer rules of docs/ARCHITECTURE.md, checked by `npm run check:layers` (run first by `npm test`):
  *
  *   host/    -> runtime/index.ts, attest/index.ts, core/index.ts
- *   runtime/ -> core/index.ts, attest/index.ts (for measurement only: test/layers.test.ts checks the names)
+ *   runtime/ -> core/index.ts, attest/index.ts (for measurement only: test/check-layers.mjs checks the names)
  *   attest/  -> core/index.ts
  *   core/    -> nothing of ours
  *   bench/   -> host/, runtime/, attest/, core/ index.ts; nothing but bench/ and test/ imports bench/
