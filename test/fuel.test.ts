@@ -12,6 +12,7 @@ import { clearFuelMemoryCache, instrumentCached, readEntry } from '../runtime/_f
 import { FUEL_EXPORT, INSTRUMENTER_VERSION, instrumentFuel } from '../runtime/fuel.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 import { codeOf } from './helpers/errors.js';
+import { runBounded } from './helpers/bounded.js';
 
 const FIXTURES = new URL('../bench/fixtures/', import.meta.url);
 export async function sumModule(fuel?: number): Promise<Uint8Array> {
@@ -66,10 +67,19 @@ describe('fuel: charging and determinism', () => {
 
 describe('fuel: budgets', () => {
   it('ends an infinite loop with fuel_exhausted, reports the whole budget used, and the next call succeeds', async () => {
-    const e = await loadEnclave(await sumModule(100_000));
-    expect(await codeOf(e.call('loop'))).toBe('fuel_exhausted');
-    expect(e.lastCall.fuel).toBe(100_000);
-    expect(await e.call('sum', 10)).toBe(45);
+    // On a bounded thread (test/helpers/bounded.ts): were the loop not metered, it would block the
+    // thread it runs on, and this test would hang the run instead of failing.
+    const run = await runBounded('fuel: infinite loop', async (host, bytes) => {
+      const e = await host.loadEnclave(bytes);
+      let code = 'no error';
+      await e.call('loop').catch((err: unknown) => {
+        code = err instanceof host.EnclaveError ? err.code : `not an EnclaveError: ${String(err)}`;
+      });
+      return { code, fuel: e.lastCall.fuel, next: await e.call('sum', 10) };
+    }, await sumModule(100_000));
+    expect(run.code).toBe('fuel_exhausted');
+    expect(run.fuel).toBe(100_000);
+    expect(run.next).toBe(45);
   });
 
   it('a call just under its budget succeeds and one just over fails, at the same fuel', async () => {

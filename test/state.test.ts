@@ -8,6 +8,7 @@ import { compileEnclave, EnclaveError, type EnclaveModule } from '../host/index.
 import { InstancePool, type PoolInstance } from '../runtime/state.js';
 import { HOSTILE_CORPUS } from './hostile/corpus.js';
 import { codeOf } from './helpers/errors.js';
+import { runBounded } from './helpers/bounded.js';
 
 const COUNTER = new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url);
 
@@ -69,12 +70,21 @@ describe('per-session', () => {
 
   it('a session whose instance fails is discarded alone', async () => {
     const entry = HOSTILE_CORPUS.find((c) => c.name === 'infinite-loop')!;
-    const mod = await compileEnclave(await entry.module());
-    const e = mod.create({ state: 'per-session' });
-    expect(await e.call('ok', undefined, { session: 'a' })).toBe('fine');
-    expect(await codeOf(e.call('attack', undefined, { session: 'b' }))).toBe('fuel_exhausted');
-    expect(await e.call('ok', undefined, { session: 'a' })).toBe('fine');
-    expect(await e.call('ok', undefined, { session: 'b' })).toBe('fine');
+    // On a bounded thread (test/helpers/bounded.ts): an unmetered loop fails the test, not the run.
+    const run = await runBounded('state: infinite loop in one session', async (host, bytes) => {
+      const mod = await host.compileEnclave(bytes);
+      const e = mod.create({ state: 'per-session' });
+      const a1 = await e.call('ok', undefined, { session: 'a' });
+      let code = 'no error';
+      await e.call('attack', undefined, { session: 'b' }).catch((err: unknown) => {
+        code = err instanceof host.EnclaveError ? err.code : `not an EnclaveError: ${String(err)}`;
+      });
+      return { a1, code, a2: await e.call('ok', undefined, { session: 'a' }), b: await e.call('ok', undefined, { session: 'b' }) };
+    }, await entry.module());
+    expect(run.a1).toBe('fine');
+    expect(run.code).toBe('fuel_exhausted');
+    expect(run.a2).toBe('fine');
+    expect(run.b).toBe('fine');
   });
 });
 
