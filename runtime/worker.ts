@@ -44,6 +44,7 @@ import {
   STATE,
 } from './_worker-protocol.js';
 import { callEnded, callStarted, diagnosticsSource, workerExited, type DiagnosticsSource } from './diagnostics.js';
+import { CallQueue } from './_call-queue.js';
 import { readError, spawn, wake, workerDeathMessage, type LiveWorker, type Settled } from './_worker-spawn.js';
 
 export type { EnclaveHandle } from './handle.js';
@@ -67,14 +68,6 @@ const waitAsync = (
     ): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
   }
 ).waitAsync;
-
-/** A call waiting in an enclave's queue. */
-interface Queued {
-  readonly run: () => Promise<unknown>;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
 
 /**
  * Settles a worker enclave's options on the host thread, with the settler of both modes
@@ -120,12 +113,8 @@ export class WorkerEnclave implements EnclaveHandle {
   readonly #packr: RequestEncoder;
   #live: LiveWorker | undefined;
   #closed = false;
-  /** True while a call (or endSession) is in flight: handed to the worker, or waiting for a fresh one. */
-  #busy = false;
-  /** Calls waiting behind it, oldest first; at most `maxQueue`, each for at most `queueTimeoutMs`. */
-  readonly #queue = new Set<Queued>();
-  /** Every call and endSession accepted and not yet settled, for drain(). */
-  readonly #accepted = new Set<Promise<unknown>>();
+  /** Calls and endSessions: one in flight, the others waiting (runtime/_call-queue.ts). */
+  readonly #queue: CallQueue;
   /** What the worker must apply before the next call (SETTLE_*). */
   #settle = SETTLE_NONE;
   #seq = 0;
@@ -143,6 +132,7 @@ export class WorkerEnclave implements EnclaveHandle {
     this.identity = mod.identity;
     this.limits = limits;
     this.#settled = settled;
+    this.#queue = new CallQueue(settled.maxQueue, settled.queueTimeoutMs);
     this.#packr = createPackr();
     this.#ops = compileOps(mod.contract);
     this.#live = first;
@@ -193,10 +183,10 @@ export class WorkerEnclave implements EnclaveHandle {
       return Promise.reject(err);
     }
     const { session, stats } = read;
-    if (observation === undefined) return this.#enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
+    if (observation === undefined) return this.#queue.enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
     // The call's own fuel, kept apart from the caller's `stats` (whose setter is the caller's code).
     const record = { fuel: 0 };
-    const result = this.#enqueue(() => this.#call(op, args, session, stats, record));
+    const result = this.#queue.enqueue(() => this.#call(op, args, session, stats, record));
     // Registered before the caller's reactions: the end is published as the call settles.
     result.then(
       () => callEnded(observation, undefined, record.fuel),
@@ -210,7 +200,7 @@ export class WorkerEnclave implements EnclaveHandle {
    * the calls queued before it. Resolves with whether the session existed.
    */
   endSession(session: string): Promise<boolean> {
-    return this.#enqueue(async () => {
+    return this.#queue.enqueue(async () => {
       const live = this.#live;
       // No worker (closed, or replaced after a timeout): no session survives.
       if (this.#closed || live === undefined || !isSessionId(session)) return false;
@@ -241,66 +231,8 @@ export class WorkerEnclave implements EnclaveHandle {
    * void enclave.call('work'); await enclave.drain(); // 'work' has settled
    */
   drain(): Promise<void> {
-    return Promise.allSettled([...this.#accepted]).then(() => undefined);
+    return this.#queue.drain();
   }
-
-  /**
-   * Runs `run` now if nothing is in flight, or queues it: a full queue refuses it at once and a
-   * call that waits past `queueTimeoutMs` is taken out of the queue, both with `overloaded`; either
-   * way it never ran, so nothing else (the calls around it, the instance's state) is affected.
-   */
-  #enqueue(run: () => Promise<unknown>): Promise<unknown> {
-    const result = this.#admit(run);
-    // As it always was here: a caller that handles the outcome later (after awaiting close(), say)
-    // does not get an unhandled rejection meanwhile.
-    result.catch(() => undefined);
-    // Until it settles, drain() waits for it.
-    this.#accepted.add(result);
-    const forget = (): void => void this.#accepted.delete(result);
-    result.then(forget, forget);
-    return result;
-  }
-
-  #admit(run: () => Promise<unknown>): Promise<unknown> {
-    // Closed: nothing reaches the worker any more, and each command answers `closed` itself.
-    if (this.#closed) return run();
-    if (!this.#busy) return this.#start(run);
-    const { maxQueue, queueTimeoutMs } = this.#settled;
-    if (this.#queue.size >= maxQueue) {
-      return Promise.reject(
-        new EnclaveError('overloaded', `${maxQueue} calls are already waiting for this enclave (maxQueue): retry later, or spread calls over more enclaves.`),
-      );
-    }
-    return new Promise((resolve, reject) => {
-      const job: Queued = { run, resolve, reject, timer: undefined };
-      job.timer = setTimeout(() => {
-        this.#queue.delete(job);
-        reject(new EnclaveError('overloaded', `The call waited ${queueTimeoutMs} ms (queueTimeoutMs) behind earlier calls and never started: retry later.`));
-      }, queueTimeoutMs);
-      // A waiting call does not keep the process alive; the call in flight does (its worker is referenced).
-      job.timer.unref();
-      this.#queue.add(job);
-    });
-  }
-
-  #start(run: () => Promise<unknown>): Promise<unknown> {
-    this.#busy = true;
-    const result = run();
-    // Registered before the caller's own reactions: the next call is handed over first.
-    result.then(this.#next, this.#next);
-    return result;
-  }
-
-  /** The call in flight has settled: start the oldest waiting one, if any. */
-  readonly #next = (): void => {
-    this.#busy = false;
-    for (const job of this.#queue) {
-      this.#queue.delete(job);
-      clearTimeout(job.timer);
-      this.#start(job.run).then(job.resolve, job.reject);
-      return;
-    }
-  };
 
   /**
    * Terminates the worker; a call in flight and every later call fail with `closed`. Resolves
@@ -309,11 +241,7 @@ export class WorkerEnclave implements EnclaveHandle {
   async close(): Promise<void> {
     this.#closed = true;
     // Waiting calls settle now, as after close (`closed`; endSession: false), not after the one in flight.
-    for (const job of this.#queue) {
-      clearTimeout(job.timer);
-      job.run().then(job.resolve, job.reject);
-    }
-    this.#queue.clear();
+    this.#queue.close();
     const live = this.#live;
     this.#live = undefined;
     if (live === undefined) return;
