@@ -12,17 +12,17 @@ import {
   AttestationError,
   DEFAULT_POLICY,
   EnclaveError,
-  generateKeyPair,
   measure,
   signModule,
   SoftwareAttestationProvider,
   verifyEvidence,
   type EnclaveHandle,
 } from '../host/index.js';
+import { keyPairFromSeed } from '../attest/index.js';
 import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
 import { codeOf } from './helpers/errors.js';
 import { loadIn, MODES, type Mode } from './helpers/modes.js';
-import { watModule } from './helpers/wat.js';
+import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
 const COUNTER = new Uint8Array(readFileSync(new URL('../enclave-modules/counter/build/counter.wasm', import.meta.url)));
 const COUNTER_CONTRACT = JSON.parse(readFileSync(new URL('../enclave-modules/counter/contract.json', import.meta.url), 'utf8'));
@@ -73,11 +73,16 @@ describe.each(MODES)('$name', (mode) => {
     expect(counter.identity.measurement).toBe(counter.measurement);
     expect(counter.identity.svn).toBe(COUNTER_CONTRACT.svn);
     expect(counter.identity.signer).toBeUndefined();
-    const keys = generateKeyPair();
-    const signed = await loadIn(mode, signModule(COUNTER, keys), { trust: { trusted: [{ publicKey: keys.publicKey, minSvn: 1 }] } });
+    // A fixed key: Ed25519 signs deterministically, so the signed bytes are instrumented once and cached.
+    const keys = keyPairFromSeed(new Uint8Array(32).fill(42));
+    const minimal = await watModule(minimalWat(), { ...MINIMAL_CONTRACT, svn: 3 });
+    const signed = await loadIn(mode, signModule(minimal, keys), { trust: { trusted: [{ publicKey: keys.publicKey, minSvn: 3 }] } });
     try {
       expect(signed.identity.signer).toMatch(/^[0-9a-f]{64}$/);
-      expect(signed.identity.measurement).toBe(counter.measurement);
+      expect(signed.identity.svn).toBe(3);
+      // The signature section is not measured: the measurement is the unsigned module's.
+      expect(signed.identity.measurement).toBe(Buffer.from(measure(minimal)).toString('hex'));
+      expect(signed.measurement).toBe(signed.identity.measurement);
     } finally {
       await signed.close();
     }
