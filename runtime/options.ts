@@ -171,13 +171,13 @@ export const DEFAULT_WORKER_LIMITS: Readonly<Required<WorkerResourceLimits>> = O
 /** @internal Options that mean something only in worker mode; refused in-process. */
 export const WORKER_ONLY_OPTIONS: readonly string[] = Object.freeze(['deadlineMs', 'startDeadlineMs', 'resourceLimits', 'maxQueue', 'queueTimeoutMs']);
 
-/** @internal Settled compile options. */
+/** Settled compile options; internal to the runtime, not re-exported. */
 export interface CompileConfig {
   readonly trust: TrustPolicy | undefined;
   readonly cacheDir: FuelCacheDir;
 }
 
-/** @internal Settled worker options (worker mode only). */
+/** Settled worker options (worker mode only); internal to the runtime, not re-exported. */
 export interface WorkerConfig {
   readonly deadlineMs: number;
   readonly startDeadlineMs: number;
@@ -186,7 +186,7 @@ export interface WorkerConfig {
   readonly queueTimeoutMs: number;
 }
 
-/** @internal Settled enclave options: what an instance runs under, in either mode. */
+/** Settled enclave options: what an instance runs under, in either mode; internal to the runtime, not re-exported. */
 export interface EnclaveConfig {
   readonly limits: Limits;
   readonly capabilities: ReadonlySet<Capability>;
