@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['test/global-setup.ts'],
+    // A hung test thread (a loop nothing stopped) kills its file's process with a message, not the run.
+    setupFiles: ['test/helpers/watchdog.ts'],
   },
 });
