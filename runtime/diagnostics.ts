@@ -26,7 +26,16 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { DISCARDING_CODES, EnclaveError, type ErrorCode } from '../core/index.js';
 
-/** Every channel the runtime publishes on, declared once (docs: this file's header). */
+/**
+ * Every channel the runtime publishes on, declared once (what each carries: this file's header).
+ * @example
+ * import { subscribe } from 'node:diagnostics_channel';
+ * import { DIAGNOSTICS_CHANNELS, type CallEndMessage } from 'enclave';
+ * subscribe(DIAGNOSTICS_CHANNELS.callEnd, (message) => {
+ *   const { op, code, fuel, durationMs } = message as CallEndMessage;
+ *   histogram.record(durationMs, { op, code: code ?? 'ok' });
+ * });
+ */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
   callStart: 'enclave:call:start',
   callEnd: 'enclave:call:end',
