@@ -3,7 +3,7 @@
  *
  * Instrumenting is the one load step whose cost grows with what a module contains rather than with
  * its bytes alone: binaryen took 16–27 s for a 13 KB module before the structure bounds of
- * runtime/module-info.ts, and still takes seconds for the largest module they admit
+ * core/module-info.ts, and still takes seconds for the largest module they admit
  * (docs/LIMITS.md, "Module structure"). So it runs in one shared `worker_threads` worker: the host's
  * event loop never waits for it, and a job that passes its deadline ends with `timeout` and the
  * worker is terminated (the next job gets a fresh one).
