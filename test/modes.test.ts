@@ -180,6 +180,16 @@ describe.each(MODES)('$name', (mode) => {
       expect(await hostile.call('ok')).toBe('fine');
     });
 
+    it('too_large and invalid_args under a host policy tighter than the contract', async () => {
+      const tight = await fresh(ECHO, { policy: { requestBytes: 256, replyBytes: 128, depth: 4 } });
+      expect(await codeOf(tight.call('echo', 'x'.repeat(300)))).toBe('too_large');
+      expect(await codeOf(tight.call('echo', [[[[[1]]]]]))).toBe('invalid_args');
+      // The reply is checked against the policy's replyBytes (the request fits, the reply does not).
+      expect(await tight.call('echo', 'x'.repeat(100))).toBe('x'.repeat(100));
+      expect(await codeOf(tight.call('echo', 'x'.repeat(200)))).toBe('too_large');
+      expect(await tight.call('echo', 'y')).toBe('y');
+    });
+
     it('invalid_options: a session id without per-session, stats that is not an object', async () => {
       expect(await codeOf(counter.call('get', undefined, { session: 'alice' }))).toBe('invalid_options');
       expect(await codeOf(counter.call('get', undefined, { stats: null as never }))).toBe('invalid_options');
@@ -347,7 +357,7 @@ describe('both modes fail alike: the same code, message and detail', () => {
           if (!handles.has(source)) handles.set(source, await loadIn(mode, source));
           const err = (await handles.get(source)!.call(op, args).catch((e: unknown) => e)) as EnclaveError;
           expect(err, op).toBeInstanceOf(EnclaveError);
-          out.push({ op, code: err.code, message: err.message, detail: err.detail });
+          out.push({ op, name: err.name, class: err.constructor.name, code: err.code, message: err.message, detail: err.detail });
         }
       } finally {
         await Promise.all([...handles.values()].map((h) => h.close()));
