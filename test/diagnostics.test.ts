@@ -243,8 +243,8 @@ describe('worker mode: worker exits', () => {
       expect(await codeOf(e.call('spin'))).toBe('timeout');
       await expect.poll(() => of(e, 'enclave:worker:exit').length).toBe(1);
       const [start, discard, end] = of(e).filter((m) => !('exitCode' in m));
-      expect(discard).toMatchObject({ call: start!.call, code: 'timeout' } satisfies Partial<InstanceDiscardMessage>);
-      expect(end).toMatchObject({ call: start!.call, ok: false, code: 'timeout', fuel: 0 } satisfies Partial<CallEndMessage>);
+      expect(discard).toMatchObject({ call: start!.call as number, code: 'timeout' } satisfies Partial<InstanceDiscardMessage>);
+      expect(end).toMatchObject({ call: start!.call as number, ok: false, code: 'timeout', fuel: 0 } satisfies Partial<CallEndMessage>);
       expect(end!.durationMs).toBeGreaterThanOrEqual(290);
       expect(of(e, 'enclave:worker:exit')[0]).toMatchObject({ reason: 'terminated' });
       // The next call starts a fresh worker, and is observed as usual.
