@@ -8,7 +8,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveError, type EnclaveHandle } from '../host/index.js';
+import { keyPairFromSeed } from '../attest/index.js';
+import { EnclaveError, signModule, type EnclaveHandle } from '../host/index.js';
 import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
 import { codeOf } from './helpers/errors.js';
 import { loadIn, MODES } from './helpers/modes.js';
@@ -295,6 +296,31 @@ describe.each(MODES)('$name', (mode) => {
       expect(await codeOf(loadIn(mode, COUNTER, { state: 'shared' }))).toBe('invalid_options');
       expect(await codeOf(loadIn(mode, COUNTER, { maxSessions: 4 }))).toBe('invalid_options');
       expect(await codeOf(loadIn(mode, COUNTER, { onLog: 'console' }))).toBe('invalid_options');
+    });
+
+    it('invalid_module, invalid_contract, unsupported_abi: bytes that are not an enclave of this ABI', async () => {
+      expect(await codeOf(loadIn(mode, new TextEncoder().encode('#!/bin/sh\n')))).toBe('invalid_module');
+      expect(await codeOf(loadIn(mode, await watModule(minimalWat({ imports: '(import "env" "f" (func))' }), MINIMAL_CONTRACT)))).toBe('invalid_module');
+      expect(await codeOf(loadIn(mode, await watModule(minimalWat())))).toBe('invalid_contract');
+      const v2 = minimalWat({
+        exports: `(func (export "enclave_abi_version") (result i32) (i32.const 2))
+        (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+        (func (export "enclave_call") (param i32 i32) (result i32) (i32.const 0x100))`,
+      });
+      expect(await codeOf(loadIn(mode, await watModule(v2, MINIMAL_CONTRACT)))).toBe('unsupported_abi');
+    });
+
+    it('untrusted_module and rollback: a trust policy the module does not meet', async () => {
+      const keys = keyPairFromSeed(new Uint8Array(32).fill(42));
+      const stranger = keyPairFromSeed(new Uint8Array(32).fill(43));
+      const minimal = await watModule(minimalWat(), { ...MINIMAL_CONTRACT, svn: 3 });
+      const signed = signModule(minimal, keys);
+      expect(await codeOf(loadIn(mode, minimal, { trust: { trusted: [{ publicKey: keys.publicKey }] } }))).toBe('untrusted_module');
+      expect(await codeOf(loadIn(mode, signed, { trust: { trusted: [{ publicKey: stranger.publicKey }] } }))).toBe('untrusted_module');
+      expect(await codeOf(loadIn(mode, signed, { trust: { trusted: [{ publicKey: keys.publicKey, minSvn: 4 }] } }))).toBe('rollback');
+      const admitted = await loadIn(mode, signed, { trust: { trusted: [{ publicKey: keys.publicKey, minSvn: 3 }] } });
+      expect(await admitted.call('ping')).toBe(true);
+      await admitted.close();
     });
 
     it('memory_limit: a policy below the module maximum', async () => {
