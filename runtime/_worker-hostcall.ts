@@ -11,8 +11,7 @@
  * capability's host-side answer against the real platform with the identity and report context
  * the host computed itself (never the worker's), and never throws, whatever the message holds.
  */
-import { answerEvidenceHostCall } from './capabilities/attest.js';
-import { answerSealHostCall } from './capabilities/seal.js';
+import { HOST_CALLS } from './capabilities/index.js';
 import { isBadInput, platformError, type EnclavePlatform, type EvidenceOrder, type ReportContext } from './platform.js';
 import {
   HC_FAILED,
@@ -27,6 +26,8 @@ import {
 } from './_worker-protocol.js';
 
 type Ask = { kind: 'seal'; policy: string } | { kind: 'evidence'; nonce: Uint8Array; reportData: Uint8Array | undefined };
+
+const ROOM = Object.freeze({ maxInput: HOSTCALL_MAX_INPUT, maxAnswer: HOSTCALL_DATA_BYTES });
 
 /**
  * Worker side: a platform that forwards to the host thread.
@@ -105,13 +106,10 @@ export function answerHostCall(message: unknown, provider: EnclavePlatform, cont
     let answer: Uint8Array;
     try {
       // The capability's own host-side answer (runtime/capabilities/seal.ts, attest.ts).
-      if (m.kind === 'seal') {
-        answer = answerSealHostCall(provider, context.identity, m.policy, HOSTCALL_DATA_BYTES);
-      } else if (m.kind === 'evidence') {
-        answer = answerEvidenceHostCall(provider, context, m.nonce, m.reportData, HOSTCALL_MAX_INPUT, HOSTCALL_DATA_BYTES);
-      } else {
-        return;
-      }
+      const kind = m.kind;
+      const capability = typeof kind === 'string' ? HOST_CALLS.get(kind) : undefined;
+      if (capability === undefined) return;
+      answer = capability.answer(provider, context, m, ROOM);
     } catch (err) {
       status = HC_FAILED;
       // Only what changes the import's return value crosses: bad input (report: -2), or nothing

@@ -32,6 +32,8 @@ describe('capability modules', () => {
     for (const c of CAPABILITY_MODULES) {
       expect(c.fuel, c.name).toBeGreaterThan(0);
       expect(['in-worker', 'host-call'], c.name).toContain(c.crossing);
+      // A host-call capability says how the host answers; one that runs in the worker has nothing to answer.
+      expect(c.hostCall !== undefined, c.name).toBe(c.crossing === 'host-call');
     }
   });
   it('seal and attest need a platform; the others are granted on their own', () => {

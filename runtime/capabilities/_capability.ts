@@ -79,4 +79,24 @@ export interface CapabilityModule {
   implement(ctx: ImportContext): ((...args: never[]) => unknown) | undefined;
   /** How it crosses to a worker. */
   readonly crossing: Crossing;
+  /** `crossing: 'host-call'`: how the host thread answers the worker's platform proxy. */
+  readonly hostCall?: HostCallAnswer;
+}
+
+/** The host side of a host-call capability (runtime/_worker-hostcall.ts dispatches by `kind`). */
+export interface HostCallAnswer {
+  /** The `kind` of the host-call message the worker's platform proxy posts for it. */
+  readonly kind: string;
+  /**
+   * The answer bytes for one message, from the real platform and the context the host computed
+   * itself. Every field of `message` is hostile: checked here. Throws when there is no answer;
+   * an error with a bad-input code (runtime/platform.ts, `isBadInput`) crosses back as such.
+   */
+  answer(platform: EnclavePlatform, context: ReportContext, message: Readonly<Record<string, unknown>>, room: HostCallRoom): Uint8Array;
+}
+
+/** Bounds of a host call: the largest input field and the largest answer, bytes. */
+export interface HostCallRoom {
+  readonly maxInput: number;
+  readonly maxAnswer: number;
 }

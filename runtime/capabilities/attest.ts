@@ -23,6 +23,11 @@ export const attest: CapabilityModule = Object.freeze<CapabilityModule>({
   type: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
   fuel: 2_000_000,
   crossing: 'host-call',
+  hostCall: {
+    kind: 'evidence',
+    answer: (platform, context, message, room) =>
+      answerEvidenceHostCall(platform, context, message.nonce, message.reportData, room.maxInput, room.maxAnswer),
+  },
   grant(options) {
     if (options.attestation === undefined) throw new EnclaveError('invalid_options', 'The "attest" capability needs an attestation provider: pass { attestation }.');
   },

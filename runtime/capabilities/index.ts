@@ -5,14 +5,14 @@
  */
 import { CAPABILITIES, type Capability } from '../contract.js';
 import type { EnclaveOptions } from '../options.js';
-import type { CapabilityModule, ImportContext } from './_capability.js';
+import type { CapabilityModule, HostCallAnswer, ImportContext } from './_capability.js';
 import { attest } from './attest.js';
 import { clock } from './clock.js';
 import { log } from './log.js';
 import { random } from './random.js';
 import { seal } from './seal.js';
 
-export type { CapabilityModule, Crossing, ImportContext } from './_capability.js';
+export type { CapabilityModule, Crossing, HostCallAnswer, HostCallRoom, ImportContext } from './_capability.js';
 
 /** Every capability, in the order of `CAPABILITIES`. */
 export const CAPABILITY_MODULES: readonly CapabilityModule[] = Object.freeze([random, clock, log, seal, attest]);
@@ -28,6 +28,11 @@ export const CAPABILITY_BY_IMPORT: Readonly<Record<string, CapabilityModule>> = 
 );
 
 const BY_NAME: ReadonlyMap<string, CapabilityModule> = new Map(CAPABILITY_MODULES.map((c) => [c.name, c]));
+
+/** @internal The host sides of the host-call capabilities, by message kind (runtime/_worker-hostcall.ts). */
+export const HOST_CALLS: ReadonlyMap<string, HostCallAnswer> = new Map(
+  CAPABILITY_MODULES.flatMap((c) => (c.hostCall === undefined ? [] : [[c.hostCall.kind, c.hostCall] as const])),
+);
 
 /**
  * A capability's grant rule (runtime/options.ts calls it for every capability granted).

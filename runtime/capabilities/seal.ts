@@ -20,6 +20,10 @@ export const seal: CapabilityModule = Object.freeze<CapabilityModule>({
   type: { params: ['i32', 'i32'], results: ['i32'] },
   fuel: 500_000,
   crossing: 'host-call',
+  hostCall: {
+    kind: 'seal',
+    answer: (platform, context, message, room) => answerSealHostCall(platform, context.identity, message.policy, room.maxAnswer),
+  },
   grant(options) {
     if (options.attestation === undefined) throw new EnclaveError('invalid_options', 'The "seal" capability needs an attestation provider: pass { attestation }.');
   },
