@@ -6,7 +6,7 @@ import type { EnclaveHandle } from './handle.js';
 import type { Enclave } from './instance.js';
 import { EnclaveModule } from './module.js';
 import { settleHostOptions, type CompileOptions, type EnclaveOptions, type WorkerEnclaveOptions } from './options.js';
-import { createWorkerEnclave, type WorkerEnclave } from './worker.js';
+import { WorkerEnclave } from './worker.js';
 
 /** Options of an enclave in the host's thread (the default isolation). */
 export type InProcessOptions = EnclaveOptions & CompileOptions & { isolation?: 'in-process' };
@@ -92,10 +92,10 @@ export async function loadEnclave(source: ModuleSource, options: LoadOptions = {
   const { trust, cacheDir, isolation = 'in-process', ...enclaveOptions } = options;
   // Conflicts that need no module (isolation, worker-only options in-process) are refused before
   // anything is read; the rest is settled against the contract (runtime/options.ts).
-  settleHostOptions(options, isolation);
+  const host = settleHostOptions(options, isolation);
   const compile: CompileOptions = { ...(trust === undefined ? {} : { trust }), ...(cacheDir === undefined ? {} : { cacheDir }) };
   const mod = await EnclaveModule.compile(await readModuleBytes(source), compile);
-  return isolation === 'worker' ? createWorkerEnclave(mod, { ...enclaveOptions, isolation }) : mod.create(enclaveOptions);
+  return isolation === 'worker' ? WorkerEnclave.start(mod, { ...enclaveOptions, isolation }, host) : mod.create(enclaveOptions);
 }
 
 /**

@@ -23,7 +23,7 @@ import type { Contract, Limits } from './contract.js';
 import type { EnclaveHandle } from './handle.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
 import { MODULE_PARTS, settleFor, type EnclaveModule } from './module.js';
-import { readCallOptions, settleHostOptions, type CallOptions, type CallStats, type WorkerStartOptions } from './options.js';
+import { readCallOptions, settleHostOptions, type CallOptions, type CallStats, type WorkerConfig, type WorkerStartOptions } from './options.js';
 import type { EnclaveKeyJwk } from './platform.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
@@ -73,14 +73,15 @@ const waitAsync = (
  * Settles a worker enclave's options on the host thread, with the settler of both modes
  * (runtime/options.ts): the worker gets the result, never the caller's options.
  */
-function settle(mod: EnclaveModule, options: WorkerStartOptions): Settled {
+function settle(mod: EnclaveModule, options: WorkerStartOptions, host: WorkerConfig | undefined): Settled {
   if (typeof options !== 'object' || options === null) {
     throw new EnclaveError('invalid_options', 'The options must be an object.');
   }
   if (options.isolation !== undefined && options.isolation !== 'worker') {
     throw new EnclaveError('invalid_options', "isolation must be 'worker' here.");
   }
-  const worker = settleHostOptions(options, 'worker')!;
+  // Settled already when loadEnclave checked the options before compiling.
+  const worker = host ?? settleHostOptions(options, 'worker')!;
   const { onLog, attestation: provider, ...config } = settleFor(mod.contract, options);
   // The platform holds keys and methods a structured clone would drop: it stays here, and the
   // worker's seal_key and report imports reach it through host calls (_worker-hostcall.ts). The
@@ -139,9 +140,12 @@ export class WorkerEnclave implements EnclaveHandle {
     this.#source = diagnosticsSource(this, 'worker', mod.measurement, mod.contract.ops);
   }
 
-  /** @internal Use {@link createWorkerEnclave} or `loadEnclave`. */
-  static async start(mod: EnclaveModule, options: WorkerStartOptions): Promise<WorkerEnclave> {
-    const settled = settle(mod, options);
+  /**
+   * @internal Use {@link createWorkerEnclave} or `loadEnclave`.
+   * @param host - the worker options as `settleHostOptions` settled them, when the caller did.
+   */
+  static async start(mod: EnclaveModule, options: WorkerStartOptions, host?: WorkerConfig): Promise<WorkerEnclave> {
+    const settled = settle(mod, options, host);
     let self: WorkerEnclave | undefined;
     // The worker's 'exit' event needs the enclave; the first worker starts before it exists.
     const { live, limits } = await spawn(settled, (l, exitCode) => {
