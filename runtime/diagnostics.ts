@@ -94,7 +94,11 @@ export type WorkerExitReason =
   /** It stopped by itself: out of memory (`resourceLimits`), or a crash. */
   | 'died';
 
-/** `enclave:worker:exit`: a worker of an enclave in worker mode ended. */
+/**
+ * `enclave:worker:exit`: a worker of an enclave in worker mode ended. Not published for a worker
+ * that stops before its enclave exists (the load, or the call that started a fresh worker, fails
+ * with its code instead).
+ */
 export interface WorkerExitMessage extends EnclaveEventBase {
   readonly mode: 'worker';
   /** The worker's exit code (`Worker` 'exit' event). */
