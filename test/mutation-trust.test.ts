@@ -2,8 +2,8 @@
  * Module signature and trust decisions at their edges (issue 10, mutation testing): verifyModule
  * reports each valid signer once, in the order of the keys given, and nobody for an unsigned or
  * changed module; checkTrust validates each floor, admits an svn equal to a signer's floor, and
- * names the signer it admitted by. The floor of a trusted key that did not sign is in
- * evidence-decisions.test.ts; partial hash sets in its neighbours.
+ * names the signer it admitted by. The floor of a trusted key that did not sign, and partial
+ * hash sets, are in trust-decisions.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { AttestationError, checkTrust, generateKeyPair, signModule, signerId, verifyModule } from '../attest/index.js';
