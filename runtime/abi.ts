@@ -27,6 +27,9 @@ export const REQUIRED_EXPORTS: Readonly<Record<string, FuncType>> = Object.freez
 /** The one import every module may have without a capability: `abort(msg_ptr, msg_len)`. */
 export const ABORT_IMPORT = Object.freeze({ name: 'abort', type: { params: ['i32', 'i32'], results: [] } as FuncType });
 
+/** Severity of a line an enclave logs through the `log` import, whose `level` 0..3 names one (docs/ABI.md §3). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
 /** Return values of the `report` import for failures (docs/ABI.md §3); success is the evidence length. */
 export const REPORT_STATUS = Object.freeze({
   /** A pointer or length is out of the enclave's memory (checked by the runtime). */

@@ -7,10 +7,10 @@
  */
 import { types } from 'node:util';
 import { EnclaveError, quoteInput } from './errors.js';
+// The capabilities a contract may declare: the names of the modules in runtime/capabilities/.
+import { CAPABILITIES, type Capability } from './capabilities/index.js';
 
-/** Capabilities an enclave may declare (docs/ABI.md §3); one module each in runtime/capabilities/, whose list is checked against this one when it loads. */
-export const CAPABILITIES = ['random', 'clock', 'log', 'seal', 'attest'] as const;
-export type Capability = (typeof CAPABILITIES)[number];
+export { CAPABILITIES, type Capability };
 
 /** Byte, depth and memory limits of one enclave (docs/ABI.md §5). */
 export interface Limits {
@@ -43,7 +43,7 @@ export const MAX_LIMITS: Limits = Object.freeze({
   depth: 512,
   memoryPages: 65_536,
   fuel: Number.MAX_SAFE_INTEGER,
-  // MODULE_BOUNDS.tableElements (runtime/module-info.ts): a larger table is refused before the contract is read.
+  // MODULE_BOUNDS.tableElements (core/module-info.ts): a larger table is refused before the contract is read.
   tableElements: 100_000,
   // Every msgpack value takes at least one byte: more values than the byte ceiling cannot occur.
   replyItems: 64 * 1024 * 1024,

@@ -11,6 +11,7 @@
  * ```
  */
 import { defaultCacheDir, type FuelCacheDir } from './_fuel-cache.js';
+import type { LogLevel } from './abi.js';
 import { CAPABILITIES, type Capability, type Contract, type Limits } from './contract.js';
 import { EnclaveError, quoteInput } from '../core/index.js';
 import { MAX_FUEL, type FuelManifest } from './fuel.js';
@@ -33,8 +34,8 @@ export const DEFAULT_POLICY: Limits = Object.freeze({
   replyItems: 100_000,
 });
 
-/** Severity of a message an enclave logs through the `log` capability. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+// Severity of a logged line: defined with the ABI, where the `log` capability takes it from.
+export type { LogLevel } from './abi.js';
 
 /** Options for {@link EnclaveModule.create} and `loadEnclave`. */
 export interface EnclaveOptions {

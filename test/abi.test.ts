@@ -1,9 +1,12 @@
 /**
  * The ABI's constants live with the runtime (runtime/abi.ts); attest keeps its own copies of the
  * few it needs, since attest never imports runtime/. This test is what keeps the copies equal. It
- * also checks the capability modules against the contract's list, and that the software platform
- * is what the runtime's platform interfaces ask for.
+ * also checks the capability modules (whose names are the contract's list of capabilities) against
+ * the table of docs/ABI.md §3, and that the software platform is what the runtime's platform
+ * interfaces ask for.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { NONCE_MIN_BYTES, REPORT_DATA_MAX_BYTES, REPORT_STATUS as ATTEST_REPORT_STATUS, SEALING_POLICIES, SoftwareAttestationProvider } from '../attest/index.js';
 import { CAPABILITIES, CAPABILITY_MODULES, REPORT_DATA_MAX_BYTES as ABI_REPORT_MAX, REPORT_DATA_MIN_BYTES, REPORT_STATUS, SEAL_POLICIES } from '../runtime/index.js';
@@ -22,11 +25,30 @@ describe('ABI constants: runtime and attest agree', () => {
 });
 
 describe('capability modules', () => {
-  it('one module per capability of the contract, in its order, each import name once', () => {
-    expect(CAPABILITY_MODULES.map((c) => c.name)).toEqual([...CAPABILITIES]);
+  it('CAPABILITIES, read from the modules, is the table of docs/ABI.md §3: names, order, import names and types', () => {
+    const abi = readFileSync(fileURLToPath(new URL('../docs/ABI.md', import.meta.url)), 'utf8');
+    const section = abi.slice(abi.indexOf('## 3. Imports'), abi.indexOf('\n## 4'));
+    // | `random` | `random` | `(ptr: i32, len: i32) -> i32` | ...  (the `abort` row has no capability)
+    const rows = [...section.matchAll(/^\| `([a-z_]+)` \| `([a-z_]+)` \| `\(([^)]*)\) -> ([^`]*)` \|/gm)].map(([, name, importName, params, results]) => ({
+      name,
+      importName,
+      type: {
+        params: params.trim() === '' ? [] : params.split(',').map((p) => p.split(':')[1]!.trim()),
+        results: results.trim() === '()' ? [] : [results.trim()],
+      },
+    }));
+    expect(rows.length).toBeGreaterThan(0);
+    expect([...CAPABILITIES]).toEqual(rows.map((r) => r.name));
+    expect(CAPABILITY_MODULES.map((c) => ({ name: c.name, importName: c.importName, type: { params: [...c.type.params], results: [...c.type.results] } }))).toEqual(rows);
+  });
+  it('each import name once, none of them abort', () => {
     const imports = CAPABILITY_MODULES.map((c) => c.importName);
     expect(new Set(imports).size).toBe(imports.length);
     expect(imports).not.toContain('abort');
+  });
+  it('CAPABILITIES is frozen: a caller cannot add a capability to the list the contract is checked against', () => {
+    expect(Object.isFrozen(CAPABILITIES)).toBe(true);
+    expect(Object.isFrozen(CAPABILITY_MODULES)).toBe(true);
   });
   it('each declares a positive fuel cost and how it crosses to a worker', () => {
     for (const c of CAPABILITY_MODULES) {

@@ -12,10 +12,17 @@
  * ```
  */
 import type { ModuleIdentity } from '../../attest/index.js';
-import type { Capability } from '../contract.js';
 import type { FuncType } from '../../core/index.js';
-import type { EnclaveOptions, LogLevel } from '../options.js';
+import type { LogLevel } from '../abi.js';
 import type { EnclavePlatform, ReportContext } from '../platform.js';
+
+// Nothing here or in a capability's file imports contract.ts or options.ts: contract.ts takes the
+// list of capability names from this folder (index.ts), so an import back would be a cycle.
+
+/** What a grant rule reads of the host's options (`EnclaveOptions` is one). */
+export interface GrantOptions {
+  readonly attestation?: EnclavePlatform | undefined;
+}
 
 /**
  * What one instance offers the imports it builds. Every pointer and length an import receives
@@ -60,10 +67,13 @@ export type Crossing =
   /** It runs in the worker against a platform proxy that asks the host thread (runtime/_worker-hostcall.ts). */
   | 'host-call';
 
-/** One capability, everything about it in one place. */
-export interface CapabilityModule {
+/**
+ * One capability, everything about it in one place. `Name` is its name as a literal type: the
+ * type `Capability` is the union of the names in the list (index.ts).
+ */
+export interface CapabilityModule<Name extends string = string> {
   /** The name a contract declares and a host grants. */
-  readonly name: Capability;
+  readonly name: Name;
   /** The name of its import in the `enclave` module (docs/ABI.md §3). */
   readonly importName: string;
   /** The import's WebAssembly type; any other type refuses the module. */
@@ -74,7 +84,7 @@ export interface CapabilityModule {
    * The grant rule beyond being declared and listed: throws `invalid_options` when the options
    * cannot serve it (seal and attest need a platform).
    */
-  grant?(options: EnclaveOptions): void;
+  grant?(options: GrantOptions): void;
   /** Its import for one instance; undefined when this instance cannot serve it. */
   implement(ctx: ImportContext): ((...args: never[]) => unknown) | undefined;
   /** How it crosses to a worker. */

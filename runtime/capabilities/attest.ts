@@ -11,13 +11,12 @@
 import { EnclaveError } from '../../core/index.js';
 import type { ModuleIdentity } from '../../attest/index.js';
 import { REPORT_DATA_MAX_BYTES, REPORT_DATA_MIN_BYTES, REPORT_STATUS } from '../abi.js';
-import type { EnclaveConfig } from '../options.js';
 import { isBadInput, platformError, type EnclaveKeyJwk, type EvidenceIssuer, type EvidenceOrder, type ReportContext } from '../platform.js';
 import { RUNTIME_VERSION } from '../version.js';
 import type { CapabilityModule } from './_capability.js';
 
 /** The `attest` capability. */
-export const attest: CapabilityModule = Object.freeze<CapabilityModule>({
+export const attest: CapabilityModule<'attest'> = Object.freeze<CapabilityModule<'attest'>>({
   name: 'attest',
   importName: 'report',
   type: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
@@ -68,11 +67,21 @@ function createReport(platform: EvidenceIssuer, context: ReportContext, reportDa
 }
 
 /**
+ * What {@link reportContextOf} reads of the settled options (`EnclaveConfig` of options.ts is one;
+ * declared here: no capability file imports options.ts, which reaches this folder through contract.ts).
+ */
+interface SettledForReport {
+  readonly limits: object;
+  readonly capabilities: Iterable<string>;
+  readonly debug: boolean;
+}
+
+/**
  * @internal What an enclave's evidence says about it besides the nonce (identity, runtime, limits,
  * capabilities, debug). Both modes compute it from the same settled options, so they make the
  * same claims.
  */
-export function reportContextOf(identity: ModuleIdentity, config: EnclaveConfig): ReportContext {
+export function reportContextOf(identity: ModuleIdentity, config: SettledForReport): ReportContext {
   return {
     identity,
     runtimeVersion: RUNTIME_VERSION,

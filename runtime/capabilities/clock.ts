@@ -2,7 +2,7 @@
 import type { CapabilityModule } from './_capability.js';
 
 /** The `clock` capability. */
-export const clock: CapabilityModule = Object.freeze<CapabilityModule>({
+export const clock: CapabilityModule<'clock'> = Object.freeze<CapabilityModule<'clock'>>({
   name: 'clock',
   importName: 'now',
   type: { params: [], results: ['i64'] },

@@ -1,33 +1,44 @@
 /**
  * The capability imports (docs/ABI.md §3), one module each. Adding a capability: one new file in
- * this folder and one line in {@link CAPABILITY_MODULES} (and its name in `CAPABILITIES` of
- * runtime/contract.ts, which this list is checked against when the runtime loads).
+ * this folder and one line in {@link CAPABILITY_MODULES}; the names a contract may declare
+ * ({@link CAPABILITIES}) and the type {@link Capability} are read from that list.
  */
-import { CAPABILITIES, type Capability } from '../contract.js';
-import type { EnclaveOptions } from '../options.js';
-import type { CapabilityModule, HostCallAnswer, ImportContext } from './_capability.js';
+import type { CapabilityModule, GrantOptions, HostCallAnswer, ImportContext } from './_capability.js';
 import { attest } from './attest.js';
 import { clock } from './clock.js';
 import { log } from './log.js';
 import { random } from './random.js';
 import { seal } from './seal.js';
 
-export type { CapabilityModule, Crossing, HostCallAnswer, HostCallRoom, ImportContext } from './_capability.js';
+export type { CapabilityModule, Crossing, GrantOptions, HostCallAnswer, HostCallRoom, ImportContext } from './_capability.js';
 
-/** Every capability, in the order of `CAPABILITIES`. */
-export const CAPABILITY_MODULES: readonly CapabilityModule[] = Object.freeze([random, clock, log, seal, attest]);
+/** Every capability, in the order of docs/ABI.md §3 (the order of {@link CAPABILITIES}). */
+export const CAPABILITY_MODULES = Object.freeze([random, clock, log, seal, attest] as const);
 
-// The contract's list and this one must name the same capabilities, in the same order.
-if (CAPABILITY_MODULES.map((c) => c.name).join() !== CAPABILITIES.join()) {
-  throw new Error(`runtime/capabilities: the modules (${CAPABILITY_MODULES.map((c) => c.name).join()}) and CAPABILITIES (${CAPABILITIES.join()}) differ.`);
-}
+/** A capability an enclave may declare and a host may grant: the name of one of {@link CAPABILITY_MODULES}. */
+export type Capability = (typeof CAPABILITY_MODULES)[number]['name'];
+
+/**
+ * The capabilities an enclave may declare (docs/ABI.md §3), in the order of
+ * {@link CAPABILITY_MODULES}, from whose names it is made.
+ * @example
+ * ```ts
+ * CAPABILITIES.includes('random'); // true
+ * ```
+ */
+export const CAPABILITIES: NamesOf<typeof CAPABILITY_MODULES> =
+  // map() types its result as an array; what it holds is the tuple: one literal per module, in order.
+  Object.freeze(CAPABILITY_MODULES.map((c) => c.name)) as unknown as NamesOf<typeof CAPABILITY_MODULES>;
+
+/** The names of a tuple of capability modules, as a tuple of literals. */
+type NamesOf<T extends readonly CapabilityModule[]> = { readonly [I in keyof T]: T[I] extends CapabilityModule<infer Name> ? Name : never };
 
 /** A capability's module by the name of its import. */
-export const CAPABILITY_BY_IMPORT: Readonly<Record<string, CapabilityModule>> = Object.freeze(
+export const CAPABILITY_BY_IMPORT: Readonly<Record<string, CapabilityModule<Capability>>> = Object.freeze(
   Object.fromEntries(CAPABILITY_MODULES.map((c) => [c.importName, c])),
 );
 
-const BY_NAME: ReadonlyMap<string, CapabilityModule> = new Map(CAPABILITY_MODULES.map((c) => [c.name, c]));
+const BY_NAME: ReadonlyMap<string, CapabilityModule<Capability>> = new Map(CAPABILITY_MODULES.map((c) => [c.name, c]));
 
 /** @internal The host sides of the host-call capabilities, by message kind (runtime/_worker-hostcall.ts). */
 export const HOST_CALLS: ReadonlyMap<string, HostCallAnswer> = new Map(
@@ -38,7 +49,7 @@ export const HOST_CALLS: ReadonlyMap<string, HostCallAnswer> = new Map(
  * A capability's grant rule (runtime/options.ts calls it for every capability granted).
  * @throws {EnclaveError} `invalid_options` when the options cannot serve it.
  */
-export function checkGrant(capability: Capability, options: EnclaveOptions): void {
+export function checkGrant(capability: Capability, options: GrantOptions): void {
   BY_NAME.get(capability)?.grant?.(options);
 }
 

@@ -5,7 +5,7 @@
  * host thread by message after the call (runtime/_worker-main.ts).
  */
 import { importFuel } from '../fuel.js';
-import type { LogLevel } from '../options.js';
+import type { LogLevel } from '../abi.js';
 import type { CapabilityModule } from './_capability.js';
 
 /** The longest line kept; the rest is cut. */
@@ -14,7 +14,7 @@ export const MAX_LOG_MESSAGE = 1024;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** The `log` capability. */
-export const log: CapabilityModule = Object.freeze<CapabilityModule>({
+export const log: CapabilityModule<'log'> = Object.freeze<CapabilityModule<'log'>>({
   name: 'log',
   importName: 'log',
   type: { params: ['i32', 'i32', 'i32'], results: [] },

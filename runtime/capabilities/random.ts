@@ -10,7 +10,7 @@ import type { CapabilityModule } from './_capability.js';
 const MAX_RANDOM = 65_536;
 
 /** The `random` capability. */
-export const random: CapabilityModule = Object.freeze<CapabilityModule>({
+export const random: CapabilityModule<'random'> = Object.freeze<CapabilityModule<'random'>>({
   name: 'random',
   importName: 'random',
   type: { params: ['i32', 'i32'], results: ['i32'] },

@@ -14,7 +14,7 @@ import type { SealingKeySource } from '../platform.js';
 import type { CapabilityModule } from './_capability.js';
 
 /** The `seal` capability. */
-export const seal: CapabilityModule = Object.freeze<CapabilityModule>({
+export const seal: CapabilityModule<'seal'> = Object.freeze<CapabilityModule<'seal'>>({
   name: 'seal',
   importName: 'seal_key',
   type: { params: ['i32', 'i32'], results: ['i32'] },
