@@ -31,7 +31,7 @@ export default {
     'attest/verify.ts:238-304', // verifyEvidence
     'attest/evidence.ts:157-171', // checkNonce
     'runtime/contract.ts:302-408', // compileInner: the argument shape checks
-    'runtime/marshal.ts:838-944', // scan: reply headers, lengths, containers, depth
+    'runtime/_msgpack-check.ts:141-241', // scan: reply headers, lengths, containers, depth (was runtime/marshal.ts:838-938)
     'runtime/state.ts:151-179', // InstancePool #fresh/#restore: per-call snapshot and restore
     'runtime/instance.ts:332-368', // Enclave #enter: request and reply pointers and lengths
   ],
