@@ -341,7 +341,8 @@ export const suite = defineSuite({
       const want = s.noble();
       if (s.outLen === undefined && want[0] !== 1) throw new Error(`${s.group}: @noble rejects its own signature`);
       const ret = s.wasm();
-      const reply = await enclave.call(s.op, s.args);
+      const stats = { fuel: 0 };
+      const reply = await enclave.call(s.op, s.args, { stats });
       const got: Array<[string, unknown]> = [
         ['wasm', s.outLen === undefined ? asBool(ret === 1) : out(s.outLen)],
         ['enclave.call', s.reply ? s.reply(reply) : reply],
@@ -350,7 +351,7 @@ export const suite = defineSuite({
       for (const [who, bytes] of got) {
         if (!(bytes instanceof Uint8Array) || !same(bytes, want)) throw new Error(`${s.group}: ${who} disagrees with @noble`);
       }
-      if (s.fuelNote) fuel.push(`${s.group} ${enclave.lastCall.fuel.toLocaleString('en-US')}`);
+      if (s.fuelNote) fuel.push(`${s.group} ${stats.fuel.toLocaleString('en-US')}`);
 
       const name = (who: string) => `${who} ${s.what}${s.size === '' ? '' : ` ${s.size}`}`;
       const { batch, group } = s;

@@ -168,13 +168,14 @@ export async function measureBound(fuel: number, runs = 3, only?: (name: string)
         if (p.setup !== undefined) await e.call('setup');
         const t = process.hrtime.bigint();
         let code = 'ok';
+        const stats = { fuel: 0 };
         try {
-          await e.call('attack');
+          await e.call('attack', undefined, { stats });
         } catch (err) {
           code = err instanceof EnclaveError ? err.code : String(err);
         }
         const ms = Number(process.hrtime.bigint() - t) / 1e6;
-        const used = e.lastCall.fuel;
+        const used = stats.fuel;
         const row = { name: p.name, fuel: used, ms, nsPerFuel: (ms * 1e6) / Math.max(used, 1), code };
         if (worst === undefined || row.nsPerFuel > worst.nsPerFuel) worst = row;
         e.close();

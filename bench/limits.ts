@@ -73,10 +73,11 @@ export const suite = defineSuite({
     const cases: Case[] = [];
     for (const n of ctx.quick ? [10_000] : [100, 10_000, 1_000_000]) {
       const want = ((n * (n - 1)) / 2) % 2 ** 32;
-      if ((await metered.call('sum', n)) !== want || (await unmetered.call('sum', n)) !== want) {
+      const stats = { fuel: 0 };
+      if ((await metered.call('sum', n, { stats })) !== want || (await unmetered.call('sum', n)) !== want) {
         throw new Error('sum disagrees between metered and unmetered');
       }
-      notes.push(`sum ${n}: ${metered.lastCall.fuel} fuel per call`);
+      notes.push(`sum ${n}: ${stats.fuel} fuel per call`);
       const batch = n >= 1_000_000 ? 1 : n >= 10_000 ? 16 : 256;
       const group = `sum loop ${n.toLocaleString('en-US')}`;
       cases.push(
