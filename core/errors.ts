@@ -49,10 +49,30 @@ export interface ErrorJSON {
   detail?: string;
 }
 
-function defaultMessage(code: ErrorCode): string {
+/** The message of a new error: `message`, or the code's default; refuses a code outside the table first. */
+function messageFor(code: ErrorCode, message: string | undefined): string {
   if (!isErrorCode(code)) throw new TypeError(`not an error code: ${JSON.stringify(String(code))}`);
-  return ERROR_TABLE[code].message;
+  return message ?? ERROR_TABLE[code].message;
 }
+
+/**
+ * What `fromJSON` keeps of a message and of a detail from another thread or process: far above what
+ * the runtime sends (a worker's whole error fits in 4096 bytes, an enclave's detail in 256), small
+ * enough that a hostile peer cannot make an error hold, print or log megabytes.
+ */
+const MAX_MESSAGE = 4096;
+const MAX_DETAIL = 1024;
+
+/** `text` cut to `max` UTF-16 units at most, never between the halves of a surrogate pair, `…` marking a cut. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = max - 1;
+  const high = text.charCodeAt(end - 1);
+  return `${text.slice(0, high >= 0xd800 && high <= 0xdbff ? end - 1 : end)}…`;
+}
+
+/** The classes of this file: only they are swapped for the class that carries a code, and answer `instanceof` by mark. */
+const MARKS = new Map<unknown, symbol>();
 
 /**
  * The root of every error the package throws for a refusal or a failure a caller can act on.
@@ -81,11 +101,16 @@ export class EnclaveError extends Error {
    * @throws {TypeError} if `code` is not a code of the table.
    */
   constructor(code: ErrorCode, message?: string, options?: EnclaveErrorOptions) {
-    super(message ?? defaultMessage(code), options?.cause === undefined ? undefined : { cause: options.cause });
+    super(messageFor(code, message), options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.detail = options?.detail;
-    // A code is carried by one class: built through another, it becomes its own (see the file header).
-    if (!carries(this, code)) return build(code, message, options);
+    // Only an enclave's own codes carry what it said: an error of a host code never shows text an
+    // enclave chose, however it was built (docs/ABI.md §4.2).
+    const detail = options?.detail;
+    this.detail = typeof detail === 'string' && errorFlags(code).fromEnclave ? detail : undefined;
+    // A code is carried by one of our classes: built through another, it becomes its own (see the
+    // file header). A class that extends ours keeps its own class: swapping it would drop its methods
+    // and put its fields on an object of another class.
+    if (MARKS.has(new.target) && !carries(this, code)) return build(code, message, options);
   }
 
   /** The flags of this error's code (discards, retryable, usage, fromEnclave). */
@@ -103,21 +128,39 @@ export class EnclaveError extends Error {
   /**
    * Rebuilds an error that crossed a thread or a process, as the class its code belongs to (or the
    * subclass its `name` gives, if that class carries the code). An unknown or missing code becomes
-   * `internal`; a missing message, the code's default.
+   * `internal`; a missing message, the code's default. Never throws, whatever `value` is (it may
+   * come from a buggy or hostile worker or peer): each field is read once, a throwing getter or
+   * proxy reads as nothing, a message is kept to 4096 UTF-16 units and a detail to 1024, and a
+   * detail only for a code an enclave may send.
    * @example
    * const err = EnclaveError.fromJSON(JSON.parse(line)); // err instanceof AttestationError for 'rollback'
    */
-  static fromJSON(value: { name?: unknown; code?: unknown; message?: unknown; detail?: unknown }): EnclaveError {
-    const code: ErrorCode = isErrorCode(value.code) ? value.code : 'internal';
-    const message = typeof value.message === 'string' ? value.message : undefined;
-    const detail = typeof value.detail === 'string' ? value.detail : undefined;
+  static fromJSON(value: unknown): EnclaveError {
+    let fields: { name?: unknown; code?: unknown; message?: unknown; detail?: unknown } = {};
+    try {
+      if (typeof value === 'object' && value !== null) {
+        const { name, code, message, detail } = value as typeof fields;
+        fields = { name, code, message, detail };
+      }
+    } catch {
+      fields = {};
+    }
+    const code: ErrorCode = isErrorCode(fields.code) ? fields.code : 'internal';
+    const message = typeof fields.message === 'string' ? cut(fields.message, MAX_MESSAGE) : undefined;
+    const detail = typeof fields.detail === 'string' ? cut(fields.detail, MAX_DETAIL) : undefined;
     const options = detail === undefined ? undefined : { detail };
-    if (value.name === 'WasmFormatError' && code === 'invalid_module') return new WasmFormatError(message, options);
+    if (fields.name === 'WasmFormatError' && code === 'invalid_module') return new WasmFormatError(message, options);
     return build(code, message, options);
   }
 
+  /**
+   * Our classes answer from their mark, so an error of another copy of the package is one; a class
+   * that extends ours answers by its prototype chain (this static is inherited: answering from
+   * the root's mark would make every EnclaveError an instance of it).
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return marked(value, kEnclaveError);
+    const mark = MARKS.get(this);
+    return mark === undefined ? Function.prototype[Symbol.hasInstance].call(this, value) : marked(value, mark);
   }
 }
 
@@ -145,10 +188,6 @@ export class AttestationError extends EnclaveError {
   constructor(code: AttestationErrorCode, message?: string, options?: EnclaveErrorOptions) {
     super(code, message, options);
   }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return marked(value, kAttestationError);
-  }
 }
 
 /**
@@ -163,10 +202,6 @@ export class WasmFormatError extends AttestationError {
   /** @param message - what is wrong with the framing. */
   constructor(message?: string, options?: EnclaveErrorOptions) {
     super('invalid_module', message, options);
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return marked(value, kWasmFormatError);
   }
 }
 
@@ -183,10 +218,6 @@ export class UsageError extends EnclaveError {
   constructor(message?: string, options?: EnclaveErrorOptions) {
     super('usage', message, options);
   }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return marked(value, kUsageError);
-  }
 }
 
 // The marks `instanceof` reads, and the names: on the prototypes, so they are inherited, never
@@ -199,6 +230,7 @@ for (const [cls, mark, name] of [
 ] as const) {
   Object.defineProperty(cls.prototype, mark, { value: true });
   Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+  MARKS.set(cls, mark);
 }
 
 /** The most derived of our classes `err` is, read from its marks. */
