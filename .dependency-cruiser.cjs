@@ -65,6 +65,16 @@ module.exports = {
       to: { path: `^(${LAYERS.join('|')})/`, pathNot: ['^$1/', `^(${LAYERS.join('|')})/index\\.ts$`] },
     },
     {
+      name: 'no-dist',
+      comment:
+        'Sources import sources, never the build output: dist/ (where the package\'s own name, `enclave` ' +
+        'or `enclave/attest`, resolves) is not cruised, so an import from there would pass every rule above. ' +
+        'test/ may import the package by its name, as a service would (test/package.test.ts).',
+      severity: 'error',
+      from: { path: `^(${LAYERS.join('|')})/` },
+      to: { path: '^dist/' },
+    },
+    {
       name: 'no-circular',
       comment: 'No import cycles anywhere, type-only imports included.',
       severity: 'error',
@@ -87,10 +97,12 @@ module.exports = {
     },
   ],
   options: {
-    doNotFollow: { path: 'node_modules' },
+    // dist/ is not followed but not excluded either: an excluded module's importers lose the import
+    // altogether, and no rule could see it (no-dist above).
+    doNotFollow: { path: ['node_modules', '^dist/'] },
     // bench/peers has its own package.json; enclave-modules/, test/sdk-fixtures/ and the crypto
     // harness are AssemblyScript, compiled by asc, not tsc.
-    exclude: { path: ['^bench/peers/', '^dist/', '^enclave-modules/', '^test/sdk-fixtures/', '^test/crypto/harness\\.ts$'] },
+    exclude: { path: ['^bench/peers/', '^enclave-modules/', '^test/sdk-fixtures/', '^test/crypto/harness\\.ts$'] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {

@@ -62,11 +62,12 @@ function exists(path) {
   }
 }
 
-function* tsFiles(dir) {
+function* scriptFiles(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* tsFiles(path);
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) yield path;
+    if (entry.isDirectory()) yield* scriptFiles(path);
+    // Every script a module of runtime/ could be, not only .ts: the names rule holds for them all.
+    else if (/\.[cm]?[jt]s$/.test(entry.name) && !/\.d\.[cm]?ts$/.test(entry.name)) yield path;
   }
 }
 
@@ -77,7 +78,7 @@ function checkRuntimeNames(root) {
   const allowedValues = new Set(RUNTIME_MAY_IMPORT_FROM_ATTEST.values);
   const allowedTypes = new Set([...RUNTIME_MAY_IMPORT_FROM_ATTEST.values, ...RUNTIME_MAY_IMPORT_FROM_ATTEST.types]);
   const problems = [];
-  for (const file of tsFiles(runtime)) {
+  for (const file of scriptFiles(runtime)) {
     const rel = relative(root, file).split(sep).join('/');
     const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
     const report = (node, what) => {
