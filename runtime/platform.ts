@@ -7,6 +7,7 @@
  * Every method is synchronous: the `seal_key` and `report` imports call them from inside a running
  * WebAssembly call, which cannot await. A backend that must do I/O does it when it is opened.
  */
+import { isPromise } from 'node:util/types';
 import type { ModuleIdentity } from '../attest/index.js';
 import { EnclaveError, isErrorCode } from '../core/index.js';
 import type { SealPolicy } from './abi.js';
@@ -91,4 +92,20 @@ export function isBadInput(err: unknown): boolean {
 export function platformError(code: string, message?: string): Error {
   // A known code rebuilds its own class (AttestationError for the platform's codes: core/).
   return isErrorCode(code) ? EnclaveError.fromJSON({ code, message }) : Object.assign(new Error(message ?? `The platform failed (${code}).`), { code });
+}
+
+/**
+ * @internal For a platform answer the `seal_key` or `report` import cannot use: when it is a promise
+ * (an asynchronous platform, which `attest()` waits for), its rejection is handled here. Those
+ * imports run inside a synchronous WebAssembly call and cannot wait: they answer "unavailable",
+ * and the promise, left alone, would end the host process as an unhandled rejection.
+ */
+export function dropPending(answer: unknown): void {
+  if (!isPromise(answer)) return;
+  try {
+    // The intrinsic `then`, not the promise's own (which a subclass may override).
+    Promise.prototype.then.call(answer, undefined, () => undefined);
+  } catch {
+    // A hostile species constructor: nothing more can be done for it.
+  }
 }

@@ -11,7 +11,7 @@
 import { EnclaveError } from '../../core/index.js';
 import type { ModuleIdentity } from '../../attest/index.js';
 import { REPORT_DATA_MAX_BYTES, REPORT_DATA_MIN_BYTES, REPORT_STATUS } from '../abi.js';
-import { isBadInput, platformError, type EnclaveKeyJwk, type EvidenceIssuer, type EvidenceOrder, type ReportContext } from '../platform.js';
+import { dropPending, isBadInput, platformError, type EnclaveKeyJwk, type EvidenceIssuer, type EvidenceOrder, type ReportContext } from '../platform.js';
 import { RUNTIME_VERSION } from '../version.js';
 import type { CapabilityModule } from './_capability.js';
 
@@ -62,7 +62,13 @@ export const attest: CapabilityModule<'attest'> = Object.freeze<CapabilityModule
  */
 function createReport(platform: EvidenceIssuer, context: ReportContext, reportData: Uint8Array): Uint8Array {
   const data = Uint8Array.from(reportData);
-  const token = platform.getEvidence({ ...context, nonce: data, reportData: data });
+  const token: unknown = platform.getEvidence({ ...context, nonce: data, reportData: data });
+  // Only a token now: a promise (an asynchronous platform) cannot be waited for inside the call,
+  // and anything else is no token (worker mode's host side refuses the same: the modes agree).
+  if (typeof token !== 'string') {
+    dropPending(token);
+    throw new Error('not a token');
+  }
   return new TextEncoder().encode(token);
 }
 
@@ -132,7 +138,10 @@ export function answerEvidenceHostCall(
   const order: EvidenceOrder = { ...context, nonce: Uint8Array.from(nonce) };
   if (reportData !== undefined) order.reportData = Uint8Array.from(reportData);
   const token: unknown = platform.getEvidence(order);
-  if (typeof token !== 'string') throw new Error('not a token');
+  if (typeof token !== 'string') {
+    dropPending(token);
+    throw new Error('not a token');
+  }
   const answer = Buffer.from(token, 'utf8');
   if (answer.length > maxBytes) throw platformError('platform_unavailable', 'The evidence is too large for worker mode.');
   return answer;

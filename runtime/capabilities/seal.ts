@@ -10,7 +10,7 @@
 import { EnclaveError } from '../../core/index.js';
 import type { ModuleIdentity } from '../../attest/index.js';
 import { SEAL_KEY_BYTES, SEAL_POLICIES, SEAL_STATUS, type SealPolicy } from '../abi.js';
-import type { SealingKeySource } from '../platform.js';
+import { dropPending, type SealingKeySource } from '../platform.js';
 import type { CapabilityModule } from './_capability.js';
 
 /** The `seal` capability. */
@@ -43,7 +43,11 @@ export const seal: CapabilityModule<'seal'> = Object.freeze<CapabilityModule<'se
       }
       // A platform is code of the host's choosing, but a wrong answer is still an error value here,
       // never a trap (and never fewer than 32 bytes written as if they were a key).
-      if (!(key instanceof Uint8Array) || key.length !== SEAL_KEY_BYTES) return SEAL_STATUS.unavailable;
+      // (A promise is no key either: this import cannot wait for it.)
+      if (!(key instanceof Uint8Array) || key.length !== SEAL_KEY_BYTES) {
+        dropPending(key);
+        return SEAL_STATUS.unavailable;
+      }
       ctx.memory().set(key, outPtr);
       key.fill(0);
       return SEAL_STATUS.ok;
@@ -59,7 +63,10 @@ export const seal: CapabilityModule<'seal'> = Object.freeze<CapabilityModule<'se
 export function answerSealHostCall(platform: SealingKeySource, identity: ModuleIdentity, policy: unknown, maxBytes: number): Uint8Array {
   if (typeof policy !== 'string' || !(SEAL_POLICIES as readonly string[]).includes(policy)) throw new Error('unknown sealing policy');
   const key: unknown = platform.getSealingSecret(identity, policy as SealPolicy);
-  if (!(key instanceof Uint8Array) || key.length > maxBytes) throw new Error('not a key');
+  if (!(key instanceof Uint8Array) || key.length > maxBytes) {
+    dropPending(key);
+    throw new Error('not a key');
+  }
   const answer = Uint8Array.from(key);
   key.fill(0);
   return answer;
