@@ -4,8 +4,7 @@
  * of the module"), then the content, which is what the measurement and the signatures cover.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { AttestationError } from './errors.js';
-import { SIGNATURE_SECTION, WasmFormatError, listSections, type WasmSection } from '../core/index.js';
+import { AttestationError, SIGNATURE_SECTION, WasmFormatError, listSections, type WasmSection } from '../core/index.js';
 
 export interface ModuleLayout {
   readonly bytes: Uint8Array;

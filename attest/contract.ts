@@ -4,8 +4,7 @@
  */
 import { isPlainObject } from './_bytes.js';
 import { parseLayout } from './_layout.js';
-import { AttestationError } from './errors.js';
-import { CONTRACT_SECTION } from '../core/index.js';
+import { AttestationError, CONTRACT_SECTION } from '../core/index.js';
 
 /** The fields of the `enclave.contract` JSON that attestation relies on; the runtime validates the rest. */
 export interface ModuleContract {

@@ -11,7 +11,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { abytes, fromBase64url, HEX64, isPlainObject, toBase64url, utf8Encode } from './_bytes.js';
-import { AttestationError } from './errors.js';
+import { AttestationError } from '../core/index.js';
 import type { ModuleIdentity } from './measure.js';
 
 /** JWS `typ` of evidence: the EAT media type `application/eat+jwt` (registered by RFC 9711), shortened per RFC 7515 §4.1.9. */

@@ -14,9 +14,12 @@
  * const { claims } = await verifyEvidence(token, { platformKey, policy, nonce });
  */
 
-// Errors
-export { AttestationError, ATTESTATION_ERROR_CODES, ATTESTATION_ERROR_MESSAGES, isAttestationError } from './errors.js';
-export type { AttestationErrorCode } from './errors.js';
+// Errors (docs/ATTESTATION.md §7): AttestationError, its codes and their messages are declared in
+// core/ (core/errors.ts, core/error-codes.ts) with the one error model, and re-exported here for the
+// `enclave/attest` entry. Callers match on `code`, never on `message`: the codes are stable, the
+// wording is not. Messages never carry key material, report data, nonces or enclave state.
+export { AttestationError, ATTESTATION_ERROR_CODES, ATTESTATION_ERROR_MESSAGES, isAttestationError } from '../core/index.js';
+export type { AttestationErrorCode } from '../core/index.js';
 
 // Wasm framing (general WebAssembly reading lives in core/; re-exported for the `enclave/attest` subpath)
 export {

@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { abytes, bytesToHex, equalBytes, fromBase64url, hexToBytesOrUndefined, isPlainObject, toBase64url } from './_bytes.js';
-import { AttestationError } from './errors.js';
+import { AttestationError } from '../core/index.js';
 
 /** An Ed25519 key pair. `secretKey` is the 32-byte seed of RFC 8032 §5.1.5. */
 export interface SigningKeyPair {

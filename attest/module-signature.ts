@@ -20,9 +20,9 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, equalBytes, utf8Encode } from './_bytes.js';
 import { parseLayout, type ModuleLayout } from './_layout.js';
-import { AttestationError } from './errors.js';
 import { parsePrivateKey, parsePublicKey, type PublicKeyInput, type SigningKeyPair } from './keys.js';
 import {
+  AttestationError,
   SIGNATURE_DELIMITER_SECTION,
   SIGNATURE_SECTION,
   WasmFormatError,

@@ -9,7 +9,7 @@
  * `eat_nonce` and in `enclave.report_data` (which marks it as enclave-supplied). Hence report data
  * must be 8..64 bytes: evidence is never issued without a nonce (RFC 9711 §4.1 bounds).
  */
-import { AttestationError, isAttestationError } from './errors.js';
+import { AttestationError, isAttestationError } from '../core/index.js';
 import { NONCE_MIN_BYTES, REPORT_DATA_MAX_BYTES, type EvidenceRequest } from './evidence.js';
 import type { AttestationProvider } from './provider.js';
 

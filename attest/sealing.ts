@@ -12,7 +12,7 @@
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { abytes, concatBytes, hexToBytesOrUndefined, utf8Encode } from './_bytes.js';
-import { AttestationError } from './errors.js';
+import { AttestationError } from '../core/index.js';
 import type { ModuleIdentity } from './measure.js';
 
 /** What a sealing key is bound to. */

@@ -16,7 +16,7 @@ import { closeSync, constants as fsc, fstatSync, linkSync, mkdirSync, openSync, 
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fromBase64url, isPlainObject, toBase64url } from './_bytes.js';
-import { AttestationError } from './errors.js';
+import { AttestationError } from '../core/index.js';
 import { inspectorOpen } from './_inspection.js';
 import { buildEvidenceClaims, jwkThumbprint, signEvidenceClaims, type EvidenceRequest } from './evidence.js';
 import { generateKeyPair, parsePrivateKey, privateKeyToJwk, type SigningKeyPair } from './keys.js';

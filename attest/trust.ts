@@ -4,7 +4,7 @@
  * each one's modules may carry, so a signed old version with a known flaw cannot be rolled back to.
  * Built on the identity (./measure.ts), which is built on the signature format (./module-signature.ts).
  */
-import { AttestationError } from './errors.js';
+import { AttestationError } from '../core/index.js';
 import { parsePublicKey, signerId, type PublicKeyInput } from './keys.js';
 import { moduleIdentity, type ModuleIdentity } from './measure.js';
 

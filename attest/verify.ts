@@ -17,7 +17,7 @@
  */
 import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWTPayload } from 'jose';
 import { equalStrings, fromBase64url, HEX64, isPlainObject, toBase64url } from './_bytes.js';
-import { AttestationError } from './errors.js';
+import { AttestationError } from '../core/index.js';
 import {
   CLAIMS,
   DBGSTAT,

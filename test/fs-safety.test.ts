@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateKeyPair, privateKeyToJwk, writeKeyPair } from '../attest/keys.js';
 import { SoftwareAttestationProvider } from '../attest/software-provider.js';
-import { AttestationError } from '../attest/errors.js';
+import { AttestationError } from '../attest/index.js';
 
 const CLI = 'dist/host/cli/main.js';
 
