@@ -3,7 +3,7 @@
  * it is sent (runtime/fuel.ts) and answers with the result or the error's `{code, message}`.
  */
 import { parentPort } from 'node:worker_threads';
-import { EnclaveError } from './errors.js';
+import { EnclaveError } from '../core/index.js';
 import { instrumentFuel } from './fuel.js';
 
 /** A request from the host thread. */

@@ -19,7 +19,7 @@
  * stopped after {@link IDLE_MS} without work, so binaryen's memory is not held for nothing.
  */
 import { Worker } from 'node:worker_threads';
-import { EnclaveError, type ErrorCode } from './errors.js';
+import { EnclaveError, type ErrorCode } from '../core/index.js';
 import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
 import type { InstrumentRequest } from './_instrument-main.js';
 

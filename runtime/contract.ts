@@ -6,7 +6,7 @@
  * limits are capped by the policy, capabilities must be granted.
  */
 import { types } from 'node:util';
-import { EnclaveError, quoteInput } from './errors.js';
+import { EnclaveError, quoteInput } from '../core/index.js';
 // The capabilities a contract may declare: the names of the modules in runtime/capabilities/.
 import { CAPABILITIES, type Capability } from './capabilities/index.js';
 

@@ -104,7 +104,7 @@ describe('cli escaping: module and enclave text is escaped before it reaches a t
   });
 
   it("the runtime's own messages quote module text with every control and bidi character escaped", async () => {
-    const { quoteInput } = await import('../runtime/errors.js');
+    const { quoteInput } = await import('../core/index.js');
     const quoted = quoteInput(`op${HOSTILE}\u0085\u2066\u2028\u007f\u{e0001}`);
     expect(quoted).not.toMatch(RAW_CONTROL);
     expect(JSON.parse(quoted)).toBe(`op${HOSTILE}\u0085\u2066\u2028\u007f\u{e0001}`);

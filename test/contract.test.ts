@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileShape, DEFAULT_LIMITS, parseContract, type Shape } from '../runtime/contract.js';
-import { EnclaveError } from '../runtime/errors.js';
+import { EnclaveError } from '../core/index.js';
 
 const base = { abi: 1, name: 'demo', version: '1.0.0', svn: 3, ops: { go: {} } };
 

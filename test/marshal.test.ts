@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { EnclaveError } from '../runtime/errors.js';
+import { EnclaveError } from '../core/index.js';
 import { checkMsgpack, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, requestFrame, truncateUtf8, unpackr } from '../runtime/marshal.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });

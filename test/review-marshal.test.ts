@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadEnclave } from '../host/index.js';
 import { compileShape } from '../runtime/contract.js';
-import { EnclaveError } from '../runtime/errors.js';
+import { EnclaveError } from '../core/index.js';
 import { encodeCall, RequestEncoder, requestFrame } from '../runtime/marshal.js';
 
 function codeOf(f: () => unknown): string | undefined {

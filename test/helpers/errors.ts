@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { EnclaveError } from '../../runtime/errors.js';
+import { EnclaveError } from '../../core/index.js';
 
 /** The stable code a rejected call ends with; fails the test if it resolves or rejects with anything but an EnclaveError. */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {

@@ -30,7 +30,7 @@ import util from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { loadEnclave, EnclaveError, type EnclaveHandle } from '../../host/index.js';
-import { isErrorCode } from '../../runtime/errors.js';
+import { isErrorCode } from '../../core/index.js';
 import { watModule } from '../helpers/wat.js';
 
 const TOTAL = Number(process.env.FUZZ_MESSAGES ?? 1_000_000);
