@@ -6,7 +6,7 @@
  * "Mutation testing". Only code that runs in the test's own process can kill a mutant: worker
  * mode, the CLI and fuel instrumentation (loadEnclave instruments in a worker thread) run the
  * sandbox's dist/, where no mutant is active; test/mutation-fuel.test.ts calls the instrumenter
- * in-process so that runtime/fuel.ts can be added here.
+ * in-process so that the instrumenter (runtime/fuel.ts and its runtime/_fuel-*.ts) can be added here.
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
  */
 export default {
