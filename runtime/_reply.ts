@@ -4,8 +4,8 @@
  * rebuilt with its code; and the same checks for msgpack from outside ({@link decodePlainMsgpack}).
  */
 import { Unpackr } from 'msgpackr';
+import { ENCLAVE_CODES, EnclaveError, type ErrorCode } from '../core/index.js';
 import { DEFAULT_LIMITS } from './contract.js';
-import { ENCLAVE_CODES, EnclaveError, type ErrorCode } from './errors.js';
 import { checkReply, readU32, scannedUnfaithful, TOO_MANY_ITEMS } from './_msgpack-check.js';
 
 /**

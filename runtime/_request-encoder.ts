@@ -3,8 +3,8 @@
  * plain data only, walked once and bounded by the request limits ({@link RequestEncoder}).
  */
 import { types } from 'node:util';
+import { EnclaveError } from '../core/index.js';
 import { typedLength } from './contract.js';
-import { EnclaveError } from './errors.js';
 import { kindOf, PLAIN_DATA, Refusal } from './_request-refusal.js';
 
 /** A message encoded into its encoder's own buffer: valid until that encoder's next `encode`. */

@@ -3,8 +3,8 @@
  * checkpoint every call crosses in both isolation modes ({@link encodeCall}: the shape, then the
  * plain-data walk of runtime/_request-encoder.ts, then the size).
  */
+import { EnclaveError, quoteInput } from '../core/index.js';
 import { CHECK_TOO_LARGE, checkArgs, compileShape, type Contract, type ShapeCheck } from './contract.js';
-import { EnclaveError, quoteInput } from './errors.js';
 import { RequestEncoder, SLACK, type Encoded } from './_request-encoder.js';
 
 /**
