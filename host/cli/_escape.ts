@@ -36,7 +36,7 @@ export function escapeText(text: string): string {
 
 /**
  * {@link escapeText} for the runtime's own messages, which quote module text with `JSON.stringify`
- * (runtime/errors.ts `quoteInput`): controls are escaped but a backslash is left as it is, so
+ * (core/errors.ts `quoteInput`): controls are escaped but a backslash is left as it is, so
  * `"a\u001b"` and a Windows path read as they were written.
  */
 export function escapeMessage(text: string): string {
