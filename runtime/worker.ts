@@ -23,13 +23,12 @@ import type { Contract, Limits } from './contract.js';
 import type { EnclaveHandle } from './handle.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
 import { MODULE_PARTS, settleFor, type EnclaveModule } from './module.js';
-import { readCallOptions, settleHostOptions, type CallOptions, type CallStats, type WorkerConfig, type WorkerStartOptions } from './options.js';
+import { readCallOptions, settleHostOptions, type CallOptions, type WorkerConfig, type WorkerStartOptions } from './options.js';
 import type { EnclaveKeyJwk } from './platform.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
   CALL_FUEL_F64,
   ERROR,
-  FUEL_F64,
   LEN,
   OP,
   OP_END_SESSION,
@@ -119,13 +118,15 @@ export class WorkerEnclave implements EnclaveHandle {
   /** What the worker must apply before the next call (SETTLE_*). */
   #settle = SETTLE_NONE;
   #seq = 0;
-  #lastFuel = 0;
   /** Plain memory the reply is copied into before decoding; grows to the largest reply seen. */
   #scratch = Buffer.allocUnsafe(4096);
   /** What this enclave's diagnostics events say about it (runtime/diagnostics.ts). */
   readonly #source: DiagnosticsSource;
   /** Workers this enclave terminated as untrustworthy (timeout, death), for `enclave:worker:exit`. */
   readonly #terminated = new WeakSet<LiveWorker>();
+  /** Workers being stopped, and a fresh one starting for a call: close() resolves once all have stopped. */
+  readonly #stopping = new Set<Promise<unknown>>();
+  #starting: Promise<unknown> | undefined;
 
   private constructor(mod: EnclaveModule, settled: Settled, first: LiveWorker, limits: Limits) {
     this.contract = mod.contract;
@@ -158,14 +159,6 @@ export class WorkerEnclave implements EnclaveHandle {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /**
-   * @deprecated Per call, pass `{ stats }` to {@link WorkerEnclave.call}. What the last call that
-   * entered the enclave used: the last to finish, so with concurrent calls possibly another one.
-   */
-  get lastCall(): CallStats {
-    return { fuel: this.#lastFuel };
   }
 
   /**
@@ -248,9 +241,21 @@ export class WorkerEnclave implements EnclaveHandle {
     this.#queue.close();
     const live = this.#live;
     this.#live = undefined;
-    if (live === undefined) return;
-    wake(live);
-    await live.worker.terminate().catch(() => undefined);
+    if (live !== undefined) {
+      wake(live);
+      this.#stop(live);
+    }
+    // A second close(), or one made while a call starts a fresh worker (which #call stops once it
+    // has started, or which failed to start), resolves only when no worker of this enclave runs.
+    await this.#starting?.catch(() => undefined);
+    await Promise.all(this.#stopping);
+  }
+
+  /** Terminates a worker; close() waits for it. */
+  #stop(live: LiveWorker): void {
+    const stopped = live.worker.terminate().catch(() => undefined);
+    this.#stopping.add(stopped);
+    void stopped.then(() => this.#stopping.delete(stopped));
   }
 
   async #call(
@@ -277,9 +282,16 @@ export class WorkerEnclave implements EnclaveHandle {
       // or another call's request would be sent here.
       const saved = Buffer.from(request.buffer.subarray(request.start, request.end));
       request = { buffer: saved, start: 0, end: saved.length };
-      const started = await spawn(this.#settled, (l, exitCode) => this.#onExit(l, exitCode));
+      const starting = spawn(this.#settled, (l, exitCode) => this.#onExit(l, exitCode));
+      this.#starting = starting;
+      let started: Awaited<typeof starting>;
+      try {
+        started = await starting;
+      } finally {
+        if (this.#starting === starting) this.#starting = undefined;
+      }
       if (this.#closed) {
-        void started.live.worker.terminate().catch(() => undefined);
+        this.#stop(started.live);
         throw new EnclaveError('closed');
       }
       live = this.#live = started.live;
@@ -340,7 +352,6 @@ export class WorkerEnclave implements EnclaveHandle {
 
     const state = Atomics.load(ctl, STATE);
     if (this.#closed) throw new EnclaveError('closed');
-    if (state === REPLY || state === ERROR) this.#lastFuel = live.f64[FUEL_F64]!;
     return state;
   }
 
@@ -391,7 +402,7 @@ export class WorkerEnclave implements EnclaveHandle {
     if (this.#live === live) this.#live = undefined;
     this.#settle = SETTLE_NONE;
     this.#terminated.add(live);
-    void live.worker.terminate().catch(() => undefined);
+    this.#stop(live);
   }
 
   #onExit(live: LiveWorker, exitCode: number): void {

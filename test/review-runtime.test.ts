@@ -3,12 +3,13 @@
  * named after what it guards. Public API only (host/index.ts), both isolation modes where the
  * behaviour is shared.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import type { EnclavePlatform } from '../host/index.js';
+import { DIAGNOSTICS_CHANNELS, type EnclavePlatform } from '../host/index.js';
 import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
 import { loadIn, MODES } from './helpers/modes.js';
 import { watModule } from './helpers/wat.js';
@@ -80,6 +81,152 @@ describe.each(MODES)('a platform that answers with a Promise ($name)', (mode) =>
       expect(await enclave.call('report')).toBe(UNAVAILABLE);
     } finally {
       await enclave.close();
+    }
+  }, 30_000);
+});
+
+/**
+ * ops by the first letter of their name (byte 5 of the request): `slow` spins on the clock for
+ * SLOW_MS; `loop` never returns (only a deadline ends it); anything else answers 0.
+ */
+const SLOW_MS = 800;
+const RACE_WAT = `(module
+  (import "enclave" "now" (func $now (result i64)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0x100) "\\00\\02\\00\\00\\05\\00\\00\\00")
+  (data (i32.const 0x200) "\\81\\a2ok\\00")
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (local $op i32) (local $until i64)
+    (local.set $op (i32.load8_u offset=5 (local.get $p)))
+    (if (i32.eq (local.get $op) (i32.const 0x73))
+      (then
+        (local.set $until (i64.add (call $now) (i64.const ${SLOW_MS})))
+        (loop $wait (br_if $wait (i64.lt_s (call $now) (local.get $until))))))
+    (if (i32.eq (local.get $op) (i32.const 0x6c)) (then (loop $forever (br $forever))))
+    (i32.const 0x100)))`;
+const RACE_CONTRACT = {
+  abi: 1,
+  name: 'race',
+  version: '0.0.1',
+  svn: 0,
+  capabilities: ['clock'],
+  limits: { requestBytes: 1024, replyBytes: 1024, depth: 8, memoryPages: 1 },
+  ops: { slow: {}, loop: {}, ok: {} },
+};
+
+/** What a promise settled with: the value, or the rejection's code. */
+const outcome = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    (value) => ({ value }),
+    (err: { code?: unknown }) => ({ code: err?.code }),
+  );
+
+/** Fails (rather than hangs) when `p` has not settled within `ms`. */
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms).unref())]);
+
+describe('worker mode: the handle under races (drain, close, endSession, attest with calls in flight and queued)', () => {
+  let bytes: Uint8Array;
+  beforeAll(async () => {
+    bytes = await watModule(RACE_WAT, RACE_CONTRACT);
+  });
+  const load = (extra: Record<string, unknown> = {}) =>
+    loadIn(MODES[1]!, bytes, { capabilities: ['clock'], metering: false, state: 'per-session', ...extra });
+
+  it('close during drain: the call in flight, the queued calls and endSession all settle (closed, false), drain resolves', async () => {
+    const enclave = await load();
+    const inFlight = outcome(enclave.call('slow', undefined, { session: 'a' }));
+    const queued = [outcome(enclave.call('ok', undefined, { session: 'a' })), outcome(enclave.call('ok', undefined, { session: 'b' }))];
+    const ended = outcome(enclave.endSession('a'));
+    const draining = enclave.drain();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await within(enclave.close(), 5_000, 'close');
+    await within(draining, 5_000, 'drain');
+    expect(await inFlight).toEqual({ code: 'closed' });
+    expect(await Promise.all(queued)).toEqual([{ code: 'closed' }, { code: 'closed' }]);
+    expect(await ended).toEqual({ value: false });
+    await within(enclave.drain(), 1_000, 'drain after close');
+  }, 30_000);
+
+  it('a call that times out with calls queued behind it: the queued ones run on a fresh worker; drain resolves and never rejects', async () => {
+    const enclave = await load({ deadlineMs: 300 });
+    try {
+      const first = outcome(enclave.call('loop', undefined, { session: 'a' }));
+      const next = outcome(enclave.call('ok', undefined, { session: 'a' }));
+      const ended = outcome(enclave.endSession('a'));
+      await within(enclave.drain(), 15_000, 'drain');
+      expect(await first).toEqual({ code: 'timeout' });
+      expect(await next).toEqual({ value: 0 });
+      expect(await ended).toEqual({ value: true });
+    } finally {
+      await enclave.close();
+    }
+  }, 30_000);
+
+  it('close while the next call waits for a fresh worker: the call settles closed and drain resolves', async () => {
+    const enclave = await load({ deadlineMs: 300 });
+    const first = outcome(enclave.call('loop', undefined, { session: 'a' }));
+    const second = outcome(enclave.call('ok', undefined, { session: 'a' }));
+    expect(await first).toEqual({ code: 'timeout' });
+    // The second call is now starting a fresh worker.
+    await within(enclave.close(), 5_000, 'close');
+    await within(enclave.drain(), 15_000, 'drain');
+    expect(await second).toEqual({ code: 'closed' });
+  }, 30_000);
+
+  it('endSession with hostile ids resolves false in both modes, never throws or rejects', async () => {
+    for (const mode of MODES) {
+      const enclave = await loadIn(mode, bytes, { capabilities: ['clock'], metering: false, state: 'per-session' });
+      try {
+        const hostile = [undefined, null, 42, '', 'x'.repeat(10_000), '\ud800', { toString: () => { throw new Error('no'); } }, Object.create(null), '__proto__', 'constructor'];
+        for (const id of hostile) expect(await enclave.endSession(id as never), `${mode.name} ${String(typeof id)}`).toBe(false);
+        await enclave.call('ok', undefined, { session: '__proto__' });
+        expect(await enclave.endSession('__proto__')).toBe(true);
+      } finally {
+        await enclave.close();
+      }
+    }
+  }, 30_000);
+});
+
+describe('worker mode: close() resolves once the worker has stopped, however often it is called', () => {
+  let bytes: Uint8Array;
+  beforeAll(async () => {
+    bytes = await watModule(RACE_WAT, RACE_CONTRACT);
+  });
+
+  it('a second close() made while the first is stopping the worker waits for the same stop', async () => {
+    const exits: unknown[] = [];
+    const onExit = (message: unknown): void => void exits.push(message);
+    subscribe(DIAGNOSTICS_CHANNELS.workerExit, onExit);
+    try {
+      const enclave = await loadIn(MODES[1]!, bytes, { capabilities: ['clock'], metering: false });
+      const first = enclave.close();
+      await enclave.close();
+      expect(exits).toMatchObject([{ reason: 'close' }]);
+      await first;
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.workerExit, onExit);
+    }
+  }, 30_000);
+
+  it('close() while a call waits for a fresh worker resolves only once that worker has stopped too', async () => {
+    const exits: { reason: string }[] = [];
+    const onExit = (message: unknown): void => void exits.push(message as { reason: string });
+    subscribe(DIAGNOSTICS_CHANNELS.workerExit, onExit);
+    try {
+      const enclave = await loadIn(MODES[1]!, bytes, { capabilities: ['clock'], metering: false, deadlineMs: 300 });
+      expect(await outcome(enclave.call('loop'))).toEqual({ code: 'timeout' });
+      const second = outcome(enclave.call('ok'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await enclave.close();
+      // The timed-out worker ('terminated') and the fresh one, stopped by close.
+      expect(exits.map((e) => e.reason).sort()).toEqual(['close', 'terminated']);
+      expect(await second).toEqual({ code: 'closed' });
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.workerExit, onExit);
     }
   }, 30_000);
 });
