@@ -16,7 +16,6 @@ import {
   ERROR,
   CALL_FUEL_F64,
   ERROR_BYTES,
-  FUEL_F64,
   HEADER_BYTES,
   LEN,
   OP,
@@ -102,11 +101,9 @@ async function serve(enclave: Enclave): Promise<void> {
         data.set(reply, 0);
         ctl[LEN] = reply.length;
       }
-      f64[FUEL_F64] = enclave.lastCall.fuel;
       f64[CALL_FUEL_F64] = stats.fuel;
       Atomics.store(ctl, STATE, REPLY);
     } catch (err) {
-      f64[FUEL_F64] = enclave.lastCall.fuel;
       f64[CALL_FUEL_F64] = stats.fuel;
       let bytes = Buffer.from(JSON.stringify(asJSON(err)));
       if (bytes.length > ERROR_BYTES) bytes = Buffer.from(JSON.stringify({ code: asJSON(err).code }));

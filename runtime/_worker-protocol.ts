@@ -43,8 +43,8 @@ export const SETTLE = 3;
 export const SEQ = 4;
 /** UTF-8 length of the call's session id, written right after the request bytes; -1 for none. */
 export const SESSION_LEN = 5;
-/** Index of the f64 slot (byte 48) where the worker leaves `enclave.lastCall.fuel`. */
-export const FUEL_F64 = 6;
+// The f64 slot at byte 48 is unused (it carried the fuel of the last call for `lastCall`, removed: a
+// getter a concurrent call overwrites; each call's own fuel is CALL_FUEL_F64).
 /** Index of the f64 slot (byte 40) where the worker leaves this call's own fuel (0 if it never entered), for `{ stats }`. */
 export const CALL_FUEL_F64 = 5;
 

@@ -18,7 +18,7 @@ import { DEAD, HEADER_BYTES, REQUEST, STATE, type ErrorJSON, type WorkerConfigDa
 export interface LiveWorker {
   readonly worker: Worker;
   readonly ctl: Int32Array;
-  /** The header as f64, for `lastCall.fuel`. */
+  /** The header as f64, for the call's fuel (`CALL_FUEL_F64`). */
   readonly f64: Float64Array;
   /** The data area as a Buffer (the request is copied in with `Buffer.copy`). */
   readonly data: Buffer;

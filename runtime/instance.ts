@@ -22,7 +22,7 @@ import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, START_EXPORT } from './fuel.js';
 import type { EnclaveHandle } from './handle.js';
 import { callEnded, callStarted, diagnosticsSource, type DiagnosticsSource } from './diagnostics.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall, type RequestEncoder } from './marshal.js';
-import { readCallOptions, type CallOptions, type CallStats, type EnclaveConfig } from './options.js';
+import { readCallOptions, type CallOptions, type EnclaveConfig } from './options.js';
 import type { EnclaveKeyJwk, ReportContext } from './platform.js';
 import { InstancePool } from './state.js';
 import { CallLog, checkRequires, copyInto, deliverLogs, EnclaveAbort, importContext, isStackOverflow, refreshViews, toEnclaveError, type Live } from './_live.js';
@@ -124,14 +124,6 @@ export class Enclave implements EnclaveHandle {
     } finally {
       this.#ended(stats, entries);
     }
-  }
-
-  /**
-   * @deprecated Per call, pass `{ stats }` to {@link Enclave.call}. What the last call that entered
-   * the enclave used; a call refused before entering leaves it unchanged.
-   */
-  get lastCall(): CallStats {
-    return { fuel: this.#lastFuel };
   }
 
   /**

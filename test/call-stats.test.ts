@@ -1,7 +1,7 @@
 /**
  * Per-call stats: `call(op, args, { stats })` fills `stats.fuel` with what that call used, whatever
- * other calls ran meanwhile. `lastCall` is the last call that finished: with concurrent calls it
- * may belong to another one (worker mode), which is what `stats` is for.
+ * other calls ran meanwhile. (A `lastCall` getter, the last call that finished, was removed: with
+ * concurrent calls it could belong to another one in worker mode.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadEnclave, type Enclave, type WorkerEnclave } from '../host/index.js';
@@ -56,16 +56,18 @@ for (const [mode, options] of MODES) {
 
     it('concurrent calls each get their own fuel in { stats }, whatever finished last', async () => {
       const e = await load();
-      await e.call('ok');
-      const okFuel = e.lastCall.fuel;
-      await e.call('work');
-      const workFuel = e.lastCall.fuel;
+      const ok = { fuel: 0 };
+      await e.call('ok', undefined, { stats: ok });
+      const okFuel = ok.fuel;
+      const work = { fuel: 0 };
+      await e.call('work', undefined, { stats: work });
+      const workFuel = work.fuel;
       expect(workFuel).toBeGreaterThan(okFuel);
 
       const stats = Array.from({ length: 6 }, () => ({ fuel: -1 }));
       const ops = ['work', 'ok', 'work', 'ok', 'ok', 'work'];
       const calls = ops.map((op, i) => e.call(op, undefined, { stats: stats[i] }));
-      // Read after the first call's await, lastCall may already be another call's: stats are not.
+      // Read after the first call's await, another call may have finished too: stats are each call's own.
       await calls[0];
       expect(stats[0]!.fuel).toBe(workFuel);
       await Promise.all(calls);

@@ -86,15 +86,16 @@ describe.each(MODES)('fuel: bulk memory operations pay by length (%s)', (_name, 
       policy: { fuel: 2_000_000_000, memoryPages: 256 },
     });
     try {
-      await e.call('zero');
-      const base = e.lastCall.fuel;
+      const stats = { fuel: 0 };
+      await e.call('zero', undefined, { stats });
+      const base = stats.fuel;
       for (const [op, bytes] of [
         ['fill', BULK_LEN],
         ['copy', BULK_LEN - 0x10000],
         ['init', 65536],
       ] as const) {
-        expect(await e.call(op)).toBe('fine');
-        expect(e.lastCall.fuel - base).toBeGreaterThanOrEqual((BULK_TIMES * bytes) / BYTES_PER_FUEL_AT_MOST);
+        expect(await e.call(op, undefined, { stats })).toBe('fine');
+        expect(stats.fuel - base).toBeGreaterThanOrEqual((BULK_TIMES * bytes) / BYTES_PER_FUEL_AT_MOST);
       }
     } finally {
       await e.close();
@@ -110,8 +111,9 @@ describe.each(MODES)('fuel: bulk memory operations pay by length (%s)', (_name, 
     const fuel = Math.floor((2 * 1024 * 1024) / BYTES_PER_FUEL_AT_MOST);
     const e = await loadEnclave(await watModule(wat, contract(['attack', 'ok'], { memoryPages: 256, fuel })), mode);
     try {
-      expect(await codeOf(e.call('attack'))).toBe('fuel_exhausted');
-      expect(e.lastCall.fuel).toBe(fuel);
+      const stats = { fuel: 0 };
+      expect(await codeOf(e.call('attack', undefined, { stats }))).toBe('fuel_exhausted');
+      expect(stats.fuel).toBe(fuel);
       expect(await e.call('ok')).toBe('fine');
     } finally {
       await e.close();
@@ -189,8 +191,9 @@ describe.each(MODES)('fuel: capability imports are charged by the host, by size,
       onLog: () => undefined,
     });
   const fuelOf = async (e: Awaited<ReturnType<typeof load>>, op: string) => {
-    expect(await e.call(op)).toBe('fine');
-    return e.lastCall.fuel;
+    const stats = { fuel: 0 };
+    expect(await e.call(op, undefined, { stats })).toBe('fine');
+    return stats.fuel;
   };
 
   it('random, log, report and now cost the same through call_indirect as through a direct call', async () => {
@@ -226,8 +229,9 @@ describe.each(MODES)('fuel: capability imports are charged by the host, by size,
     // Before: 1 000 000 fuel was about 40 000 indirect reports (tens of seconds); now a few dozen.
     const e = await load(1_000_000);
     try {
-      expect(await codeOf(e.call('x'))).toBe('fuel_exhausted');
-      expect(e.lastCall.fuel).toBe(1_000_000);
+      const stats = { fuel: 0 };
+      expect(await codeOf(e.call('x', undefined, { stats }))).toBe('fuel_exhausted');
+      expect(stats.fuel).toBe(1_000_000);
       expect(await e.call('ok')).toBe('fine');
     } finally {
       await e.close();

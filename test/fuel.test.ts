@@ -36,32 +36,40 @@ describe('fuel: charging and determinism', () => {
   it('the same call on the same state uses the same fuel, every time', async () => {
     const used: number[] = [];
     for (let i = 0; i < 5; i++) {
-      await sum.call('sum', 5000);
-      used.push(sum.lastCall.fuel);
+      const stats = { fuel: 0 };
+      await sum.call('sum', 5000, { stats });
+      used.push(stats.fuel);
     }
     expect(new Set(used).size).toBe(1);
     expect(used[0]).toBeGreaterThan(5000);
     // Another enclave from other bytes-identical module: same fuel.
     const other = await loadEnclave(await sumModule());
-    await other.call('sum', 5000);
-    expect(other.lastCall.fuel).toBe(used[0]);
+    const stats = { fuel: 0 };
+    await other.call('sum', 5000, { stats });
+    expect(stats.fuel).toBe(used[0]);
   });
 
   it('charges each loop iteration the same: fuel is affine in the iteration count', async () => {
     const fuelFor = async (n: number) => {
-      await sum.call('sum', n);
-      return sum.lastCall.fuel;
+      const stats = { fuel: 0 };
+      await sum.call('sum', n, { stats });
+      return stats.fuel;
     };
     const [a, b, c] = [await fuelFor(1000), await fuelFor(2000), await fuelFor(3000)];
     expect(b - a).toBe(c - b);
     expect(b - a).toBeGreaterThanOrEqual(1000); // at least one unit per iteration
   });
 
-  it('a call refused before entering leaves lastCall unchanged', async () => {
-    await sum.call('sum', 10);
-    const before = sum.lastCall.fuel;
-    expect(await codeOf(sum.call('sum', -1))).toBe('invalid_args');
-    expect(sum.lastCall.fuel).toBe(before);
+  it("a call refused before entering reports 0 fuel and leaves the next call's fuel unchanged", async () => {
+    const before = { fuel: 0 };
+    await sum.call('sum', 10, { stats: before });
+    const refused = { fuel: -1 };
+    expect(await codeOf(sum.call('sum', -1, { stats: refused }))).toBe('invalid_args');
+    expect(refused.fuel).toBe(0);
+    const after = { fuel: 0 };
+    await sum.call('sum', 10, { stats: after });
+    expect(after.fuel).toBe(before.fuel);
+    expect(after.fuel).toBeGreaterThan(0);
   });
 });
 
@@ -72,10 +80,11 @@ describe('fuel: budgets', () => {
     const run = await runBounded('fuel: infinite loop', async (host, bytes) => {
       const e = await host.loadEnclave(bytes);
       let code = 'no error';
-      await e.call('loop').catch((err: unknown) => {
+      const stats = { fuel: 0 };
+      await e.call('loop', undefined, { stats }).catch((err: unknown) => {
         code = err instanceof host.EnclaveError ? err.code : `not an EnclaveError: ${String(err)}`;
       });
-      return { code, fuel: e.lastCall.fuel, next: await e.call('sum', 10) };
+      return { code, fuel: stats.fuel, next: await e.call('sum', 10) };
     }, await sumModule(100_000));
     expect(run.code).toBe('fuel_exhausted');
     expect(run.fuel).toBe(100_000);
@@ -84,8 +93,9 @@ describe('fuel: budgets', () => {
 
   it('a call just under its budget succeeds and one just over fails, at the same fuel', async () => {
     const probe = await loadEnclave(await sumModule());
-    await probe.call('sum', 1000);
-    const need = probe.lastCall.fuel;
+    const stats = { fuel: 0 };
+    await probe.call('sum', 1000, { stats });
+    const need = stats.fuel;
     const exact = await loadEnclave(await sumModule(), { policy: { fuel: need } });
     expect(await exact.call('sum', 1000)).toBe(expectedSum(1000));
     const short = await loadEnclave(await sumModule(), { policy: { fuel: need - 1 } });
@@ -108,10 +118,11 @@ describe('fuel: budgets', () => {
     }
   });
 
-  it('metering: false runs the module as built: no budget, lastCall.fuel 0', async () => {
+  it('metering: false runs the module as built: no budget, { stats } fuel 0', async () => {
     const e = await loadEnclave(await sumModule(1000), { metering: false });
-    expect(await e.call('sum', 100_000)).toBe(expectedSum(100_000));
-    expect(e.lastCall.fuel).toBe(0);
+    const stats = { fuel: -1 };
+    expect(await e.call('sum', 100_000, { stats })).toBe(expectedSum(100_000));
+    expect(stats.fuel).toBe(0);
     expect(await codeOf(loadEnclave(await sumModule(), { metering: 'no' as never }))).toBe('invalid_options');
   });
 
@@ -204,8 +215,9 @@ describe('fuel: the cache of instrumented bytes', () => {
     clearFuelMemoryCache();
     const bytes = await sumModule(123_458);
     const probe = await loadEnclave(bytes);
-    await probe.call('sum', 1000);
-    const fuel = probe.lastCall.fuel;
+    const probeStats = { fuel: 0 };
+    await probe.call('sum', 1000, { stats: probeStats });
+    const fuel = probeStats.fuel;
     const file = entryFile(bytes);
     const good = readFileSync(file);
     const corruptions = [
@@ -221,8 +233,9 @@ describe('fuel: the cache of instrumented bytes', () => {
       writeFileSync(file, bad);
       clearFuelMemoryCache();
       const e = await loadEnclave(bytes);
-      await e.call('sum', 1000);
-      expect(e.lastCall.fuel).toBe(fuel);
+      const stats = { fuel: 0 };
+      await e.call('sum', 1000, { stats });
+      expect(stats.fuel).toBe(fuel);
       expect(readFileSync(file).equals(good)).toBe(true); // rebuilt
     }
   });
@@ -285,11 +298,13 @@ describe('fuel: the counter kept in a local between calls', () => {
   // `return`'s value; void: before a bare `return`.
   it.each(['operand', 'target', 'returned', 'void'])('a loop whose fuel crosses a call (%s) is paid for, every time', async (op) => {
     const e = await loadEnclave(await watModule(wat, contract), { policy: { fuel: 10_000_000 } });
-    expect(await e.call(op)).toBe(true);
-    expect(e.lastCall.fuel).toBeGreaterThanOrEqual(1000 * 100);
+    const stats = { fuel: 0 };
+    expect(await e.call(op, undefined, { stats })).toBe(true);
+    expect(stats.fuel).toBeGreaterThanOrEqual(1000 * 100);
     // And under a budget that covers a tenth of it, the call runs out.
     const short = await loadEnclave(await watModule(wat, contract), { policy: { fuel: 10_000 } });
-    expect(await codeOf(short.call(op))).toBe('fuel_exhausted');
-    expect(short.lastCall.fuel).toBe(10_000);
+    const shortStats = { fuel: 0 };
+    expect(await codeOf(short.call(op, undefined, { stats: shortStats }))).toBe('fuel_exhausted');
+    expect(shortStats.fuel).toBe(10_000);
   });
 });

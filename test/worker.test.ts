@@ -233,9 +233,11 @@ describe('worker mode: deadlines', () => {
     const inProcess = await loadEnclave(spin);
     const e = await loadEnclave(spin, worker(5000));
     try {
-      expect(await codeOf(inProcess.call('spin'))).toBe('fuel_exhausted');
-      expect(await codeOf(e.call('spin'))).toBe('fuel_exhausted');
-      expect(e.lastCall.fuel).toBe(inProcess.lastCall.fuel);
+      const inProcessStats = { fuel: 0 };
+      const workerStats = { fuel: 0 };
+      expect(await codeOf(inProcess.call('spin', undefined, { stats: inProcessStats }))).toBe('fuel_exhausted');
+      expect(await codeOf(e.call('spin', undefined, { stats: workerStats }))).toBe('fuel_exhausted');
+      expect(workerStats.fuel).toBe(inProcessStats.fuel);
       expect(await e.call('ok')).toBe('fine');
     } finally {
       await e.close();
@@ -278,15 +280,16 @@ describe('worker mode: state, sizes, logs, lifecycle', () => {
     }
   });
 
-  it('state policies, sessions, endSession and lastCall behave as in-process', async () => {
+  it("state policies, sessions, endSession and each call's { stats } fuel behave as in-process", async () => {
     const bytes = new Uint8Array(await readFile(COUNTER));
     type Step = [op: string, args?: unknown, session?: string] | ['end', string];
     const run = async (e: EnclaveHandle & { endSession(s: string): boolean | Promise<boolean> }, steps: Step[]) => {
       const out: unknown[] = [];
       for (const [op, args, session] of steps) {
+        const stats = { fuel: -1 };
         if (op === 'end') out.push(await e.endSession(args as string));
-        else out.push(await e.call(op, args, session === undefined ? undefined : { session }).then((v) => v, (err: EnclaveError) => err.code));
-        out.push(e.lastCall.fuel);
+        else out.push(await e.call(op, args, session === undefined ? { stats } : { session, stats }).then((v) => v, (err: EnclaveError) => err.code));
+        out.push(stats.fuel);
       }
       return out;
     };
