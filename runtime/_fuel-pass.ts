@@ -101,7 +101,7 @@ export function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
   for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
     const fn = mod.getFunctionByIndex(i);
     const info = b.getFunctionInfo(fn);
-    // An import: no body. Capability imports charge for themselves on the host (runtime/enclave.ts).
+    // An import: no body. Capability imports charge for themselves on the host (runtime/capabilities/: each import pays its `fuel` first).
     if (info.module !== null && info.module !== '') continue;
     // Entering a function zeroes its locals: a function with thousands of them pays for it.
     const region: Region = { loop: 0, cost: Math.floor(info.vars.length / LOCALS_PER_FUEL), fn };
