@@ -327,6 +327,9 @@ export class Enclave implements EnclaveHandle {
     // One budget covers enclave_alloc and enclave_call: one global set now, one get after.
     const fuel = live.fuel;
     if (fuel !== undefined) fuel.value = this.#budget;
+    // A new call from here: enclave_alloc runs enclave code too, and must not be served the
+    // previous call's cached `report` token (another tenant's, with per-call snapshots).
+    live.reportsValid = false;
     const ptr = live.alloc(len) >>> 0;
     if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
     let u8 = live.u8;
@@ -337,7 +340,6 @@ export class Enclave implements EnclaveHandle {
     }
     copyInto(u8, ptr, request.buffer, request.start, request.end);
 
-    live.reportsValid = false;
     const d = live.call(ptr, len) >>> 0;
     if (fuel !== undefined) {
       const left = fuel.value as number;

@@ -230,3 +230,48 @@ describe('worker mode: close() resolves once the worker has stopped, however oft
     }
   }, 30_000);
 });
+
+describe('the report token cache serves retries within one call only, enclave_alloc included', () => {
+  // enclave_alloc and enclave_call both ask for evidence on the same 32 bytes of report data.
+  const ALLOC_REPORT_WAT = `(module
+    (import "enclave" "report" (func $report (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1 1)
+    (data (i32.const 0x100) "\\00\\02\\00\\00\\05\\00\\00\\00")
+    (data (i32.const 0x200) "\\81\\a2ok\\00")
+    (data (i32.const 0x500) "abcdefghijklmnopqrstuvwxyz012345")
+    (func (export "enclave_abi_version") (result i32) (i32.const 1))
+    (func (export "enclave_alloc") (param i32) (result i32)
+      (drop (call $report (i32.const 0x500) (i32.const 32) (i32.const 0x1000) (i32.const 0x2000)))
+      (i32.const 0x8000))
+    (func (export "enclave_call") (param i32 i32) (result i32)
+      (drop (call $report (i32.const 0x500) (i32.const 32) (i32.const 0x1000) (i32.const 0x2000)))
+      (i32.const 0x100)))`;
+  const CONTRACT = {
+    abi: 1,
+    name: 'alloc-report',
+    version: '0.0.1',
+    svn: 0,
+    capabilities: ['attest'],
+    limits: { requestBytes: 1024, replyBytes: 1024, depth: 4, memoryPages: 1 },
+    ops: { go: {} },
+  };
+
+  it.each(['persistent', 'per-call'])('%s: each call gets evidence issued during it, never the previous call\'s token', async (state) => {
+    let issued = 0;
+    const platform = {
+      platform: 'stub',
+      getSealingSecret: () => new Uint8Array(32),
+      getEvidence: () => `token.${++issued}.sig`,
+    } as unknown as EnclavePlatform;
+    const enclave = await loadIn(MODES[0]!, await watModule(ALLOC_REPORT_WAT, CONTRACT), { capabilities: ['attest'], attestation: platform, state });
+    try {
+      for (let n = 1; n <= 3; n++) {
+        expect(await enclave.call('go')).toBe(0);
+        // One issue per call: alloc's request is fresh, and the call's retry reuses it.
+        expect(issued).toBe(n);
+      }
+    } finally {
+      await enclave.close();
+    }
+  }, 30_000);
+});
