@@ -8,7 +8,7 @@ export { Enclave } from './instance.js';
 export type { EnclaveHandle } from './handle.js';
 export type { EnclavePlatform, SealingKeySource, EvidenceIssuer, EvidenceOrder, ReportContext, EnclaveKeyJwk } from './platform.js';
 export { CAPABILITY_MODULES } from './capabilities/index.js';
-export type { CapabilityModule, Crossing, ImportContext } from './capabilities/index.js';
+export type { CapabilityModule, Crossing, GrantOptions, ImportContext } from './capabilities/index.js';
 export { MAX_FUEL } from './fuel.js';
 export { STATE_POLICIES, DEFAULT_MAX_SESSIONS } from './state.js';
 export type { StatePolicy } from './state.js';
