@@ -28,12 +28,13 @@ export default {
   mutate: [
     'attest/module-signature.ts:261-282', // verifyModule
     'attest/trust.ts:38-53', // checkTrust
+    'attest/measure.ts:65-70', // moduleIdentity (the identity checkTrust built inline before the refactor)
     'attest/verify.ts:238-304', // verifyEvidence
     'attest/evidence.ts:157-171', // checkNonce
     'runtime/contract.ts:302-408', // compileInner: the argument shape checks
-    'runtime/_msgpack-check.ts:141-241', // scan: reply headers, lengths, containers, depth (was runtime/marshal.ts:838-938)
+    'runtime/_msgpack-check.ts:76-241', // scan, whole: reply headers, lengths, containers, depth, map keys (was runtime/marshal.ts:773-938)
     'runtime/state.ts:151-179', // InstancePool #fresh/#restore: per-call snapshot and restore
-    'runtime/instance.ts:324-360', // Enclave #enter: request and reply pointers and lengths
+    'runtime/instance.ts:324-362', // Enclave #enter: request and reply pointers and lengths
   ],
   mutator: {
     // Error-message text is most of the string literals and no decision depends on it; object and
