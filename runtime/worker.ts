@@ -124,7 +124,7 @@ export class WorkerEnclave implements EnclaveHandle {
   readonly #source: DiagnosticsSource;
   /** Workers this enclave terminated as untrustworthy (timeout, death), for `enclave:worker:exit`. */
   readonly #terminated = new WeakSet<LiveWorker>();
-  /** Workers being stopped, and a fresh one starting for a call: close() resolves once all have stopped. */
+  /** Workers close() stopped, and a fresh one starting for a call: close() resolves once these have stopped. */
   readonly #stopping = new Set<Promise<unknown>>();
   #starting: Promise<unknown> | undefined;
 
@@ -246,12 +246,12 @@ export class WorkerEnclave implements EnclaveHandle {
       this.#stop(live);
     }
     // A second close(), or one made while a call starts a fresh worker (which #call stops once it
-    // has started, or which failed to start), resolves only when no worker of this enclave runs.
+    // has started, or which failed to start), resolves only when that worker has stopped too.
     await this.#starting?.catch(() => undefined);
     await Promise.all(this.#stopping);
   }
 
-  /** Terminates a worker; close() waits for it. */
+  /** Terminates the enclave's worker on close; every close() waits for it. */
   #stop(live: LiveWorker): void {
     const stopped = live.worker.terminate().catch(() => undefined);
     this.#stopping.add(stopped);
@@ -402,7 +402,9 @@ export class WorkerEnclave implements EnclaveHandle {
     if (this.#live === live) this.#live = undefined;
     this.#settle = SETTLE_NONE;
     this.#terminated.add(live);
-    this.#stop(live);
+    // Not awaited by close(): a worker in a long bulk memory operation can take seconds to stop
+    // after terminate() (unmetered modules), and it no longer serves this enclave.
+    void live.worker.terminate().catch(() => undefined);
   }
 
   #onExit(live: LiveWorker, exitCode: number): void {

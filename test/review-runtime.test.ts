@@ -222,8 +222,8 @@ describe('worker mode: close() resolves once the worker has stopped, however oft
       const second = outcome(enclave.call('ok'));
       await new Promise((resolve) => setTimeout(resolve, 5));
       await enclave.close();
-      // The timed-out worker ('terminated') and the fresh one, stopped by close.
-      expect(exits.map((e) => e.reason).sort()).toEqual(['close', 'terminated']);
+      // The fresh worker, stopped by close (the timed-out one is stopped apart: not waited for).
+      expect(exits.map((e) => e.reason)).toContain('close');
       expect(await second).toEqual({ code: 'closed' });
     } finally {
       unsubscribe(DIAGNOSTICS_CHANNELS.workerExit, onExit);
