@@ -264,7 +264,20 @@ export function settleHostOptions(options: object, isolation: unknown): WorkerCo
     resourceLimits[key as keyof WorkerResourceLimits] = positive(value, `resourceLimits.${key}`, 1 << 20);
   }
   if (o.onLog !== undefined && typeof o.onLog !== 'function') refuse('onLog must be a function.');
-  return Object.freeze({ deadlineMs, startDeadlineMs, resourceLimits: Object.freeze(resourceLimits), maxQueue, queueTimeoutMs });
+  const settled: WorkerConfig = Object.freeze({ deadlineMs, startDeadlineMs, resourceLimits: Object.freeze(resourceLimits), maxQueue, queueTimeoutMs });
+  SETTLED_HOST.add(settled);
+  return settled;
+}
+
+/** The worker settings {@link settleHostOptions} returned: nothing else passes for settled. */
+const SETTLED_HOST = new WeakSet<object>();
+
+/**
+ * @internal Whether `value` is worker settings {@link settleHostOptions} returned, not a look-alike
+ * (`WorkerEnclave.start` is reachable from JavaScript: what it is handed as settled must be).
+ */
+export function isSettledHost(value: unknown): value is WorkerConfig {
+  return typeof value === 'object' && value !== null && SETTLED_HOST.has(value);
 }
 
 /**

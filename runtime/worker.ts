@@ -23,7 +23,7 @@ import type { Contract, Limits } from './contract.js';
 import type { EnclaveHandle } from './handle.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
 import { MODULE_PARTS, settleFor, type EnclaveModule } from './module.js';
-import { readCallOptions, settleHostOptions, type CallOptions, type WorkerConfig, type WorkerStartOptions } from './options.js';
+import { isSettledHost, readCallOptions, settleHostOptions, type CallOptions, type WorkerConfig, type WorkerStartOptions } from './options.js';
 import type { EnclaveKeyJwk } from './platform.js';
 import { isSessionId, MAX_SESSION_ID } from './state.js';
 import {
@@ -79,8 +79,9 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions, host: WorkerCon
   if (options.isolation !== undefined && options.isolation !== 'worker') {
     throw new EnclaveError('invalid_options', "isolation must be 'worker' here.");
   }
-  // Settled already when loadEnclave checked the options before compiling.
-  const worker = host ?? settleHostOptions(options, 'worker')!;
+  // Settled already when loadEnclave checked the options before compiling (and only then: a
+  // look-alike handed to start() from JavaScript is settled again, never trusted).
+  const worker = isSettledHost(host) ? host : settleHostOptions(options, 'worker')!;
   const { onLog, attestation: provider, ...config } = settleFor(mod.contract, options);
   // The platform holds keys and methods a structured clone would drop: it stays here, and the
   // worker's seal_key and report imports reach it through host calls (_worker-hostcall.ts). The

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { DIAGNOSTICS_CHANNELS, type EnclavePlatform } from '../host/index.js';
+import { compileEnclave, DIAGNOSTICS_CHANNELS, WorkerEnclave, type EnclavePlatform } from '../host/index.js';
 import { ATTEST_CONTRACT, ATTEST_WAT } from './helpers/attest-wat.js';
 import { loadIn, MODES } from './helpers/modes.js';
 import { watModule } from './helpers/wat.js';
@@ -270,6 +270,21 @@ describe('the report token cache serves retries within one call only, enclave_al
         // One issue per call: alloc's request is fresh, and the call's retry reuses it.
         expect(issued).toBe(n);
       }
+    } finally {
+      await enclave.close();
+    }
+  }, 30_000);
+});
+
+describe('WorkerEnclave.start settles its worker options unless settleHostOptions did', () => {
+  it('a look-alike of the settled worker options (from JavaScript, past the .d.ts) is settled again, never trusted', async () => {
+    const mod = await compileEnclave(await watModule(RACE_WAT, RACE_CONTRACT));
+    // What the old start(mod, options) could not be given: deadlines and heap limits unchecked.
+    const forged = { deadlineMs: -5, startDeadlineMs: 10_000, maxQueue: 0, queueTimeoutMs: 1, resourceLimits: {} };
+    const start = WorkerEnclave.start as unknown as (m: unknown, o: unknown, h: unknown) => Promise<WorkerEnclave>;
+    const enclave = await start.call(WorkerEnclave, mod, { capabilities: ['clock'], metering: false }, forged);
+    try {
+      expect(await outcome(enclave.call('ok'))).toEqual({ value: 0 });
     } finally {
       await enclave.close();
     }
