@@ -19,7 +19,7 @@
  * stopped after {@link IDLE_MS} without work, so binaryen's memory is not held for nothing.
  */
 import { Worker } from 'node:worker_threads';
-import { EnclaveError, type ErrorCode } from '../core/index.js';
+import { EnclaveError } from '../core/index.js';
 import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
 import type { InstrumentRequest } from './_instrument-main.js';
 
@@ -43,7 +43,8 @@ interface Job {
 
 type Reply =
   | { readonly id: number; readonly bytes: Uint8Array; readonly manifest: FuelManifest }
-  | { readonly id: number; readonly error: { code: ErrorCode; message: string } };
+  /** `EnclaveError.toJSON()` in the worker; read here by `fromJSON`, which trusts none of it. */
+  | { readonly id: number; readonly error: object };
 
 const queue: Job[] = [];
 let worker: Worker | undefined;
@@ -122,15 +123,27 @@ function start(): Worker {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
     w = new Worker(instrumenterEntry(), { execArgv: [] });
   }
-  w.on('message', (reply: Reply) => {
-    const job = current?.job;
-    if (job === undefined || reply.id !== job.id) return;
-    if ('error' in reply) finish(job, EnclaveError.fromJSON(reply.error));
-    else if (reply.manifest.version !== INSTRUMENTER_VERSION) {
-      // The worker runs the compiled copy (dist/ when this runs as TypeScript): a stale one must not
-      // have its output cached under this version's key.
-      finish(job, new EnclaveError('internal', `The instrumentation worker runs instrumenter version ${reply.manifest.version}, not ${INSTRUMENTER_VERSION}: rebuild (npm run build:ts).`));
-    } else finish(job, undefined, { bytes: new Uint8Array(reply.bytes), manifest: Object.freeze(reply.manifest) });
+  w.on('message', (value: unknown) => {
+    // A reply outside the protocol (a bug, or a worker a hostile module compromised) fails the job
+    // and replaces the worker; nothing thrown here may escape: it would be uncaught, a host crash.
+    try {
+      const job = current?.job;
+      const reply = readReply(value);
+      if (reply === undefined) {
+        if (worker === w) stop();
+        if (job !== undefined) finish(job, new EnclaveError('internal', 'The instrumentation worker sent a malformed reply; it was stopped.'));
+        return;
+      }
+      if (job === undefined || reply.id !== job.id) return;
+      if ('error' in reply) finish(job, EnclaveError.fromJSON(reply.error));
+      else if (reply.manifest.version !== INSTRUMENTER_VERSION) {
+        // The worker runs the compiled copy (dist/ when this runs as TypeScript): a stale one must not
+        // have its output cached under this version's key.
+        finish(job, new EnclaveError('internal', `The instrumentation worker runs instrumenter version ${reply.manifest.version}, not ${INSTRUMENTER_VERSION}: rebuild (npm run build:ts).`));
+      } else finish(job, undefined, { bytes: reply.bytes, manifest: reply.manifest });
+    } catch {
+      // Not expected once the reply is checked; the host thread survives it either way.
+    }
   });
   const died = (cause: unknown): void => {
     if (worker !== w) return;
@@ -142,6 +155,31 @@ function start(): Worker {
   w.on('exit', died);
   worker = w;
   return w;
+}
+
+/**
+ * A reply checked field by field, with a fresh copy of the bytes and of exactly the manifest's
+ * fields; undefined for anything else. Never throws (a structured clone holds plain data).
+ */
+function readReply(value: unknown): Reply | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Partial<Record<string, unknown>>;
+  if (typeof r.id !== 'number') return undefined;
+  if ('error' in r) {
+    // fromJSON reads any object's fields defensively.
+    return typeof r.error === 'object' && r.error !== null ? { id: r.id, error: r.error } : undefined;
+  }
+  const { bytes, manifest } = r;
+  if (!(bytes instanceof Uint8Array) || typeof manifest !== 'object' || manifest === null) return undefined;
+  const m = manifest as Partial<Record<keyof FuelManifest, unknown>>;
+  const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!count(m.version) || !count(m.mutableGlobals) || !count(m.chargePoints)) return undefined;
+  if (typeof m.hasStart !== 'boolean' || typeof m.snapshotSafe !== 'boolean') return undefined;
+  return {
+    id: r.id,
+    bytes: new Uint8Array(bytes),
+    manifest: Object.freeze({ version: m.version, hasStart: m.hasStart, mutableGlobals: m.mutableGlobals, snapshotSafe: m.snapshotSafe, chargePoints: m.chargePoints }),
+  };
 }
 
 function stop(): void {

@@ -7,12 +7,13 @@ import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EnclaveError } from '../core/index.js';
-import type { Limits } from './contract.js';
+import { MAX_LIMITS, type Limits } from './contract.js';
+import { LOG_LEVELS } from './abi.js';
 import type { LogLevel, WorkerConfig } from './options.js';
 import type { EnclavePlatform, ReportContext } from './platform.js';
 import { deliverLogs } from './_live.js';
 import { answerHostCall } from './_worker-hostcall.js';
-import { DEAD, HEADER_BYTES, REQUEST, STATE, type ErrorJSON, type WorkerConfigData, type WorkerData, type WorkerMessage } from './_worker-protocol.js';
+import { dataBytes, DEAD, HEADER_BYTES, REQUEST, STATE, type ErrorJSON, type WorkerConfigData, type WorkerData, type WorkerMessage } from './_worker-protocol.js';
 
 /** One running worker and its view of the shared buffer. */
 export interface LiveWorker {
@@ -24,6 +25,8 @@ export interface LiveWorker {
   readonly data: Buffer;
   /** Set by the 'error' event: why the worker died, for the message. */
   death: Error | undefined;
+  /** Set when the worker broke the protocol and was stopped: what its call in flight fails with. */
+  fault: EnclaveError | undefined;
 }
 
 /** Everything a worker enclave runs under, settled once when it starts. */
@@ -60,6 +63,49 @@ export function workerDeathMessage(death: Error | undefined, starting = false): 
   return code === 'ERR_WORKER_OUT_OF_MEMORY'
     ? 'The enclave worker exceeded its resourceLimits and was stopped; the next call gets a fresh instance.'
     : 'The enclave worker stopped during the call; the next call gets a fresh instance.';
+}
+
+const LEVELS: ReadonlySet<unknown> = new Set(LOG_LEVELS);
+
+/**
+ * A worker's message checked against the protocol (`WorkerMessage`), field by field; undefined
+ * for anything else. Never throws: a structured clone holds plain data (no getters, no proxies).
+ * A host call's own fields are checked by `answerHostCall`; a failure's error by `fromJSON`.
+ */
+function readMessage(value: unknown): WorkerMessage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const m = value as Partial<Record<string, unknown>>;
+  switch (m.type) {
+    case 'hostcall':
+      return value as WorkerMessage;
+    case 'failed':
+      return typeof m.error === 'object' && m.error !== null ? (value as WorkerMessage) : undefined;
+    case 'log': {
+      const entries = m.entries;
+      if (!Array.isArray(entries)) return undefined;
+      for (const entry of entries as unknown[]) {
+        if (!Array.isArray(entry) || entry.length !== 2 || !LEVELS.has(entry[0]) || typeof entry[1] !== 'string') return undefined;
+      }
+      return value as WorkerMessage;
+    }
+    case 'ready': {
+      const { sab, limits } = m;
+      if (!(sab instanceof SharedArrayBuffer) || typeof limits !== 'object' || limits === null) return undefined;
+      // A copy of exactly the fields of Limits, each a number within its hard ceiling.
+      const checked: Record<string, number> = {};
+      for (const key of Object.keys(MAX_LIMITS) as (keyof Limits)[]) {
+        const n = (limits as Partial<Record<string, unknown>>)[key];
+        if (typeof n !== 'number' || !(n >= 0 && n <= MAX_LIMITS[key])) return undefined;
+        checked[key] = n;
+      }
+      const frozen = Object.freeze(checked as unknown as Limits);
+      // The host writes requests and reads replies of up to these limits in the data area.
+      if (sab.byteLength < HEADER_BYTES + dataBytes(frozen)) return undefined;
+      return { type: 'ready', sab, limits: frozen };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Boots a worker, waits for its enclave to be instantiated, and wires its events. */
@@ -104,32 +150,53 @@ export function spawn(
       clearTimeout(timer);
       reject(error);
     };
-    worker.on('message', (message: WorkerMessage) => {
-      if (typeof message !== 'object' || message === null) return;
-      if (message.type === 'hostcall') {
-        // A seal_key or report import waiting in the worker; this thread is idle in waitAsync.
-        const attestation = settled.attestation;
-        if (attestation !== undefined) {
-          answerHostCall(message, attestation.provider, attestation.context, live === undefined ? settled.startDeadlineMs : settled.deadlineMs);
+    // A message outside the protocol (a bug, or a compromised worker: it runs hostile Wasm) ends
+    // that worker, never the host: an exception thrown out of this listener would be uncaught.
+    const malformed = (): void => {
+      if (live === undefined) {
+        fail(new EnclaveError('internal', 'The enclave worker sent a malformed message while starting; it was stopped.'));
+      } else {
+        live.fault ??= new EnclaveError('internal', 'The enclave worker sent a malformed message; it was stopped and the next call gets a fresh instance.');
+      }
+      void worker.terminate().catch(() => undefined);
+    };
+    worker.on('message', (value: unknown) => {
+      try {
+        const message = readMessage(value);
+        if (message === undefined) {
+          malformed();
+        } else if (message.type === 'hostcall') {
+          // A seal_key or report import waiting in the worker; this thread is idle in waitAsync.
+          // answerHostCall checks the rest of the message and never throws.
+          const attestation = settled.attestation;
+          if (attestation === undefined) malformed();
+          else answerHostCall(message, attestation.provider, attestation.context, live === undefined ? settled.startDeadlineMs : settled.deadlineMs);
+        } else if (message.type === 'log') {
+          // Untrusted text from the enclave, delivered after the call that produced it.
+          if (settled.onLog !== undefined) deliverLogs(settled.onLog, message.entries);
+        } else if (live !== undefined) {
+          // 'ready' and 'failed' come once, before any call.
+          malformed();
+        } else if (message.type === 'ready') {
+          clearTimeout(timer);
+          const sab = message.sab;
+          live = {
+            worker,
+            ctl: new Int32Array(sab, 0, HEADER_BYTES / 4),
+            f64: new Float64Array(sab, 0, HEADER_BYTES / 8),
+            data: Buffer.from(sab, HEADER_BYTES),
+            death: undefined,
+            fault: undefined,
+          };
+          worker.unref();
+          resolve({ live, limits: message.limits });
+        } else {
+          fail(EnclaveError.fromJSON(message.error));
+          void worker.terminate().catch(() => undefined);
         }
-      } else if (message.type === 'log') {
-        // Untrusted text from the enclave, delivered after the call that produced it.
-        if (settled.onLog !== undefined) deliverLogs(settled.onLog, message.entries);
-      } else if (message.type === 'ready' && live === undefined) {
-        clearTimeout(timer);
-        const sab = message.sab;
-        live = {
-          worker,
-          ctl: new Int32Array(sab, 0, HEADER_BYTES / 4),
-          f64: new Float64Array(sab, 0, HEADER_BYTES / 8),
-          data: Buffer.from(sab, HEADER_BYTES),
-          death: undefined,
-        };
-        worker.unref();
-        resolve({ live, limits: Object.freeze({ ...message.limits }) });
-      } else if (message.type === 'failed') {
-        fail(EnclaveError.fromJSON(message.error));
-        void worker.terminate().catch(() => undefined);
+      } catch {
+        // Not expected once the message is checked; whatever it was, the host thread survives it.
+        malformed();
       }
     });
     // Without a listener, an error in the worker (out of memory) would be thrown on this thread.

@@ -27,8 +27,11 @@ export const REQUIRED_EXPORTS: Readonly<Record<string, FuncType>> = Object.freez
 /** The one import every module may have without a capability: `abort(msg_ptr, msg_len)`. */
 export const ABORT_IMPORT = Object.freeze({ name: 'abort', type: { params: ['i32', 'i32'], results: [] } as FuncType });
 
+/** The levels of the `log` import, in the order of its `level` argument 0..3 (docs/ABI.md §3). */
+export const LOG_LEVELS = Object.freeze(['debug', 'info', 'warn', 'error'] as const);
+
 /** Severity of a line an enclave logs through the `log` import, whose `level` 0..3 names one (docs/ABI.md §3). */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Return values of the `report` import for failures (docs/ABI.md §3); success is the evidence length. */
 export const REPORT_STATUS = Object.freeze({

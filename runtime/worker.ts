@@ -365,6 +365,8 @@ export class WorkerEnclave implements EnclaveHandle {
         `${what} did not finish within ${this.#settled.deadlineMs} ms; its worker was terminated and the next call gets a fresh instance.`,
       );
     }
+    // A worker stopped for breaking the protocol (_worker-spawn.ts) is not the enclave trapping.
+    if (live.fault !== undefined) return live.fault;
     return new EnclaveError('trap', workerDeathMessage(live.death), { cause: live.death });
   }
 

@@ -5,13 +5,11 @@
  * host thread by message after the call (runtime/_worker-main.ts).
  */
 import { importFuel } from '../fuel.js';
-import type { LogLevel } from '../abi.js';
+import { LOG_LEVELS } from '../abi.js';
 import type { CapabilityModule } from './_capability.js';
 
 /** The longest line kept; the rest is cut. */
 export const MAX_LOG_MESSAGE = 1024;
-/** The `level` argument: 0..3; anything else is `info`. */
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** The `log` capability. */
 export const log: CapabilityModule<'log'> = Object.freeze<CapabilityModule<'log'>>({
@@ -25,6 +23,7 @@ export const log: CapabilityModule<'log'> = Object.freeze<CapabilityModule<'log'
     return (level: number, ptr: number, len: number): void => {
       ctx.pay(importFuel(log.fuel, Math.min(len >>> 0, MAX_LOG_MESSAGE)));
       if (!listening || !ctx.admitLog()) return;
+      // `level` 0..3 names a level; anything else is `info`.
       ctx.log(LOG_LEVELS[level] ?? 'info', ctx.readText(ptr, len, MAX_LOG_MESSAGE));
     };
   },
