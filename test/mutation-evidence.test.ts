@@ -229,4 +229,27 @@ describe('the platform key and the token', () => {
     expect(await verdict(`${header({ alg: 'ES256', typ: 'eat+jwt', kid: jwkThumbprint(platform.publicKey) })}.${p}.${s}`)).toBe('malformed');
     expect(await verdict(`${header({ typ: 'eat+jwt', kid: jwkThumbprint(platform.publicKey) })}.${p}.${s}`)).toBe('malformed');
   });
+
+  it('an algorithm outside the list is malformed before any key is looked up (an unknown kid does not turn it into bad_signature)', async () => {
+    // With the kid of a trusted key, jose's own algorithm list would refuse the token as well; with a
+    // kid that names no key, only verifyEvidence's header check says malformed.
+    const [, p, s] = sign().split('.') as [string, string, string];
+    const header = (o: object): string => b64u(Buffer.from(JSON.stringify(o)));
+    const unknownKid = jwkThumbprint(generateKeyPair().publicKey);
+    expect(await verdict(`${header({ alg: 'EdDSA', typ: 'eat+jwt', kid: unknownKid })}.${p}.${s}`)).toBe('bad_signature');
+    expect(await verdict(`${header({ alg: 'ES256', typ: 'eat+jwt', kid: unknownKid })}.${p}.${s}`)).toBe('malformed');
+    expect(await verdict(`${header({ alg: 'none', typ: 'eat+jwt', kid: unknownKid })}.${p}.${s}`)).toBe('malformed');
+    expect(await verdict(`${header({ alg: 7, typ: 'eat+jwt', kid: unknownKid })}.${p}.${s}`)).toBe('malformed');
+    expect(await verdict(`${header({ typ: 'eat+jwt', kid: unknownKid })}.${p}.${s}`)).toBe('malformed');
+  });
+
+  it('every platform key must be an object: a string among valid keys is refused, not skipped', async () => {
+    for (const bad of ['not a jwk', 42, true]) {
+      await expect(verifyEvidence(sign(), { platformKey: [platformKey, bad] as never, policy: byMeasurement, nonce, now: new Date((T0 + 10) * 1000) })).rejects.toThrow(
+        /platformKey: expected a JWK or an array of JWKs/,
+      );
+    }
+    await expect(verifyEvidence(sign(), { platformKey: 'not a jwk' as never, policy: byMeasurement, nonce })).rejects.toThrow(/platformKey/);
+    expect(await verdict(sign(), { key: [platformKey] })).toBe('ok');
+  });
 });

@@ -56,6 +56,15 @@ describe('checkTrust', () => {
     expect(code(() => checkTrust(signed, { trusted: [{ publicKey: alice.publicKey }] }))).toBe('ok');
   });
 
+  it('a trusted list that is not an array is refused by name, not read as "no trusted key"', () => {
+    // Array-likes with a map method (a typed array, a look-alike object) would otherwise pass
+    // through as an empty list of floors and end as untrusted_module.
+    for (const trusted of [new Uint8Array(0), { map: () => [] }, 'key', null]) {
+      expect(() => checkTrust(signed, { trusted } as never), String(trusted)).toThrow(/policy\.trusted: expected an array/);
+    }
+    expect(() => checkTrust(signed, null as never)).toThrow(/policy\.trusted: expected an array/);
+  });
+
   it('an svn equal to the floor loads, one below is rollback; no trusted signer is untrusted_module', () => {
     expect(checkTrust(signed, { trusted: [{ publicKey: alice.publicKey, minSvn: 4 }] }).svn).toBe(4);
     expect(code(() => checkTrust(signed, { trusted: [{ publicKey: alice.publicKey, minSvn: 5 }] }))).toBe('rollback');
