@@ -4,7 +4,7 @@
  */
 import { isPlainObject } from './_bytes.js';
 import { parseLayout } from './_layout.js';
-import { AttestationError, CONTRACT_SECTION } from '../core/index.js';
+import { AttestationError, CONTRACT_SECTION, MAX_CONTRACT_BYTES } from '../core/index.js';
 
 /** The fields of the `enclave.contract` JSON that attestation relies on; the runtime validates the rest. */
 export interface ModuleContract {
@@ -20,14 +20,11 @@ export interface ModuleContract {
   readonly [key: string]: unknown;
 }
 
-/** Upper bound on the contract JSON, far above any real contract; keeps parsing hostile input cheap. */
-const MAX_CONTRACT_BYTES = 1 << 20;
-
 /**
  * Reads and checks the contract embedded in a module's `enclave.contract` section.
  * Only the fields attestation needs are checked here; the runtime validates the full schema.
  * @throws {AttestationError} `invalid_module` for bad framing; `invalid_contract` if the section is
- *   missing, duplicated, not UTF-8 JSON, lacks a valid name, version, svn or ops, or has
+ *   missing, duplicated, larger than `MAX_CONTRACT_BYTES` (1 MiB), not UTF-8 JSON, lacks a valid name, version, svn or ops, or has
  *   capabilities that are not a list of strings or limits that are not an object.
  * @example
  * const { name, version, svn } = readContract(bytes);
@@ -45,7 +42,13 @@ export function readContract(bytes: Uint8Array): ModuleContract {
   }
   const section = found[0]!;
   const payload = bytes.subarray(section.payloadStart, section.end);
-  if (payload.length > MAX_CONTRACT_BYTES) throw new AttestationError('invalid_contract', 'the contract is larger than 1 MiB');
+  // The runtime's parser applies the same bound (core: MAX_CONTRACT_BYTES).
+  if (payload.length > MAX_CONTRACT_BYTES) {
+    throw new AttestationError(
+      'invalid_contract',
+      `the enclave.contract section is ${payload.length} bytes, more than the 1 MiB (${MAX_CONTRACT_BYTES} bytes) a contract may hold; shorten it and rebuild`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));

@@ -32,6 +32,7 @@ export type { ErrorCode, AttestationErrorCode, CodeOf, ErrorClassName, ErrorFlag
 // Wasm framing
 export {
   CONTRACT_SECTION,
+  MAX_CONTRACT_BYTES,
   SIGNATURE_SECTION,
   SIGNATURE_DELIMITER_SECTION,
   WASM_NAME_DECODER,

@@ -14,6 +14,12 @@ import { WasmFormatError } from './errors.js';
 
 /** The custom section holding the enclave contract (docs/ABI.md §6). */
 export const CONTRACT_SECTION = 'enclave.contract';
+/**
+ * Largest {@link CONTRACT_SECTION} payload, bytes (1 MiB): far above any real contract (a few KiB)
+ * and small enough that parsing hostile JSON stays cheap. One bound for both readers, the runtime's
+ * (`parseContractBytes`) and attest's (`readContract`): each refuses a larger one as `invalid_contract`.
+ */
+export const MAX_CONTRACT_BYTES = 1 << 20;
 /** The custom section of WebAssembly tool-conventions Signatures.md. */
 export const SIGNATURE_SECTION = 'signature';
 /** The custom section that ends a separately verifiable part (tool-conventions Signatures.md). */

@@ -6,7 +6,7 @@
  * limits are capped by the policy, capabilities must be granted.
  */
 import { types } from 'node:util';
-import { EnclaveError, quoteInput } from '../core/index.js';
+import { EnclaveError, MAX_CONTRACT_BYTES, quoteInput } from '../core/index.js';
 // The capabilities a contract may declare: the names of the modules in runtime/capabilities/.
 import { CAPABILITIES, type Capability } from './capabilities/index.js';
 
@@ -223,8 +223,16 @@ export function parseContract(value: unknown): Contract {
   });
 }
 
-/** Parses the UTF-8 JSON payload of an `enclave.contract` section. */
+/**
+ * Parses the UTF-8 JSON payload of an `enclave.contract` section.
+ * @throws {EnclaveError} `invalid_contract` when the payload is larger than `MAX_CONTRACT_BYTES`
+ *   (1 MiB), not UTF-8 JSON, or not a valid contract (`parseContract`).
+ */
 export function parseContractBytes(payload: Uint8Array): Contract {
+  // attest's readContract applies the same bound (core: MAX_CONTRACT_BYTES).
+  if (payload.length > MAX_CONTRACT_BYTES) {
+    fail(`the enclave.contract section is ${payload.length} bytes, more than the 1 MiB (${MAX_CONTRACT_BYTES} bytes) a contract may hold; shorten it and rebuild`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
