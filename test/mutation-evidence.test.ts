@@ -188,6 +188,12 @@ describe('the policy', () => {
     // Report data the caller does not ask about is not compared.
     expect(await verdict(sign({ [CLAIMS.reportData]: b64u(data) }))).toBe('ok');
   });
+
+  it('expected report data that is empty still needs the claim: evidence without report data does not match it', async () => {
+    // An absent claim and empty expected data both encode as "": only the presence check tells them apart.
+    expect(await verdict(sign(), { reportData: new Uint8Array(0) })).toBe('report_data_mismatch');
+    expect(await verdict(sign({ [CLAIMS.reportData]: b64u(new Uint8Array(1)) }), { reportData: new Uint8Array(0) })).toBe('report_data_mismatch');
+  });
 });
 
 describe('the platform key and the token', () => {
