@@ -4,8 +4,11 @@
  * `SoftwareAttestationProvider` satisfies {@link EnclavePlatform} without the runtime importing
  * attest's provider, evidence, report or sealing files.
  *
- * Every method is synchronous: the `seal_key` and `report` imports call them from inside a running
- * WebAssembly call, which cannot await. A backend that must do I/O does it when it is opened.
+ * The `seal_key` and `report` imports call these methods from inside a running WebAssembly call,
+ * which cannot await: they need a synchronous answer. `getSealingSecret` must be synchronous.
+ * `getEvidence` may return a Promise: `attest()` on the handle awaits it, but the enclave's `report`
+ * import then answers unavailable (-3), so a platform that can only answer asynchronously serves
+ * `attest()` and not `report`. A backend that must do I/O for either does it when it is opened.
  */
 import { isPromise } from 'node:util/types';
 import type { ModuleIdentity } from '../attest/index.js';
@@ -51,6 +54,7 @@ export interface SealingKeySource {
   /**
    * A 32-byte sealing key bound to the enclave's measurement or signer. The runtime copies it into
    * the enclave and zeroes the array it was given. Throws when the platform cannot give one.
+   * Synchronous: only the `seal_key` import asks, from inside a running WebAssembly call.
    */
   getSealingSecret(identity: ModuleIdentity, policy: SealPolicy): Uint8Array;
 }
@@ -60,11 +64,15 @@ export interface EvidenceIssuer {
   /** The platform's name (`"software"` for the stand-in). */
   readonly platform: string;
   /**
-   * Signed evidence (a compact JWT) about an enclave, bound to the order's nonce. Throws an error
-   * whose `code` is `invalid_nonce` or `invalid_report_data` for bad input, anything else when the
-   * platform is unavailable.
+   * Signed evidence (a compact JWT) about an enclave, bound to the order's nonce. Throws (or
+   * rejects) with an error whose `code` is `invalid_nonce` or `invalid_report_data` for bad input,
+   * anything else when the platform is unavailable.
+   *
+   * A Promise is awaited by `attest()` on the handle. The `report` import runs inside a WebAssembly
+   * call and needs a synchronous answer: for a Promise it answers unavailable (-3), so a platform
+   * that can only answer asynchronously serves `attest()` but its enclaves' `report` import does not.
    */
-  getEvidence(order: EvidenceOrder): string;
+  getEvidence(order: EvidenceOrder): string | Promise<string>;
 }
 
 /** A platform that can serve both: what the `attestation` option takes. */
