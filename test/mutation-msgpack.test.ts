@@ -148,6 +148,25 @@ describe('map keys (checkReply only)', () => {
     expect(checkReply(Uint8Array.from([0x81, 0xdb, 0, 0, 0]), 8)).toBe('truncated');
   });
 
+  it('a key length field that ends the message is read whole (the key then runs past the end)', () => {
+    // The length field fits exactly: the reason is the key's bytes, not a cut length field.
+    expect(checkReply(Uint8Array.from([0x81, 0xd9, 1]), 8)).toBe('a length runs past the end');
+    expect(checkReply(Uint8Array.from([0x81, 0xda, 0, 1]), 8)).toBe('a length runs past the end');
+    expect(checkReply(Uint8Array.from([0x81, 0xdb, 0, 0, 0, 1]), 8)).toBe('a length runs past the end');
+    // One byte of the field short (the second key of a map): truncated.
+    const first = [0x82, 0xa1, 0x61, 1];
+    expect(checkReply(Uint8Array.from([...first, 0xda, 0]), 8)).toBe('truncated');
+    expect(checkReply(Uint8Array.from([...first, 0xdb, 0, 0, 0]), 8)).toBe('truncated');
+  });
+
+  it('a key of any other type is not a string, however many bytes follow it (never read as a str32 length)', () => {
+    const tail = [0xa1, 0x61, 2, 0xa1, 0x62, 3];
+    for (const b of [0x01, 0x7f, 0xc0, 0xc2, 0xc4, 0xcc, 0xd0, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff]) {
+      expect(checkReply(Uint8Array.from([0x83, b, 0, 0, 0, 1, ...tail]), 8), b.toString(16)).toBe('a map key is not a string');
+      expect(checkReply(Uint8Array.from([0x81, b, 1]), 8), `${b.toString(16)} then one byte`).toBe('a map key is not a string');
+    }
+  });
+
   it('a key must be valid UTF-8 (multi-byte keys accepted)', () => {
     expect(checkReply(map([0xa2, 0xc3, 0xa9, 1]), 8)).toBeUndefined(); // "é"
     expect(checkReply(map([0xa2, 0xc3, 0x28, 1]), 8)).toBe('a map key is not valid UTF-8');
