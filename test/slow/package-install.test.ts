@@ -8,11 +8,13 @@
  * benchmarks, no `@internal` declarations, and type declarations a strict consumer compiles against.
  *
  * A slow suite (`npm run test:package`: about 40 s of CPU time, two minutes on a busy 2-core
- * machine), not part of `npm test`. Uses dist/ as test/global-setup.ts builds it (`npm pack
- * --ignore-scripts`: the `prepare` script would rebuild the enclave modules in the work tree).
+ * machine), not part of `npm test`. Packs a copy of the checkout with a clean dist/ built by tsc
+ * (`npm pack --ignore-scripts`: the `prepare` script would rebuild the enclave modules), and checks
+ * that every file it ships under dist/ has its source here.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +26,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NONCE = '00112233445566778899aabbccddeeff';
 /** What the shipped CLI offers; `bench` is not one (benchmarks need the repository and its devDependencies). */
 const COMMANDS = ['run', 'inspect', 'build', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key'];
+/** Top-level entries of the checkout not copied to build the package from (dist/ is rebuilt clean). */
+const NOT_COPIED = new Set(['node_modules', 'dist', '.git', 'test', 'reports', '.stryker-tmp']);
 
 let work: string; // temp root: the tarball, the installed project, a module author's project
 let project: string; // where the package is installed
@@ -67,7 +71,17 @@ beforeAll(async () => {
   env.ENCLAVE_PLATFORM_DIR = path.join(work, 'platform');
   env.ENCLAVE_CACHE_DIR = path.join(work, 'cache');
 
-  const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT);
+  // Packed from a clean build of this checkout, in a copy: the dist/ of a long-lived work tree also
+  // holds the outputs of sources deleted since, and npm pack would ship them. The copy has no dist/,
+  // so tsc builds it from the sources alone (`npm run build` would also rebuild the enclave modules,
+  // with a toolchain this test does not need; their committed builds are what ships).
+  const src = path.join(work, 'src');
+  await cp(ROOT, src, { recursive: true, filter: (from) => !NOT_COPIED.has(path.relative(ROOT, from)) });
+  await symlink(path.join(ROOT, 'node_modules'), path.join(src, 'node_modules'), 'dir');
+  const built = await sh(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], src);
+  expect(built.code, built.stdout + built.stderr).toBe(0);
+
+  const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], src);
   expect(packed.code, packed.stderr).toBe(0);
   const tarball = path.join(work, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
 
@@ -196,6 +210,17 @@ describe('what the package ships', () => {
     const shipped = await files(pkg);
     expect(shipped.filter((f) => /^(dist\/)?(bench|test)\//.test(f))).toEqual([]);
     expect(shipped).toContain('dist/host/cli/main.js');
+  });
+
+  it('every file under dist/ is compiled from a source of this checkout (nothing left over from a deleted one)', async () => {
+    const compiled = await files(path.join(pkg, 'dist'));
+    expect(compiled.length).toBeGreaterThan(10);
+    const orphans: string[] = [];
+    for (const f of compiled) {
+      const source = f.replace(/^dist\//, '').replace(/(\.d)?\.ts\.map$|\.js\.map$|\.d\.ts$|\.js$/, '.ts');
+      if (!source.endsWith('.ts') || source === f || !existsSync(path.join(ROOT, source))) orphans.push(f);
+    }
+    expect(orphans).toEqual([]);
   });
 
   it('no @internal declaration in the published .d.ts files (stripInternal)', async () => {
