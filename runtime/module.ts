@@ -10,8 +10,8 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { CONTRACT_SECTION, customSections, EnclaveError, formatFuncType, isAttestationError, quoteInput, readModuleInfo } from '../core/index.js';
-import { checkTrust, moduleIdentity, type ModuleIdentity, type TrustPolicy } from '../attest/index.js';
+import { CONTRACT_SECTION, customSections, EnclaveError, formatFuncType, quoteInput, readModuleInfo } from '../core/index.js';
+import type { ModuleIdentity } from '../attest/index.js';
 import { instrumentCached } from './_fuel-cache.js';
 import { ABORT_IMPORT, IMPORT_MODULE, MEMORY_EXPORT, REQUIRED_EXPORTS } from './abi.js';
 import { CAPABILITY_BY_IMPORT, checkGrant } from './capabilities/index.js';
@@ -107,23 +107,6 @@ function validateShape(info: ModuleInfo, contract: Contract): void {
 }
 
 /**
- * Measures the module and, under a trust policy, checks its signature and svn floor. The identity
- * is built by attest (`moduleIdentity`, `checkTrust`) only, so both sides agree on what it holds.
- */
-function identify(bytes: Uint8Array, trust: TrustPolicy | undefined): ModuleIdentity {
-  try {
-    return trust !== undefined ? checkTrust(bytes, trust) : moduleIdentity(bytes);
-  } catch (err) {
-    if (isAttestationError(err, 'untrusted_module')) throw new EnclaveError('untrusted_module', undefined, { cause: err });
-    if (isAttestationError(err, 'rollback')) throw new EnclaveError('rollback', undefined, { cause: err });
-    if (err instanceof TypeError || err instanceof RangeError || isAttestationError(err, 'invalid_key')) {
-      throw new EnclaveError('invalid_options', `The trust policy is not valid: ${(err as Error).message}.`, { cause: err });
-    }
-    throw new EnclaveError('invalid_module', `The module signature section is not valid: ${(err as Error).message}.`, { cause: err });
-  }
-}
-
-/**
  * @internal The options of an enclave of this contract settled, as `create` settles them; worker
  * mode settles on the host thread with it and sends the result to the worker.
  * @throws {EnclaveError} `invalid_options`, `capability_denied`.
@@ -188,6 +171,9 @@ export class EnclaveModule {
     }
     const contract = parseContractBytes(new Uint8Array(sections[0]!));
     validateShape(info, contract);
+    // Loaded here, not at the top: a worker thread imports this file to rebuild the module but never
+    // measures, and attest/index.js brings jose and the whole platform with it (+60 ms per worker start).
+    const { identify } = await import('./_identify.js');
     const identity = identify(bytes, trust);
     // Instrumented after measuring (runtime/fuel.ts); cached by the hash of the exact bytes, which,
     // unlike the measurement, covers the signature section too.
