@@ -31,7 +31,7 @@ export default {
     'attest/measure.ts:65-70', // moduleIdentity (the identity checkTrust built inline before the refactor)
     'attest/verify.ts:238-304', // verifyEvidence
     'attest/evidence.ts:157-171', // checkNonce
-    'runtime/contract.ts:302-408', // compileInner: the argument shape checks
+    'runtime/contract.ts:310-416', // compileInner: the argument shape checks
     'runtime/_msgpack-check.ts:76-241', // scan, whole: reply headers, lengths, containers, depth, map keys (was runtime/marshal.ts:773-938)
     'runtime/state.ts:151-179', // InstancePool #fresh/#restore: per-call snapshot and restore
     'runtime/instance.ts:324-362', // Enclave #enter: request and reply pointers and lengths
