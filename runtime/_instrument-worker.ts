@@ -130,7 +130,9 @@ function start(): Worker {
       const job = current?.job;
       const reply = readReply(value);
       if (reply === undefined) {
-        if (worker === w) stop();
+        // A late message of a worker already stopped says nothing about the job of its successor.
+        if (worker !== w) return;
+        stop();
         if (job !== undefined) finish(job, new EnclaveError('internal', 'The instrumentation worker sent a malformed reply; it was stopped.'));
         return;
       }
