@@ -185,4 +185,14 @@ describe('instrumentation worker: a malformed reply fails the job with internal 
       expect(again.manifest.chargePoints).toBeGreaterThan(0);
     });
   }
+
+  it('a malformed message from a worker already stopped (late) leaves the job of its successor alone', async () => {
+    // The first job times out: its worker is stopped, and the next job gets a fresh one.
+    expect(await codeOf(instrumentOffThread(bigModule({ functions: 50_000 }), 1))).toBe('timeout');
+    const stopped = hooks.workers.at(-1)!;
+    const next = instrumentOffThread(bigModule({ functions: 1 }));
+    expect(hooks.workers.at(-1)).not.toBe(stopped);
+    stopped.emit('message', null);
+    expect((await next).manifest.chargePoints).toBeGreaterThan(0);
+  });
 });
