@@ -14,7 +14,7 @@ import { INSTRUMENTER_VERSION } from '../runtime/fuel.js';
 import { HEADER_BYTES } from '../runtime/_worker-protocol.js';
 import { codeOf } from './helpers/errors.js';
 import { bigModule } from './hostile/_big-modules.js';
-import { watModule } from './helpers/wat.js';
+import { SPIN_CONTRACT, SPIN_WAT, watModule } from './helpers/wat.js';
 
 const hooks = vi.hoisted(() => ({
   /** Every Worker the runtime started, in order. */
@@ -47,25 +47,6 @@ afterEach(() => {
   hooks.onPost = undefined;
 });
 
-/** `s` spins until the worker is terminated; any other op replies `{ok: "fine"}` (as test/worker.test.ts). */
-const SPIN_WAT = `(module
-  (memory (export "memory") 1 1)
-  (data (i32.const 0x100) "\\00\\02\\00\\00\\09\\00\\00\\00")
-  (data (i32.const 0x200) "\\81\\a2ok\\a4fine")
-  (func (export "enclave_abi_version") (result i32) (i32.const 1))
-  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
-  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
-    (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x73)) (then (loop $spin (br $spin))))
-    (i32.const 0x100)))`;
-const SPIN_CONTRACT = {
-  abi: 1,
-  name: 'spin',
-  version: '0.0.1',
-  svn: 0,
-  capabilities: [] as string[],
-  limits: { requestBytes: 1024, replyBytes: 1024, depth: 8, memoryPages: 1 },
-  ops: { ok: {}, spin: {} },
-};
 const OPTIONS = { isolation: 'worker', metering: false, deadlineMs: 5000, onLog: () => undefined } as const;
 
 const goodLimits = { requestBytes: 1024, replyBytes: 1024, depth: 8, memoryPages: 1, fuel: 1, tableElements: 1, replyItems: 1 };

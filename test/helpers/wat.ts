@@ -50,3 +50,28 @@ export const MINIMAL_CONTRACT = {
   limits: { requestBytes: 1024, replyBytes: 1024, depth: 8, memoryPages: 1 },
   ops: { ping: {} },
 };
+
+/**
+ * A worker-mode enclave: request byte 5 is the op's first letter (see test/fixtures/hostile.wat); `s`
+ * spins until the worker is terminated, any other op replies `{ok: "fine"}`. Used by
+ * test/worker.test.ts and test/review-listeners.test.ts.
+ */
+export const SPIN_WAT = `(module
+  (memory (export "memory") 1 1)
+  (data (i32.const 0x100) "\\00\\02\\00\\00\\09\\00\\00\\00")
+  (data (i32.const 0x200) "\\81\\a2ok\\a4fine")
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x73)) (then (loop $spin (br $spin))))
+    (i32.const 0x100)))`;
+/** The contract matching {@link SPIN_WAT}: ops `ok` and `spin`. */
+export const SPIN_CONTRACT = {
+  abi: 1,
+  name: 'spin',
+  version: '0.0.1',
+  svn: 0,
+  capabilities: [] as string[],
+  limits: { requestBytes: 1024, replyBytes: 1024, depth: 8, memoryPages: 1 },
+  ops: { ok: {}, spin: {} },
+};
