@@ -19,37 +19,42 @@ const OURS = '^(core|attest|runtime|host|bench|test|enclave-modules)/';
 /** The package's own name (package.json) and its subpaths, as an import names them (resolved, they are in dist/). */
 const OWN_NAME = '^enclave(/|$)';
 
+/**
+ * The rule that files of `layer` import nothing of ours but `layer` itself and the layers in `below`
+ * (npm packages and node builtins are not ours, so they stay allowed).
+ */
+function importsOnly(name, layer, below, comment) {
+  return {
+    name,
+    comment,
+    severity: 'error',
+    from: { path: `^${layer}/` },
+    to: { path: OURS, pathNot: `^(${[layer, ...below].join('|')})/` },
+  };
+}
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
-    {
-      name: 'core-imports-nothing-ours',
-      comment: 'core/ is the base layer: node builtins and npm packages only.',
-      severity: 'error',
-      from: { path: '^core/' },
-      to: { path: OURS, pathNot: '^core/' },
-    },
-    {
-      name: 'attest-imports-only-core',
-      comment: 'attest/ (the platform) sits on core/ alone: it never reaches up into runtime/ or host/.',
-      severity: 'error',
-      from: { path: '^attest/' },
-      to: { path: OURS, pathNot: '^(attest|core)/' },
-    },
-    {
-      name: 'runtime-imports-only-core-and-attest',
-      comment: 'runtime/ imports core/ and, for measurement only, attest/; never host/ or bench/.',
-      severity: 'error',
-      from: { path: '^runtime/' },
-      to: { path: OURS, pathNot: '^(runtime|core|attest)/' },
-    },
-    {
-      name: 'host-imports-no-bench',
-      comment: 'host/ is the product: benchmarks (and their devDependencies) never enter it.',
-      severity: 'error',
-      from: { path: '^host/' },
-      to: { path: OURS, pathNot: '^(host|runtime|attest|core)/' },
-    },
+    importsOnly('core-imports-nothing-ours', 'core', [], 'core/ is the base layer: node builtins and npm packages only.'),
+    importsOnly(
+      'attest-imports-only-core',
+      'attest',
+      ['core'],
+      'attest/ (the platform) sits on core/ alone: it never reaches up into runtime/ or host/.',
+    ),
+    importsOnly(
+      'runtime-imports-only-core-and-attest',
+      'runtime',
+      ['core', 'attest'],
+      'runtime/ imports core/ and, for measurement only, attest/; never host/ or bench/.',
+    ),
+    importsOnly(
+      'host-imports-no-bench',
+      'host',
+      ['runtime', 'attest', 'core'],
+      'host/ is the product: benchmarks (and their devDependencies) never enter it.',
+    ),
     {
       name: 'nothing-imports-bench',
       comment: 'bench/ is not part of the product: only bench/ itself and test/ import it.',
