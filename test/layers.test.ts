@@ -3,16 +3,11 @@
  * fail: run on a miniature of the layers, it passes the clean tree and names every rule a wrong
  * import breaks. `npm test` runs the check itself on the real tree before vitest.
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const exec = promisify(execFile);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { checkLayers as check, writeLayerTree } from './helpers/layer-tree.js';
 
 /** The layers in miniature, each importing what the architecture allows. */
 const CLEAN: Record<string, string> = {
@@ -46,24 +41,9 @@ const WRONG: Record<string, [file: string, line: string]> = {
 
 let dir: string;
 
-async function tree(name: string, files: Record<string, string>): Promise<string> {
-  const root = path.join(dir, name);
-  for (const [file, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, file)), { recursive: true });
-    await writeFile(path.join(root, file), text);
-  }
-  await cp(path.join(ROOT, '.dependency-cruiser.cjs'), path.join(root, '.dependency-cruiser.cjs'));
-  return root;
-}
-
-async function check(root: string): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [path.join(ROOT, 'test', 'check-layers.mjs'), root]);
-    return { code: 0, out: stdout + stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout + e.stderr };
-  }
+/** A miniature named `name` under this run's folder. */
+function tree(name: string, files: Record<string, string>): Promise<string> {
+  return writeLayerTree(path.join(dir, name), files);
 }
 
 beforeAll(async () => {

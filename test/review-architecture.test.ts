@@ -3,15 +3,13 @@
  * (core/errors.ts) on hostile input, and the layer check (test/check-layers.mjs with
  * .dependency-cruiser.cjs) against the imports that slipped through it.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile, cp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError, ERROR_CODES, EnclaveError, UsageError, errorFlags, type ErrorCode } from '../core/index.js';
 import { handleError } from '../host/cli/handle-error.js';
+import { checkLayers as check, writeLayerTree } from './helpers/layer-tree.js';
 
 describe('EnclaveError.fromJSON is total: whatever a worker or a peer sends, it returns an error and never throws', () => {
   // A worker posting `{type: 'failed'}` without an error made fromJSON throw inside the host's
@@ -159,9 +157,6 @@ describe('the instanceof mark does not cross a thread or JSON', () => {
 // ---------------------------------------------------------------------------------------------
 // The layer check
 
-const exec = promisify(execFile);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
 /** A miniature of the layers that passes the check, with a package.json naming the package as ours does. */
 const CLEAN: Record<string, string> = {
   'package.json': JSON.stringify({
@@ -194,24 +189,9 @@ const DIST: Record<string, string> = {
 let dir: string;
 let trees = 0;
 
-async function tree(files: Record<string, string>): Promise<string> {
-  const root = path.join(dir, `t${trees++}`);
-  for (const [file, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, file)), { recursive: true });
-    await writeFile(path.join(root, file), text);
-  }
-  await cp(path.join(ROOT, '.dependency-cruiser.cjs'), path.join(root, '.dependency-cruiser.cjs'));
-  return root;
-}
-
-async function check(root: string): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [path.join(ROOT, 'test', 'check-layers.mjs'), root]);
-    return { code: 0, out: stdout + stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout + e.stderr };
-  }
+/** A fresh miniature under this run's folder. */
+function tree(files: Record<string, string>): Promise<string> {
+  return writeLayerTree(path.join(dir, `t${trees++}`), files);
 }
 
 /** The clean miniature with the files `wrong` (path: text) added to runtime/, each imported from runtime/index.ts. */
