@@ -5,6 +5,7 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { calculateJwkThumbprint, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attestationCodeOf as codeOf, attestationCodeOfAsync as codeOfAsync } from './helpers/errors.js';
 import {
   ATTESTATION_ERROR_CODES,
   ATTESTATION_ERROR_MESSAGES,
@@ -44,23 +45,6 @@ function request(over: Partial<EvidenceRequest> = {}): EvidenceRequest {
 }
 
 const policy: EvidencePolicy = { signers: [{ signer: identity.signer!, minSvn: 2 }] };
-
-async function codeOfAsync(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'no error';
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
-  }
-}
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
-  }
-}
 
 let dir: string;
 let platform: SoftwareAttestationProvider;

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attestationCodeOfAsync as codeOf } from './helpers/errors.js';
 import {
-  AttestationError,
   SoftwareAttestationProvider,
   checkNonce,
   checkTrust,
@@ -46,15 +46,6 @@ const nonce33 = nonce36.slice(0, 33);
 
 function request(nonce: Uint8Array): EvidenceRequest {
   return { identity, nonce, runtimeVersion: '0.1.0', limits, capabilities: [], debug: false, now: T0 };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'no error';
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
-  }
 }
 
 let dir: string;

@@ -3,8 +3,9 @@
  * test names the bug it guards, and fails on that bug (checked by applying it by hand).
  */
 import { describe, expect, it } from 'vitest';
+import { concat, HEADER, TYPE_SECTION } from './attest-fixtures.js';
+import { attestationCodeOf as codeOf } from './helpers/errors.js';
 import {
-  AttestationError,
   checkTrust,
   encodeCustomSection,
   generateKeyPair,
@@ -17,34 +18,12 @@ import {
 const alice = generateKeyPair();
 const bob = generateKeyPair();
 
-const HEADER = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
-/** A type section with one function type `() -> ()`. */
-const TYPE_SECTION = Uint8Array.of(0x01, 0x04, 0x01, 0x60, 0x00, 0x00);
 const DELIMITER = encodeCustomSection('signature_delimiter', new Uint8Array(16).fill(7));
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** A tiny module with a contract of the given svn, then `extra` sections. */
 function moduleWith(svn: number, ...extra: Uint8Array[]): Uint8Array {
   const contract = { abi: 1, name: 'trust', version: '1.0.0', svn, capabilities: [], limits: {}, ops: { ok: {} } };
   return concat(HEADER, TYPE_SECTION, encodeCustomSection('enclave.contract', new TextEncoder().encode(JSON.stringify(contract))), ...extra);
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
-  }
 }
 
 describe('checkTrust: the svn floor is the floor of a key that signed the module', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { EnclaveError } from '../../core/index.js';
+import { AttestationError, EnclaveError } from '../../core/index.js';
 
 /** The stable code a rejected call ends with; fails the test if it resolves or rejects with anything but an EnclaveError. */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -10,4 +10,24 @@ export async function codeOf(promise: Promise<unknown>): Promise<string> {
     return (err as EnclaveError).code;
   }
   throw new Error('expected a rejection');
+}
+
+/** The AttestationError code `fn` throws; `no error` if it returns, `other error: …` for any other throw. */
+export function attestationCodeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'no error';
+  } catch (err) {
+    return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
+  }
+}
+
+/** The AttestationError code `p` rejects with; `no error` if it resolves, `other error: …` for any other rejection. */
+export async function attestationCodeOfAsync(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'no error';
+  } catch (err) {
+    return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
+  }
 }
