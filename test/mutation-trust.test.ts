@@ -6,8 +6,9 @@
  * hash sets, are in trust-decisions.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { AttestationError, checkTrust, generateKeyPair, signModule, signerId, verifyModule } from '../attest/index.js';
-import { makeModule } from './attest-fixtures.js';
+import { AttestationError, checkTrust, generateKeyPair, moduleIdentity, signModule, signerId, verifyModule } from '../attest/index.js';
+import { encodeCustomSection } from '../core/index.js';
+import { concat, HEADER, makeModule } from './attest-fixtures.js';
 
 const alice = generateKeyPair();
 const bob = generateKeyPair();
@@ -84,5 +85,21 @@ describe('checkTrust', () => {
     const id = checkTrust(both, { trusted });
     expect(id.signers).toEqual(expect.arrayContaining([signerId(alice.publicKey), signerId(bob.publicKey)]));
     expect(Object.isFrozen(id)).toBe(true);
+  });
+});
+
+describe('moduleIdentity', () => {
+  it('without keys reads no signature: a garbage signature section leaves signers empty; with a key it is malformed_signature', () => {
+    // Only keys the caller holds make a signature worth decoding (the runtime builds an identity
+    // without keys when no trust policy is set); with one, the section must decode.
+    const garbage = concat(HEADER, encodeCustomSection('signature', Uint8Array.of(1, 1, 1, 5)), makeModule({ svn: 2 }).subarray(8));
+    const id = moduleIdentity(garbage);
+    expect(id.signers).toEqual([]);
+    expect(id.svn).toBe(2);
+    expect(moduleIdentity(garbage, [])).toEqual(id);
+    expect(code(() => moduleIdentity(garbage, [alice.publicKey]))).toBe('malformed_signature');
+    const signed = signModule(makeModule({ svn: 2 }), alice);
+    expect(moduleIdentity(signed, [bob.publicKey, alice.publicKey]).signers).toEqual([signerId(alice.publicKey)]);
+    expect(moduleIdentity(signed).signers).toEqual([]);
   });
 });
