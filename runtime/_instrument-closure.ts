@@ -25,7 +25,7 @@ export interface ImportClosure {
 }
 
 /** The relative and bare specifiers a source file imports at run time. */
-export function importSpecifiers(source: string): string[] {
+function importSpecifiers(source: string): string[] {
   const out: string[] = [];
   for (const m of source.matchAll(IMPORT_RE)) out.push((m[1] ?? m[2])!);
   return out;

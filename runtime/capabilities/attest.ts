@@ -121,11 +121,11 @@ export function issueEvidence(
 }
 
 /**
- * @internal Host side of a worker's `report`: the evidence for the nonce and report data the
+ * Host side of a worker's `report`: the evidence for the nonce and report data the
  * worker sent (each at most `maxInput` bytes, copied), as UTF-8 bytes of at most `maxBytes`.
  * Throws for bad input (code `invalid_report_data`) and for a platform answer that is no token.
  */
-export function answerEvidenceHostCall(
+function answerEvidenceHostCall(
   platform: EvidenceIssuer,
   context: ReportContext,
   nonce: unknown,

@@ -9,7 +9,7 @@ import { LOG_LEVELS } from '../abi.js';
 import type { CapabilityModule } from './_capability.js';
 
 /** The longest line kept; the rest is cut. */
-export const MAX_LOG_MESSAGE = 1024;
+const MAX_LOG_MESSAGE = 1024;
 
 /** The `log` capability. */
 export const log: CapabilityModule<'log'> = Object.freeze<CapabilityModule<'log'>>({

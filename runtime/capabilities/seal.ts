@@ -56,11 +56,11 @@ export const seal: CapabilityModule<'seal'> = Object.freeze<CapabilityModule<'se
 });
 
 /**
- * @internal Host side of a worker's `seal_key`: the key for `policy`, as a copy (the platform's
+ * Host side of a worker's `seal_key`: the key for `policy`, as a copy (the platform's
  * array is zeroed). Throws for an unknown policy or a platform answer that is no key.
  * @param maxBytes - room for the answer in the host-call buffer.
  */
-export function answerSealHostCall(platform: SealingKeySource, identity: ModuleIdentity, policy: unknown, maxBytes: number): Uint8Array {
+function answerSealHostCall(platform: SealingKeySource, identity: ModuleIdentity, policy: unknown, maxBytes: number): Uint8Array {
   if (typeof policy !== 'string' || !(SEAL_POLICIES as readonly string[]).includes(policy)) throw new Error('unknown sealing policy');
   const key: unknown = platform.getSealingSecret(identity, policy as SealPolicy);
   if (!(key instanceof Uint8Array) || key.length > maxBytes) {
