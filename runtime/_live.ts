@@ -52,6 +52,7 @@ export function refreshViews(live: Live): Uint8Array {
   return live.u8;
 }
 
+/** Whether `err` is V8's "Maximum call stack size exceeded" (an enclave recursing too deep), not a trap. */
 export function isStackOverflow(err: unknown): boolean {
   return err instanceof RangeError && /call stack/i.test(err.message);
 }

@@ -44,6 +44,10 @@ export function wake(live: LiveWorker): void {
   if (Atomics.compareExchange(live.ctl, STATE, REQUEST, DEAD) === REQUEST) Atomics.notify(live.ctl, STATE);
 }
 
+/**
+ * The error a worker wrote in the shared data area (`len` bytes of `EnclaveError.toJSON()`), rebuilt by
+ * `fromJSON`; an unreadable one (a bad length, not JSON) becomes `internal`. Never throws.
+ */
 export function readError(data: Buffer, len: number): EnclaveError {
   try {
     if (!(len >= 0 && len <= data.length)) throw new Error('length');
@@ -53,6 +57,7 @@ export function readError(data: Buffer, len: number): EnclaveError {
   }
 }
 
+/** What a call (or, with `starting`, a start) is told when its worker stopped: out of memory, or stopped. */
 export function workerDeathMessage(death: Error | undefined, starting = false): string {
   const code = (death as NodeJS.ErrnoException | undefined)?.code;
   if (starting) {
