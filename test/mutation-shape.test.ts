@@ -48,6 +48,18 @@ async function outcome(op: string, args: unknown): Promise<string> {
 }
 
 describe('scalar shapes', () => {
+  it('the shape check refuses by itself what the encoder would refuse too: an int bigint below -2^63, a typed array other than Uint8Array for bin, a non-view', async () => {
+    // Through a call, the request encoder refuses these as well (same code): only the message says
+    // which check refused, and a shape check that let them through would leave one guard, not two.
+    expect(compileShape({ type: 'int' })(-(2n ** 63n) - 1n)).toBe('args must be an integer');
+    expect(compileShape({ type: 'int' })(-(2n ** 63n))).toBeUndefined();
+    for (const v of [new Uint16Array(2), new Int8Array(2), new Uint8ClampedArray(2), 'ab', [1, 2], new Uint8Array(2).buffer]) {
+      expect(compileShape({ type: 'bin' })(v), Object.prototype.toString.call(v)).toBe('args must be bytes (a Uint8Array)');
+    }
+    await expect(enclave.call('int', -(2n ** 63n) - 1n)).rejects.toThrow(/args must be an integer/);
+    await expect(enclave.call('bin', new Int8Array(2))).rejects.toThrow(/args must be bytes \(a Uint8Array\)/);
+  });
+
   it('any accepts every kind of plain data', async () => {
     for (const v of [null, 0, 'x', new Uint8Array(1), [1], { a: 1 }, true]) expect(await outcome('any', v)).toBe('accepted');
   });
