@@ -141,6 +141,26 @@ describe('array shapes', () => {
   });
 });
 
+describe('refusals name their reason', () => {
+  it('an array element behind a getter is refused as not plain data, whatever its items accept (the getter never runs)', async () => {
+    let reads = 0;
+    const withGetter = [1, 2];
+    Object.defineProperty(withGetter, 1, { get: () => ++reads, enumerable: true });
+    expect(compileShape({ type: 'array', items: { type: 'int' } })(withGetter)).toBe('args[1] must be plain data (no getter, no proxy)');
+    expect(compileShape({ type: 'array', items: { type: 'any' } })(withGetter)).toBe('args[1] must be plain data (no getter, no proxy)');
+    await expect(enclave.call('ints', withGetter)).rejects.toThrow(/args\[1\] must be plain data/);
+    expect(reads).toBe(0);
+  });
+
+  it('a map shape refuses a value that is not an object before looking for fields (a number has none to miss)', async () => {
+    for (const v of [5, 'ab', true, 5n, Symbol('s')]) {
+      expect(compileShape({ type: 'map' })(v), typeof v).toBe('args must be a map');
+      expect(compileShape({ type: 'map', fields: { a: { type: 'int' } } })(v), typeof v).toBe('args must be a map');
+    }
+    await expect(enclave.call('map', 5)).rejects.toThrow(/args must be a map/);
+  });
+});
+
 describe('map shapes', () => {
   it('required fields must be there; optional ones may be absent but are checked when present', async () => {
     expect(await outcome('map', { a: 1 })).toBe('accepted');
