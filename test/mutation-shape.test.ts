@@ -152,6 +152,16 @@ describe('refusals name their reason', () => {
     expect(reads).toBe(0);
   });
 
+  it('a map field behind a getter is refused as not plain data, whatever its shape accepts (the getter never runs)', async () => {
+    let reads = 0;
+    const getter = {};
+    Object.defineProperty(getter, 'a', { get: () => ++reads, enumerable: true });
+    expect(compileShape({ type: 'map', fields: { a: { type: 'int' } } })(getter)).toBe('args.a must be plain data (no getter, no proxy)');
+    expect(compileShape({ type: 'map', fields: { a: { type: 'any' } } })(getter)).toBe('args.a must be plain data (no getter, no proxy)');
+    await expect(enclave.call('map', getter)).rejects.toThrow(/args\.a must be plain data/);
+    expect(reads).toBe(0);
+  });
+
   it('a map shape refuses a value that is not an object before looking for fields (a number has none to miss)', async () => {
     for (const v of [5, 'ab', true, 5n, Symbol('s')]) {
       expect(compileShape({ type: 'map' })(v), typeof v).toBe('args must be a map');
