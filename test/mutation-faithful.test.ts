@@ -69,6 +69,14 @@ describe('a str that starts with U+FEFF takes the faithful decoder', () => {
     expect(faithful([0xa3, ...utf8('abc')])).toBe(false);
   });
 
+  it('a __proto__ key takes it too, and no other key of nine bytes does', () => {
+    const key9 = (s: string): number[] => [0xa9, ...utf8(s)];
+    expect(faithful([0x81, ...key9('__proto__'), 1])).toBe(true);
+    for (const other of ['__proto_x', 'x_proto__', '_________', 'aaaaaaaaa', 'prototype']) {
+      expect(faithful([0x81, ...key9(other), 1]), other).toBe(false);
+    }
+  });
+
   it('decodes keys and values that start with U+FEFF whole, next to the same text without it', () => {
     const str8 = (s: string): number[] => {
       const b = utf8(s);

@@ -162,6 +162,13 @@ describe('refusals name their reason', () => {
     expect(reads).toBe(0);
   });
 
+  it('additional: true lets undeclared fields through, anything else refuses them (compiled in the test)', () => {
+    const fields = { a: { type: 'int' } } as const;
+    expect(compileShape({ type: 'map', fields, additional: true })({ a: 1, c: 1 })).toBeUndefined();
+    expect(compileShape({ type: 'map', fields })({ a: 1, c: 1 })).toBe('args has a field "c" that the contract does not declare');
+    expect(compileShape({ type: 'map', fields, additional: false })({ a: 1, c: 1 })).toBe('args has a field "c" that the contract does not declare');
+  });
+
   it('a map shape refuses a value that is not an object before looking for fields (a number has none to miss)', async () => {
     for (const v of [5, 'ab', true, 5n, Symbol('s')]) {
       expect(compileShape({ type: 'map' })(v), typeof v).toBe('args must be a map');
