@@ -148,6 +148,12 @@ describe('map keys (checkReply only)', () => {
     expect(checkReply(Uint8Array.from([0x81, 0xdb, 0, 0, 0]), 8)).toBe('truncated');
   });
 
+  it('an empty str, bin, array or map whose length field ends the message is accepted (the field fits exactly)', () => {
+    for (const v of [[0xd9, 0], [0xda, 0, 0], [0xdb, 0, 0, 0, 0], [0xc4, 0], [0xc5, 0, 0], [0xc6, 0, 0, 0, 0], [0xdc, 0, 0], [0xdd, 0, 0, 0, 0], [0xde, 0, 0], [0xdf, 0, 0, 0, 0]]) {
+      expect(checkReply(Uint8Array.from(v), 8), v.map((b) => b.toString(16)).join(' ')).toBeUndefined();
+    }
+  });
+
   it('a key length field that ends the message is read whole (the key then runs past the end)', () => {
     // The length field fits exactly: the reason is the key's bytes, not a cut length field.
     expect(checkReply(Uint8Array.from([0x81, 0xd9, 1]), 8)).toBe('a length runs past the end');
