@@ -1,7 +1,7 @@
 /**
  * Regression tests for per-call state (issue 10, mutation survivors): under `state: 'per-call'`
  * every call starts from the module's initial state, every mutable global included (the first
- * and the last of them: a restore loop off by one at either end is caught). Each test names the
+ * and the last of them: a restore loop off by one at either end is caught) and linear memory. Each test names the
  * bug it guards, and fails on that bug (checked by applying it by hand).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -65,6 +65,46 @@ describe("state: 'per-call' restores every mutable global", () => {
   it('all mutable globals are restored after each call', async () => {
     const e = await load('per-call');
     for (let i = 0; i < 3; i++) expect(await e.call('both')).toBe('clean');
+    expect(await e.call('ok')).toBe('clean');
+  });
+});
+
+/**
+ * One byte of linear memory at 0x500, 0 at start. Every op replies "clean" if it is still 0, else
+ * "dirty"; `mark` then sets it (`ok` leaves it).
+ */
+const MEMORY_WAT = `(module
+  (memory (export "memory") 1 1)
+  (data (i32.const 0x100) "\\00\\02\\00\\00\\0a\\00\\00\\00")
+  (data (i32.const 0x108) "\\00\\03\\00\\00\\0a\\00\\00\\00")
+  (data (i32.const 0x200) "\\81\\a2ok\\a5clean")
+  (data (i32.const 0x300) "\\81\\a2ok\\a5dirty")
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (local $reply i32)
+    (local.set $reply (select (i32.const 0x108) (i32.const 0x100) (i32.load8_u (i32.const 0x500))))
+    (if (i32.eq (i32.load8_u offset=5 (local.get $p)) (i32.const 0x6d)) (then (i32.store8 (i32.const 0x500) (i32.const 1))))
+    (local.get $reply)))`;
+
+const MEMORY_CONTRACT = { ...MINIMAL_CONTRACT, name: 'memory', ops: { ok: {}, mark: {} } };
+
+describe("state: 'per-call' restores linear memory", () => {
+  async function loadMemory(state: 'persistent' | 'per-call'): Promise<Enclave> {
+    const e = await loadEnclave(await watModule(MEMORY_WAT, MEMORY_CONTRACT), { state });
+    open.push(e);
+    return e;
+  }
+
+  it('the module remembers its memory when state persists (the test can see a dirty byte)', async () => {
+    const e = await loadMemory('persistent');
+    expect(await e.call('mark')).toBe('clean');
+    expect(await e.call('ok')).toBe('dirty');
+  });
+
+  it("a byte one call wrote is gone for the next (another tenant's call)", async () => {
+    const e = await loadMemory('per-call');
+    for (let i = 0; i < 3; i++) expect(await e.call('mark')).toBe('clean');
     expect(await e.call('ok')).toBe('clean');
   });
 });
