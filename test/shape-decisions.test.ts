@@ -5,8 +5,9 @@
  * Each test fails when the bound it names is dropped or moved by one (checked by applying it by hand).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveError, loadEnclave, type Enclave } from '../host/index.js';
+import { loadEnclave, type Enclave } from '../host/index.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
+import { shapeOutcome } from './helpers/errors.js';
 
 const OPS = {
   bin: { args: { type: 'bin', maxLength: 4 } },
@@ -26,15 +27,7 @@ afterAll(() => {
   enclave?.close();
 });
 
-async function outcome(op: string, args: unknown): Promise<string> {
-  try {
-    expect(await enclave.call(op, args)).toBe(true);
-    return 'accepted';
-  } catch (err) {
-    if (!(err instanceof EnclaveError)) throw err;
-    return err.code;
-  }
-}
+const outcome = (op: string, args: unknown): Promise<string> => shapeOutcome(enclave.call(op, args));
 
 describe('bin shapes', () => {
   it('maxLength binds: maxLength bytes accepted, maxLength + 1 refused', async () => {

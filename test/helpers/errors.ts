@@ -31,3 +31,17 @@ export async function attestationCodeOfAsync(p: Promise<unknown>): Promise<strin
     return err instanceof AttestationError ? err.code : `other error: ${String(err)}`;
   }
 }
+
+/**
+ * `accepted` if the call resolves with `true` (an op whose shape let the args through), else the
+ * stable code it was refused with; fails the test on any other value or error.
+ */
+export async function shapeOutcome(call: Promise<unknown>): Promise<string> {
+  try {
+    expect(await call).toBe(true);
+    return 'accepted';
+  } catch (err) {
+    if (!(err instanceof EnclaveError)) throw err;
+    return err.code;
+  }
+}
