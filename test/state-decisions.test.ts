@@ -37,8 +37,8 @@ afterEach(() => {
   for (const e of open.splice(0)) e.close();
 });
 
-async function load(state: 'persistent' | 'per-call'): Promise<Enclave> {
-  const e = await loadEnclave(await watModule(GLOBALS_WAT, CONTRACT), { state });
+async function load(state: 'persistent' | 'per-call', wat = GLOBALS_WAT, contract: object = CONTRACT): Promise<Enclave> {
+  const e = await loadEnclave(await watModule(wat, contract), { state });
   open.push(e);
   return e;
 }
@@ -90,11 +90,7 @@ const MEMORY_WAT = `(module
 const MEMORY_CONTRACT = { ...MINIMAL_CONTRACT, name: 'memory', ops: { ok: {}, mark: {} } };
 
 describe("state: 'per-call' restores linear memory", () => {
-  async function loadMemory(state: 'persistent' | 'per-call'): Promise<Enclave> {
-    const e = await loadEnclave(await watModule(MEMORY_WAT, MEMORY_CONTRACT), { state });
-    open.push(e);
-    return e;
-  }
+  const loadMemory = (state: 'persistent' | 'per-call'): Promise<Enclave> => load(state, MEMORY_WAT, MEMORY_CONTRACT);
 
   it('the module remembers its memory when state persists (the test can see a dirty byte)', async () => {
     const e = await loadMemory('persistent');
