@@ -1,35 +1,48 @@
 #!/usr/bin/env node
-/** The CLI entry: wires commands, nothing else (one file per command in ./commands). */
+/**
+ * The CLI entry: wires commands, nothing else (one file per command in ./commands).
+ *
+ * Commands load lazily: `enclave run` imports the runtime and never the AssemblyScript compiler or
+ * the attestation code, which keeps a cold `enclave run` short (bench/cli-cold.ts measures it).
+ * Only `enclave`, `enclave --help` and unknown commands load every command, to list them.
+ */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
-import { attestCommand, platformKeyCommand } from './commands/attest.js';
-import { buildCommand } from './commands/build.js';
-import { inspectCommand } from './commands/inspect.js';
-import { keygenCommand } from './commands/keygen.js';
-import { runCommand } from './commands/run.js';
-import { signCommand } from './commands/sign.js';
-import { verifyModuleCommand } from './commands/verify-module.js';
-import { verifyCommand } from './commands/verify.js';
 import { handleError } from './handle-error.js';
 
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+type Loader = () => Promise<Command>;
 
-const program = new Command('enclave')
-  .description('WebAssembly-sandboxed enclaves for Node.js')
-  .version(version)
-  .showHelpAfterError()
-  .addCommand(runCommand)
-  .addCommand(inspectCommand)
-  .addCommand(buildCommand)
-  .addCommand(keygenCommand)
-  .addCommand(signCommand)
-  .addCommand(verifyModuleCommand)
-  .addCommand(attestCommand)
-  .addCommand(verifyCommand)
-  .addCommand(platformKeyCommand);
+/** Every command by name, in the order `--help` lists them. */
+const COMMANDS: Readonly<Record<string, Loader>> = {
+  run: async () => (await import('./commands/run.js')).runCommand,
+  inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
+  build: async () => (await import('./commands/build.js')).buildCommand,
+  keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
+  sign: async () => (await import('./commands/sign.js')).signCommand,
+  'verify-module': async () => (await import('./commands/verify-module.js')).verifyModuleCommand,
+  attest: async () => (await import('./commands/attest.js')).attestCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  'platform-key': async () => (await import('./commands/attest.js')).platformKeyCommand,
+};
 
-// Usage errors throw (exit code 2 through handleError) instead of exiting from inside commander.
-program.exitOverride();
-for (const command of program.commands) command.exitOverride();
+function loadersFor(argv: readonly string[]): Loader[] {
+  const first = argv[2];
+  if (first === '--version' || first === '-V') return [];
+  if (first !== undefined && Object.hasOwn(COMMANDS, first)) return [COMMANDS[first] as Loader];
+  return Object.values(COMMANDS);
+}
 
-program.parseAsync(process.argv).catch((err: unknown) => handleError(err));
+async function main(): Promise<void> {
+  const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+  const program = new Command('enclave')
+    .description('WebAssembly-sandboxed enclaves for Node.js')
+    .version(version)
+    .showHelpAfterError();
+  for (const command of await Promise.all(loadersFor(process.argv).map((load) => load()))) program.addCommand(command);
+  // Usage errors throw (exit code 2 through handleError) instead of exiting from inside commander.
+  program.exitOverride();
+  for (const command of program.commands) command.exitOverride();
+  await program.parseAsync(process.argv);
+}
+
+main().catch((err: unknown) => handleError(err));
