@@ -9,8 +9,83 @@ import type { Contract, Limits } from './contract.js';
 import type { CallOptions } from './options.js';
 import type { EnclaveKeyJwk } from './platform.js';
 
-/** What both isolation modes offer (`loadEnclave` returns one). */
-export interface EnclaveHandle {
+/**
+ * What an `any` shape accepts as args (docs/ABI.md §4.4): plain data only. `undefined` is an absent
+ * map key, `nil` in an array, and no args at all at the top. Not expressible in TypeScript, so
+ * refused at run time only (`invalid_args`): bigints outside -2^63 .. 2^64-1, class instances
+ * (a TypeScript interface or class type is not assignable here: use a type alias), proxies,
+ * cycles, nesting deeper than `limits.depth`.
+ */
+export type ArgValue =
+  | null
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | readonly ArgValue[]
+  | { readonly [key: string]: ArgValue };
+
+/**
+ * What a reply holds (docs/ABI.md §4.4, `decodeReply`): integers are numbers within ±2^53 and
+ * bigints beyond, `bin` a `Uint8Array` copy, `nil` is `null` (never `undefined`).
+ */
+export type ReplyValue = null | boolean | number | bigint | string | Uint8Array | ReplyValue[] | { [key: string]: ReplyValue };
+
+/** One op's types: what `call` accepts as its args and what it resolves with (`enclave types` writes them). */
+export interface OpTypes {
+  readonly args: unknown;
+  readonly reply: unknown;
+}
+
+/**
+ * The ops of an enclave by name, each with its {@link OpTypes}: an interface or a type alias
+ * (`enclave types` generates one from a contract).
+ */
+export type OpsTypes<Ops> = { readonly [K in keyof Ops]: OpTypes };
+
+/** The ops of an enclave whose contract is not known to the type checker: any name, any args. */
+export type AnyOps = { readonly [op: string]: { readonly args: unknown; readonly reply: unknown } };
+
+/** `call`'s parameters after the op: the args are optional exactly when the op's args accept `undefined`. */
+export type CallArgs<Op> = [Op] extends [{ readonly args: infer A }]
+  ? undefined extends A
+    ? [args?: A, options?: CallOptions]
+    : [args: A, options?: CallOptions]
+  : [args?: unknown, options?: CallOptions];
+
+/** What `call` resolves with for an op. */
+export type ReplyOf<Op> = [Op] extends [{ readonly reply: infer R }] ? R : unknown;
+
+/** `K` when it names one op; `never` for a union (whose args could be another op's). */
+type OneOp<K> = [K] extends [infer U] ? (U extends unknown ? ([K] extends [U] ? K : never) : never) : never;
+
+/**
+ * The `call` of a handle: typed by `Ops` when it lists its ops; the untyped
+ * `call<T>(op: string, args?: unknown, options?)` when `Ops` has a string index ({@link AnyOps}).
+ */
+export type EnclaveCall<Ops> = string extends keyof Ops
+  ? <T = unknown>(op: string, args?: unknown, options?: CallOptions) => Promise<T>
+  : <K extends keyof Ops & string>(op: K & OneOp<K>, ...rest: CallArgs<Ops[K]>) => Promise<ReplyOf<Ops[K]>>;
+
+/**
+ * A handle (or `Enclave`, `WorkerEnclave`) whose `call` is typed by `Ops`; the handle itself when
+ * `Ops` is {@link AnyOps}. What `loadEnclave<Ops>` and `createWorkerEnclave<Ops>` return.
+ */
+export type WithOps<E extends EnclaveHandle, Ops> = string extends keyof Ops ? E : Omit<E, 'call'> & { call: EnclaveCall<Ops> };
+
+/**
+ * What both isolation modes offer (`loadEnclave` returns one). `Ops` types `call` (see
+ * `enclave types`, which writes it from a contract); by default any op and any args are accepted
+ * by the type checker and checked at run time only.
+ * @example
+ * import { loadEnclave } from 'enclave';
+ * import type { KvOps } from './kv.js'; // written by `enclave types kv/build/kv.wasm --out kv.d.ts`
+ * const kv = await loadEnclave<KvOps>('kv/build/kv.wasm');
+ * await kv.call('put', { k: 'a', v: 'b' });
+ */
+export interface EnclaveHandle<Ops extends OpsTypes<Ops> = AnyOps> {
   readonly contract: Contract;
   /** SHA-256 of the module bytes without the signature section, hex. */
   readonly measurement: string;
@@ -24,7 +99,7 @@ export interface EnclaveHandle {
    * Calls an operation; rejects with an `EnclaveError` with a stable `code`. For what this call
    * used, pass `{ stats }`: it is filled in whatever else runs meanwhile.
    */
-  call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T>;
+  call: EnclaveCall<Ops>;
   /**
    * Signed evidence about this enclave, bound to the relying party's nonce (8..64 bytes), issued
    * by the host's platform. Rejects, never throws: `closed`, `invalid_options` without a platform,

@@ -5,7 +5,7 @@ export { DEFAULT_POLICY } from './options.js';
 export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './options.js';
 export { EnclaveModule } from './module.js';
 export { Enclave } from './instance.js';
-export type { EnclaveHandle } from './handle.js';
+export type { AnyOps, ArgValue, CallArgs, EnclaveCall, EnclaveHandle, OpTypes, OpsTypes, ReplyOf, ReplyValue, WithOps } from './handle.js';
 export type { EnclavePlatform, SealingKeySource, EvidenceIssuer, EvidenceOrder, ReportContext, EnclaveKeyJwk } from './platform.js';
 export { CAPABILITY_MODULES } from './capabilities/index.js';
 export type { CapabilityModule, Crossing, GrantOptions, ImportContext } from './capabilities/index.js';
@@ -48,6 +48,8 @@ export type {
 // drops a whole re-export statement, never one name of it.
 /** @internal */
 export { MAX_LIMITS } from './contract.js';
+/** @internal */
+export { parseContractBytes } from './contract.js';
 /** @internal */
 export { checkMsgpack, createPackr, decodePlainMsgpack, decodeReply, encodeCall, requestFrame, unpackr } from './marshal.js';
 /** @internal */

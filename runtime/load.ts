@@ -2,7 +2,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { EnclaveError, MODULE_BOUNDS } from '../core/index.js';
-import type { EnclaveHandle } from './handle.js';
+import type { AnyOps, EnclaveHandle, OpsTypes, WithOps } from './handle.js';
 import type { Enclave } from './instance.js';
 import { EnclaveModule } from './module.js';
 import { settleHostOptions, type CompileOptions, type EnclaveOptions, type WorkerEnclaveOptions } from './options.js';
@@ -77,16 +77,23 @@ export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array>
  * import { loadEnclave } from 'enclave';
  * const echo = await loadEnclave('enclave-modules/echo/build/echo.wasm');
  * console.log(await echo.call('echo', { hello: 'enclave' }));
+ * @example
+ * // Typed calls: `Ops` as written by `enclave types kv.wasm --out kv-types.d.ts` (types only: the
+ * // runtime checks the args against the contract whatever the type checker was told).
+ * const kv = await loadEnclave<KvOps>('kv.wasm');
  */
-export async function loadEnclave(source: ModuleSource, options?: InProcessOptions): Promise<Enclave>;
+export async function loadEnclave<Ops extends OpsTypes<Ops> = AnyOps>(source: ModuleSource, options?: InProcessOptions): Promise<WithOps<Enclave, Ops>>;
 /**
  * Loads an enclave into its own worker thread, with a deadline per call (docs/LIMITS.md).
  * @throws {EnclaveError} as above, and `timeout` when the worker does not start in time.
  * @example
  * const enclave = await loadEnclave('counter.wasm', { isolation: 'worker', deadlineMs: 500 });
  */
-export async function loadEnclave(source: ModuleSource, options: WorkerEnclaveOptions & CompileOptions): Promise<WorkerEnclave>;
-export async function loadEnclave(source: ModuleSource, options?: LoadOptions): Promise<EnclaveHandle>;
+export async function loadEnclave<Ops extends OpsTypes<Ops> = AnyOps>(
+  source: ModuleSource,
+  options: WorkerEnclaveOptions & CompileOptions,
+): Promise<WithOps<WorkerEnclave, Ops>>;
+export async function loadEnclave<Ops extends OpsTypes<Ops> = AnyOps>(source: ModuleSource, options?: LoadOptions): Promise<EnclaveHandle<Ops>>;
 export async function loadEnclave(source: ModuleSource, options: LoadOptions = {}): Promise<EnclaveHandle> {
   if (typeof options !== 'object' || options === null) throw new EnclaveError('invalid_options', 'The options must be an object.');
   const { trust, cacheDir, isolation = 'in-process', ...enclaveOptions } = options;

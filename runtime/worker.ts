@@ -20,7 +20,7 @@ import type { ModuleIdentity } from '../attest/index.js';
 import { EnclaveError } from '../core/index.js';
 import { issueEvidence, reportContextOf } from './capabilities/attest.js';
 import type { Contract, Limits } from './contract.js';
-import type { EnclaveHandle } from './handle.js';
+import type { AnyOps, EnclaveHandle, OpsTypes, WithOps } from './handle.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type OpCall, type RequestEncoder } from './marshal.js';
 import { MODULE_PARTS, settleFor, type EnclaveModule } from './module.js';
 import { isSettledHost, readCallOptions, settleHostOptions, type CallOptions, type WorkerConfig, type WorkerStartOptions } from './options.js';
@@ -425,6 +425,10 @@ export class WorkerEnclave implements EnclaveHandle {
  * const mod = await compileEnclave(bytes);
  * const a = await createWorkerEnclave(mod, { deadlineMs: 200 });
  */
-export function createWorkerEnclave(mod: EnclaveModule, options: WorkerStartOptions = {}): Promise<WorkerEnclave> {
-  return WorkerEnclave.start(mod, options);
+export function createWorkerEnclave<Ops extends OpsTypes<Ops> = AnyOps>(
+  mod: EnclaveModule,
+  options: WorkerStartOptions = {},
+): Promise<WithOps<WorkerEnclave, Ops>> {
+  // Types only: `Ops` narrows what the type checker lets a caller pass; the contract's check runs anyway.
+  return WorkerEnclave.start(mod, options) as Promise<WithOps<WorkerEnclave, Ops>>;
 }

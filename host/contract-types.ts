@@ -1,0 +1,269 @@
+/**
+ * Typed clients from contracts (`enclave types`): a contract's ops as TypeScript types, so a
+ * caller's type checker refuses the calls the host's argument check would refuse.
+ *
+ * The mapping follows the host's check (runtime/contract.ts `compileShape`, then the plain-data
+ * walk of runtime/_request-encoder.ts) for args, and the reply decoder (runtime/_reply.ts,
+ * docs/ABI.md §4.4) for replies:
+ *
+ * | shape   | args (what the host accepts)                  | reply (what `call` resolves with)        |
+ * |---------|-----------------------------------------------|------------------------------------------|
+ * | `any`   | `ArgValue` (plain data; `undefined` = absent) | `ReplyValue`                             |
+ * | `nil`   | `null \| undefined`                           | `null`                                   |
+ * | `bool`  | `boolean`                                     | `boolean`                                |
+ * | `int`   | `number \| bigint` (safe integer, or 64-bit)  | `number \| bigint`; `number` when `min` and `max` are both within ±(2^53-1) |
+ * | `float` | `number` (finite)                             | `number`                                 |
+ * | `str`   | `string`                                      | `string`                                 |
+ * | `bin`   | `Uint8Array` (a `Buffer` is one)              | `Uint8Array`                             |
+ * | `array` | `readonly T[]` (`readonly ArgValue[]` without `items`) | `T[]`                           |
+ * | `map`   | `{ readonly "f": T; "o"?: T \| undefined }`, an index of `ArgValue` with `additional` | the same, without `undefined` |
+ *
+ * `nullable` adds `null` (and `undefined` where the check takes it as nil: args at the top, array
+ * items, optional fields; a required field must be present, so `null` only). Args that accept
+ * `undefined` make the args parameter optional (`EnclaveCall`). The check's other rules have no
+ * TypeScript form and stay run-time checks (`invalid_args` or `too_large`): `min`/`max`,
+ * `maxLength`, `minLength`, `maxItems`, safe-integer and 64-bit ranges, finiteness, depth and byte
+ * limits, plain objects only (a class instance is refused), no getters or proxies. A field the
+ * contract does not declare is refused by the host, and by TypeScript only in an object literal
+ * written at the call (excess property check), not in a variable of a wider type. Replies are not
+ * checked by the host against the contract (docs/ABI.md §6: `reply` is documentation): the reply
+ * type is the contract's promise, kept by the enclave's own code.
+ *
+ * Everything taken from the contract is hostile: names appear only as string literals escaped to
+ * printable ASCII (property keys), never as identifiers or inside comments; the type's names come
+ * from the contract's `name` (`[a-z][a-z0-9-]*`, checked by the parser) or from a checked option.
+ */
+import { CONTRACT_SECTION, customSections, EnclaveError, readModuleInfo, UsageError } from '../core/index.js';
+import { parseContract, parseContractBytes, type Contract, type Shape } from '../runtime/index.js';
+
+/** Options of {@link contractTypes}. */
+export interface ContractTypesOptions {
+  /** The base of the names declared (`<name>Ops`, `<name>Enclave`); default: the contract's name in PascalCase. */
+  readonly name?: string;
+  /** The module the types are imported from; default `enclave`. */
+  readonly from?: string;
+}
+
+/** A base name: PascalCase ASCII, so never a reserved word and never a clash with the imports. */
+const TYPE_NAME = /^[A-Z][A-Za-z0-9]{0,63}$/;
+/** A module specifier we write into an import: a package name or a relative path, nothing that could end the string. */
+const SPECIFIER = /^[A-Za-z0-9@._/-]{1,214}$/;
+/** The largest integer a reply decodes to a `number` for certain (docs/ABI.md §4.4: ±2^53 and beyond are bigints). */
+const SAFE = Number.MAX_SAFE_INTEGER;
+
+/** A string as a TypeScript string literal of printable ASCII only (no line terminator, no `*\/` can matter). */
+export function tsString(text: string): string {
+  // JSON.stringify escapes quotes, backslashes, control characters and lone surrogates; every other
+  // non-ASCII unit (U+2028, U+2029, bidi controls...) is escaped here.
+  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The PascalCase form of a contract name (`my-kv` -> `MyKv`). */
+export function typeBaseName(contractName: string): string {
+  const base = contractName
+    .split(/[^a-zA-Z0-9]+/)
+    .filter((part) => part.length > 0)
+    .map((part) => part[0]!.toUpperCase() + part.slice(1))
+    .join('');
+  if (!TYPE_NAME.test(base)) throw new EnclaveError('invalid_contract', 'The contract name gives no TypeScript type name: pass --name.');
+  return base;
+}
+
+/** Text written into a comment: checked, so no contract-controlled text can end it or a line. */
+function comment(text: string): string {
+  if (!/^[\x20-\x7e]*$/.test(text) || text.includes('*/')) throw new Error('unreachable: unsafe comment text');
+  return text;
+}
+
+/** What the args type of one shape uses from the imports. */
+interface Uses {
+  argValue: boolean;
+  replyValue: boolean;
+}
+
+const pad = (depth: number): string => '  '.repeat(depth);
+
+/** Whether the args type of a shape already has `undefined` (in a place that takes it as nil). */
+const takesUndefined = (shape: Shape): boolean => shape.type === 'any' || shape.type === 'nil' || shape.nullable === true;
+
+/**
+ * The args type of a shape. `defined`: the place does not take `undefined` as nil (a required
+ * map field, where `undefined` means absent and is refused as missing).
+ */
+function argType(shape: Shape, defined: boolean, depth: number, uses: Uses): string {
+  const nilable = shape.nullable === true || shape.type === 'nil';
+  const nil = defined ? 'null' : 'null | undefined';
+  let base: string;
+  switch (shape.type) {
+    case 'any':
+      uses.argValue = true;
+      return defined ? 'Exclude<ArgValue, undefined>' : 'ArgValue';
+    case 'nil':
+      return nil;
+    case 'bool':
+      base = 'boolean';
+      break;
+    case 'int':
+      base = 'number | bigint';
+      break;
+    case 'float':
+      base = 'number';
+      break;
+    case 'str':
+      base = 'string';
+      break;
+    case 'bin':
+      base = 'Uint8Array';
+      break;
+    case 'array':
+      if (shape.items === undefined) uses.argValue = true;
+      base = `readonly (${shape.items === undefined ? 'ArgValue' : argType(shape.items, false, depth, uses)})[]`;
+      break;
+    case 'map': {
+      const fields = Object.entries(shape.fields ?? {});
+      const required = new Set(shape.required ?? fields.map(([name]) => name));
+      const lines = fields.map(([name, field]) =>
+        required.has(name)
+          ? `${pad(depth + 1)}readonly ${tsString(name)}: ${argType(field, true, depth + 1, uses)};`
+          : `${pad(depth + 1)}readonly ${tsString(name)}?: ${argType(field, false, depth + 1, uses)}${takesUndefined(field) ? '' : ' | undefined'};`,
+      );
+      if (shape.additional === true) {
+        uses.argValue = true;
+        lines.push(`${pad(depth + 1)}readonly [key: string]: ArgValue;`);
+      } else if (fields.length === 0) {
+        // Only keys whose value is undefined (absent) may be there: `{}` alone, as TypeScript reads it.
+        lines.push(`${pad(depth + 1)}readonly [key: string]: undefined;`);
+      }
+      base = `{\n${lines.join('\n')}\n${pad(depth)}}`;
+      break;
+    }
+  }
+  return nilable ? `${base} | ${nil}` : base;
+}
+
+/** The reply type of a shape: what `decodeReply` builds for a value of that shape. */
+function replyType(shape: Shape, depth: number, uses: Uses): string {
+  let base: string;
+  switch (shape.type) {
+    case 'any':
+      uses.replyValue = true;
+      return 'ReplyValue';
+    case 'nil':
+      return 'null';
+    case 'bool':
+      base = 'boolean';
+      break;
+    case 'int': {
+      // Integers beyond ±2^53 decode to bigints: a number only when the contract bounds both ends.
+      const { min, max } = shape;
+      base = min !== undefined && max !== undefined && min >= -SAFE && max <= SAFE ? 'number' : 'number | bigint';
+      break;
+    }
+    case 'float':
+      base = 'number';
+      break;
+    case 'str':
+      base = 'string';
+      break;
+    case 'bin':
+      base = 'Uint8Array';
+      break;
+    case 'array':
+      if (shape.items === undefined) uses.replyValue = true;
+      base = `(${shape.items === undefined ? 'ReplyValue' : replyType(shape.items, depth, uses)})[]`;
+      break;
+    case 'map': {
+      const fields = Object.entries(shape.fields ?? {});
+      const required = new Set(shape.required ?? fields.map(([name]) => name));
+      const lines = fields.map(
+        ([name, field]) => `${pad(depth + 1)}${tsString(name)}${required.has(name) ? '' : '?'}: ${replyType(field, depth + 1, uses)};`,
+      );
+      if (shape.additional === true) {
+        uses.replyValue = true;
+        lines.push(`${pad(depth + 1)}[key: string]: ReplyValue;`);
+      } else if (fields.length === 0) {
+        lines.push(`${pad(depth + 1)}[key: string]: never;`);
+      }
+      base = `{\n${lines.join('\n')}\n${pad(depth)}}`;
+      break;
+    }
+  }
+  return shape.nullable === true ? `${base} | null` : base;
+}
+
+/**
+ * Writes the TypeScript declarations of a contract: an interface `<Name>Ops` with, for each op,
+ * the `args` the host accepts and the `reply` the contract declares, and `<Name>Enclave`, a handle
+ * whose `call` is typed by it. See the file's comment for the mapping and what stays a run-time check.
+ * @throws {EnclaveError} `invalid_contract` when no type name can be made from the contract's name;
+ *   `usage` for a `name` or `from` option that is not acceptable.
+ * @example
+ * const text = contractTypes(parseContract(JSON.parse(await readFile('kv/contract.json', 'utf8'))));
+ * // export interface KvOps { "put": { args: { readonly "k": string; ... }; reply: null }; ... }
+ * // export type KvEnclave = EnclaveHandle<KvOps>;
+ */
+export function contractTypes(contract: Contract, options: ContractTypesOptions = {}): string {
+  const name = options.name ?? typeBaseName(contract.name);
+  if (!TYPE_NAME.test(name)) throw new UsageError(`The type name must be PascalCase ASCII letters and digits (${TYPE_NAME.source}).`);
+  const from = options.from ?? 'enclave';
+  if (!SPECIFIER.test(from)) throw new UsageError(`The module to import the types from must match ${SPECIFIER.source}.`);
+  const ops = `${name}Ops`;
+  const uses: Uses = { argValue: false, replyValue: false };
+  const entries = Object.entries(contract.ops).map(([op, spec]) => {
+    const notes = [spec.idempotent ? 'idempotent' : '', spec.requires.length > 0 ? `requires ${spec.requires.join(', ')}` : '']
+      .filter((n) => n !== '')
+      .join('; ');
+    return [
+      // Op names match [a-z_][a-z0-9_]* (parseContract): safe in a comment, quoted as keys anyway.
+      ...(notes === '' ? [] : [`  /** ${comment(`${op}: ${notes}`)} */`]),
+      `  ${tsString(op)}: {`,
+      `    args: ${argType(spec.args, false, 2, uses)};`,
+      `    reply: ${replyType(spec.reply, 2, uses)};`,
+      '  };',
+    ].join('\n');
+  });
+  const imports = ['EnclaveHandle', ...(uses.argValue ? ['ArgValue'] : []), ...(uses.replyValue ? ['ReplyValue'] : [])].sort();
+  return [
+    `// Generated by \`enclave types\` from the contract ${tsString(contract.name)}, version ${tsString(contract.version)}.`,
+    '// Do not edit: run `enclave types` again when the contract changes.',
+    `// The host still checks every call against the contract: ${comment('ranges, lengths, depth and sizes have no TypeScript form.')}`,
+    `import type { ${imports.join(', ')} } from ${tsString(from)};`,
+    '',
+    `/** The ops of the enclave, each with the \`args\` the host accepts and the \`reply\` the contract declares. */`,
+    `export interface ${ops} {`,
+    entries.join('\n'),
+    '}',
+    '',
+    `/** An enclave handle whose \`call\` is typed by {@link ${ops}}: \`loadEnclave<${ops}>(path)\` returns one. */`,
+    `export type ${name}Enclave = EnclaveHandle<${ops}>;`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The contract of a module (its `enclave.contract` section; nothing is compiled or run) or of a
+ * contract document (JSON), told apart by the Wasm magic bytes.
+ * @throws {EnclaveError} `invalid_module` for malformed module bytes, `invalid_contract` for a
+ *   missing, repeated or invalid contract, `unsupported_abi`.
+ */
+export function contractOf(bytes: Uint8Array): Contract {
+  const isModule = bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  if (!isModule) {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch {
+      throw new EnclaveError('invalid_contract', 'The file is neither a Wasm module nor a UTF-8 JSON contract.');
+    }
+    return parseContract(json);
+  }
+  readModuleInfo(bytes); // invalid_module for malformed bytes, before any section is trusted
+  const sections = customSections(bytes, CONTRACT_SECTION);
+  if (sections.length !== 1) {
+    throw new EnclaveError(
+      'invalid_contract',
+      sections.length === 0 ? 'The module has no enclave.contract section: build it with `enclave build`.' : 'The module has more than one enclave.contract section.',
+    );
+  }
+  return parseContractBytes(new Uint8Array(sections[0]!));
+}
