@@ -23,6 +23,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   attest: async () => (await import('./commands/attest.js')).attestCommand,
   verify: async () => (await import('./commands/verify.js')).verifyCommand,
   'platform-key': async () => (await import('./commands/attest.js')).platformKeyCommand,
+  types: async () => (await import('./commands/types.js')).typesCommand,
 };
 
 function loadersFor(argv: readonly string[]): Loader[] {
