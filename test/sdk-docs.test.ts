@@ -7,7 +7,8 @@
 //                            and its top-level functions exported, so that every one is compiled
 //                            (asc compiles only what is reachable).
 //   ```ts enclave <name>     a whole module named <name>;
-//   ```json contract <name>  its contract.json: the module is built with it, as `enclave build` does;
+//   ```json contract <name>  its contract.json: the module is built with it by `enclave build`'s
+//                            buildModule (compile with the contract's limits, embed, load check);
 //   ```ts host <name>        calls of the built module: `const x = await loadEnclave('...', options?);`
 //                            then lines `await x.call('op', args?); // <expected JS value>` or
 //                            `// throws <code>`, run in order on one instance.
@@ -19,9 +20,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compileAssemblyScript } from '../host/build/compile.js';
-import { checkBuilt } from '../host/build/check.js';
-import { CONTRACT_SECTION, EnclaveError, encodeCustomSection } from '../core/index.js';
-import { loadEnclave, parseContract, type EnclaveHandle } from '../runtime/index.js';
+import { buildModule } from '../host/build-modules.js';
+import { EnclaveError } from '../core/index.js';
+import { loadEnclave, type EnclaveHandle } from '../runtime/index.js';
 
 const DOC = new URL('../docs/SDK.md', import.meta.url);
 const DOC_NAME = 'docs/SDK.md';
@@ -69,19 +70,30 @@ function inPage(diagnostics: string, block: Block): string {
 
 let work: string;
 
-/** Compiles a block as `enclave build` compiles a module; fails naming the page's line. */
-async function compileBlock(block: Block, limits?: Parameters<typeof compileAssemblyScript>[0]['limits']): Promise<Uint8Array> {
+/** Compiles a fragment with enclave build's compiler and settings; fails naming the page's line. */
+async function compileBlock(block: Block): Promise<Uint8Array> {
   const dir = mkdtempSync(path.join(work, `line-${block.line}-`));
   writeFileSync(path.join(dir, 'index.ts'), sourceOf(block));
   try {
     return await compileAssemblyScript({
       baseDir: dir,
       entry: 'index.ts',
-      limits: limits ?? { requestBytes: 65536, replyBytes: 65536, depth: 32, memoryPages: 16 },
+      limits: { requestBytes: 65536, replyBytes: 65536, depth: 32, memoryPages: 16 },
     });
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    throw new Error(`the example at ${DOC_NAME}:${block.line} does not compile:\n${inPage(text, block)}`);
+    throw new Error(`the example at ${DOC_NAME}:${block.line} does not compile:\n${inPage((err as Error).message, block)}`);
+  }
+}
+
+/** Builds a whole module with its contract exactly as `enclave build <dir>` does (compile, embed, check). */
+async function buildBlock(block: Block, contract: Block): Promise<Uint8Array> {
+  const dir = mkdtempSync(path.join(work, `${block.name}-`));
+  writeFileSync(path.join(dir, 'index.ts'), block.body);
+  writeFileSync(path.join(dir, 'contract.json'), contract.body);
+  try {
+    return readFileSync((await buildModule(dir)).output);
+  } catch (err) {
+    throw new Error(`the module at ${DOC_NAME}:${block.line} (contract at line ${contract.line}) does not build:\n${inPage((err as Error).message, block)}`);
   }
 }
 
@@ -158,15 +170,7 @@ describe('docs/SDK.md', () => {
     });
 
     it('builds with its contract, passes the build check and answers as the page says', async () => {
-      const contractBlock = blocks.find((b) => b.kind === 'contract' && b.name === name)!;
-      const raw = literal(contractBlock.body, `${DOC_NAME}:${contractBlock.line}`);
-      const contract = parseContract(raw);
-      const compiled = await compileBlock(block, contract.limits);
-      const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(raw)));
-      const bytes = new Uint8Array(compiled.length + section.length);
-      bytes.set(compiled, 0);
-      bytes.set(section, compiled.length);
-      await checkBuilt(bytes, contract, `${DOC_NAME}:${block.line}`);
+      const bytes = await buildBlock(block, blocks.find((b) => b.kind === 'contract' && b.name === name)!);
 
       const host = blocks.find((b) => b.kind === 'host' && b.name === name)!;
       let calls = 0;
