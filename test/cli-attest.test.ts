@@ -104,15 +104,17 @@ describe('attestation from the CLI', () => {
 
   it("the README's plain-jose check verifies the token", async () => {
     const platformJwk = JSON.parse((await enclave('platform-key')).stdout);
-    const myNonce = Buffer.from(NONCE, 'hex');
+    const nonceHex = NONCE; // the hex the CLI takes and prints
     const expectedMeasurement = measurement;
     // --- as in README.md ---
     const key = await importJWK(platformJwk, 'EdDSA');
-    const { payload } = await jwtVerify(token, key, { typ: 'eat+jwt', maxTokenAge: '5m' });
-    if (payload.eat_nonce !== Buffer.from(myNonce).toString('base64url')) throw new Error('stale evidence');
+    const { payload } = await jwtVerify(token, key, { algorithms: ['EdDSA'], typ: 'eat+jwt', maxTokenAge: '5m' });
+    if (payload.eat_nonce !== Buffer.from(nonceHex, 'hex').toString('base64url')) throw new Error('stale evidence');
     if (payload['enclave.measurement'] !== expectedMeasurement) throw new Error('wrong code');
     // ---
     expect(payload['enclave.platform']).toBe('software');
+    // The README's earlier snippet encoded the hex text itself: that never matches the claim.
+    expect(payload.eat_nonce).not.toBe(Buffer.from(nonceHex).toString('base64url'));
   });
 });
 
