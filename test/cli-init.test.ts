@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseContract } from '../runtime/index.js';
+import { loadEnclave, parseContract } from '../runtime/index.js';
 
 // `enclave init` as users run it: the built CLI (dist/, compiled by test/global-setup.ts), in a
 // temporary folder outside the repository.
@@ -119,6 +119,18 @@ describe('enclave init', () => {
     expect(await readdir(cwd)).toEqual([]);
   });
 
+  it('refuses a folder name with a line break or an invisible character, even with --name', async () => {
+    const cwd = await fresh();
+    // The folder's name goes into comments of the scaffold's .mjs files: a line break would end one.
+    for (const bad of ['kv\nprocess.exit(1)', 'kv\u2028x', 'k\u202ev']) {
+      const r = await enclave(cwd, 'init', bad, '--name', 'kv');
+      expect(r.code, JSON.stringify(bad)).toBe(2);
+      expect(r.stderr).toMatch(/^error\[usage\]: The folder name .* holds control or invisible characters/);
+      expect(r.stderr.trimEnd()).not.toContain('\n'); // printed escaped, on one line
+    }
+    expect(await readdir(cwd)).toEqual([]);
+  });
+
   it('refuses a non-empty folder without --force', async () => {
     const cwd = await fresh();
     await mkdir(path.join(cwd, 'kv'));
@@ -200,6 +212,98 @@ describe('enclave init', () => {
     const cwd = await fresh();
     expect((await enclave(cwd, 'init')).code).toBe(2);
     expect(existsSync(path.join(cwd, 'kv'))).toBe(false);
+  });
+});
+
+// What a new user does after `enclave init kv`, in a folder whose node_modules holds only this
+// package (a link to the repository) and, for the editor check, the compiler it depends on. One
+// build, reused by every test here (the compile takes seconds).
+describe('enclave init, then enclave build, run and types, and the scaffold\'s own test and example', () => {
+  let cwd: string;
+  let dir: string;
+  const tsc = (...args: string[]): Promise<Run> =>
+    exec(cwd, process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), ...args]);
+
+  beforeAll(async () => {
+    cwd = await fresh();
+    dir = path.join(cwd, 'kv');
+    await mkdir(path.join(cwd, 'node_modules'));
+    await symlink(REPO, path.join(cwd, 'node_modules', 'enclave'), 'dir');
+    await symlink(path.join(REPO, 'node_modules', 'assemblyscript'), path.join(cwd, 'node_modules', 'assemblyscript'), 'dir');
+    expect((await enclave(cwd, 'init', 'kv')).code).toBe(0);
+    const built = await enclave(cwd, 'build', 'kv');
+    expect(built.stderr).toBe('');
+    expect(built.code).toBe(0);
+    const types = await enclave(cwd, 'types', 'kv', '--out', 'kv/build/kv.d.ts');
+    expect(types.stderr).toBe('');
+    expect(types.code).toBe(0);
+  }, 180_000);
+
+  it('enclave run calls the built module', async () => {
+    const put = await enclave(cwd, 'run', 'kv/build/kv.wasm', 'put', '{"k":"a","v":"b"}');
+    expect(put.stderr).toBe('');
+    expect(put.code).toBe(0);
+    expect(JSON.parse(put.stdout)).toBeNull();
+    // A fresh instance per command: nothing stored by the previous one.
+    const get = await enclave(cwd, 'run', 'kv/build/kv.wasm', 'get', '{"k":"a"}');
+    expect(get.code).toBe(0);
+    expect(JSON.parse(get.stdout)).toBeNull();
+    const bad = await enclave(cwd, 'run', 'kv/build/kv.wasm', 'put', '{"k":1,"v":"b"}', '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stderr).error.code).toBe('invalid_args');
+  });
+
+  it("the scaffold's node:test test passes", async () => {
+    const r = await exec(cwd, process.execPath, ['--test', 'kv/test/kv.test.mjs']);
+    expect(r.stdout).toMatch(/^# pass 3$/m);
+    expect(r.stdout).toMatch(/^# fail 0$/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('the host example runs, and type-checks with the generated types, which refuse a wrong argument', async () => {
+    const r = await exec(cwd, process.execPath, ['kv/host.example.mjs']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('get greeting -> hello\ncount -> 1\nput with v: 42 -> invalid_args\n');
+    const flags = ['--noEmit', '--allowJs', '--checkJs', '--strict', '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
+    const types = ['--types', 'node', '--typeRoots', path.join(REPO, 'node_modules/@types')];
+    const ok = await tsc(...flags, ...types, 'kv/host.example.mjs');
+    expect(ok.stdout).toBe('');
+    expect(ok.code).toBe(0);
+    // Without its @ts-expect-error, the example's wrong call is a type error.
+    const example = await readFile(path.join(dir, 'host.example.mjs'), 'utf8');
+    await writeFile(path.join(dir, 'wrong.mjs'), example.replace(/^\s*\/\/ @ts-expect-error.*$/m, ''));
+    const wrong = await tsc(...flags, ...types, 'kv/wrong.mjs');
+    await rm(path.join(dir, 'wrong.mjs'));
+    expect(wrong.stdout).toMatch(/wrong\.mjs\(\d+,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
+    expect(wrong.code).not.toBe(0);
+  });
+
+  it("the enclave's tsconfig checks index.ts as AssemblyScript", async () => {
+    const r = await tsc('-p', 'kv/tsconfig.json', '--noEmit');
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('holds its most entries of the largest size, refuses one more with limit, and survives churn', async () => {
+    const kv = await loadEnclave(path.join(dir, 'build', 'kv.wasm'));
+    try {
+      const key = (i: number) => String(i).padStart(256, 'k'); // 256 bytes: the contract's maxLength
+      const v = 'v'.repeat(1024); // ASCII: the most UTF-16 units (memory) for its UTF-8 bytes
+      for (let i = 0; i < 256; i++) await kv.call('put', { k: key(i), v });
+      expect(await kv.call('count')).toBe(256);
+      await expect(kv.call('put', { k: 'one more', v })).rejects.toMatchObject({ code: 'limit' });
+      await kv.call('put', { k: key(0), v: 'replaced' }); // an existing key may still change
+      // Replaced values are garbage the collector must keep up with inside the memory limit.
+      for (let j = 0; j < 2000; j++) await kv.call('put', { k: key(j % 256), v: `${j}${v}`.slice(0, 1024) });
+      expect(await kv.call('count')).toBe(256);
+      expect(await kv.call('get', { k: key(7) })).toBe(`1799${v}`.slice(0, 1024)); // 1799 = 7 + 7 * 256, the last j for key 7
+      expect(await kv.call('del', { k: key(7) })).toBe(true);
+      expect(await kv.call('get', { k: key(7) })).toBeNull(); // a missing key: nil, not a trap
+      await kv.call('put', { k: 'one more', v });
+      expect(await kv.call('count')).toBe(256);
+    } finally {
+      kv.close();
+    }
   });
 });
 

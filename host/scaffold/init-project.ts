@@ -82,6 +82,11 @@ export async function initProject(dir: string, options: InitOptions = {}): Promi
   if (typeof dir !== 'string' || dir.length === 0) throw new UsageError('Name the directory of the new enclave: enclave init <dir>.');
   const abs = path.resolve(dir);
   const folder = path.basename(abs);
+  // The folder's name is written into the README and into comments of the files: a line break
+  // (U+2028 and U+2029 end a line in JavaScript too) would end a comment and start code.
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u.test(folder)) {
+    throw new UsageError(`The folder name ${q(folder)} holds control or invisible characters: name the folder with printable characters.`);
+  }
   const name = options.name ?? folder;
   checkName(name, options.name === undefined);
   const files = scaffoldFiles({ name, folder });

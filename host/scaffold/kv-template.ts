@@ -7,6 +7,7 @@
  * dist/, and the package ships dist/. The contract is built as an object and serialised, so that
  * the name is the only thing that varies and a test can parse it with the runtime's `parseContract`.
  */
+import { typeBaseName } from '../contract-types.js';
 
 /** One file of the scaffold: a path relative to the project folder (`/` separators) and its text. */
 export interface ScaffoldFile {
@@ -68,21 +69,24 @@ export function kvContract(name: string): Record<string, unknown> {
       count: {
         description: 'How many keys are stored.',
         args: { type: 'nil' },
-        reply: { type: 'int' },
+        reply: { type: 'int', min: 0, max: MAX_ENTRIES },
         idempotent: true,
       },
     },
   };
 }
 
-const ENCLAVE_TS = `// A small key-value store inside an enclave, written against the enclave SDK.
+const ENCLAVE_TS = `/// <reference types="assemblyscript/std/assembly/rt" />
+// (For the editor: the runtime functions the SDK uses. The compiler ignores the line.)
+//
+// A small key-value store inside an enclave, written against the enclave SDK.
 //
 // Its state lives in the memory of this instance: it is lost when the instance is discarded (a trap,
 // fuel running out, a host restart). Durable data belongs in sealed storage (the "seal" capability).
 //
 // contract.json is the one source of this enclave's limits: \`enclave build\` gives them to the SDK.
 // The host checks every call's args against the contract's shapes before the enclave sees them; the
-// checks in the handlers below are the second line, for a host that skipped them.
+// checks in the handlers below are the second line.
 
 import { Enclave, Value, Reply, ErrorCode } from "enclave/sdk";
 export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
@@ -162,23 +166,33 @@ const TSCONFIG = `{
 
 function hostExample(p: ScaffoldParams): string {
   const dir = shellWord(p.folder);
-  return `// A host-side example: load the built enclave in this Node.js process and call it.
+  const ops = `${typeBaseName(p.name)}Ops`;
+  const handle = `${typeBaseName(p.name)}Enclave`;
+  return `// @ts-check
+// A host-side example: load the built enclave in this Node.js process and call it, with the calls
+// typed by the contract (the editor checks this file; \`enclave types\` writes the types).
 //
 //   npx enclave build ${dir}
+//   npx enclave types ${dir} --out ${dir}/build/${p.name}.d.ts
 //   node ${dir}/host.example.mjs
 //
-// Any Node.js code of your service does the same: import { loadEnclave } from 'enclave'.
-import { loadEnclave } from 'enclave';
+// In TypeScript: import type { ${ops} } from './${p.folder}/build/${p.name}.js';
+//                const enclave = await loadEnclave<${ops}>(path);
+import { EnclaveError, loadEnclave } from 'enclave';
 
+/** @type {import('./build/${p.name}.js').${handle}} */
 const enclave = await loadEnclave(new URL('./build/${p.name}.wasm', import.meta.url));
 try {
   await enclave.call('put', { k: 'greeting', v: 'hello' });
-  console.log('get greeting ->', await enclave.call('get', { k: 'greeting' }));
+  const value = await enclave.call('get', { k: 'greeting' }); // string | null
+  console.log('get greeting ->', value);
   console.log('count ->', await enclave.call('count'));
   try {
-    await enclave.call('put', { k: 'n', v: 42 }); // v must be a string: the host refuses it
+    // @ts-expect-error v must be a string: the type checker refuses this call, and so does the host.
+    await enclave.call('put', { k: 'n', v: 42 });
   } catch (err) {
-    console.log('put with v: 42 ->', err.code); // invalid_args, checked against contract.json
+    // Match errors on their code, never on their message.
+    console.log('put with v: 42 ->', err instanceof EnclaveError ? err.code : err); // invalid_args
   }
 } finally {
   enclave.close();
@@ -249,6 +263,8 @@ From the folder that holds \`${dir}/\`:
 npx enclave build ${dir}
 # load the module, make one call, print the reply as JSON
 npx enclave run ${dir}/build/${p.name}.wasm put '{"k":"a","v":"b"}'
+# TypeScript types of the ops, from contract.json, for host code (host.example.mjs uses them)
+npx enclave types ${dir} --out ${dir}/build/${p.name}.d.ts
 # the tests (node:test): build first
 node --test ${dir}/test/${p.name}.test.mjs
 \`\`\`
@@ -296,7 +312,7 @@ export function scaffoldFiles(p: ScaffoldParams): ScaffoldFile[] {
       about: 'its contract: name, version, limits, ops and the shapes of their arguments and replies',
     },
     { path: 'tsconfig.json', text: TSCONFIG, about: 'the AssemblyScript settings an editor uses to check index.ts' },
-    { path: 'host.example.mjs', text: hostExample(p), about: 'a host-side example: load the built module and call it' },
+    { path: 'host.example.mjs', text: hostExample(p), about: 'a host-side example: load the built module and call it, typed by the contract' },
     { path: `test/${p.name}.test.mjs`, text: testFile(p), about: 'tests of the built module through the host API (node:test)' },
   ];
   files.push({ path: 'README.md', text: readme(p, files), about: 'how to build, run and test it, and what each file is' });

@@ -14,6 +14,7 @@ function nextSteps(dir: string, name: string): string[] {
   return [
     `npx enclave build ${shellWord(base)}`,
     `npx enclave run ${shellWord(path.join(base, 'build', `${name}.wasm`))} put '{"k":"a","v":"b"}'`,
+    `npx enclave types ${shellWord(base)} --out ${shellWord(path.join(base, 'build', `${name}.d.ts`))}`,
     `node --test ${shellWord(path.join(base, 'test', `${name}.test.mjs`))}`,
   ];
 }
