@@ -270,7 +270,13 @@ node --test ${dir}/test/${p.name}.test.mjs
 \`\`\`
 
 \`enclave run\` loads a fresh instance per command, so a \`get\` in a second command finds nothing:
-state lives in one instance's memory. \`node ${dir}/host.example.mjs\` shows calls that share one.
+state lives in one instance's memory. \`--ndjson\` sends several calls to one instance, one JSON line
+each on stdin; \`node ${dir}/host.example.mjs\` does the same from code:
+
+\`\`\`sh
+printf '%s\\n' '{"op":"put","args":{"k":"a","v":"b"}}' '{"op":"get","args":{"k":"a"}}' |
+  npx enclave run ${dir}/build/${p.name}.wasm --ndjson
+\`\`\`
 
 ## Files
 
@@ -278,7 +284,9 @@ ${list}
 
 Edit \`index.ts\` and \`contract.json\` together: every op of the contract needs a handler
 (\`Enclave.op\`), and the contract's \`limits\` are the enclave's (the build gives them to the SDK).
-Raise \`limits.fuel\` when a call fails with \`fuel_exhausted\`.
+\`limits.fuel\` bounds the instructions of one call (\`fuel_exhausted\` past it): \`enclave run --stats\`
+prints what a call used. Size it above your costliest call; here that is a \`put\` that runs a full
+garbage collection near the memory limit (about 4 million of the 10 million).
 
 \`tsconfig.json\` makes an editor check this folder as AssemblyScript (its own standard library,
 types such as \`i32\`). Exclude this folder from your host project's tsconfig, which would check it as
