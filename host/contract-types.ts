@@ -131,8 +131,8 @@ function argType(shape: Shape, defined: boolean, depth: number, uses: Uses): str
         uses.argValue = true;
         lines.push(`${pad(depth + 1)}readonly [key: string]: ArgValue;`);
       } else if (fields.length === 0) {
-        // Only keys whose value is undefined (absent) may be there: `{}` alone, as TypeScript reads it.
-        lines.push(`${pad(depth + 1)}readonly [key: string]: undefined;`);
+        // No key at all: the check refuses an undeclared key even when its value is undefined.
+        lines.push(`${pad(depth + 1)}readonly [key: string]: never;`);
       }
       base = `{\n${lines.join('\n')}\n${pad(depth)}}`;
       break;

@@ -58,8 +58,10 @@ export type CallArgs<Op> = [Op] extends [{ readonly args: infer A }]
 /** What `call` resolves with for an op. */
 export type ReplyOf<Op> = [Op] extends [{ readonly reply: infer R }] ? R : unknown;
 
+/** Whether `T` is a union (`true` for some member then). */
+type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
 /** `K` when it names one op; `never` for a union (whose args could be another op's). */
-type OneOp<K> = [K] extends [infer U] ? (U extends unknown ? ([K] extends [U] ? K : never) : never) : never;
+type OneOp<K> = true extends IsUnion<K> ? never : K;
 
 /**
  * The `call` of a handle: typed by `Ops` when it lists its ops; the untyped
