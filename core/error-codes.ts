@@ -116,6 +116,10 @@ export const ERROR_TABLE = {
   debug_not_allowed: { class: A, message: 'The enclave ran with debugging or tracing that can see inside it, which the policy forbids: run it without debugging.' },
   report_data_mismatch: { class: A, message: 'The evidence report data differs from the expected value: request fresh evidence bound to the expected data.' },
 
+  // The build (host/build-modules.ts, `enclave build`): the module did not compile, or the built
+  // module failed its load check (a contract op without a handler).
+  build_failed: { class: E, message: 'The enclave module could not be built: fix what the compiler or the load check reported.' },
+
   // The CLI's own: a command line it cannot act on (host/cli).
   usage: { class: 'UsageError', usage: true, message: 'The command line is not valid: see `enclave help <command>`.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,119 +1,183 @@
 /**
- * Builds enclave modules: AssemblyScript to Wasm with the settings of asconfig.json, then the
- * contract embedded as the `enclave.contract` custom section (docs/ABI.md §6), so the contract is
- * covered by the module's measurement.
+ * `enclave build`: enclave modules from AssemblyScript sources, self-contained. Each module is a
+ * directory holding `index.ts` and `contract.json`; it is compiled with the built-in settings
+ * (host/build/settings.ts, never an asconfig.json) against the SDK of this package (`enclave/sdk`,
+ * host/build/compile.ts), given its contract's limits as the SDK's constants, then the contract is
+ * embedded as the `enclave.contract` custom section (docs/ABI.md §6), so the contract is covered by
+ * the module's measurement. Last, a load check (host/build/check.ts): the module loads with the
+ * runtime and every contract op has a handler.
  *
- * Reproducible: the compiler is pinned by package-lock.json, the contract is re-serialised from
- * its parsed form, and no path, time or host detail enters the output; the same sources give
- * byte-identical `.wasm` files (checked by test/build.test.ts).
+ * Reproducible: the compiler is pinned by package-lock.json, asc works from the module's own
+ * directory (so the file names that reach abort messages are relative to it), the contract is
+ * re-serialised from its parsed JSON, and no path, time or host detail enters the output: the same
+ * sources give byte-identical `.wasm` files from any working directory (test/build.test.ts).
  */
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import asc from 'assemblyscript/asc';
 import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, UsageError } from '../core/index.js';
-import { parseContract } from '../runtime/index.js';
+import { parseContract, type Contract } from '../runtime/index.js';
+import { checkBuilt } from './build/check.js';
+import { compileAssemblyScript } from './build/compile.js';
 
 /** One built module. */
 export interface BuiltModule {
+  /** The contract's name. */
   readonly name: string;
+  /** The module's directory, absolute. */
+  readonly dir: string;
+  /** The `.wasm` written, absolute. */
   readonly output: string;
   readonly bytes: number;
 }
 
 /** Options of {@link buildModules}. */
 export interface BuildOptions {
-  /** Project root holding asconfig.json and enclave-modules/; default: the working directory. */
-  root?: string;
-  /** Module directories (relative to root) to build; default: every enclave-modules/* with a contract.json. */
-  modules?: string[];
+  /**
+   * Module directories, absolute or relative to `cwd`. Default: every `enclave-modules/<name>/`
+   * under `cwd` holding a contract.json.
+   */
+  dirs?: readonly string[];
+  /** Where to write `<name>.wasm`, absolute or relative to `cwd`. Default: each module's `build/`. */
+  out?: string;
+  /** The directory relative paths start from. Default: `process.cwd()`. */
+  cwd?: string;
 }
 
+/** The sources of one module, read and checked. */
+interface ModuleSources {
+  readonly dir: string;
+  readonly contract: Contract;
+  /** The contract as the author wrote it (parsed JSON), embedded re-serialised. */
+  readonly raw: unknown;
+}
 
-async function findModules(root: string): Promise<string[]> {
-  const base = path.join(root, 'enclave-modules');
+async function findModules(cwd: string): Promise<string[]> {
+  const base = path.join(cwd, 'enclave-modules');
   let entries;
   try {
     entries = await readdir(base, { withFileTypes: true });
   } catch (err) {
-    // Run in the wrong directory (an installed package's user, a typo in --root): say where we looked.
+    // Run in the wrong directory (a project with its modules elsewhere): say where we looked.
     throw new UsageError(
-      `No enclave-modules/ directory in ${root}: run enclave build in a project holding enclave-modules/<name>/ ` +
-        '(index.ts and contract.json) and asconfig.json, or pass --root.',
+      `No enclave-modules/ directory in ${cwd}: pass the module directories to build (enclave build <dir>...), ` +
+        'each holding index.ts and contract.json.',
       { cause: err },
     );
   }
   const found: string[] = [];
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (!entry.isDirectory()) continue;
-    const dir = path.join('enclave-modules', entry.name);
-    if (await exists(path.join(root, dir, 'contract.json'))) found.push(dir);
+    const dir = path.join(base, entry.name);
+    if (await isFile(path.join(dir, 'contract.json'))) found.push(dir);
   }
   return found;
 }
 
-async function exists(file: string): Promise<boolean> {
+async function isFile(file: string): Promise<boolean> {
   try {
-    await stat(file);
-    return true;
+    return (await stat(file)).isFile();
   } catch {
     return false;
   }
 }
 
 /**
- * Compiles one module directory (`index.ts` + `contract.json`) to `build/<name>.wasm`.
- * @throws {EnclaveError} `invalid_contract` for a bad contract, `invalid_module` when asc fails.
+ * Reads and checks a module directory's sources.
+ * @throws {UsageError} for a missing directory or index.ts; {@link EnclaveError} `invalid_contract`.
  */
-export async function buildModule(root: string, dir: string): Promise<BuiltModule> {
-  const contractPath = path.join(root, dir, 'contract.json');
+async function readSources(dir: string): Promise<ModuleSources> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch (err) {
+    throw new UsageError(`${dir} does not exist: pass a module directory holding index.ts and contract.json.`, { cause: err });
+  }
+  if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory: pass a module directory holding index.ts and contract.json.`);
+  const entry = path.join(dir, 'index.ts');
+  if (!(await isFile(entry))) throw new UsageError(`${entry} does not exist: a module directory holds index.ts (its entry) and contract.json.`);
+  const contractPath = path.join(dir, 'contract.json');
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(contractPath, 'utf8'));
   } catch (err) {
-    throw new EnclaveError('invalid_contract', `${contractPath} is not readable JSON: ${(err as Error).message}`);
+    throw new EnclaveError('invalid_contract', `${contractPath} is not readable JSON: ${(err as Error).message}`, { cause: err });
   }
-  const contract = parseContract(raw);
-  const wasmRel = path.join(dir, 'build', `${contract.name}.wasm`);
-  const stdout = asc.createMemoryStream();
-  const stderr = asc.createMemoryStream();
-  const { error } = await asc.main(
-    [
-      path.join(dir, 'index.ts'),
-      '--config', 'asconfig.json',
-      '--target', 'release',
-      '--maximumMemory', String(contract.limits.memoryPages),
-      '--outFile', wasmRel,
-      '--baseDir', root,
-    ],
-    { stdout, stderr },
-  );
-  if (error) {
-    throw new EnclaveError('invalid_module', `asc failed for ${dir}:\n${stderr.toString()}`);
+  let contract: Contract;
+  try {
+    contract = parseContract(raw);
+  } catch (err) {
+    if (err instanceof EnclaveError) throw new EnclaveError(err.code, `${contractPath}: ${err.message}`, { cause: err });
+    throw err;
   }
-  const wasmPath = path.join(root, wasmRel);
-  const compiled = new Uint8Array(await readFile(wasmPath));
+  return { dir, contract, raw };
+}
+
+/** Compiles, embeds the contract, checks: the module's final bytes. */
+async function buildBytes(sources: ModuleSources): Promise<Uint8Array> {
+  const { dir, contract, raw } = sources;
+  const compiled = await compileAssemblyScript({ baseDir: dir, entry: 'index.ts', limits: contract.limits });
   // Embed what the author wrote, validated and re-serialised without whitespace (the same bytes
   // every time); parseContract fills in the same defaults at load.
   const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(raw)));
   const out = new Uint8Array(compiled.length + section.length);
   out.set(compiled, 0);
   out.set(section, compiled.length);
-  await mkdir(path.dirname(wasmPath), { recursive: true });
-  await writeFile(wasmPath, out);
-  return { name: contract.name, output: wasmRel, bytes: out.length };
+  await checkBuilt(out, contract, dir);
+  return out;
+}
+
+/** Writes a file whole or not at all (a reader never sees half a module). */
+async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, file);
 }
 
 /**
- * Builds every enclave module of a project (or the ones named).
- * @throws {UsageError} when `root` has no enclave-modules/ directory (and no modules are named);
- *   {@link EnclaveError} `invalid_contract` or `invalid_module` from {@link buildModule}.
+ * Builds one module directory (`index.ts` + `contract.json`) to `<dir>/build/<name>.wasm`, or to
+ * `<outDir>/<name>.wasm`.
+ * @throws {UsageError} for a missing directory or index.ts; {@link EnclaveError} `invalid_contract`
+ *   for a bad contract, `build_failed` for a compile error or a failed load check.
  * @example
- * const built = await buildModules({ root: process.cwd() });
+ * const built = await buildModule('/work/kv');
+ */
+export async function buildModule(dir: string, outDir?: string): Promise<BuiltModule> {
+  const sources = await readSources(path.resolve(dir));
+  return write(sources, await buildBytes(sources), outDir === undefined ? undefined : path.resolve(outDir));
+}
+
+async function write(sources: ModuleSources, bytes: Uint8Array, outDir: string | undefined): Promise<BuiltModule> {
+  const output = path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
+  await writeAtomic(output, bytes);
+  return { name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length };
+}
+
+/**
+ * Builds the modules named (or every `enclave-modules/*` with a contract.json under `cwd`). Every
+ * directory and contract is checked before anything compiles; modules are built one after another.
+ * @throws {UsageError} as {@link buildModule}, and when two modules would write the same file;
+ *   {@link EnclaveError} `invalid_contract`, `build_failed`.
+ * @example
+ * const built = await buildModules({ dirs: ['kv'], out: 'dist/enclaves' });
  */
 export async function buildModules(options: BuildOptions = {}): Promise<BuiltModule[]> {
-  const root = path.resolve(options.root ?? process.cwd());
-  const dirs = options.modules ?? (await findModules(root));
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const dirs = options.dirs === undefined || options.dirs.length === 0 ? await findModules(cwd) : options.dirs.map((d) => path.resolve(cwd, d));
+  const outDir = options.out === undefined ? undefined : path.resolve(cwd, options.out);
+  const all: ModuleSources[] = [];
+  const outputs = new Map<string, string>();
+  for (const dir of dirs) {
+    const sources = await readSources(dir);
+    const output = path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
+    const other = outputs.get(output);
+    if (other !== undefined && other !== sources.dir) {
+      throw new UsageError(`${other} and ${sources.dir} would both be written to ${output}: build them to different --out directories.`);
+    }
+    if (other === undefined) all.push(sources);
+    outputs.set(output, sources.dir);
+  }
   const built: BuiltModule[] = [];
-  for (const dir of dirs) built.push(await buildModule(root, dir));
+  for (const sources of all) built.push(await write(sources, await buildBytes(sources), outDir));
   return built;
 }

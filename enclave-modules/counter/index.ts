@@ -1,15 +1,13 @@
 // counter: state that lives across calls in one instance (and is lost when the instance is
 // discarded: durable state belongs in sealed storage, docs/ABI.md §7).
 
-import { Enclave, Value, Reply, ErrorCode } from "../sdk";
-export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+import { Enclave, Value, Reply, ErrorCode } from "enclave/sdk";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 
 // State first: AssemblyScript wants globals declared before the top-level code that registers the
 // handlers using them.
 let count: i64 = 0;
 
-// Keep in step with contract.json `limits`.
-Enclave.setLimits(1024, 1024, 8, 4);
 Enclave.op("incr", incr);
 Enclave.op("get", get);
 Enclave.op("reset", reset);

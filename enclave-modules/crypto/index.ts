@@ -5,16 +5,14 @@
 // keys inside (from the `random` or `seal` capability) and never returns or accepts them: see
 // docs/THREAT-MODEL.md.
 
-import { Enclave, Value, Reply } from "../sdk";
+import { Enclave, Value, Reply } from "enclave/sdk";
 import {
   sha256, sha512, hmacSha256, hmacSha512, hkdfSha256, HKDF_SHA256_MAX_OUTPUT,
   chacha20poly1305Seal, chacha20poly1305Open, xchacha20poly1305Seal, xchacha20poly1305Open,
   x25519, x25519PublicKey, ed25519PublicKey, ed25519Sign, ed25519Verify, equalBytes,
-} from "../sdk/crypto";
-export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+} from "enclave/sdk/crypto";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 
-// Keep in step with contract.json `limits`.
-Enclave.setLimits(1100000, 1100000, 8, 128); // contract.json limits
 Enclave.op("sha256", opSha256);
 Enclave.op("sha512", opSha512);
 Enclave.op("hmac_sha256", opHmacSha256);

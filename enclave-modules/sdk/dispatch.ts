@@ -5,7 +5,7 @@ import { Value } from "./value";
 import { Reply, ErrorCode, errorCodeName } from "./reply";
 import { Reader, ReadError, readErrorMessage } from "./msgpack/reader";
 import { Writer } from "./msgpack/writer";
-import { requestBytesLimit, replyBytesLimit, depthLimit, memoryPagesLimit, decodeBudget, setLimitsImpl } from "./limits";
+import { requestBytesLimit, replyBytesLimit, depthLimit, memoryPagesLimit, decodeBudget } from "./limits";
 import { enclave_abort } from "./env";
 import { allocBuffer } from "./_alloc";
 
@@ -43,15 +43,14 @@ function findOp(p: usize, n: u32): i32 {
 }
 
 /**
- * The module's registry of operations and limits. Call it at the module's top level (it runs once,
- * when the instance starts).
+ * The module's registry of operations. Call it at the module's top level (it runs once, when the
+ * instance starts). The limits the SDK enforces are the contract's: `enclave build` gives them.
  *
  * @example
  * ```ts
- * import { Enclave, Value, Reply } from "../sdk";
- * export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+ * import { Enclave, Value, Reply } from "enclave/sdk";
+ * export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
  *
- * Enclave.setLimits(1024, 1024, 8, 4); // the contract's limits
  * Enclave.op("echo", echo);
  *
  * function echo(args: Value): Reply {
@@ -75,19 +74,6 @@ export class Enclave {
     }
     opNames.push(bytes);
     opHandlers.push(handler);
-  }
-
-  /**
-   * Sets the limits the SDK enforces to the contract's `limits` (ABI §5); the defaults are the ABI's
-   * (65536, 65536, 32, 16). Requests over `requestBytes`, nested deeper than `depth`, or decoding
-   * into more objects than `memoryPages` leaves room for get `bad_request`; replies over
-   * `replyBytes` or deeper than `depth` are replaced by a `limit` error. `depth` is clamped to
-   * 2..512 and `replyBytes` to at least 32. Pass `memoryPages` equal to the contract's (the build's
-   * `--maximumMemory`).
-   * @example `Enclave.setLimits(1024, 1024, 8, 4);`
-   */
-  static setLimits(requestBytes: i32, replyBytes: i32, depth: i32, memoryPages: i32 = 16): void {
-    setLimitsImpl(requestBytes, replyBytes, depth, memoryPages);
   }
 }
 
@@ -168,6 +154,7 @@ function dispatch(ptr: usize, len: i32): Reply {
   let opLen: u32 = 0;
   let haveOp = false;
   let haveArgs = false;
+  let probe = false;
   let args = Value.nil();
   for (let i: i64 = 0; i < n; i++) {
     if (!r.readStrRaw()) return decodeError(r, "request keys must be strings");
@@ -185,6 +172,11 @@ function dispatch(ptr: usize, len: i32): Reply {
       if (haveArgs) return Reply.badRequest("duplicate key args");
       args = r.readValue(2);
       haveArgs = true;
+    } else if (kLen == 5 && load<u32>(kp) == 0x626f7270 /* "prob" */ && load<u8>(kp, 4) == 0x65 /* "e" */) {
+      // ABI §4.1: `probe: true` asks whether `op` has a handler, without calling it (enclave build's
+      // load check). Any other value is ignored like an unknown key.
+      let v = r.readValue(2);
+      if (v.isBool() && v.asBool()) probe = true;
     } else {
       r.readValue(2); // ignored, but it must still be valid
     }
@@ -195,6 +187,7 @@ function dispatch(ptr: usize, len: i32): Reply {
 
   let h = findOp(r.base + <usize>opOff, opLen);
   if (h < 0) return Reply.err(ErrorCode.UnknownOp, "no handler for this op");
+  if (probe) return Reply.ok();
   return unchecked(opHandlers[h])(args);
 }
 

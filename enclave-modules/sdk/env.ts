@@ -44,7 +44,7 @@ const abortBuf: usize = memory.data(ABORT_MAX);
 @inline
 function putAscii(s: string | null, at: i32): i32 {
   if (changetype<usize>(s) == 0) return at; // identity, not String.__eq
-  let n = s.length;
+  let n = changetype<string>(s).length; // not null (checked above): a cast, no run-time check
   let p = changetype<usize>(s);
   for (let i = 0; i < n && at < ABORT_MAX; i++) {
     let c = <u32>load<u16>(p + (<usize>i << 1));
@@ -67,7 +67,9 @@ function putU32(v: u32, at: i32): i32 {
 }
 
 /**
- * AssemblyScript's `abort` replacement (wired with `--use abort=enclave-modules/sdk/env/enclave_abort`).
+ * AssemblyScript's `abort` replacement (wired by `enclave build` with
+ * `--use abort=~lib/enclave/enclave-modules/sdk/env/enclave_abort`, the name of this function where asc
+ * finds the package: node_modules/enclave).
  * Reports `message at file:line:column` (printable ASCII, at most 256 bytes) through the `enclave.abort`
  * import, which never returns: the host fails the call with `trap` and discards the instance.
  * Enclave code should not call it directly; return `Reply.err(...)` for expected failures.

@@ -1,12 +1,13 @@
 // The three exports of docs/ABI.md §2. A module's entry file re-exports them:
 //
-//   export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+//   export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 //
-// (`memory` is exported by the compiler; its maximum comes from `--maximumMemory`.)
+// (`memory` is exported by the compiler; its maximum is the contract's `limits.memoryPages`, which
+// `enclave build` passes as `--maximumMemory`.)
 
 import { allocRequest, handleCall } from "./dispatch";
-// The `--use abort=enclave-modules/sdk/env/enclave_abort` replacement lives in env.ts, which must be
-// part of every module's program.
+// The `abort` replacement (`--use abort=~lib/enclave/enclave-modules/sdk/env/enclave_abort`, given by
+// `enclave build`) lives in env.ts, which must be part of every module's program.
 import "./env";
 
 /** ABI §2: the ABI version this SDK speaks. @example `enclave_abi_version() == 1` */

@@ -1,11 +1,12 @@
-// The AssemblyScript guest SDK: what an enclave module imports.
+// The AssemblyScript guest SDK: what an enclave module imports, as `enclave/sdk` (sdk/index.ts
+// re-exports this file; docs/SDK.md is its reference). It implements ABI version 1 (docs/ABI.md).
+// Its limits are the contract's, given by `enclave build` (limits.ts).
 //
 // @example
 // ```ts
-// import { Enclave, Value, Reply, ErrorCode } from "../sdk";
-// export { enclave_abi_version, enclave_alloc, enclave_call } from "../sdk/exports";
+// import { Enclave, Value, Reply, ErrorCode } from "enclave/sdk";
+// export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 //
-// Enclave.setLimits(1024, 1024, 8, 4); // the contract's limits
 // Enclave.op("incr", incr);
 //
 // let count: i64 = 0;

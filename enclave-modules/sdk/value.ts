@@ -46,14 +46,20 @@ export class Value {
    */
   _n: u64;
   /** @internal str (valid UTF-8) or bin bytes; for a decoded one a view of `_src`, made on demand */
+  // @ts-ignore: null until set; AssemblyScript zeroes fields (an initializer would cost a store per Value)
   _bytes: Uint8Array | null;
-  /** @internal str as an AssemblyScript string, decoded lazily */ _text: string | null;
+  /** @internal str as an AssemblyScript string, decoded lazily */
+  // @ts-ignore: as _bytes
+  _text: string | null;
   /**
    * @internal array items, or map entries as key, value, key, value, ...: the first `_n` slots (one
    * allocation, not an Array and its buffer); null while empty
    */
+  // @ts-ignore: as _bytes
   _items: StaticArray<Value> | null;
-  /** @internal the request buffer a decoded str or bin lies in (see `_n`), or null */ _src: ArrayBuffer | null;
+  /** @internal the request buffer a decoded str or bin lies in (see `_n`), or null */
+  // @ts-ignore: as _bytes
+  _src: ArrayBuffer | null;
 
   /** @internal use the static constructors */
   constructor(kind: Kind, n: u64) {

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import asc from 'assemblyscript/asc';
+import { compileAssemblyScript } from '../../host/build/compile.js';
+import { ABORT_ALIAS } from '../../host/build/settings.js';
 import { Unpackr } from 'msgpackr';
 
 /** The repository root (asc runs from here, as the build tool does). */
@@ -39,25 +40,27 @@ export interface RawEnclave {
 
 /**
  * Compiles `enclave-modules/<name>/index.ts` exactly as the build tool does (without the contract
- * section). Cached in test/build/ by a hash of the sources, so test files don't each recompile;
- * `cache: false` compiles afresh (the reproducibility test).
+ * section and the load check): from the module's directory, with its contract's limits. Cached in
+ * test/build/ by a hash of the sources, so test files don't each recompile; `cache: false` compiles
+ * afresh (the reproducibility test).
  */
 export async function compileModule(name: string, extraArgs: string[] = [], opts: { cache?: boolean } = {}): Promise<Uint8Array> {
   const contract = JSON.parse(readFileSync(`${ROOT}enclave-modules/${name}/contract.json`, 'utf8'));
-  const pages = String(contract.limits?.memoryPages ?? 16);
-  const args = ['--maximumMemory', pages, ...extraArgs];
-  const entry = `enclave-modules/${name}/index.ts`;
-  if (opts.cache === false) return compileEntry(entry, args);
+  const { requestBytes = 65536, replyBytes = 65536, depth = 32, memoryPages = 16 } = contract.limits ?? {};
+  const limits = { requestBytes, replyBytes, depth, memoryPages };
+  const compile = () => compileAssemblyScript({ baseDir: `${ROOT}enclave-modules/${name}`, entry: 'index.ts', limits, extraArgs });
+  if (opts.cache === false) return compile();
   const hash = createHash('sha256');
-  for (const file of [...sourcesUnder('enclave-modules/sdk'), ...sourcesUnder(`enclave-modules/${name}`), 'asconfig.json']) {
+  const sources = [...sourcesUnder('enclave-modules/sdk'), ...sourcesUnder('sdk'), ...sourcesUnder('host/build'), ...sourcesUnder(`enclave-modules/${name}`)];
+  for (const file of sources) {
     hash.update(file).update('\0').update(readFileSync(ROOT + file)).update('\0');
   }
-  hash.update(JSON.stringify(args));
+  hash.update(JSON.stringify(extraArgs));
   const cached = `${ROOT}test/build/${name}-${hash.digest('hex').slice(0, 16)}.wasm`;
   try {
     return new Uint8Array(readFileSync(cached));
   } catch {
-    const bytes = await compileEntry(entry, args);
+    const bytes = await compile();
     mkdirSync(`${ROOT}test/build`, { recursive: true });
     const tmp = `${cached}.${process.pid}.tmp`;
     writeFileSync(tmp, bytes);
@@ -77,28 +80,12 @@ function sourcesUnder(dir: string): string[] {
   return out;
 }
 
-/** Compiles an AssemblyScript entry (path relative to the repo root) with the repo's asconfig. */
+/**
+ * Compiles an AssemblyScript entry (path relative to the repo root) with the build's settings
+ * (host/build/compile.ts: `enclave/sdk` is this checkout's SDK) and the ABI's default limits.
+ */
 export async function compileEntry(entry: string, extraArgs: string[] = []): Promise<Uint8Array> {
-  let binary: Uint8Array | undefined;
-  let errText = '';
-  const out = 'out.wasm';
-  const { error } = await asc.main(
-    [entry, '--baseDir', ROOT, '--config', 'asconfig.json', '--target', 'release', ...extraArgs, '-o', out],
-    {
-      writeFile(filename: string, contents: Uint8Array | string) {
-        if (filename.endsWith(out) && typeof contents !== 'string') binary = contents;
-      },
-      stdout: { write: () => true } as never,
-      stderr: {
-        write: (s: string | Uint8Array) => {
-          errText += String(s);
-          return true;
-        },
-      } as never,
-    },
-  );
-  if (error || !binary) throw new Error(`asc failed for ${entry}: ${error?.message ?? 'no output'}\n${errText}`);
-  return binary;
+  return compileAssemblyScript({ baseDir: ROOT, entry, extraArgs: ['--use', ABORT_ALIAS, ...extraArgs] });
 }
 
 /** Instantiates `bytes` with stub `enclave` imports. */

@@ -1,13 +1,16 @@
 // Test fixture for the SDK's forced collections near the memory maximum (compiled by
 // test/sdk-gc.test.ts with --maximumMemory 16). Exports the SDK's count of forced collections.
 
-import { Enclave, Value, Reply } from "../../enclave-modules/sdk";
-export { enclave_abi_version, enclave_alloc, enclave_call } from "../../enclave-modules/sdk/exports";
-export { sdkCollections as sdk_collections } from "../../enclave-modules/sdk/dispatch";
+import { Enclave, Value, Reply } from "enclave/sdk";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
+// The SDK's internals, by their path in the package (tests only).
+export { sdkCollections as sdk_collections } from "enclave/enclave-modules/sdk/dispatch";
+import { setLimitsImpl } from "enclave/enclave-modules/sdk/limits";
 
 let count: i64 = 0;
 
-Enclave.setLimits(200000, 200000, 8, 16);
+// A module's limits are its contract's, given by enclave build; this fixture has no contract.
+setLimitsImpl(200000, 200000, 8, 16);
 Enclave.op("incr", incr);
 Enclave.op("echo", echo);
 Enclave.op("garbage", garbage);

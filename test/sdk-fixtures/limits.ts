@@ -1,13 +1,16 @@
 // Test fixture for the SDK (compiled by test/sdk-limits.test.ts into test/sdk-fixtures/build/).
 // Small limits, and ops that push the reply path to its edges.
 
-import { Enclave, Value, Reply, ErrorCode, randomBytes } from "../../enclave-modules/sdk";
-export { enclave_abi_version, enclave_alloc, enclave_call } from "../../enclave-modules/sdk/exports";
+import { Enclave, Value, Reply, ErrorCode, randomBytes } from "enclave/sdk";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
+// The SDK's internals, by their path in the package (tests only): limits changed at run time.
+import { setLimitsImpl } from "enclave/enclave-modules/sdk/limits";
 
 let kept: Value = Value.nil();
 let keptView: Value = Value.nil();
 
-Enclave.setLimits(256, 128, 4, 4);
+// A module's limits are its contract's, given by enclave build; this fixture has no contract.
+setLimitsImpl(256, 128, 4, 4);
 Enclave.op("big", big);
 Enclave.op("deep", deep);
 Enclave.op("cycle", cycle);
@@ -23,7 +26,7 @@ Enclave.op("edit", edit);
 
 /** `[requestBytes, replyBytes, depth]`: changes the limits at run time (tests only). */
 function setLimits(args: Value): Reply {
-  Enclave.setLimits(<i32>args.at(0).asInt(), <i32>args.at(1).asInt(), <i32>args.at(2).asInt(), 4);
+  setLimitsImpl(<i32>args.at(0).asInt(), <i32>args.at(1).asInt(), <i32>args.at(2).asInt(), 4);
   return Reply.ok();
 }
 

@@ -1,8 +1,8 @@
 // Test fixture: the ABI without the SDK (a raw copy-in/copy-out echo), the baseline the SDK's echo
 // is measured against in test/slow/sdk-perf.test.ts.
 
-// asconfig.json's `--use abort=enclave-modules/sdk/env/enclave_abort` needs env.ts in the program.
-import "../../enclave-modules/sdk/env";
+// The build's `--use abort=~lib/enclave/enclave-modules/sdk/env/enclave_abort` needs env.ts in the program.
+import "enclave/enclave-modules/sdk/env";
 
 const CAP: usize = (1 << 20) + 64;
 const DESC: usize = memory.data(8, 4);

@@ -1,19 +1,38 @@
-/** `enclave build [module-dir...]`: compile enclave modules and embed their contracts. */
+/** `enclave build [dir...] [--out <dir>] [--json]`: compile enclave modules and embed their contracts. */
+import path from 'node:path';
 import { Command } from 'commander';
-import { buildModules } from '../../build-modules.js';
-import { handleError } from '../handle-error.js';
+import { EnclaveError } from '../../../core/index.js';
+import { escapeMessage, stringifyForTerminal } from '../_escape.js';
+import { EXIT, handleError } from '../handle-error.js';
 
 export const buildCommand = new Command('build')
-  .description('compile enclave modules (AssemblyScript) to .wasm with their contract embedded')
-  .argument('[module-dir...]', 'module directories (default: every enclave-modules/* with a contract.json)')
-  .option('--root <dir>', 'project root holding asconfig.json', process.cwd())
+  .description(
+    'compile enclave modules (a directory with index.ts and contract.json) to <dir>/build/<name>.wasm, ' +
+      'with the contract embedded, and check that every contract op has a handler',
+  )
+  .argument('[dir...]', 'module directories, absolute or relative (default: every enclave-modules/* with a contract.json)')
+  .option('--out <dir>', 'write <name>.wasm files here instead of each module\'s build/')
   .option('--json', 'print the result as JSON')
-  .action(async (dirs: string[], opts) => {
+  .action(async (dirs: string[], opts: { out?: string; json?: boolean }) => {
     try {
-      const built = await buildModules({ root: opts.root, modules: dirs.length > 0 ? dirs : undefined });
-      if (opts.json) process.stdout.write(`${JSON.stringify(built, null, 2)}\n`);
-      else for (const b of built) process.stdout.write(`built ${b.output} (${b.bytes} bytes)\n`);
+      // Loaded here: the compiler comes with it, and only this command needs it.
+      const { buildModules } = await import('../../build-modules.js');
+      const built = await buildModules({ dirs, ...(opts.out === undefined ? {} : { out: opts.out }) });
+      if (opts.json) process.stdout.write(`${stringifyForTerminal(built, 2)}\n`);
+      else for (const b of built) process.stdout.write(`built ${escapeMessage(shown(b.output))} (${b.bytes} bytes)\n`);
     } catch (err) {
+      if (!opts.json && err instanceof EnclaveError && err.code === 'build_failed') {
+        // The compiler's diagnostics are lines: printed as lines, each escaped.
+        process.stderr.write(`error[build_failed]: ${err.message.split('\n').map(escapeMessage).join('\n')}\n`);
+        process.exitCode = EXIT.failed;
+        return;
+      }
       handleError(err, opts.json);
     }
   });
+
+/** A path relative to the working directory when it is under it, else absolute. */
+function shown(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}

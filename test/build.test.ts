@@ -1,0 +1,256 @@
+// `enclave build` as a module author meets it: any folder, relative and absolute paths, --out, the
+// compiler's own diagnostics, reproducible bytes, a user's asconfig.json ignored, the load check (a
+// contract op without a handler), and the contract's limits given to the SDK (they cannot drift).
+
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EnclaveError } from '../core/index.js';
+import { buildModules } from '../host/build-modules.js';
+import { loadEnclave } from '../runtime/index.js';
+import { ROOT } from './helpers/raw-abi.js';
+
+const execFileP = promisify(execFile);
+const CLI = path.join(ROOT, 'dist/host/cli/main.js');
+
+async function enclave(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<EnclaveError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(EnclaveError);
+  return err as EnclaveError;
+}
+
+const KV_SOURCE = `import { Enclave, Value, Reply } from "enclave/sdk";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
+
+let stored: Value = Value.nil();
+Enclave.op("put", put);
+Enclave.op("get", get);
+
+function put(args: Value): Reply {
+  stored = args.get("v");
+  return Reply.ok();
+}
+
+function get(args: Value): Reply {
+  return Reply.ok(stored);
+}
+`;
+
+const KV_CONTRACT = {
+  abi: 1,
+  name: 'kv',
+  version: '0.1.0',
+  svn: 1,
+  capabilities: [],
+  limits: { requestBytes: 4096, replyBytes: 4096, depth: 8, memoryPages: 4 },
+  ops: {
+    put: { args: { type: 'map', fields: { v: { type: 'str', maxLength: 100 } }, required: ['v'] }, reply: { type: 'nil' } },
+    get: { args: { type: 'nil' }, reply: { type: 'str', nullable: true } },
+  },
+};
+
+/** A module directory: `index.ts` and `contract.json`. */
+async function moduleDir(dir: string, source = KV_SOURCE, contract: unknown = KV_CONTRACT): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'index.ts'), source);
+  await writeFile(path.join(dir, 'contract.json'), `${JSON.stringify(contract, null, 2)}\n`);
+  return dir;
+}
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'enclave-build-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('enclave build: where and what', () => {
+  it('a missing directory is a usage error naming its absolute path (exit 2), and nothing is built', async () => {
+    const r = await enclave(work, 'build', 'no-such-dir');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`error[usage]: ${path.join(work, 'no-such-dir')} does not exist: pass a module directory holding index.ts and contract.json.\n`);
+    const json = await enclave(work, 'build', path.join(work, 'nope'), '--json');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr).error.code).toBe('usage');
+    expect(JSON.parse(json.stderr).error.message).toContain(path.join(work, 'nope'));
+  });
+
+  it('a directory without index.ts, or a file given as the directory, is a usage error naming the path', async () => {
+    const dir = path.join(work, 'no-entry');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'contract.json'), JSON.stringify(KV_CONTRACT));
+    const r = await enclave(work, 'build', 'no-entry');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error[usage]: ${path.join(dir, 'index.ts')} does not exist`);
+    const file = await enclave(work, 'build', 'no-entry/contract.json');
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain(`${path.join(dir, 'contract.json')} is not a directory`);
+  });
+
+  it('a bad or missing contract is invalid_contract naming the file (exit 1), before anything compiles', async () => {
+    const bad = await moduleDir(path.join(work, 'bad-contract'), KV_SOURCE, { ...KV_CONTRACT, limits: { depth: 1 } });
+    const r = await enclave(work, 'build', bad);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error\[invalid_contract\]: .*bad-contract\/contract\.json: .*limits\.depth/);
+    const none = path.join(work, 'no-contract');
+    await mkdir(none, { recursive: true });
+    await writeFile(path.join(none, 'index.ts'), KV_SOURCE);
+    const r2 = await enclave(work, 'build', 'no-contract');
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain(`error[invalid_contract]: ${path.join(none, 'contract.json')} is not readable JSON`);
+  });
+
+  it('with no directories and no enclave-modules/ here: a usage error that says what to pass', async () => {
+    const r = await enclave(work, 'build');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error\[usage\]: No enclave-modules\/ directory in .*: pass the module directories/);
+  });
+
+  it('two modules of one name to one --out are refused before either is built', async () => {
+    const a = await moduleDir(path.join(work, 'twin-a'));
+    const b = await moduleDir(path.join(work, 'twin-b'));
+    const err = await rejection(buildModules({ dirs: [a, b], out: path.join(work, 'twins') }));
+    expect(err.code).toBe('usage');
+    expect(err.message).toContain(path.join(work, 'twins', 'kv.wasm'));
+    await expect(readdir(path.join(work, 'twins'))).rejects.toThrow();
+  });
+});
+
+describe('enclave build: failures say what and where', () => {
+  it('a compile error is build_failed with the compiler diagnostics, no colours (exit 1); --json carries them too', async () => {
+    const dir = await moduleDir(path.join(work, 'typo'), KV_SOURCE.replace('Reply.ok(stored)', 'Reply.ok(storred)'));
+    const r = await enclave(work, 'build', 'typo');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error\[build_failed\]: Compiling .*typo\/index\.ts failed/);
+    expect(r.stderr).toContain("ERROR TS2304: Cannot find name 'storred'.");
+    expect(r.stderr).toContain('└─ in index.ts(14,19)');
+    expect(r.stderr).not.toContain('\x1b');
+    expect(r.stderr).not.toContain('\\x1b');
+    const json = await enclave(work, 'build', dir, '--json');
+    expect(json.code).toBe(1);
+    const { error } = JSON.parse(json.stderr) as { error: { code: string; message: string } };
+    expect(error.code).toBe('build_failed');
+    expect(error.message).toContain("Cannot find name 'storred'");
+    await expect(readdir(path.join(dir, 'build'))).rejects.toThrow();
+  });
+
+  it('a contract op without a handler is build_failed naming the op, and nothing is written', async () => {
+    const dir = await moduleDir(path.join(work, 'unhandled'), KV_SOURCE.replace('Enclave.op("get", get);\n', ''));
+    const err = await rejection(buildModules({ dirs: [dir] }));
+    expect(err.code).toBe('build_failed');
+    expect(err.message).toContain('no handler for the contract op "get"');
+    expect(err.message).not.toContain('"put"');
+    await expect(readdir(path.join(dir, 'build'))).rejects.toThrow();
+  });
+
+  it('an entry without the SDK exports (so no abort replacement) is refused, not built importing env.abort', async () => {
+    const source = 'export function enclave_abi_version(): i32 { return 1; }\n';
+    const dir = await moduleDir(path.join(work, 'no-sdk'), source);
+    const err = await rejection(buildModules({ dirs: [dir] }));
+    expect(err.code).toBe('build_failed');
+    expect(err.message).toContain('export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports"');
+  });
+});
+
+describe('enclave build: output', () => {
+  it('is byte-identical from two folders, relative or absolute, with --out, with a user asconfig.json, from another location', async () => {
+    const dir = await moduleDir(path.join(work, 'repro', 'kv'));
+    // 1: from the module's parent, relative path, default output.
+    const r1 = await enclave(path.join(work, 'repro'), 'build', 'kv', '--json');
+    expect(r1.code, r1.stderr).toBe(0);
+    const [built] = JSON.parse(r1.stdout) as Array<{ name: string; dir: string; output: string; bytes: number }>;
+    expect(built).toEqual({ name: 'kv', dir, output: path.join(dir, 'build', 'kv.wasm'), bytes: expect.any(Number) });
+    const first = await readFile(built!.output);
+    expect(first.length).toBe(built!.bytes);
+
+    // 2: from the root, absolute path, --out, and an asconfig.json that would change everything if read.
+    await writeFile(
+      path.join(dir, 'asconfig.json'),
+      JSON.stringify({ targets: { release: { optimizeLevel: 0, noAssert: true, use: ['abort='] } }, options: { runtime: 'stub', debug: true } }),
+    );
+    const out = path.join(work, 'repro-out');
+    const r2 = await enclave('/', 'build', dir, '--out', out);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout).toContain(`${path.join(out, 'kv.wasm').slice(1)} (${first.length} bytes)`);
+    expect(await readFile(path.join(out, 'kv.wasm'))).toEqual(first);
+
+    // 3: the same sources somewhere else (no path enters the output), through the API.
+    const elsewhere = path.join(work, 'elsewhere', 'deeper', 'module');
+    await cp(dir, elsewhere, { recursive: true });
+    const [again] = await buildModules({ dirs: ['module'], cwd: path.join(work, 'elsewhere', 'deeper') });
+    expect(await readFile(again!.output)).toEqual(first);
+    expect(first.includes(Buffer.from(work))).toBe(false);
+    expect(first.includes(Buffer.from('repro'))).toBe(false);
+
+    // And it runs: the contract is embedded, the SDK's limits are the contract's.
+    const kv = await loadEnclave(first);
+    try {
+      await kv.call('put', { v: 'b' });
+      expect(await kv.call('get')).toBe('b');
+    } finally {
+      await kv.close();
+    }
+  }, 120_000);
+});
+
+describe('enclave build: the contract is the one source of limits', () => {
+  // Reads the SDK's limits (internal module, tests only) so the test sees what the SDK enforces.
+  const LIMITS_SOURCE = `import { Enclave, Value, Reply } from "enclave/sdk";
+import { requestBytesLimit, replyBytesLimit, depthLimit, memoryPagesLimit } from "enclave/enclave-modules/sdk/limits";
+export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
+Enclave.op("limits", limits);
+function limits(args: Value): Reply {
+  return Reply.ok(Value.array()
+    .push(Value.int(requestBytesLimit)).push(Value.int(replyBytesLimit))
+    .push(Value.int(depthLimit)).push(Value.int(memoryPagesLimit)));
+}
+`;
+  const contract = (limits: Record<string, number>) => ({
+    abi: 1, name: 'limits', version: '1.0.0', svn: 1, capabilities: [], limits,
+    ops: { limits: { args: { type: 'nil' }, reply: { type: 'array', items: { type: 'int' } } } },
+  });
+
+  it.each([
+    [{ requestBytes: 3000, replyBytes: 2000, depth: 5, memoryPages: 3 }, [3000, 2000, 5, 3]],
+    [{}, [65536, 65536, 32, 16]],
+  ])('contract limits %j: the SDK enforces %j and the memory maximum is the contract memoryPages', async (limits, expected) => {
+    const dir = await moduleDir(path.join(work, `limits-${expected.join('-')}`), LIMITS_SOURCE, contract(limits));
+    const [built] = await buildModules({ dirs: [dir] });
+    const bytes = await readFile(built!.output);
+    const memory = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).find((e) => e.kind === 'memory');
+    expect(memory).toBeDefined();
+    const enclave = await loadEnclave(bytes, { policy: { memoryPages: expected[3]! } });
+    try {
+      expect(await enclave.call('limits')).toEqual(expected);
+    } finally {
+      await enclave.close();
+    }
+    // The declared maximum is the contract's: one page less in the policy refuses the module.
+    await expect(loadEnclave(bytes, { policy: { memoryPages: expected[3]! - 1 } })).rejects.toMatchObject({ code: 'memory_limit' });
+  }, 60_000);
+
+  it('the SDK has no setLimits any more: a module cannot state other limits than its contract', async () => {
+    const dir = await moduleDir(path.join(work, 'set-limits'), KV_SOURCE.replace('Enclave.op("put", put);', 'Enclave.setLimits(1, 1, 2, 1);\nEnclave.op("put", put);'));
+    const err = await rejection(buildModules({ dirs: [dir] }));
+    expect(err.code).toBe('build_failed');
+    expect(err.message).toMatch(/Property 'setLimits' does not exist/);
+  });
+});
