@@ -7,49 +7,31 @@
  * devDependency (as `enclave bench` did) fails here. Also checks what the package ships: no
  * benchmarks, no `@internal` declarations, and type declarations a strict consumer compiles against.
  *
- * A slow suite (`npm run test:package`: about 40 s of CPU time, two minutes on a busy 2-core
- * machine), not part of `npm test`. Packs a copy of the checkout with a clean dist/ built by tsc
- * (`npm pack --ignore-scripts`: the `prepare` script would rebuild the enclave modules), and checks
- * that every file it ships under dist/ has its source here.
+ * A slow suite (`npm run test:package`, run by .ci/run after `npm test`), not part of `npm test`.
+ * The tarball is packed once for the package suites (package-pack.ts, a global setup) from a clean
+ * build of this checkout; this suite checks that every file it ships under dist/ has its source here.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { installTarball, NPX, sh as run, userEnv, type Result } from './package-helpers.js';
 
-const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NONCE = '00112233445566778899aabbccddeeff';
 /** What the shipped CLI offers; `bench` is not one (benchmarks need the repository and its devDependencies). */
-const COMMANDS = ['run', 'inspect', 'build', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key'];
-/** Top-level entries of the checkout not copied to build the package from (dist/ is rebuilt clean). */
-const NOT_COPIED = new Set(['node_modules', 'dist', '.git', 'test', 'reports', '.stryker-tmp']);
+const COMMANDS = ['run', 'inspect', 'build', 'init', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key', 'types'];
 
-let work: string; // temp root: the tarball, the installed project, a module author's project
+let work: string; // temp root: the installed project, a module author's project
 let project: string; // where the package is installed
 let bin: string; // node_modules/.bin/enclave, as npm linked it
 let pkg: string; // the installed package
 let env: NodeJS.ProcessEnv;
-let installMode: string;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function sh(file: string, args: string[], cwd = project): Promise<Result> {
-  try {
-    const { stdout, stderr } = await exec(file, args, { cwd, env, maxBuffer: 32 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number | string; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
+function sh(file: string, args: string[], cwd = project): Promise<Result> {
+  return run(file, args, cwd, env);
 }
 
 /** The installed CLI, run through the bin link npm made (its shebang and mode included). */
@@ -57,47 +39,17 @@ function enclave(...args: string[]): Promise<Result> {
   return sh(bin, args);
 }
 
-async function npm(args: string[], cwd: string): Promise<Result> {
-  return sh(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, cwd);
-}
-
 beforeAll(async () => {
   const started = performance.now();
   work = await mkdtemp(path.join(tmpdir(), 'enclave-package-'));
   project = path.join(work, 'project');
   await mkdir(project);
-  // No ENCLAVE_* of the developer's shell, and the platform key and caches inside the temp dir.
-  env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ENCLAVE_') && !k.startsWith('npm_')));
-  env.ENCLAVE_PLATFORM_DIR = path.join(work, 'platform');
-  env.ENCLAVE_CACHE_DIR = path.join(work, 'cache');
-
-  // Packed from a clean build of this checkout, in a copy: the dist/ of a long-lived work tree also
-  // holds the outputs of sources deleted since, and npm pack would ship them. The copy has no dist/,
-  // so tsc builds it from the sources alone (`npm run build` would also rebuild the enclave modules,
-  // with a toolchain this test does not need; their committed builds are what ships).
-  const src = path.join(work, 'src');
-  await cp(ROOT, src, { recursive: true, filter: (from) => !NOT_COPIED.has(path.relative(ROOT, from)) });
-  await symlink(path.join(ROOT, 'node_modules'), path.join(src, 'node_modules'), 'dir');
-  const built = await sh(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], src);
-  expect(built.code, built.stdout + built.stderr).toBe(0);
-
-  const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], src);
-  expect(packed.code, packed.stderr).toBe(0);
-  const tarball = path.join(work, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
-
-  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
-  const install = ['install', '--no-audit', '--no-fund', '--no-update-notifier', tarball];
-  let installed = await npm(['--offline', ...install], project);
-  installMode = 'offline';
-  if (installed.code !== 0 && /ENOTCACHED/.test(installed.stderr)) {
-    // npm's cache lacks a dependency's metadata (a fresh machine): take what is missing from the registry.
-    installed = await npm(['--prefer-offline', ...install], project);
-    installMode = 'prefer-offline';
-  }
-  expect(installed.code, installed.stderr).toBe(0);
+  env = userEnv(work);
+  // Packed once for every package suite, from a clean build of this checkout (package-pack.ts).
+  const mode = await installTarball(project, inject('packageTarball'), env);
   bin = path.join(project, 'node_modules', '.bin', 'enclave');
   pkg = path.join(project, 'node_modules', 'enclave');
-  console.info(`package-install: packed and installed (${installMode}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.info(`package-install: installed (${mode}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }, 240_000);
 
 afterAll(async () => {
@@ -106,7 +58,7 @@ afterAll(async () => {
 
 describe('the installed CLI', () => {
   it('npx enclave --help lists exactly the shipped commands, and no bench', async () => {
-    const r = await sh(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['--no-install', 'enclave', '--help']);
+    const r = await sh(NPX, ['--no-install', 'enclave', '--help']);
     expect(r.code, r.stderr).toBe(0);
     const listed = [...r.stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
     expect(listed.sort()).toEqual([...COMMANDS].sort());
@@ -174,26 +126,35 @@ describe('the installed CLI', () => {
     ran.add('verify');
   });
 
-  it('build: compiles a module author’s project to the bytes the package ships', async () => {
-    // A project laid out as the repository is: asconfig.json, the guest SDK, one module's sources.
-    const author = path.join(work, 'author');
-    await mkdir(path.join(author, 'enclave-modules', 'echo'), { recursive: true });
-    await cp(path.join(ROOT, 'asconfig.json'), path.join(author, 'asconfig.json'));
-    await cp(path.join(ROOT, 'enclave-modules', 'sdk'), path.join(author, 'enclave-modules', 'sdk'), { recursive: true });
+  it('build: compiles a module author’s sources to the bytes the package ships', async () => {
+    // The echo module's sources, anywhere: they import the SDK as `enclave/sdk`, from the install.
+    const author = path.join(work, 'author', 'echo');
+    await mkdir(author, { recursive: true });
     for (const f of ['index.ts', 'contract.json']) {
-      await cp(path.join(ROOT, 'enclave-modules', 'echo', f), path.join(author, 'enclave-modules', 'echo', f));
+      await cp(path.join(ROOT, 'enclave-modules', 'echo', f), path.join(author, f));
     }
-    const r = await enclave('build', '--root', author, '--json');
+    const r = await enclave('build', author, '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ name: 'echo' })]);
     // Reproducible from an install too: the same sources give the same bytes.
-    expect(await readFile(path.join(author, 'enclave-modules', 'echo', 'build', 'echo.wasm'))).toEqual(await readFile(echo()));
+    expect(await readFile(path.join(author, 'build', 'echo.wasm'))).toEqual(await readFile(echo()));
     // Where there is nothing to build (the consumer project itself), a usage error that says why.
     const nothing = await enclave('build');
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/^error\[usage\]: No enclave-modules\/ directory in /);
     ran.add('build');
   }, 120_000);
+
+  it('init, types: a new enclave project, and the types of a contract', async () => {
+    const init = await enclave('init', 'fresh');
+    expect(init.code, init.stderr).toBe(0);
+    expect(existsSync(path.join(project, 'fresh', 'contract.json'))).toBe(true);
+    ran.add('init');
+    const types = await enclave('types', 'fresh/contract.json');
+    expect(types.code, types.stderr).toBe(0);
+    expect(types.stdout).toMatch(/\bFreshOps\b/);
+    ran.add('types');
+  });
 
   it('every listed command had a real run above', () => {
     expect([...ran].sort()).toEqual([...COMMANDS].sort());
@@ -221,6 +182,22 @@ describe('what the package ships', () => {
       if (!source.endsWith('.ts') || source === f || !existsSync(path.join(ROOT, source))) orphans.push(f);
     }
     expect(orphans).toEqual([]);
+  });
+
+  it('source maps work from the package alone: a stack trace names the TypeScript source, a map holds its text', async () => {
+    // An error thrown inside the package (a module that is not Wasm), run with source maps on.
+    const script = "import('enclave').then((m) => m.loadEnclave(new Uint8Array([1, 2, 3]))).catch((e) => console.log(e.stack))";
+    const r = await sh(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/invalid_module|not a WebAssembly module|magic/i);
+    expect(r.stdout).toMatch(/node_modules\/enclave\/(runtime|core|host)\/[\w-]+\.ts:\d+:\d+/);
+    expect(r.stdout).not.toMatch(/node_modules\/enclave\/dist\/.*\.js:\d+/);
+    const maps = (await files(path.join(pkg, 'dist'))).filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    for (const f of maps) {
+      const map = JSON.parse(await readFile(path.join(pkg, f), 'utf8')) as { sources: string[]; sourcesContent?: unknown[] };
+      expect(map.sourcesContent?.length, f).toBe(map.sources.length);
+    }
   });
 
   it('no @internal declaration in the published .d.ts files (stripInternal)', async () => {

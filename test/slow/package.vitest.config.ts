@@ -1,5 +1,7 @@
-// The package as a user installs it (npm pack, npm install, every CLI command), kept out of the
-// default run because it packs, installs and compiles (about 40 s of CPU time):
+// The package as a user installs it: packed once (package-pack.ts), then installed into empty
+// projects: every CLI command (package-install), a new user's path from `enclave init` to a typed
+// service (package-consumer). Kept out of `npm test` because it packs, installs and compiles;
+// .ci/run runs it after `npm test`:
 //   npm run test:package
 import { defineConfig } from 'vitest/config';
 
@@ -10,6 +12,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',
-    globalSetup: ['test/global-setup.ts'],
+    // No tsc of this checkout's dist/ (test/global-setup.ts): the suites run the packed package only.
+    globalSetup: ['test/slow/package-pack.ts'],
   },
 });
