@@ -64,6 +64,7 @@ export type {
   ReplyOf,
   ReplyValue,
   WithOps,
+  TypedModule,
   LoadOptions,
   WorkerEnclaveOptions,
   WorkerStartOptions,

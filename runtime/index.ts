@@ -14,7 +14,7 @@ export { STATE_POLICIES, DEFAULT_MAX_SESSIONS } from './state.js';
 export type { StatePolicy } from './state.js';
 export { RUNTIME_VERSION } from './version.js';
 export { loadEnclave, compileEnclave, readModuleBytes } from './load.js';
-export type { ModuleSource, LoadOptions, InProcessOptions } from './load.js';
+export type { ModuleSource, LoadOptions, InProcessOptions, TypedModule } from './load.js';
 export {
   WorkerEnclave,
   createWorkerEnclave,

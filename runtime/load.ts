@@ -106,11 +106,19 @@ export async function loadEnclave(source: ModuleSource, options: LoadOptions = {
 }
 
 /**
+ * A compiled module whose `create` returns enclaves typed by `Ops` (`compileEnclave<Ops>`); still
+ * an `EnclaveModule` (for `createWorkerEnclave`), and exactly one when `Ops` is {@link AnyOps}.
+ */
+export type TypedModule<Ops> = string extends keyof Ops ? EnclaveModule : { create(options?: EnclaveOptions): WithOps<Enclave, Ops> } & EnclaveModule;
+
+/**
  * Validates and compiles a module once, to create many enclaves from it.
  * @example
  * const mod = await compileEnclave(bytes);
  * const a = mod.create(), b = mod.create(); // separate memories
+ * const kv = (await compileEnclave<KvOps>('kv.wasm')).create(); // calls typed by `enclave types`
  */
-export async function compileEnclave(source: ModuleSource, options: CompileOptions = {}): Promise<EnclaveModule> {
-  return EnclaveModule.compile(await readModuleBytes(source), options);
+export async function compileEnclave<Ops extends OpsTypes<Ops> = AnyOps>(source: ModuleSource, options: CompileOptions = {}): Promise<TypedModule<Ops>> {
+  // Types only: the module is the same whatever `Ops` says.
+  return (await EnclaveModule.compile(await readModuleBytes(source), options)) as TypedModule<Ops>;
 }

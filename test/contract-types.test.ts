@@ -152,6 +152,14 @@ export async function use(path: string): Promise<void> {
   const cw = await createWorkerEnclave<CounterOps>(await compileEnclave(path));
   await cw.call('get');
   const created: CounterEnclave = (await compileEnclave(path)).create();
+  const typedModule = await compileEnclave<CounterOps>(path);
+  const made = typedModule.create({ state: 'per-call' });
+  await made.call('incr', { by: 3 });
+  const fromTyped = await createWorkerEnclave<CounterOps>(typedModule);
+  // @ts-expect-error compileEnclave<Ops> types what its create() returns
+  await made.call('incr', { by: 'x' });
+  // @ts-expect-error and a worker made from it, typed again
+  await fromTyped.call('nope');
   // @ts-expect-error by must be an integer, not a string
   await c.call('incr', { by: '2' });
   // @ts-expect-error no such op
