@@ -13,10 +13,10 @@ let enc: Enclave;
 
 beforeAll(async () => {
   // Build from the current sources so that the test never runs a stale module.
-  const built = await buildModule(ROOT, 'enclave-modules/crypto');
+  const built = await buildModule(`${ROOT}enclave-modules/crypto`);
   // Hashing 1 MB takes more than the default policy's fuel (about 100 ms of worst-case work):
   // the host grants what the contract asks for, knowingly (docs/LIMITS.md, "Fuel").
-  enc = await loadEnclave(`${ROOT}${built.output}`, { policy: { fuel: 500_000_000 } });
+  enc = await loadEnclave(built.output, { policy: { fuel: 500_000_000 } });
 });
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
