@@ -44,7 +44,11 @@ export function isSessionId(value: unknown): value is string {
   );
 }
 
-/** What the pool needs of an instance. */
+/**
+ * What the pool needs of an instance.
+ * @internal Not in the package's declarations: it names `WebAssembly` types, which a consumer
+ * compiling without the DOM lib (`"lib": ["ES2022"]`) does not have (runtime/_webassembly.d.ts is ours only).
+ */
 export interface PoolInstance {
   readonly memory: WebAssembly.Memory;
   /** The module's mutable globals, exported by the instrumenter, in declaration order. */
