@@ -67,12 +67,13 @@ export function wantsJson(argv: readonly string[]): boolean {
 }
 
 /**
- * With `--json`, commander's own error text (an unknown option, a missing argument, a bad choice)
- * is not printed: {@link handleError} prints it as one JSON object instead. Help and version still
- * go to stdout.
+ * Commander's own errors (an unknown option, a missing argument, a choice not offered) in the CLI's
+ * form: `error[usage]: <message>` as text; with `--json`, nothing from commander (then
+ * {@link handleError} prints the one JSON object). Help and version still go to stdout.
  */
-export function quietParserErrors(commands: readonly Command[]): void {
+export function parserOutput(commands: readonly Command[], json: boolean): void {
   for (const command of commands) {
-    command.configureOutput({ outputError: () => undefined, writeErr: () => undefined }).showHelpAfterError(false);
+    if (json) command.configureOutput({ outputError: () => undefined, writeErr: () => undefined }).showHelpAfterError(false);
+    else command.configureOutput({ outputError: (text, write) => write(text.replace(/^error:\s*/, 'error[usage]: ')) });
   }
 }

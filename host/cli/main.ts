@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
-import { handleError, quietParserErrors, wantsJson } from './handle-error.js';
+import { handleError, parserOutput, wantsJson } from './handle-error.js';
 
 type Loader = () => Promise<Command>;
 
@@ -44,8 +44,8 @@ async function main(): Promise<void> {
   // Usage errors throw (exit code 2 through handleError) instead of exiting from inside commander.
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();
-  // With --json, a command line that does not parse is one JSON error too (./handle-error.ts).
-  if (wantsJson(process.argv)) quietParserErrors([program, ...program.commands]);
+  // A command line that does not parse is error[usage] too, or one JSON error with --json (./handle-error.ts).
+  parserOutput([program, ...program.commands], wantsJson(process.argv));
   await program.parseAsync(process.argv);
 }
 
