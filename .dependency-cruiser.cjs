@@ -111,8 +111,9 @@ module.exports = {
     // altogether, and no rule could see it (no-dist above).
     doNotFollow: { path: ['node_modules', '^dist/'] },
     // bench/peers has its own package.json; enclave-modules/, test/sdk-fixtures/ and the crypto
-    // harness are AssemblyScript, compiled by asc, not tsc.
-    exclude: { path: ['^bench/peers/', '^enclave-modules/', '^test/sdk-fixtures/', '^test/crypto/harness\\.ts$'] },
+    // harness are AssemblyScript, compiled by asc, not tsc; test/consumer/ is a user's project,
+    // compiled in a temp folder against the installed package and the types it generates there.
+    exclude: { path: ['^bench/peers/', '^enclave-modules/', '^test/sdk-fixtures/', '^test/crypto/harness\\.ts$', '^test/consumer/'] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {
