@@ -25,7 +25,11 @@
  * `maxLength`, `minLength`, `maxItems`, safe-integer and 64-bit ranges, finiteness, depth and byte
  * limits, plain objects only (a class instance is refused), no getters or proxies. A field the
  * contract does not declare is refused by the host, and by TypeScript only in an object literal
- * written at the call (excess property check), not in a variable of a wider type. Replies are not
+ * written at the call (excess property check), not in a variable of a wider type. An optional field
+ * named like a member of `Object` (`constructor`, `toString`...) also admits that member's type
+ * (TypeScript sees an absent one as inherited; the host refuses a function there), and so does the
+ * index of such a map with `additional`. A field whose
+ * name holds a lone surrogate can only be absent (the host refuses such a key). Replies are not
  * checked by the host against the contract (docs/ABI.md §6: `reply` is documentation): the reply
  * type is the contract's promise, kept by the enclave's own code.
  *
@@ -83,6 +87,20 @@ interface Uses {
 
 const pad = (depth: number): string => '  '.repeat(depth);
 
+/** The members TypeScript's `Object` interface declares (lib.es5.d.ts): every object literal has them. */
+const OBJECT_MEMBERS = new Set(['constructor', 'toString', 'toLocaleString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable']);
+
+/** Whether the args type of a shape admits an inherited member's type somewhere (so is not within `ArgValue`). */
+function widens(shape: Shape): boolean {
+  if (shape.type === 'array') return shape.items !== undefined && widens(shape.items);
+  if (shape.type !== 'map') return false;
+  const required = new Set(shape.required ?? Object.keys(shape.fields ?? {}));
+  return Object.entries(shape.fields ?? {}).some(([name, field]) => (!required.has(name) && OBJECT_MEMBERS.has(name)) || widens(field));
+}
+
+/** A lone surrogate (runtime/_request-encoder.ts refuses a map key with one). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Whether the args type of a shape already has `undefined` (in a place that takes it as nil). */
 const takesUndefined = (shape: Shape): boolean => shape.type === 'any' || shape.type === 'nil' || shape.nullable === true;
 
@@ -122,14 +140,28 @@ function argType(shape: Shape, defined: boolean, depth: number, uses: Uses): str
     case 'map': {
       const fields = Object.entries(shape.fields ?? {});
       const required = new Set(shape.required ?? fields.map(([name]) => name));
-      const lines = fields.map(([name, field]) =>
-        required.has(name)
-          ? `${pad(depth + 1)}readonly ${tsString(name)}: ${argType(field, true, depth + 1, uses)};`
-          : `${pad(depth + 1)}readonly ${tsString(name)}?: ${argType(field, false, depth + 1, uses)}${takesUndefined(field) ? '' : ' | undefined'};`,
-      );
+      const lines = fields.map(([name, field]) => {
+        const key = `${pad(depth + 1)}readonly ${tsString(name)}`;
+        // A key with a lone surrogate cannot be sent (the encoder refuses it: as U+FFFD it could
+        // repeat another key): such a field can only be absent, and a required one never.
+        if (LONE_SURROGATE.test(name)) return required.has(name) ? `${key}: never;` : `${key}?: undefined;`;
+        if (required.has(name)) return `${key}: ${argType(field, true, depth + 1, uses)};`;
+        // TypeScript reads an absent optional `constructor` or `toString` of an object literal as
+        // Object.prototype's: without that type in the union, `{}` would not be accepted.
+        const inherited = OBJECT_MEMBERS.has(name) ? ` | Object[${tsString(name)}]` : '';
+        return `${key}?: ${argType(field, false, depth + 1, uses)}${takesUndefined(field) ? '' : ' | undefined'}${inherited};`;
+      });
       if (shape.additional === true) {
         uses.argValue = true;
-        lines.push(`${pad(depth + 1)}readonly [key: string]: ArgValue;`);
+        // The index must cover every field's type: those that admit an inherited member's type
+        // (above, at any depth) are added to it.
+        const wider = fields
+          .filter(([name, field]) => (!required.has(name) && OBJECT_MEMBERS.has(name)) || widens(field))
+          .map(([name, field]) => {
+            const type = argType(field, false, depth + 1, uses);
+            return ` | ${type}${OBJECT_MEMBERS.has(name) ? ` | Object[${tsString(name)}]` : ''}`;
+          });
+        lines.push(`${pad(depth + 1)}readonly [key: string]: ArgValue${wider.join('')};`);
       } else if (fields.length === 0) {
         // No key at all: the check refuses an undeclared key even when its value is undefined.
         lines.push(`${pad(depth + 1)}readonly [key: string]: never;`);
