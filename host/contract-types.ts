@@ -30,10 +30,10 @@
  * (TypeScript sees an absent one as inherited; the host refuses a function there), and so does the
  * index of such a map with `additional`. A field named `__proto__` must be written as a computed
  * key (`{ ['__proto__']: v }`): in a plain object literal it sets the prototype and is not sent,
- * which TypeScript does not see. A field whose
- * name holds a lone surrogate can only be absent (the host refuses such a key). Replies are not
- * checked by the host against the contract (docs/ABI.md §6: `reply` is documentation): the reply
- * type is the contract's promise, kept by the enclave's own code.
+ * which TypeScript does not see. A field whose name holds a lone surrogate can only be absent (the
+ * host refuses such a key). Replies are not checked by the host against the contract (docs/ABI.md
+ * §6: `reply` is documentation): the reply type is the contract's promise, kept by the enclave's
+ * own code.
  *
  * Everything taken from the contract is hostile: names appear only as string literals escaped to
  * printable ASCII (property keys), never as identifiers or inside comments; the type's names come
