@@ -145,6 +145,12 @@ export async function use(path: string): Promise<void> {
   const g: number | bigint = await c.call('get');
   const r: null = await c.call('reset');
   const h: EnclaveHandle<CounterOps> = c;
+  // A typed handle only calls its contract's ops: where any handle is taken, cast it.
+  const anyHandle = c as EnclaveHandle;
+  // @ts-expect-error not assignable as such (the untyped call takes any op name)
+  const plain: EnclaveHandle = c;
+  await anyHandle.close();
+  void plain;
   const typed: CounterEnclave = await loadEnclave(path);
   const cast = (await loadEnclave(path)) as CounterEnclave;
   const w = await loadEnclave<CounterOps>(path, { isolation: 'worker' });
@@ -717,6 +723,9 @@ describe('enclave types (CLI)', () => {
     expect(trunc.stderr).toContain('error[invalid_module]');
     const name = await enclave('types', MODULES.counter, '--name', 'lower');
     expect(name.code).toBe(2);
+    const unwritable = await enclave('types', MODULES.counter, '--out', tmp, '--json');
+    expect(unwritable.code).toBe(2);
+    expect(JSON.parse(unwritable.stderr).error).toMatchObject({ code: 'usage', message: expect.stringContaining(tmp) as unknown });
     const noContract = await enclave('types', tmp);
     expect(noContract.code).toBe(2);
     expect(noContract.stderr).toContain('contract.json');

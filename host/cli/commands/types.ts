@@ -47,8 +47,12 @@ export const typesCommand = new Command('types')
         return;
       }
       const out = resolve(opts.out);
-      await mkdir(dirname(out), { recursive: true });
-      await writeFile(out, text);
+      try {
+        await mkdir(dirname(out), { recursive: true });
+        await writeFile(out, text);
+      } catch (err) {
+        throw new UsageError(`Cannot write ${JSON.stringify(out)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+      }
       const name = opts.name ?? typeBaseName(contract.name);
       if (opts.json) process.stdout.write(`${JSON.stringify({ out, ops: `${name}Ops`, enclave: `${name}Enclave` })}\n`);
       else process.stdout.write(`wrote ${out}: ${name}Ops, ${name}Enclave\n`);
