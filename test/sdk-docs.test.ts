@@ -22,7 +22,7 @@ import path from 'node:path';
 import { compileAssemblyScript } from '../host/build/compile.js';
 import { buildModule } from '../host/build-modules.js';
 import { EnclaveError } from '../core/index.js';
-import { loadEnclave, type EnclaveHandle } from '../runtime/index.js';
+import { loadEnclave, SUPPORTED_ABI_VERSIONS, type EnclaveHandle } from '../runtime/index.js';
 
 const DOC = new URL('../docs/SDK.md', import.meta.url);
 const DOC_NAME = 'docs/SDK.md';
@@ -147,6 +147,15 @@ describe('docs/SDK.md', () => {
       expect(blocks.filter((b) => b.kind === 'host' && b.name === m.name), `${where}: one host block ${m.name}`).toHaveLength(1);
       expect(m.body, `${where}: a whole module re-exports the ABI`).toContain('"enclave/sdk/exports"');
     }
+  });
+
+  it('states the ABI version the SDK implements and the runtime speaks', () => {
+    const stated = /This SDK implements \*\*ABI version (\d+)\*\*/.exec(text);
+    expect(stated, 'the page states the ABI version').not.toBeNull();
+    const sdk = readFileSync(new URL('../enclave-modules/sdk/exports.ts', import.meta.url), 'utf8');
+    const returned = /export function enclave_abi_version\(\): i32 \{\s*return (\d+);/.exec(sdk);
+    expect(returned?.[1]).toBe(stated![1]);
+    expect(SUPPORTED_ABI_VERSIONS).toContain(Number(stated![1]));
   });
 
   it('imports the SDK only by its package subpaths (never ../sdk), and never calls setLimits', () => {
