@@ -15,7 +15,9 @@
  *  9. measurement allowed, or signer allowed at or above its svn    → `measurement_not_allowed` / `signer_not_allowed` / `svn_too_low`
  * 10. enclave-held key present if required; report data if expected → `malformed` / `report_data_mismatch`
  */
-import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWTPayload } from 'jose';
+// jose is loaded by verifyEvidence, when it runs: a host that only loads enclaves (`enclave run`,
+// the runtime measuring a module through attest/index.ts) never pays for its ~50 files.
+import type { JWTPayload } from 'jose';
 import { equalStrings, fromBase64url, HEX64, isPlainObject, toBase64url } from './_bytes.js';
 import { AttestationError } from '../core/index.js';
 import {
@@ -66,7 +68,8 @@ export interface EvidencePolicy {
   requireEnclaveKey?: boolean;
 }
 
-type ImportedKey = Exclude<Awaited<ReturnType<typeof importJWK>>, Uint8Array>;
+type Jose = typeof import('jose');
+type ImportedKey = Exclude<Awaited<ReturnType<Jose['importJWK']>>, Uint8Array>;
 
 const POLICY_KEYS = new Set([
   'version', 'platforms', 'measurements', 'signers', 'minSvn', 'allowDebug', 'maxAgeSeconds', 'clockSkewSeconds', 'requireEnclaveKey',
@@ -211,7 +214,7 @@ function checkClaims(p: JWTPayload): EvidenceClaims {
   return c as unknown as EvidenceClaims;
 }
 
-async function selectKey(keys: readonly Record<string, unknown>[], kid: unknown): Promise<ImportedKey> {
+async function selectKey(importJWK: Jose['importJWK'], keys: readonly Record<string, unknown>[], kid: unknown): Promise<ImportedKey> {
   const candidates = keys.filter((k) => {
     const x = fromBase64url(k.x);
     return k.kty === 'OKP' && k.crv === 'Ed25519' && x?.length === 32 && jwkThumbprint(x) === kid;
@@ -245,14 +248,15 @@ export async function verifyEvidence(token: string, options: VerifyEvidenceOptio
   const skew = policy.clockSkewSeconds;
 
   checkShape(token);
-  let header: ReturnType<typeof decodeProtectedHeader>;
+  const { decodeProtectedHeader, errors: joseErrors, importJWK, jwtVerify } = await import('jose');
+  let header: ReturnType<Jose['decodeProtectedHeader']>;
   try {
     header = decodeProtectedHeader(token);
   } catch (err) {
     fail('malformed', undefined, err);
   }
   if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg) || typeof header.kid !== 'string') fail('malformed');
-  const key = await selectKey(keys, header.kid);
+  const key = await selectKey(importJWK, keys, header.kid);
 
   let payload: JWTPayload;
   try {

@@ -24,7 +24,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants as fsc, existsSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
 import { closureFingerprint } from './_instrument-closure.js';
@@ -108,13 +109,25 @@ export type FuelCacheDir = string | false;
 /**
  * The default cache directory: `$ENCLAVE_CACHE_DIR` if set (`off` or empty disables the disk
  * cache), else `node_modules/.cache/enclave` under the working directory when `node_modules`
- * exists there, else none.
+ * exists there, else the user's own cache: `$XDG_CACHE_HOME/enclave` (an absolute
+ * `XDG_CACHE_HOME`, as the XDG Base Directory spec requires) or `~/.cache/enclave`, when the
+ * home directory exists (a service user without one gets no disk cache). Whichever it is, it is
+ * used only if it passes the ownership and mode checks of every load (see trustedDir).
  */
 export function defaultCacheDir(): FuelCacheDir {
   const env = process.env.ENCLAVE_CACHE_DIR;
   if (env !== undefined) return env === '' || env === 'off' ? false : env;
   const nodeModules = join(process.cwd(), 'node_modules');
-  return existsSync(nodeModules) ? join(nodeModules, '.cache', 'enclave') : false;
+  if (existsSync(nodeModules)) return join(nodeModules, '.cache', 'enclave');
+  const xdg = process.env.XDG_CACHE_HOME;
+  if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, 'enclave');
+  let home: string;
+  try {
+    home = homedir();
+  } catch {
+    return false;
+  }
+  return home !== '' && isAbsolute(home) && existsSync(home) ? join(home, '.cache', 'enclave') : false;
 }
 
 /**

@@ -87,7 +87,8 @@ export interface CompileOptions {
   /**
    * Where instrumented modules are cached on disk: a directory path, or `false` for no disk cache
    * (memory only). Default: `ENCLAVE_CACHE_DIR`, else `node_modules/.cache/enclave` under the
-   * working directory, as read once per compile (runtime/_fuel-cache.ts, `defaultCacheDir`).
+   * working directory when it has `node_modules`, else `$XDG_CACHE_HOME/enclave` or
+   * `~/.cache/enclave`, as read once per compile (runtime/_fuel-cache.ts, `defaultCacheDir`).
    */
   cacheDir?: string | false;
 }
