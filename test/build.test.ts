@@ -145,9 +145,9 @@ describe('enclave build: failures say what and where', () => {
     expect(r.stderr).not.toContain('\x1b');
     expect(r.stderr).not.toContain('\\x1b');
     const json = await enclave(work, 'build', dir, '--json');
-    expect(json.code).toBe(1);
+    expect(json.code, json.stderr).toBe(1);
     const { error } = JSON.parse(json.stderr) as { error: { code: string; message: string } };
-    expect(error.code).toBe('build_failed');
+    expect(error.code, json.stderr).toBe('build_failed');
     expect(error.message).toContain("Cannot find name 'storred'");
     await expect(readdir(path.join(dir, 'build'))).rejects.toThrow();
   });
