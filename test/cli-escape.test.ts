@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { escapeJson, escapeText } from '../host/cli/_escape.js';
 import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
+import { enclaveCli } from './helpers/cli.js';
 import { watModule } from './helpers/wat.js';
 
 const run = promisify(execFile);
@@ -144,5 +145,19 @@ describe('cli escaping: module and enclave text is escaped before it reaches a t
     expect(ok.stdout).not.toMatch(RAW_CONTROL);
     expect(ok.stderr).not.toMatch(RAW_CONTROL);
     expect(JSON.parse(ok.stdout)).toBe('A\u0085B\u202eC\u001b');
+  });
+
+  it('run --ndjson escapes each reply and error line (and --stats), keeping their meaning', async () => {
+    const file = await hostileFile();
+    const r = await enclaveCli(['run', file, '--ndjson', '--grant', 'log', '--stats'], {
+      stdin: '{"op":"ok","id":1}\n{"op":"fail","id":2}\n',
+      env: { ...process.env, ENCLAVE_CACHE_DIR: 'off' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toMatch(RAW_CONTROL);
+    expect(r.stderr).not.toMatch(RAW_CONTROL);
+    const [ok, fail] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(ok).toMatchObject({ id: 1, ok: 'A\u0085B\u202eC\u001b' });
+    expect(fail).toMatchObject({ id: 2, error: { code: 'denied', detail: HOSTILE } });
   });
 });

@@ -176,6 +176,28 @@ describe('enclave run flags', () => {
   });
 });
 
+describe('what a cold enclave run loads', () => {
+  it('with a warm cache: neither the AssemblyScript compiler, binaryen, jose nor the native msgpack extractor', async () => {
+    // A module loader hook names every ES module the process loads on stderr; NODE_DEBUG=module
+    // names what require() loads (msgpackr finds its native extractor with require).
+    const hooks = path.join(dir, 'hooks.mjs');
+    await writeFile(hooks, 'export async function load(url, context, next) { process._rawDebug(`LOADED ${url}`); return next(url, context); }\n');
+    const register = path.join(dir, 'register.mjs');
+    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${hooks}`).href)});\n`);
+    const traced = (args: string[]) => enclaveCli(args, { cwd: dir, env: { ...env, NODE_DEBUG: 'module', NODE_OPTIONS: `--import=${new URL(`file://${register}`).href}` } });
+    expect((await traced(['run', 'echo.wasm', 'echo', '1'])).code).toBe(0); // warms the cache
+    const r = await traced(['run', 'echo.wasm', 'echo', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOADED '));
+    expect(loaded.some((l) => l.includes('/dist/runtime/index.js'))).toBe(true); // the hook saw the run
+    for (const unwanted of ['/node_modules/assemblyscript/', '/node_modules/binaryen/', '/node_modules/jose/']) {
+      expect(loaded.filter((l) => l.includes(unwanted))).toEqual([]);
+    }
+    expect(r.stderr).toMatch(/^MODULE \d+: /m); // NODE_DEBUG saw require() at work
+    expect(r.stderr).not.toContain('msgpackr-extract');
+  });
+});
+
 describe('CLI helpers', () => {
   it('parseWhole takes plain decimal numbers in range only', () => {
     expect(parseWhole('0', '--n', 0, 5)).toBe(0);
