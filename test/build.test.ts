@@ -161,6 +161,23 @@ describe('enclave build: failures say what and where', () => {
     await expect(readdir(path.join(dir, 'build'))).rejects.toThrow();
   });
 
+  it('a module that does not load or start with the runtime is build_failed with the runtime\'s reason', async () => {
+    // Top-level code that never ends: stopped by the contract's fuel, the build does not hang.
+    const loop = await moduleDir(path.join(work, 'loop'), KV_SOURCE.replace('let stored', 'let n: i32 = 0;\nwhile (n >= 0) n = (n + 1) & 0xffff;\nlet stored'));
+    const stuck = await rejection(buildModules({ dirs: [loop] }));
+    expect(stuck.code).toBe('build_failed');
+    expect(stuck.message).toContain(`The module built from ${loop} does not load (fuel_exhausted): The start function used more than`);
+    // A capability the module uses and its contract does not declare.
+    const random = await moduleDir(
+      path.join(work, 'random'),
+      KV_SOURCE.replace('{ Enclave, Value, Reply }', '{ Enclave, Value, Reply, randomBytes }').replace('Reply.ok(stored)', 'Reply.ok(Value.bin(randomBytes(4)))'),
+    );
+    const denied = await rejection(buildModules({ dirs: [random] }));
+    expect(denied.code).toBe('build_failed');
+    expect(denied.message).toMatch(/does not load \(capability_denied\): .*"random"/);
+    await expect(readdir(path.join(random, 'build'))).rejects.toThrow();
+  }, 60_000);
+
   it('an entry without the SDK exports (so no abort replacement) is refused, not built importing env.abort', async () => {
     const source = 'export function enclave_abi_version(): i32 { return 1; }\n';
     const dir = await moduleDir(path.join(work, 'no-sdk'), source);

@@ -1,20 +1,33 @@
 /**
  * The load check of a built module: it loads with the runtime (the contract parses, imports match
  * the declared capabilities, a memory maximum), its memory maximum is the contract's
- * `limits.memoryPages`, and every op of the contract has a handler.
+ * `limits.memoryPages`, it starts (its top-level code runs under the contract's fuel, with the
+ * capabilities it declares, a platform that has no keys), and every op of the contract has a handler.
  *
  * Handlers are found with the SDK's probe (docs/ABI.md §4.1): `{op, probe: true}` answers `{ok: nil}`
  * when the op is registered and `unknown_op` otherwise, without calling the handler. The host's
  * call path never sends `probe` (its request frame has only `op` and `args`), so only this check
  * can ask. The module is instantiated here with the plain WebAssembly API and harmless imports: its
- * start function (the module's top-level code, which registers the ops) runs, unmetered; no handler does.
+ * start function (the module's top-level code, which registers the ops) runs again, unmetered, once
+ * it has run under fuel above; no handler does.
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { EnclaveError, type ErrorCode } from '../../core/index.js';
-import { compileEnclave, type Contract } from '../../runtime/index.js';
+import { compileEnclave, type Contract, type EnclavePlatform } from '../../runtime/index.js';
 
 /** Thrown by the stub `enclave.abort`: the module aborted (`enclave_abort`). */
 class Aborted extends Error {}
+
+/** The platform of the start check: no sealing key, no evidence (the imports answer "unavailable"). */
+const NO_PLATFORM: EnclavePlatform = Object.freeze({
+  platform: 'enclave-build',
+  getSealingSecret(): Uint8Array {
+    throw new Error('No sealing key while building.');
+  },
+  getEvidence(): string {
+    throw new Error('No evidence while building.');
+  },
+});
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
@@ -26,7 +39,15 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
  */
 export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: string): Promise<void> {
   try {
-    await compileEnclave(bytes, { cacheDir: false });
+    const mod = await compileEnclave(bytes, { cacheDir: false });
+    const maximum = mod.info.memories[0]?.maximum;
+    if (maximum !== contract.limits.memoryPages) {
+      throw new EnclaveError('memory_limit', `Its memory maximum is ${String(maximum)} pages; its contract says ${contract.limits.memoryPages}.`);
+    }
+    // The contract's own limits as the policy (the host's default policy would cap them), and every
+    // capability it declares: what a host that accepts the contract as it is would do.
+    const enclave = mod.create({ capabilities: contract.capabilities, attestation: NO_PLATFORM, policy: { ...contract.limits } });
+    await enclave.close();
   } catch (err) {
     const code = err instanceof EnclaveError ? err.code : 'internal';
     throw new EnclaveError('build_failed', `The module built from ${where} does not load (${code}): ${(err as Error).message}`, { cause: err });
