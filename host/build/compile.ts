@@ -73,9 +73,20 @@ async function loadCompiler(): Promise<Asc> {
   } catch (err) {
     throw new EnclaveError(
       'build_failed',
-      'The AssemblyScript compiler is not installed, and enclave build needs it: install it next to enclave (npm install assemblyscript).',
+      `The AssemblyScript compiler is not installed, and enclave build needs it: install it next to enclave (npm install ${await compilerSpec()}).`,
       { cause: err },
     );
+  }
+}
+
+/** `assemblyscript@<the version this package pins>` (one copy of binaryen), or `assemblyscript`. */
+async function compilerSpec(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(path.join(await packageRoot(), 'package.json'), 'utf8')) as Record<string, Record<string, unknown> | undefined>;
+    const wanted = pkg.optionalDependencies?.assemblyscript ?? pkg.dependencies?.assemblyscript ?? pkg.peerDependencies?.assemblyscript;
+    return typeof wanted === 'string' && /^\d+\.\d+\.\d+$/.test(wanted) ? `assemblyscript@${wanted}` : 'assemblyscript';
+  } catch {
+    return 'assemblyscript';
   }
 }
 
