@@ -183,6 +183,8 @@ Examples:
   printf '%s\\n' '{"op":"incr","args":{"by":2}}' '{"op":"reset"}' | enclave run counter.wasm --ndjson
   enclave run --worker --deadline-ms 200 --fuel 50000000 --stats pw.wasm check '{"password": "x"}'
 
+--grant and --trust take several values: give them after the module, op and arguments.
+
 Exit codes: 0 ok; 1 the module was refused or a call failed (error[<code>] on stderr);
 2 bad usage: the command line, a flag, or a file named on it that cannot be read.
 With --ndjson: the worst of the lines (a failed call does not end the session).`;
