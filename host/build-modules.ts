@@ -137,20 +137,37 @@ async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
 /**
  * Builds one module directory (`index.ts` + `contract.json`) to `<dir>/build/<name>.wasm`, or to
  * `<outDir>/<name>.wasm`.
- * @throws {UsageError} for a missing directory or index.ts; {@link EnclaveError} `invalid_contract`
+ * @throws {UsageError} for a missing directory or index.ts, an output that cannot be written; {@link EnclaveError} `invalid_contract`
  *   for a bad contract, `build_failed` for a compile error or a failed load check.
  * @example
  * const built = await buildModule('/work/kv');
  */
 export async function buildModule(dir: string, outDir?: string): Promise<BuiltModule> {
   const sources = await readSources(path.resolve(dir));
-  return write(sources, await buildBytes(sources), outDir === undefined ? undefined : path.resolve(outDir));
+  const out = outDir === undefined ? undefined : path.resolve(outDir);
+  if (out !== undefined) await checkOutDir(out);
+  return write(sources, await buildBytes(sources), out);
 }
 
 async function write(sources: ModuleSources, bytes: Uint8Array, outDir: string | undefined): Promise<BuiltModule> {
   const output = path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
-  await writeAtomic(output, bytes);
+  try {
+    await writeAtomic(output, bytes);
+  } catch (err) {
+    throw new UsageError(`${output} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): choose another --out directory.`, { cause: err });
+  }
   return { name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length };
+}
+
+/** Refuses an --out that exists and is not a directory, before anything compiles. */
+async function checkOutDir(outDir: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(outDir);
+  } catch {
+    return; // created when the first module is written
+  }
+  if (!info.isDirectory()) throw new UsageError(`--out ${outDir} is not a directory: pass a directory for the .wasm files.`);
 }
 
 /**
@@ -165,6 +182,7 @@ export async function buildModules(options: BuildOptions = {}): Promise<BuiltMod
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const dirs = options.dirs === undefined || options.dirs.length === 0 ? await findModules(cwd) : options.dirs.map((d) => path.resolve(cwd, d));
   const outDir = options.out === undefined ? undefined : path.resolve(cwd, options.out);
+  if (outDir !== undefined) await checkOutDir(outDir);
   const all: ModuleSources[] = [];
   const outputs = new Map<string, string>();
   for (const dir of dirs) {

@@ -124,6 +124,14 @@ describe('enclave build: where and what', () => {
     expect(r.stderr).toMatch(/^error\[usage\]: No enclave-modules\/ directory in .*: pass the module directories/);
   });
 
+  it('an --out that is a file is a usage error naming it, before anything compiles', async () => {
+    const dir = await moduleDir(path.join(work, 'out-file'));
+    await writeFile(path.join(work, 'a-file'), 'x');
+    const r = await enclave(work, 'build', dir, '--out', 'a-file');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`error[usage]: --out ${path.join(work, 'a-file')} is not a directory: pass a directory for the .wasm files.\n`);
+  });
+
   it('two modules of one name to one --out are refused before either is built', async () => {
     const a = await moduleDir(path.join(work, 'twin-a'));
     const b = await moduleDir(path.join(work, 'twin-b'));
