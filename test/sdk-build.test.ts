@@ -4,6 +4,7 @@
 // top-level asconfig.json equal to the build's built-in settings; and the SDK's handler probe
 // (ABI §4.1), which only `enclave build` sends.
 
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,14 @@ describe.each(['echo', 'counter'])('%s module', (name) => {
 });
 
 describe('the SDK surface', () => {
+  it('type-checks with TypeScript as an editor sees it (enclave-modules/tsconfig.json maps enclave/* onto this checkout)', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'enclave-modules/tsconfig.json'), '--noEmit'], {
+      encoding: 'utf8',
+    });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }, 120_000);
+
   it('has no Enclave.setLimits: the limits are the contract\'s, given by the build as constants', () => {
     const dispatch = readFileSync(`${ROOT}enclave-modules/sdk/dispatch.ts`, 'utf8');
     const limits = readFileSync(`${ROOT}enclave-modules/sdk/limits.ts`, 'utf8');
