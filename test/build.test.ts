@@ -184,7 +184,16 @@ describe('enclave build: failures say what and where', () => {
     expect(denied.code).toBe('build_failed');
     expect(denied.message).toMatch(/does not load \(capability_denied\): .*"random"/);
     await expect(readdir(path.join(random, 'build'))).rejects.toThrow();
-  }, 60_000);
+    // Declared, but called from top-level code, before the host can serve it: a trap at start, explained.
+    const early = await moduleDir(
+      path.join(work, 'random-early'),
+      KV_SOURCE.replace('{ Enclave, Value, Reply }', '{ Enclave, Value, Reply, randomBytes }').replace('let stored', 'const key = randomBytes(4);\nlet stored'),
+      { ...KV_CONTRACT, capabilities: ['random'] },
+    );
+    const trapped = await rejection(buildModules({ dirs: [early] }));
+    expect(trapped.code).toBe('build_failed');
+    expect(trapped.message).toMatch(/does not load \(trap\): .*a capability \(randomBytes, .*\) called at top level/);
+  }, 90_000);
 
   it('an entry without the SDK exports (so no abort replacement) is refused, not built importing env.abort', async () => {
     const source = 'export function enclave_abi_version(): i32 { return 1; }\n';

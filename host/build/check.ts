@@ -50,7 +50,12 @@ export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: s
     await enclave.close();
   } catch (err) {
     const code = err instanceof EnclaveError ? err.code : 'internal';
-    throw new EnclaveError('build_failed', `The module built from ${where} does not load (${code}): ${(err as Error).message}`, { cause: err });
+    // The runtime's trap message is for a caller; an author needs the usual causes at start.
+    const hint =
+      code === 'trap'
+        ? ' Its top-level code trapped: a failed assert or index, or a capability (randomBytes, nowMillis, log, sealKey, report) called at top level, where the host cannot serve it yet (docs/SDK.md).'
+        : '';
+    throw new EnclaveError('build_failed', `The module built from ${where} does not load (${code}): ${(err as Error).message}${hint}`, { cause: err });
   }
   const missing = await opsWithoutHandler(bytes, contract, where);
   if (missing.length > 0) {
