@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -206,6 +206,20 @@ describe('enclave init', () => {
     expect((await readdir(a)).sort()).toEqual(['test']);
     expect((await readdir(b)).sort()).toEqual(['index.ts']);
     expect((await lstat(path.join(b, 'index.ts'))).isSymbolicLink()).toBe(true);
+  });
+
+  it('refuses an existing folder any user may write into (one could swap test/ for a link mid-write), and writes nothing', async () => {
+    const cwd = await fresh();
+    const open = path.join(cwd, 'kv');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    const r = await enclave(cwd, 'init', 'kv');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error[usage]: ${open} may be written by any user (mode 777)`);
+    expect(await readdir(open)).toEqual([]);
+    // Sticky (as /tmp): others cannot rename what this user creates there.
+    await chmod(open, 0o1777);
+    expect((await enclave(cwd, 'init', 'kv')).code).toBe(0);
   });
 
   it('exits 2 without a directory', async () => {

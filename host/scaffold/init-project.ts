@@ -70,6 +70,17 @@ function checkIsDirectory(dir: string, stat: Stats | null): void {
   if (!stat.isDirectory()) throw new UsageError(`${dir} exists and is not a directory: name a new or an empty directory.`);
 }
 
+/** Refuses an existing folder another user owns, or that others may write into (not sticky). */
+function checkOwnFolder(dir: string, stat: Stats): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new UsageError(`${dir} belongs to another user (uid ${stat.uid}): enclave init writes only into a folder of your own; name a new one.`);
+  }
+  if (process.platform !== 'win32' && (stat.mode & 0o002) !== 0 && (stat.mode & 0o1000) === 0) {
+    throw new UsageError(`${dir} may be written by any user (mode ${(stat.mode & 0o7777).toString(8)}): enclave init writes only into a folder others cannot change; name a new one, or chmod o-w it.`);
+  }
+}
+
 /**
  * Writes a new enclave project into `dir` (created if missing).
  * @throws {UsageError} `usage` for an invalid name, a `dir` that is a file or a symbolic link, a
@@ -109,7 +120,14 @@ export async function initProject(dir: string, options: InitOptions = {}): Promi
     created.reverse();
   }
   // Checked again after mkdir: something else may have put a link there in between.
-  checkIsDirectory(abs, await lstatOrNull(abs));
+  const stat = await lstatOrNull(abs);
+  checkIsDirectory(abs, stat);
+  // Node has no openat: the checks below (no link at test/, O_EXCL) and the writes are separate
+  // steps, so whoever else can write into the folder can swap test/ for a link in between and have
+  // a file created outside it. And what another user can change there, they can change after init
+  // too (the test, the host example). So a folder that already existed must be this user's and not
+  // writable by others (unless sticky): as git's safe.directory, for the files a user will run.
+  if (existing !== null) checkOwnFolder(abs, stat!);
   if (existing !== null && options.force !== true) {
     let entries: string[];
     try {
