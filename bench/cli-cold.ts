@@ -16,7 +16,7 @@
  *   node dist/bench/cli-cold.js [runner options]
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,6 +37,22 @@ function spawnOnce(v: Variant, cwd: string): Promise<void> {
       else ok();
     });
   });
+}
+
+/**
+ * CPU time (user + system, ms) of this process's waited-for children so far, from /proc/self/stat
+ * (cutime + cstime, in clock ticks of 10 ms, as on every Linux this runs on); `undefined` elsewhere.
+ * Under load, the wall time of a process grows with the machine's queue while its CPU time does not.
+ */
+function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of proc(5); field 3 (state) is the first after the command name.
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The value at quantile q of sorted samples (nearest rank). */
@@ -81,11 +97,15 @@ export const suite = defineSuite({
 
     const n = ctx.quick ? 10 : 30;
     const samples = variants.map(() => [] as number[]);
+    const cpu = variants.map(() => 0);
     for (let i = 0; i < n; i++) {
       for (const [k, v] of variants.entries()) {
+        const c0 = childrenCpuMs();
         const t0 = performance.now();
         await spawnOnce(v, cwd);
         samples[k]!.push(performance.now() - t0);
+        const c1 = childrenCpuMs();
+        cpu[k]! += c0 === undefined || c1 === undefined ? Number.NaN : c1 - c0;
       }
     }
     const stats = samples.map((s) => {
@@ -93,11 +113,15 @@ export const suite = defineSuite({
       return { median: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) };
     });
     const ms = (x: number) => `${x.toFixed(0)} ms`;
-    for (const [k, v] of variants.entries()) notes.push(`${v.name}: median ${ms(stats[k]!.median)}, p90 ${ms(stats[k]!.p90)} (${n} spawns, interleaved)`);
+    for (const [k, v] of variants.entries()) {
+      const cpuMean = Number.isNaN(cpu[k]!) ? '' : `; CPU (user + system) ${ms(cpu[k]! / n)} a process on average`;
+      notes.push(`${v.name}: median ${ms(stats[k]!.median)}, p90 ${ms(stats[k]!.p90)} (${n} spawns, interleaved)${cpuMean}`);
+    }
     const run = stats[2]!;
     notes.push(`enclave run: ${run.median <= 300 ? 'meets' : 'misses'} the 300 ms aim (median); ${(run.median / stats[0]!.median).toFixed(2)}× Node's own start.`);
     for (const [i, s] of stats.slice(3).entries()) {
-      notes.push(`before/after: baseline ${i + 1}'s median is ${(s.median / run.median).toFixed(2)}× this build's (p90 ${(s.p90 / run.p90).toFixed(2)}×).`);
+      const cpuRatio = Number.isNaN(cpu[3 + i]!) ? '' : `, CPU ${(cpu[3 + i]! / cpu[2]!).toFixed(2)}×`;
+      notes.push(`before/after: baseline ${i + 1}'s median is ${(s.median / run.median).toFixed(2)}× this build's (p90 ${(s.p90 / run.p90).toFixed(2)}×${cpuRatio}).`);
     }
 
     const cases: Case[] = variants.map((v) => ({ name: v.name, group: 'process', batch: 1, role: v.role ?? 'subject', fn: () => spawnOnce(v, cwd) }));
