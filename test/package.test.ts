@@ -78,6 +78,17 @@ describe('package.json', () => {
   });
 });
 
+describe('package-lock.json', () => {
+  it('is in the form npm 10 (the npm of Node 20) writes, which npm 11 keeps: a fresh clone’s npm install leaves it unchanged', async () => {
+    // npm 11 adds a `libc` field to platform packages and npm 10 removes it again, rewriting 135
+    // lines of the lock in a new user's clone; a lock without them is left as is by both.
+    // After changing dependencies with npm 11, rewrite the lock with `npx npm@10 install`.
+    const text = await readFile(new URL('package-lock.json', `file://${ROOT}`), 'utf8');
+    expect(JSON.parse(text).lockfileVersion).toBe(3);
+    expect(text.match(/^ *"libc": \[/gm) ?? []).toEqual([]);
+  });
+});
+
 // What `npm pack` would put in the package, listed without packing (--dry-run).
 describe('package files', () => {
   let listed: Promise<string[]> | undefined;
