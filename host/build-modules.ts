@@ -12,9 +12,11 @@
  * re-serialised from its parsed JSON, and no path, time or host detail enters the output: the same
  * sources give byte-identical `.wasm` files from any working directory (test/build.test.ts).
  */
-import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, UsageError } from '../core/index.js';
+import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, MAX_CONTRACT_BYTES, UsageError } from '../core/index.js';
 import { parseContract, type Contract } from '../runtime/index.js';
 import { checkBuilt } from './build/check.js';
 import { compileAssemblyScript } from './build/compile.js';
@@ -47,8 +49,8 @@ export interface BuildOptions {
 interface ModuleSources {
   readonly dir: string;
   readonly contract: Contract;
-  /** The contract as the author wrote it (parsed JSON), embedded re-serialised. */
-  readonly raw: unknown;
+  /** The contract as the author wrote it (parsed JSON), re-serialised: the bytes embedded. */
+  readonly payload: Uint8Array;
 }
 
 async function findModules(cwd: string): Promise<string[]> {
@@ -98,8 +100,9 @@ async function readSources(dir: string): Promise<ModuleSources> {
   const contractPath = path.join(dir, 'contract.json');
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(contractPath, 'utf8'));
+    raw = JSON.parse(await readContractText(contractPath));
   } catch (err) {
+    if (err instanceof EnclaveError) throw err;
     throw new EnclaveError('invalid_contract', `${contractPath} is not readable JSON: ${(err as Error).message}`, { cause: err });
   }
   let contract: Contract;
@@ -109,16 +112,66 @@ async function readSources(dir: string): Promise<ModuleSources> {
     if (err instanceof EnclaveError) throw new EnclaveError(err.code, `${contractPath}: ${err.message}`, { cause: err });
     throw err;
   }
-  return { dir, contract, raw };
+  // The SDK holds a request of up to requestBytes and a reply of up to replyBytes in the module's
+  // memory: with limits they cannot fit in, the module would build, and a call its contract allows
+  // would trap and lose the instance's state. (Necessary, not sufficient: the module's own data
+  // needs room too.)
+  const { requestBytes, replyBytes, memoryPages } = contract.limits;
+  if (requestBytes + replyBytes > memoryPages * 65536) {
+    throw new EnclaveError(
+      'invalid_contract',
+      `${contractPath}: limits.requestBytes (${requestBytes}) and limits.replyBytes (${replyBytes}) do not fit in limits.memoryPages ` +
+        `(${memoryPages} pages of 64 KiB): the SDK holds a request and a reply in the module's memory; raise memoryPages above ` +
+        `${Math.ceil((requestBytes + replyBytes) / 65536)}, or lower the byte limits.`,
+    );
+  }
+  // Embedded as the author wrote it, validated and re-serialised without whitespace (the same bytes
+  // every time); parseContract fills in the same defaults at load. The runtime refuses a section
+  // over MAX_CONTRACT_BYTES: refused here, before anything compiles (re-serialising can grow it).
+  const payload = new TextEncoder().encode(JSON.stringify(raw));
+  if (payload.length > MAX_CONTRACT_BYTES) throw contractTooLarge(contractPath, `${payload.length} bytes re-serialised (without whitespace)`);
+  return { dir, contract, payload };
+}
+
+function contractTooLarge(file: string, size: string): EnclaveError {
+  return new EnclaveError(
+    'invalid_contract',
+    `${file} is ${size}, more than the 1 MiB (${MAX_CONTRACT_BYTES} bytes) a contract may hold: shorten it.`,
+  );
+}
+
+/**
+ * A contract.json's text, read with a bound: a regular file of at most MAX_CONTRACT_BYTES, checked
+ * on the open handle. A FIFO, a device such as /dev/zero or a huge file is refused, never waited on
+ * nor read whole (O_NONBLOCK: opening a FIFO does not wait for a writer).
+ * @throws {EnclaveError} `invalid_contract`; the file system's error when it cannot be opened.
+ */
+async function readContractText(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new EnclaveError('invalid_contract', `${file} is not a regular file: a contract is a JSON file.`);
+    if (info.size > MAX_CONTRACT_BYTES) throw contractTooLarge(file, `${info.size} bytes`);
+    // At most one byte past the bound, whatever the file has grown to since the stat.
+    const buffer = Buffer.alloc(MAX_CONTRACT_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length === buffer.length) throw contractTooLarge(file, `over ${MAX_CONTRACT_BYTES} bytes`);
+    }
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Compiles, embeds the contract, checks: the module's final bytes. */
 async function buildBytes(sources: ModuleSources): Promise<Uint8Array> {
-  const { dir, contract, raw } = sources;
+  const { dir, contract, payload } = sources;
   const compiled = await compileAssemblyScript({ baseDir: dir, entry: 'index.ts', limits: contract.limits });
-  // Embed what the author wrote, validated and re-serialised without whitespace (the same bytes
-  // every time); parseContract fills in the same defaults at load.
-  const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(raw)));
+  const section = encodeCustomSection(CONTRACT_SECTION, payload);
   const out = new Uint8Array(compiled.length + section.length);
   out.set(compiled, 0);
   out.set(section, compiled.length);
@@ -126,12 +179,31 @@ async function buildBytes(sources: ModuleSources): Promise<Uint8Array> {
   return out;
 }
 
-/** Writes a file whole or not at all (a reader never sees half a module). */
+/**
+ * Writes a file whole or not at all (a reader never sees half a module), through a temporary file
+ * next to it, created new ('wx': a file or a link already at that name is refused, never written
+ * through) and removed when anything fails.
+ * @throws {UsageError} naming the file when it cannot be written (its folder is a file, no permission...).
+ */
 async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file);
+  // A random part: a temporary file a killed build left (same pid in a container) does not block the next.
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let created = false;
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    const handle = await open(tmp, 'wx');
+    created = true;
+    try {
+      await handle.writeFile(bytes);
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    if (created) await rm(tmp, { force: true }).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`Cannot write ${file}: ${code}: choose an --out directory this user can write.`, { cause: err });
+  }
 }
 
 /**
@@ -151,11 +223,7 @@ export async function buildModule(dir: string, outDir?: string): Promise<BuiltMo
 
 async function write(sources: ModuleSources, bytes: Uint8Array, outDir: string | undefined): Promise<BuiltModule> {
   const output = path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
-  try {
-    await writeAtomic(output, bytes);
-  } catch (err) {
-    throw new UsageError(`${output} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): choose another --out directory.`, { cause: err });
-  }
+  await writeAtomic(output, bytes);
   return { name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length };
 }
 

@@ -3,15 +3,17 @@
 // contract op without a handler), and the contract's limits given to the SDK (they cannot drift).
 
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveError } from '../core/index.js';
+import { EnclaveError, MAX_CONTRACT_BYTES } from '../core/index.js';
 import { buildModules } from '../host/build-modules.js';
-import { loadEnclave } from '../runtime/index.js';
+import { checkBuilt } from '../host/build/check.js';
+import { loadEnclave, parseContract } from '../runtime/index.js';
 import { ROOT } from './helpers/raw-abi.js';
+import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
 const execFileP = promisify(execFile);
 const CLI = path.join(ROOT, 'dist/host/cli/main.js');
@@ -118,6 +120,74 @@ describe('enclave build: where and what', () => {
     expect(r2.stderr).toContain(`error[invalid_contract]: ${path.join(none, 'contract.json')} is not readable JSON`);
   });
 
+  it('a contract.json that is a FIFO, a device or over 1 MiB is invalid_contract, never waited on nor read whole, before anything compiles', async () => {
+    const fifo = await moduleDir(path.join(work, 'fifo-contract'));
+    await rm(path.join(fifo, 'contract.json'));
+    await execFileP('mkfifo', [path.join(fifo, 'contract.json')]);
+    // A failsafe only (the assertion is the code): without the bound the build waited on the FIFO forever.
+    const r = await execFileP(process.execPath, [CLI, 'build', fifo], { cwd: work, timeout: 60_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error[invalid_contract]: ${path.join(fifo, 'contract.json')} is not a regular file`);
+    const dev = await moduleDir(path.join(work, 'dev-contract'));
+    await rm(path.join(dev, 'contract.json'));
+    await symlink('/dev/zero', path.join(dev, 'contract.json'));
+    let err = await rejection(buildModules({ dirs: [dev] }));
+    expect(err.code).toBe('invalid_contract');
+    expect(err.message).toContain(`${path.join(dev, 'contract.json')} is not a regular file`);
+    // Valid JSON and a valid contract, but more than the runtime accepts as a contract section:
+    // refused as a contract (not build_failed after compiling), and nothing is written.
+    const big = await moduleDir(path.join(work, 'big-contract'), KV_SOURCE, { ...KV_CONTRACT, description: 'x'.repeat(MAX_CONTRACT_BYTES) });
+    err = await rejection(buildModules({ dirs: [big] }));
+    expect(err.code).toBe('invalid_contract');
+    expect(err.message).toContain(`${path.join(big, 'contract.json')} is`);
+    expect(err.message).toContain('1 MiB');
+    await expect(readdir(big)).resolves.not.toContain('build');
+    // Under 1 MiB as written, over it as embedded (numbers re-serialised longer): refused too.
+    const grown = await moduleDir(path.join(work, 'grown-contract'));
+    const contract = JSON.stringify({ ...KV_CONTRACT, description: '@' }).replace('"@"', `[${'1e9,'.repeat(200_000)}1]`);
+    await writeFile(path.join(grown, 'contract.json'), contract);
+    expect(Buffer.byteLength(contract)).toBeLessThan(MAX_CONTRACT_BYTES);
+    err = await rejection(buildModules({ dirs: [grown] }));
+    expect(err.code).toBe('invalid_contract');
+    expect(err.message).toContain('1 MiB');
+    await expect(readdir(grown)).resolves.not.toContain('build');
+  });
+
+  it('limits whose request and reply cannot fit in the memory are invalid_contract, before anything compiles', async () => {
+    // Built, such a module trapped on a request its contract allows, losing its state.
+    const dir = await moduleDir(path.join(work, 'tight-memory'), KV_SOURCE, {
+      ...KV_CONTRACT,
+      limits: { requestBytes: 1_000_000, replyBytes: 2048, depth: 8, memoryPages: 2 },
+    });
+    const err = await rejection(buildModules({ dirs: [dir] }));
+    expect(err.code).toBe('invalid_contract');
+    expect(err.message).toContain(
+      `${path.join(dir, 'contract.json')}: limits.requestBytes (1000000) and limits.replyBytes (2048) do not fit in limits.memoryPages (2 pages`,
+    );
+    await expect(readdir(dir)).resolves.not.toContain('build');
+  });
+
+  it('an output that cannot be written is a usage error naming it (exit 2), not internal, and leaves no temporary file', async () => {
+    // An --out below a file: the directory cannot be created.
+    const dir = await moduleDir(path.join(work, 'out-below-file'));
+    const file = path.join(work, 'out-below-file.txt');
+    await writeFile(file, 'not a directory');
+    const r = await enclave(work, 'build', dir, '--out', path.join(file, 'sub'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error[usage]: Cannot write ${path.join(file, 'sub', 'kv.wasm')}: ENOTDIR`);
+    await expect(readFile(file, 'utf8')).resolves.toBe('not a directory');
+    // A directory where the .wasm goes: the temporary file is written, the rename fails, and it is removed.
+    const out = path.join(work, 'out-dir-in-the-way');
+    await mkdir(path.join(out, 'kv.wasm', 'inside'), { recursive: true });
+    const err = await rejection(buildModules({ dirs: [dir], out }));
+    expect(err.code).toBe('usage');
+    expect(err.message).toMatch(new RegExp(`^Cannot write ${path.join(out, 'kv.wasm')}: E[A-Z]+`));
+    expect(await readdir(out)).toEqual(['kv.wasm']);
+  }, 120_000);
+
   it('with no directories and no enclave-modules/ here: a usage error that says what to pass', async () => {
     const r = await enclave(work, 'build');
     expect(r.code).toBe(2);
@@ -194,6 +264,37 @@ describe('enclave build: failures say what and where', () => {
     expect(trapped.code).toBe('build_failed');
     expect(trapped.message).toMatch(/does not load \(trap\): .*a capability \(randomBytes, .*\) called at top level/);
   }, 90_000);
+
+  it('an enclave_call that never returns fails the load check (build_failed) in time, instead of hanging the build', async () => {
+    // The probe runs the module unmetered (the runtime would stop the call at its fuel): it runs in a
+    // worker stopped at a deadline. Checked with a short one (the build's own is LOAD_CHECK_DEADLINE_MS).
+    const wat = minimalWat({
+      exports: `(func (export "enclave_abi_version") (result i32) (i32.const 1))
+    (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+    (func (export "enclave_call") (param i32 i32) (result i32) (loop $spin (br $spin)) (i32.const 0))`,
+    });
+    const bytes = await watModule(wat, MINIMAL_CONTRACT);
+    const err = await rejection(checkBuilt(bytes, parseContract(MINIMAL_CONTRACT), '/m/spin', 2_000));
+    expect(err.code).toBe('build_failed');
+    expect(err.message).toBe(
+      'The load check of the module built from /m/spin failed probing "ping": it did not finish in time (2 s): a loop that never ends? ' +
+        "(the runtime stops one at the contract's fuel, fuel_exhausted)",
+    );
+  }, 30_000);
+
+  it('a probe reply that is not {ok} is build_failed quoting it, a 64-bit integer too (not internal)', async () => {
+    // enclave_call's reply: the descriptor at 0x180 points at 0xcf + 8 bytes (uint64 max, a BigInt decoded).
+    const wat = minimalWat({
+      exports: `(func (export "enclave_abi_version") (result i32) (i32.const 1))
+    (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+    (func (export "enclave_call") (param i32 i32) (result i32) (i32.const 0x180))`,
+      body: '(data (i32.const 0x180) "\\00\\03\\00\\00\\09\\00\\00\\00") (data (i32.const 0x300) "\\cf\\ff\\ff\\ff\\ff\\ff\\ff\\ff\\ff")',
+    });
+    const bytes = await watModule(wat, MINIMAL_CONTRACT);
+    const err = await rejection(checkBuilt(bytes, parseContract(MINIMAL_CONTRACT), '/m/big'));
+    expect(err.code).toBe('build_failed');
+    expect(err.message).toBe('The load check of the module built from /m/big failed probing "ping": it answered 18446744073709551615n');
+  });
 
   it('an entry without the SDK exports (so no abort replacement) is refused, not built importing env.abort', async () => {
     const source = 'export function enclave_abi_version(): i32 { return 1; }\n';

@@ -7,16 +7,25 @@
  * Handlers are found with the SDK's probe (docs/ABI.md §4.1): `{op, probe: true}` answers `{ok: nil}`
  * when the op is registered and `unknown_op` otherwise, without calling the handler. The host's
  * call path never sends `probe` (its request frame has only `op` and `args`), so only this check
- * can ask. The module is instantiated here with the plain WebAssembly API and harmless imports: its
- * start function (the module's top-level code, which registers the ops) runs again, unmetered, once
- * it has run under fuel above; no handler does.
+ * can ask. For the probe the module is instantiated with the plain WebAssembly API and harmless
+ * imports: its start function (the module's top-level code, which registers the ops) runs again,
+ * unmetered, once it has run under fuel above, and then `enclave_call` runs once per op, unmetered
+ * too (a module that does not use the SDK's `enclave_call` may loop there). So the probe runs in a
+ * worker thread that is stopped after {@link LOAD_CHECK_DEADLINE_MS}: a loop that never ends fails the
+ * build instead of hanging it or spinning the CLI's thread. No handler runs.
  */
+import { inspect } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { Packr, Unpackr } from 'msgpackr';
 import { EnclaveError, type ErrorCode } from '../../core/index.js';
 import { compileEnclave, type Contract, type EnclavePlatform } from '../../runtime/index.js';
 
-/** Thrown by the stub `enclave.abort`: the module aborted (`enclave_abort`). */
-class Aborted extends Error {}
+/**
+ * How long the probe (the module's top-level code again, then one `enclave_call` per op) may take,
+ * ms. Far more than it takes: the same top-level code has just finished under the contract's fuel
+ * (capped at MAX_FUEL, seconds of work at most), and the SDK answers a probe without calling a handler.
+ */
+export const LOAD_CHECK_DEADLINE_MS = 60_000;
 
 /** The platform of the start check: no sealing key, no evidence (the imports answer "unavailable"). */
 const NO_PLATFORM: EnclavePlatform = Object.freeze({
@@ -35,9 +44,10 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 /**
  * Checks a built module against its contract.
  * @param where - the module's directory, for messages.
+ * @param deadlineMs - how long the probe may take (tests pass less).
  * @throws {EnclaveError} `build_failed` naming what is wrong.
  */
-export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: string): Promise<void> {
+export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: string, deadlineMs = LOAD_CHECK_DEADLINE_MS): Promise<void> {
   try {
     const mod = await compileEnclave(bytes, { cacheDir: false });
     const maximum = mod.info.memories[0]?.maximum;
@@ -57,7 +67,7 @@ export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: s
         : '';
     throw new EnclaveError('build_failed', `The module built from ${where} does not load (${code}): ${(err as Error).message}${hint}`, { cause: err });
   }
-  const missing = await opsWithoutHandler(bytes, contract, where);
+  const missing = await opsWithoutHandler(bytes, contract, where, deadlineMs);
   if (missing.length > 0) {
     const list = missing.map((op) => JSON.stringify(op)).join(', ');
     throw new EnclaveError(
@@ -68,67 +78,134 @@ export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: s
   }
 }
 
-/** The contract's ops the module has no handler for, in contract order. */
-async function opsWithoutHandler(bytes: Uint8Array, contract: Contract, where: string): Promise<string[]> {
-  let memory: WebAssembly.Memory | undefined;
-  const text = (ptr: number, len: number): string => {
-    if (memory === undefined) return '';
-    const view = new Uint8Array(memory.buffer);
-    return new TextDecoder().decode(view.subarray(ptr, Math.min(ptr + Math.min(len, 256), view.length)));
-  };
-  // The imports of docs/ABI.md §3 (compileEnclave checked their names and types): harmless answers.
-  const stubs: Record<string, (...args: number[]) => unknown> = {
-    abort: (ptr, len) => {
-      throw new Aborted(text(ptr!, len!));
-    },
-    random: (ptr, len) => {
-      if (memory !== undefined) new Uint8Array(memory.buffer, ptr, len).fill(0);
-      return 0;
-    },
-    now: () => 0n,
-    log: () => undefined,
-    seal_key: () => -3,
-    report: () => -3,
-  };
-  const fail = (what: string, err?: unknown): never => {
-    const why = err instanceof Aborted ? `it aborted: ${err.message}` : err instanceof Error ? err.message : 'no reply';
-    throw new EnclaveError('build_failed', `The load check of the module built from ${where} failed ${what}: ${why}`, { cause: err });
-  };
-  let exports: Record<string, unknown>;
+/**
+ * The probe's worker, plain JavaScript evaluated from this string (no file to find from the sources,
+ * dist/ or an installed package). workerData: the module's bytes, the probe requests and the largest
+ * reply it may give. It posts `{stage}` before each step (-1: the start, else the request's index),
+ * then `{replies}` (each reply's bytes, copied) or `{failed}` (why the current stage failed).
+ */
+const PROBE_WORKER = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+class Aborted extends Error {}
+let memory;
+const text = (ptr, len) => {
+  if (memory === undefined) return '';
+  const view = new Uint8Array(memory.buffer);
+  return new TextDecoder().decode(view.subarray(ptr, Math.min(ptr + Math.min(len, 256), view.length)));
+};
+// The imports of docs/ABI.md §3 (compileEnclave checked their names and types): harmless answers.
+const stubs = {
+  abort: (ptr, len) => { throw new Aborted(text(ptr, len)); },
+  random: (ptr, len) => { if (memory !== undefined) new Uint8Array(memory.buffer, ptr, len).fill(0); return 0; },
+  now: () => 0n,
+  log: () => undefined,
+  seal_key: () => -3,
+  report: () => -3,
+};
+const why = (err) => (err instanceof Aborted ? 'it aborted: ' + err.message : err instanceof Error ? err.message : 'no reply');
+(async () => {
+  let exports;
   try {
-    const module = await WebAssembly.compile(bytes);
-    const imports: Record<string, Record<string, unknown>> = { enclave: {} };
-    for (const imp of WebAssembly.Module.imports(module)) imports.enclave![imp.name] = stubs[imp.name];
-    exports = (await WebAssembly.instantiate(module, imports as WebAssembly.Imports)).exports as Record<string, unknown>;
+    parentPort.postMessage({ stage: -1 });
+    const module = await WebAssembly.compile(workerData.bytes);
+    const imports = { enclave: {} };
+    for (const imp of WebAssembly.Module.imports(module)) imports.enclave[imp.name] = stubs[imp.name];
+    exports = (await WebAssembly.instantiate(module, imports)).exports;
+    memory = exports.memory;
   } catch (err) {
-    return fail('when it started (its top-level code)', err);
+    parentPort.postMessage({ failed: why(err) });
+    return;
   }
-  memory = exports.memory as WebAssembly.Memory;
-  const alloc = exports.enclave_alloc as (len: number) => number;
-  const call = exports.enclave_call as (ptr: number, len: number) => number;
-  const missing: string[] = [];
-  for (const op of Object.keys(contract.ops)) {
-    const request: Uint8Array = packr.pack({ op, probe: true });
-    let reply: unknown;
+  const replies = [];
+  for (let i = 0; i < workerData.requests.length; i++) {
+    const request = workerData.requests[i];
+    parentPort.postMessage({ stage: i });
     try {
-      const ptr = alloc(request.length);
-      if (ptr === 0) fail(`probing "${op}"`);
+      const ptr = exports.enclave_alloc(request.length);
+      if (ptr === 0) throw new Error('no request buffer (enclave_alloc returned 0)');
       new Uint8Array(memory.buffer).set(request, ptr);
-      const desc = call(ptr, request.length);
-      if (desc === 0) fail(`probing "${op}"`);
+      const desc = exports.enclave_call(ptr, request.length);
+      if (desc === 0) throw new Error('no reply (enclave_call returned 0)');
       const view = new DataView(memory.buffer);
       const at = view.getUint32(desc, true);
       const len = view.getUint32(desc + 4, true);
-      reply = unpackr.unpack(new Uint8Array(memory.buffer).slice(at, at + len));
+      if (len > workerData.replyBytes || at + len > memory.buffer.byteLength) {
+        throw new Error('a reply of ' + len + ' bytes at ' + at + ', outside its memory or over limits.replyBytes');
+      }
+      replies.push(new Uint8Array(memory.buffer).slice(at, at + len));
     } catch (err) {
-      if (err instanceof EnclaveError) throw err;
-      return fail(`probing "${op}"`, err);
+      parentPort.postMessage({ failed: why(err) });
+      return;
+    }
+  }
+  parentPort.postMessage({ replies });
+})();
+`;
+
+type ProbeMessage = { readonly stage: number } | { readonly replies: readonly Uint8Array[] } | { readonly failed: string };
+
+/** What the probe came to: each request's reply, or where (`stage`, as the worker posts it) and why it failed. */
+type ProbeOutcome = { readonly replies: readonly Uint8Array[] } | { readonly stage: number; readonly why: string };
+
+/** Runs the probe worker; one that has not answered within `deadlineMs` is stopped. */
+function runProbes(bytes: Uint8Array, requests: readonly Uint8Array[], replyBytes: number, deadlineMs: number): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    let stage = -1;
+    let settled = false;
+    let worker: Worker;
+    try {
+      worker = new Worker(PROBE_WORKER, { eval: true, workerData: { bytes, requests, replyBytes } });
+    } catch (err) {
+      // No worker threads here (Node's permission model without --allow-worker, say).
+      resolve({ stage, why: `its check could not start a worker thread: ${(err as Error).message}` });
+      return;
+    }
+    const settle = (outcome: ProbeOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => {
+      const seconds = deadlineMs / 1000;
+      settle({ stage, why: `it did not finish in time (${seconds} s): a loop that never ends? (the runtime stops one at the contract's fuel, fuel_exhausted)` });
+    }, deadlineMs);
+    worker.on('message', (m: ProbeMessage) => {
+      if ('stage' in m) stage = m.stage;
+      else if ('replies' in m) settle({ replies: m.replies });
+      else settle({ stage, why: m.failed });
+    });
+    worker.once('error', (err) => settle({ stage, why: err.message }));
+    worker.once('exit', (code) => settle({ stage, why: `the check's worker stopped (exit code ${code})` }));
+  });
+}
+
+/** The contract's ops the module has no handler for, in contract order. */
+async function opsWithoutHandler(bytes: Uint8Array, contract: Contract, where: string, deadlineMs: number): Promise<string[]> {
+  const ops = Object.keys(contract.ops);
+  const fail = (stage: number, why: string): never => {
+    const what = stage < 0 ? 'when it started (its top-level code)' : `probing ${JSON.stringify(ops[stage])}`;
+    throw new EnclaveError('build_failed', `The load check of the module built from ${where} failed ${what}: ${why}`);
+  };
+  const requests = ops.map((op) => packr.pack({ op, probe: true }) as Uint8Array);
+  const outcome = await runProbes(bytes, requests, contract.limits.replyBytes, deadlineMs);
+  if (!('replies' in outcome)) return fail(outcome.stage, outcome.why);
+  const missing: string[] = [];
+  ops.forEach((op, i) => {
+    let reply: unknown;
+    try {
+      reply = unpackr.unpack(outcome.replies[i]!);
+    } catch (err) {
+      fail(i, `its reply is not MessagePack: ${(err as Error).message}`);
     }
     const code = (reply as { err?: { code?: ErrorCode } } | null)?.err?.code;
     if (code === 'unknown_op') missing.push(op);
     else if (!(typeof reply === 'object' && reply !== null && 'ok' in reply)) {
-      fail(`probing "${op}"`, new Error(`it answered ${JSON.stringify(reply)?.slice(0, 200)}`));
+      // inspect, not JSON.stringify: a reply may hold a BigInt (a 64-bit integer), which JSON refuses.
+      fail(i, `it answered ${inspect(reply, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 }).slice(0, 200)}`);
     }
-  }
+  });
   return missing;
 }
