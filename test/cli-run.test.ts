@@ -3,7 +3,9 @@
  * several calls to one instance with `--ndjson`, arguments from stdin, and stdin as hostile input
  * (bounded lines, bytes that are not UTF-8, a reader that goes away). Exit codes: cli-exit-codes.test.ts.
  */
-import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import { lines, readStream } from '../host/cli/_stdin.js';
 import { parseWhole } from '../host/cli/_flags.js';
 import { parseLine, serveLines } from '../host/cli/_ndjson.js';
 import { wantsJson } from '../host/cli/handle-error.js';
-import { enclaveCli, jsonError } from './helpers/cli.js';
+import { CLI, enclaveCli, jsonError } from './helpers/cli.js';
 import { MINIMAL_CONTRACT, SPIN_CONTRACT, SPIN_WAT, minimalWat, watModule } from './helpers/wat.js';
 
 let dir: string;
@@ -265,5 +267,85 @@ describe('CLI helpers', () => {
     });
     await expect(done).resolves.toBe(0);
     expect(calls).toBeLessThan(10);
+  });
+});
+
+describe('a reader that goes away', () => {
+  /** Runs the CLI with its stdout closed before it writes (`enclave run ... | head -c0`). */
+  function closedStdout(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      child.stdout.destroy();
+      const err: Buffer[] = [];
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.stdin.on('error', () => undefined);
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr: Buffer.concat(err).toString('utf8') }));
+      child.stdin.end('{"op":"echo","args":1}\n');
+    });
+  }
+
+  it.each([
+    ['one call', ['run', 'echo.wasm', 'echo', '{"a":1}']],
+    ['--ndjson', ['run', 'echo.wasm', '--ndjson']],
+    ['inspect', ['inspect', 'echo.wasm']],
+  ])('EPIPE on stdout (%s) ends the output quietly: no unhandled error, no stack trace', async (_name, args) => {
+    const r = await closedStdout(args);
+    expect(r.stderr).not.toMatch(/Unhandled|EPIPE|\n\s+at /);
+    expect(r.code).toBe(0);
+  });
+
+  it.each([
+    ['one call', ['run', 'echo.wasm', 'echo', '{"a":1}']],
+    ['--ndjson', ['run', 'echo.wasm', '--ndjson']],
+    ['--json', ['run', 'echo.wasm', 'echo', '{"a":1}', '--json']],
+  ])('output that cannot be written (stdout on /dev/full, %s) is exit 1 with the reason, not a crash and not success', async (_name, args) => {
+    const full = openSync('/dev/full', 'w');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env, stdio: ['pipe', full, 'pipe'] });
+      const err: Buffer[] = [];
+      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      child.stdin!.on('error', () => undefined);
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr: Buffer.concat(err).toString('utf8') }));
+      child.stdin!.end('{"op":"echo","args":1}\n');
+    });
+    closeSync(full);
+    expect(r.stderr).not.toMatch(/Unhandled|\n\s+at /);
+    expect(r.stderr).toMatch(/Cannot write the output: ENOSPC/);
+    if (args.includes('--json')) expect(jsonError(r.stderr)).toMatchObject({ code: 'internal' });
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('--json: stderr is JSON only', () => {
+  it('a process warning (an untrusted fuel cache) is a JSON line too, and the error stays one JSON object', async () => {
+    const open = path.join(dir, 'open-cache');
+    await mkdir(open, { recursive: true });
+    await chmod(open, 0o777); // anyone can write it: the cache refuses it with a warning
+    const r = await enclaveCli(['run', 'echo.wasm', 'nope', '--json'], { cwd: dir, env: { ...env, ENCLAVE_CACHE_DIR: open } });
+    expect(r.code).toBe(1);
+    const parsed = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, { code: string }>);
+    expect(parsed.map((o) => Object.keys(o)[0])).toEqual(['warning', 'error']);
+    expect(parsed[0]!.warning!.code).toBe('ENCLAVE_FUEL_CACHE_UNTRUSTED');
+    expect(parsed[1]!.error!.code).toBe('unknown_op');
+  });
+});
+
+describe('JSON arguments', () => {
+  it('nesting too deep for the parser is said so (usage), not "not valid JSON"', async () => {
+    const { parseJsonArgs } = await import('../host/cli/_json.js');
+    const deep = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
+    expect(() => parseJsonArgs(deep)).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringMatching(/nested too deep/) }));
+    expect(() => parseJsonArgs(`{"a":${deep}}`)).toThrow(/nested too deep/);
+  });
+
+  it('{"$base64": ...} takes base64 only: other text is usage, not silently other bytes', async () => {
+    const { parseJsonArgs } = await import('../host/cli/_json.js');
+    expect(parseJsonArgs('{"$base64":"AAEC/w=="}')).toEqual(new Uint8Array([0, 1, 2, 255]));
+    expect(parseJsonArgs('{"$base64":""}')).toEqual(new Uint8Array([]));
+    for (const bad of ['!!!', 'AAEC/w', 'AA EC', 'AAEC/w==AA', 'AAE=C']) {
+      expect(() => parseJsonArgs(`{"$base64":${JSON.stringify(bad)}}`), bad).toThrow(expect.objectContaining({ code: 'usage', message: expect.stringMatching(/\$base64/) }));
+    }
   });
 });

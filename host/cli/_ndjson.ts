@@ -51,16 +51,22 @@ export function parseLine(text: string, number: number): { call: LineCall; id: s
  * Writes lines, waiting while the reader is behind (a pipe that is not read holds the session,
  * not memory). `closed` turns true when the reader went away (EPIPE): the session ends quietly.
  */
-function lineWriter(out: NodeJS.WritableStream): { write(text: string): Promise<void>; readonly closed: boolean } {
+function lineWriter(out: NodeJS.WritableStream): { write(text: string): Promise<void>; readonly closed: boolean; readonly failed: boolean } {
   let closed = false;
+  let failed = false;
   let wake: (() => void) | undefined;
-  out.on('error', () => {
+  out.on('error', (err: NodeJS.ErrnoException) => {
     closed = true;
+    // A reader that went away ends the session quietly; output that could not be written (ENOSPC) failed.
+    if (err.code !== 'EPIPE') failed = true;
     wake?.();
   });
   return {
     get closed() {
       return closed;
+    },
+    get failed() {
+      return failed;
     },
     async write(text) {
       if (closed || out.write(`${text}\n`)) return;
@@ -106,5 +112,5 @@ export async function serveLines(input: AsyncIterable<Uint8Array | string>, out:
       await writer.write(formatJson({ ...head, error, ...stats }, false));
     }
   }
-  return exit;
+  return writer.failed ? Math.max(exit, EXIT.failed) : exit;
 }

@@ -8,7 +8,8 @@
  */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
-import { handleError, parserOutput, wantsJson } from './handle-error.js';
+import { stringifyForTerminal } from './_escape.js';
+import { EXIT, handleError, parserOutput, wantsJson } from './handle-error.js';
 
 type Loader = () => Promise<Command>;
 
@@ -34,7 +35,41 @@ function loadersFor(argv: readonly string[]): Loader[] {
   return Object.values(COMMANDS);
 }
 
+/**
+ * Output that cannot be written. A reader that went away (EPIPE: `enclave run ... | head -c 10`)
+ * ends the output there, quietly, with the exit code of the command; any other failure (ENOSPC:
+ * `> /dev/full`) is exit 1, said on stderr when stdout failed. Without a listener Node turns either
+ * into an unhandled 'error' event: a crash with its stack trace.
+ */
+function onOutputError(json: boolean): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') return;
+      process.exitCode = EXIT.failed;
+      if (stream !== process.stdout) return;
+      const error = { code: 'internal', message: `Cannot write the output: ${err.code ?? 'error'}.` };
+      process.stderr.write(json ? `${stringifyForTerminal({ error })}\n` : `error[${error.code}]: ${error.message}\n`);
+    });
+  }
+}
+
+/**
+ * With `--json`, stderr carries JSON lines only: a process warning (an untrusted fuel cache
+ * directory, a deprecation) is `{"warning": {"code", "message"}}` instead of Node's
+ * `(node:123) Warning: ...` text, which a script parsing stderr would choke on.
+ */
+function jsonWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w: Error & { code?: unknown }) => {
+    const warning = { code: typeof w.code === 'string' ? w.code : w.name, message: w.message };
+    process.stderr.write(`${stringifyForTerminal({ warning })}\n`);
+  });
+}
+
 async function main(): Promise<void> {
+  const json = wantsJson(process.argv);
+  onOutputError(json);
+  if (json) jsonWarnings();
   // msgpackr's native string extractor (msgpackr-extract) costs a cold process more to find and
   // load (~20 ms) than it saves on the CLI's few messages; MSGPACKR_NATIVE_ACCELERATION_DISABLED=false
   // in the environment keeps it.

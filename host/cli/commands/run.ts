@@ -2,6 +2,7 @@
  * `enclave run <module.wasm> <op> [json-args]`: one call, reply printed as JSON;
  * `enclave run <module.wasm> --ndjson`: several calls to one instance, one per stdin line (../_ndjson.ts).
  */
+import { stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { EnclaveError, UsageError } from '../../../core/index.js';
 import {
@@ -135,6 +136,13 @@ async function readTrust(files: readonly string[], minSvn: number) {
       } catch (err) {
         const cause = (err as { cause?: { code?: unknown } }).cause;
         if (typeof cause?.code === 'string') throw new UsageError(`Cannot read the --trust key ${file}: ${cause.code}.`);
+        if (err instanceof EnclaveError && err.code === 'invalid_key') {
+          // A directory, FIFO or device cannot be read, as for the module and --input-file (exit 2);
+          // a file that holds no key is invalid_key. Either way, say which of the --trust files.
+          const st = await stat(file).catch(() => undefined);
+          if (st !== undefined && !st.isFile()) throw new UsageError(`Cannot read the --trust key ${file}: not a regular file.`);
+          throw new EnclaveError('invalid_key', `The --trust key ${file} is not a public key: ${err.message}`, { cause: err });
+        }
         throw err;
       }
     }),
