@@ -23,7 +23,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants as fsc, existsSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,19 +213,58 @@ async function trustedDir(dir: string): Promise<string | undefined> {
     }
     if (missing.length > 0) {
       // Create nothing under a parent someone else could rename or fill.
-      if ((await checkPath(await realpath(existing), true)) !== undefined) return untrusted(abs, 'its parent is not private');
+      const parent = await realOwned(existing);
+      if (typeof parent !== 'string') return untrusted(abs, parent.problem);
+      if ((await checkPath(parent, true)) !== undefined) return untrusted(abs, 'its parent is not private');
       for (const d of missing) {
         await mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'EEXIST') throw e;
         });
       }
     }
-    const real = await realpath(abs);
+    const real = await realOwned(abs);
+    if (typeof real !== 'string') return untrusted(abs, real.problem);
     const problem = await checkPath(real, false);
     return problem === undefined ? real : untrusted(abs, problem);
   } catch (err) {
     return untrusted(abs, (err as NodeJS.ErrnoException).code ?? 'error');
   }
+}
+
+/**
+ * @internal The real path of `path`, resolved one component at a time as the kernel does, or why
+ * it is refused: a symbolic link on the way that belongs to another user (not root, not `euid`).
+ * Checking only where the links lead is not enough: a link another user planted in a sticky
+ * directory (`/tmp/enclave` -> a private directory of ours) passes every check of its target and
+ * would choose where our entries are written and pruned (Linux's fs.protected_symlinks refuses to
+ * follow such a link, but it is often off, and other systems lack it).
+ */
+export async function realOwned(path: string, euid: number | undefined = POSIX ? process.geteuid!() : undefined): Promise<string | { problem: string }> {
+  if (euid === undefined) return realpath(path);
+  // Not resolve(): `link/..` is the parent of the link's target, not the directory of the link.
+  const rest = (isAbsolute(path) ? path : `${process.cwd()}${sep}${path}`).split(sep).filter((p) => p !== '');
+  let done: string = sep;
+  let links = 0;
+  while (rest.length > 0) {
+    const part = rest.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      done = dirname(done); // `done` has no links: its parent is the real one
+      continue;
+    }
+    const next = join(done, part);
+    const st = await lstat(next);
+    if (!st.isSymbolicLink()) {
+      done = next;
+      continue;
+    }
+    if (st.uid !== 0 && st.uid !== euid) return { problem: `${next} is a link that belongs to another user` };
+    if (++links > 40) return { problem: `${path} has too many links` };
+    const target = await readlink(next);
+    if (isAbsolute(target)) done = sep;
+    rest.unshift(...target.split(sep).filter((p) => p !== ''));
+  }
+  return done;
 }
 
 async function exists(path: string): Promise<boolean> {

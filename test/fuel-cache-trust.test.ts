@@ -6,13 +6,13 @@
  * no disk cache: the module is instrumented in memory and behaves exactly as its bytes say.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnclave } from '../host/index.js';
-import { clearFuelMemoryCache, instrumentCached, instrumenterFingerprint } from '../runtime/_fuel-cache.js';
+import { clearFuelMemoryCache, instrumentCached, instrumenterFingerprint, realOwned } from '../runtime/_fuel-cache.js';
 import { INSTRUMENTER_VERSION, instrumentFuel } from '../runtime/fuel.js';
 import { watModule } from './helpers/wat.js';
 
@@ -173,5 +173,43 @@ describe('fuel cache trust: a planted entry is never run', () => {
     expect(await sum10(victim, dir)).toBe(45);
     // The parent is checked before anything is created in it: nothing is made where another user could swap it.
     expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe('links on the way to the cache directory', () => {
+  it('resolves as realpath does (relative, absolute, chained links, .. in a target)', async () => {
+    const base = dirWithMode('links', 0o700);
+    mkdirSync(join(base, 'a', 'b', 'c'), { recursive: true });
+    symlinkSync('a/b', join(base, 'ab'));
+    symlinkSync(join(base, 'ab', 'c'), join(base, 'abs'));
+    symlinkSync('../../a/b/c', join(base, 'a', 'b', 'up'));
+    symlinkSync('ab/../b/up', join(base, 'chain'));
+    // Not join(): `chain/../c` must reach the kernel as written. realpathSync.native is libc's
+    // (node's JS realpathSync takes `..` in a link's target lexically).
+    for (const p of ['ab', 'abs', 'a/b/up', 'chain', 'chain/../c', 'ab/./c/..']) {
+      await expect(realOwned(`${base}/${p}`, process.geteuid!())).resolves.toBe(realpathSync.native(`${base}/${p}`));
+    }
+  });
+
+  it('refuses a link that belongs to another user, even to a private directory of ours (a link planted in /tmp)', async () => {
+    const base = dirWithMode('planted', 0o700);
+    const mine = dirWithMode('mine', 0o700, base);
+    symlinkSync(mine, join(base, 'enclave'));
+    // The link is another user's: given away when the test runs as root, else `euid` stands for
+    // the user running the cache (the test's own links are then another user's).
+    const root = process.geteuid!() === 0;
+    if (root) lchownSync(join(base, 'enclave'), 65534, 65534);
+    const other = root ? 0 : process.geteuid!() + 1;
+    expect(await realOwned(join(base, 'enclave'), other)).toEqual({ problem: `${join(realpathSync(base), 'enclave')} is a link that belongs to another user` });
+    expect(await realOwned(`${base}/enclave/../mine/../enclave/.`, other)).toMatchObject({ problem: expect.stringMatching(/another user/) });
+    // No link on the way: nothing to refuse, whoever owns the directories (checkPath judges those).
+    expect(await realOwned(mine, other)).toBe(realpathSync(mine));
+  });
+
+  it('stops a loop of links', async () => {
+    const base = dirWithMode('loop', 0o700);
+    symlinkSync('b', join(base, 'a'));
+    symlinkSync('a', join(base, 'b'));
+    expect(await realOwned(join(base, 'a'), process.geteuid!())).toMatchObject({ problem: expect.stringMatching(/too many links/) });
   });
 });
