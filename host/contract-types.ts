@@ -100,6 +100,9 @@ function widens(shape: Shape): boolean {
   return Object.entries(shape.fields ?? {}).some(([name, field]) => (!required.has(name) && OBJECT_MEMBERS.has(name)) || widens(field));
 }
 
+/** The TypeScript type of the scalar shapes, the same in args and replies (`int` differs: see each). */
+const SCALAR_TYPES = { bool: 'boolean', float: 'number', str: 'string', bin: 'Uint8Array' } as const;
+
 /** A lone surrogate (runtime/_request-encoder.ts refuses a map key with one). */
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -121,19 +124,13 @@ function argType(shape: Shape, defined: boolean, depth: number, uses: Uses): str
     case 'nil':
       return nil;
     case 'bool':
-      base = 'boolean';
+    case 'float':
+    case 'str':
+    case 'bin':
+      base = SCALAR_TYPES[shape.type];
       break;
     case 'int':
       base = 'number | bigint';
-      break;
-    case 'float':
-      base = 'number';
-      break;
-    case 'str':
-      base = 'string';
-      break;
-    case 'bin':
-      base = 'Uint8Array';
       break;
     case 'array':
       if (shape.items === undefined) uses.argValue = true;
@@ -185,7 +182,10 @@ function replyType(shape: Shape, depth: number, uses: Uses): string {
     case 'nil':
       return 'null';
     case 'bool':
-      base = 'boolean';
+    case 'float':
+    case 'str':
+    case 'bin':
+      base = SCALAR_TYPES[shape.type];
       break;
     case 'int': {
       // Integers beyond ±2^53 decode to bigints: a number only when the contract bounds both ends.
@@ -193,15 +193,6 @@ function replyType(shape: Shape, depth: number, uses: Uses): string {
       base = min !== undefined && max !== undefined && min >= -SAFE && max <= SAFE ? 'number' : 'number | bigint';
       break;
     }
-    case 'float':
-      base = 'number';
-      break;
-    case 'str':
-      base = 'string';
-      break;
-    case 'bin':
-      base = 'Uint8Array';
-      break;
     case 'array':
       if (shape.items === undefined) uses.replyValue = true;
       base = `(${shape.items === undefined ? 'ReplyValue' : replyType(shape.items, depth, uses)})[]`;
