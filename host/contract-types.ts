@@ -39,8 +39,8 @@
  * printable ASCII (property keys), never as identifiers or inside comments; the type's names come
  * from the contract's `name` (`[a-z][a-z0-9-]*`, checked by the parser) or from a checked option.
  */
-import { CONTRACT_SECTION, customSections, EnclaveError, readModuleInfo, UsageError } from '../core/index.js';
-import { parseContract, parseContractBytes, type Contract, type Shape } from '../runtime/index.js';
+import { EnclaveError, readModuleInfo, UsageError } from '../core/index.js';
+import { moduleContract, parseContract, type Contract, type Shape } from '../runtime/index.js';
 
 /** Options of {@link contractTypes}. */
 export interface ContractTypesOptions {
@@ -102,6 +102,27 @@ function widens(shape: Shape): boolean {
 
 /** The TypeScript type of the scalar shapes, the same in args and replies (`int` differs: see each). */
 const SCALAR_TYPES = { bool: 'boolean', float: 'number', str: 'string', bin: 'Uint8Array' } as const;
+
+/**
+ * The most characters the types of a contract may take. The index of a map with `additional`
+ * repeats the type of each field that admits an inherited member (see `widens`), so each such level
+ * doubles the text: 32 levels of a contract of a few KB would be 2^32 copies (hours and an
+ * out-of-memory crash). Checked on each args type as it is built (so the work stops early) and on
+ * the ops together. A contract of the runtime's largest size (1 MiB) writes far less than this.
+ */
+const MAX_TYPE_CHARS = 16 * 1024 * 1024;
+
+/** `text`, or `invalid_contract` when `length` (default: its own) is over {@link MAX_TYPE_CHARS}. */
+function bounded(text: string, length = text.length): string {
+  if (length > MAX_TYPE_CHARS) {
+    throw new EnclaveError(
+      'invalid_contract',
+      `The contract's types would take more than ${MAX_TYPE_CHARS} characters: a map with "additional" repeats the type of each field ` +
+        'named like a member of Object (constructor, toString...), at every level: rename those fields or nest fewer such maps.',
+    );
+  }
+  return text;
+}
 
 /** A lone surrogate (runtime/_request-encoder.ts refuses a map key with one). */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -169,7 +190,7 @@ function argType(shape: Shape, defined: boolean, depth: number, uses: Uses): str
       break;
     }
   }
-  return nilable ? `${base} | ${nil}` : base;
+  return bounded(nilable ? `${base} | ${nil}` : base);
 }
 
 /** The reply type of a shape: what `decodeReply` builds for a value of that shape. */
@@ -234,11 +255,12 @@ export function contractTypes(contract: Contract, options: ContractTypesOptions 
   if (!SPECIFIER.test(from)) throw new UsageError(`The module to import the types from must match ${SPECIFIER.source}.`);
   const ops = `${name}Ops`;
   const uses: Uses = { argValue: false, replyValue: false };
+  let length = 0;
   const entries = Object.entries(contract.ops).map(([op, spec]) => {
     const notes = [spec.idempotent ? 'idempotent' : '', spec.requires.length > 0 ? `requires ${spec.requires.join(', ')}` : '']
       .filter((n) => n !== '')
       .join('; ');
-    return [
+    const entry = [
       // Op names match [a-z_][a-z0-9_]* (parseContract): safe in a comment, quoted as keys anyway.
       ...(notes === '' ? [] : [`  /** ${comment(`${op}: ${notes}`)} */`]),
       `  ${tsString(op)}: {`,
@@ -246,6 +268,8 @@ export function contractTypes(contract: Contract, options: ContractTypesOptions 
       `    reply: ${replyType(spec.reply, 2, uses)};`,
       '  };',
     ].join('\n');
+    length += entry.length;
+    return bounded(entry, length);
   });
   const imports = ['EnclaveHandle', ...(uses.argValue ? ['ArgValue'] : []), ...(uses.replyValue ? ['ReplyValue'] : [])].sort();
   return [
@@ -283,12 +307,5 @@ export function contractOf(bytes: Uint8Array): Contract {
     return parseContract(json);
   }
   readModuleInfo(bytes); // invalid_module for malformed bytes, before any section is trusted
-  const sections = customSections(bytes, CONTRACT_SECTION);
-  if (sections.length !== 1) {
-    throw new EnclaveError(
-      'invalid_contract',
-      sections.length === 0 ? 'The module has no enclave.contract section: build it with `enclave build`.' : 'The module has more than one enclave.contract section.',
-    );
-  }
-  return parseContractBytes(new Uint8Array(sections[0]!));
+  return moduleContract(bytes);
 }

@@ -364,6 +364,25 @@ describe('enclave types: what a generated file looks like', () => {
     expect(() => contractTypes(contracts.counter, { from: "enclave'; declare" })).toThrow(EnclaveError);
   });
 
+  it('refuses a contract whose args types would double at each level (maps with additional, fields named like Object members)', () => {
+    // Each level's index repeats the type of its field `x` (which admits Object['toString'] below):
+    // 32 levels, a contract of under 3 KB, would be 2^32 copies of the innermost type.
+    let shape: Record<string, unknown> = { type: 'nil' };
+    for (let i = 0; i < 32; i++) shape = { type: 'map', additional: true, fields: { toString: { type: 'nil' }, x: shape }, required: ['x'] };
+    const hostile = parseContract({ abi: 1, name: 'deep', version: '1.0.0', svn: 1, ops: { o: { args: shape } } });
+    expect(() => contractTypes(hostile)).toThrow(expect.objectContaining({ code: 'invalid_contract' }) as unknown as Error);
+    // Nor many ops each just under the bound (a 1 MiB contract holds hundreds: gigabytes of text).
+    let wide: Record<string, unknown> = { type: 'nil' };
+    for (let i = 0; i < 12; i++) wide = { type: 'map', additional: true, fields: { toString: { type: 'nil' }, x: wide }, required: ['x'] };
+    const ops = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`o${i}`, { args: wide }]));
+    const many = parseContract({ abi: 1, name: 'wide', version: '1.0.0', svn: 1, ops });
+    expect(() => contractTypes(many)).toThrow(expect.objectContaining({ code: 'invalid_contract' }) as unknown as Error);
+    // A few such levels are still written (and their text grows only as the contract does).
+    let small: Record<string, unknown> = { type: 'nil' };
+    for (let i = 0; i < 3; i++) small = { type: 'map', additional: true, fields: { toString: { type: 'nil' }, x: small }, required: ['x'] };
+    expect(contractTypes(parseContract({ abi: 1, name: 'deep', version: '1.0.0', svn: 1, ops: { o: { args: small } } }))).toContain('Object["toString"]');
+  });
+
   it('is the same text for the same contract (reproducible)', () => {
     expect(contractTypes(SHAPES)).toBe(contractTypes(parseContract(JSON.parse(JSON.stringify(SHAPES)))));
   });
