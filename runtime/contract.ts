@@ -6,7 +6,7 @@
  * limits are capped by the policy, capabilities must be granted.
  */
 import { types } from 'node:util';
-import { EnclaveError, MAX_CONTRACT_BYTES, quoteInput } from '../core/index.js';
+import { CONTRACT_SECTION, customSections, EnclaveError, MAX_CONTRACT_BYTES, quoteInput } from '../core/index.js';
 // The capabilities a contract may declare: the names of the modules in runtime/capabilities/.
 import { CAPABILITIES, type Capability } from './capabilities/index.js';
 
@@ -240,6 +240,22 @@ export function parseContractBytes(payload: Uint8Array): Contract {
     fail('the enclave.contract section is not UTF-8 JSON');
   }
   return parseContract(json);
+}
+
+/**
+ * The contract of a module: its one `enclave.contract` section, parsed (read from the bytes as
+ * given: the measured ones).
+ * @throws {EnclaveError} `invalid_contract` when there is none, more than one, or it is invalid.
+ */
+export function moduleContract(bytes: Uint8Array): Contract {
+  const sections = customSections(bytes, CONTRACT_SECTION);
+  if (sections.length !== 1) {
+    throw new EnclaveError(
+      'invalid_contract',
+      sections.length === 0 ? 'The module has no enclave.contract section: build it with `enclave build`.' : 'The module has more than one enclave.contract section.',
+    );
+  }
+  return parseContractBytes(new Uint8Array(sections[0]!));
 }
 
 /** A compiled shape check: returns `undefined` when the value fits, else where and why it does not. */

@@ -49,7 +49,7 @@ export type {
 /** @internal */
 export { MAX_LIMITS } from './contract.js';
 /** @internal */
-export { parseContractBytes } from './contract.js';
+export { moduleContract } from './contract.js';
 /** @internal */
 export { checkMsgpack, createPackr, decodePlainMsgpack, decodeReply, encodeCall, requestFrame, unpackr } from './marshal.js';
 /** @internal */

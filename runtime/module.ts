@@ -10,12 +10,12 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { CONTRACT_SECTION, customSections, EnclaveError, formatFuncType, quoteInput, readModuleInfo } from '../core/index.js';
+import { EnclaveError, formatFuncType, quoteInput, readModuleInfo } from '../core/index.js';
 import type { ModuleIdentity } from '../attest/index.js';
 import { instrumentCached } from './_fuel-cache.js';
 import { ABORT_IMPORT, IMPORT_MODULE, MEMORY_EXPORT, REQUIRED_EXPORTS } from './abi.js';
 import { CAPABILITY_BY_IMPORT, checkGrant } from './capabilities/index.js';
-import { parseContractBytes, type Contract } from './contract.js';
+import { moduleContract, type Contract } from './contract.js';
 import type { FuelManifest } from './fuel.js';
 import { Enclave } from './instance.js';
 import type { FuncType, ModuleInfo } from '../core/index.js';
@@ -160,16 +160,7 @@ export class EnclaveModule {
       throw new EnclaveError('invalid_module', 'The module does not validate as WebAssembly: rebuild it.');
     }
     // Read from the original bytes: they are what is measured and what the contract belongs to.
-    const sections = customSections(bytes, CONTRACT_SECTION);
-    if (sections.length !== 1) {
-      throw new EnclaveError(
-        'invalid_contract',
-        sections.length === 0
-          ? 'The module has no enclave.contract section: build it with `enclave build`.'
-          : 'The module has more than one enclave.contract section.',
-      );
-    }
-    const contract = parseContractBytes(new Uint8Array(sections[0]!));
+    const contract = moduleContract(bytes);
     validateShape(info, contract);
     // Loaded here, not at the top: a worker thread imports this file to rebuild the module but never
     // measures, and attest/index.js brings jose and the whole platform with it (+60 ms per worker start).
