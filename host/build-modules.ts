@@ -215,16 +215,12 @@ async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
  * const built = await buildModule('/work/kv');
  */
 export async function buildModule(dir: string, outDir?: string): Promise<BuiltModule> {
-  const sources = await readSources(path.resolve(dir));
-  const out = outDir === undefined ? undefined : path.resolve(outDir);
-  if (out !== undefined) await checkOutDir(out);
-  return write(sources, await buildBytes(sources), out);
+  return (await buildModules({ dirs: [dir], ...(outDir === undefined ? {} : { out: outDir }) }))[0]!;
 }
 
-async function write(sources: ModuleSources, bytes: Uint8Array, outDir: string | undefined): Promise<BuiltModule> {
-  const output = path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
-  await writeAtomic(output, bytes);
-  return { name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length };
+/** Where a module's `.wasm` goes: `<outDir>/<name>.wasm`, else `<dir>/build/<name>.wasm`. */
+function outputOf(sources: ModuleSources, outDir: string | undefined): string {
+  return path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
 }
 
 /** Refuses an --out that exists and is not a directory, before anything compiles. */
@@ -255,7 +251,7 @@ export async function buildModules(options: BuildOptions = {}): Promise<BuiltMod
   const outputs = new Map<string, string>();
   for (const dir of dirs) {
     const sources = await readSources(dir);
-    const output = path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
+    const output = outputOf(sources, outDir);
     const other = outputs.get(output);
     if (other !== undefined && other !== sources.dir) {
       throw new UsageError(`${other} and ${sources.dir} would both be written to ${output}: build them to different --out directories.`);
@@ -264,6 +260,11 @@ export async function buildModules(options: BuildOptions = {}): Promise<BuiltMod
     outputs.set(output, sources.dir);
   }
   const built: BuiltModule[] = [];
-  for (const sources of all) built.push(await write(sources, await buildBytes(sources), outDir));
+  for (const sources of all) {
+    const bytes = await buildBytes(sources);
+    const output = outputOf(sources, outDir);
+    await writeAtomic(output, bytes);
+    built.push({ name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length });
+  }
   return built;
 }
