@@ -14,7 +14,7 @@ export interface RunFacts {
   readonly contractFuel?: number;
   /** Memory pages the policy allows, and the module's declared maximum. */
   readonly memoryPages?: number;
-  readonly moduleMaxPages?: () => number | undefined;
+  readonly moduleMaxPages?: number | undefined;
   /** Where the error came from: loading the module, or a call. */
   readonly phase: 'load' | 'call';
   readonly worker: boolean;
@@ -47,7 +47,7 @@ export function forTerminal(err: unknown, facts: RunFacts): unknown {
       return advise(err, `${more}, or make the call cheaper; --stats prints the fuel a call uses`);
     }
     case 'memory_limit': {
-      const pages = facts.moduleMaxPages?.();
+      const pages = facts.moduleMaxPages;
       if (pages !== undefined && facts.memoryPages !== undefined && pages > facts.memoryPages) {
         return advise(err, `pass --memory-pages ${pages} to allow it, if you trust the module with ${pages * 64} KiB of memory`);
       }

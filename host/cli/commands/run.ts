@@ -17,7 +17,6 @@ import {
   createWorkerEnclave,
   decodePlainMsgpack,
   readModuleBytes,
-  readModuleInfo,
   type Capability,
   type EnclaveHandle,
   type EnclaveModule,
@@ -235,8 +234,7 @@ export const runCommand = new Command('run')
         fuel: Math.min(limits.fuel, plan.policy.fuel ?? DEFAULT_POLICY.fuel, MAX_FUEL),
         contractFuel: Math.min(limits.fuel, MAX_FUEL),
         memoryPages: plan.policy.memoryPages ?? DEFAULT_POLICY.memoryPages,
-        // Read only to explain a memory_limit refusal.
-        moduleMaxPages: () => readModuleInfo(bytes).memories[0]?.maximum,
+        moduleMaxPages: mod.info.memories[0]?.maximum,
       };
       const missing = mod.contract.capabilities.filter((c) => !grants.includes(c));
       if (missing.length > 0) throw capabilitiesDenied(mod.contract.name, missing);
