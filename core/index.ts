@@ -56,3 +56,7 @@ export type {
   ValType,
   ExternKind,
 } from './module-info.js';
+
+// Bounded reads of named files
+export { readBoundedFile } from './read-bounded.js';
+export type { BoundedRead } from './read-bounded.js';

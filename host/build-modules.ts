@@ -13,10 +13,9 @@
  * sources give byte-identical `.wasm` files from any working directory (test/build.test.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, MAX_CONTRACT_BYTES, UsageError } from '../core/index.js';
+import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, MAX_CONTRACT_BYTES, readBoundedFile, UsageError } from '../core/index.js';
 import { parseContract, type Contract } from '../runtime/index.js';
 import { checkBuilt } from './build/check.js';
 import { compileAssemblyScript } from './build/compile.js';
@@ -141,29 +140,22 @@ function contractTooLarge(file: string, size: string): EnclaveError {
 }
 
 /**
- * A contract.json's text, read with a bound: a regular file of at most MAX_CONTRACT_BYTES, checked
- * on the open handle. A FIFO, a device such as /dev/zero or a huge file is refused, never waited on
- * nor read whole (O_NONBLOCK: opening a FIFO does not wait for a writer).
- * @throws {EnclaveError} `invalid_contract`; the file system's error when it cannot be opened.
+ * A contract.json's text, read with a bound ({@link readBoundedFile}): a regular file of at most
+ * MAX_CONTRACT_BYTES. A FIFO, a device such as /dev/zero or a huge file is refused, never waited on
+ * nor read whole.
+ * @throws {EnclaveError} `invalid_contract`; the file system's error when it cannot be read.
  */
 async function readContractText(file: string): Promise<string> {
-  const handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new EnclaveError('invalid_contract', `${file} is not a regular file: a contract is a JSON file.`);
-    if (info.size > MAX_CONTRACT_BYTES) throw contractTooLarge(file, `${info.size} bytes`);
-    // At most one byte past the bound, whatever the file has grown to since the stat.
-    const buffer = Buffer.alloc(MAX_CONTRACT_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length === buffer.length) throw contractTooLarge(file, `over ${MAX_CONTRACT_BYTES} bytes`);
-    }
-    return buffer.toString('utf8', 0, length);
-  } finally {
-    await handle.close();
+  const read = await readBoundedFile(file, MAX_CONTRACT_BYTES);
+  switch (read.kind) {
+    case 'ok':
+      return Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.length).toString('utf8');
+    case 'not_regular':
+      throw new EnclaveError('invalid_contract', `${file} is not a regular file: a contract is a JSON file.`);
+    case 'too_large':
+      throw contractTooLarge(file, read.atLeast ? `over ${MAX_CONTRACT_BYTES} bytes` : `${read.size} bytes`);
+    case 'errno':
+      throw read.error;
   }
 }
 

@@ -3,9 +3,7 @@
  * other (an endless stream, a line with no end, bytes that are not UTF-8, a FIFO or a device named
  * as a file). Whatever comes in, the CLI holds at most {@link MAX_INPUT_BYTES} of it at a time.
  */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { EnclaveError, UsageError } from '../../core/index.js';
+import { EnclaveError, readBoundedFile, UsageError } from '../../core/index.js';
 
 /**
  * The most bytes of one input the CLI reads: a JSON document of arguments (`-` or `--input-file`)
@@ -47,33 +45,20 @@ export async function readStream(input: AsyncIterable<Uint8Array | string>, what
 
 /**
  * Reads a file named on the command line: a regular file of at most `max` bytes (a FIFO would
- * wait forever, `/dev/zero` would never end), checked on the open handle.
+ * wait forever, `/dev/zero` would never end), read by {@link readBoundedFile}.
  * @throws {UsageError} when it cannot be read or is not a regular file. {@link EnclaveError} `too_large`.
  */
 export async function readInputFile(path: string, what: string, max = MAX_INPUT_BYTES): Promise<Buffer> {
-  let file;
-  try {
-    file = await open(path, constants.O_RDONLY | (process.platform === 'win32' ? 0 : constants.O_NONBLOCK));
-  } catch (err) {
-    throw new UsageError(`Cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
-  }
-  try {
-    const st = await file.stat();
-    if (!st.isFile()) throw new UsageError(`Cannot read ${what} ${path}: not a regular file.`);
-    if (st.size > max) throw tooLarge(`${what} ${path}`, max);
-    // At most one byte past the bound, whatever the file has grown to since the stat.
-    const buffer = Buffer.alloc(st.size + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length === buffer.length) break;
-    }
-    if (length > max) throw tooLarge(`${what} ${path}`, max);
-    return buffer.subarray(0, length);
-  } finally {
-    await file.close();
+  const read = await readBoundedFile(path, max);
+  switch (read.kind) {
+    case 'ok':
+      return Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.length);
+    case 'not_regular':
+      throw new UsageError(`Cannot read ${what} ${path}: not a regular file.`);
+    case 'too_large':
+      throw tooLarge(`${what} ${path}`, max);
+    case 'errno':
+      throw new UsageError(`Cannot read ${what} ${path}: ${read.code}.`);
   }
 }
 
