@@ -231,7 +231,6 @@ export const runCommand = new Command('run')
       const limits = mod.contract.limits;
       facts = {
         ...facts,
-        fuel: Math.min(limits.fuel, plan.policy.fuel ?? DEFAULT_POLICY.fuel, MAX_FUEL),
         contractFuel: Math.min(limits.fuel, MAX_FUEL),
         memoryPages: plan.policy.memoryPages ?? DEFAULT_POLICY.memoryPages,
         moduleMaxPages: mod.info.memories[0]?.maximum,
@@ -249,7 +248,8 @@ export const runCommand = new Command('run')
       const enclave: EnclaveHandle = opts.worker
         ? await createWorkerEnclave(mod, { ...options, ...(plan.deadlineMs === undefined ? {} : { deadlineMs: plan.deadlineMs }) })
         : mod.create(options);
-      facts = { ...facts, phase: 'call' };
+      // The fuel in force is the runtime's settled limit (contract capped by policy), read, not re-derived.
+      facts = { ...facts, phase: 'call', fuel: enclave.limits.fuel };
       try {
         if (opts.ndjson) {
           process.exitCode = await serveLines(process.stdin, process.stdout, async (call) => {
