@@ -66,8 +66,10 @@ function jsonWarnings(): void {
   });
 }
 
+/** Whether errors (and warnings) are JSON lines: computed once, for the command and for a failure of main itself. */
+const json = wantsJson(process.argv);
+
 async function main(): Promise<void> {
-  const json = wantsJson(process.argv);
   onOutputError(json);
   if (json) jsonWarnings();
   // msgpackr's native string extractor (msgpackr-extract) costs a cold process more to find and
@@ -84,8 +86,8 @@ async function main(): Promise<void> {
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();
   // A command line that does not parse is error[usage] too, or one JSON error with --json (./handle-error.ts).
-  parserOutput([program, ...program.commands], wantsJson(process.argv));
+  parserOutput([program, ...program.commands], json);
   await program.parseAsync(process.argv);
 }
 
-main().catch((err: unknown) => handleError(err, wantsJson(process.argv)));
+main().catch((err: unknown) => handleError(err, json));
