@@ -6,9 +6,9 @@
 import { stat, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { UsageError } from '../../../core/index.js';
-import { readModuleBytes } from '../../../runtime/index.js';
+import { EnclaveError, MODULE_BOUNDS, readBoundedFile, UsageError } from '../../../core/index.js';
 import { contractOf, contractTypes, typeBaseName } from '../../contract-types.js';
+import { escapeMessage, stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
 
 /** The file to read: the input itself, or `contract.json` in a directory. */
@@ -30,6 +30,28 @@ async function inputFile(input: string): Promise<string> {
   return contract;
 }
 
+/**
+ * The input's bytes, bounded as a module's (core/read-bounded.ts): a path that cannot be read or is
+ * not a regular file (a FIFO, /dev/zero) is the command line's mistake, `usage` naming it, as in
+ * `enclave run`; a file too large for a module is `invalid_module`.
+ */
+async function readInput(path: string): Promise<Uint8Array> {
+  const read = await readBoundedFile(path, MODULE_BOUNDS.moduleBytes);
+  switch (read.kind) {
+    case 'ok':
+      return read.bytes;
+    case 'not_regular':
+      throw new UsageError(`Cannot read ${JSON.stringify(path)}: not a regular file.`);
+    case 'errno':
+      throw new UsageError(`Cannot read ${JSON.stringify(path)}: ${read.code}.`);
+    case 'too_large':
+      throw new EnclaveError(
+        'invalid_module',
+        `${JSON.stringify(path)} is ${read.size} bytes or more; a module or contract is at most ${MODULE_BOUNDS.moduleBytes} (docs/LIMITS.md, "Module structure").`,
+      );
+  }
+}
+
 export const typesCommand = new Command('types')
   .description('write the TypeScript types of a contract\'s ops (a .d.ts), for typed enclave.call(...)')
   .argument('<input>', 'a module (.wasm), a contract (.json), or a directory with a contract.json')
@@ -39,8 +61,7 @@ export const typesCommand = new Command('types')
   .action(async (input: string, opts: { out?: string; name?: string; json?: boolean }) => {
     try {
       const file = await inputFile(input);
-      // Bounded and regular files only (a FIFO or /dev/zero is refused), as for a module.
-      const contract = contractOf(await readModuleBytes(file));
+      const contract = contractOf(await readInput(file));
       const text = contractTypes(contract, opts.name === undefined ? {} : { name: opts.name });
       if (opts.out === undefined) {
         process.stdout.write(text);
@@ -54,8 +75,8 @@ export const typesCommand = new Command('types')
         throw new UsageError(`Cannot write ${JSON.stringify(out)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
       }
       const name = opts.name ?? typeBaseName(contract.name);
-      if (opts.json) process.stdout.write(`${JSON.stringify({ out, ops: `${name}Ops`, enclave: `${name}Enclave` })}\n`);
-      else process.stdout.write(`wrote ${out}: ${name}Ops, ${name}Enclave\n`);
+      if (opts.json) process.stdout.write(`${stringifyForTerminal({ out, ops: `${name}Ops`, enclave: `${name}Enclave` })}\n`);
+      else process.stdout.write(`wrote ${escapeMessage(out)}: ${name}Ops, ${name}Enclave\n`);
     } catch (err) {
       handleError(err, opts.json);
     }
