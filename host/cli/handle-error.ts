@@ -43,9 +43,9 @@ export function describeError(err: unknown): { error: PrintedError; exit: number
 /**
  * Prints `error[<code>]: <message>` (or `{"error": {...}}` with `--json`) on stderr and sets the
  * exit code. The message and the enclave's detail are escaped (./_escape.ts): both may carry text
- * a module or an enclave chose.
+ * a module or an enclave chose. With `lines`, a text message is printed as its lines, each escaped.
  */
-export function handleError(err: unknown, json = false): void {
+export function handleError(err: unknown, json = false, options: { readonly lines?: boolean } = {}): void {
   const { error, exit } = describeError(err);
   if (err instanceof CommanderError && (exit === EXIT.ok || !json)) {
     // Commander has already printed its message (or the help, or the version).
@@ -55,7 +55,9 @@ export function handleError(err: unknown, json = false): void {
   if (json) {
     process.stderr.write(`${stringifyForTerminal({ error })}\n`);
   } else {
-    process.stderr.write(`error[${error.code}]: ${escapeMessage(error.message)}${error.detail === undefined ? '' : `\n  enclave says: ${escapeText(error.detail)}`}\n`);
+    // `lines`: the message is lines (a compiler's diagnostics), each escaped and printed as a line.
+    const message = options.lines === true ? error.message.split('\n').map(escapeMessage).join('\n') : escapeMessage(error.message);
+    process.stderr.write(`error[${error.code}]: ${message}${error.detail === undefined ? '' : `\n  enclave says: ${escapeText(error.detail)}`}\n`);
   }
   process.exitCode = exit;
 }

@@ -1,9 +1,9 @@
 /** `enclave build [dir...] [--out <dir>] [--json]`: compile enclave modules and embed their contracts. */
-import path from 'node:path';
 import { Command } from 'commander';
 import { EnclaveError } from '../../../core/index.js';
 import { escapeMessage, stringifyForTerminal } from '../_escape.js';
-import { EXIT, handleError } from '../handle-error.js';
+import { shownPath } from '../_paths.js';
+import { handleError } from '../handle-error.js';
 
 export const buildCommand = new Command('build')
   .description(
@@ -19,20 +19,9 @@ export const buildCommand = new Command('build')
       const { buildModules } = await import('../../build-modules.js');
       const built = await buildModules({ dirs, ...(opts.out === undefined ? {} : { out: opts.out }) });
       if (opts.json) process.stdout.write(`${stringifyForTerminal(built, 2)}\n`);
-      else for (const b of built) process.stdout.write(`built ${escapeMessage(shown(b.output))} (${b.bytes} bytes)\n`);
+      else for (const b of built) process.stdout.write(`built ${escapeMessage(shownPath(b.output))} (${b.bytes} bytes)\n`);
     } catch (err) {
-      if (!opts.json && err instanceof EnclaveError && err.code === 'build_failed') {
-        // The compiler's diagnostics are lines: printed as lines, each escaped.
-        process.stderr.write(`error[build_failed]: ${err.message.split('\n').map(escapeMessage).join('\n')}\n`);
-        process.exitCode = EXIT.failed;
-        return;
-      }
-      handleError(err, opts.json);
+      // The compiler's diagnostics are lines: printed as lines, each escaped.
+      handleError(err, opts.json, { lines: err instanceof EnclaveError && err.code === 'build_failed' });
     }
   });
-
-/** A path relative to the working directory when it is under it, else absolute. */
-function shown(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
-}

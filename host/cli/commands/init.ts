@@ -4,13 +4,13 @@ import { Command } from 'commander';
 import { initProject } from '../../scaffold/init-project.js';
 import { shellWord } from '../../scaffold/kv-template.js';
 import { escapeText, stringifyForTerminal } from '../_escape.js';
+import { shownPath } from '../_paths.js';
 import { handleError } from '../handle-error.js';
 
 /** The commands to run next, from the working directory. */
 function nextSteps(dir: string, name: string): string[] {
-  const rel = path.relative(process.cwd(), dir);
   // Inside the working directory: the short relative path; anywhere else: the absolute one.
-  const base = rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? dir : rel;
+  const base = shownPath(dir);
   return [
     `npx enclave build ${shellWord(base)}`,
     `npx enclave run ${shellWord(path.join(base, 'build', `${name}.wasm`))} put '{"k":"a","v":"b"}'`,
