@@ -33,6 +33,10 @@ export type ArgValue =
  */
 export type ReplyValue = null | boolean | number | bigint | string | Uint8Array | ReplyValue[] | { [key: string]: ReplyValue };
 
+// The types below type `call` by a contract's ops. They are exported from this file (the
+// declarations of `loadEnclave` & co. refer to them) but not from the package: a user names only
+// `EnclaveHandle<Ops>`, and `Ops` as `enclave types` writes it.
+
 /** One op's types: what `call` accepts as its args and what it resolves with (`enclave types` writes them). */
 export interface OpTypes {
   readonly args: unknown;
@@ -63,13 +67,36 @@ type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : 
 /** `K` when it names one op; `never` for a union (whose args could be another op's). */
 type OneOp<K> = true extends IsUnion<K> ? never : K;
 
+/** The op parameter: `K` when it names one op of `Ops`, else the op names (what the error then lists). */
+type OpName<Ops, K extends string> = [K] extends [keyof Ops] ? K & OneOp<K> : keyof Ops & string;
+/** The parameters after the op; for a name that is no op, those of the untyped `call`. */
+type OpRest<Ops, K extends string> = [K] extends [keyof Ops] ? CallArgs<Ops[K & keyof Ops]> : [args?: unknown, options?: CallOptions];
+/** What the call resolves with; `never` for a name that is no op (such a call is refused by `OpName`). */
+type OpReply<Ops, K extends string> = [K] extends [keyof Ops] ? ReplyOf<Ops[K & keyof Ops]> : never;
+
+/**
+ * The untyped `call`. A method (read through an indexed access), so its parameters compare
+ * bivariantly: a typed handle's `call` is assignable to it (its op parameter, a union of names, is
+ * a subtype of `string`), so a typed handle goes wherever an `EnclaveHandle` is taken.
+ */
+interface UntypedCall {
+  call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T>;
+}
+
+/**
+ * The typed `call`: `K` is inferred from the op. Seen as the untyped `call` (above), `K` is
+ * `string` (no op), so the parameters become the untyped ones and the reply `never`, assignable to
+ * the untyped `Promise<T>`. Between two typed handles, `Ops` must match (`in out`: the rest
+ * parameter would make the checker's own variance measure let a handle of one contract pass as one
+ * of another).
+ */
+type TypedCall<in out Ops> = <K extends string>(op: OpName<Ops, K>, ...rest: OpRest<Ops, K>) => Promise<OpReply<Ops, K>>;
+
 /**
  * The `call` of a handle: typed by `Ops` when it lists its ops; the untyped
  * `call<T>(op: string, args?: unknown, options?)` when `Ops` has a string index ({@link AnyOps}).
  */
-export type EnclaveCall<Ops> = string extends keyof Ops
-  ? <T = unknown>(op: string, args?: unknown, options?: CallOptions) => Promise<T>
-  : <K extends keyof Ops & string>(op: K & OneOp<K>, ...rest: CallArgs<Ops[K]>) => Promise<ReplyOf<Ops[K]>>;
+export type EnclaveCall<Ops> = string extends keyof Ops ? UntypedCall['call'] : TypedCall<Ops>;
 
 /**
  * A handle (or `Enclave`, `WorkerEnclave`) whose `call` is typed by `Ops`; the handle itself when
@@ -80,7 +107,8 @@ export type WithOps<E extends EnclaveHandle, Ops> = string extends keyof Ops ? E
 /**
  * What both isolation modes offer (`loadEnclave` returns one). `Ops` types `call` (see
  * `enclave types`, which writes it from a contract); by default any op and any args are accepted
- * by the type checker and checked at run time only.
+ * by the type checker and checked at run time only. A typed handle is also an `EnclaveHandle`
+ * (for code that takes any handle), whose `call` is then untyped.
  * @example
  * import { loadEnclave } from 'enclave';
  * import type { KvOps } from './kv.js'; // written by `enclave types kv/build/kv.wasm --out kv.d.ts`

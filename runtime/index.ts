@@ -5,7 +5,8 @@ export { DEFAULT_POLICY } from './options.js';
 export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './options.js';
 export { EnclaveModule } from './module.js';
 export { Enclave } from './instance.js';
-export type { AnyOps, ArgValue, CallArgs, EnclaveCall, EnclaveHandle, OpTypes, OpsTypes, ReplyOf, ReplyValue, WithOps } from './handle.js';
+// Of the types that type `call` by a contract (handle.ts), a user names only these (`enclave types` writes them).
+export type { ArgValue, EnclaveHandle, ReplyValue } from './handle.js';
 export type { EnclavePlatform, SealingKeySource, EvidenceIssuer, EvidenceOrder, ReportContext, EnclaveKeyJwk } from './platform.js';
 export { CAPABILITY_MODULES } from './capabilities/index.js';
 export type { CapabilityModule, Crossing, GrantOptions, ImportContext } from './capabilities/index.js';
@@ -14,7 +15,7 @@ export { STATE_POLICIES, DEFAULT_MAX_SESSIONS } from './state.js';
 export type { StatePolicy } from './state.js';
 export { RUNTIME_VERSION } from './version.js';
 export { loadEnclave, compileEnclave, readModuleBytes } from './load.js';
-export type { ModuleSource, LoadOptions, InProcessOptions, TypedModule } from './load.js';
+export type { ModuleSource, LoadOptions, InProcessOptions } from './load.js';
 export {
   WorkerEnclave,
   createWorkerEnclave,
