@@ -1,10 +1,11 @@
 /**
  * `enclave types` reads its input as `enclave run` reads a module (core/read-bounded.ts): a FIFO
  * or a device is the command line's mistake (usage, exit 2, the path named), never waited on; and
- * the path it wrote is escaped for the terminal, as text and as JSON (host/cli/_escape.ts).
+ * the path it wrote is escaped for the terminal, as text and as JSON (host/cli/_escape.ts). `enclave
+ * verify` reads its policy, token and key files with the same bounded read.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,5 +46,26 @@ describe('enclave types: its input and its output', () => {
     expect(json.code).toBe(0);
     expect(json.stdout).not.toMatch(/[\u202e\x1b]/);
     expect(JSON.parse(json.stdout)).toEqual({ out, ops: 'CounterOps', enclave: 'CounterEnclave' });
+  }, 60_000);
+});
+
+describe('enclave verify: its files are read with the same bounded read', () => {
+  it('a device, a FIFO or a file over 1 MiB as --policy or @token is usage (exit 2); a missing one names its errno', async () => {
+    const dir = await tmp();
+    const fifo = path.join(dir, 'policy.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = path.join(dir, 'big.json');
+    await writeFile(big, Buffer.alloc((1 << 20) + 1, 0x20));
+    for (const policy of ['/dev/zero', fifo, big]) {
+      const r = await enclaveCli(['verify', 'x.y.z', '--policy', policy, '--nonce', '00', '--json']);
+      expect(r.code).toBe(2);
+      expect(jsonError(r.stderr)).toEqual({ code: 'usage', message: `The policy ${policy} is not a regular file of at most 1 MiB.` });
+    }
+    const token = await enclaveCli(['verify', `@${fifo}`, '--policy', big, '--nonce', '00', '--json']);
+    expect(jsonError(token.stderr)).toEqual({ code: 'usage', message: `The token ${fifo} is not a regular file of at most 1 MiB.` });
+    const missing = path.join(dir, 'nope.json');
+    const r = await enclaveCli(['verify', 'x.y.z', '--policy', missing, '--nonce', '00', '--json']);
+    expect(r.code).toBe(2);
+    expect(jsonError(r.stderr)).toEqual({ code: 'usage', message: `Cannot read the policy ${missing}: ENOENT.` });
   }, 60_000);
 });

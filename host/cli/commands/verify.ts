@@ -1,6 +1,5 @@
 /** `enclave verify <token> --policy <file> --nonce <hex>`: the relying party's check of evidence. */
-import { constants, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import {
@@ -12,7 +11,7 @@ import {
   verifyEvidence,
   type VerificationJwk,
 } from '../../../attest/index.js';
-import { EnclaveError, UsageError } from '../../../core/index.js';
+import { readBoundedFile, UsageError } from '../../../core/index.js';
 import { parseHex } from '../_hex.js';
 import { stringifyForTerminal } from '../_escape.js';
 import { handleError } from '../handle-error.js';
@@ -21,23 +20,16 @@ import { handleError } from '../handle-error.js';
 const MAX_INPUT_BYTES = 1 << 20;
 
 async function readText(file: string, what: string): Promise<string> {
-  let bytes: Buffer;
-  try {
-    const fh = await open(file, constants.O_RDONLY | (process.platform === 'win32' ? 0 : constants.O_NONBLOCK));
-    try {
-      const st = await fh.stat();
-      if (!st.isFile() || st.size > MAX_INPUT_BYTES) {
-        throw new UsageError(`The ${what} ${file} is not a regular file of at most 1 MiB.`);
-      }
-      bytes = await fh.readFile();
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    if (err instanceof EnclaveError) throw err;
-    throw new UsageError(`Cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+  const read = await readBoundedFile(file, MAX_INPUT_BYTES);
+  switch (read.kind) {
+    case 'ok':
+      return Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.length).toString('utf8');
+    case 'not_regular':
+    case 'too_large':
+      throw new UsageError(`The ${what} ${file} is not a regular file of at most 1 MiB.`);
+    case 'errno':
+      throw new UsageError(`Cannot read the ${what} ${file}: ${read.code}.`);
   }
-  return bytes.toString('utf8');
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
