@@ -1,7 +1,5 @@
 /** The one-step entry: bytes or a path in, a running enclave out. */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { EnclaveError, MODULE_BOUNDS } from '../core/index.js';
+import { EnclaveError, MODULE_BOUNDS, readBoundedFile } from '../core/index.js';
 import type { AnyOps, EnclaveHandle, OpsTypes, WithOps } from './handle.js';
 import type { Enclave } from './instance.js';
 import { EnclaveModule } from './module.js';
@@ -33,34 +31,19 @@ export async function readModuleBytes(source: ModuleSource): Promise<Uint8Array>
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (typeof source === 'string' || source instanceof URL) {
-    let file;
-    try {
-      // Checked on the open handle, so the file read is the file checked. O_NONBLOCK: opening a
-      // FIFO for reading must not wait for a writer.
-      file = await open(source, constants.O_RDONLY | constants.O_NONBLOCK);
-      const stat = await file.stat();
-      if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
-      if (stat.size > MODULE_BOUNDS.moduleBytes) tooLarge(stat.size);
-      // Read at most one byte past the bound, whatever the file has grown to since the stat.
-      const buffer = new Uint8Array(Math.min(stat.size, MODULE_BOUNDS.moduleBytes) + 1);
-      let length = 0;
-      for (;;) {
-        const { bytesRead } = await file.read(buffer, length, buffer.length - length, length);
-        if (bytesRead === 0) break;
-        length += bytesRead;
-        if (length === buffer.length) {
-          if (length > MODULE_BOUNDS.moduleBytes) tooLarge(length);
-          break;
-        }
+    const read = await readBoundedFile(source, MODULE_BOUNDS.moduleBytes);
+    switch (read.kind) {
+      case 'ok':
+        return read.bytes;
+      case 'too_large':
+        return tooLarge(read.size);
+      case 'not_regular':
+      case 'errno': {
+        // The cause carries the system's code (or 'not a regular file'): the CLI names it.
+        const code = read.kind === 'errno' ? read.code : 'not a regular file';
+        const cause = read.kind === 'errno' ? read.error : Object.assign(new Error(code), { code });
+        throw new EnclaveError('invalid_module', `Cannot read the module file: ${code}.`, { cause });
       }
-      return buffer.subarray(0, length);
-    } catch (err) {
-      if (err instanceof EnclaveError) throw err;
-      throw new EnclaveError('invalid_module', `Cannot read the module file: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, {
-        cause: err,
-      });
-    } finally {
-      await file?.close();
     }
   }
   throw new EnclaveError('invalid_options', 'The module source must be bytes, a path or a file URL.');
