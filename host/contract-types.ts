@@ -20,7 +20,7 @@
  *
  * `nullable` adds `null` (and `undefined` where the check takes it as nil: args at the top, array
  * items, optional fields; a required field must be present, so `null` only). Args that accept
- * `undefined` make the args parameter optional (`EnclaveCall`). The check's other rules have no
+ * `undefined` make the args parameter optional (`EnclaveHandle<Ops>`'s `call`). The check's other rules have no
  * TypeScript form and stay run-time checks (`invalid_args` or `too_large`): `min`/`max`,
  * `maxLength`, `minLength`, `maxItems`, safe-integer and 64-bit ranges, finiteness, depth and byte
  * limits, plain objects only (a class instance is refused), no getters or proxies. A field the
