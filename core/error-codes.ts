@@ -12,7 +12,7 @@
  *   is the enclave's own `detail` passed on.
  * - `discards`: the instance can no longer be trusted and is discarded; the next call gets a fresh one.
  * - `retryable`: a transient condition of the host, not of the request: the same request, unchanged,
- *   may succeed later (with backoff). Only `overloaded`. Not `timeout`: in most cases the call itself is
+ *   may succeed later (with backoff): `overloaded`, and the supervisor's `rate_limited` and `unavailable`. Not `timeout`: in most cases the call itself is
  *   too expensive and fails again, and the discarded instance lost the session's state, so a retry is
  *   the caller's decision for its idempotent ops. Not `trap`, `fuel_exhausted`: they are deterministic.
  * - `usage`: the caller used the API or the CLI wrongly (an option, a flag, a policy, a nonce) and
@@ -119,6 +119,13 @@ export const ERROR_TABLE = {
   // The build (host/build-modules.ts, `enclave build`): the module did not compile, or the built
   // module failed its load check (a contract op without a handler).
   build_failed: { class: E, message: 'The enclave module could not be built: fix what the compiler or the load check reported.' },
+
+  // The host supervisor (host/supervisor/): refusals at its boundary, before anything reaches an enclave.
+  unauthorized: { class: E, message: 'The call carries no caller identity the access policy knows: call with the identity your service authenticated.' },
+  rate_limited: { class: E, retryable: true, message: "The caller exceeded its rate limit in the access policy: retry after a pause, with backoff." },
+  quota_exceeded: { class: E, message: "The caller used up its call quota in the access policy: wait for the quota's window to pass, or raise the quota." },
+  unavailable: { class: E, retryable: true, message: 'The enclave is not serving: it is starting, draining, stopped or failed, or its circuit breaker is open: retry later, or check the host events.' },
+  invalid_access_policy: { class: E, usage: true, message: 'The access policy is not valid: check it against docs/access-policy.schema.json.' },
 
   // The CLI's own: a command line it cannot act on (host/cli).
   usage: { class: 'UsageError', usage: true, message: 'The command line is not valid: see `enclave help <command>`.' },

@@ -73,7 +73,7 @@ describe('the one table', () => {
   it('keeps every code of both tables from before, and declares each once', () => {
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
     for (const code of [...RUNTIME_CODES_BEFORE, ...ATTESTATION_CODES_BEFORE]) expect(isErrorCode(code), code).toBe(true);
-    expect(ERROR_CODES.length).toBe(new Set([...RUNTIME_CODES_BEFORE, ...ATTESTATION_CODES_BEFORE]).size + 2); // + usage, build_failed
+    expect(ERROR_CODES.length).toBe(new Set([...RUNTIME_CODES_BEFORE, ...ATTESTATION_CODES_BEFORE]).size + 7); // + usage, build_failed, and the supervisor's unauthorized, rate_limited, quota_exceeded, unavailable, invalid_access_policy
     expect(ERROR_CODES).toContain('usage');
   });
 
@@ -107,9 +107,9 @@ describe('the one table', () => {
     const flagged = (flag: 'fromEnclave' | 'discards' | 'retryable' | 'usage') => ERROR_CODES.filter((c) => errorFlags(c)[flag]).sort();
     expect(flagged('fromEnclave')).toEqual(['bad_request', 'denied', 'internal', 'limit', 'state', 'unknown_op']);
     expect(flagged('discards')).toEqual(['bad_reply', 'fuel_exhausted', 'stack_overflow', 'timeout', 'trap']);
-    expect(flagged('retryable')).toEqual(['overloaded']);
+    expect(flagged('retryable')).toEqual(['overloaded', 'rate_limited', 'unavailable']);
     // host/cli/handle-error.ts exited 2 for exactly these before (invalid_options, invalid_policy, invalid_nonce).
-    expect(flagged('usage')).toEqual(['invalid_nonce', 'invalid_options', 'invalid_policy', 'usage']);
+    expect(flagged('usage')).toEqual(['invalid_access_policy', 'invalid_nonce', 'invalid_options', 'invalid_policy', 'usage']);
     expect([...ENCLAVE_CODES].sort()).toEqual(flagged('fromEnclave'));
     expect([...DISCARDING_CODES].sort()).toEqual(flagged('discards'));
     expect(() => errorFlags('toString' as ErrorCode)).toThrow(TypeError);
