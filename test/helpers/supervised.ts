@@ -1,0 +1,137 @@
+/**
+ * The host supervisor's test enclave (test/fixtures/supervised/index.ts), built the way `enclave
+ * build` builds a module (host/build-modules.ts): compiled with the contract's limits as the SDK's
+ * constants, the contract embedded as the `enclave.contract` section, then the build's load check.
+ * Cached in test/build/ by a hash of the sources and the options, so test files don't each
+ * recompile (compileModule in raw-abi.ts does the same).
+ *
+ * Ops (any args unless said):
+ *   health → true                        idempotent
+ *   echo   any → the same                idempotent; the `failing` variant answers err `internal`
+ *   work   {n: int 0..300_000} → int    idempotent, CPU-bound (n rounds of a xorshift)
+ *   crash  → traps (the instance is discarded)
+ *   spin   → never returns: fuel_exhausted (metered), or the worker's deadline (`metering: false`)
+ *   open   → true;  use → true, requires ["open"] in the session
+ *   fail   → err `internal`
+ *   count  → how many calls of `count` this instance served (1, 2, ...): which instance answered
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { CONTRACT_SECTION, encodeCustomSection } from '../../core/index.js';
+import { parseContract } from '../../runtime/index.js';
+import { checkBuilt } from '../../host/build/check.js';
+import { ABORT_ALIAS, limitArgs } from '../../host/build/settings.js';
+import { compileEntry, ROOT } from './raw-abi.js';
+
+/** Options of {@link supervisedModule}. */
+export interface SupervisedOptions {
+  /** The contract's `version` (default '1.0.0'); another version is another measurement. */
+  version?: string;
+  /** The contract's `svn` (default 1). */
+  svn?: number;
+  /** `echo` answers err `internal` (default false): the failing canary. */
+  failing?: boolean;
+  /**
+   * The contract's `limits.fuel` (default 20_000_000: `spin` ends with fuel_exhausted in well under
+   * a second; the host's default policy caps it at 10M anyway). To have `spin` end by a worker's deadline, start
+   * the worker with `metering: false`.
+   */
+  fuel?: number;
+}
+
+/** The fixture's entry, relative to the repository root. */
+export const SUPERVISED_ENTRY = 'test/fixtures/supervised/index.ts';
+
+/** The largest `n` of `work` the contract allows: about 30 fuel a round, so within the default policy's 10M fuel. */
+export const MAX_WORK = 300_000;
+
+/** The fixture's contract for these options (the object embedded, before re-serialising). */
+export function supervisedContract(opts: SupervisedOptions = {}): Record<string, unknown> {
+  return {
+    abi: 1,
+    name: 'supervised',
+    version: opts.version ?? '1.0.0',
+    svn: opts.svn ?? 1,
+    capabilities: [],
+    limits: { requestBytes: 16384, replyBytes: 16384, depth: 16, memoryPages: 4, fuel: opts.fuel ?? 20_000_000 },
+    ops: {
+      health: { args: { type: 'nil' }, reply: { type: 'bool' }, idempotent: true },
+      echo: { idempotent: true },
+      work: {
+        args: { type: 'map', fields: { n: { type: 'int', min: 0, max: MAX_WORK } } },
+        reply: { type: 'int' },
+        idempotent: true,
+      },
+      crash: {},
+      spin: {},
+      open: { reply: { type: 'bool' } },
+      use: { reply: { type: 'bool' }, requires: ['open'] },
+      fail: {},
+      count: { reply: { type: 'int' } },
+    },
+  };
+}
+
+/**
+ * The fixture module's bytes for these options.
+ * @throws {EnclaveError} `build_failed` if the fixture does not compile or fails the load check.
+ * @example
+ * const v1 = await supervisedModule();
+ * const canary = await supervisedModule({ version: '1.1.0', svn: 2, failing: true });
+ */
+export async function supervisedModule(opts: SupervisedOptions = {}): Promise<Uint8Array> {
+  const raw = supervisedContract(opts);
+  const contract = parseContract(raw);
+  const payload = new TextEncoder().encode(JSON.stringify(raw));
+  // What `enclave build` gives asc: the contract's limits (memory maximum, the SDK's constants); the
+  // abort alias is compileEntry's. Plus the failing switch.
+  const limits = withoutAbortAlias(limitArgs(contract.limits));
+  const args = [...limits, ...(opts.failing === true ? ['--use', 'SUPERVISED_FAILING=1'] : [])];
+
+  const hash = createHash('sha256');
+  for (const file of [SUPERVISED_ENTRY, ...sdkSources()]) hash.update(file).update('\0').update(readFileSync(ROOT + file)).update('\0');
+  hash.update(JSON.stringify(args)).update('\0').update(payload);
+  const cached = `${ROOT}test/build/supervised-${hash.digest('hex').slice(0, 16)}.wasm`;
+  try {
+    return new Uint8Array(readFileSync(cached));
+  } catch {
+    // not built yet
+  }
+  const compiled = await compileEntry(SUPERVISED_ENTRY, args);
+  const section = encodeCustomSection(CONTRACT_SECTION, payload);
+  const bytes = new Uint8Array(compiled.length + section.length);
+  bytes.set(compiled, 0);
+  bytes.set(section, compiled.length);
+  await checkBuilt(bytes, contract, 'test/fixtures/supervised');
+  mkdirSync(`${ROOT}test/build`, { recursive: true });
+  const tmp = `${cached}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, cached); // atomic: parallel test files never read half a file
+  return bytes;
+}
+
+/** The SDK and build sources a fixture build depends on (their change invalidates the cache). */
+function sdkSources(): string[] {
+  const files = ['enclave-modules/sdk', 'sdk', 'host/build'].flatMap((dir) => listTs(dir));
+  return files.sort();
+}
+
+function listTs(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(ROOT + dir, { withFileTypes: true })) {
+    const rel = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...listTs(rel));
+    else if (entry.name.endsWith('.ts')) out.push(rel);
+  }
+  return out;
+}
+
+/** asc arguments without the `--use abort=...` pair (compileEntry adds it; once is enough). */
+function withoutAbortAlias(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--use' && args[i + 1] === ABORT_ALIAS) i++;
+    else out.push(args[i]!);
+  }
+  return out;
+}
