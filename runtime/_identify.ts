@@ -4,7 +4,7 @@
  * attest/ (`EnclaveModule.compile` imports this file when it runs); a worker thread, which rebuilds
  * a module from its parts, never does.
  */
-import { checkTrust, moduleIdentity, type ModuleIdentity, type TrustPolicy } from '../attest/index.js';
+import { checkTrust, measure, moduleIdentity, type ModuleIdentity, type TrustPolicy } from '../attest/index.js';
 import { EnclaveError, isAttestationError } from '../core/index.js';
 
 /**
@@ -24,3 +24,13 @@ export function identify(bytes: Uint8Array, trust: TrustPolicy | undefined): Mod
   }
 }
 
+
+/**
+ * The measurement of module bytes recomputed now (attest's `measure`), lowercase hex, for
+ * `EnclaveModule.remeasure`.
+ * @throws {AttestationError} `invalid_module`, `malformed_signature` for bytes no longer framed as a
+ *   module (they were, when compiled: changed bytes).
+ */
+export function measurementOf(bytes: Uint8Array): string {
+  return Buffer.from(measure(bytes)).toString('hex');
+}

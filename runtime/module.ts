@@ -180,6 +180,36 @@ export class EnclaveModule {
   }
 
   /**
+   * The measurement of the bytes this module keeps, recomputed now: SHA-256 of its private copy of
+   * the module bytes (taken at compile, the bytes `measurement` was computed from and that
+   * `metering: false` compiles), without the signature section, through attest's `measure`. Equal
+   * to `measurement` unless that copy changed in memory since (the host's integrity check compares
+   * them on a schedule).
+   *
+   * What it does not cover: the code V8 runs. The compiled `WebAssembly.Module` (from the
+   * instrumented bytes) and the machine code V8 made of it cannot be read back from JavaScript,
+   * so they are not re-hashable; nor are the instrumented bytes, which are not kept. A change to
+   * those in memory (an attacker writing the process's memory) is outside what this sees: it
+   * detects the kept bytes changing, by a bug or an attacker reaching the JavaScript heap, and,
+   * with the module's file re-read and measured beside it, the file changing on disk.
+   *
+   * attest/ is loaded on the first call (as `compile` loads it), so a worker, which rebuilds a
+   * module without ever calling this, never loads it.
+   * @throws {EnclaveError} `invalid_module` if the kept bytes no longer parse as a module (then
+   *   they changed: a mismatch for the caller as much as a different hash).
+   * @example
+   * if ((await mod.remeasure()) !== mod.measurement) takeOutOfService();
+   */
+  async remeasure(): Promise<string> {
+    const { measurementOf } = await import('./_identify.js');
+    try {
+      return measurementOf(this.#original);
+    } catch (err) {
+      throw new EnclaveError('invalid_module', 'The module bytes kept in memory no longer parse as a module: they changed since compile.', { cause: err });
+    }
+  }
+
+  /**
    * Creates a running enclave under the given policy and grants, and instantiates it once to
    * check its ABI version.
    * @throws {EnclaveError} `capability_denied`, `memory_limit`, `unsupported_abi`, `invalid_options`;
