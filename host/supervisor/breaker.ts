@@ -13,14 +13,23 @@
  *
  * Why our own breaker and not cockatiel's `circuitBreaker` (cockatiel is used for retry, retry.ts):
  * the breaker runs on every call (the hot path), retry only after a call failed. Measured with
- * node 20 on the 2-core build machine, 1e6 awaited calls of an async function returning at once,
- * median of 7 rounds: bare 70 ns/call; cockatiel 3.2.1 `circuitBreaker(handleWhen(..),
- * { breaker: new ConsecutiveBreaker(5) }).execute(fn)` 237 ns (+165 ns); this file's shape
- * (`fn().then(onValue, onError)` with bound handlers) 107 ns (+37 ns). The issue's budget for the
- * whole host is about 0.3 us over a 2 us bare call, so cockatiel's breaker alone would take more
- * than half of it. Its half-open state also differs from what the host needs: while its probe runs,
- * cockatiel makes every other call wait for the probe and then run, so a stalled enclave gathers
- * an unbounded line of waiting calls; here they are refused `unavailable` at once.
+ * node 20.20 on the shared 2-core build machine (load ~6), 1e6 awaited calls of an async function
+ * that returns at once, bare and wrapped in one process, median of 9 rounds, ns per call:
+ *
+ *   bare call                                                   58
+ *   cockatiel 3.2.1 circuitBreaker(handleWhen(..), { breaker:
+ *     new ConsecutiveBreaker(5), halfOpenAfter }).execute(fn)  233   (+175)
+ *   this Breaker's run(fn)                                       95   (+37)
+ *   withRetry(fn) (retry.ts: first attempt bare)                104   (+45)
+ *   withRetry(() => breaker.run(fn))                            130   (+72)
+ *   cockatiel retry(...).execute(fn) on every call     ~+390 (a separate run: bare 90, 481)
+ *
+ * The issue's budget for the whole host is about 0.3 us over a 2 us bare call: cockatiel's breaker
+ * alone would take more than half of it, and its retry policy more than all of it, so the host
+ * keeps its own breaker and enters cockatiel's retry only after a first retryable failure. Its
+ * half-open state also differs from what the host needs: while its probe runs, cockatiel makes
+ * every other call wait for the probe and then run, so a stalled enclave gathers an unbounded line
+ * of waiting calls; here they are refused `unavailable` at once.
  */
 import { EnclaveError, type ErrorCode } from '../../runtime/index.js';
 

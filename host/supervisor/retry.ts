@@ -4,9 +4,10 @@
  *
  * The policy is cockatiel's (`retry`, `handleWhen`, `ExponentialBackoff` with its decorrelated
  * jitter): a well-kept library beats a hand-written backoff. It stays off the hot path: the first
- * attempt runs bare (`attempt().catch(...)`, one promise reaction), and cockatiel's policy is built
- * only after a first retryable failure, when a delay of milliseconds follows anyway. The breaker,
- * which runs on every call, is the host's own (breaker.ts, with the measured reason).
+ * attempt runs bare (`attempt().catch(...)`, one promise reaction: +45 ns a call measured, where
+ * cockatiel's `execute` on every call cost about +390 ns), and cockatiel's policy is built only
+ * after a first retryable failure, when a delay of milliseconds follows anyway. The breaker, which
+ * runs on every call, is the host's own (breaker.ts, with the measured figures).
  */
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EnclaveError, type ErrorCode } from '../../runtime/index.js';
