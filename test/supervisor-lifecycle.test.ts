@@ -1,0 +1,248 @@
+// The host supervisor's lifecycle (host/supervisor/host.ts, states.ts): every state change and its
+// event, a failing self-check, a drain that lets accepted calls finish, the refusals that reveal
+// nothing, and the options refused up front. Real worker-mode enclaves, one or two instances.
+
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, TRANSITIONS, type StateEvent } from '../host/index.js';
+import { supervisedModule } from './helpers/supervised.js';
+import { codeOf } from './helpers/errors.js';
+
+let v1: Uint8Array;
+beforeAll(async () => {
+  v1 = await supervisedModule();
+});
+
+const ACCESS = {
+  version: 1,
+  callers: {
+    app: { allow: { echo: '*', idle: '*' } },
+    other: { allow: { secret: ['echo'] } },
+  },
+};
+
+/** Hosts made by a test, closed after it whatever happened. */
+const hosts: EnclaveHost[] = [];
+function newHost(): EnclaveHost {
+  const host = new EnclaveHost({ access: ACCESS, integrityIntervalMs: 0 });
+  hosts.push(host);
+  return host;
+}
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.close()));
+});
+
+/** Every `state` event of a host, as `enclave:from→to`. */
+function recordStates(host: EnclaveHost): string[] {
+  const seen: string[] = [];
+  host.on('state', (e: StateEvent) => seen.push(`${e.enclave}:${e.from ?? '-'}→${e.to}`));
+  return seen;
+}
+
+describe('states', () => {
+  it('declares the lifecycle once: five states, and stop() is the only way out of ready but failure', () => {
+    expect(HOST_STATES).toEqual(['starting', 'ready', 'draining', 'stopped', 'failed']);
+    expect([...TRANSITIONS.get('ready')!]).toEqual(['draining', 'failed']);
+    expect([...TRANSITIONS.get('starting')!]).toEqual(['ready', 'failed']);
+    expect(HOST_EVENTS).toEqual(['state', 'swap', 'integrity', 'breaker', 'restart']);
+  });
+
+  it('start: starting → ready, with an event for each; stop: ready → draining → stopped', async () => {
+    const host = newHost();
+    const seen = recordStates(host);
+    const pending = host.start('echo', { module: v1, instances: 2 });
+    expect(host.state('echo')).toBe('starting');
+    await pending;
+    expect(host.state('echo')).toBe('ready');
+    expect(await host.call('app', 'echo', 'echo', { hi: 1 })).toEqual({ hi: 1 });
+    const stats = host.stats().enclaves.echo!;
+    expect(stats).toMatchObject({ state: 'ready', instances: 2, queued: 0, inFlight: 0, breaker: 'closed', svn: 1 });
+    expect(stats.measurement).toMatch(/^[0-9a-f]{64}$/);
+    await host.stop('echo');
+    expect(host.state('echo')).toBe('stopped');
+    expect(seen).toEqual(['echo:-→starting', 'echo:starting→ready', 'echo:ready→draining', 'echo:draining→stopped']);
+    // Stopped: calls are refused `unavailable`, and the name can be started again.
+    expect(await codeOf(host.call('app', 'echo', 'echo', 1))).toBe('unavailable');
+    await host.start('echo', { module: v1, instances: 1 });
+    expect(seen.at(-2)).toBe('echo:stopped→starting');
+    expect(host.state('echo')).toBe('ready');
+  });
+
+  it('a failing self-check: starting → failed, start rejects with its code, and nothing serves', async () => {
+    const host = newHost();
+    const seen = recordStates(host);
+    const events: StateEvent[] = [];
+    host.on('state', (e) => void events.push(e));
+    expect(await codeOf(host.start('echo', { module: v1, instances: 2, selfCheck: { op: 'fail' } }))).toBe('internal');
+    expect(host.state('echo')).toBe('failed');
+    expect(seen).toEqual(['echo:-→starting', 'echo:starting→failed']);
+    expect(events.at(-1)!.reason).toBe('internal');
+    expect(await codeOf(host.call('app', 'echo', 'echo', 1))).toBe('unavailable');
+    // A trap in the self-check fails the start too; a failed name starts again once fixed.
+    expect(await codeOf(host.start('echo', { module: v1, instances: 1, selfCheck: { op: 'crash' } }))).toBe('trap');
+    await host.start('echo', { module: v1, instances: 1 });
+    expect(seen.slice(-2)).toEqual(['echo:failed→starting', 'echo:starting→ready']);
+    // stop() of a failed enclave: failed → stopped.
+    const h2 = newHost();
+    const seen2 = recordStates(h2);
+    await codeOf(h2.start('x', { module: v1, instances: 1, selfCheck: { op: 'fail' } }));
+    await h2.stop('x');
+    expect(seen2).toEqual(['x:-→starting', 'x:starting→failed', 'x:failed→stopped']);
+  });
+
+  it('a self-check that names no op of the contract is refused, and the enclave is failed', async () => {
+    const host = newHost();
+    expect(await codeOf(host.start('echo', { module: v1, instances: 1, selfCheck: { op: 'nope' } }))).toBe('invalid_options');
+    expect(host.state('echo')).toBe('failed');
+  });
+
+  it('a module that does not load: starting → failed with the load code', async () => {
+    const host = newHost();
+    const seen = recordStates(host);
+    expect(await codeOf(host.start('echo', { module: new Uint8Array([1, 2, 3, 4]), instances: 1 }))).toBe('invalid_module');
+    expect(seen).toEqual(['echo:-→starting', 'echo:starting→failed']);
+  });
+
+  it('stop() drains: calls queued and in flight finish; calls made while draining are refused', async () => {
+    const host = newHost();
+    const seen = recordStates(host);
+    await host.start('echo', { module: v1, instances: 1 });
+    // One instance: the first call runs, the others wait in the host queue.
+    const accepted = Array.from({ length: 6 }, (_, i) => host.call('app', 'echo', 'work', { n: 200_000 + i }));
+    expect(host.stats().enclaves.echo).toMatchObject({ inFlight: 1, queued: 5 });
+    const stopping = host.stop('echo');
+    expect(host.state('echo')).toBe('draining');
+    expect(await codeOf(host.call('app', 'echo', 'echo', 1))).toBe('unavailable');
+    const results = await Promise.allSettled(accepted);
+    expect(results.map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
+    for (const r of results) expect(typeof (r as PromiseFulfilledResult<unknown>).value).toBe('number');
+    await stopping;
+    expect(seen.slice(-2)).toEqual(['echo:ready→draining', 'echo:draining→stopped']);
+    // A second stop() is a no-op.
+    await host.stop('echo');
+  });
+
+  it('close() stops every enclave (each drains), then start() is refused `closed`', async () => {
+    const host = newHost();
+    await host.start('echo', { module: v1, instances: 1 });
+    await host.start('idle', { module: v1, instances: 1, isolation: 'in-process' });
+    const inFlight = host.call('app', 'echo', 'work', { n: 100_000 });
+    await host.close();
+    expect(typeof (await inFlight)).toBe('number');
+    expect(host.state('echo')).toBe('stopped');
+    expect(host.state('idle')).toBe('stopped');
+    expect(await codeOf(host.start('echo', { module: v1 }))).toBe('closed');
+    await host.close(); // idempotent
+  });
+
+  it('stop() while starting waits for the start, then stops', async () => {
+    const host = newHost();
+    const seen = recordStates(host);
+    const starting = host.start('echo', { module: v1, instances: 1 });
+    await host.stop('echo');
+    await starting;
+    expect(seen).toEqual(['echo:-→starting', 'echo:starting→ready', 'echo:ready→draining', 'echo:draining→stopped']);
+  });
+});
+
+describe('refusals reveal nothing', () => {
+  it('an enclave that does not exist and one the caller may not call give the same code and message', async () => {
+    const host = newHost();
+    await host.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+    await host.start('secret', { module: v1, instances: 1, isolation: 'in-process' });
+    const errors: EnclaveError[] = [];
+    for (const [enclave, op] of [
+      ['secret', 'echo'], // exists, not allowed to `app`
+      ['nowhere', 'echo'], // does not exist
+      ['secret', 'nope'], // exists, op does not
+      ['echo'.repeat(100_000), 'echo'], // hostile length
+      [{ toString: () => 'echo' }, 'echo'], // not a string
+    ] as const) {
+      try {
+        await host.call('app', enclave as string, op, 1);
+        throw new Error('expected a refusal');
+      } catch (err) {
+        errors.push(err as EnclaveError);
+      }
+    }
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(EnclaveError);
+      expect(err.code).toBe('denied');
+      expect(err.message).toBe(errors[0]!.message);
+    }
+    // Allowed, but not started: only now does the caller learn it does not serve.
+    expect(await codeOf(host.call('app', 'idle', 'echo', 1))).toBe('unavailable');
+    // Unknown and malformed callers: `unauthorized`, before anything about the enclave.
+    for (const caller of ['stranger', '', 'a b', '__proto__', 'x'.repeat(10_000), 42, undefined]) {
+      expect(await codeOf(host.call(caller as string, 'echo', 'echo', 1))).toBe('unauthorized');
+    }
+    // A caller allowed on `secret` reaches it.
+    expect(await host.call('other', 'secret', 'echo', 'hi')).toBe('hi');
+    // Refusals are counted under bounded labels only: the hostile names never reach the metrics.
+    const metrics = await host.registry.metrics();
+    expect(metrics).not.toContain('nowhere');
+    expect(metrics).not.toContain('stranger');
+    expect(metrics).toMatch(/enclave_refusals_total\{[^}]*enclave="secret"[^}]*code="denied"/);
+  });
+
+  it('hostile call options are refused `invalid_options`, never thrown', async () => {
+    const host = newHost();
+    await host.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+    const throwing = Object.defineProperty({}, 'session', {
+      get() {
+        throw new Error('boom');
+      },
+    });
+    for (const options of [throwing, { session: '' }, { session: 'x'.repeat(128) }, { session: '\ud800' }, { session: 5 }, { stats: 1 }, 7]) {
+      expect(await codeOf(host.call('app', 'echo', 'echo', 1, options as never))).toBe('invalid_options');
+    }
+    const stats = { fuel: 0 };
+    await host.call('app', 'echo', 'echo', 1, { session: 'x'.repeat(127), stats });
+    expect(stats.fuel).toBeGreaterThan(0);
+  });
+});
+
+describe('options and events refused up front', () => {
+  it('refuses bad names, unknown spec keys, and impossible pools', async () => {
+    const host = newHost();
+    for (const [name, spec] of [
+      ['Bad', { module: v1 }],
+      ['a'.repeat(65), { module: v1 }],
+      ['__proto__', { module: v1 }],
+      ['ok', { module: v1, instanses: 2 }],
+      ['ok', { module: v1, isolation: 'in-process', instances: 2 }],
+      ['ok', { module: v1, isolation: 'in-process', deadlineMs: 10 }],
+      ['ok', { module: v1, instances: 0 }],
+      ['ok', { module: v1, queue: { maxQueued: -1 } }],
+      ['ok', { module: v1, retry: { maxAttempts: 99 } }],
+      ['ok', { module: 42 }],
+      ['ok', null],
+    ] as const) {
+      expect(await codeOf(host.start(name, spec as never))).toBe('invalid_options');
+    }
+    expect(host.state('ok')).toBeUndefined();
+    await host.start('ok', { module: v1, instances: 1 });
+    expect(await codeOf(host.start('ok', { module: v1 }))).toBe('invalid_options');
+    expect(() => new EnclaveHost({} as never)).toThrow(EnclaveError);
+    expect(() => new EnclaveHost({ access: { version: 2 } })).toThrow(expect.objectContaining({ code: 'invalid_access_policy' }));
+  });
+
+  it('event names are checked; a listener that throws or rejects reaches nobody', async () => {
+    const host = newHost();
+    expect(() => host.on('bogus' as never, () => undefined)).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+    expect(() => host.on('state', 'not a function' as never)).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+    host.on('state', () => {
+      throw new Error('listener bug');
+    });
+    host.on('state', () => Promise.reject(new Error('async listener bug')));
+    const once: string[] = [];
+    host.once('state', (e) => void once.push(e.to));
+    await host.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+    expect(host.state('echo')).toBe('ready');
+    expect(once).toEqual(['starting']);
+    const off = (e: StateEvent): void => void once.push(`off:${e.to}`);
+    host.on('state', off);
+    host.off('state', off);
+    await host.stop('echo');
+    expect(once).toEqual(['starting']);
+  });
+});
