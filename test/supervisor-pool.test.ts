@@ -304,6 +304,35 @@ describe('pool: a member closed behind its back', () => {
     pool.release(fresh);
   });
 
+  it('a replacement that fails to start is reported and tried again until it starts', async () => {
+    const coin = await compileEnclave(await watModule(COIN_WAT, { ...MINIMAL_CONTRACT, capabilities: ['clock'] }));
+    const failures: [number, string][] = [];
+    const r = replaced();
+    const options = worker(2, {
+      enclave: { capabilities: ['clock'] },
+      ...r.options,
+      onReplaceFailed: (index, error) => {
+        expect(error).toBeInstanceOf(EnclaveError);
+        failures.push([index, error.code]);
+        throw new Error('a throwing handler changes nothing');
+      },
+    });
+    let pool: InstancePool | undefined;
+    for (let attempt = 0; attempt < 60 && pool === undefined; attempt++) pool = await InstancePool.start(coin, options).catch(() => undefined);
+    track(pool!);
+    // Each replacement start fails by chance: replace until one attempt failed before it succeeded.
+    for (let round = 0; round < 30 && failures.length === 0; round++) {
+      await pool!.members[1]!.handle.close();
+      const next = r.next();
+      expect(pool!.acquire(keyFor(1, 2))).toBeUndefined();
+      expect(await next).toEqual([1, 'closed']);
+    }
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every(([index, code]) => index === 1 && code === 'trap')).toBe(true);
+    expect(pool!.members[1]!.handle.closed).toBe(false);
+    expect(pool!.idle()).toBe(2);
+  });
+
   it('a replacement under way when the pool closes is stopped, not leaked', async () => {
     const closedWorkers: WorkerExitMessage[] = [];
     const onExit = (msg: unknown) => {

@@ -54,8 +54,8 @@ export interface PoolOptions {
    */
   readonly onMemberReplaced?: (index: number, reason: string) => void;
   /**
-   * Starting a replacement failed; the pool tries again after a delay (100 ms doubling to 5 s)
-   * until it succeeds or the pool closes. What it throws is ignored.
+   * Starting a replacement failed; the pool tries again after a jittered delay (100 ms doubling to
+   * 5 s) until it succeeds or the pool closes. What it throws is ignored.
    */
   readonly onReplaceFailed?: (index: number, error: EnclaveError) => void;
 }
@@ -64,10 +64,10 @@ export interface PoolOptions {
 export const MAX_POOL_SIZE = 256;
 /**
  * Each worker member's own queue (`maxQueue`): the host's FairQueue is the queue and dispatches at
- * most one call per member; these few places take what may still arrive meanwhile (an
- * `endSession`), never a backlog.
+ * most one call per member; these places take what may still arrive meanwhile (`endSession`s,
+ * which do not go through acquire), never a backlog of calls.
  */
-export const MEMBER_MAX_QUEUE = 4;
+export const MEMBER_MAX_QUEUE = 16;
 /** Delays between attempts to start a replacement, ms. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -344,7 +344,9 @@ export class InstancePool {
         } catch {
           // The host's handler only reports; the pool keeps trying either way.
         }
-        await this.#delay(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 16)));
+        // Jittered (half to all of the step): members replaced at once do not retry in step.
+        const step = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 16));
+        await this.#delay(Math.round(step * (0.5 + Math.random() / 2)));
         if (this.#closing !== undefined) return;
         continue;
       }
