@@ -254,6 +254,11 @@ describe('fair queue: expiry', () => {
     for (let i = 0; i < 500; i++) q.push(`c${i % 7}`, `c${i % 7}:${i}`);
     expect(vi.getTimerCount()).toBe(1);
     drainAll(q);
+    // Emptied and filled again: still the one timer, which, once due, finds nothing and stops.
+    q.push('a', 'a:0');
+    expect(q.shift()).toBe('a:0');
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(1000);
     expect(vi.getTimerCount()).toBe(0);
   });
 
