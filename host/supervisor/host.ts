@@ -712,6 +712,8 @@ export class EnclaveHost {
     if (member !== undefined) this.#attach(m, v, member.handle);
     this.#restarted(m, reason);
     this.#observer.restart(m.name, reason);
+    // Calls queued for that member's sessions can run now.
+    this.#pump(m);
   }
 
   #restarted(m: Managed, reason: string): void {
@@ -1017,11 +1019,11 @@ export class EnclaveHost {
     const { affinity } = this.#readOptions(caller, { session }, true);
     if (m === undefined || (m.state !== 'ready' && m.state !== 'draining')) throw unavailable();
     this.#sequences.end(`${enclave}${SESSION_SEPARATOR}${caller}${SESSION_SEPARATOR}${session}`);
-    // Only `per-session` enclaves keep an instance per session.
+    // Only `per-session` enclaves keep an instance per session: on the one member its key maps to, in each version.
     if (!m.perSession) return false;
-    const namespaced = affinity!;
+    const key = affinity!;
     const versions = [m.current, m.canary].filter((v): v is Version => v !== undefined);
-    const ended = await Promise.all(versions.flatMap((v) => v.pool.members.map((member) => member.handle.endSession(namespaced).catch(() => false))));
+    const ended = await Promise.all(versions.map((v) => v.pool.members[v.pool.indexOf(key)]!.handle.endSession(key).catch(() => false)));
     return ended.includes(true);
   }
 
