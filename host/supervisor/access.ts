@@ -560,12 +560,18 @@ export class AccessGate {
     }
     const named = this.#named.get(caller);
     let rule: Rule;
+    let bucket: Bucket | undefined;
     if (named !== undefined) {
       rule = named.rule;
+      bucket = named.bucket;
     } else {
-      if (!CALLER_ID.test(caller)) throw new EnclaveError('unauthorized', BAD_CALLER);
-      if (this.#wildcard === undefined) throw new EnclaveError('unauthorized');
-      rule = this.#wildcard;
+      const wildcard = this.#wildcard;
+      // An id that has a bucket passed this check when the bucket was made: the format check
+      // (the costlier step) runs once per `*` caller, not on every call.
+      bucket = wildcard === undefined ? undefined : this.#wildcardBuckets.get(caller);
+      if (bucket === undefined && !CALLER_ID.test(caller)) throw new EnclaveError('unauthorized', BAD_CALLER);
+      if (wildcard === undefined) throw new EnclaveError('unauthorized');
+      rule = wildcard;
     }
     // Same refusal for an enclave or op that does not exist and one that is not allowed.
     if (typeof enclave !== 'string' || typeof op !== 'string' || enclave.length > MAX_NAME || op.length > MAX_NAME) {
@@ -576,7 +582,11 @@ export class AccessGate {
     if (rule.rate === undefined && rule.quota === undefined) return rule.weight;
 
     const now = this.#clock();
-    const bucket = named !== undefined ? named.bucket! : this.#wildcardBucket(caller, rule, now);
+    if (bucket === undefined) {
+      // A `*` caller's first allowed call (or its first since it was forgotten): its bucket now.
+      bucket = new Bucket(rule, now);
+      this.#wildcardBuckets.add(caller, bucket);
+    }
     bucket.refresh(rule, now);
     const { rate, quota } = rule;
     if (quota !== undefined && bucket.used >= quota.calls) {
@@ -644,16 +654,6 @@ export class AccessGate {
     this.#named = named;
     this.#wildcard = wildcard;
     this.#wildcardBuckets = buckets;
-  }
-
-  /** The bucket of a `*` caller: its own, made recent; or a new one (the least recent forgotten beyond the bound). */
-  #wildcardBucket(caller: string, rule: Rule, now: number): Bucket {
-    let bucket = this.#wildcardBuckets.get(caller);
-    if (bucket === undefined) {
-      bucket = new Bucket(rule, now);
-      this.#wildcardBuckets.add(caller, bucket);
-    }
-    return bucket;
   }
 }
 
