@@ -6,6 +6,7 @@
  * installed SDK (name, attributes, error status, nothing of the payload); pino logs without
  * payloads unless logPayloads; close() unsubscribing.
  */
+import { channel } from 'node:diagnostics_channel';
 import { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { ROOT_CONTEXT, context, trace, type Context, type ContextManager } from '@opentelemetry/api';
@@ -14,7 +15,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveError } from '../core/index.js';
-import type { EnclaveHandle } from '../host/index.js';
+import { DIAGNOSTICS_CHANNELS, type EnclaveHandle } from '../host/index.js';
 import { BucketCounts } from '../host/supervisor/metrics.js';
 import { HostObserver } from '../host/supervisor/observer.js';
 import { OpRecorder, RateWindow, SampleRing, percentile, RING_SIZE } from '../host/supervisor/stats.js';
@@ -303,7 +304,12 @@ describe.each(MODES)('with real enclaves: $name', (mode) => {
     o.attach(echo, 'echo');
     await echo.call('echo', 3);
     expect(o.opStats('echo').echo?.calls).toBe(2);
+    expect(() => o.attach({ contract: echo.contract } as EnclaveHandle, 'echo')).toThrow(EnclaveError); // no diagnostics id
+    const channels = [DIAGNOSTICS_CHANNELS.callEnd, DIAGNOSTICS_CHANNELS.instanceDiscard, DIAGNOSTICS_CHANNELS.workerExit].map((name) => channel(name));
+    expect(channels.map((c) => c.hasSubscribers)).toEqual([true, true, true]);
     o.close();
+    // Nobody else listens in this file: the observer left every channel (and the runtime builds no message again).
+    expect(channels.map((c) => c.hasSubscribers)).toEqual([false, false, false]);
     await echo.call('echo', 4);
     expect(await codeOf(hostile.call('unreachable'))).toBe('trap');
     expect(o.opStats('echo').echo?.calls).toBe(2);

@@ -27,6 +27,7 @@ import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import {
   DIAGNOSTICS_CHANNELS,
+  EnclaveError,
   diagnosticsIdOf,
   isErrorCode,
   type CallEndMessage,
@@ -241,13 +242,13 @@ export class HostObserver {
    * Counts the runtime events of `handle` for the enclave `enclave` from now on, and learns the ops
    * its contract declares (their names become `op` labels). Every member of a pool is attached
    * under its enclave's name; the new version's handles too during an upgrade.
-   * @throws {TypeError} when `handle` is not an enclave handle (it has no diagnostics id).
+   * @throws {EnclaveError} `invalid_options` when `handle` is not an enclave handle (it has no diagnostics id).
    * @example
    * observer.attach(await loadEnclave('echo.wasm'), 'echo');
    */
   attach(handle: EnclaveHandle, enclave: string): void {
     const id = diagnosticsIdOf(handle);
-    if (id === undefined) throw new TypeError('attach: not an enclave handle (loadEnclave, createWorkerEnclave or EnclaveModule.create returns one)');
+    if (id === undefined) throw new EnclaveError('invalid_options', 'attach: not an enclave handle (loadEnclave, createWorkerEnclave or EnclaveModule.create returns one).');
     const entry = this.#entry(enclave);
     for (const op of Object.keys(handle.contract.ops)) if (entry.declared.size < MAX_OPS) entry.declared.add(op);
     this.#byId.set(id, entry);
