@@ -47,6 +47,7 @@ const STATUS = new Map([
   ['quota_exceeded', 429],
   ['invalid_args', 400],
   ['too_large', 413],
+  ['state', 409],
   ['overloaded', 503],
   ['unavailable', 503],
   ['timeout', 504],
