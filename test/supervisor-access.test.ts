@@ -395,6 +395,23 @@ describe('AccessGate: rate limits and quotas', () => {
     gate.admit('a', 'e', 'x');
   });
 
+  it('takes the time of the call from the caller when given, the clock otherwise', () => {
+    let reads = 0;
+    const gate = new AccessGate(policy({ a: { allow: { e: '*' }, rate: { perSecond: 1, burst: 1 } } }), () => {
+      reads += 1;
+      return 0;
+    });
+    reads = 0;
+    gate.admit('a', 'e', 'x', 0);
+    expect(codeOf(() => gate.admit('a', 'e', 'x', 999))).toBe('rate_limited');
+    gate.admit('a', 'e', 'x', 1000);
+    expect(reads).toBe(0);
+    // Not a finite number: the clock's time (0 here: the bucket stays empty, not poisoned).
+    for (const bad of [NaN, Infinity, -Infinity]) expect(codeOf(() => gate.admit('a', 'e', 'x', bad))).toBe('rate_limited');
+    expect(reads).toBe(3);
+    gate.admit('a', 'e', 'x', 2000);
+  });
+
   it('takes a fractional rate: 0.5 per second is one call every 2 s', () => {
     const clock = fakeClock();
     const gate = new AccessGate(policy({ a: { allow: { e: '*' }, rate: { perSecond: 0.5, burst: 1 } } }), clock.now);
