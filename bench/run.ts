@@ -24,7 +24,7 @@ import { SCHEMA, gitInfo, machineInfo, reportMarkdown, suiteSvg, withRatios, typ
 import { addBenchOptions, type BenchOptions } from './options.js';
 
 /** Suites in this order first (the rest alphabetically). */
-const ORDER = ['boundary', 'marshal', 'instantiate', 'attest', 'crypto', 'limits', 'worker', 'cli-cold'];
+const ORDER = ['boundary', 'marshal', 'instantiate', 'attest', 'crypto', 'limits', 'worker', 'supervisor', 'cli-cold'];
 /** Files in bench/ that are never suites. */
 const NOT_SUITE_FILES = new Set(['run', 'options']);
 /** How a compiled (or source) suite file exports its suite. */
