@@ -114,7 +114,15 @@ class EnclaveEntry implements EnclaveSeries {
     return this.opMap.values();
   }
 
-  /** The record of `op` (a declared name, or undefined for `(unknown)`), made on first use. */
+  /**
+   * The record of an op the runtime published (`undefined` unless the contract declares it): one
+   * Map lookup on the hot path, the declared check only when the record is made.
+   */
+  published(op: string | undefined, second: number): OpEntry {
+    return this.opMap.get(op ?? UNKNOWN_LABEL) ?? this.op(op, second);
+  }
+
+  /** The record of `op` (a declared name, or any other string or undefined for `(unknown)`), made on first use. */
   op(op: string | undefined, second: number): OpEntry {
     const key = op !== undefined && this.declared.has(op) ? op : UNKNOWN_LABEL;
     let entry = this.opMap.get(key);
@@ -198,7 +206,7 @@ export class HostObserver {
     const entry = this.#byId.get(m.enclave);
     if (entry === undefined) return;
     const second = this.#clock.second;
-    const op = entry.op(m.op, second);
+    const op = entry.published(m.op, second);
     if (m.ok) op.ok++;
     else increment(op.failed, m.code ?? 'internal');
     op.fuel += m.fuel;
