@@ -896,8 +896,9 @@ export class EnclaveHost {
   /**
    * Runs one call on a member of a version (9), and settles everything after it: the breaker,
    * the member's release, the canary's count, the queue's next call, a drain in progress.
+   * Not an async function: one promise reaction per call (an async wrapper costs about twice that).
    */
-  async #run(
+  #run(
     m: Managed,
     v: Version,
     member: PoolMember,
@@ -912,35 +913,52 @@ export class EnclaveHost {
     const breaker = v.breaker;
     v.inFlight++;
     m.inFlight++;
-    let failed = false;
+    let pending: Promise<unknown>;
     try {
-      const reply = await (breaker === undefined ? member.handle.call(op, args, options) : breaker.run(() => member.handle.call(op, args, options)));
-      if (seqKey !== undefined && v.ops.get(op)?.required === true) this.#sequences.record(seqKey, op);
-      if (this.#observer.logsCalls) this.#observer.logCall(m.name, op, args, reply);
-      return reply;
+      pending = breaker === undefined ? member.handle.call(op, args, options) : breaker.run(() => member.handle.call(op, args, options));
     } catch (err) {
-      const code = codeOf(err);
-      failed = BREAKER_FAILURE_CODES.has(code);
-      if (this.#observer.logsCalls) this.#observer.logCall(m.name, op, args, undefined, err);
-      const info = v.ops.get(op);
-      if (info?.idempotent === true) {
-        const job = { caller, weight, op, args, options, affinity, seqKey, queuedAt: 0, resolve: noop, reject: noop };
-        // A canary's failure is not the caller's: an idempotent call runs again on the current version.
-        if (failed && v.trial !== undefined && m.current !== undefined && m.current !== v) return this.#again(m, job, m.current);
-        if (v.retry !== undefined && RETRY_CODES.has(code)) return this.#retry(m, v.retry, job, err);
-      }
-      // The pool of a failed or stopped enclave was closed under its calls: say so as the host does.
-      if (code === 'closed' && m.state !== 'ready' && m.state !== 'draining') throw unavailable();
-      throw asEnclaveError(err);
-    } finally {
-      v.pool.release(member);
-      v.inFlight--;
-      m.inFlight--;
-      v.trial?.record(failed);
-      if (v.inFlight === 0 && v.onIdle !== undefined) v.onIdle();
-      this.#pump(m);
-      this.#settled(m);
+      // A handle's call rejects rather than throws; a bug must still release the member.
+      pending = Promise.reject(err);
     }
+    return pending.then(
+      (reply) => {
+        if (seqKey !== undefined && v.ops.get(op)?.required === true) this.#sequences.record(seqKey, op);
+        if (this.#observer.logsCalls) this.#observer.logCall(m.name, op, args, reply);
+        this.#release(m, v, member, false);
+        return reply;
+      },
+      (err: unknown) => this.#failed(m, v, member, err, { caller, weight, op, args, options, affinity, seqKey, queuedAt: 0, resolve: noop, reject: noop }),
+    );
+  }
+
+  /** A call's failure: the member released, then a retry, a canary's call run again, or the caller's error. */
+  #failed(m: Managed, v: Version, member: PoolMember, err: unknown, job: Job): Promise<unknown> {
+    const code = codeOf(err);
+    const failed = BREAKER_FAILURE_CODES.has(code);
+    if (this.#observer.logsCalls) this.#observer.logCall(m.name, job.op, job.args, undefined, err);
+    let next: Promise<unknown> | undefined;
+    if (v.ops.get(job.op)?.idempotent === true) {
+      // A canary's failure is not the caller's: an idempotent call runs again on the current version.
+      if (failed && v.trial !== undefined && m.current !== undefined && m.current !== v) next = this.#again(m, job, m.current);
+      // Counted in `retrying` before the member is released, so a drain never sees it settled.
+      else if (v.retry !== undefined && RETRY_CODES.has(code)) next = this.#retry(m, v.retry, job, err);
+    }
+    this.#release(m, v, member, failed);
+    if (next !== undefined) return next;
+    // The pool of a failed or stopped enclave was closed under its calls: say so as the host does.
+    if (code === 'closed' && m.state !== 'ready' && m.state !== 'draining') return Promise.reject(unavailable());
+    return Promise.reject(asEnclaveError(err));
+  }
+
+  /** After a call on `member` settled: counts, the canary's verdict, a retiring version, the queue, a drain. */
+  #release(m: Managed, v: Version, member: PoolMember, failed: boolean): void {
+    v.pool.release(member);
+    v.inFlight--;
+    m.inFlight--;
+    v.trial?.record(failed);
+    if (v.inFlight === 0 && v.onIdle !== undefined) v.onIdle();
+    if (m.queue.size > 0) this.#pump(m);
+    if (m.onDrained !== undefined) this.#settled(m);
   }
 
   /** A retryable failure of an idempotent op: again after a jittered backoff (retry.ts), through the queue. */
