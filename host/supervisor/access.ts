@@ -15,12 +15,18 @@
 import { z } from 'zod';
 import { EnclaveError, quoteInput, readBoundedFile } from '../../core/index.js';
 
-/** The one version of the document this host reads. */
+/**
+ * The one version of the document this host reads.
+ * @example
+ * const doc = { version: ACCESS_POLICY_VERSION, callers: {} };
+ */
 export const ACCESS_POLICY_VERSION = 1;
 
 /**
  * The bounds of the policy document and of the gate's memory (docs/ACCESS-POLICY.md, "Bounds").
  * `wildcardCallers`: how many callers the `*` entry tracks a bucket for at once (an LRU).
+ * @example
+ * if (ids.length > ACCESS_POLICY_LIMITS.maxCallers) name fewer callers and use '*';
  */
 export const ACCESS_POLICY_LIMITS = Object.freeze({
   /** A policy file, or a document's JSON form, in bytes (UTF-16 units for a document). */
@@ -125,6 +131,8 @@ const callerSchema = z.strictObject(
  * adds what JSON tooling cannot be trusted with: the key `__proto__` anywhere is refused (zod's
  * records, like many validators, skip it silently).
  * @internal The published form is docs/access-policy.schema.json ({@link accessPolicyJsonSchema}).
+ * @example
+ * accessPolicySchema.safeParse(JSON.parse(text)).success; // structure only: use parseAccessPolicy
  */
 export const accessPolicySchema = z
   .strictObject(
