@@ -26,7 +26,7 @@ export const ACCESS_POLICY_VERSION = 1;
  * The bounds of the policy document and of the gate's memory (docs/ACCESS-POLICY.md, "Bounds").
  * `wildcardCallers`: how many callers the `*` entry tracks a bucket for at once (an LRU).
  * @example
- * if (ids.length > ACCESS_POLICY_LIMITS.maxCallers) name fewer callers and use '*';
+ * const tooMany = ids.length > ACCESS_POLICY_LIMITS.maxCallers; // then name fewer, cover the rest with '*'
  */
 export const ACCESS_POLICY_LIMITS = Object.freeze({
   /** A policy file, or a document's JSON form, in bytes (UTF-16 units for a document). */
