@@ -116,6 +116,8 @@ async function readBody(req, max) {
 }
 
 function send(res, status, body) {
+  // While stopping, each connection closes after its answer: no idle keep-alive holds the process.
+  if (stopping) res.setHeader('connection', 'close');
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 }
@@ -137,6 +139,7 @@ async function shutdown(signal) {
   server.close();
   server.closeIdleConnections();
   await host.close(); // drains every enclave: accepted calls finish or hit their deadline
+  server.closeIdleConnections();
   logger.info('stopped');
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
