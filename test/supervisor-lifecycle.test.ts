@@ -2,8 +2,11 @@
 // event, a failing self-check, a drain that lets accepted calls finish, the refusals that reveal
 // nothing, and the options refused up front. Real worker-mode enclaves, one or two instances.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, TRANSITIONS, type StateEvent } from '../host/index.js';
+import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
@@ -141,6 +144,53 @@ describe('states', () => {
     await host.stop('echo');
     await starting;
     expect(seen).toEqual(['echo:-→starting', 'echo:starting→ready', 'echo:ready→draining', 'echo:draining→stopped']);
+  });
+});
+
+describe('integrity over time', () => {
+  it('a module file rewritten under a running enclave: `integrity` event, ready → failed, calls refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-integrity-'));
+    try {
+      const file = join(dir, 'svc.wasm');
+      writeFileSync(file, v1);
+      const host = newHost();
+      const seen = recordStates(host);
+      const integrity: IntegrityEvent[] = [];
+      host.on('integrity', (e) => void integrity.push(e));
+      await host.start('echo', { module: file, instances: 1 });
+      expect(await host.checkIntegrity('echo')).toBe(true);
+      const measurement = host.stats().enclaves.echo!.measurement!;
+      // The file changed under it: the contract's closing brace became a space.
+      const tampered = v1.slice();
+      tampered[tampered.length - 1] = 0x20;
+      writeFileSync(file, tampered);
+      expect(await host.checkIntegrity('echo')).toBe(false);
+      expect(integrity).toHaveLength(1);
+      expect(integrity[0]).toMatchObject({ enclave: 'echo', expected: measurement, where: 'file' });
+      expect(integrity[0]!.found).not.toBe(measurement);
+      expect(seen.slice(-1)).toEqual(['echo:ready→failed']);
+      expect(await codeOf(host.call('app', 'echo', 'echo', 1))).toBe('unavailable');
+      const metrics = await host.registry.metrics();
+      expect(metrics).toMatch(/enclave_integrity_checks_total\{[^}]*enclave="echo"[^}]*result="mismatch"[^}]*\} 1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the schedule checks by itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-integrity-'));
+    try {
+      const file = join(dir, 'svc.wasm');
+      writeFileSync(file, v1);
+      const host = new EnclaveHost({ access: ACCESS, integrityIntervalMs: 50 });
+      hosts.push(host);
+      const failed = new Promise<StateEvent>((resolve) => host.on('state', (e) => void (e.to === 'failed' && resolve(e))));
+      await host.start('echo', { module: file, instances: 1 });
+      writeFileSync(file, new Uint8Array([0, 97, 115, 109]));
+      expect((await failed).reason).toBe('integrity');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
