@@ -184,6 +184,22 @@ describe('canary', () => {
     expect(await host.call('app', 'svc', 'echo', 'still v1')).toBe('still v1');
   });
 
+  it('a failing canary whose breaker opens is rolled back at once, and its calls never see the open breaker', async () => {
+    const { host, swaps } = newHost();
+    const breakers: string[] = [];
+    host.on('breaker', (e) => void breakers.push(e.state));
+    await host.start('svc', { module: v1, instances: 1, queue: QUEUE, breaker: { failures: 3, halfOpenAfterMs: 60_000 } });
+    const { outcome, calls } = await underLoad(host, () =>
+      // An error budget the trial alone would not exhaust before its breaker opens (3 consecutive failures).
+      host.upgrade('svc', { module: v2failing, instances: 1 }, { strategy: 'canary', share: 0.5, minCalls: 1000, maxErrorRate: 0.5, timeoutMs: 20_000 }),
+    );
+    expect(outcome).toEqual({ outcome: 'rolled-back', from: m1, to: m2failing, reason: 'error_rate' });
+    expect(breakers).toEqual(['open']);
+    expect(swaps.at(-1)).toMatchObject({ outcome: 'rolled-back', reason: 'error_rate' });
+    expect(failures(calls)).toEqual([]);
+    expect(host.stats().enclaves.svc).toMatchObject({ measurement: m1, breaker: 'closed' });
+  });
+
   it('a canary that does not reach minCalls in time is rolled back (`timeout`)', async () => {
     const { host, swaps } = newHost();
     await host.start('svc', { module: v1, instances: 1 });

@@ -54,7 +54,7 @@ import { HostObserver, type OpStats } from './observer.js';
 import { InstancePool, type PoolMember } from './pool.js';
 import { checkRetryOptions, RETRY_CODES, withRetry, type RetryOptions } from './retry.js';
 import { checkTransition, HOST_EVENTS, type HostEventName, type HostEvents, type HostListener, type HostState, type SwapEvent } from './states.js';
-import { CanaryTrial, checkSvn, settleUpgrade, type TrialOutcome, type UpgradeOptions } from './upgrade.js';
+import { CanaryTrial, checkSvn, settleUpgrade, type SettledUpgrade, type TrialOutcome, type UpgradeOptions } from './upgrade.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 
@@ -607,7 +607,8 @@ export class EnclaveHost {
     this.#enclaves.set(name, m);
     this.#observer.state(name, 'starting');
     this.#emit('state', { enclave: name, from: previous?.state, to: 'starting' });
-    const starting = this.#start(m);
+    // In an `enclave.start` span (a no-op without an OpenTelemetry SDK); the self-check calls are its children.
+    const starting = this.#observer.traceLifecycle('start', name, () => this.#start(m));
     m.starting = starting;
     try {
       await starting;
@@ -671,7 +672,10 @@ export class EnclaveHost {
         settings.breaker === false
           ? undefined
           : new Breaker(settings.breaker, (state) => {
-              if (version !== undefined && (m.current === version || m.canary === version)) this.#emit('breaker', { enclave: m.name, state });
+              if (version === undefined) return;
+              // A canary whose breaker opens has failed its trial: rolled back now, not at its timeout.
+              if (m.canary === version && state === 'open') version.trial?.fail();
+              if (m.current === version || m.canary === version) this.#emit('breaker', { enclave: m.name, state });
             }),
       retry: settings.retry === false ? undefined : settings.retry,
       attached: new Set(),
@@ -846,7 +850,8 @@ export class EnclaveHost {
   /** The version a call dispatched now goes to: the canary's share, or the current one. */
   #versionFor(m: Managed, affinity: string | undefined): Version {
     const canary = m.canary;
-    return canary !== undefined && canary.trial !== undefined && canary.trial.open && canary.trial.takes(affinity) ? canary : m.current!;
+    // A canary whose breaker is not closed takes nothing: its calls would be refused.
+    return canary !== undefined && canary.trial?.open === true && canary.breaker?.state !== 'open' && canary.trial.takes(affinity) ? canary : m.current!;
   }
 
   #enqueue(m: Managed, job: Job): Promise<unknown> {
@@ -1016,7 +1021,7 @@ export class EnclaveHost {
     if (m === undefined || m.state !== 'ready' || m.current === undefined) throw unavailable();
     const member = m.current.pool.members[0]!;
     const began = performance.now();
-    const token = await member.handle.attest(nonce, options);
+    const token = await this.#observer.traceLifecycle('attest', m.name, () => member.handle.attest(nonce, options));
     this.#observer.attested(m.name, performance.now() - began);
     return token;
   }
@@ -1072,7 +1077,11 @@ export class EnclaveHost {
     return this.#checkIntegrity(m);
   }
 
-  async #checkIntegrity(m: Managed): Promise<boolean> {
+  #checkIntegrity(m: Managed): Promise<boolean> {
+    return this.#observer.traceLifecycle('integrity', m.name, () => this.#checkVersions(m));
+  }
+
+  async #checkVersions(m: Managed): Promise<boolean> {
     const versions = [m.current, m.canary].filter((v): v is Version => v !== undefined);
     for (const v of versions) {
       const result = await checkIntegrity(v.mod, v.measurement, v.file);
@@ -1141,49 +1150,53 @@ export class EnclaveHost {
     if (m.state !== 'ready' || m.current === undefined) throw unavailable();
     if (m.upgrading) throw new EnclaveError('state', 'Another upgrade of this enclave is in progress: wait for its outcome.');
     m.upgrading = true;
-    const strategy = upgrade.strategy;
     try {
-      const from = m.current;
-      let next: Version;
-      // Unknown until the new module compiles: a module that does not is refused with `to: ''`.
-      let to = '';
-      try {
-        const mod = await compileEnclave(settings.module, settings.compile);
-        to = mod.measurement;
-        checkSvn(from.svn, mod.identity.svn, upgrade.force);
-        next = await this.#startVersion(m, settings, mod);
-      } catch (err) {
-        this.#emit('swap', { enclave: m.name, strategy, from: from.measurement, to, outcome: 'refused', reason: codeOf(err) });
-        throw asEnclaveError(err);
-      }
-      if (m.state !== 'ready' || m.current !== from) {
-        await this.#closeVersion(next);
-        throw unavailable();
-      }
-      if (strategy === 'blue-green') {
-        await this.#switch(m, from, next, { enclave: m.name, strategy, from: from.measurement, to: next.measurement, outcome: 'switched' });
-        return { outcome: 'switched', from: from.measurement, to: next.measurement };
-      }
-      const verdict = await new Promise<TrialOutcome | { outcome: 'rolled-back'; reason: 'stopped' }>((resolve) => {
-        next.trial = new CanaryTrial(upgrade, resolve);
-        m.canary = next;
-        // Calls waiting in the queue may go to the canary now.
-        this.#pump(m);
-      });
-      m.canary = undefined;
-      next.trial = undefined;
-      const event: SwapEvent = { enclave: m.name, strategy, from: from.measurement, to: next.measurement, outcome: verdict.outcome };
-      if (verdict.outcome === 'promoted' && m.state === 'ready' && m.current === from) {
-        await this.#switch(m, from, next, event);
-        return { outcome: 'promoted', from: from.measurement, to: next.measurement };
-      }
-      const reason = verdict.outcome === 'rolled-back' ? verdict.reason : 'stopped';
-      this.#emit('swap', { ...event, outcome: 'rolled-back', reason });
-      await this.#retire(m, next);
-      return { outcome: 'rolled-back', from: from.measurement, to: next.measurement, reason };
+      return await this.#observer.traceLifecycle('upgrade', m.name, () => this.#upgrade(m, settings, upgrade));
     } finally {
       m.upgrading = false;
     }
+  }
+
+  async #upgrade(m: Managed, settings: Settings, upgrade: SettledUpgrade): Promise<UpgradeResult> {
+    const strategy = upgrade.strategy;
+    const from = m.current!;
+    let next: Version;
+    // Unknown until the new module compiles: a module that does not is refused with `to: ''`.
+    let to = '';
+    try {
+      const mod = await compileEnclave(settings.module, settings.compile);
+      to = mod.measurement;
+      checkSvn(from.svn, mod.identity.svn, upgrade.force);
+      next = await this.#startVersion(m, settings, mod);
+    } catch (err) {
+      this.#emit('swap', { enclave: m.name, strategy, from: from.measurement, to, outcome: 'refused', reason: codeOf(err) });
+      throw asEnclaveError(err);
+    }
+    if (m.state !== 'ready' || m.current !== from) {
+      await this.#closeVersion(next);
+      throw unavailable();
+    }
+    if (strategy === 'blue-green') {
+      await this.#switch(m, from, next, { enclave: m.name, strategy, from: from.measurement, to: next.measurement, outcome: 'switched' });
+      return { outcome: 'switched', from: from.measurement, to: next.measurement };
+    }
+    const verdict = await new Promise<TrialOutcome | { outcome: 'rolled-back'; reason: 'stopped' }>((resolve) => {
+      next.trial = new CanaryTrial(upgrade, resolve);
+      m.canary = next;
+      // Calls waiting in the queue may go to the canary now.
+      this.#pump(m);
+    });
+    // `next.trial` stays (ended): a canary call still in flight that fails runs again on the current version.
+    m.canary = undefined;
+    const event: SwapEvent = { enclave: m.name, strategy, from: from.measurement, to: next.measurement, outcome: verdict.outcome };
+    if (verdict.outcome === 'promoted' && m.state === 'ready' && m.current === from) {
+      await this.#switch(m, from, next, event);
+      return { outcome: 'promoted', from: from.measurement, to: next.measurement };
+    }
+    const reason = verdict.outcome === 'rolled-back' ? verdict.reason : 'stopped';
+    this.#emit('swap', { ...event, outcome: 'rolled-back', reason });
+    await this.#retire(m, next);
+    return { outcome: 'rolled-back', from: from.measurement, to: next.measurement, reason };
   }
 
   /** Makes `next` the version every call dispatched from now goes to; `from` finishes its calls and closes. */

@@ -179,6 +179,11 @@ export class CanaryTrial {
     }
   }
 
+  /** Ends the trial at once, rolled back for its failures (its breaker opened). Idempotent. */
+  fail(): void {
+    this.#end({ outcome: 'rolled-back', reason: 'error_rate' });
+  }
+
   /** Ends the trial before its verdict (the enclave stops or fails): rolled back, `stopped`. Idempotent. */
   abort(): void {
     this.#end({ outcome: 'rolled-back', reason: 'stopped' });
