@@ -194,6 +194,35 @@ describe('integrity over time', () => {
   });
 });
 
+describe('the access policy', () => {
+  it('read from a file; an unreadable one holds every start back until a reload puts a valid one in force', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-access-'));
+    try {
+      const file = join(dir, 'access.json');
+      writeFileSync(file, JSON.stringify(ACCESS));
+      const fromFile = new EnclaveHost({ access: file, integrityIntervalMs: 0 });
+      hosts.push(fromFile);
+      await fromFile.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+      expect(await fromFile.call('app', 'echo', 'echo', 1)).toBe(1);
+
+      const missing = new EnclaveHost({ access: join(dir, 'missing.json'), integrityIntervalMs: 0 });
+      hosts.push(missing);
+      expect(await codeOf(missing.start('echo', { module: v1, instances: 1, isolation: 'in-process' }))).toBe('invalid_access_policy');
+      // An invalid reload leaves things as they were; a valid one lets starts go on.
+      expect(await codeOf(missing.reloadAccess({ version: 1, callers: { 'a b': { allow: {} } } }))).toBe('invalid_access_policy');
+      await missing.reloadAccess(file);
+      await missing.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+      expect(await missing.call('app', 'echo', 'echo', 2)).toBe(2);
+      // A reload that drops the caller takes its access away at once.
+      await missing.reloadAccess({ version: 1, callers: { other: { allow: { echo: '*' } } } });
+      expect(await codeOf(missing.call('app', 'echo', 'echo', 3))).toBe('unauthorized');
+      expect(await missing.call('other', 'echo', 'echo', 4)).toBe(4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('refusals reveal nothing', () => {
   it('an enclave that does not exist and one the caller may not call give the same code and message', async () => {
     const host = newHost();

@@ -435,7 +435,7 @@ export class EnclaveHost {
   readonly #enclaves = new Map<string, Managed>();
   readonly #listeners = new Map<HostEventName, Set<HostListener<HostEventName>>>();
   readonly #debug: boolean;
-  /** The access policy given as a path, being read; start() waits for it. */
+  /** The access policy given as a path, being read; start() waits for it (and fails with its error until a reload succeeds). */
   #policyReady: Promise<void>;
   readonly #integrityTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -1060,6 +1060,8 @@ export class EnclaveHost {
   async reloadAccess(source: unknown): Promise<void> {
     const policy = await loadPolicy(source);
     this.#gate.reload(policy);
+    // A policy file that could not be read at construction held every start back; this one is in force.
+    this.#policyReady = Promise.resolve();
   }
 
   /**
