@@ -4,9 +4,11 @@
 // the host's queue, a rate-limited caller, hostile arguments; and no unhandled rejection anywhere.
 // Real worker-mode enclaves, one or two instances.
 
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveHost, type BreakerEvent, type RestartEvent } from '../host/index.js';
-import { supervisedModule } from './helpers/supervised.js';
+import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
+import { DIAGNOSTICS_CHANNELS, EnclaveHost, type BreakerEvent, type RestartEvent } from '../host/index.js';
+import { supervisedContract, supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
 let v1: Uint8Array;
@@ -190,5 +192,38 @@ describe('backpressure and fairness', () => {
     expect(await host.call('alice', 'a', 'echo', 3)).toBe(3);
     const ops = host.stats().enclaves.a!.ops;
     expect(ops.echo!.calls).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('retries (R1)', () => {
+  /** The fixture with `crash` (traps, every time) declared idempotent: a retryable failure that never heals. */
+  function alwaysTrapping(): Uint8Array {
+    const raw = supervisedContract();
+    const old = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(raw)));
+    const code = v1.subarray(0, v1.length - old.length);
+    (raw.ops as Record<string, object>).crash = { idempotent: true };
+    const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(raw)));
+    const bytes = new Uint8Array(code.length + section.length);
+    bytes.set(code, 0);
+    bytes.set(section, code.length);
+    return bytes;
+  }
+
+  it('an idempotent op that always traps is tried maxAttempts times, then fails; stop() then ends', async () => {
+    const host = newHost();
+    await host.start('a', { module: alwaysTrapping(), isolation: 'in-process', breaker: false, retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 2 } });
+    const ends: unknown[] = [];
+    const onEnd = (message: unknown) => void ends.push(message);
+    subscribe(DIAGNOSTICS_CHANNELS.callEnd, onEnd);
+    try {
+      // A retry's failed attempt started a retry series of its own: the call never settled, ran
+      // the op hundreds of times a second, and kept stop() and close() waiting for ever.
+      const outcome = await Promise.race([codeOf(host.call('alice', 'a', 'crash')), sleep(3000).then(() => 'still retrying')]);
+      expect(outcome).toBe('trap');
+      expect(ends).toHaveLength(3);
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.callEnd, onEnd);
+    }
+    expect(await Promise.race([host.stop('a').then(() => 'stopped'), sleep(3000).then(() => 'stop hangs')])).toBe('stopped');
   });
 });

@@ -232,6 +232,8 @@ interface Job {
   readonly affinity: string | undefined;
   readonly seqKey: string | undefined;
   readonly queuedAt: number;
+  /** A retry's attempt (#retry): its failure ends in withRetry, which counts attempts, never in a series of its own. */
+  readonly retried?: boolean;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
@@ -893,7 +895,7 @@ export class EnclaveHost {
       const job = queue.shift(accept);
       if (job === undefined) break;
       this.#observer.queueWait(m.name, now - job.queuedAt);
-      job.resolve(this.#run(m, chosenVersion!, chosen!, job.op, job.args, job.options, job.seqKey, job.caller, job.weight, job.affinity));
+      job.resolve(this.#run(m, chosenVersion!, chosen!, job.op, job.args, job.options, job.seqKey, job.caller, job.weight, job.affinity, job.retried === true));
     }
     this.#observer.queueDepth(m.name, queue.size);
   }
@@ -914,6 +916,7 @@ export class EnclaveHost {
     caller: string,
     weight: number,
     affinity: string | undefined,
+    retried = false,
   ): Promise<unknown> {
     const breaker = v.breaker;
     v.inFlight++;
@@ -932,7 +935,7 @@ export class EnclaveHost {
         this.#release(m, v, member, false);
         return reply;
       },
-      (err: unknown) => this.#failed(m, v, member, err, { caller, weight, op, args, options, affinity, seqKey, queuedAt: 0, resolve: noop, reject: noop }),
+      (err: unknown) => this.#failed(m, v, member, err, { caller, weight, op, args, options, affinity, seqKey, queuedAt: 0, retried, resolve: noop, reject: noop }),
     );
   }
 
@@ -946,7 +949,8 @@ export class EnclaveHost {
       // A canary's failure is not the caller's: an idempotent call runs again on the current version.
       if (failed && v.trial !== undefined && m.current !== undefined && m.current !== v) next = this.#again(m, job, m.current);
       // Counted in `retrying` before the member is released, so a drain never sees it settled.
-      else if (v.retry !== undefined && RETRY_CODES.has(code)) next = this.#retry(m, v.retry, job, err);
+      // Not for a retry's own attempt: a series started per failed attempt never ends.
+      else if (job.retried !== true && v.retry !== undefined && RETRY_CODES.has(code)) next = this.#retry(m, v.retry, job, err);
     }
     this.#release(m, v, member, failed);
     if (next !== undefined) return next;
@@ -977,7 +981,7 @@ export class EnclaveHost {
         return Promise.reject(first);
       }
       if (m.state !== 'ready' && m.state !== 'draining') return Promise.reject(unavailable());
-      return this.#again(m, job, undefined);
+      return this.#again(m, { ...job, retried: true }, undefined);
     };
     const retried = withRetry(attempt, retry);
     return retried.finally(() => {
@@ -992,7 +996,7 @@ export class EnclaveHost {
       const v = version ?? this.#versionFor(m, job.affinity);
       if (m.queue.size === 0) {
         const member = v.pool.acquire(job.affinity);
-        if (member !== undefined) return this.#run(m, v, member, job.op, job.args, job.options, job.seqKey, job.caller, job.weight, job.affinity);
+        if (member !== undefined) return this.#run(m, v, member, job.op, job.args, job.options, job.seqKey, job.caller, job.weight, job.affinity, job.retried === true);
       }
       return this.#enqueue(m, { ...job, queuedAt: performance.now() });
     } catch (err) {
