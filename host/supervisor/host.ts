@@ -255,8 +255,8 @@ interface Managed {
   restarts: number;
   /** The running start(), for stop() made meanwhile. */
   starting: Promise<void> | undefined;
-  /** An upgrade in progress: one at a time. */
-  upgrading: boolean;
+  /** An upgrade in progress (one at a time); stop() waits for it, so nothing it started outlives the stop. */
+  upgrading: Promise<unknown> | undefined;
   /** Versions being drained and closed. */
   readonly retiring: Set<Promise<void>>;
   /** Resolves stop() once nothing is queued, in flight or retrying. */
@@ -600,7 +600,7 @@ export class EnclaveHost {
       retrying: 0,
       restarts: 0,
       starting: undefined,
-      upgrading: false,
+      upgrading: undefined,
       retiring: new Set(),
       onDrained: undefined,
       stopping: undefined,
@@ -1154,12 +1154,13 @@ export class EnclaveHost {
     if (given.state !== undefined && given.state !== m.settings.enclave.state) refuse('state is set at start() and kept across upgrades.');
     const settings = settleSpec({ ...m.settings.raw, ...given }, this.#debug);
     if (m.state !== 'ready' || m.current === undefined) throw unavailable();
-    if (m.upgrading) throw new EnclaveError('state', 'Another upgrade of this enclave is in progress: wait for its outcome.');
-    m.upgrading = true;
+    if (m.upgrading !== undefined) throw new EnclaveError('state', 'Another upgrade of this enclave is in progress: wait for its outcome.');
+    const upgrading = this.#observer.traceLifecycle('upgrade', m.name, () => this.#upgrade(m, settings, upgrade));
+    m.upgrading = upgrading;
     try {
-      return await this.#observer.traceLifecycle('upgrade', m.name, () => this.#upgrade(m, settings, upgrade));
+      return await upgrading;
     } finally {
-      m.upgrading = false;
+      m.upgrading = undefined;
     }
   }
 
@@ -1268,6 +1269,8 @@ export class EnclaveHost {
     if (m.inFlight > 0 || m.retrying > 0 || m.queue.size > 0) {
       await new Promise<void>((resolve) => (m.onDrained = resolve));
     }
+    // An upgrade under way ends now (its new version closed, or its trial rolled back): wait for it.
+    await m.upgrading?.catch(() => undefined);
     await Promise.all(m.retiring);
     // The canary too: its upgrade() may not have closed it yet (closing twice is harmless).
     const versions = [m.current, canary].filter((v): v is Version => v !== undefined);
