@@ -280,6 +280,40 @@ describe('refusals reveal nothing', () => {
   });
 });
 
+describe('reloadAccess', () => {
+  const REVOKED = { version: 1, callers: { app: { allow: { echo: '*' } }, revoked: { allow: { echo: '*' } } } };
+
+  it('puts the policy of the last reload in force, even when an earlier one settles after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-reload-'));
+    try {
+      const file = join(dir, 'old.json');
+      writeFileSync(file, JSON.stringify(REVOKED));
+      // Built from a file, reloaded with a document before the file was read.
+      const host = new EnclaveHost({ access: file, integrityIntervalMs: 0 });
+      hosts.push(host);
+      await host.reloadAccess(ACCESS);
+      await host.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+      expect(await codeOf(host.call('revoked', 'echo', 'echo', 1))).toBe('unauthorized');
+      expect(await host.call('app', 'echo', 'echo', 1)).toBe(1);
+      // Two reloads: the file (slow) then a document (at once); both settle, the document stays.
+      await Promise.all([host.reloadAccess(file), host.reloadAccess(ACCESS)]);
+      expect(await codeOf(host.call('revoked', 'echo', 'echo', 1))).toBe('unauthorized');
+      // Reloads in sequence still work both ways.
+      await host.reloadAccess(file);
+      expect(await host.call('revoked', 'echo', 'echo', 1)).toBe(1);
+      await host.reloadAccess(ACCESS);
+      expect(await codeOf(host.call('revoked', 'echo', 'echo', 1))).toBe('unauthorized');
+      // An invalid reload leaves the policy in force, and an earlier valid one still lands.
+      const pending = host.reloadAccess(file);
+      expect(await codeOf(host.reloadAccess({ version: 2 }))).toBe('invalid_access_policy');
+      await pending;
+      expect(await host.call('revoked', 'echo', 'echo', 1)).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('options and events refused up front', () => {
   it('refuses bad names, unknown spec keys, and impossible pools', async () => {
     const host = newHost();

@@ -439,6 +439,13 @@ export class EnclaveHost {
   readonly #debug: boolean;
   /** The access policy given as a path, being read; start() waits for it (and fails with its error until a reload succeeds). */
   #policyReady: Promise<void>;
+  /**
+   * Policy loads in the order they were asked for: the number of the last one asked for, and of
+   * the one in force. A load (a file read) can settle after a later one: it then changes nothing,
+   * or a policy the service has since replaced (a caller it revoked) would come back.
+   */
+  #policyAsked = 0;
+  #policyInForce = 0;
   readonly #integrityTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -471,7 +478,8 @@ export class EnclaveHost {
       // Until the file is read, nobody may call anything; start() waits for it and fails with its error.
       this.#gate = new AccessGate(parseAccessPolicy({ version: 1, callers: {} }));
       const path = o.access;
-      this.#policyReady = readAccessPolicy(path).then((policy) => this.#gate.reload(policy));
+      const ticket = ++this.#policyAsked;
+      this.#policyReady = readAccessPolicy(path).then((policy) => this.#installPolicy(ticket, policy));
       // Handled here too: a host that never starts anything must not leave a rejection unhandled.
       this.#policyReady.catch((err: unknown) => this.#observer.logger.error({ code: codeOf(err) }, 'the access policy could not be loaded'));
     } else {
@@ -1057,15 +1065,26 @@ export class EnclaveHost {
   /**
    * Replaces the access policy, validated first: an invalid one leaves the old in force. Rate
    * buckets of callers whose limits are unchanged are kept.
+   * Reloads take effect in the order they were called: one that settles after a later one
+   * already put its policy in force changes nothing (a slow file read cannot bring back a policy
+   * the service replaced since).
    * @throws {EnclaveError} `invalid_access_policy` naming the first bad field.
    * @example
    * await host.reloadAccess('access.json');
    */
   async reloadAccess(source: unknown): Promise<void> {
+    const ticket = ++this.#policyAsked;
     const policy = await loadPolicy(source);
-    this.#gate.reload(policy);
-    // A policy file that could not be read at construction held every start back; this one is in force.
+    this.#installPolicy(ticket, policy);
+    // A policy file that could not be read at construction held every start back; a policy is in force now.
     this.#policyReady = Promise.resolve();
+  }
+
+  /** Puts the policy of load number `ticket` in force, unless a later load's is already. */
+  #installPolicy(ticket: number, policy: AccessPolicy): void {
+    if (ticket < this.#policyInForce) return;
+    this.#policyInForce = ticket;
+    this.#gate.reload(policy);
   }
 
   /**
