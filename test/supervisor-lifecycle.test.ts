@@ -4,7 +4,7 @@
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
 import { supervisedModule } from './helpers/supervised.js';
@@ -173,6 +173,24 @@ describe('integrity over time', () => {
       const metrics = await host.registry.metrics();
       expect(metrics).toMatch(/enclave_integrity_checks_total\{[^}]*enclave="echo"[^}]*result="mismatch"[^}]*\} 1/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a module started from a relative path is checked at that file after the process changes directory (R1)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-integrity-'));
+    const cwd = process.cwd();
+    try {
+      writeFileSync(join(dir, 'svc.wasm'), v1);
+      const host = newHost();
+      await host.start('echo', { module: relative(cwd, join(dir, 'svc.wasm')), instances: 1, isolation: 'in-process' });
+      expect(await host.checkIntegrity('echo')).toBe(true);
+      // The path re-resolved against the new directory named no file: a mismatch, and the enclave failed.
+      process.chdir(tmpdir());
+      expect(await host.checkIntegrity('echo')).toBe(true);
+      expect(host.state('echo')).toBe('ready');
+    } finally {
+      process.chdir(cwd);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -31,6 +31,7 @@
  * reaches the runtime, so a caller can never name another's session.
  */
 import os from 'node:os';
+import { resolve } from 'node:path';
 import {
   compileEnclave,
   EnclaveError,
@@ -332,9 +333,16 @@ const ENCLAVE_KEYS = ['capabilities', 'policy', 'attestation', 'state', 'maxSess
 function settleSpec(spec: unknown, debug: boolean): Settings {
   const raw = { ...plainObject(spec, 'The enclave spec') };
   onlyKeys(raw, SPEC_KEYS, 'enclave spec');
-  const module = raw.module;
-  if (typeof module !== 'string' && !(module instanceof Uint8Array)) refuse('module must be a file path or the module bytes.');
-  if (typeof module === 'string' && module.length === 0) refuse('module must not be an empty path.');
+  const given = raw.module;
+  if (typeof given !== 'string' && !(given instanceof Uint8Array)) refuse('module must be a file path or the module bytes.');
+  let module: string | Uint8Array = given;
+  if (typeof module === 'string') {
+    if (module.length === 0) refuse('module must not be an empty path.');
+    // Absolute now: the integrity schedule re-reads this file for as long as the enclave runs, and
+    // a relative path re-resolved after a process.chdir() names another file (a false mismatch
+    // that takes the enclave out of service), as would an upgrade that keeps the module.
+    raw.module = module = resolve(module);
+  }
   const isolation = raw.isolation ?? 'worker';
   if (isolation !== 'worker' && isolation !== 'in-process') refuse("isolation must be 'worker' or 'in-process'.");
   if (isolation === 'in-process' && raw.instances !== undefined && raw.instances !== 1) {
@@ -899,6 +907,10 @@ export class EnclaveHost {
     };
     const now = performance.now();
     while (queue.size > 0) {
+      // No member free in any version: no head can be accepted. Without this check every settled
+      // call asked every queued caller's head (shift is O(callers)), each an acquire and an affinity
+      // hash: O(queued callers) per call, quadratic in a full queue of many callers (R1).
+      if (!this.#anyIdle(m)) break;
       chosen = undefined;
       const job = queue.shift(accept);
       if (job === undefined) break;
@@ -906,6 +918,11 @@ export class EnclaveHost {
       job.resolve(this.#run(m, chosenVersion!, chosen!, job.op, job.args, job.options, job.seqKey, job.caller, job.weight, job.affinity, job.retried === true));
     }
     this.#observer.queueDepth(m.name, queue.size);
+  }
+
+  /** Whether a call could be dispatched now: some member of the current version or of a canary on trial is idle. */
+  #anyIdle(m: Managed): boolean {
+    return (m.current !== undefined && m.current.pool.idle() > 0) || (m.canary !== undefined && m.canary.pool.idle() > 0);
   }
 
   /**
