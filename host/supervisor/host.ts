@@ -66,18 +66,32 @@ const MAX_OP = 64;
 /**
  * Longest session id a caller may pass, UTF-16 units. The runtime's own bound is 256 and the host
  * prefixes the caller id (at most 128) and a separator: 256 - 128 - 1.
+ * @example
+ * await host.call('billing', 'kv', 'get', { k: 'a' }, { session: orderId.slice(0, MAX_HOST_SESSION) });
  */
 export const MAX_HOST_SESSION = 127;
-/** Instances of one enclave at most: a pool, not a fleet. */
+/**
+ * Instances of one enclave at most: a pool, not a fleet.
+ * @example
+ * await host.start('signer', { module: 'signer.wasm', instances: Math.min(8, MAX_INSTANCES) });
+ */
 export const MAX_INSTANCES = 64;
-/** Enclaves one host runs at most (each is a metric label value, so the set must stay bounded). */
+/**
+ * Enclaves one host runs at most (each is a metric label value, so the set must stay bounded).
+ * @example
+ * if (names.length > MAX_ENCLAVES) throw new Error('split the enclaves across hosts');
+ */
 export const MAX_ENCLAVES = 256;
 /** What separates the caller id from its session id: no caller id contains it (access.ts). */
 const SESSION_SEPARATOR = '|';
 /** The session the self-check runs in for `per-session` enclaves: starts with the separator, so no caller's session can be it. */
 const SELF_CHECK_SESSION = '|self-check';
 
-/** Defaults of `queue`, `breaker`, `retry` (docs/LIMITS.md, "The host supervisor"). */
+/**
+ * Defaults of `queue`, `breaker`, `retry` and the integrity schedule (docs/LIMITS.md, "The host supervisor").
+ * @example
+ * await host.start('echo', { module: 'echo.wasm', queue: { ...HOST_DEFAULTS.queue, queueTimeoutMs: 1000 } });
+ */
 export const HOST_DEFAULTS = Object.freeze({
   queue: Object.freeze({ maxQueued: 1024, maxQueuedPerCaller: 64, queueTimeoutMs: 5000 }),
   breaker: Object.freeze({ failures: 5, halfOpenAfterMs: 5000 }),
@@ -501,7 +515,12 @@ export class EnclaveHost {
     }
   }
 
-  /** The prom-client registry with the host's metrics: `await host.registry.metrics()` is a `/metrics` body. */
+  /**
+   * The prom-client registry with the host's metrics.
+   * @example
+   * res.setHeader('content-type', host.registry.contentType);
+   * res.end(await host.registry.metrics()); // the /metrics body
+   */
   get registry(): Registry {
     return this.#observer.registry;
   }
@@ -573,7 +592,11 @@ export class EnclaveHost {
     this.#observer.logger.warn({ event, code: codeOf(err) }, 'a host event listener failed');
   }
 
-  /** The state of an enclave, or undefined for a name the host does not know. */
+  /**
+   * The state of an enclave, or undefined for a name the host does not know.
+   * @example
+   * if (host.state('signer') !== 'ready') res.statusCode = 503; // a readiness probe
+   */
   state(name: string): HostState | undefined {
     return typeof name === 'string' ? this.#enclaves.get(name)?.state : undefined;
   }

@@ -40,7 +40,11 @@ export interface SettledUpgrade {
   readonly force: boolean;
 }
 
-/** Largest canary `minCalls`: a trial is a sample, not a soak. */
+/**
+ * Largest canary `minCalls`: a trial is a sample, not a soak.
+ * @example
+ * await host.upgrade('signer', spec, { strategy: 'canary', minCalls: Math.min(5000, MAX_CANARY_CALLS) });
+ */
 export const MAX_CANARY_CALLS = 1_000_000;
 
 const UPGRADE_KEYS: ReadonlySet<string> = new Set(['strategy', 'share', 'minCalls', 'maxErrorRate', 'timeoutMs', 'force']);
