@@ -111,7 +111,7 @@ export const suite = defineSuite({
       await hosts.none();
 
       // Interleaved A/B: the overhead ratio least affected by drift on a shared machine.
-      const rounds = quick ? 7 : 21;
+      const rounds = quick ? 7 : 31;
       const block = quick ? 1000 : 4000;
       const workerBlock = block / 10;
       const inProcess = await interleaved(rounds, block, block, hosts, () => bare.call('echo', data), 'echo-local', localHost, (h) => h.call('bench', 'echo-local', 'echo', data));
