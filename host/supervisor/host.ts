@@ -262,6 +262,8 @@ interface Managed {
   readonly perSession: boolean;
   current: Version | undefined;
   canary: Version | undefined;
+  /** The identity of the version serving last, for stats() after its module was released. */
+  served: { readonly measurement: string; readonly svn: number } | undefined;
   readonly queue: FairQueue<Job>;
   /** Calls dispatched and not settled, across versions. */
   inFlight: number;
@@ -634,6 +636,7 @@ export class EnclaveHost {
       perSession: settings.enclave.state === 'per-session',
       current: undefined,
       canary: undefined,
+      served: undefined,
       queue: new FairQueue<Job>(settings.queue, (job) => this.#expired(m, job)),
       inFlight: 0,
       retrying: 0,
@@ -675,6 +678,7 @@ export class EnclaveHost {
       throw new EnclaveError('closed', 'The host closed while the enclave started.');
     }
     m.current = version;
+    m.served = { measurement: version.measurement, svn: version.svn };
     this.#observer.started(m.name, performance.now() - began);
     this.#observer.instances(m.name, version.pool.size);
     this.#transition(m, 'ready');
@@ -1183,6 +1187,8 @@ export class EnclaveHost {
     this.#observer.queueDepth(m.name, 0);
     const versions = [m.current, m.canary].filter((v): v is Version => v !== undefined);
     m.canary = undefined;
+    // Out of service for good: its modules (bytes and compiled code) are released with it.
+    m.current = undefined;
     await Promise.all(versions.map((v) => this.#closeVersion(v)));
     this.#observer.instances(m.name, 0);
     this.#settled(m);
@@ -1268,6 +1274,7 @@ export class EnclaveHost {
   /** Makes `next` the version every call dispatched from now goes to; `from` finishes its calls and closes. */
   async #switch(m: Managed, from: Version, next: Version, event: SwapEvent): Promise<void> {
     m.current = next;
+    m.served = { measurement: next.measurement, svn: next.svn };
     this.#observer.instances(m.name, next.pool.size);
     this.#emit('swap', event);
     // Calls queued at the switch go to the new version now, if it has members free.
@@ -1334,6 +1341,8 @@ export class EnclaveHost {
     // The canary too: its upgrade() may not have closed it yet (closing twice is harmless).
     const versions = [m.current, canary].filter((v): v is Version => v !== undefined);
     await Promise.all(versions.map((v) => this.#closeVersion(v)));
+    // A stopped name keeps its state for state() and stats(), not its modules.
+    m.current = undefined;
     this.#observer.instances(m.name, 0);
     // failed meanwhile (integrity): it stays failed; stop() on it later releases the name.
     if (m.state === 'draining') this.#transition(m, 'stopped');
@@ -1372,8 +1381,8 @@ export class EnclaveHost {
       const canary = m.canary;
       const entry: EnclaveStats = {
         state: m.state,
-        measurement: v?.measurement,
-        svn: v?.svn,
+        measurement: m.served?.measurement,
+        svn: m.served?.svn,
         instances: v === undefined || m.state === 'stopped' || m.state === 'failed' ? 0 : v.pool.size,
         queued: m.queue.size,
         inFlight: m.inFlight,
