@@ -199,6 +199,40 @@ describe('fair queue: shift(accept)', () => {
     expect(q.sizeOf('stuck')).toBe(10);
   });
 
+  it('a caller refused for its member keeps its turn: it gets its share when that member frees (R1)', () => {
+    // A's calls need member m0 (its session's); B and C take any member. Members free in turn,
+    // m1, m0, m1, ... Moving the turn to whoever was served out of turn let B and C take it for
+    // ever: A was never served, whatever the weights.
+    for (const [wb, wc, least] of [[1, 1, 10], [2, 1, 6]] as const) {
+      const { q } = queue();
+      for (let i = 0; i < 100; i++) q.push('A', `A:${i}`);
+      for (let i = 0; i < 200; i++) q.push('B', `B:${i}`, wb);
+      for (let i = 0; i < 200; i++) q.push('C', `C:${i}`, wc);
+      const out: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const free = i % 2 === 0 ? 'm1' : 'm0';
+        out.push(q.shift((x) => callerOf(x) !== 'A' || free === 'm0')!);
+      }
+      const served = (c: string) => out.filter((x) => callerOf(x) === c).length;
+      // Fair shares of 60: 1/3 each with weights 1,1,1 (A can take only m0's 30); 1/4 for A with 1,2,1.
+      expect(served('A')).toBeGreaterThanOrEqual(least);
+      expect(served('B')).toBeGreaterThan(0);
+      expect(served('C')).toBeGreaterThan(0);
+    }
+  });
+
+  it('callers served while the turn waits share by weight', () => {
+    const { q } = queue();
+    for (let i = 0; i < 10; i++) q.push('stuck', `stuck:${i}`);
+    for (let i = 0; i < 100; i++) q.push('heavy', `heavy:${i}`, 3);
+    for (let i = 0; i < 100; i++) q.push('light', `light:${i}`, 1);
+    const out: string[] = [];
+    for (let i = 0; i < 8; i++) out.push(q.shift((x) => callerOf(x) !== 'stuck')!);
+    expect(out.map(callerOf)).toEqual(['heavy', 'heavy', 'heavy', 'light', 'heavy', 'heavy', 'heavy', 'light']);
+    // The turn stayed with the stuck caller: it is first once accepted.
+    expect(q.shift()).toBe('stuck:0');
+  });
+
   it('an accept that throws removes nothing', () => {
     const { q } = queue();
     q.push('a', 'a:0');

@@ -105,6 +105,25 @@ describe('Breaker', () => {
     b.dispose();
   });
 
+  it("the runtime's own refusals (an undeclared op, an op out of order) neither reset the count nor close a half-open breaker (R1)", async () => {
+    const { b } = breaker(2, 10);
+    for (const code of ['unknown_op', 'state'] as const) {
+      expect(BREAKER_HEALTHY_CODES.has(code)).toBe(false);
+      // Closed: one in between two failures does not reset the count.
+      await settle(b.run(fail('trap')));
+      expect(await settle(b.run(fail(code)))).toBe(code);
+      await settle(b.run(fail('trap')));
+      expect(b.state).toBe('open');
+      // Half-open: a probe ending with one proves nothing about the enclave.
+      await vi.advanceTimersByTimeAsync(10);
+      expect(await settle(b.run(fail(code)))).toBe(code);
+      expect(b.state).toBe('half-open');
+      expect(await b.run(ok)).toBe('fine');
+      expect(b.state).toBe('closed');
+    }
+    b.dispose();
+  });
+
   it('a function that throws synchronously is a rejection, counted by its code', async () => {
     const { b } = breaker(1);
     const p = b.run(() => {

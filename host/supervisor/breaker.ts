@@ -85,10 +85,16 @@ export const BREAKER_FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(
  * breaker. Every other code (`invalid_args`, `too_large`, `fuel_exhausted`, `overloaded`, `closed`,
  * `unavailable`, ...) says nothing about the enclave's health: it neither counts nor resets, and a
  * probe ending with one leaves the breaker half-open for the next call to probe.
+ *
+ * Not `unknown_op` nor `state`: the runtime refuses an op the contract does not declare
+ * (`unknown_op`) and an op whose `requires` have not run on the instance (`state`) itself, before
+ * any enclave code runs. As healthy codes they let any caller close a half-open breaker with a
+ * made-up op name, and keep a closed one from ever opening by sending one between failures.
  * @example
  * BREAKER_HEALTHY_CODES.has('denied'); // true
+ * BREAKER_HEALTHY_CODES.has('unknown_op'); // false
  */
-export const BREAKER_HEALTHY_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['bad_request', 'unknown_op', 'denied', 'state', 'limit']);
+export const BREAKER_HEALTHY_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['bad_request', 'denied', 'limit']);
 
 const MAX_FAILURES = 1_000_000;
 /** The longest a Node timer waits; a longer delay would fire at once. */

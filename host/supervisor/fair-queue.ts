@@ -193,9 +193,9 @@ export class FairQueue<T> {
 
   /**
    * Takes the next item: the head of the caller whose turn it is, or, when `accept` refuses that
-   * head, the head of the next caller in the ring that it accepts (a skipped caller loses the rest
-   * of its turn, never its items or their order). Only callers' head items are asked: within a
-   * caller, items leave in the order they came.
+   * head, the head of the next caller in the ring that it accepts. A refused caller keeps its turn
+   * (it is asked first again next time), and never loses its items or their order. Only callers'
+   * head items are asked: within a caller, items leave in the order they came.
    * @param accept - whether an item can be served now (for example: its instance is free).
    * @returns the item, or undefined when nothing is queued or `accept` refused every head.
    * @throws whatever `accept` throws (nothing is removed then).
@@ -210,13 +210,20 @@ export class FairQueue<T> {
     do {
       const head = queue.head!;
       if (accept === undefined || accept(head.item)) {
-        // Served out of turn (callers before it skipped): its turn starts now.
-        if (queue !== start) {
-          this.#cursor = queue;
-          queue.credit = queue.weight;
+        if (queue === start) {
+          queue.credit--;
+          this.#take(head);
+          return head.item;
         }
+        // Served out of turn (the callers before it refused): the turn stays where it was, so a
+        // caller whose head waits for one member (its session's) is asked first again when that
+        // member frees. Moving the turn here let other callers take it for ever, each time their
+        // member freed first. Out of turn, a caller spends its own credit and, once spent, goes
+        // to the ring's end: the callers served while the turn waits share it by weight.
+        if (queue.credit <= 0 || queue.credit > queue.weight) queue.credit = queue.weight;
         queue.credit--;
         this.#take(head);
+        if (queue.count > 0 && queue.credit <= 0) this.#toEnd(queue);
         return head.item;
       }
       queue = queue.next;
@@ -288,6 +295,19 @@ export class FairQueue<T> {
     } else if (this.#cursor === queue && queue.credit <= 0) {
       this.#advance(queue.next);
     }
+  }
+
+  /** Moves a caller (not the cursor's) to the ring's end, just before the cursor, with a fresh turn's credit. */
+  #toEnd(queue: CallerQueue<T>): void {
+    const cursor = this.#cursor!;
+    queue.credit = queue.weight;
+    if (cursor.prev === queue) return;
+    queue.prev.next = queue.next;
+    queue.next.prev = queue.prev;
+    queue.next = cursor;
+    queue.prev = cursor.prev;
+    cursor.prev.next = queue;
+    cursor.prev = queue;
   }
 
   #advance(to: CallerQueue<T>): void {
