@@ -366,6 +366,31 @@ describe('AccessGate: who may call what', () => {
   });
 });
 
+describe('AccessGate.admitSession (host.endSession)', () => {
+  it('admits a caller granted any op of the enclave; refuses others as admit does', () => {
+    const gate = new AccessGate(parseAccessPolicy(EXAMPLE));
+    expect(gate.admitSession('billing', 'signer')).toBe(2);
+    expect(gate.admitSession('someone', 'echo')).toBe(1);
+    // Running or not, granted to others or not: the same refusal.
+    expect(refusal(() => gate.admitSession('billing', 'other')).message).toBe(refusal(() => gate.admit('billing', 'other', 'x')).message);
+    expect(codeOf(() => gate.admitSession('someone', 'signer'))).toBe('denied');
+    expect(codeOf(() => gate.admitSession('someone', '__proto__'))).toBe('denied');
+    expect(codeOf(() => gate.admitSession('someone', 'x'.repeat(10_000)))).toBe('denied');
+    expect(codeOf(() => gate.admitSession('bad id', 'echo'))).toBe('unauthorized');
+    const strict = new AccessGate(policy({ a: { allow: { e: ['x'] } } }));
+    expect(codeOf(() => strict.admitSession('b', 'e'))).toBe('unauthorized');
+  });
+
+  it('consumes a token like a call', () => {
+    const clock = fakeClock();
+    const gate = new AccessGate(policy({ a: { allow: { e: ['x'] }, rate: { perSecond: 1, burst: 2 } } }), clock.now);
+    gate.admitSession('a', 'e');
+    gate.admit('a', 'e', 'x');
+    expect(codeOf(() => gate.admitSession('a', 'e'))).toBe('rate_limited');
+    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+  });
+});
+
 describe('AccessGate: rate limits and quotas', () => {
   it('admits a burst, then refuses rate_limited until tokens refill at the rate', () => {
     const clock = fakeClock();

@@ -229,6 +229,35 @@ describe('retries (R1)', () => {
   });
 });
 
+describe('endSession under the access policy', () => {
+  it('a caller the policy does not grant the enclave learns nothing of it and reaches nothing in it', async () => {
+    const host = newHost();
+    await host.start('a', { module: v1, instances: 1, state: 'per-session' });
+    // Unknown caller: the same refusal for an enclave that runs and one that does not.
+    expect(await codeOf(host.endSession('mallory', 'a', 's1'))).toBe('unauthorized');
+    expect(await codeOf(host.endSession('mallory', 'nope', 's1'))).toBe('unauthorized');
+    // A known caller without this enclave: denied, running or not.
+    expect(await codeOf(host.endSession('flood', 'b', 's1'))).toBe('denied');
+    expect(await codeOf(host.endSession('flood', 'nope', 's1'))).toBe('denied');
+    // A flood of them never reaches the member's own queue: an allowed caller's calls all serve.
+    const flood = Array.from({ length: 200 }, (_, i) => codeOf(host.endSession('mallory', 'a', `s${i}`)));
+    const calls = await Promise.allSettled(Array.from({ length: 5 }, () => host.call('alice', 'a', 'echo', 1, { session: 'x' })));
+    expect(new Set(await Promise.all(flood))).toEqual(new Set(['unauthorized']));
+    expect(calls.map((c) => c.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    // The granted caller ends its own session.
+    expect(await host.endSession('alice', 'a', 'x')).toBe(true);
+  });
+
+  it('ending a session takes a token from the caller\'s bucket, like a call', async () => {
+    const host = newHost();
+    await host.start('a', { module: v1, instances: 1, isolation: 'in-process', state: 'per-session' });
+    // slow: burst 2.
+    await host.endSession('slow', 'a', 's1');
+    await host.endSession('slow', 'a', 's2');
+    expect(await codeOf(host.endSession('slow', 'a', 's3'))).toBe('rate_limited');
+  });
+});
+
 describe('the queue under load (R1)', () => {
   it('a settled call asks the queue for the next one only while a member is free: not every queued caller each time', async () => {
     const host = new EnclaveHost({ access: { version: 1, callers: { '*': { allow: { a: '*' } } } }, integrityIntervalMs: 0 });

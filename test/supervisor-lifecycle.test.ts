@@ -2,9 +2,11 @@
 // event, a failing self-check, a drain that lets accepted calls finish, the refusals that reveal
 // nothing, and the options refused up front. Real worker-mode enclaves, one or two instances.
 
+import { channel } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
 import { supervisedModule } from './helpers/supervised.js';
@@ -355,6 +357,27 @@ describe('options and events refused up front', () => {
     expect(await codeOf(host.start('ok', { module: v1 }))).toBe('invalid_options');
     expect(() => new EnclaveHost({} as never)).toThrow(EnclaveError);
     expect(() => new EnclaveHost({ access: { version: 2 } })).toThrow(expect.objectContaining({ code: 'invalid_access_policy' }));
+  });
+
+  it('a constructor that refuses leaves nothing behind: no metrics in the registry, no channel subscription', async () => {
+    const callEnd = channel('enclave:call:end');
+    expect(callEnd.hasSubscribers).toBe(false); // no host is open here
+    const registry = new Registry();
+    for (const options of [
+      { access: { version: 2 }, registry },
+      { access: { version: 1, callers: { x: 1 } }, registry },
+      { access: ACCESS, registry, logger: {} },
+      { access: ACCESS, registry, logger: null },
+      { access: ACCESS, registry: {} },
+    ]) {
+      expect(() => new EnclaveHost(options as never)).toThrow(EnclaveError);
+      expect(await registry.getMetricsAsJSON()).toEqual([]);
+      expect(callEnd.hasSubscribers).toBe(false);
+    }
+    // The service's corrected second attempt on the same registry works.
+    const host = new EnclaveHost({ access: ACCESS, registry, integrityIntervalMs: 0 });
+    hosts.push(host);
+    expect(await registry.metrics()).toContain('enclave_calls_total');
   });
 
   it('event names are checked; a listener that throws or rejects reaches nobody', async () => {

@@ -563,6 +563,24 @@ export class AccessGate {
    * const weight = gate.admit(caller, 'signer', 'sign');
    */
   admit(caller: string, enclave: string, op: string, now?: number): number {
+    return this.#admit(caller, enclave, op, now);
+  }
+
+  /**
+   * Admits an action on one of the caller's sessions of `enclave` (ending it): allowed when the
+   * policy grants the caller at least one op of `enclave`, refused exactly as {@link AccessGate.admit}
+   * refuses a call otherwise (so it reveals nothing either), and it consumes one token and one quota
+   * unit like a call (it reaches the enclave).
+   * @throws {EnclaveError} `unauthorized`, `denied`, `quota_exceeded`, `rate_limited` (see the class).
+   * @example
+   * gate.admitSession(caller, 'signer'); // before host.endSession reaches anything
+   */
+  admitSession(caller: string, enclave: string, now?: number): number {
+    return this.#admit(caller, enclave, undefined, now);
+  }
+
+  /** `op` undefined: any op of `enclave` granted is enough. */
+  #admit(caller: string, enclave: string, op: string | undefined, now: number | undefined): number {
     // A named caller's id was validated with the policy: one Map lookup, after a length check so a
     // 10 MB string is not hashed.
     if (typeof caller !== 'string' || caller.length === 0 || caller.length > L.callerIdLength) {
@@ -584,11 +602,11 @@ export class AccessGate {
       rule = wildcard;
     }
     // Same refusal for an enclave or op that does not exist and one that is not allowed.
-    if (typeof enclave !== 'string' || typeof op !== 'string' || enclave.length > MAX_NAME || op.length > MAX_NAME) {
+    if (typeof enclave !== 'string' || enclave.length > MAX_NAME || (op !== undefined && (typeof op !== 'string' || op.length > MAX_NAME))) {
       throw new EnclaveError('denied', DENIED);
     }
     const ops = rule.allow.get(enclave);
-    if (ops === undefined || (ops !== true && !ops.has(op))) throw new EnclaveError('denied', DENIED);
+    if (ops === undefined || (op !== undefined && ops !== true && !ops.has(op))) throw new EnclaveError('denied', DENIED);
     if (rule.rate === undefined && rule.quota === undefined) return rule.weight;
 
     // A time that is not a finite number would poison the bucket's arithmetic for good: read the clock.

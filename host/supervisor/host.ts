@@ -487,6 +487,9 @@ export class EnclaveHost {
     if (o.logPayloads !== undefined && typeof o.logPayloads !== 'boolean') refuse('logPayloads must be a boolean.');
     if (o.access === undefined) refuse('access is required: the policy of who may call which op (docs/ACCESS-POLICY.md).');
     const interval = o.integrityIntervalMs === undefined ? HOST_DEFAULTS.integrityIntervalMs : intIn(o.integrityIntervalMs, 'integrityIntervalMs', 0, 2 ** 31 - 1, 0);
+    // The policy before the observer: a document that does not parse must leave nothing behind
+    // (the observer subscribes to the runtime's channels and registers its metrics in `registry`).
+    const given = typeof o.access === 'string' ? undefined : isAccessPolicy(o.access) ? o.access : parseAccessPolicy(o.access);
     this.#debug = o.logPayloads === true;
     this.#observer = new HostObserver({
       ...(o.registry === undefined ? {} : { registry: o.registry as Registry }),
@@ -507,7 +510,7 @@ export class EnclaveHost {
       // Handled here too: a host that never starts anything must not leave a rejection unhandled.
       this.#policyReady.catch((err: unknown) => this.#observer.logger.error({ code: codeOf(err) }, 'the access policy could not be loaded'));
     } else {
-      this.#gate = new AccessGate(isAccessPolicy(o.access) ? o.access : parseAccessPolicy(o.access));
+      this.#gate = new AccessGate(given!);
       this.#policyReady = Promise.resolve();
     }
     if (interval > 0) {
@@ -1085,16 +1088,19 @@ export class EnclaveHost {
   /**
    * Ends a caller's session: its `requires` record, and its instance under `per-session` state.
    * Resolves with whether an instance held the session.
-   * @throws {EnclaveError} (as a rejection) `invalid_options` for a bad session id; `unavailable`
+   * @throws {EnclaveError} (as a rejection) `unauthorized`, `denied`, `rate_limited`,
+   *   `quota_exceeded` (the access policy, as for a call: the caller must be granted some op of the
+   *   enclave; one token and one quota unit); `invalid_options` for a bad session id; `unavailable`
    *   for an enclave that is not ready or draining (or that this host does not run).
    * @example
    * await host.endSession('billing', 'signer', 'order-42');
    */
   async endSession(caller: string, enclave: string, session: string): Promise<boolean> {
-    const m = typeof enclave === 'string' ? this.#enclaves.get(enclave) : undefined;
-    if (typeof caller !== 'string' || caller.length === 0 || caller.length > 128 || caller.includes(SESSION_SEPARATOR)) {
-      throw new EnclaveError('unauthorized');
-    }
+    // The access policy first, as for a call: a caller not granted this enclave learns nothing of
+    // it and reaches nothing in it (an endSession sits in a member's own queue, ahead of calls).
+    this.#gate.admitSession(caller, enclave);
+    const m = this.#enclaves.get(enclave);
+    if (caller.includes(SESSION_SEPARATOR)) throw new EnclaveError('unauthorized');
     const { affinity } = this.#readOptions(caller, { session }, true);
     if (m === undefined || (m.state !== 'ready' && m.state !== 'draining')) throw unavailable();
     this.#sequences.end(`${enclave}${SESSION_SEPARATOR}${caller}${SESSION_SEPARATOR}${session}`);

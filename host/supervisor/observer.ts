@@ -134,6 +134,19 @@ class EnclaveEntry implements EnclaveSeries {
   }
 }
 
+/** What the observer calls on a registry and a logger it is given. */
+const REGISTRY_METHODS = ['getSingleMetric', 'registerMetric', 'removeSingleMetric', 'metrics'] as const;
+const LOGGER_METHODS = ['isLevelEnabled', 'on', 'off', 'debug', 'info', 'warn', 'error'] as const;
+
+function hasMethods(value: unknown, names: readonly string[]): boolean {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  try {
+    return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+  } catch {
+    return false;
+  }
+}
+
 function increment(map: Map<string, number>, key: string, n = 1): void {
   map.set(key, (map.get(key) ?? 0) + n);
 }
@@ -143,7 +156,8 @@ function increment(map: Map<string, number>, key: string, n = 1): void {
  * throughput profile of every enclave it runs, fed from the runtime's diagnostics channels (for
  * the handles attached) and from the host (refusals, queue, lifecycle).
  * @throws {EnclaveError} `invalid_options` from the constructor when the registry already holds
- *   the host's metrics (another host's).
+ *   the host's metrics (another host's), or `registry` / `logger` is not a prom-client Registry /
+ *   pino Logger (nothing is left registered then).
  * @example
  * const observer = new HostObserver({ logPayloads: false });
  * observer.state('echo', 'starting');
@@ -172,11 +186,24 @@ export class HostObserver {
   #closed = false;
 
   constructor(options: HostObserverOptions) {
+    // Checked before anything is registered: a constructor that throws half-way would leave its
+    // metrics in the service's registry (a second host on it refused for good) or a bare TypeError.
+    if (options.registry !== undefined && !hasMethods(options.registry, REGISTRY_METHODS)) {
+      throw new EnclaveError('invalid_options', 'registry must be a prom-client Registry.');
+    }
+    if (options.logger !== undefined && !hasMethods(options.logger, LOGGER_METHODS)) {
+      throw new EnclaveError('invalid_options', 'logger must be a pino Logger.');
+    }
     this.registry = options.registry ?? new Registry();
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.#onRestart = options.onRestart;
     this.#metrics = new HostMetrics(this.registry, () => this.#series());
-    this.#log = new HostLog(this.logger, options.logPayloads === true);
+    try {
+      this.#log = new HostLog(this.logger, options.logPayloads === true);
+    } catch (error) {
+      this.#metrics.unregister();
+      throw new EnclaveError('invalid_options', 'logger must be a pino Logger.', { cause: error });
+    }
     this.#clock = new TickingClock(() => {
       this.#tracing = tracerInstalled();
     });
