@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
+import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, SoftwareAttestationProvider, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
@@ -208,6 +208,35 @@ describe('integrity over time', () => {
       await host.start('echo', { module: file, instances: 1 });
       writeFileSync(file, new Uint8Array([0, 97, 115, 109]));
       expect((await failed).reason).toBe('integrity');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('attestation', () => {
+  /** The `dbgstat` claim of an evidence token (docs/ATTESTATION.md): 0 means inspectable. */
+  const dbgstat = (token: string): number => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).dbgstat;
+
+  it('host.attest: evidence from a serving instance, timed into the metrics; logPayloads shows in it as debug', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-platform-'));
+    try {
+      const attestation = new SoftwareAttestationProvider({ dir });
+      const nonce = new Uint8Array(16).fill(7);
+      const quiet = newHost();
+      await quiet.start('echo', { module: v1, instances: 2, attestation });
+      const token = await quiet.attest('echo', nonce);
+      expect(dbgstat(token)).toBe(1);
+      expect(await quiet.registry.metrics()).toMatch(/enclave_attestation_duration_seconds_count\{[^}]*enclave="echo"[^}]*\} 1/);
+      // Payload logging is a way to see inside: every enclave of such a host says so in its evidence.
+      const verbose = new EnclaveHost({ access: ACCESS, integrityIntervalMs: 0, logPayloads: true });
+      hosts.push(verbose);
+      await verbose.start('echo', { module: v1, instances: 1, attestation });
+      expect(dbgstat(await verbose.attest('echo', nonce))).toBe(0);
+      // Not serving: unavailable; no platform: the runtime's refusal.
+      expect(await codeOf(quiet.attest('nope', nonce))).toBe('unavailable');
+      await quiet.start('bare', { module: v1, instances: 1 });
+      expect(await codeOf(quiet.attest('bare', nonce))).toBe('invalid_options');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

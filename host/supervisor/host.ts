@@ -1078,7 +1078,9 @@ export class EnclaveHost {
   async attest(name: string, nonce: Uint8Array, options?: Parameters<EnclaveHandle['attest']>[1]): Promise<string> {
     const m = typeof name === 'string' ? this.#enclaves.get(name) : undefined;
     if (m === undefined || m.state !== 'ready' || m.current === undefined) throw unavailable();
-    const member = m.current.pool.members[0]!;
+    // Any member that serves: one whose handle closed is being replaced and cannot attest.
+    const member = m.current.pool.members.find((candidate) => !candidate.handle.closed);
+    if (member === undefined) throw unavailable();
     const began = performance.now();
     const token = await this.#observer.traceLifecycle('attest', m.name, () => member.handle.attest(nonce, options));
     this.#observer.attested(m.name, performance.now() - began);
