@@ -61,8 +61,8 @@ import type { Logger } from 'pino';
 
 /** An enclave name: what `start` accepts, and what may appear in metrics, events and stats. */
 const ENCLAVE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
-/** Longest op name a contract may declare (runtime/contract.ts): a longer one is no op. */
-const MAX_OP = 64;
+/** Longest enclave name (ENCLAVE_NAME) and op name (the contract's rule). */
+const MAX_NAME = 64;
 /**
  * Longest session id a caller may pass, UTF-16 units. The runtime's own bound is 256 and the host
  * prefixes the caller id (at most 128) and a separator: 256 - 128 - 1.
@@ -405,7 +405,7 @@ function settleSpec(spec: unknown, debug: boolean): Settings {
   if (raw.selfCheck !== undefined) {
     const s = plainObject(raw.selfCheck, 'selfCheck');
     onlyKeys(s, new Set(['op', 'args']), 'selfCheck');
-    if (typeof s.op !== 'string' || s.op.length === 0 || s.op.length > MAX_OP) refuse('selfCheck.op must name an op of the contract.');
+    if (typeof s.op !== 'string' || s.op.length === 0 || s.op.length > MAX_NAME) refuse('selfCheck.op must name an op of the contract.');
     selfCheck = Object.freeze({ op: s.op, args: s.args });
   }
   return Object.freeze({
@@ -603,7 +603,7 @@ export class EnclaveHost {
    * if (host.state('signer') !== 'ready') res.statusCode = 503; // a readiness probe
    */
   state(name: string): HostState | undefined {
-    return typeof name === 'string' ? this.#enclaves.get(name)?.state : undefined;
+    return this.#enclaves.get(bounded(name))?.state;
   }
 
   #transition(m: Managed, to: HostState, reason?: string): void {
@@ -801,7 +801,8 @@ export class EnclaveHost {
   call<T = unknown>(caller: string, enclave: string, op: string, args?: unknown, options?: HostCallOptions): Promise<T> {
     if (this.#observer.tracing) {
       // The observer puts only names the host runs and ops their contracts declare in the span.
-      return this.#observer.traceCall(typeof enclave === 'string' ? enclave : '', typeof op === 'string' ? op : '', () =>
+      // Bounded before the observer looks them up: longer than any enclave name or op is neither.
+      return this.#observer.traceCall(bounded(enclave), bounded(op), () =>
         this.#call(caller, enclave, op, args, options),
       ) as Promise<T>;
     }
@@ -851,8 +852,9 @@ export class EnclaveHost {
   /** A call refused before it reached an enclave: counted (bounded labels only) and rejected. */
   #refused(m: Managed | undefined, v: Version | undefined, enclave: unknown, op: unknown, err: unknown): Promise<never> {
     const error = asEnclaveError(err);
-    // Refused by access before the enclave was looked up: counted under its name if the host runs it.
-    m ??= typeof enclave === 'string' ? this.#enclaves.get(enclave) : undefined;
+    // Refused by access before the enclave was looked up: counted under its name if the host runs it
+    // (a name longer than any the host accepts is not even hashed).
+    m ??= typeof enclave === 'string' && enclave.length <= MAX_NAME ? this.#enclaves.get(enclave) : undefined;
     const version = v ?? m?.current;
     this.#observer.refused(m === undefined ? '' : m.name, version !== undefined && typeof op === 'string' && version.ops.has(op) ? op : undefined, error.code);
     return Promise.reject(error);
@@ -1076,7 +1078,7 @@ export class EnclaveHost {
    * const token = await host.attest('signer', nonce);
    */
   async attest(name: string, nonce: Uint8Array, options?: Parameters<EnclaveHandle['attest']>[1]): Promise<string> {
-    const m = typeof name === 'string' ? this.#enclaves.get(name) : undefined;
+    const m = this.#enclaves.get(bounded(name));
     if (m === undefined || m.state !== 'ready' || m.current === undefined) throw unavailable();
     // Any member that serves: one whose handle closed is being replaced and cannot attest.
     const member = m.current.pool.members.find((candidate) => !candidate.handle.closed);
@@ -1149,7 +1151,7 @@ export class EnclaveHost {
    * if (!(await host.checkIntegrity('signer'))) alert('signer tampered with');
    */
   async checkIntegrity(name: string): Promise<boolean> {
-    const m = typeof name === 'string' ? this.#enclaves.get(name) : undefined;
+    const m = this.#enclaves.get(bounded(name));
     if (m === undefined) refuse('No enclave of that name runs here.');
     return this.#checkIntegrity(m);
   }
@@ -1219,7 +1221,7 @@ export class EnclaveHost {
    * await host.upgrade('signer', { module: 'signer-v2.wasm' }, { strategy: 'canary', share: 0.1, minCalls: 200 });
    */
   async upgrade(name: string, spec: Partial<EnclaveSpec>, options?: UpgradeOptions): Promise<UpgradeResult> {
-    const m = typeof name === 'string' ? this.#enclaves.get(name) : undefined;
+    const m = this.#enclaves.get(bounded(name));
     if (m === undefined) refuse('No enclave of that name runs here.');
     const upgrade = settleUpgrade(options);
     const given = plainObject(spec, 'The enclave spec');
@@ -1315,7 +1317,7 @@ export class EnclaveHost {
    * await host.stop('signer');
    */
   async stop(name: string): Promise<void> {
-    const m = typeof name === 'string' ? this.#enclaves.get(name) : undefined;
+    const m = this.#enclaves.get(bounded(name));
     if (m === undefined) refuse('No enclave of that name runs here.');
     if (m.starting !== undefined) await m.starting.catch(() => undefined);
     if (m.stopping !== undefined) return m.stopping;
@@ -1409,3 +1411,8 @@ export class EnclaveHost {
 }
 
 function noop(): void {}
+
+/** A caller's string as a name to look up: itself when it could be an enclave or op name, else ''. */
+function bounded(value: unknown): string {
+  return typeof value === 'string' && value.length <= MAX_NAME ? value : '';
+}
