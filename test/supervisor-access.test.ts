@@ -713,6 +713,28 @@ describe('SessionSequences', () => {
     expect(codeOf(() => new SessionSequences(1.5))).toBe('invalid_options');
   });
 
+  it("fair across groups: one group's many sessions push out only its own", () => {
+    const group = (key: string): string => key.slice(0, key.indexOf('|') + 1);
+    const seq = new SessionSequences(10, undefined, group);
+    seq.record('alice|s1', 'open');
+    for (let i = 0; i < 1000; i++) seq.record(`bob|x${i}`, 'open');
+    expect(seq.size).toBe(10);
+    seq.check('alice|s1', 'use', ['open']);
+    // bob keeps his 9 most recent, in use order.
+    seq.check('bob|x999', 'use', ['open']);
+    seq.check('bob|x991', 'use', ['open']);
+    expect(codeOf(() => seq.check('bob|x990', 'use', ['open']))).toBe('state');
+    // A group below its share (a new caller) still gets room: the least recent of all goes.
+    seq.record('carol|c1', 'open');
+    seq.check('carol|c1', 'use', ['open']);
+    seq.check('alice|s1', 'use', ['open']);
+    expect(seq.size).toBe(10);
+    // Ending every session of a group leaves nothing of it.
+    seq.end('carol|c1');
+    seq.end('alice|s1');
+    expect(seq.size).toBe(8);
+  });
+
   it('records only the ops some op requires when built for a contract', () => {
     const ops = { open: { requires: [] }, use: { requires: ['open'] }, echo: { requires: [] }, close: { requires: ['open', 'use'] } };
     const seq = SessionSequences.forContract(ops, 10);

@@ -277,3 +277,18 @@ describe('the queue under load (R1)', () => {
     }
   });
 });
+
+describe('sequences of callers kept apart in memory too', () => {
+  it("another caller's flood of sessions (on another enclave) does not make the host forget alice's", async () => {
+    const host = newHost();
+    await host.start('a', { module: v1, instances: 1, isolation: 'in-process' });
+    await host.start('b', { module: v1, instances: 1, isolation: 'in-process' });
+    await host.call('alice', 'a', 'open', undefined, { session: 's1' });
+    // More sessions than the host remembers (10 000), all bob's.
+    for (let i = 0; i < 10_050; i++) await host.call('bob', 'b', 'open', undefined, { session: `x${i}` });
+    expect(await host.call('alice', 'a', 'use', undefined, { session: 's1' })).toBe(true);
+    // bob's own oldest were the ones forgotten.
+    expect(await codeOf(host.call('bob', 'b', 'use', undefined, { session: 'x0' }))).toBe('state');
+    expect(await host.call('bob', 'b', 'use', undefined, { session: 'x10049' })).toBe(true);
+  });
+});

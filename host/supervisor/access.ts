@@ -696,6 +696,74 @@ function compiledOf(policy: AccessPolicy): Compiled {
 // Sequences
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * At most `max` entries, each in a group (the host's groups: one enclave's sessions of one caller),
+ * least recently used first within the whole and within each group (Maps in use order: a touch is
+ * a delete and a set). When full, a new entry whose group already holds its fair share
+ * (`max / groups`) pushes out its own group's least recent entry; only a group below its share
+ * pushes out the least recent entry of all. So one caller opening sessions without end forgets
+ * only its own: another caller's session is forgotten only by traffic from groups smaller than
+ * their share (many callers each with a few sessions).
+ */
+class FairRecentMap<V> {
+  readonly #max: number;
+  readonly #groupOf: (key: string) => string;
+  /** key -> [its group, value], least recent first. */
+  readonly #all = new Map<string, { readonly group: string; readonly value: V }>();
+  /** group -> its keys, least recent first. */
+  readonly #groups = new Map<string, Set<string>>();
+
+  constructor(max: number, groupOf: (key: string) => string) {
+    this.#max = max;
+    this.#groupOf = groupOf;
+  }
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  /** The value of `key`, made the most recent. */
+  get(key: string): V | undefined {
+    const entry = this.#all.get(key);
+    if (entry === undefined) return undefined;
+    this.#all.delete(key);
+    this.#all.set(key, entry);
+    const keys = this.#groups.get(entry.group)!;
+    keys.delete(key);
+    keys.add(key);
+    return entry.value;
+  }
+
+  /** Adds a key that is not in the map (callers `get` first). */
+  add(key: string, value: V): void {
+    const group = this.#groupOf(key);
+    let keys = this.#groups.get(group);
+    if (this.#all.size >= this.#max) {
+      const groups = this.#groups.size + (keys === undefined ? 1 : 0);
+      const share = Math.ceil(this.#max / groups);
+      const victim = keys !== undefined && keys.size >= share ? keys.values().next().value! : this.#all.keys().next().value!;
+      this.delete(victim);
+      keys = this.#groups.get(group);
+    }
+    if (keys === undefined) {
+      keys = new Set();
+      this.#groups.set(group, keys);
+    }
+    keys.add(key);
+    this.#all.set(key, { group, value });
+  }
+
+  delete(key: string): void {
+    const entry = this.#all.get(key);
+    if (entry === undefined) return;
+    this.#all.delete(key);
+    const keys = this.#groups.get(entry.group)!;
+    keys.delete(key);
+    if (keys.size === 0) this.#groups.delete(entry.group);
+  }
+}
+
+
 /** The longest key {@link SessionSequences} keeps: a caller id (128) and a session id (256), with room. */
 const MAX_SEQUENCE_KEY = 1024;
 /** How many distinct ops one key records when no tracked set bounds it. */
@@ -706,8 +774,8 @@ const MAX_OPS_PER_SESSION = 1024;
  * others runs only after each of them succeeded in the same session (the key: the host makes it from
  * caller and session, so one caller's session never satisfies another's).
  *
- * Memory is bounded: at most `maxSessions` keys (the least recently used forgotten first: one not
- * used while `maxSessions / 2` to `maxSessions` others were is forgotten) and, per key,
+ * Memory is bounded: at most `maxSessions` keys (the least recently used forgotten first, fairly
+ * across groups: a group holding its share forgets its own first, see `groupOf`) and, per key,
  * at most the tracked ops (or 1024). A forgotten session fails closed: its ops that require others
  * are refused `state` until it runs them again.
  *
@@ -719,20 +787,23 @@ const MAX_OPS_PER_SESSION = 1024;
 export class SessionSequences {
   readonly #tracked: ReadonlySet<string> | undefined;
   readonly #maxOps: number;
-  /** key -> ops that succeeded in it, for the most recently used keys. */
-  readonly #done: RecentMap<Set<string>>;
+  /** key -> ops that succeeded in it, for the most recently used keys (fair across groups). */
+  readonly #done: FairRecentMap<Set<string>>;
 
   /**
    * @param maxSessions - keys kept at once (default 10 000), an integer >= 1.
    * @param tracked - the ops worth recording (those some op requires): others are not recorded,
    *   so sessions that never use an ordered op cost nothing. Default: every op, 1024 per key at most.
+   * @param groupOf - the group of a key (the host: its enclave and caller). When full, a group at
+   *   or above its fair share forgets its own least recent key, so one caller's many sessions
+   *   never push out another's. Default: one group (least recently used of all forgotten first).
    * @throws {EnclaveError} `invalid_options` for a `maxSessions` that is not an integer >= 1.
    */
-  constructor(maxSessions = 10_000, tracked?: Iterable<string>) {
+  constructor(maxSessions = 10_000, tracked?: Iterable<string>, groupOf: (key: string) => string = () => '') {
     if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
       throw new EnclaveError('invalid_options', 'maxSessions must be an integer >= 1.');
     }
-    this.#done = new RecentMap(maxSessions);
+    this.#done = new FairRecentMap(maxSessions, groupOf);
     this.#tracked = tracked === undefined ? undefined : new Set(tracked);
     this.#maxOps = this.#tracked?.size ?? MAX_OPS_PER_SESSION;
   }

@@ -433,6 +433,11 @@ function opsOf(mod: EnclaveModule): { ops: Map<string, OpInfo>; sequenced: boole
   return { ops, sequenced: required.size > 0 };
 }
 
+/** A sequence key's group, `enclave|caller|`: neither name contains the separator (a session id may). */
+function sequenceGroupOf(key: string): string {
+  return key.slice(0, key.indexOf(SESSION_SEPARATOR, key.indexOf(SESSION_SEPARATOR) + 1) + 1);
+}
+
 /** The access policy given to the host or to `reloadAccess`, parsed (a path is read first). */
 async function loadPolicy(source: unknown): Promise<AccessPolicy> {
   if (typeof source === 'string') return readAccessPolicy(source);
@@ -457,7 +462,8 @@ async function loadPolicy(source: unknown): Promise<AccessPolicy> {
 export class EnclaveHost {
   readonly #observer: HostObserver;
   readonly #gate: AccessGate;
-  readonly #sequences = new SessionSequences();
+  /** Sequences grouped per enclave and caller (`enclave|caller|`): one caller's sessions never push out another's. */
+  readonly #sequences = new SessionSequences(undefined, undefined, sequenceGroupOf);
   readonly #enclaves = new Map<string, Managed>();
   readonly #listeners = new Map<HostEventName, Set<HostListener<HostEventName>>>();
   readonly #debug: boolean;
