@@ -14,7 +14,7 @@
  *   7   version: the canary's share, or the current one
  *   8   pool.acquire(affinity): idle member and nobody queued ─► dispatch now (the fast path)
  *       else FairQueue.push(caller, job, weight)                             overloaded (full, caller's share full, waited too long)
- *   9   member.handle.call(op, args, { session: caller|session, stats }) under the breaker
+ *   9   member.handle.call(op, args, { session: caller|session (per-session state), stats }) under the breaker
  *       ─► release the member, pump the queue; success: the op counts for `requires`;
  *          idempotent op + trap/timeout: retried with backoff (retry.ts)
  *  10   observer: span (when an SDK is installed), refusals counted; runtime calls are counted
