@@ -292,3 +292,25 @@ describe('sequences of callers kept apart in memory too', () => {
     expect(await host.call('bob', 'b', 'use', undefined, { session: 'x10049' })).toBe(true);
   });
 });
+
+describe('per-session instances of callers kept apart in memory too', () => {
+  it.each(['in-process', 'worker'] as const)("(%s) another caller's many sessions do not push out alice's session instance", async (isolation) => {
+    const host = newHost();
+    await host.start('a', { module: v1, instances: 1, isolation, state: 'per-session', maxSessions: 4 });
+    await host.call('alice', 'a', 'open', undefined, { session: 's1' });
+    expect(await host.call('alice', 'a', 'count', undefined, { session: 's1' })).toBe(1);
+    expect(await host.call('bob', 'a', 'count', undefined, { session: 'x0' })).toBe(1);
+    // Five times as many sessions as the instance keeps, all bob's.
+    for (let i = 1; i < 20; i++) await host.call('bob', 'a', 'open', undefined, { session: `x${i}` });
+    // alice's instance is still there: its counter goes on, and its `open` still counts.
+    expect(await host.call('alice', 'a', 'count', undefined, { session: 's1' })).toBe(2);
+    expect(await host.call('alice', 'a', 'use', undefined, { session: 's1' })).toBe(true);
+    // bob's most recent session lives; his oldest was ended (its counter starts over).
+    expect(await host.call('bob', 'a', 'count', undefined, { session: 'x19' })).toBe(1);
+    expect(await host.call('bob', 'a', 'count', undefined, { session: 'x19' })).toBe(2);
+    expect(await host.call('bob', 'a', 'count', undefined, { session: 'x0' })).toBe(1);
+    // endSession forgets it in the host's view as well: ended, then a fresh instance.
+    expect(await host.endSession('alice', 'a', 's1')).toBe(true);
+    expect(await host.call('alice', 'a', 'count', undefined, { session: 's1' })).toBe(1);
+  });
+});

@@ -704,8 +704,12 @@ function compiledOf(policy: AccessPolicy): Compiled {
  * pushes out the least recent entry of all. So one caller opening sessions without end forgets
  * only its own: another caller's session is forgotten only by traffic from groups smaller than
  * their share (many callers each with a few sessions).
+ * @internal The host's per-member sessions use it too (host.ts).
+ * @example
+ * const live = new FairRecentMap<true>(64, (key) => key.slice(0, key.indexOf('|') + 1));
+ * const pushedOut = live.add('alice|s1', true); // undefined until full
  */
-class FairRecentMap<V> {
+export class FairRecentMap<V> {
   readonly #max: number;
   readonly #groupOf: (key: string) => string;
   /** key -> [its group, value], least recent first. */
@@ -734,14 +738,15 @@ class FairRecentMap<V> {
     return entry.value;
   }
 
-  /** Adds a key that is not in the map (callers `get` first). */
-  add(key: string, value: V): void {
+  /** Adds a key that is not in the map (callers `get` first); returns the key it pushed out, if any. */
+  add(key: string, value: V): string | undefined {
     const group = this.#groupOf(key);
     let keys = this.#groups.get(group);
+    let victim: string | undefined;
     if (this.#all.size >= this.#max) {
       const groups = this.#groups.size + (keys === undefined ? 1 : 0);
       const share = Math.ceil(this.#max / groups);
-      const victim = keys !== undefined && keys.size >= share ? keys.values().next().value! : this.#all.keys().next().value!;
+      victim = keys !== undefined && keys.size >= share ? keys.values().next().value! : this.#all.keys().next().value!;
       this.delete(victim);
       keys = this.#groups.get(group);
     }
@@ -751,6 +756,7 @@ class FairRecentMap<V> {
     }
     keys.add(key);
     this.#all.set(key, { group, value });
+    return victim;
   }
 
   delete(key: string): void {

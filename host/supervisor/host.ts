@@ -34,6 +34,7 @@ import os from 'node:os';
 import { resolve } from 'node:path';
 import {
   compileEnclave,
+  DEFAULT_MAX_SESSIONS,
   EnclaveError,
   type CallOptions,
   type Capability,
@@ -47,7 +48,7 @@ import {
   type WorkerResourceLimits,
 } from '../../runtime/index.js';
 import type { TrustPolicy } from '../../attest/index.js';
-import { AccessGate, isAccessPolicy, parseAccessPolicy, readAccessPolicy, SessionSequences, type AccessPolicy } from './access.js';
+import { AccessGate, FairRecentMap, isAccessPolicy, parseAccessPolicy, readAccessPolicy, SessionSequences, type AccessPolicy } from './access.js';
 import { Breaker, BREAKER_FAILURE_CODES, type BreakerState } from './breaker.js';
 import { FairQueue, type FairQueueOptions } from './fair-queue.js';
 import { checkIntegrity } from './integrity.js';
@@ -229,6 +230,13 @@ interface Version {
   readonly retry: RetryOptions | undefined;
   /** Handles the observer counts for this enclave (members are replaced over time). */
   readonly attached: Set<EnclaveHandle>;
+  /**
+   * `per-session` only: per member, the sessions live in it as the host started them, at most the
+   * member's maxSessions, grouped by caller. A new session that would make the runtime push out
+   * its least recent one (anyone's) is preceded by the end of the one {@link FairRecentMap} picks:
+   * the caller's own oldest once it holds its share, so one caller's sessions never end another's.
+   */
+  readonly sessions: FairRecentMap<true>[] | undefined;
   /** Calls dispatched to this version and not settled. */
   inFlight: number;
   /** Set while this version is a canary on trial. */
@@ -431,6 +439,11 @@ function opsOf(mod: EnclaveModule): { ops: Map<string, OpInfo>; sequenced: boole
   const ops = new Map<string, OpInfo>();
   for (const [name, op] of declared) ops.set(name, Object.freeze({ requires: op.requires, idempotent: op.idempotent, required: required.has(name) }));
   return { ops, sequenced: required.size > 0 };
+}
+
+/** A `per-session` member's live sessions, grouped by caller (`caller|session`: the caller is up to the first separator). */
+function liveSessions(enclave: EnclaveOptions): FairRecentMap<true> {
+  return new FairRecentMap<true>(enclave.maxSessions ?? DEFAULT_MAX_SESSIONS, (key) => key.slice(0, key.indexOf(SESSION_SEPARATOR) + 1));
 }
 
 /** A sequence key's group, `enclave|caller|`: neither name contains the separator (a session id may). */
@@ -733,6 +746,7 @@ export class EnclaveHost {
             }),
       retry: settings.retry === false ? undefined : settings.retry,
       attached: new Set(),
+      sessions: m.perSession ? pool.members.map(() => liveSessions(settings.enclave)) : undefined,
       inFlight: 0,
       trial: undefined,
       onIdle: undefined,
@@ -766,6 +780,8 @@ export class EnclaveHost {
 
   /** A member whose handle closed was replaced by the pool (the runtime's own replacements come through the observer). */
   #memberReplaced(m: Managed, v: Version, index: number, reason: string): void {
+    // A new member holds no session.
+    if (v.sessions !== undefined) v.sessions[index] = liveSessions(m.settings.enclave);
     const member = v.pool.members[index];
     if (member !== undefined) this.#attach(m, v, member.handle);
     this.#restarted(m, reason);
@@ -982,6 +998,13 @@ export class EnclaveHost {
     retried = false,
   ): Promise<unknown> {
     const breaker = v.breaker;
+    const session = options?.session;
+    if (v.sessions !== undefined && session !== undefined) {
+      // Queued on the member ahead of this call: the runtime never has to push out a session itself.
+      const live = v.sessions[member.index]!;
+      const pushedOut = live.get(session) === undefined ? live.add(session, true) : undefined;
+      if (pushedOut !== undefined) member.handle.endSession(pushedOut).catch(() => false);
+    }
     v.inFlight++;
     m.inFlight++;
     let pending: Promise<unknown>;
@@ -1118,7 +1141,13 @@ export class EnclaveHost {
     if (!m.perSession) return false;
     const key = affinity!;
     const versions = [m.current, m.canary].filter((v): v is Version => v !== undefined);
-    const ended = await Promise.all(versions.map((v) => v.pool.members[v.pool.indexOf(key)]!.handle.endSession(key).catch(() => false)));
+    const ended = await Promise.all(
+      versions.map((v) => {
+        const index = v.pool.indexOf(key);
+        v.sessions?.[index]?.delete(key);
+        return v.pool.members[index]!.handle.endSession(key).catch(() => false);
+      }),
+    );
     return ended.includes(true);
   }
 
