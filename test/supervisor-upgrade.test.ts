@@ -4,7 +4,7 @@
 // Every outcome is a `swap` event with both measurements. Real worker-mode enclaves, 1-2 instances.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { compileEnclave, EnclaveHost, type SwapEvent } from '../host/index.js';
+import { compileEnclave, EnclaveHost, generateKeyPair, signModule, type SwapEvent } from '../host/index.js';
 import { CanaryTrial, checkSvn, settleUpgrade } from '../host/supervisor/upgrade.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
@@ -241,5 +241,33 @@ describe('canary', () => {
     expect(verdicts).toHaveLength(1); // 1 error: within 1% of 100
     failing.record(true);
     expect(verdicts.at(-1)).toEqual({ outcome: 'rolled-back', reason: 'error_rate' });
+  });
+});
+
+describe('what an upgrade leaves out (R3)', () => {
+  it('is what the running version was started with: not start()\'s module, and a field given as undefined is left out too', async () => {
+    const [v201, v202] = await Promise.all([supervisedModule({ version: '2.0.1', svn: 2 }), supervisedModule({ version: '2.0.2', svn: 2 })]);
+    const alice = generateKeyPair();
+    const trust = { trusted: [{ publicKey: alice.publicKey }] };
+    const signed201 = signModule(v201, alice);
+    const m201 = (await compileEnclave(signed201, { cacheDir: false })).measurement;
+    const { host } = newHost();
+    await host.start('svc', { module: signModule(v2, alice), isolation: 'in-process', trust });
+    // A fixed build of the same svn (2.0.2 after 2.0.0): a later upgrade without `module` keeps it.
+    expect((await host.upgrade('svc', { module: signed201 })).to).toBe(m201);
+    expect((await host.upgrade('svc', { selfCheck: { op: 'health' } })).to).toBe(m201);
+    expect(host.stats().enclaves.svc!.measurement).toBe(m201);
+    // `{ ...config, module }` with no trust in config: the signature check stays.
+    expect(await codeOf(host.upgrade('svc', { module: v202, trust: undefined }))).toBe('untrusted_module');
+    expect(host.stats().enclaves.svc!.measurement).toBe(m201);
+  });
+
+  it('a per-session enclave upgraded with `state: undefined` keeps its sessions working', async () => {
+    const { host } = newHost();
+    await host.start('svc', { module: v1, isolation: 'in-process', state: 'per-session' });
+    expect(await host.call('app', 'svc', 'count', null, { session: 'a' })).toBe(1);
+    await host.upgrade('svc', { module: v2, state: undefined });
+    expect(await host.call('app', 'svc', 'count', null, { session: 'a' })).toBe(1);
+    expect(await host.call('app', 'svc', 'count', null, { session: 'a' })).toBe(2);
   });
 });

@@ -217,6 +217,8 @@ interface OpInfo {
 
 /** One version of an enclave: a module and its running pool. */
 interface Version {
+  /** The settings it was started with: the enclave's settings once it serves (an upgrade's defaults). */
+  readonly settings: Settings;
   readonly mod: EnclaveModule;
   readonly pool: InstancePool;
   readonly measurement: string;
@@ -728,6 +730,7 @@ export class EnclaveHost {
       },
     });
     const v: Version = {
+      settings,
       mod,
       pool,
       measurement: mod.measurement,
@@ -781,7 +784,7 @@ export class EnclaveHost {
   /** A member whose handle closed was replaced by the pool (the runtime's own replacements come through the observer). */
   #memberReplaced(m: Managed, v: Version, index: number, reason: string): void {
     // A new member holds no session.
-    if (v.sessions !== undefined) v.sessions[index] = liveSessions(m.settings.enclave);
+    if (v.sessions !== undefined) v.sessions[index] = liveSessions(v.settings.enclave);
     const member = v.pool.members[index];
     if (member !== undefined) this.#attach(m, v, member.handle);
     this.#restarted(m, reason);
@@ -1259,7 +1262,10 @@ export class EnclaveHost {
     const m = this.#enclaves.get(bounded(name));
     if (m === undefined) refuse('No enclave of that name runs here.');
     const upgrade = settleUpgrade(options);
-    const given = plainObject(spec, 'The enclave spec');
+    // A field given as undefined is left out, as one not given: `{ ...config, module }` with no
+    // `trust` in config must not drop the running version's signature check (nor its state policy).
+    const given: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(plainObject(spec, 'The enclave spec'))) if (value !== undefined) given[key] = value;
     if (given.queue !== undefined) refuse('queue is set at start() and kept across upgrades.');
     if (given.state !== undefined && given.state !== m.settings.enclave.state) refuse('state is set at start() and kept across upgrades.');
     const settings = settleSpec({ ...m.settings.raw, ...given }, this.#debug);
@@ -1319,6 +1325,8 @@ export class EnclaveHost {
   /** Makes `next` the version every call dispatched from now goes to; `from` finishes its calls and closes. */
   async #switch(m: Managed, from: Version, next: Version, event: SwapEvent): Promise<void> {
     m.current = next;
+    // The running version's settings are what a later upgrade leaves out: not those of start().
+    m.settings = next.settings;
     m.served = { measurement: next.measurement, svn: next.svn };
     this.#observer.instances(m.name, next.pool.size);
     this.#emit('swap', event);
