@@ -96,6 +96,37 @@ export const BREAKER_FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(
  */
 export const BREAKER_HEALTHY_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['bad_request', 'denied', 'limit']);
 
+/**
+ * What {@link Breaker.enter} answers: refuse the call (`unavailable`), let it through (closed), or
+ * let it through as the half-open probe.
+ * @example
+ * if (breaker.enter() === BREAKER_REFUSED) throw new EnclaveError('unavailable');
+ */
+export const BREAKER_REFUSED = 0;
+/**
+ * {@link Breaker.enter}: the breaker is closed, the call passes.
+ * @example
+ * breaker.settle(BREAKER_PASS, true, undefined);
+ */
+export const BREAKER_PASS = 1;
+/**
+ * {@link Breaker.enter}: the breaker is half-open and this call is its probe.
+ * @example
+ * if (pass === BREAKER_PROBE) log.info('probing the enclave');
+ */
+export const BREAKER_PROBE = 2;
+/** A pass of {@link Breaker.enter}. */
+export type BreakerPass = typeof BREAKER_REFUSED | typeof BREAKER_PASS | typeof BREAKER_PROBE;
+
+/**
+ * The refusal of an open breaker (or of a half-open one whose probe is in flight).
+ * @example
+ * if (breaker.enter() === BREAKER_REFUSED) throw breakerOpen();
+ */
+export function breakerOpen(): EnclaveError {
+  return new EnclaveError('unavailable', 'The enclave failed repeatedly and its circuit breaker is open: retry later, or check the host events.');
+}
+
 const MAX_FAILURES = 1_000_000;
 /** The longest a Node timer waits; a longer delay would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -164,21 +195,67 @@ export class Breaker {
 
   /**
    * Runs `fn` unless the breaker is open, and learns from its outcome. Closed, this costs one
-   * promise reaction (the hot path).
+   * promise reaction. (The host's call path uses {@link Breaker.enter} and {@link Breaker.settle}
+   * instead: no promise or closure of its own.)
    * @throws {EnclaveError} `unavailable` (rejected, `fn` not called) while open, or half-open with
    *   its probe in flight; otherwise whatever `fn` rejects with, unchanged.
    * @example
    * await breaker.run(() => handle.call('health', null));
    */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#state !== 'closed') return this.#probe(fn);
+    const pass = this.enter();
+    if (pass === BREAKER_REFUSED) return Promise.reject(breakerOpen());
     let pending: Promise<T>;
     try {
       pending = fn();
     } catch (err) {
       pending = Promise.reject(err);
     }
-    return pending.then(this.#onValue as (value: T) => T, this.#onError);
+    if (pass === BREAKER_PASS) return pending.then(this.#onValue as (value: T) => T, this.#onError);
+    return pending.then(
+      (value) => {
+        this.settle(BREAKER_PROBE, true, undefined);
+        return value;
+      },
+      (err: unknown) => {
+        this.settle(BREAKER_PROBE, false, err);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Asks to let one call through, without running it: the caller runs the call and then reports
+   * its outcome with {@link Breaker.settle} and the pass this returned (every pass other than
+   * `BREAKER_REFUSED` must be settled exactly once). Closed: `BREAKER_PASS`, nothing to allocate.
+   * Half-open with no probe running: `BREAKER_PROBE` (this call is the probe). Open, or its probe
+   * in flight: `BREAKER_REFUSED` (refuse the call `unavailable` without running it).
+   * @example
+   * const pass = breaker.enter();
+   * if (pass === BREAKER_REFUSED) throw new EnclaveError('unavailable');
+   * try { const v = await call(); breaker.settle(pass, true, undefined); return v; }
+   * catch (err) { breaker.settle(pass, false, err); throw err; }
+   */
+  enter(): BreakerPass {
+    if (this.#state === 'closed') return BREAKER_PASS;
+    if (this.#state === 'open' || this.#probing) return BREAKER_REFUSED;
+    this.#probing = true;
+    return BREAKER_PROBE;
+  }
+
+  /**
+   * The outcome of a call {@link Breaker.enter} let through: `ok` true for a reply, else `err` is
+   * what it failed with (its code decides: see BREAKER_FAILURE_CODES). A `BREAKER_PASS` that ends
+   * after the breaker opened changes nothing: only the probe decides a half-open breaker.
+   * @example
+   * breaker.settle(pass, false, new EnclaveError('trap'));
+   */
+  settle(pass: BreakerPass, ok: boolean, err: unknown): void {
+    if (pass === BREAKER_PROBE) this.#probed(ok ? 'healthy' : outcomeOf(err));
+    else if (pass === BREAKER_PASS && this.#state === 'closed') {
+      if (ok) this.#consecutive = 0;
+      else this.#failedWhileClosed(err);
+    }
   }
 
   /**
@@ -200,36 +277,14 @@ export class Breaker {
   };
 
   readonly #onError = (err: unknown): never => {
-    if (this.#state === 'closed') {
-      const outcome = outcomeOf(err);
-      if (outcome === 'healthy') this.#consecutive = 0;
-      else if (outcome === 'failure' && ++this.#consecutive >= this.#failures) this.#open();
-    }
+    if (this.#state === 'closed') this.#failedWhileClosed(err);
     throw err;
   };
 
-  /** Open: refuse. Half-open: the first call is the probe, the others are refused while it runs. */
-  #probe<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#state === 'open' || this.#probing) {
-      return Promise.reject(new EnclaveError('unavailable', 'The enclave failed repeatedly and its circuit breaker is open: retry later, or check the host events.'));
-    }
-    this.#probing = true;
-    let pending: Promise<T>;
-    try {
-      pending = fn();
-    } catch (err) {
-      pending = Promise.reject(err);
-    }
-    return pending.then(
-      (value) => {
-        this.#probed('healthy');
-        return value;
-      },
-      (err: unknown) => {
-        this.#probed(outcomeOf(err));
-        throw err;
-      },
-    );
+  #failedWhileClosed(err: unknown): void {
+    const outcome = outcomeOf(err);
+    if (outcome === 'healthy') this.#consecutive = 0;
+    else if (outcome === 'failure' && ++this.#consecutive >= this.#failures) this.#open();
   }
 
   #probed(outcome: Outcome): void {
