@@ -20,7 +20,7 @@ import { importsFor } from './capabilities/index.js';
 import type { Contract, Limits } from './contract.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, START_EXPORT } from './fuel.js';
 import type { EnclaveHandle } from './handle.js';
-import { callEnded, callStarted, diagnosticsSource, type DiagnosticsSource } from './diagnostics.js';
+import { callDiscarded, callEnded, callStarted, diagnosticsSource, discardsWatched, type DiagnosticsSource } from './diagnostics.js';
 import { compileOps, createPackr, decodeReply, encodeCall, NOT_ENVELOPE, opFor, type Encoded, type OpCall, type RequestEncoder } from './marshal.js';
 import { readCallOptions, type CallOptions, type EnclaveConfig } from './options.js';
 import type { EnclaveKeyJwk, ReportContext } from './platform.js';
@@ -102,7 +102,15 @@ export class Enclave implements EnclaveHandle {
   async call<T = unknown>(op: string, args?: unknown, options?: CallOptions): Promise<T> {
     // Observed (runtime/diagnostics.ts) only when someone listens: otherwise one check, nothing built.
     const observation = callStarted(this.#source, op);
-    if (observation === undefined) return this.#callNow(op, args, options) as T;
+    if (observation === undefined) {
+      if (!discardsWatched()) return this.#callNow(op, args, options) as T;
+      try {
+        return this.#callNow(op, args, options) as T;
+      } catch (err) {
+        callDiscarded(this.#source, err);
+        throw err;
+      }
+    }
     const entries = this.#entries;
     let value: unknown;
     try {

@@ -42,7 +42,7 @@ import {
   SETTLE_OK,
   STATE,
 } from './_worker-protocol.js';
-import { callEnded, callStarted, diagnosticsSource, workerExited, type DiagnosticsSource } from './diagnostics.js';
+import { callDiscarded, callEnded, callStarted, diagnosticsSource, discardsWatched, workerExited, type DiagnosticsSource } from './diagnostics.js';
 import { CallQueue } from './_call-queue.js';
 import { readError, spawn, wake, workerDeathMessage, type LiveWorker, type Settled } from './_worker-spawn.js';
 
@@ -181,7 +181,12 @@ export class WorkerEnclave implements EnclaveHandle {
       return Promise.reject(err);
     }
     const { session, stats } = read;
-    if (observation === undefined) return this.#queue.enqueue(() => this.#call(op, args, session, stats)) as Promise<T>;
+    if (observation === undefined) {
+      const unobserved = this.#queue.enqueue(() => this.#call(op, args, session, stats));
+      // Only discards listened to: its failure is looked at, as it settles (before the caller's reactions).
+      if (discardsWatched()) unobserved.then(undefined, (err: unknown) => callDiscarded(this.#source, err));
+      return unobserved as Promise<T>;
+    }
     // The call's own fuel, kept apart from the caller's `stats` (whose setter is the caller's code).
     const record = { fuel: 0 };
     const result = this.#queue.enqueue(() => this.#call(op, args, session, stats, record));
