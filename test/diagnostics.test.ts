@@ -256,3 +256,23 @@ describe('worker mode: worker exits', () => {
     }
   });
 });
+
+describe.each(MODES)('only instance:discard listened to (a supervisor counting calls itself): $name', (mode) => {
+  it('a call builds nothing and reads no clock until it fails; a discarding failure is still published', async () => {
+    const hostile = await loadIn(mode, await fixture('hostile'));
+    const seen: unknown[] = [];
+    const onDiscard = (message: unknown) => void seen.push(message);
+    subscribe(DIAGNOSTICS_CHANNELS.instanceDiscard, onDiscard);
+    try {
+      expect(callStarted(diagnosticsSource({}, 'in-process', '00', { ok: {} }), 'ok')).toBeUndefined();
+      expect(await hostile.call('ok')).toBeDefined();
+      expect(await codeOf(hostile.call('refuse'))).toBe('denied'); // an enclave error keeps the instance
+      expect(seen).toEqual([]);
+      expect(await codeOf(hostile.call('unreachable'))).toBe('trap');
+      expect(seen).toEqual([{ enclave: diagnosticsIdOf(hostile), mode: mode.name, measurement: hostile.measurement, call: expect.any(Number), code: 'trap' }]);
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.instanceDiscard, onDiscard);
+      await hostile.close();
+    }
+  });
+});

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EnclaveError } from '../core/index.js';
-import { DIAGNOSTICS_CHANNELS, type EnclaveHandle } from '../host/index.js';
+import { DIAGNOSTICS_CHANNELS, EnclaveHost, type EnclaveHandle } from '../host/index.js';
 import { BucketCounts } from '../host/supervisor/metrics.js';
 import { HostObserver } from '../host/supervisor/observer.js';
 import { OpRecorder, RateWindow, SampleRing, percentile, RING_SIZE } from '../host/supervisor/stats.js';
@@ -531,5 +531,45 @@ describe('logs', () => {
     } finally {
       o.close();
     }
+  });
+});
+
+describe.each(MODES)('the host counts its calls itself (callsFromHost): $name', (mode) => {
+  it('calls by op and code, fuel as { stats } reports it, durations, a trap restart from the channel; call:end left alone', async () => {
+    const isolation = mode.name === 'worker' ? 'worker' : 'in-process';
+    const host = new EnclaveHost({ access: { version: 1, callers: { app: { allow: { echo: '*', hostile: '*' } } } }, integrityIntervalMs: 0 });
+    try {
+      await host.start('echo', { module: ECHO, isolation, instances: 1 });
+      await host.start('hostile', { module: await fixture('hostile'), isolation, instances: 1, breaker: false, retry: false });
+      // Nobody else listens in this file now: the runtime builds nothing and reads no clock for call:end.
+      expect(channel(DIAGNOSTICS_CHANNELS.callEnd).hasSubscribers).toBe(false);
+      expect(channel(DIAGNOSTICS_CHANNELS.instanceDiscard).hasSubscribers).toBe(true);
+      const stats = { fuel: -1 };
+      let fuel = 0;
+      for (let i = 0; i < 3; i++) {
+        await host.call('app', 'echo', 'echo', { i }, { stats });
+        fuel += stats.fuel;
+      }
+      expect(await codeOf(host.call('app', 'echo', 'echo', { bad: new Date() }))).toBe('invalid_args');
+      expect(await codeOf(host.call('app', 'echo', 'drop_tables'))).toBe('unknown_op');
+      expect(await codeOf(host.call('app', 'hostile', 'unreachable'))).toBe('trap');
+      const text = await host.registry.metrics();
+      expect(sample(text, 'enclave_calls_total', { enclave: 'echo', op: 'echo', code: 'ok' })).toBe(3);
+      expect(sample(text, 'enclave_calls_total', { enclave: 'echo', op: 'echo', code: 'invalid_args' })).toBe(1);
+      expect(sample(text, 'enclave_calls_total', { enclave: 'echo', op: '(unknown)', code: 'unknown_op' })).toBe(1);
+      expect(sample(text, 'enclave_call_duration_seconds_count', { enclave: 'echo', op: 'echo' })).toBe(4);
+      expect(sample(text, 'enclave_fuel_used_total', { enclave: 'echo', op: 'echo' })).toBe(fuel);
+      expect(fuel).toBeGreaterThan(0);
+      expect(text).not.toContain('drop_tables');
+      expect(sample(text, 'enclave_calls_total', { enclave: 'hostile', op: 'unreachable', code: 'trap' })).toBe(1);
+      expect(sample(text, 'enclave_restarts_total', { enclave: 'hostile', reason: 'trap' })).toBe(1);
+      const ops = host.stats().enclaves.echo!.ops;
+      expect(ops.echo).toMatchObject({ calls: 4, errors: 1, errorsByCode: { invalid_args: 1 } });
+      expect(ops.echo!.latencyMs.max).toBeGreaterThan(0);
+      expect(ops.echo!.fuel.mean).toBeGreaterThan(0);
+    } finally {
+      await host.close();
+    }
+    expect(channel(DIAGNOSTICS_CHANNELS.instanceDiscard).hasSubscribers).toBe(false);
   });
 });

@@ -33,7 +33,7 @@ export interface OpStats {
   readonly errorsByCode: Record<string, number>;
   /** Mean calls per second over the last {@link RATE_WINDOW_SECONDS} s (or since start, if shorter). */
   readonly callsPerSecond: number;
-  /** Time in the runtime (`enclave:call:end` durationMs) over the last {@link RING_SIZE} calls that reached it, ms. */
+  /** Time in the runtime, from dispatch to settling (the host's own measure; a standalone observer's is `enclave:call:end` durationMs), over the last {@link RING_SIZE} calls that reached it, ms. */
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
   /** Fuel used over the last {@link RING_SIZE} calls that reached the runtime. */
   readonly fuel: { readonly mean: number; readonly p99: number };
