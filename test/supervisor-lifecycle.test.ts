@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, SoftwareAttestationProvider, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
+import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, MAX_ENCLAVES, SoftwareAttestationProvider, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
@@ -149,6 +149,54 @@ describe('states', () => {
   });
 });
 
+describe('hostile and re-entrant lifecycle calls (R3)', () => {
+  it('a listener that stops the enclave as it starts: stop() waits for the start, then stops', async () => {
+    const host = newHost();
+    const seen = recordStates(host);
+    let stopping: Promise<void> | undefined;
+    host.on('state', (e) => {
+      if (e.to === 'starting') stopping = host.stop(e.enclave);
+    });
+    await host.start('echo', { module: v1, isolation: 'in-process' });
+    await stopping;
+    expect(seen).toEqual(['echo:-→starting', 'echo:starting→ready', 'echo:ready→draining', 'echo:draining→stopped']);
+  });
+
+  it('a spec or upgrade options whose getter throws: `invalid_options`, never a bare error', async () => {
+    const host = newHost();
+    const throwing = (o: object, key: string) => Object.defineProperty(o, key, { enumerable: true, get: () => { throw new TypeError('no'); } });
+    expect(await codeOf(host.start('echo', throwing({}, 'module') as never))).toBe('invalid_options');
+    expect(await codeOf(host.start('echo', throwing({ module: v1 }, 'queue') as never))).toBe('invalid_options');
+    await host.start('echo', { module: v1, isolation: 'in-process' });
+    expect(await codeOf(host.upgrade('echo', throwing({}, 'instances') as never))).toBe('invalid_options');
+    expect(await codeOf(host.upgrade('echo', { module: v1 }, throwing({}, 'strategy') as never))).toBe('invalid_options');
+    expect(host.state('echo')).toBe('ready');
+  });
+});
+
+describe('names (R3)', () => {
+  it('names stopped make room for new ones: MAX_ENCLAVES bounds the enclaves running, not every name ever started', async () => {
+    const host = newHost();
+    for (let i = 0; i < MAX_ENCLAVES; i++) {
+      await host.start(`e${i}`, { module: v1, isolation: 'in-process' });
+      if (i > 0) await host.stop(`e${i}`);
+    }
+    // One more name: the oldest stopped one (e1) is forgotten; e0 still runs and is kept.
+    await host.start('extra', { module: v1, isolation: 'in-process' });
+    expect(host.state('extra')).toBe('ready');
+    expect(host.state('e1')).toBeUndefined();
+    expect(host.state('e2')).toBe('stopped');
+    expect(host.state('e0')).toBe('ready');
+    expect(Object.keys(host.stats().enclaves)).toHaveLength(MAX_ENCLAVES);
+  });
+
+  it('with every name running, one more is still refused', async () => {
+    const host = newHost();
+    for (let i = 0; i < MAX_ENCLAVES; i++) await host.start(`e${i}`, { module: v1, isolation: 'in-process' });
+    expect(await codeOf(host.start('extra', { module: v1, isolation: 'in-process' }))).toBe('invalid_options');
+  });
+});
+
 describe('integrity over time', () => {
   it('a module file rewritten under a running enclave: `integrity` event, ready → failed, calls refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'enclave-host-integrity-'));
@@ -193,6 +241,29 @@ describe('integrity over time', () => {
       expect(host.state('echo')).toBe('ready');
     } finally {
       process.chdir(cwd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('once a mismatch took an enclave out, every check says false: later ones, and one racing it (R3)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-integrity-'));
+    try {
+      const file = join(dir, 'svc.wasm');
+      writeFileSync(file, v1);
+      const host = newHost();
+      await host.start('echo', { module: file, instances: 1, isolation: 'in-process' });
+      const tampered = v1.slice();
+      tampered[tampered.length - 1] = 0x20;
+      writeFileSync(file, tampered);
+      // Two checks at once (the schedule's and the operator's): the one that finds no version left must not say true.
+      expect(await Promise.all([host.checkIntegrity('echo'), host.checkIntegrity('echo')])).toEqual([false, false]);
+      expect(host.state('echo')).toBe('failed');
+      expect(await host.checkIntegrity('echo')).toBe(false);
+      // Started again from good bytes: checked afresh.
+      writeFileSync(file, v1);
+      await host.start('echo', { module: file, instances: 1, isolation: 'in-process' });
+      expect(await host.checkIntegrity('echo')).toBe(true);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

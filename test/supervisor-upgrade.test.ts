@@ -109,6 +109,16 @@ describe('blue-green', () => {
     expect(await host.call('app', 'svc', 'echo', 1)).toBe(1);
   });
 
+  it('an upgrade cut by stop() while its version starts is a `refused` swap too (R3)', async () => {
+    const { host, swaps } = newHost();
+    await host.start('svc', { module: v1, instances: 1 });
+    const upgrading = host.upgrade('svc', { module: v2 });
+    const stopped = host.stop('svc');
+    expect(await codeOf(upgrading)).toBe('unavailable');
+    await stopped;
+    expect(swaps).toEqual([{ enclave: 'svc', strategy: 'blue-green', from: m1, to: m2, outcome: 'refused', reason: 'unavailable' }]);
+  });
+
   it('refuses an upgrade while another is in progress, of an enclave not ready, and bad options', async () => {
     const { host } = newHost();
     await host.start('svc', { module: v1, instances: 1 });
@@ -223,6 +233,19 @@ describe('canary', () => {
     expect(host.state('svc')).toBe('stopped');
   });
 
+  it('CanaryTrial: which sessions a trial takes is its own secret, not a function of the ids (R3)', () => {
+    const options = settleUpgrade({ strategy: 'canary', share: 0.5 });
+    const keys = Array.from({ length: 64 }, (_, i) => `app|s${i}`);
+    const taken = () => {
+      const trial = new CanaryTrial(options, () => undefined);
+      const picked = keys.filter((k) => trial.takes(k)).join(',');
+      trial.abort();
+      return picked;
+    };
+    // Two trials agreeing on 64 keys at share 0.5 by chance: 2^-64.
+    expect(taken()).not.toBe(taken());
+  });
+
   it('CanaryTrial: a session stays on one side; the verdict comes once, at minCalls or past the error budget', () => {
     const verdicts: unknown[] = [];
     const trial = new CanaryTrial(settleUpgrade({ strategy: 'canary', share: 0.3, minCalls: 10, maxErrorRate: 0.1 }), (v) => verdicts.push(v));
@@ -269,5 +292,21 @@ describe('what an upgrade leaves out (R3)', () => {
     await host.upgrade('svc', { module: v2, state: undefined });
     expect(await host.call('app', 'svc', 'count', null, { session: 'a' })).toBe(1);
     expect(await host.call('app', 'svc', 'count', null, { session: 'a' })).toBe(2);
+  });
+});
+
+describe('a session across versions (R3)', () => {
+  it("does not carry its state: an op that requires another is refused `state` on the new version until the session does that one again", async () => {
+    for (const state of [undefined, 'per-session'] as const) {
+      const { host } = newHost();
+      await host.start('svc', { module: v1, isolation: 'in-process', ...(state === undefined ? {} : { state }) });
+      expect(await host.call('app', 'svc', 'open', null, { session: 's' })).toBe(true);
+      expect(await host.call('app', 'svc', 'use', null, { session: 's' })).toBe(true);
+      await host.upgrade('svc', { module: v2 });
+      // What the TSDoc and docs/EMBEDDING.md say, not "no failed call".
+      expect(await codeOf(host.call('app', 'svc', 'use', null, { session: 's' }))).toBe('state');
+      expect(await host.call('app', 'svc', 'open', null, { session: 's' })).toBe(true);
+      expect(await host.call('app', 'svc', 'use', null, { session: 's' })).toBe(true);
+    }
   });
 });

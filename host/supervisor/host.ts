@@ -80,6 +80,7 @@ export const MAX_HOST_SESSION = 127;
 export const MAX_INSTANCES = 64;
 /**
  * Enclaves one host runs at most (each is a metric label value, so the set must stay bounded).
+ * Names stopped count until a new name needs their room: the oldest stopped one is forgotten then.
  * @example
  * if (names.length > MAX_ENCLAVES) throw new Error('split the enclaves across hosts');
  */
@@ -325,6 +326,8 @@ interface Managed {
   onDrained: (() => void) | undefined;
   stopping: Promise<void> | undefined;
   integrityRunning: boolean;
+  /** A check found bytes that are not the ones attested: every later check says so (until a new start). */
+  tampered: boolean;
 }
 
 function refuse(message: string): never {
@@ -344,6 +347,19 @@ function asEnclaveError(err: unknown): EnclaveError {
 /** Every refusal `unavailable` says the same, whatever the reason: nothing is revealed. */
 function unavailable(): EnclaveError {
   return new EnclaveError('unavailable');
+}
+
+/**
+ * Reads an options object the service gave: a getter or a proxy trap that throws is
+ * `invalid_options`, never a bare error out of start() or upgrade().
+ */
+function readGiven<T>(read: () => T, what: string): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof EnclaveError) throw err;
+    throw new EnclaveError('invalid_options', `${what} cannot be read.`, { cause: err });
+  }
 }
 
 function intIn(value: unknown, name: string, min: number, max: number, fallback: number): number {
@@ -686,10 +702,10 @@ export class EnclaveHost {
   async start(name: string, spec: EnclaveSpec): Promise<void> {
     if (this.#closed) throw new EnclaveError('closed', 'The host is closed.');
     if (typeof name !== 'string' || !ENCLAVE_NAME.test(name)) refuse('An enclave name is 1..64 characters of a-z, 0-9 and -, starting with a letter.');
-    const settings = settleSpec(spec, this.#debug);
+    const settings = readGiven(() => settleSpec(spec, this.#debug), 'The enclave spec');
     const previous = this.#enclaves.get(name);
     if (previous !== undefined && previous.state !== 'stopped' && previous.state !== 'failed') refuse(`The enclave "${name}" is ${previous.state}: stop it first.`);
-    if (previous === undefined && this.#enclaves.size >= MAX_ENCLAVES) refuse(`A host runs at most ${MAX_ENCLAVES} enclaves.`);
+    if (previous === undefined && this.#enclaves.size >= MAX_ENCLAVES && !this.#forgetOneStopped()) refuse(`A host runs at most ${MAX_ENCLAVES} enclaves.`);
     const m: Managed = {
       name,
       state: 'starting',
@@ -708,18 +724,37 @@ export class EnclaveHost {
       onDrained: undefined,
       stopping: undefined,
       integrityRunning: false,
+      tampered: false,
     };
     this.#enclaves.set(name, m);
     this.#observer.state(name, 'starting');
-    this.#emit('state', { enclave: name, from: previous?.state, to: 'starting' });
     // In an `enclave.start` span (a no-op without an OpenTelemetry SDK); the self-check calls are its children.
     const starting = this.#observer.traceLifecycle('start', name, () => this.#start(m));
     m.starting = starting;
+    // Only now: a listener that calls stop() must find the start to wait for (else stop() moved
+    // `starting` straight to `draining`, a transition the lifecycle refuses: `internal`, no stop).
+    this.#emit('state', { enclave: name, from: previous?.state, to: 'starting' });
     try {
       await starting;
     } finally {
       m.starting = undefined;
     }
+  }
+
+  /**
+   * Makes room for a new name: the least recently started name that is `stopped` (its pools closed,
+   * its series already forgotten by the observer) leaves state() and stats(). Without it, names
+   * stopped long ago counted against MAX_ENCLAVES for ever: a service starting enclaves under new
+   * names (`signer-v3`, a tenant's) was refused after 256 starts, with nothing running.
+   */
+  #forgetOneStopped(): boolean {
+    for (const [name, m] of this.#enclaves) {
+      if (m.state === 'stopped' && m.stopping === undefined && m.retiring.size === 0) {
+        this.#enclaves.delete(name);
+        return true;
+      }
+    }
+    return false;
   }
 
   async #start(m: Managed): Promise<void> {
@@ -1311,7 +1346,8 @@ export class EnclaveHost {
    * Hashes again the bytes an enclave runs (the module's copy, and its file when it was started
    * from one) and compares them with the measurement it attested. A mismatch emits `integrity` and
    * takes the enclave out of service (`failed`).
-   * @returns whether every version of the enclave matched.
+   * @returns whether every version of the enclave matched; false for an enclave a check took out
+   *   of service (this one, the schedule's, or one running at the same time), until it is started again.
    * @throws {EnclaveError} `invalid_options` for a name the host does not run.
    * @example
    * if (!(await host.checkIntegrity('signer'))) alert('signer tampered with');
@@ -1333,13 +1369,16 @@ export class EnclaveHost {
       if (m.current !== v && m.canary !== v) continue;
       this.#observer.integrity(m.name, result.ok);
       if (!result.ok) {
+        m.tampered = true;
         this.#observer.logger.error({ enclave: m.name, expected: v.measurement, found: result.found, where: result.where }, 'integrity mismatch: enclave taken out of service');
         this.#emit('integrity', { enclave: m.name, expected: v.measurement, found: result.found, where: result.where });
         await this.#fail(m, 'integrity');
         return false;
       }
     }
-    return true;
+    // Not `true` when nothing was left to check because a mismatch just took the versions out (a
+    // check racing the schedule's) or took them out earlier: `if (!ok) alert()` must still alert.
+    return !m.tampered;
   }
 
   /** The schedule: every enclave that serves, one check at a time each. Never rejects. */
@@ -1371,7 +1410,10 @@ export class EnclaveHost {
   }
 
   /**
-   * Replaces an enclave's module with no failed call. `blue-green`: the new version starts and
+   * Replaces an enclave's module with no failed call, but for a session's state, which stays with
+   * the version it was built on: a `per-session` instance, and the ops a session did for the
+   * contract's `requires`. A session in progress at the switch starts again on the new version (its
+   * next op that requires another is refused `state` until it calls that one there). `blue-green`: the new version starts and
    * passes its self-check, then every call dispatched from then on goes to it; the old one finishes
    * its calls in flight and is closed. `canary`: the new version takes `share` of the calls until it
    * has answered `minCalls` (promoted, as a switch) or failed more than `maxErrorRate` allows
@@ -1389,11 +1431,11 @@ export class EnclaveHost {
   async upgrade(name: string, spec: Partial<EnclaveSpec>, options?: UpgradeOptions): Promise<UpgradeResult> {
     const m = this.#enclaves.get(bounded(name));
     if (m === undefined) refuse('No enclave of that name runs here.');
-    const upgrade = settleUpgrade(options);
+    const upgrade = readGiven(() => settleUpgrade(options), 'The upgrade options');
     // A field given as undefined is left out, as one not given: `{ ...config, module }` with no
     // `trust` in config must not drop the running version's signature check (nor its state policy).
     const given: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(plainObject(spec, 'The enclave spec'))) if (value !== undefined) given[key] = value;
+    for (const [key, value] of readGiven(() => Object.entries(plainObject(spec, 'The enclave spec')), 'The enclave spec')) if (value !== undefined) given[key] = value;
     if (given.queue !== undefined) refuse('queue is set at start() and kept across upgrades.');
     if (given.state !== undefined && given.state !== m.settings.enclave.state) refuse('state is set at start() and kept across upgrades.');
     const settings = settleSpec({ ...m.settings.raw, ...given }, this.#debug);
@@ -1424,6 +1466,8 @@ export class EnclaveHost {
       throw asEnclaveError(err);
     }
     if (m.state !== 'ready' || m.current !== from) {
+      // Stopped or failed while the new version started: an outcome too, for the audit log.
+      this.#emit('swap', { enclave: m.name, strategy, from: from.measurement, to: next.measurement, outcome: 'refused', reason: 'unavailable' });
       await this.#closeVersion(next);
       throw unavailable();
     }

@@ -12,6 +12,7 @@
  *  svn of new < svn of current, without force ─► refused (`rollback`), nothing started
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { EnclaveError } from '../../runtime/index.js';
 
 /** Options of `EnclaveHost.upgrade`. */
@@ -111,9 +112,14 @@ export function checkSvn(from: number, to: number, force: boolean): void {
 /** How a canary's trial ended. */
 export type TrialOutcome = { readonly outcome: 'promoted' } | { readonly outcome: 'rolled-back'; readonly reason: 'error_rate' | 'timeout' | 'stopped' };
 
-/** FNV-1a, 32 bits: a cheap, stable hash of an affinity key to a share in [0, 1). */
-function shareOf(key: string): number {
-  let h = 0x811c9dc5;
+/**
+ * FNV-1a, 32 bits, from a trial's secret seed: a cheap hash of an affinity key to a share in
+ * [0, 1), stable within one trial. Unseeded, the same key landed on the canary in every trial and
+ * anyone could compute which: a caller choosing its session ids steered all its calls to the
+ * canary (to promote a broken one with cheap successful calls) or away from it.
+ */
+function shareOf(key: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -132,6 +138,8 @@ function shareOf(key: string): number {
  */
 export class CanaryTrial {
   readonly share: number;
+  /** Secret per trial: which sessions the canary takes cannot be known from their ids. */
+  readonly #seed = randomBytes(4).readUInt32LE(0);
   #calls = 0;
   #errors = 0;
   readonly #minCalls: number;
@@ -169,7 +177,7 @@ export class CanaryTrial {
 
   /** Whether a call with this affinity key (or none) goes to the canary. */
   takes(key: string | undefined): boolean {
-    return (key === undefined ? Math.random() : shareOf(key)) < this.share;
+    return (key === undefined ? Math.random() : shareOf(key, this.#seed)) < this.share;
   }
 
   /** Counts one answered call; gives the verdict once it is certain. */
