@@ -53,7 +53,7 @@ import { AccessGate, FairRecentMap, isAccessPolicy, parseAccessPolicy, readAcces
 import { Breaker, BREAKER_FAILURE_CODES, BREAKER_PASS, BREAKER_REFUSED, breakerOpen, type BreakerPass, type BreakerState } from './breaker.js';
 import { FairQueue, type FairQueueOptions } from './fair-queue.js';
 import { checkIntegrity } from './integrity.js';
-import { HostObserver, type OpStats } from './observer.js';
+import { HostObserver, type CallRecord, type OpStats } from './observer.js';
 import { InstancePool, type PoolMember } from './pool.js';
 import { checkRetryOptions, RETRY_CODES, withRetry, type RetryOptions } from './retry.js';
 import { checkTransition, HOST_EVENTS, type HostEventName, type HostEvents, type HostListener, type HostState, type SwapEvent } from './states.js';
@@ -293,6 +293,9 @@ interface Dispatch {
   startedAt: number;
   /** What the runtime fills in: the call's fuel (the caller's `stats` gets a copy). */
   readonly record: { fuel: number };
+  /** The observer's counters of the last op this member ran, and that op: looked up again only when the op changes. */
+  counted: CallRecord | undefined;
+  countedOp: string | undefined;
   /** The options handed to the runtime: this record, and the session under `per-session` state. */
   readonly runtimeOptions: { session: string | undefined; stats: { fuel: number } };
   readonly onReply: (reply: unknown) => unknown;
@@ -1151,6 +1154,8 @@ export class EnclaveHost {
       pass: BREAKER_PASS,
       startedAt: 0,
       record,
+      counted: undefined,
+      countedOp: undefined,
       runtimeOptions: { session: undefined, stats: record },
       onReply: (reply) => this.#replied(d, reply),
       onError: (err) => this.#rejected(d, err),
@@ -1161,11 +1166,23 @@ export class EnclaveHost {
     return d;
   }
 
+  /** Counts a dispatched call that settled (HostObserver.count): its code, its fuel, its time from dispatch. */
+  #count(d: Dispatch, code: ErrorCode | undefined): void {
+    const ms = hostNow() - d.startedAt;
+    let record = d.counted;
+    if (d.countedOp !== d.op || record === undefined) {
+      record = this.#observer.recordOf(d.m.name, d.op);
+      d.counted = record;
+      d.countedOp = d.op;
+    }
+    if (record !== undefined) this.#observer.count(record, code, d.record.fuel, ms);
+  }
+
   /** A dispatched call answered. */
   #replied(d: Dispatch, reply: unknown): unknown {
     const { m, v, member, op, seqKey } = d;
     v.breaker?.settle(d.pass, true, undefined);
-    this.#observer.called(m.name, op, undefined, d.record.fuel, hostNow() - d.startedAt);
+    this.#count(d, undefined);
     const stats = d.options?.stats;
     if (stats !== undefined) copyFuel(stats, d.record.fuel);
     if (seqKey !== undefined && v.ops.get(op)?.required === true) this.#sequences.record(seqKey, op);
@@ -1182,7 +1199,7 @@ export class EnclaveHost {
     const job: Job = { caller: d.caller, weight: d.weight, op: d.op, args: d.args, options: d.options, affinity: d.affinity, seqKey: d.seqKey, queuedAt: 0, retried: d.retried, resolve: noop, reject: noop };
     if (d.pass !== BREAKER_REFUSED) {
       v.breaker?.settle(d.pass, false, err);
-      this.#observer.called(m.name, d.op, codeOf(err), d.record.fuel, hostNow() - d.startedAt);
+      this.#count(d, codeOf(err));
       const stats = d.options?.stats;
       if (stats !== undefined) copyFuel(stats, d.record.fuel);
     }

@@ -101,8 +101,13 @@ export interface HostObserverOptions {
   readonly callsFromHost?: boolean;
 }
 
+/** One op's counters, as {@link HostObserver.recordOf} hands them out (opaque to its caller). */
+export interface CallRecord {
+  readonly op: string;
+}
+
 /** One op of one enclave: the counters the metrics read and the profile. */
-class OpEntry implements OpSeries {
+class OpEntry implements OpSeries, CallRecord {
   ok = 0;
   readonly failed = new Map<string, number>();
   readonly duration = new BucketCounts(CALL_DURATION_BUCKETS);
@@ -357,9 +362,39 @@ export class HostObserver {
    * observer.called('signer', 'sign', undefined, stats.fuel, performance.now() - dispatchedAt);
    */
   called(enclave: string, op: string, code: ErrorCode | undefined, fuel: number, ms: number): void {
-    if (!this.#callsFromHost) return;
-    const entry = this.#entries.get(enclave);
-    if (entry !== undefined) this.#count(entry, op, code, Number.isFinite(fuel) ? fuel : 0, ms);
+    const record = this.recordOf(enclave, op);
+    if (record !== undefined) this.count(record, code, fuel, ms);
+  }
+
+  /**
+   * What {@link HostObserver.called} counts into, looked up once: the record of `op` (or of
+   * `(unknown)`) of `enclave`, for a caller that reports many calls of one op (the host keeps one
+   * per pool member). `undefined` without `callsFromHost`, or for a name without an entry. A
+   * record stays valid until {@link HostObserver.forget} of its enclave.
+   * @example
+   * const record = observer.recordOf('signer', 'sign');
+   * if (record !== undefined) observer.count(record, undefined, stats.fuel, ms);
+   */
+  recordOf(enclave: string, op: string): CallRecord | undefined {
+    if (!this.#callsFromHost) return undefined;
+    return this.#entries.get(enclave)?.published(op, this.#clock.second);
+  }
+
+  /**
+   * One call into a record from {@link HostObserver.recordOf}: `code` undefined for a reply, the
+   * fuel from `{ stats }`, the time from dispatch to settling, ms.
+   * @example
+   * observer.count(record, 'trap', stats.fuel, 0.8);
+   */
+  count(record: CallRecord, code: ErrorCode | undefined, fuel: number, ms: number): void {
+    const counted = Number.isFinite(fuel) ? fuel : 0;
+    const second = this.#clock.second;
+    const op = record as OpEntry;
+    if (code === undefined) op.ok++;
+    else increment(op.failed, code);
+    op.fuel += counted;
+    op.duration.observe(ms / 1000);
+    op.stats.call(code === undefined, code, counted, ms, second);
   }
 
   /**
