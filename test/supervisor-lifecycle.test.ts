@@ -500,3 +500,33 @@ describe('options and events refused up front', () => {
     expect(once).toEqual(['starting']);
   });
 });
+
+describe('close() after a failure (R3)', () => {
+  it('close() called as integrity fails the enclave resolves only once its workers are gone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-integrity-'));
+    const exits = channel('enclave:worker:exit');
+    let exited = 0;
+    const onExit = () => void exited++;
+    exits.subscribe(onExit);
+    try {
+      const file = join(dir, 'svc.wasm');
+      writeFileSync(file, v1);
+      const host = newHost();
+      await host.start('echo', { module: file, instances: 2 });
+      writeFileSync(file, new Uint8Array([0, 97, 115, 109]));
+      let closed: Promise<void> | undefined;
+      host.on('state', (e) => {
+        if (e.to === 'failed') closed = host.close();
+      });
+      const checked = host.checkIntegrity('echo');
+      while (closed === undefined) await new Promise((r) => setImmediate(r));
+      await closed;
+      // Both workers of the failed enclave exited before close() resolved.
+      expect(exited).toBe(2);
+      expect(await checked).toBe(false);
+    } finally {
+      exits.unsubscribe(onExit);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1414,14 +1414,22 @@ export class EnclaveHost {
   /** Takes an enclave out of service now: queued calls refused, pools closed (calls on them end `unavailable`). */
   async #fail(m: Managed, reason: string): Promise<void> {
     if (m.state !== 'ready' && m.state !== 'draining') return;
-    this.#transition(m, 'failed', reason);
-    m.queue.clear((job) => job.reject(unavailable()));
-    this.#observer.queueDepth(m.name, 0);
     const versions = [m.current, m.canary].filter((v): v is Version => v !== undefined);
     m.canary = undefined;
     // Out of service for good: its modules (bytes and compiled code) are released with it.
     m.current = undefined;
-    await Promise.all(versions.map((v) => this.#closeVersion(v)));
+    // Among the versions retiring before the `failed` event: a stop() (or close()) made then, by a
+    // listener or later, waits for these pools instead of resolving while their workers still run.
+    const closing = Promise.all(versions.map((v) => this.#closeVersion(v))).then(() => undefined);
+    m.retiring.add(closing);
+    this.#transition(m, 'failed', reason);
+    m.queue.clear((job) => job.reject(unavailable()));
+    this.#observer.queueDepth(m.name, 0);
+    try {
+      await closing;
+    } finally {
+      m.retiring.delete(closing);
+    }
     this.#observer.instances(m.name, 0);
     this.#settled(m);
   }
