@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EnclaveError } from '../core/index.js';
 import {
   ACCESS_POLICY_LIMITS,
@@ -322,6 +322,45 @@ describe('AccessGate: who may call what', () => {
       expect(gate.admit(caller, 'echo', 'echo')).toBe(1);
       expect(codeOf(() => gate.admit(caller, 'signer', 'sign'))).toBe('denied');
     }
+  });
+
+  it('a "*" caller without limits has its id format checked once, the accepted set unchanged', () => {
+    const gate = new AccessGate(policy({ billing: { allow: { signer: '*' } }, '*': { allow: { echo: ['echo'] } } }));
+    const test = vi.spyOn(RegExp.prototype, 'test');
+    try {
+      expect(gate.admit('tenant-1', 'echo', 'echo')).toBe(1);
+      const first = test.mock.calls.length;
+      expect(first).toBeGreaterThan(0);
+      for (let i = 0; i < 5; i++) expect(gate.admit('tenant-1', 'echo', 'echo')).toBe(1);
+      // Remembered once allowed: the later calls run no regex (~60-120 ns each).
+      expect(test.mock.calls.length).toBe(first);
+      // A refused call is not remembered: its id is checked again next time.
+      expect(codeOf(() => gate.admit('tenant-2', 'signer', 'sign'))).toBe('denied');
+      const refused = test.mock.calls.length;
+      expect(codeOf(() => gate.admit('tenant-2', 'signer', 'sign'))).toBe('denied');
+      expect(test.mock.calls.length).toBeGreaterThan(refused);
+    } finally {
+      test.mockRestore();
+    }
+    // The same ids accepted as the regex accepts, every character: before and after being seen.
+    const CALLER_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
+    for (let code = 0; code < 0x10000; code++) {
+      const id = `a${String.fromCharCode(code)}`;
+      for (let round = 0; round < 2; round++) {
+        const accepted = (() => {
+          try {
+            gate.admit(id, 'echo', 'echo');
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        expect(accepted).toBe(CALLER_ID.test(id));
+      }
+    }
+    // Bounded as the buckets are: 20 000 distinct ids later, a malformed one is still refused.
+    for (let i = 0; i < 2 * ACCESS_POLICY_LIMITS.wildcardCallers; i++) gate.admit(`t${i}`, 'echo', 'echo');
+    expect(codeOf(() => gate.admit('bad id', 'echo', 'echo'))).toBe('unauthorized');
   });
 
   it('keeps a named "constructor" caller to its own rules', () => {
