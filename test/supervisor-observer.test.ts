@@ -500,6 +500,52 @@ describe('logs', () => {
     }
   });
 
+  it('logPayloads true: binary shown as its length and first 64 bytes; every payload bounded, hostile shapes harmless', () => {
+    const log = capturedLogger('debug');
+    const o = new HostObserver({ logger: log.logger, logPayloads: true });
+    try {
+      o.attach(echo, 'echo');
+      const bytes = new Uint8Array(1 << 20).map((_, i) => i & 0xff);
+      o.logCall('echo', 'echo', bytes, { sig: bytes.subarray(0, 10) });
+      const [binaryLine] = log.lines;
+      expect(binaryLine).toMatchObject({
+        args: { bin: 1 << 20, base64: Buffer.from(bytes.subarray(0, 64)).toString('base64') },
+        reply: { sig: { bin: 10, base64: Buffer.from(bytes.subarray(0, 10)).toString('base64') } },
+      });
+      // 1 MiB of text, of items, of keys, nested deep, and a 1 MiB error message: each line stays small.
+      const keys = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]));
+      let deep: unknown = 'bottom';
+      for (let i = 0; i < 10_000; i++) deep = [deep];
+      const huge = 'x'.repeat(1 << 20);
+      for (const args of [huge, Array(1 << 20).fill(7), keys, deep, [huge, huge, huge], { a: huge, b: bytes }]) {
+        o.logCall('echo', 'echo', args, args);
+      }
+      o.logCall('echo', 'echo', huge, undefined, new EnclaveError('internal', huge));
+      const sizes = log.raw().split('\n').filter(Boolean).map((line) => line.length);
+      expect(sizes).toHaveLength(8);
+      for (const size of sizes) expect(size).toBeLessThan(12_000);
+      const lines = log.lines;
+      expect(String((lines[1]!.args as string).slice(0, 10))).toBe('xxxxxxxxxx');
+      expect(lines[1]!.args).toMatch(/…\(\+\d+ chars\)$/);
+      expect((lines[2]!.args as unknown[]).at(-1)).toMatch(/^…\(\+\d+ items\)$/);
+      expect((lines[3]!.args as Record<string, unknown>)['…']).toMatch(/^\+\d+ keys$/);
+      expect(lines[7]!.error).toMatch(/…\(\+\d+ chars\)$/);
+      // A caller's key named __proto__ is logged as a key (never a prototype), a throwing getter or
+      // toJSON does not escape, a bigint is its text.
+      const hostile = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+      const trap = { get boom() { throw new Error('getter'); }, toJSON() { throw new Error('toJSON'); } };
+      o.logCall('echo', 'echo', hostile, 12345678901234567890n);
+      o.logCall('echo', 'echo', trap, undefined);
+      const [proto, thrown] = log.lines.slice(8);
+      expect(proto!.reply).toBe('12345678901234567890n');
+      expect(Object.keys(proto!.args as object)).toEqual(['__proto__']);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(thrown!.args).toBe('(unreadable)');
+    } finally {
+      o.close();
+    }
+  });
+
   it('logsCalls follows the level set after the observer was made', () => {
     const log = capturedLogger('info');
     const o = new HostObserver({ logger: log.logger, logPayloads: false });

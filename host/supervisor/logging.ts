@@ -11,7 +11,9 @@
  * | `enclave integrity`| info (mismatch: error) | enclave, result |
  *
  * What is never logged: arguments, replies and error messages unless `logPayloads` is on (an
- * error's message can carry the enclave's detail, which can carry the arguments); caller ids;
+ * error's message can carry the enclave's detail, which can carry the arguments); with it on, each
+ * is logged in a bounded form ({@link loggedPayload}: binary as `{ bin, base64 }` of its first 64
+ * bytes, about 4 KiB of text at most, so a 1 MiB argument does not make a megabyte log line); caller ids;
  * session ids; op and enclave names the host does not know (caller input: `(unknown)`). A line
  * an enclave logs is untrusted text: it goes in the `line` field, JSON-escaped by pino, never in
  * the message key, where a forged "msg" could pass for the host's own.
@@ -31,6 +33,128 @@ export const LOG_MESSAGES = Object.freeze({
 
 /** Longest enclave log line kept, characters (the runtime's `log` import already bounds it to 1024 bytes). */
 const MAX_LINE = 4096;
+
+/** About the most characters of JSON one logged payload (args, reply) takes. */
+export const MAX_LOGGED_PAYLOAD = 4096;
+/** Bytes of a binary value shown (as base64) in a logged payload; its length is always given. */
+const MAX_BINARY_SHOWN = 64;
+/** Nesting shown in a logged payload; deeper values are `(deeper)` (a cycle ends here too). */
+const MAX_DEPTH = 8;
+/** Longest object key shown, characters. */
+const MAX_KEY = 128;
+/** Longest error message logged, characters. */
+const MAX_ERROR_MESSAGE = 1024;
+
+/** What is left of a payload's budget while it is walked. */
+interface Budget {
+  left: number;
+}
+
+/**
+ * A payload (a call's args or reply) as it is logged with logPayloads: at most about
+ * {@link MAX_LOGGED_PAYLOAD} characters of JSON whatever its size; binary values (any typed array
+ * or DataView, an ArrayBuffer) as `{ bin: byteLength, base64: <first 64 bytes> }`; long strings,
+ * arrays and objects cut with a `…(+N …)` marker; a bigint as its decimal text with an `n`. The
+ * value's own `toJSON` and getters are not trusted to behave: it is read once, here, and a value
+ * that throws while read is logged as `(unreadable)`.
+ * @example
+ * loggedPayload(new Uint8Array(1 << 20)); // { bin: 1048576, base64: 'AAAA…' }
+ */
+export function loggedPayload(value: unknown): unknown {
+  try {
+    return walk(value, 0, { left: MAX_LOGGED_PAYLOAD });
+  } catch {
+    return '(unreadable)';
+  }
+}
+
+function binary(bytes: Uint8Array): { bin: number; base64: string } {
+  return { bin: bytes.byteLength, base64: Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, MAX_BINARY_SHOWN)).toString('base64') };
+}
+
+function cutString(text: string, budget: Budget): string {
+  const room = Math.max(0, budget.left);
+  if (text.length <= room) {
+    budget.left -= text.length + 2;
+    return text;
+  }
+  budget.left = 0;
+  return `${text.slice(0, room)}…(+${text.length - room} chars)`;
+}
+
+function walk(value: unknown, depth: number, budget: Budget): unknown {
+  switch (typeof value) {
+    case 'string':
+      return cutString(value, budget);
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      budget.left -= 8;
+      return value;
+    case 'bigint':
+      return cutString(`${value}n`, budget);
+    case 'object':
+      break;
+    default:
+      // A function or a symbol: its kind only.
+      budget.left -= 12;
+      return `(${typeof value})`;
+  }
+  if (value === null) {
+    budget.left -= 4;
+    return null;
+  }
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    budget.left -= 40 + (MAX_BINARY_SHOWN * 4) / 3;
+    return binary(value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+  }
+  if (depth >= MAX_DEPTH) {
+    budget.left -= 10;
+    return '(deeper)';
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    const length = value.length;
+    for (let i = 0; i < length; i++) {
+      if (budget.left <= 0) {
+        out.push(`…(+${length - i} items)`);
+        break;
+      }
+      budget.left -= 1;
+      out.push(walk(value[i], depth + 1, budget));
+    }
+    return out;
+  }
+  const entries: [string, unknown][] = value instanceof Map ? [...value.keys()].map((k) => [String(k), k]) : Object.keys(value).map((k) => [k, k]);
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < entries.length; i++) {
+    if (budget.left <= 0) {
+      define(out, '…', `+${entries.length - i} keys`);
+      break;
+    }
+    const [name, key] = entries[i]!;
+    const shown = name.length > MAX_KEY ? `${name.slice(0, MAX_KEY)}…` : name;
+    budget.left -= shown.length + 4;
+    define(out, shown, walk(value instanceof Map ? value.get(key) : (value as Record<string, unknown>)[name], depth + 1, budget));
+  }
+  return out;
+}
+
+/** An own, enumerable property, whatever its name (`__proto__` included: never the prototype). */
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** An error's message as logged with logPayloads: bounded. */
+function loggedMessage(error: unknown): string {
+  let message: string;
+  try {
+    message = error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return '(unreadable)';
+  }
+  return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…(+${message.length - MAX_ERROR_MESSAGE} chars)` : message;
+}
 
 /** The enclave's log levels (runtime LOG_LEVELS), each a pino method. */
 type EnclaveLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -71,10 +195,9 @@ export class HostLog {
     if (!this.#payloads) {
       this.logger.debug({ enclave, op, ok, code: ok ? undefined : codeOf(error) }, LOG_MESSAGES.call);
     } else if (ok) {
-      this.logger.debug({ enclave, op, ok, args, reply }, LOG_MESSAGES.call);
+      this.logger.debug({ enclave, op, ok, args: loggedPayload(args), reply: loggedPayload(reply) }, LOG_MESSAGES.call);
     } else {
-      const message = error instanceof Error ? error.message : String(error);
-      this.logger.debug({ enclave, op, ok, code: codeOf(error), args, error: message }, LOG_MESSAGES.call);
+      this.logger.debug({ enclave, op, ok, code: codeOf(error), args: loggedPayload(args), error: loggedMessage(error) }, LOG_MESSAGES.call);
     }
   }
 
