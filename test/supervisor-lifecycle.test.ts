@@ -480,6 +480,29 @@ describe('options and events refused up front', () => {
     expect(await registry.metrics()).toContain('enclave_calls_total');
   });
 
+  it('each host option is read once: a getter cannot pass the checks as one value and be used as another', async () => {
+    const reads: Record<string, number> = {};
+    const registry = new Registry();
+    const count = (name: string, values: unknown[]) => () => values[Math.min((reads[name] = (reads[name] ?? 0) + 1) - 1, values.length - 1)];
+    const options = {
+      // A policy document to the checks, then a path (read from the disk) if read again.
+      get access() { return count('access', [ACCESS, '/nonexistent/access.json'])(); },
+      get registry() { return count('registry', [registry, {}])(); },
+      get logger() { return count('logger', [undefined, {}])(); },
+      get logPayloads() { return count('logPayloads', [false, 'yes'])(); },
+      get integrityIntervalMs() { return count('integrityIntervalMs', [0, -1])(); },
+    };
+    const host = new EnclaveHost(options as never);
+    hosts.push(host);
+    expect(reads).toEqual({ access: 1, registry: 1, logger: 1, logPayloads: 1, integrityIntervalMs: 1 });
+    // The policy read is the one in force: the enclave starts (a path would have failed to load).
+    await host.start('echo', { module: v1, instances: 1, isolation: 'in-process' });
+    expect(await host.call('app', 'echo', 'echo', 'hi')).toBe('hi');
+    // A getter that throws is a refused option, not a bare error.
+    const throwing = { get access(): unknown { throw new TypeError('getter'); } };
+    expect(() => new EnclaveHost(throwing as never)).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+  });
+
   it('event names are checked; a listener that throws or rejects reaches nobody', async () => {
     const host = newHost();
     expect(() => host.on('bogus' as never, () => undefined)).toThrow(expect.objectContaining({ code: 'invalid_options' }));

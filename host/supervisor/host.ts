@@ -557,18 +557,23 @@ export class EnclaveHost {
    * const host = new EnclaveHost({ access: 'access.json', logger: pino(), integrityIntervalMs: 300_000 });
    */
   constructor(options: HostOptions) {
-    const o = plainObject(options, 'The host options');
-    onlyKeys(o, new Set(['access', 'registry', 'logger', 'logPayloads', 'integrityIntervalMs']), 'host');
-    if (o.logPayloads !== undefined && typeof o.logPayloads !== 'boolean') refuse('logPayloads must be a boolean.');
-    if (o.access === undefined) refuse('access is required: the policy of who may call which op (docs/ACCESS-POLICY.md).');
-    const interval = o.integrityIntervalMs === undefined ? HOST_DEFAULTS.integrityIntervalMs : intIn(o.integrityIntervalMs, 'integrityIntervalMs', 0, 2 ** 31 - 1, 0);
+    // Each option read once, here: a getter could answer a string to one read and an object to
+    // the next (a policy checked as one thing and used as another). One that throws: invalid_options.
+    const { access, registry, logger, logPayloads, integrityIntervalMs } = readGiven(() => {
+      const o = plainObject(options, 'The host options');
+      onlyKeys(o, new Set(['access', 'registry', 'logger', 'logPayloads', 'integrityIntervalMs']), 'host');
+      return { access: o.access, registry: o.registry, logger: o.logger, logPayloads: o.logPayloads, integrityIntervalMs: o.integrityIntervalMs };
+    }, 'The host options');
+    if (logPayloads !== undefined && typeof logPayloads !== 'boolean') refuse('logPayloads must be a boolean.');
+    if (access === undefined) refuse('access is required: the policy of who may call which op (docs/ACCESS-POLICY.md).');
+    const interval = integrityIntervalMs === undefined ? HOST_DEFAULTS.integrityIntervalMs : intIn(integrityIntervalMs, 'integrityIntervalMs', 0, 2 ** 31 - 1, 0);
     // The policy before the observer: a document that does not parse must leave nothing behind
     // (the observer subscribes to the runtime's channels and registers its metrics in `registry`).
-    const given = typeof o.access === 'string' ? undefined : isAccessPolicy(o.access) ? o.access : parseAccessPolicy(o.access);
-    this.#debug = o.logPayloads === true;
+    const given = typeof access === 'string' ? undefined : isAccessPolicy(access) ? access : parseAccessPolicy(access);
+    this.#debug = logPayloads === true;
     this.#observer = new HostObserver({
-      ...(o.registry === undefined ? {} : { registry: o.registry as Registry }),
-      ...(o.logger === undefined ? {} : { logger: o.logger as Logger }),
+      ...(registry === undefined ? {} : { registry: registry as Registry }),
+      ...(logger === undefined ? {} : { logger: logger as Logger }),
       logPayloads: this.#debug,
       // Calls are counted from this end (#replied, #rejected, #selfCheck): see observer.ts.
       callsFromHost: true,
@@ -578,16 +583,16 @@ export class EnclaveHost {
         if (m !== undefined) this.#restarted(m, reason);
       },
     });
-    if (typeof o.access === 'string') {
+    if (given === undefined) {
       // Until the file is read, nobody may call anything; start() waits for it and fails with its error.
       this.#gate = new AccessGate(parseAccessPolicy({ version: 1, callers: {} }), hostNow);
-      const path = o.access;
+      const path = access as string;
       const ticket = ++this.#policyAsked;
       this.#policyReady = readAccessPolicy(path).then((policy) => this.#installPolicy(ticket, policy));
       // Handled here too: a host that never starts anything must not leave a rejection unhandled.
       this.#policyReady.catch((err: unknown) => this.#observer.logger.error({ code: codeOf(err) }, 'the access policy could not be loaded'));
     } else {
-      this.#gate = new AccessGate(given!, hostNow);
+      this.#gate = new AccessGate(given, hostNow);
       this.#policyReady = Promise.resolve();
     }
     if (interval > 0) {
