@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, MAX_ENCLAVES, SoftwareAttestationProvider, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
+import { InstancePool } from '../host/supervisor/pool.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
@@ -308,6 +309,33 @@ describe('attestation', () => {
       expect(await codeOf(quiet.attest('nope', nonce))).toBe('unavailable');
       await quiet.start('bare', { module: v1, instances: 1 });
       expect(await codeOf(quiet.attest('bare', nonce))).toBe('invalid_options');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a pool member replaced', () => {
+  /** Starts `name` on `host` and returns the InstancePool the host made for it. */
+  async function startCapturing(host: EnclaveHost, name: string, spec: Parameters<EnclaveHost['start']>[1]): Promise<InstancePool> {
+    const start = vi.spyOn(InstancePool, 'start');
+    try {
+      await host.start(name, spec);
+      return (await start.mock.results.at(-1)!.value) as InstancePool;
+    } finally {
+      start.mockRestore();
+    }
+  }
+
+  it('host.attest answers from a serving member while members[0] is closed and being replaced', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enclave-host-platform-'));
+    try {
+      const host = newHost();
+      const pool = await startCapturing(host, 'echo', { module: v1, instances: 2, attestation: new SoftwareAttestationProvider({ dir }) });
+      // Closed behind the pool's back: members[0] holds a closed handle until its replacement is in place.
+      await pool.members[0]!.handle.close();
+      expect(pool.members[0]!.handle.closed).toBe(true);
+      expect(typeof (await host.attest('echo', new Uint8Array(16)))).toBe('string');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
