@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, MAX_ENCLAVES, SoftwareAttestationProvider, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
+import { HostObserver } from '../host/supervisor/observer.js';
 import { InstancePool } from '../host/supervisor/pool.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
@@ -338,6 +339,29 @@ describe('a pool member replaced', () => {
       expect(typeof (await host.attest('echo', new Uint8Array(16)))).toBe('string');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the replaced member's handle leaves the observer when it is replaced, not when its version closes", async () => {
+    const host = newHost();
+    const pool = await startCapturing(host, 'echo', { module: v1, instances: 2 });
+    const detach = vi.spyOn(HostObserver.prototype, 'detach');
+    try {
+      const old = pool.members[1]!.handle;
+      await old.close();
+      const restarted = new Promise<void>((resolve) => host.once('restart', () => resolve()));
+      // The host finds it closed when it next dispatches there (a session that maps to member 1).
+      for (let i = 0; pool.members[1]!.handle === old && i < 200; i++) {
+        await host.call('app', 'echo', 'echo', i, { session: `s${i}` }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await restarted;
+      expect(pool.members[1]!.handle).not.toBe(old);
+      expect(detach.mock.calls.map(([handle]) => handle)).toEqual([old]);
+      // The new member is counted: calls on it still serve.
+      expect(await host.call('app', 'echo', 'echo', 'after')).toBe('after');
+    } finally {
+      detach.mockRestore();
     }
   });
 });

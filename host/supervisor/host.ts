@@ -878,6 +878,16 @@ export class EnclaveHost {
     if (v.sessions !== undefined) v.sessions[index] = liveSessions(v.settings.enclave);
     const member = v.pool.members[index];
     if (member !== undefined) this.#attach(m, v, member.handle);
+    // The replaced handle leaves the observer now, not when its version closes (an entry per
+    // replacement otherwise, for the version's life). Replacements are rare: a scan of the pool.
+    if (v.attached.size > v.pool.members.length) {
+      const serving = new Set(v.pool.members.map((each) => each.handle));
+      for (const handle of v.attached) {
+        if (serving.has(handle)) continue;
+        v.attached.delete(handle);
+        this.#observer.detach(handle);
+      }
+    }
     this.#restarted(m, reason);
     this.#observer.restart(m.name, reason);
     // Calls queued for that member's sessions can run now.
