@@ -8,11 +8,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, MAX_ENCLAVES, SoftwareAttestationProvider, TRANSITIONS, type IntegrityEvent, type StateEvent } from '../host/index.js';
+import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, SoftwareAttestationProvider, type IntegrityEvent, type StateEvent } from '../host/index.js';
+import { MAX_ENCLAVES } from '../host/supervisor/host.js';
+import { TRANSITIONS } from '../host/supervisor/states.js';
 import { HostObserver } from '../host/supervisor/observer.js';
 import { InstancePool } from '../host/supervisor/pool.js';
 import { supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
+import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
 let v1: Uint8Array;
 beforeAll(async () => {
@@ -363,6 +366,73 @@ describe('a pool member replaced', () => {
     } finally {
       detach.mockRestore();
     }
+  });
+});
+
+describe('retries of an idempotent op', () => {
+  /**
+   * One idempotent op, `flaky`, that traps when the clock capability reads 0 ms and answers true
+   * otherwise: the test decides which attempt fails by what Date.now returns (in-process, the
+   * capability reads the host's Date.now; nothing else on the call path reads it).
+   */
+  const FLAKY_WAT = minimalWat({
+    imports: '(import "enclave" "now" (func $now (result i64)))',
+    exports: `(func (export "enclave_abi_version") (result i32) (i32.const 1))
+      (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x1000))
+      (func (export "enclave_call") (param i32 i32) (result i32)
+        (if (i64.eqz (call $now)) (then unreachable))
+        (i32.const 0x100))`,
+  });
+  let flaky: Uint8Array;
+  beforeAll(async () => {
+    flaky = await watModule(FLAKY_WAT, { ...MINIMAL_CONTRACT, capabilities: ['clock'], ops: { flaky: { idempotent: true } } });
+  });
+  const RETRY_ACCESS = { version: 1, callers: { app: { allow: { flaky: '*' } } } };
+
+  it('an attempt that traps once is retried after a backoff and the call succeeds', async () => {
+    const host = new EnclaveHost({ access: RETRY_ACCESS, integrityIntervalMs: 0 });
+    hosts.push(host);
+    await host.start('flaky', { module: flaky, isolation: 'in-process', capabilities: ['clock'], retry: { maxAttempts: 2, initialDelayMs: 5, maxDelayMs: 20 } });
+    const realNow = Date.now.bind(Date);
+    let reads = 0;
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => (++reads === 1 ? 0 : realNow()));
+    try {
+      expect(await host.call('app', 'flaky', 'flaky')).toBe(true);
+      // Two attempts: the first trapped (the clock read 0), the retry answered.
+      expect(reads).toBe(2);
+      // Without retries, the same first attempt is the caller's error.
+      const once = new EnclaveHost({ access: RETRY_ACCESS, integrityIntervalMs: 0 });
+      hosts.push(once);
+      await once.start('flaky', { module: flaky, isolation: 'in-process', capabilities: ['clock'], retry: false });
+      reads = 0;
+      expect(await codeOf(once.call('app', 'flaky', 'flaky'))).toBe('trap');
+      expect(reads).toBe(1);
+    } finally {
+      now.mockRestore();
+    }
+    expect(host.stats().enclaves.flaky?.ops.flaky).toMatchObject({ calls: 2 });
+  });
+
+  it('stop() does not wait out a retry backoff: the call waiting to be retried rejects unavailable at once', async () => {
+    const host = new EnclaveHost({ access: RETRY_ACCESS, integrityIntervalMs: 0 });
+    hosts.push(host);
+    // Backoffs of up to a minute (the largest maxDelayMs), a draw that makes the first one ~54 s.
+    await host.start('flaky', { module: flaky, isolation: 'in-process', capabilities: ['clock'], breaker: false, retry: { maxAttempts: 10, initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const now = vi.spyOn(Date, 'now').mockReturnValue(0);
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    let call: Promise<string>;
+    try {
+      call = codeOf(host.call('app', 'flaky', 'flaky'));
+      // The first attempt trapped; its retry now waits out the backoff.
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      now.mockRestore();
+      random.mockRestore();
+    }
+    const stopped = await Promise.race([host.stop('flaky').then(() => 'stopped'), new Promise((r) => setTimeout(() => r('stop waits'), 5000))]);
+    expect(stopped).toBe('stopped');
+    expect(await call).toBe('unavailable');
+    expect(host.state('flaky')).toBe('stopped');
   });
 });
 

@@ -333,6 +333,38 @@ describe('withRetry', () => {
     b.dispose();
   });
 
+  it('an abort ends a backoff at once (its timer cleared) with unavailable, and no attempt follows', async () => {
+    const controller = new AbortController();
+    const attempt = vi.fn(fail('trap'));
+    const p = settle(withRetry(attempt, { maxAttempts: 10, initialDelayMs: 60_000, maxDelayMs: 60_000, signal: controller.signal }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(attempt).toHaveBeenCalledTimes(1);
+    expect(vi.getTimerCount()).toBe(1);
+    controller.abort();
+    expect(await p).toBe('unavailable');
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(attempt).toHaveBeenCalledTimes(1);
+    // Aborted while an attempt runs: that attempt's failure is not retried.
+    const late = new AbortController();
+    let n = 0;
+    const second = vi.fn(() => {
+      if (++n === 2) late.abort();
+      return Promise.reject(new EnclaveError('timeout'));
+    });
+    const q = settle(withRetry(second, { maxAttempts: 5, initialDelayMs: 1, maxDelayMs: 2, signal: late.signal }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await q).toBe('unavailable');
+    expect(second).toHaveBeenCalledTimes(2);
+    // Not aborted: the signal changes nothing.
+    let m = 0;
+    const heals = vi.fn(() => (++m < 2 ? Promise.reject(new EnclaveError('trap')) : Promise.resolve('healed')));
+    const r = settle(withRetry(heals, { ...options, signal: new AbortController().signal }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await r).toBe('healed');
+    expect(codeOf(() => checkRetryOptions({ ...options, signal: {} as AbortSignal }))).toBe('invalid_options');
+  });
+
   it('bad options are refused with invalid_options', async () => {
     const bad = [
       { maxAttempts: 0, initialDelayMs: 1, maxDelayMs: 2 },

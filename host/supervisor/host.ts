@@ -318,6 +318,8 @@ interface Managed {
   inFlight: number;
   /** Calls between a failed attempt and their retry. */
   retrying: number;
+  /** Aborted when the enclave stops or fails: a retry's backoff ends at once, the call `unavailable`. */
+  readonly retries: AbortController;
   restarts: number;
   /** The running start(), for stop() made meanwhile. */
   starting: Promise<void> | undefined;
@@ -725,6 +727,7 @@ export class EnclaveHost {
       queue: new FairQueue<Job>(settings.queue, (job) => this.#expired(m, job)),
       inFlight: 0,
       retrying: 0,
+      retries: new AbortController(),
       restarts: 0,
       starting: undefined,
       upgrading: undefined,
@@ -1267,7 +1270,7 @@ export class EnclaveHost {
       if (m.state !== 'ready' && m.state !== 'draining') return Promise.reject(unavailable());
       return this.#again(m, { ...job, retried: true }, undefined);
     };
-    const retried = withRetry(attempt, retry);
+    const retried = withRetry(attempt, { ...retry, signal: m.retries.signal });
     return retried.finally(() => {
       m.retrying--;
       this.#settled(m);
@@ -1438,6 +1441,7 @@ export class EnclaveHost {
     const closing = Promise.all(versions.map((v) => this.#closeVersion(v))).then(() => undefined);
     m.retiring.add(closing);
     this.#transition(m, 'failed', reason);
+    m.retries.abort();
     m.queue.clear((job) => job.reject(unavailable()));
     this.#observer.queueDepth(m.name, 0);
     try {
@@ -1564,7 +1568,8 @@ export class EnclaveHost {
 
   /**
    * Stops an enclave: `draining` (new calls `unavailable`), then the calls accepted (queued, in
-   * flight, between retries) finish or hit their deadline, then its pools close and it is
+   * flight) finish or hit their deadline (a call waiting to be retried rejects `unavailable` at
+   * once: a backoff is not waited out), then its pools close and it is
    * `stopped`. A canary on trial is rolled back. Resolves once stopped; a second stop() waits for
    * the first.
    * @throws {EnclaveError} `invalid_options` for a name the host does not run.
@@ -1597,6 +1602,9 @@ export class EnclaveHost {
     const canary = m.canary;
     m.canary = undefined;
     canary?.trial?.abort();
+    // A retry waiting out its backoff (up to maxDelayMs, 60 s at most, per attempt) is not
+    // waited for: it rejects `unavailable` now. An attempt already running finishes.
+    m.retries.abort();
     if (m.inFlight > 0 || m.retrying > 0 || m.queue.size > 0) {
       await new Promise<void>((resolve) => (m.onDrained = resolve));
     }

@@ -2,14 +2,19 @@
  * Retries of the ops a contract marks `idempotent`: capped attempts, jittered exponential backoff
  * with a maximum delay, and only for the codes in {@link RETRY_CODES}.
  *
- * The policy is cockatiel's (`retry`, `handleWhen`, `ExponentialBackoff` with its decorrelated
- * jitter): a well-kept library beats a hand-written backoff. It stays off the hot path: the first
- * attempt runs bare (`attempt().catch(...)`, one promise reaction: +45 ns a call measured, where
- * cockatiel's `execute` on every call cost about +390 ns), and cockatiel's policy is built only
- * after a first retryable failure, when a delay of milliseconds follows anyway. The breaker, which
- * runs on every call, is the host's own (breaker.ts, with the measured figures).
+ * The delays are cockatiel's (`ExponentialBackoff` with its decorrelated jitter): a well-kept
+ * library beats a hand-written backoff. The loop around them is ours, because a stop must not wait
+ * out a backoff: cockatiel 3.2's `RetryPolicy.execute(fn, signal)` takes an AbortSignal but its
+ * delay is a plain `setTimeout` that ignores it (and, after an abort, it still calls `fn` once
+ * more when the delay ends), so with `maxDelayMs` up to 60 s and `maxAttempts` up to 10 a stop()
+ * could wait minutes. Here an abort ends the wait at once (its timer cleared) and the call rejects
+ * `unavailable`. It stays off the hot path: the first attempt runs bare (`attempt().catch(...)`,
+ * one promise reaction: +45 ns a call measured, where cockatiel's `execute` on every call cost
+ * about +390 ns), and nothing of the retry is built until a first retryable failure, when a delay
+ * of milliseconds follows anyway. The breaker, which runs on every call, is the host's own
+ * (breaker.ts, with the measured figures).
  */
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { EnclaveError, type ErrorCode } from '../../runtime/index.js';
 
 /**
@@ -49,6 +54,11 @@ export interface RetryOptions {
   readonly maxDelayMs: number;
   /** Told before each retry's delay (for metrics); a listener that throws is ignored. */
   readonly onRetry?: (code: ErrorCode, attempt: number, delayMs: number) => void;
+  /**
+   * Aborted: no further attempt; a backoff under way ends at once (its timer cleared) and the
+   * call rejects `unavailable` (the host aborts it when the enclave stops or fails).
+   */
+  readonly signal?: AbortSignal;
 }
 
 const MAX_ATTEMPTS = 10;
@@ -74,6 +84,7 @@ export function checkRetryOptions(options: RetryOptions): void {
     throw new EnclaveError('invalid_options', `retry.maxDelayMs must be a number of ms from retry.initialDelayMs to ${MAX_DELAY_MS}.`);
   }
   if (onRetry !== undefined && typeof onRetry !== 'function') throw new EnclaveError('invalid_options', 'retry.onRetry must be a function.');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new EnclaveError('invalid_options', 'retry.signal must be an AbortSignal.');
 }
 
 /** True for an error the retry policy retries. */
@@ -102,30 +113,54 @@ export function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions): 
   return first.catch((err: unknown) => retryAfter(err, attempt, options));
 }
 
-/** The retries after a first failure `err`, through cockatiel's policy. */
+/** The refusal of a call whose retries were cut by the signal. */
+function stopped(last: unknown): EnclaveError {
+  return new EnclaveError('unavailable', 'The enclave stopped before the call could be retried.', { cause: last });
+}
+
+/** Waits `ms`; an abort ends the wait at once, clears its timer, and rejects `unavailable`. */
+function backoff(ms: number, signal: AbortSignal | undefined, last: unknown): Promise<void> {
+  if (signal === undefined) return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(stopped(last));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The retries after a first failure `err`: cockatiel's jittered delays, cut short by the signal. */
 async function retryAfter<T>(err: unknown, attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
   if (!retryable(err)) throw err;
   checkRetryOptions(options);
-  if (options.maxAttempts === 1) throw err;
-  const policy = retry(
-    handleWhen((e) => retryable(e)),
-    {
-      // cockatiel counts retries, not attempts.
-      maxAttempts: options.maxAttempts - 1,
-      backoff: new ExponentialBackoff({ initialDelay: options.initialDelayMs, maxDelay: options.maxDelayMs }),
-    },
-  );
-  const { onRetry } = options;
-  if (onRetry !== undefined) {
-    policy.onRetry((event) => {
+  const { maxAttempts, onRetry, signal } = options;
+  let last: unknown = err;
+  const cut = (): boolean => signal?.aborted === true;
+  let delays: IBackoff<unknown> = new ExponentialBackoff({ initialDelay: options.initialDelayMs, maxDelay: options.maxDelayMs }).next();
+  for (let n = 1; n < maxAttempts; n++) {
+    if (cut()) throw stopped(last);
+    const delayMs = delays.duration;
+    delays = delays.next(undefined);
+    if (onRetry !== undefined) {
       try {
-        const code = 'error' in event && event.error instanceof EnclaveError ? event.error.code : 'internal';
-        onRetry(code, event.attempt, event.delay);
+        onRetry((last as EnclaveError).code, n, delayMs);
       } catch {
         // A metrics listener's failure must not change the call's outcome.
       }
-    });
+    }
+    await backoff(delayMs, signal, last);
+    if (cut()) throw stopped(last);
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!retryable(e)) throw e;
+      last = e;
+    }
   }
-  // cockatiel's attempt 0 replays the failure already seen, so its backoff starts from it.
-  return policy.execute(({ attempt: n }) => (n === 0 ? Promise.reject(err) : attempt()));
+  throw last;
 }
