@@ -11,7 +11,7 @@
  *                                               └─── probe failed ─────────┘
  * ```
  *
- * Why our own breaker and not cockatiel's `circuitBreaker` (cockatiel is used for retry, retry.ts):
+ * Why our own breaker and not cockatiel's `circuitBreaker` (cockatiel gives the retries' backoff, retry.ts):
  * the breaker runs on every call (the hot path), retry only after a call failed. Measured with
  * node 20.20 on the shared 2-core build machine (load ~6), 1e6 awaited calls of an async function
  * that returns at once, bare and wrapped in one process, median of 9 rounds, ns per call:
@@ -26,7 +26,7 @@
  *
  * The issue's budget for the whole host is about 0.3 us over a 2 us bare call: cockatiel's breaker
  * alone would take more than half of it, and its retry policy more than all of it, so the host
- * keeps its own breaker and enters cockatiel's retry only after a first retryable failure. Its
+ * keeps its own breaker, and its retries build nothing until a first retryable failure. Cockatiel's
  * half-open state also differs from what the host needs: while its probe runs, cockatiel makes
  * every other call wait for the probe and then run, so a stalled enclave gathers an unbounded line
  * of waiting calls; here they are refused `unavailable` at once.
