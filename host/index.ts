@@ -53,17 +53,9 @@ export {
   HOST_DEFAULTS,
   HOST_STATES,
   HOST_EVENTS,
-  TRANSITIONS,
-  MAX_HOST_SESSION,
-  MAX_INSTANCES,
-  MAX_ENCLAVES,
   parseAccessPolicy,
   readAccessPolicy,
-  isAccessPolicy,
-  accessPolicyJsonSchema,
   ACCESS_POLICY_LIMITS,
-  BREAKER_FAILURE_CODES,
-  RETRY_CODES,
 } from './supervisor/index.js';
 export type {
   HostOptions,
