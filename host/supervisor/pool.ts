@@ -20,7 +20,6 @@
  * and release, takes such a member out of rotation and starts its replacement from the same module:
  * no recompile, so it takes a worker start (tens of ms), not a compile.
  */
-import os from 'node:os';
 import {
   createWorkerEnclave,
   EnclaveError,
@@ -151,11 +150,6 @@ function settle(mod: EnclaveModule, options: PoolOptions): Settled {
 /** Anything a start rejected with, as an EnclaveError (the runtime rejects with one; this is the guard). */
 function asEnclaveError(err: unknown): EnclaveError {
   return err instanceof EnclaveError ? err : new EnclaveError('internal', 'An enclave instance failed to start.', { cause: err });
-}
-
-/** The default pool size: one worker per core the process may use. */
-export function defaultPoolSize(): number {
-  return Math.max(1, Math.min(MAX_POOL_SIZE, os.availableParallelism()));
 }
 
 /**
