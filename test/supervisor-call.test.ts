@@ -5,11 +5,11 @@
 // Real worker-mode enclaves, one or two instances.
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CONTRACT_SECTION, encodeCustomSection } from '../core/index.js';
-import { DIAGNOSTICS_CHANNELS, EnclaveHost, type BreakerEvent, type RestartEvent } from '../host/index.js';
+import { DIAGNOSTICS_CHANNELS, type BreakerEvent, type RestartEvent } from '../host/index.js';
 import { InstancePool } from '../host/supervisor/pool.js';
-import { supervisedContract, supervisedModule } from './helpers/supervised.js';
+import { supervisedContract, supervisedHosts, supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
 let v1: Uint8Array;
@@ -36,15 +36,7 @@ const ACCESS = {
   },
 };
 
-const hosts: EnclaveHost[] = [];
-function newHost(): EnclaveHost {
-  const host = new EnclaveHost({ access: ACCESS, integrityIntervalMs: 0 });
-  hosts.push(host);
-  return host;
-}
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.close()));
-});
+const { newHost } = supervisedHosts({ access: ACCESS, integrityIntervalMs: 0 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -260,8 +252,7 @@ describe('endSession under the access policy', () => {
 
 describe('the queue under load (R1)', () => {
   it('a settled call asks the queue for the next one only while a member is free: not every queued caller each time', async () => {
-    const host = new EnclaveHost({ access: { version: 1, callers: { '*': { allow: { a: '*' } } } }, integrityIntervalMs: 0 });
-    hosts.push(host);
+    const host = newHost({ access: { version: 1, callers: { '*': { allow: { a: '*' } } } } });
     await host.start('a', { module: v1, instances: 1 });
     const acquire = vi.spyOn(InstancePool.prototype, 'acquire');
     try {

@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { EnclaveError, EnclaveHost, HOST_EVENTS, HOST_STATES, SoftwareAttestationProvider, type IntegrityEvent, type StateEvent } from '../host/index.js';
 import { MAX_ENCLAVES } from '../host/supervisor/host.js';
 import { TRANSITIONS } from '../host/supervisor/states.js';
 import { HostObserver } from '../host/supervisor/observer.js';
 import { InstancePool } from '../host/supervisor/pool.js';
-import { supervisedModule } from './helpers/supervised.js';
+import { supervisedHosts, supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 import { MINIMAL_CONTRACT, minimalWat, watModule } from './helpers/wat.js';
 
@@ -30,16 +30,8 @@ const ACCESS = {
   },
 };
 
-/** Hosts made by a test, closed after it whatever happened. */
-const hosts: EnclaveHost[] = [];
-function newHost(): EnclaveHost {
-  const host = new EnclaveHost({ access: ACCESS, integrityIntervalMs: 0 });
-  hosts.push(host);
-  return host;
-}
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.close()));
-});
+/** Hosts made by a test (newHost, or pushed on `hosts`), closed after it whatever happened. */
+const { newHost, hosts } = supervisedHosts({ access: ACCESS, integrityIntervalMs: 0 });
 
 /** Every `state` event of a host, as `enclave:from→to`. */
 function recordStates(host: EnclaveHost): string[] {

@@ -3,10 +3,10 @@
 // refused unless forced, a new version that fails its self-check refused while the old one serves.
 // Every outcome is a `swap` event with both measurements. Real worker-mode enclaves, 1-2 instances.
 
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { compileEnclave, EnclaveHost, generateKeyPair, signModule, type SwapEvent } from '../host/index.js';
 import { CanaryTrial, checkSvn, settleUpgrade } from '../host/supervisor/upgrade.js';
-import { supervisedModule } from './helpers/supervised.js';
+import { supervisedHosts, supervisedModule } from './helpers/supervised.js';
 import { codeOf } from './helpers/errors.js';
 
 let v1: Uint8Array;
@@ -27,17 +27,14 @@ beforeAll(async () => {
 const ACCESS = { version: 1, callers: { app: { allow: { svc: '*' } }, other: { allow: { svc: '*' } } } };
 const QUEUE = { maxQueued: 4096, maxQueuedPerCaller: 2048, queueTimeoutMs: 20_000 };
 
-const hosts: EnclaveHost[] = [];
+const hosts = supervisedHosts({ access: ACCESS, integrityIntervalMs: 0 });
+/** A host closed after the test, with every `swap` event it emits. */
 function newHost(): { host: EnclaveHost; swaps: SwapEvent[] } {
-  const host = new EnclaveHost({ access: ACCESS, integrityIntervalMs: 0 });
-  hosts.push(host);
+  const host = hosts.newHost();
   const swaps: SwapEvent[] = [];
   host.on('swap', (e) => void swaps.push(e));
   return { host, swaps };
 }
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.close()));
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -22,6 +22,8 @@ import { parseContract } from '../../runtime/index.js';
 import { checkBuilt } from '../../host/build/check.js';
 import { ABORT_ALIAS, limitArgs } from '../../host/build/settings.js';
 import { compileEntry, ROOT } from './raw-abi.js';
+import { afterEach } from 'vitest';
+import { EnclaveHost, type HostOptions } from '../../host/index.js';
 
 /** Options of {@link supervisedModule}. */
 export interface SupervisedOptions {
@@ -108,6 +110,27 @@ export async function supervisedModule(opts: SupervisedOptions = {}): Promise<Ui
   writeFileSync(tmp, bytes);
   renameSync(tmp, cached); // atomic: parallel test files never read half a file
   return bytes;
+}
+
+/**
+ * The hosts a test file makes, each closed after the test that made it, whatever happened (this
+ * registers vitest's `afterEach`). `newHost` makes one with the file's options (and `more`); a host
+ * made another way is closed too once pushed on `hosts`.
+ * @example
+ * const { newHost, hosts } = supervisedHosts({ access: ACCESS, integrityIntervalMs: 0 });
+ * const host = newHost();
+ */
+export function supervisedHosts(options: HostOptions): { newHost: (more?: Partial<HostOptions>) => EnclaveHost; hosts: EnclaveHost[] } {
+  const hosts: EnclaveHost[] = [];
+  afterEach(async () => {
+    await Promise.all(hosts.splice(0).map((h) => h.close()));
+  });
+  const newHost = (more: Partial<HostOptions> = {}): EnclaveHost => {
+    const host = new EnclaveHost({ ...options, ...more });
+    hosts.push(host);
+    return host;
+  };
+  return { newHost, hosts };
 }
 
 /** The SDK and build sources a fixture build depends on (their change invalidates the cache). */
