@@ -22,6 +22,7 @@ import {
   SessionSequences,
   type AccessPolicy,
 } from '../host/supervisor/access.js';
+import { syncCodeOf } from './helpers/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'enclave-access-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,17 +40,6 @@ const EXAMPLE = {
     '*': { allow: { echo: ['echo'] }, rate: { perSecond: 5, burst: 5 } },
   },
 };
-
-/** The code an action throws (fails the test when it does not throw an EnclaveError). */
-function codeOf(action: () => unknown): string {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(EnclaveError);
-    return (error as EnclaveError).code;
-  }
-  throw new Error('expected a refusal');
-}
 
 /** The refusal an action throws. */
 function refusal(action: () => unknown): EnclaveError {
@@ -199,9 +189,9 @@ describe('parseAccessPolicy', () => {
     const cyclic: Record<string, unknown> = { version: 1 };
     cyclic.callers = cyclic;
     expect(refusal(() => parseAccessPolicy(cyclic)).message).toContain('cannot be written as JSON');
-    expect(codeOf(() => parseAccessPolicy({ version: 1, callers: {}, n: 1n }))).toBe('invalid_access_policy');
+    expect(syncCodeOf(() => parseAccessPolicy({ version: 1, callers: {}, n: 1n }))).toBe('invalid_access_policy');
     const throwing = { version: 1, get callers(): never { throw new Error('boom'); } };
-    expect(codeOf(() => parseAccessPolicy(throwing))).toBe('invalid_access_policy');
+    expect(syncCodeOf(() => parseAccessPolicy(throwing))).toBe('invalid_access_policy');
     const big = { version: 1, callers: { a: { allow: {}, pad: 'x'.repeat(ACCESS_POLICY_LIMITS.maxBytes) } } };
     expect(refusal(() => parseAccessPolicy(big)).message).toContain('larger than 1048576');
   });
@@ -271,8 +261,8 @@ describe('AccessGate: who may call what', () => {
     const forged = { version: 1, callers: new Map() } as unknown as AccessPolicy;
     expect(isAccessPolicy(forged)).toBe(false);
     expect(isAccessPolicy(EXAMPLE)).toBe(false);
-    expect(codeOf(() => new AccessGate(forged))).toBe('invalid_access_policy');
-    expect(codeOf(() => new AccessGate(EXAMPLE as unknown as AccessPolicy))).toBe('invalid_access_policy');
+    expect(syncCodeOf(() => new AccessGate(forged))).toBe('invalid_access_policy');
+    expect(syncCodeOf(() => new AccessGate(EXAMPLE as unknown as AccessPolicy))).toBe('invalid_access_policy');
   });
 
   it('enforces its private copy: changing the returned view changes nothing', () => {
@@ -280,8 +270,8 @@ describe('AccessGate: who may call what', () => {
     const gate = new AccessGate(parsed);
     (parsed.callers.get('a')!.allow as Map<string, unknown>).set('e', '*');
     (parsed.callers as Map<string, unknown>).set('b', parsed.callers.get('a'));
-    expect(codeOf(() => gate.admit('a', 'e', 'y'))).toBe('denied');
-    expect(codeOf(() => gate.admit('b', 'e', 'x'))).toBe('unauthorized');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'y'))).toBe('denied');
+    expect(syncCodeOf(() => gate.admit('b', 'e', 'x'))).toBe('unauthorized');
   });
 
   it.each([
@@ -305,14 +295,14 @@ describe('AccessGate: who may call what', () => {
     const gate = new AccessGate(parseAccessPolicy(EXAMPLE));
     const hostile = { toString: () => { throw new Error('called'); } };
     for (const caller of [undefined, null, 5, hostile, ['billing']]) {
-      expect(codeOf(() => gate.admit(caller as unknown as string, 'echo', 'echo'))).toBe('unauthorized');
+      expect(syncCodeOf(() => gate.admit(caller as unknown as string, 'echo', 'echo'))).toBe('unauthorized');
     }
   });
 
   it('refuses an unknown caller unauthorized when there is no "*" entry', () => {
     const gate = new AccessGate(policy({ billing: { allow: { echo: '*' } } }));
     for (const caller of ['other', '__proto__', 'constructor', 'hasOwnProperty', 'toString', 'billing2', 'Billing']) {
-      expect(codeOf(() => gate.admit(caller, 'echo', 'echo'))).toBe('unauthorized');
+      expect(syncCodeOf(() => gate.admit(caller, 'echo', 'echo'))).toBe('unauthorized');
     }
   });
 
@@ -320,7 +310,7 @@ describe('AccessGate: who may call what', () => {
     const gate = new AccessGate(policy({ billing: { allow: { signer: '*' } }, '*': { allow: { echo: ['echo'] } } }));
     for (const caller of ['__proto__', 'constructor', 'hasOwnProperty', 'valueOf']) {
       expect(gate.admit(caller, 'echo', 'echo')).toBe(1);
-      expect(codeOf(() => gate.admit(caller, 'signer', 'sign'))).toBe('denied');
+      expect(syncCodeOf(() => gate.admit(caller, 'signer', 'sign'))).toBe('denied');
     }
   });
 
@@ -335,9 +325,9 @@ describe('AccessGate: who may call what', () => {
       // Remembered once allowed: the later calls run no regex (~60-120 ns each).
       expect(test.mock.calls.length).toBe(first);
       // A refused call is not remembered: its id is checked again next time.
-      expect(codeOf(() => gate.admit('tenant-2', 'signer', 'sign'))).toBe('denied');
+      expect(syncCodeOf(() => gate.admit('tenant-2', 'signer', 'sign'))).toBe('denied');
       const refused = test.mock.calls.length;
-      expect(codeOf(() => gate.admit('tenant-2', 'signer', 'sign'))).toBe('denied');
+      expect(syncCodeOf(() => gate.admit('tenant-2', 'signer', 'sign'))).toBe('denied');
       expect(test.mock.calls.length).toBeGreaterThan(refused);
     } finally {
       test.mockRestore();
@@ -360,13 +350,13 @@ describe('AccessGate: who may call what', () => {
     }
     // Bounded as the buckets are: 20 000 distinct ids later, a malformed one is still refused.
     for (let i = 0; i < 2 * ACCESS_POLICY_LIMITS.wildcardCallers; i++) gate.admit(`t${i}`, 'echo', 'echo');
-    expect(codeOf(() => gate.admit('bad id', 'echo', 'echo'))).toBe('unauthorized');
+    expect(syncCodeOf(() => gate.admit('bad id', 'echo', 'echo'))).toBe('unauthorized');
   });
 
   it('keeps a named "constructor" caller to its own rules', () => {
     const gate = new AccessGate(policy({ constructor: { allow: { signer: ['sign'] }, weight: 7 } }));
     expect(gate.admit('constructor', 'signer', 'sign')).toBe(7);
-    expect(codeOf(() => gate.admit('hasOwnProperty', 'signer', 'sign'))).toBe('unauthorized');
+    expect(syncCodeOf(() => gate.admit('hasOwnProperty', 'signer', 'sign'))).toBe('unauthorized');
   });
 
   it('refuses denied alike whether the enclave or op exists or not, revealing neither', () => {
@@ -400,7 +390,7 @@ describe('AccessGate: who may call what', () => {
   it('checks access before the limits: a denied call consumes no token', () => {
     const clock = fakeClock();
     const gate = new AccessGate(policy({ a: { allow: { e: ['x'] }, rate: { perSecond: 1, burst: 1 } } }), clock.now);
-    for (let i = 0; i < 5; i++) expect(codeOf(() => gate.admit('a', 'e', 'y'))).toBe('denied');
+    for (let i = 0; i < 5; i++) expect(syncCodeOf(() => gate.admit('a', 'e', 'y'))).toBe('denied');
     expect(gate.admit('a', 'e', 'x')).toBe(1);
   });
 });
@@ -412,12 +402,12 @@ describe('AccessGate.admitSession (host.endSession)', () => {
     expect(gate.admitSession('someone', 'echo')).toBe(1);
     // Running or not, granted to others or not: the same refusal.
     expect(refusal(() => gate.admitSession('billing', 'other')).message).toBe(refusal(() => gate.admit('billing', 'other', 'x')).message);
-    expect(codeOf(() => gate.admitSession('someone', 'signer'))).toBe('denied');
-    expect(codeOf(() => gate.admitSession('someone', '__proto__'))).toBe('denied');
-    expect(codeOf(() => gate.admitSession('someone', 'x'.repeat(10_000)))).toBe('denied');
-    expect(codeOf(() => gate.admitSession('bad id', 'echo'))).toBe('unauthorized');
+    expect(syncCodeOf(() => gate.admitSession('someone', 'signer'))).toBe('denied');
+    expect(syncCodeOf(() => gate.admitSession('someone', '__proto__'))).toBe('denied');
+    expect(syncCodeOf(() => gate.admitSession('someone', 'x'.repeat(10_000)))).toBe('denied');
+    expect(syncCodeOf(() => gate.admitSession('bad id', 'echo'))).toBe('unauthorized');
     const strict = new AccessGate(policy({ a: { allow: { e: ['x'] } } }));
-    expect(codeOf(() => strict.admitSession('b', 'e'))).toBe('unauthorized');
+    expect(syncCodeOf(() => strict.admitSession('b', 'e'))).toBe('unauthorized');
   });
 
   it('consumes a token like a call', () => {
@@ -425,8 +415,8 @@ describe('AccessGate.admitSession (host.endSession)', () => {
     const gate = new AccessGate(policy({ a: { allow: { e: ['x'] }, rate: { perSecond: 1, burst: 2 } } }), clock.now);
     gate.admitSession('a', 'e');
     gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admitSession('a', 'e'))).toBe('rate_limited');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admitSession('a', 'e'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
   });
 });
 
@@ -435,15 +425,15 @@ describe('AccessGate: rate limits and quotas', () => {
     const clock = fakeClock();
     const gate = new AccessGate(policy({ a: { allow: { e: '*' }, rate: { perSecond: 10, burst: 3 } } }), clock.now);
     for (let i = 0; i < 3; i++) gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(99); // 0.99 token
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(1); // 1 token
     gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(60_000); // refills to the burst, never past it
     for (let i = 0; i < 3; i++) gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
   });
 
   it('takes nothing and gives nothing when the clock steps back', () => {
@@ -452,9 +442,9 @@ describe('AccessGate: rate limits and quotas', () => {
     gate.admit('a', 'e', 'x');
     clock.advance(-5_000);
     gate.admit('a', 'e', 'x'); // the second token is still there
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(5_000); // back where it was: the refill counts from the latest reading
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(1_000);
     gate.admit('a', 'e', 'x');
   });
@@ -467,11 +457,11 @@ describe('AccessGate: rate limits and quotas', () => {
     });
     reads = 0;
     gate.admit('a', 'e', 'x', 0);
-    expect(codeOf(() => gate.admit('a', 'e', 'x', 999))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x', 999))).toBe('rate_limited');
     gate.admit('a', 'e', 'x', 1000);
     expect(reads).toBe(0);
     // Not a finite number: the clock's time (0 here: the bucket stays empty, not poisoned).
-    for (const bad of [NaN, Infinity, -Infinity]) expect(codeOf(() => gate.admit('a', 'e', 'x', bad))).toBe('rate_limited');
+    for (const bad of [NaN, Infinity, -Infinity]) expect(syncCodeOf(() => gate.admit('a', 'e', 'x', bad))).toBe('rate_limited');
     expect(reads).toBe(3);
     gate.admit('a', 'e', 'x', 2000);
   });
@@ -481,7 +471,7 @@ describe('AccessGate: rate limits and quotas', () => {
     const gate = new AccessGate(policy({ a: { allow: { e: '*' }, rate: { perSecond: 0.5, burst: 1 } } }), clock.now);
     gate.admit('a', 'e', 'x');
     clock.advance(1999);
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(1);
     gate.admit('a', 'e', 'x');
   });
@@ -510,19 +500,19 @@ describe('AccessGate: rate limits and quotas', () => {
     gate.admit('a', 'e', 'x');
     clock.advance(5_000);
     gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     clock.advance(4_999); // still the first window (it started with the gate)
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     clock.advance(1);
     gate.admit('a', 'e', 'x');
     gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     // Windows follow each other on a grid: 25 s later is 5 s into the window that started at 30 s... of the gate's time.
     clock.advance(25_000); // t = 35 s after start: window [30 s, 40 s)
     gate.admit('a', 'e', 'x');
     gate.admit('a', 'e', 'x');
     clock.advance(4_999);
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     clock.advance(1);
     gate.admit('a', 'e', 'x');
   });
@@ -534,24 +524,24 @@ describe('AccessGate: rate limits and quotas', () => {
       clock.now,
     );
     gate.admit('a', 'e', 'x'); // quota 1 of 2, bucket empty
-    for (let i = 0; i < 10; i++) expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    for (let i = 0; i < 10; i++) expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
     clock.advance(1000);
     gate.admit('a', 'e', 'x'); // quota 2 of 2: the ten refusals spent none
     clock.advance(1000); // one token back
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     clock.advance(98_000); // new window; the token is still there, not spent by the refusals
     gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
   });
 
   it('gives each caller under "*" a bucket of its own', () => {
     const clock = fakeClock();
     const gate = new AccessGate(parseAccessPolicy(EXAMPLE), clock.now);
     for (let i = 0; i < 5; i++) gate.admit('tenant-1', 'echo', 'echo');
-    expect(codeOf(() => gate.admit('tenant-1', 'echo', 'echo'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('tenant-1', 'echo', 'echo'))).toBe('rate_limited');
     for (let i = 0; i < 5; i++) gate.admit('tenant-2', 'echo', 'echo');
-    expect(codeOf(() => gate.admit('tenant-2', 'echo', 'echo'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('tenant-2', 'echo', 'echo'))).toBe('rate_limited');
     expect(gate.trackedWildcardCallers).toBe(2);
     // A named caller is not limited by "*".
     for (let i = 0; i < 100; i++) gate.admit('billing', 'echo', 'echo');
@@ -578,10 +568,10 @@ describe('AccessGate: rate limits and quotas', () => {
     for (let i = 0; i < max - 2; i++) gate.admit(`spray-${i}`, 'e', 'x');
     expect(gate.trackedWildcardCallers).toBe(max);
     // ...seen again (refused, but seen): it is now among the most recent, and 'old' the least.
-    expect(codeOf(() => gate.admit('recent', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('recent', 'e', 'x'))).toBe('rate_limited');
     for (let i = 0; i < max / 2; i++) gate.admit(`spray-b-${i}`, 'e', 'x');
     expect(gate.trackedWildcardCallers).toBeLessThanOrEqual(max);
-    expect(codeOf(() => gate.admit('recent', 'e', 'x'))).toBe('rate_limited'); // kept its empty bucket
+    expect(syncCodeOf(() => gate.admit('recent', 'e', 'x'))).toBe('rate_limited'); // kept its empty bucket
     gate.admit('old', 'e', 'x'); // forgotten: back with a full bucket (docs/ACCESS-POLICY.md)
     for (let i = 0; i < 3 * max; i++) {
       gate.admit(`spray-c-${i}`, 'e', 'x');
@@ -592,14 +582,14 @@ describe('AccessGate: rate limits and quotas', () => {
     gate.admit('recent', 'e', 'x'); // forgotten during spray-c: a new bucket, now empty
     for (let i = 0; i < 3 * max; i++) {
       gate.admit(`spray-d-${i}`, 'e', 'x');
-      if (i % 1000 === 0) expect(codeOf(() => gate.admit('recent', 'e', 'x'))).toBe('rate_limited');
+      if (i % 1000 === 0) expect(syncCodeOf(() => gate.admit('recent', 'e', 'x'))).toBe('rate_limited');
     }
   });
 
   it('creates no bucket for a call refused before the limits', () => {
     const gate = new AccessGate(policy({ '*': { allow: { e: ['x'] }, rate: { perSecond: 1, burst: 1 } } }), fakeClock().now);
-    for (let i = 0; i < 100; i++) expect(codeOf(() => gate.admit(`u${i}`, 'e', 'nope'))).toBe('denied');
-    for (let i = 0; i < 100; i++) expect(codeOf(() => gate.admit(`u ${i}`, 'e', 'x'))).toBe('unauthorized');
+    for (let i = 0; i < 100; i++) expect(syncCodeOf(() => gate.admit(`u${i}`, 'e', 'nope'))).toBe('denied');
+    for (let i = 0; i < 100; i++) expect(syncCodeOf(() => gate.admit(`u ${i}`, 'e', 'x'))).toBe('unauthorized');
     expect(gate.trackedWildcardCallers).toBe(0);
   });
 });
@@ -620,8 +610,8 @@ describe('AccessGate.reload', () => {
     gate.admit('u', 'e', 'x');
     // Same limits, other allow list and weight.
     gate.reload(parseAccessPolicy(doc({ a: { ...limited(2), allow: { e: ['x'], f: '*' }, weight: 5 }, '*': limited(1) })));
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
-    expect(codeOf(() => gate.admit('u', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('u', 'e', 'x'))).toBe('rate_limited');
     clock.advance(1000);
     expect(gate.admit('a', 'e', 'x')).toBe(5);
   });
@@ -632,9 +622,9 @@ describe('AccessGate.reload', () => {
     for (let i = 0; i < 10; i++) gate.admit('a', 'e', 'x'); // a: empty
     for (let i = 0; i < 2; i++) gate.admit('b', 'e', 'x'); // b: 8 left
     gate.reload(parseAccessPolicy(doc({ a: limited(100), b: limited(3) })));
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited'); // a raised burst does not refill
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited'); // a raised burst does not refill
     for (let i = 0; i < 3; i++) gate.admit('b', 'e', 'x'); // b: capped at 3
-    expect(codeOf(() => gate.admit('b', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('b', 'e', 'x'))).toBe('rate_limited');
   });
 
   it('keeps the calls used in a quota window when the quota changes', () => {
@@ -644,9 +634,9 @@ describe('AccessGate.reload', () => {
     for (let i = 0; i < 3; i++) gate.admit('a', 'e', 'x');
     gate.reload(parseAccessPolicy(doc({ a: q(4) })));
     gate.admit('a', 'e', 'x'); // 4 of 4
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     gate.reload(parseAccessPolicy(doc({ a: q(2) })));
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('quota_exceeded');
     clock.advance(60_000);
     gate.admit('a', 'e', 'x');
   });
@@ -658,16 +648,16 @@ describe('AccessGate.reload', () => {
     gate.reload(parseAccessPolicy(doc({ a: limited(2) })));
     gate.admit('a', 'e', 'x');
     gate.admit('a', 'e', 'x');
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
   });
 
   it('takes access away from a removed caller at once', () => {
     const gate = new AccessGate(parseAccessPolicy(doc({ a: { allow: { e: '*' } }, b: { allow: { e: '*' } } })));
     gate.admit('a', 'e', 'x');
     gate.reload(parseAccessPolicy(doc({ b: { allow: { e: '*' } } })));
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('unauthorized');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('unauthorized');
     gate.reload(parseAccessPolicy(doc({ b: { allow: { f: '*' } } })));
-    expect(codeOf(() => gate.admit('b', 'e', 'x'))).toBe('denied');
+    expect(syncCodeOf(() => gate.admit('b', 'e', 'x'))).toBe('denied');
   });
 
   it('carries a caller moving between a name and "*" with its state', () => {
@@ -679,17 +669,17 @@ describe('AccessGate.reload', () => {
     gate.admit('u', 'e', 'x');
     // 'a' now falls under '*', 'u' is named: both with the same limits, both still empty.
     gate.reload(parseAccessPolicy(doc({ u: limited(2), '*': limited(2) })));
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
-    expect(codeOf(() => gate.admit('u', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('u', 'e', 'x'))).toBe('rate_limited');
     // Other limits: still what they had (nothing), within the new ones.
     gate.reload(parseAccessPolicy(doc({ a: limited(5), '*': limited(5) })));
-    expect(codeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
-    expect(codeOf(() => gate.admit('u', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('a', 'e', 'x'))).toBe('rate_limited');
+    expect(syncCodeOf(() => gate.admit('u', 'e', 'x'))).toBe('rate_limited');
   });
 
   it('leaves the policy in force when given something that is not a parsed policy', () => {
     const gate = new AccessGate(parseAccessPolicy(doc({ a: { allow: { e: '*' } } })));
-    expect(codeOf(() => gate.reload(doc({}) as unknown as AccessPolicy))).toBe('invalid_access_policy');
+    expect(syncCodeOf(() => gate.reload(doc({}) as unknown as AccessPolicy))).toBe('invalid_access_policy');
     gate.admit('a', 'e', 'x');
   });
 });
@@ -710,28 +700,28 @@ describe('SessionSequences', () => {
   it('keeps sessions apart, and forgets one that ended', () => {
     const seq = new SessionSequences();
     seq.record('a\u0000s1', 'open');
-    expect(codeOf(() => seq.check('b\u0000s1', 'use', ['open']))).toBe('state');
-    expect(codeOf(() => seq.check('a\u0000s2', 'use', ['open']))).toBe('state');
+    expect(syncCodeOf(() => seq.check('b\u0000s1', 'use', ['open']))).toBe('state');
+    expect(syncCodeOf(() => seq.check('a\u0000s2', 'use', ['open']))).toBe('state');
     seq.end('a\u0000s1');
-    expect(codeOf(() => seq.check('a\u0000s1', 'use', ['open']))).toBe('state');
+    expect(syncCodeOf(() => seq.check('a\u0000s1', 'use', ['open']))).toBe('state');
   });
 
   it('a call without a session satisfies no requirement', () => {
     const seq = new SessionSequences();
     seq.record(undefined, 'open');
-    expect(codeOf(() => seq.check(undefined, 'use', ['open']))).toBe('state');
+    expect(syncCodeOf(() => seq.check(undefined, 'use', ['open']))).toBe('state');
     seq.check(undefined, 'health', []);
   });
 
   it('handles hostile keys and op names as plain strings', () => {
     const seq = new SessionSequences();
     for (const key of ['__proto__', 'constructor', 'hasOwnProperty']) {
-      expect(codeOf(() => seq.check(key, 'use', ['__proto__']))).toBe('state');
-      expect(codeOf(() => seq.check(key, 'use', ['constructor']))).toBe('state');
+      expect(syncCodeOf(() => seq.check(key, 'use', ['__proto__']))).toBe('state');
+      expect(syncCodeOf(() => seq.check(key, 'use', ['constructor']))).toBe('state');
       seq.record(key, 'constructor');
       seq.check(key, 'use', ['constructor']);
     }
-    expect(codeOf(() => seq.check('k'.repeat(1025), 'use', ['open']))).toBe('invalid_options');
+    expect(syncCodeOf(() => seq.check('k'.repeat(1025), 'use', ['open']))).toBe('invalid_options');
     seq.record('k'.repeat(10_000_000), 'open');
     expect(seq.size).toBe(3);
   });
@@ -744,12 +734,12 @@ describe('SessionSequences', () => {
     seq.check('s1', 'use', ['open']); // s1 now the most recent
     seq.record('s4', 'open'); // forgets s2
     expect(seq.size).toBe(3);
-    expect(codeOf(() => seq.check('s2', 'use', ['open']))).toBe('state');
+    expect(syncCodeOf(() => seq.check('s2', 'use', ['open']))).toBe('state');
     seq.check('s1', 'use', ['open']);
     seq.check('s3', 'use', ['open']);
     seq.check('s4', 'use', ['open']);
-    expect(codeOf(() => new SessionSequences(0))).toBe('invalid_options');
-    expect(codeOf(() => new SessionSequences(1.5))).toBe('invalid_options');
+    expect(syncCodeOf(() => new SessionSequences(0))).toBe('invalid_options');
+    expect(syncCodeOf(() => new SessionSequences(1.5))).toBe('invalid_options');
   });
 
   it("fair across groups: one group's many sessions push out only its own", () => {
@@ -762,7 +752,7 @@ describe('SessionSequences', () => {
     // bob keeps his 9 most recent, in use order.
     seq.check('bob|x999', 'use', ['open']);
     seq.check('bob|x991', 'use', ['open']);
-    expect(codeOf(() => seq.check('bob|x990', 'use', ['open']))).toBe('state');
+    expect(syncCodeOf(() => seq.check('bob|x990', 'use', ['open']))).toBe('state');
     // A group below its share (a new caller) still gets room: the least recent of all goes.
     seq.record('carol|c1', 'open');
     seq.check('carol|c1', 'use', ['open']);
@@ -790,7 +780,7 @@ describe('SessionSequences', () => {
     const seq = new SessionSequences();
     for (let i = 0; i < 2000; i++) seq.record('s', `op${i}`);
     seq.check('s', 'x', ['op0', 'op1023']);
-    expect(codeOf(() => seq.check('s', 'x', ['op1024']))).toBe('state');
+    expect(syncCodeOf(() => seq.check('s', 'x', ['op1024']))).toBe('state');
   });
 });
 

@@ -3,18 +3,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FairQueue, type FairQueueOptions } from '../host/supervisor/fair-queue.js';
-import { EnclaveError } from '../host/index.js';
-
-/** The EnclaveError code `fn` throws; fails the test if it returns or throws anything else. */
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a throw');
-}
+import { syncCodeOf } from './helpers/errors.js';
 
 const roomy: FairQueueOptions = { maxQueued: 10_000, maxQueuedPerCaller: 5_000, queueTimeoutMs: 60_000 };
 
@@ -50,13 +39,13 @@ describe('fair queue: options', () => {
     [{ queueTimeoutMs: '5' as unknown as number }],
     [{ clock: 5 as unknown as () => number }],
   ])('refuses %o with invalid_options', (bad) => {
-    expect(codeOf(() => new FairQueue({ ...roomy, ...bad }, () => undefined))).toBe('invalid_options');
+    expect(syncCodeOf(() => new FairQueue({ ...roomy, ...bad }, () => undefined))).toBe('invalid_options');
   });
 
   it('refuses a weight outside 1..100 and a caller that is not a string, queuing nothing', () => {
     const { q } = queue();
-    for (const weight of [0, 101, 1.5, Number.NaN, -1]) expect(codeOf(() => q.push('a', 'a:0', weight))).toBe('invalid_options');
-    expect(codeOf(() => q.push(5 as unknown as string, 'x'))).toBe('invalid_options');
+    for (const weight of [0, 101, 1.5, Number.NaN, -1]) expect(syncCodeOf(() => q.push('a', 'a:0', weight))).toBe('invalid_options');
+    expect(syncCodeOf(() => q.push(5 as unknown as string, 'x'))).toBe('invalid_options');
     expect(q.size).toBe(0);
     expect(q.callers).toBe(0);
   });
@@ -68,7 +57,7 @@ describe('fair queue: bounds', () => {
     q.push('a', 'a:0');
     q.push('b', 'b:0');
     q.push('c', 'c:0');
-    for (const caller of ['a', 'b', 'd']) expect(codeOf(() => q.push(caller, `${caller}:x`))).toBe('overloaded');
+    for (const caller of ['a', 'b', 'd']) expect(syncCodeOf(() => q.push(caller, `${caller}:x`))).toBe('overloaded');
     expect(q.size).toBe(3);
     expect(q.sizeOf('d')).toBe(0);
     // A refused caller left nothing behind.
@@ -83,17 +72,17 @@ describe('fair queue: bounds', () => {
     const { q } = queue({ maxQueued: 100, maxQueuedPerCaller: 2 });
     q.push('flood', 'flood:0');
     q.push('flood', 'flood:1');
-    expect(codeOf(() => q.push('flood', 'flood:2'))).toBe('overloaded');
+    expect(syncCodeOf(() => q.push('flood', 'flood:2'))).toBe('overloaded');
     expect(q.sizeOf('flood')).toBe(2);
     q.push('quiet', 'quiet:0');
     q.push('quiet', 'quiet:1');
-    expect(codeOf(() => q.push('quiet', 'quiet:2'))).toBe('overloaded');
+    expect(syncCodeOf(() => q.push('quiet', 'quiet:2'))).toBe('overloaded');
     expect(q.size).toBe(4);
   });
 
   it('maxQueued 0 queues nothing', () => {
     const { q } = queue({ maxQueued: 0 });
-    expect(codeOf(() => q.push('a', 'a:0'))).toBe('overloaded');
+    expect(syncCodeOf(() => q.push('a', 'a:0'))).toBe('overloaded');
     expect(q.size).toBe(0);
   });
 });
@@ -369,7 +358,7 @@ describe('fair queue: hostile caller names', () => {
     for (const name of names) {
       q.push(name, `${name}:0`);
       q.push(name, `${name}:1`);
-      expect(codeOf(() => q.push(name, `${name}:2`))).toBe('overloaded');
+      expect(syncCodeOf(() => q.push(name, `${name}:2`))).toBe('overloaded');
     }
     expect(q.size).toBe(names.length * 2);
     for (const name of names) expect(q.sizeOf(name)).toBe(2);

@@ -7,7 +7,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileEnclave, DIAGNOSTICS_CHANNELS, EnclaveError, type EnclaveModule, type WorkerExitMessage } from '../host/index.js';
 import { affinityIndex, InstancePool, MAX_POOL_SIZE, type PoolMember, type PoolOptions } from '../host/supervisor/pool.js';
-import { codeOf } from './helpers/errors.js';
+import { codeOf, syncCodeOf } from './helpers/errors.js';
 import { minimalWat, MINIMAL_CONTRACT, watModule } from './helpers/wat.js';
 
 const ECHO = new URL('../enclave-modules/echo/build/echo.wasm', import.meta.url);
@@ -28,17 +28,6 @@ const COIN_WAT = minimalWat({
 });
 
 const worker = (size: number, more: Partial<PoolOptions> = {}): PoolOptions => ({ size, isolation: 'worker', enclave: {}, ...more });
-
-/** The synchronous EnclaveError code of `fn`. */
-function syncCodeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EnclaveError);
-    return (err as EnclaveError).code;
-  }
-  throw new Error('expected a throw');
-}
 
 /** Resolves on the pool's next onMemberReplaced. */
 function replaced(): { options: Partial<PoolOptions>; next: () => Promise<[number, string]>; calls: [number, string][] } {

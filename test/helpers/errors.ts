@@ -12,6 +12,17 @@ export async function codeOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected a rejection');
 }
 
+/** The EnclaveError code `fn` throws synchronously; fails the test if it returns or throws anything else. */
+export function syncCodeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(EnclaveError);
+    return (err as EnclaveError).code;
+  }
+  throw new Error('expected a throw');
+}
+
 /** The AttestationError code `fn` throws; `no error` if it returns, `other error: …` for any other throw. */
 export function attestationCodeOf(fn: () => unknown): string {
   try {
