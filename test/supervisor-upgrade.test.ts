@@ -151,6 +151,20 @@ describe('svn', () => {
     expect(() => checkSvn(2, 2, false)).not.toThrow();
     expect(() => checkSvn(2, 3, false)).not.toThrow();
   });
+
+  it('an unknown upgrade option is named in the message as hostile input: quoted, cut, no bidi or control character', () => {
+    const key = `\u202e${'k'.repeat(100)}\u0085`;
+    let message = '';
+    try {
+      settleUpgrade({ [key]: 1 } as never);
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'invalid_options' });
+      message = (err as Error).message;
+    }
+    expect(message).toContain('Unknown upgrade option "\\u202e');
+    expect(message).not.toMatch(/[\u202e\u0085]/);
+    expect(message).not.toContain('k'.repeat(65));
+  });
 });
 
 describe('canary', () => {

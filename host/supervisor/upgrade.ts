@@ -13,6 +13,7 @@
  * ```
  */
 import { randomBytes } from 'node:crypto';
+import { quoteInput } from '../../core/index.js';
 import { EnclaveError } from '../../runtime/index.js';
 
 /** Options of `EnclaveHost.upgrade`. */
@@ -72,7 +73,7 @@ export function settleUpgrade(options: UpgradeOptions | undefined): SettledUpgra
   const o = options ?? {};
   if (typeof o !== 'object' || o === null) refuse('The upgrade options must be an object.');
   for (const key of Object.keys(o)) {
-    if (!UPGRADE_KEYS.has(key)) refuse(`Unknown upgrade option ${JSON.stringify(key.slice(0, 64))}; known: ${[...UPGRADE_KEYS].join(', ')}.`);
+    if (!UPGRADE_KEYS.has(key)) refuse(`Unknown upgrade option ${quoteInput(key)}; known: ${[...UPGRADE_KEYS].join(', ')}.`);
   }
   const strategy = o.strategy ?? 'blue-green';
   if (strategy !== 'blue-green' && strategy !== 'canary') refuse("strategy must be 'blue-green' or 'canary'.");
