@@ -34,7 +34,7 @@
 import { EnclaveError, type ErrorCode } from '../../runtime/index.js';
 
 /** The breaker's states, in one list. */
-export const BREAKER_STATES = Object.freeze(['closed', 'open', 'half-open'] as const);
+const BREAKER_STATES = Object.freeze(['closed', 'open', 'half-open'] as const);
 
 /** A state of {@link Breaker}. */
 export type BreakerState = (typeof BREAKER_STATES)[number];
@@ -114,7 +114,7 @@ export const BREAKER_PASS = 1;
  * @example
  * if (pass === BREAKER_PROBE) log.info('probing the enclave');
  */
-export const BREAKER_PROBE = 2;
+const BREAKER_PROBE = 2;
 /** A pass of {@link Breaker.enter}. */
 export type BreakerPass = typeof BREAKER_REFUSED | typeof BREAKER_PASS | typeof BREAKER_PROBE;
 

@@ -37,7 +37,7 @@ export interface FairQueueOptions {
 }
 
 /** Largest weight a caller may have: its turn serves at most this many items in a row. */
-export const MAX_QUEUE_WEIGHT = 100;
+const MAX_QUEUE_WEIGHT = 100;
 /** Largest `maxQueued` and `maxQueuedPerCaller`, as the runtime's own `maxQueue`. */
 const MAX_BOUND = 1 << 20;
 /** setTimeout's largest delay. */

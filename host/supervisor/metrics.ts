@@ -42,7 +42,7 @@ export const ATTESTATION_BUCKETS: readonly number[] = Object.freeze([0.0001, 0.0
  * @example
  * Object.keys(HOST_METRICS); // ['enclave_calls_total', ...]
  */
-export const HOST_METRICS = Object.freeze({
+const HOST_METRICS = Object.freeze({
   enclave_calls_total: ['enclave', 'op', 'code'],
   enclave_call_duration_seconds: ['enclave', 'op'],
   enclave_fuel_used_total: ['enclave', 'op'],

@@ -21,7 +21,7 @@
 export const RING_SIZE = 1024;
 
 /** Seconds `callsPerSecond` is averaged over. */
-export const RATE_WINDOW_SECONDS = 60;
+const RATE_WINDOW_SECONDS = 60;
 
 /** The throughput profile of one op (what `host.stats()` reports per op). */
 export interface OpStats {

@@ -15,7 +15,7 @@ import { ProxyTracerProvider, SpanKind, SpanStatusCode, context, trace, type Spa
 import { EnclaveError, RUNTIME_VERSION } from '../../runtime/index.js';
 
 /** The spans the host makes, by what they wrap. */
-export const SPAN_NAMES = Object.freeze({
+const SPAN_NAMES = Object.freeze({
   call: 'enclave.call',
   start: 'enclave.start',
   attest: 'enclave.attest',
@@ -27,7 +27,7 @@ export const SPAN_NAMES = Object.freeze({
 export type LifecycleSpan = Exclude<keyof typeof SPAN_NAMES, 'call'>;
 
 /** The attributes the host sets on its spans. */
-export const SPAN_ATTRIBUTES = Object.freeze({
+const SPAN_ATTRIBUTES = Object.freeze({
   /** The enclave's name in the host. */
   enclave: 'enclave.name',
   /** The op, when the contract declares it. */

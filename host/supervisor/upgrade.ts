@@ -47,7 +47,7 @@ export interface SettledUpgrade {
  * @example
  * await host.upgrade('signer', spec, { strategy: 'canary', minCalls: Math.min(5000, MAX_CANARY_CALLS) });
  */
-export const MAX_CANARY_CALLS = 1_000_000;
+const MAX_CANARY_CALLS = 1_000_000;
 
 const UPGRADE_KEYS: ReadonlySet<string> = new Set(['strategy', 'share', 'minCalls', 'maxErrorRate', 'timeoutMs', 'force']);
 
