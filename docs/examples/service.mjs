@@ -95,7 +95,7 @@ async function handle(req, res) {
     return send(res, 200, { signature: Buffer.from(signature).toString('base64') });
   } catch (err) {
     if (!(err instanceof EnclaveError)) throw err;
-    // The code is stable and safe to return; the message may name limits and is kept in the log.
+    // The code is stable and safe to return; the message may name limits: it is never sent (5xx codes are logged).
     const status = STATUS.get(err.code) ?? 500;
     if (status >= 500) logger.warn({ code: err.code }, 'call failed');
     if (err.code === 'rate_limited') res.setHeader('retry-after', '1');
