@@ -633,6 +633,10 @@ describe('options and events refused up front', () => {
     const off = (e: StateEvent): void => void once.push(`off:${e.to}`);
     host.on('state', off);
     host.off('state', off);
+    // A listener added with once() is removed by off() too, before it ever ran.
+    const never = (e: StateEvent): void => void once.push(`once-off:${e.to}`);
+    host.once('state', never);
+    host.off('state', never);
     await host.stop('echo');
     expect(once).toEqual(['starting']);
   });

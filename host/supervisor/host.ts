@@ -33,6 +33,7 @@
  */
 import os from 'node:os';
 import { resolve } from 'node:path';
+import { quoteInput } from '../../core/index.js';
 import {
   compileEnclave,
   DEFAULT_MAX_SESSIONS,
@@ -380,7 +381,7 @@ function plainObject(value: unknown, name: string): Record<string, unknown> {
 
 function onlyKeys(o: Record<string, unknown>, known: ReadonlySet<string>, name: string): void {
   for (const key of Object.keys(o)) {
-    if (!known.has(key)) refuse(`Unknown ${name} option ${JSON.stringify(key.slice(0, 64))}; known: ${[...known].join(', ')}.`);
+    if (!known.has(key)) refuse(`Unknown ${name} option ${quoteInput(key)}; known: ${[...known].join(', ')}.`);
   }
 }
 
@@ -537,6 +538,8 @@ export class EnclaveHost {
   readonly #sequences = new SessionSequences(undefined, undefined, sequenceGroupOf);
   readonly #enclaves = new Map<string, Managed>();
   readonly #listeners = new Map<HostEventName, Set<HostListener<HostEventName>>>();
+  /** The listener each `once` wrapper stands for, so `off(listener)` removes it too. */
+  readonly #onceOf = new WeakMap<HostListener<HostEventName>, unknown>();
   readonly #debug: boolean;
   /** The access policy given as a path, being read; start() waits for it (and fails with its error until a reload succeeds). */
   #policyReady: Promise<void>;
@@ -637,18 +640,21 @@ export class EnclaveHost {
       set.delete(wrapper);
       return (listener as HostListener<HostEventName>)(e);
     };
+    this.#onceOf.set(wrapper, listener);
     set.add(wrapper);
     return this;
   }
 
   /**
-   * Stops a listener added with {@link on}.
+   * Stops a listener added with {@link on} or {@link once}.
    * @throws {EnclaveError} as {@link on}.
    * @example
    * host.off('swap', onSwap);
    */
   off<E extends HostEventName>(event: E, listener: HostListener<E>): this {
-    this.#listenersOf(event, listener).delete(listener as HostListener<HostEventName>);
+    const set = this.#listenersOf(event, listener);
+    set.delete(listener as HostListener<HostEventName>);
+    for (const added of set) if (this.#onceOf.get(added) === listener) set.delete(added);
     return this;
   }
 
