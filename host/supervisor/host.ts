@@ -1134,6 +1134,9 @@ export class EnclaveHost {
     d.retried = retried;
     d.startedAt = now;
     d.runtimeOptions.session = session;
+    // The previous call's fuel must not outlive it: a call refused before the runtime reads its
+    // options (a caller's stats setter that throws on 0) would count it, and copy it to that caller.
+    d.record.fuel = 0;
     v.inFlight++;
     m.inFlight++;
     const pass = v.breaker === undefined ? BREAKER_PASS : v.breaker.enter();

@@ -14,6 +14,7 @@
  * of milliseconds follows anyway. The breaker, which runs on every call, is the host's own
  * (breaker.ts, with the measured figures).
  */
+import { setMaxListeners } from 'node:events';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { EnclaveError, type ErrorCode } from '../../runtime/index.js';
 
@@ -130,6 +131,9 @@ function backoff(ms: number, signal: AbortSignal | undefined, last: unknown): Pr
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
+    // One listener per call waiting out a backoff, on the enclave's one signal: more than 10 at
+    // once is normal load, not a leak (Node would print MaxListenersExceededWarning).
+    setMaxListeners(0, signal);
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
