@@ -130,7 +130,7 @@ export interface EnclaveSpec {
   readonly module: string | Uint8Array;
   /** `worker` (default): each instance in its own worker thread; `in-process`: one instance on this thread. */
   readonly isolation?: 'worker' | 'in-process';
-  /** Instances (workers) in the pool. Default: `os.availableParallelism()` in worker mode, 1 in-process (the only value there). */
+  /** Instances (workers) in the pool, 1..64 (`MAX_INSTANCES`). Default: `os.availableParallelism()` in worker mode, 1 in-process (the only value there). */
   readonly instances?: number;
   /** Load only modules signed by these keys (checked at start and at every upgrade). */
   readonly trust?: TrustPolicy;
