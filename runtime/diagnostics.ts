@@ -208,9 +208,13 @@ export function discardsWatched(): boolean {
  * is a fresh one (no `enclave:call:start` carried one).
  */
 export function callDiscarded(source: DiagnosticsSource, error: unknown): void {
-  const code = error instanceof EnclaveError ? error.code : 'internal';
+  publishDiscard(source, ++nextCall, error instanceof EnclaveError ? error.code : 'internal');
+}
+
+/** Publishes `enclave:instance:discard` for a call that failed with `code`, if the code discards and anyone listens. */
+function publishDiscard(source: DiagnosticsSource, call: number, code: ErrorCode): void {
   if (!DISCARDING_CODES.has(code) || !instanceDiscard.hasSubscribers) return;
-  const message: InstanceDiscardMessage = { enclave: source.enclave, mode: source.mode, measurement: source.measurement, call: ++nextCall, code };
+  const message: InstanceDiscardMessage = { enclave: source.enclave, mode: source.mode, measurement: source.measurement, call, code };
   instanceDiscard.publish(message);
 }
 
@@ -223,10 +227,7 @@ export function callEnded(observation: CallObservation | undefined, error: unkno
   if (observation === undefined) return;
   const { source } = observation;
   const code = error === undefined ? undefined : error instanceof EnclaveError ? error.code : 'internal';
-  if (code !== undefined && DISCARDING_CODES.has(code) && instanceDiscard.hasSubscribers) {
-    const message: InstanceDiscardMessage = { enclave: source.enclave, mode: source.mode, measurement: source.measurement, call: observation.call, code };
-    instanceDiscard.publish(message);
-  }
+  if (code !== undefined) publishDiscard(source, observation.call, code);
   if (callEnd.hasSubscribers && !Number.isNaN(observation.startedAt)) {
     const message: CallEndMessage = {
       enclave: source.enclave,
