@@ -70,6 +70,7 @@ const server = createServer((req, res) => {
 
 async function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  logger.debug({ method: req.method, path: url.pathname }, 'request');
   if (req.method === 'GET' && url.pathname === '/metrics') {
     res.writeHead(200, { 'content-type': host.registry.contentType });
     res.end(await host.registry.metrics());
