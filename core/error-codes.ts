@@ -102,6 +102,10 @@ export const ERROR_TABLE = {
   invalid_evidence_request: { class: A, message: 'The evidence request is incomplete or malformed: see docs/ATTESTATION.md.' },
   sealing_unavailable: { class: A, message: 'No signer-bound sealing key for a module without an accepted signer: sign the module or use the measurement policy.' },
   platform_unavailable: { class: A, message: 'The platform key store could not be opened: check ENCLAVE_PLATFORM_DIR and its permissions.' },
+  // Attestation: the software platform's sealing roots and counters (docs/ATTESTATION.md §6).
+  sealing_key_revoked: { class: A, message: 'The sealing root key id was revoked and its secret destroyed: what it sealed cannot be unsealed; restore from a copy sealed under an active root.' },
+  sealing_key_unknown: { class: A, message: 'The platform has no sealing root with that key id: check the platform directory, or the data came from another platform.' },
+  counter_limit: { class: A, message: 'A monotonic counter limit was reached (4096 counters per enclave identity, or a value of 2^64-1): reuse counter ids.' },
   // Attestation: evidence verification (the reason codes of docs/ATTESTATION.md §5).
   invalid_policy: { class: A, usage: true, message: 'The verification policy is malformed: see the policy schema in docs/ATTESTATION.md.' },
   malformed: { class: A, message: 'The evidence is not a well-formed enclave attestation token: request fresh evidence from the enclave.' },
