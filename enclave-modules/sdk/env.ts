@@ -26,6 +26,18 @@ declare function _log(level: i32, ptr: usize, len: i32): void;
 declare function _seal_key(policy: i32, outPtr: usize): i32;
 
 // @ts-ignore: decorator
+@external("enclave", "seal_key_at")
+declare function _seal_key_at(policy: i32, keyId: i32, svn: i32, outPtr: usize): i32;
+
+// @ts-ignore: decorator
+@external("enclave", "counter_read")
+declare function _counter_read(policy: i32, id: i64, outPtr: usize): i32;
+
+// @ts-ignore: decorator
+@external("enclave", "counter_advance")
+declare function _counter_advance(policy: i32, id: i64, expected: i64, tagPtr: usize): i32;
+
+// @ts-ignore: decorator
 @external("enclave", "report")
 declare function _report(dataPtr: usize, dataLen: i32, outPtr: usize, outCap: i32): i32;
 
@@ -196,6 +208,64 @@ export const enum SealPolicy {
 export function sealKey(policy: SealPolicy, out: Uint8Array): i32 {
   if (out.byteLength < 32) return -1;
   return _seal_key(<i32>policy, out.dataStart);
+}
+
+/** Bytes `sealKeyAt` writes: key[32] ‖ key id u32 LE ‖ svn u32 LE (ABI §3). */
+export const SEAL_KEY_AT_BYTES: i32 = 40;
+/** Bytes `counterRead` writes: value u64 LE ‖ tag[32] (ABI §3). */
+export const COUNTER_BYTES: i32 = 40;
+
+/**
+ * Writes the sealing key for `policy` under root `keyId` (0: the current root) at `svn` (-1: the
+ * module's own; ≥ 0 only under `Signer`, at most its own) into `out` (capability `seal`):
+ * key[32] ‖ the root id used (u32 LE) ‖ the svn used (u32 LE; 0 under `Measurement`), 40 bytes.
+ * Returns `0`, or `-1` out of bounds (`out` shorter than 40 bytes), `-2` unknown policy, `-3`
+ * unavailable, `-4` unknown or revoked root, `-5` svn not allowed. Zero the key when done.
+ *
+ * @example
+ * ```ts
+ * const out = new Uint8Array(SEAL_KEY_AT_BYTES);
+ * if (sealKeyAt(SealPolicy.Signer, 0, -1, out) != 0) return Reply.err(ErrorCode.State, "no sealing key");
+ * const rootId = load<u32>(out.dataStart + 32);
+ * ```
+ */
+export function sealKeyAt(policy: SealPolicy, keyId: u32, svn: i32, out: Uint8Array): i32 {
+  if (out.byteLength < SEAL_KEY_AT_BYTES) return -1;
+  return _seal_key_at(<i32>policy, <i32>keyId, svn, out.dataStart);
+}
+
+/**
+ * Reads monotonic counter `id` of this module's `policy` binding into `out` (capability `counter`):
+ * value u64 LE ‖ tag[32], 40 bytes; a counter never advanced reads 0 and 32 zero bytes. Returns `0`,
+ * or `-1` out of bounds (`out` shorter than 40 bytes), `-2` unknown policy, `-3` unavailable.
+ *
+ * @example
+ * ```ts
+ * const out = new Uint8Array(COUNTER_BYTES);
+ * if (counterRead(SealPolicy.Signer, 7, out) != 0) return Reply.err(ErrorCode.State, "no counter");
+ * const value = load<u64>(out.dataStart);
+ * ```
+ */
+export function counterRead(policy: SealPolicy, id: u64, out: Uint8Array): i32 {
+  if (out.byteLength < COUNTER_BYTES) return -1;
+  return _counter_read(<i32>policy, <i64>id, out.dataStart);
+}
+
+/**
+ * Advances counter `id` from `expected` to `expected + 1` with the 32-byte `tag`, durably, if its
+ * value is `expected` (capability `counter`). Returns `0`, or `-1` out of bounds (`tag` shorter than
+ * 32 bytes), `-2` unknown policy, `-3` unavailable, `-4` conflict (the value was not `expected`),
+ * `-5` limit (too many counters, the value would overflow, or more than 64 advances in one call).
+ *
+ * @example
+ * ```ts
+ * const rc = counterAdvance(SealPolicy.Signer, 7, current, digest);
+ * if (rc == -4) return Reply.err(ErrorCode.Conflict, "counter moved");
+ * ```
+ */
+export function counterAdvance(policy: SealPolicy, id: u64, expected: u64, tag: Uint8Array): i32 {
+  if (tag.byteLength < 32) return -1;
+  return _counter_advance(<i32>policy, <i64>id, <i64>expected, tag.dataStart);
 }
 
 /**

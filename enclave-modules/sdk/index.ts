@@ -23,3 +23,4 @@ export { Reply, ErrorCode, errorCodeName } from "./reply";
 export { Enclave, Handler } from "./dispatch";
 export { DEFAULT_REQUEST_BYTES, DEFAULT_REPLY_BYTES, DEFAULT_DEPTH, DEFAULT_MEMORY_PAGES } from "./limits";
 export { randomBytes, fillRandom, nowMillis, log, LogLevel, sealKey, SealPolicy, report } from "./env";
+export { sealKeyAt, counterRead, counterAdvance, SEAL_KEY_AT_BYTES, COUNTER_BYTES } from "./env";

@@ -17,6 +17,16 @@ export const enum ErrorCode {
   Limit = 4,
   /** The enclave failed by its own fault. */
   Internal = 5,
+  /** A sealed blob did not open (changed byte, wrong module, revoked or unknown root, svn above own). */
+  UnsealFailed = 6,
+  /** Sealed state older than its counter: a stale copy was presented. */
+  Rollback = 7,
+  /** No such key or handle. */
+  NotFound = 8,
+  /** A concurrent or pending update. */
+  Conflict = 9,
+  /** A ciphertext did not authenticate. */
+  DecryptFailed = 10,
 }
 
 /** The wire string of `code`. */
@@ -32,6 +42,16 @@ export function errorCodeName(code: ErrorCode): string {
       return "state";
     case ErrorCode.Limit:
       return "limit";
+    case ErrorCode.UnsealFailed:
+      return "unseal_failed";
+    case ErrorCode.Rollback:
+      return "rollback";
+    case ErrorCode.NotFound:
+      return "not_found";
+    case ErrorCode.Conflict:
+      return "conflict";
+    case ErrorCode.DecryptFailed:
+      return "decrypt_failed";
   }
   return "internal";
 }
