@@ -63,6 +63,10 @@ export const ERROR_TABLE = {
   state: { class: E, fromEnclave: true, message: 'The operation is not valid in the current state: call the operations it requires first.' },
   limit: { class: E, fromEnclave: true, message: 'A limit inside the enclave was reached: make the request smaller or split it.' },
   internal: { class: E, fromEnclave: true, message: 'The enclave or the runtime failed internally: report it with the op and the module that caused it.' },
+  unseal_failed: { class: E, fromEnclave: true, message: 'Sealed data did not open (changed, from another module, or under a revoked or unknown sealing root): restore it from a good copy.' },
+  not_found: { class: E, fromEnclave: true, message: 'The enclave has no such key or handle: check the name, or open the key again.' },
+  conflict: { class: E, fromEnclave: true, message: 'A concurrent or pending update got there first: read the current state and retry.' },
+  decrypt_failed: { class: E, fromEnclave: true, message: 'The ciphertext did not authenticate (changed, or under another key or aad): check the data and the key.' },
 
   // The verdict on a module's bytes, contract and signer. Raised by core's reader, the runtime's load
   // checks and attest's measurement and trust decision alike; one class, AttestationError, so that
@@ -70,7 +74,8 @@ export const ERROR_TABLE = {
   invalid_module: { class: A, message: 'The module is not a valid enclave: rebuild it and check it against docs/ABI.md.' },
   invalid_contract: { class: A, message: 'The module has no valid enclave.contract section: rebuild it with a contract (docs/ABI.md §6).' },
   untrusted_module: { class: A, message: 'The module carries no valid signature from a trusted key: sign it with a trusted key or trust its signer.' },
-  rollback: { class: A, message: 'The module security version (svn) is below the minimum allowed for its signer: deploy a newer build.' },
+  // `rollback` is also an enclave's code (docs/ABI.md §4.2): sealed state older than its monotonic counter.
+  rollback: { class: A, fromEnclave: true, message: 'Something older than allowed was presented (a module svn below its signer\'s floor, or sealed state older than its counter): deploy a newer build, or restore the latest sealed state.' },
 
   // Added by the runtime: loading.
   unsupported_abi: { class: E, message: 'The module speaks an ABI version this runtime does not support: rebuild it with the SDK of this runtime (docs/ABI.md).' },

@@ -73,7 +73,7 @@ describe('the one table', () => {
   it('keeps every code of both tables from before, and declares each once', () => {
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
     for (const code of [...RUNTIME_CODES_BEFORE, ...ATTESTATION_CODES_BEFORE]) expect(isErrorCode(code), code).toBe(true);
-    expect(ERROR_CODES.length).toBe(new Set([...RUNTIME_CODES_BEFORE, ...ATTESTATION_CODES_BEFORE]).size + 7); // + usage, build_failed, and the supervisor's unauthorized, rate_limited, quota_exceeded, unavailable, invalid_access_policy
+    expect(ERROR_CODES.length).toBe(new Set([...RUNTIME_CODES_BEFORE, ...ATTESTATION_CODES_BEFORE]).size + 14); // + usage, build_failed, and the supervisor's unauthorized, rate_limited, quota_exceeded, unavailable, invalid_access_policy; issue 13's sealing_key_revoked, sealing_key_unknown, counter_limit, unseal_failed, not_found, conflict, decrypt_failed
     expect(ERROR_CODES).toContain('usage');
   });
 
@@ -105,7 +105,8 @@ describe('the one table', () => {
 
   it('flags the same codes the scattered tables did, and the CLI exit-2 codes as usage', () => {
     const flagged = (flag: 'fromEnclave' | 'discards' | 'retryable' | 'usage') => ERROR_CODES.filter((c) => errorFlags(c)[flag]).sort();
-    expect(flagged('fromEnclave')).toEqual(['bad_request', 'denied', 'internal', 'limit', 'state', 'unknown_op']);
+    // Issue 13 added the sealed-storage codes; `rollback` is both a module verdict and an enclave's code.
+    expect(flagged('fromEnclave')).toEqual(['bad_request', 'conflict', 'decrypt_failed', 'denied', 'internal', 'limit', 'not_found', 'rollback', 'state', 'unknown_op', 'unseal_failed']);
     expect(flagged('discards')).toEqual(['bad_reply', 'fuel_exhausted', 'stack_overflow', 'timeout', 'trap']);
     expect(flagged('retryable')).toEqual(['overloaded', 'rate_limited', 'unavailable']);
     // host/cli/handle-error.ts exited 2 for exactly these before (invalid_options, invalid_policy, invalid_nonce).
