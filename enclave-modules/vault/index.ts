@@ -10,7 +10,7 @@
 import { Enclave } from "enclave/sdk";
 import { opCreate, opOpen, opList, opDescribe, opRotate, opConfigure, opTrim, opDestroy, opExport } from "./key-ops";
 import { opCommit, opAbort, opLoad, opExportSealed, opImportSealed, opReseal } from "./persist";
-// import { registerCryptoOps } from "./crypto-ops";
+import { registerCryptoOps } from "./crypto-ops";
 export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 
 Enclave.op("create", opCreate);
@@ -28,4 +28,4 @@ Enclave.op("load", opLoad);
 Enclave.op("export_sealed", opExportSealed);
 Enclave.op("import_sealed", opImportSealed);
 Enclave.op("reseal", opReseal);
-// registerCryptoOps();
+registerCryptoOps();
