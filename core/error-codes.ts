@@ -136,6 +136,9 @@ export const ERROR_TABLE = {
   unavailable: { class: E, retryable: true, message: 'The enclave is not serving: it is starting, draining, stopped or failed, or its circuit breaker is open: retry later, or check the host events.' },
   invalid_access_policy: { class: E, usage: true, message: 'The access policy is not valid: check it against docs/access-policy.schema.json.' },
 
+  // The sealed-blob store (host/store/): a file on disk that is not a blob the store wrote.
+  store_corrupt: { class: E, message: 'A stored blob is damaged, truncated, or not one this store wrote (or a link or directory was planted in its place): restore it from a backup, or remove it by hand.' },
+
   // The CLI's own: a command line it cannot act on (host/cli).
   usage: { class: 'UsageError', usage: true, message: 'The command line is not valid: see `enclave help <command>`.' },
 } as const satisfies Record<string, ErrorSpec>;
