@@ -83,15 +83,18 @@ export { createReport, reportStatusFor, REPORT_STATUS } from './report.js';
 export type { ReportContext } from './report.js';
 
 // Platform
-export type { AttestationProvider, PlatformPublicJwk } from './provider.js';
+export type { AttestationProvider, PlatformPublicJwk, SealingKeyRequest, SealingKey, SealingRootInfo, CounterState } from './provider.js';
 export {
   SoftwareAttestationProvider,
   PLATFORM_DIR_ENV,
   PLATFORM_KEY_FILE,
+  MAX_SEALING_ROOTS,
+  MAX_SEALING_ROOT_ID,
   resolvePlatformDir,
 } from './software-provider.js';
 export type { SoftwareProviderOptions } from './software-provider.js';
-export { deriveSealingKey, SEALING_POLICIES } from './sealing.js';
+export { deriveSealingKey, sealingBinding, SEALING_POLICIES } from './sealing.js';
+export { counterNamespace, COUNTERS_DIR, MAX_COUNTERS_PER_NAMESPACE, MAX_COUNTER_VALUE } from './counters.js';
 export type { SealingPolicy, SealingOptions } from './sealing.js';
 
 // Verifier

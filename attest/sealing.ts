@@ -43,11 +43,36 @@ function lengthPrefixed(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * The bytes that name what a key or a counter table is bound to, without any svn:
+ * `"measurement" ‖ 0x00 ‖ measurement (32)`, or `"signer" ‖ 0x00 ‖ signer id (32) ‖ u64be(len) ‖ name`.
+ * The sealing key appends `u64be(svn)` under `signer`; the counter namespace (./counters.ts) does not,
+ * so an upgrade keeps its predecessor's counters.
+ * @throws {AttestationError} `sealing_unavailable` if the policy is `signer` and the identity has no accepted signer.
+ * @throws {RangeError} for a malformed measurement or signer id; {@link TypeError} for an unknown policy.
+ * @example
+ * const binding = sealingBinding(identity, 'signer');
+ */
+export function sealingBinding(identity: ModuleIdentity, policy: SealingPolicy): Uint8Array {
+  if (policy === 'measurement') {
+    const m = hexToBytesOrUndefined(identity.measurement);
+    if (!m || m.length !== 32) throw new RangeError('identity.measurement: expected 64 hex digits');
+    return concatBytes(utf8Encode('measurement\0'), m);
+  }
+  if (policy === 'signer') {
+    if (identity.signer === undefined) throw new AttestationError('sealing_unavailable');
+    const s = hexToBytesOrUndefined(identity.signer);
+    if (!s || s.length !== 32) throw new RangeError('identity.signer: expected 64 hex digits');
+    return concatBytes(utf8Encode('signer\0'), s, lengthPrefixed(utf8Encode(identity.name)));
+  }
+  throw new TypeError(`policy: expected 'measurement' or 'signer'`);
+}
+
+/**
  * Derives a 32-byte sealing key from a platform sealing secret.
  *
  * info = "measurement" ‖ 0x00 ‖ measurement (32 bytes), or
  * info = "signer" ‖ 0x00 ‖ signer id (32 bytes) ‖ u64be(len) ‖ name ‖ u64be(svn); salt = "enclave/sealing/v1".
- * @param secret - the platform's 32-byte sealing secret.
+ * @param secret - the platform's 32-byte sealing secret (one sealing root's, for the software platform).
  * @param identity - the enclave's identity; the `signer` policy needs `identity.signer` (from {@link checkTrust}).
  * @param policy - `'measurement'` or `'signer'`.
  * @throws {AttestationError} `sealing_unavailable` if the policy is `signer` and the identity has no
@@ -63,23 +88,14 @@ export function deriveSealingKey(
   options: SealingOptions = {},
 ): Uint8Array {
   abytes(secret, 'sealing secret', 32);
-  let info: Uint8Array;
-  if (policy === 'measurement') {
-    const m = hexToBytesOrUndefined(identity.measurement);
-    if (!m || m.length !== 32) throw new RangeError('identity.measurement: expected 64 hex digits');
-    info = concatBytes(utf8Encode('measurement\0'), m);
-  } else if (policy === 'signer') {
-    if (identity.signer === undefined) throw new AttestationError('sealing_unavailable');
-    const s = hexToBytesOrUndefined(identity.signer);
-    if (!s || s.length !== 32) throw new RangeError('identity.signer: expected 64 hex digits');
+  let info = sealingBinding(identity, policy);
+  if (policy === 'signer') {
     const svn = options.svn ?? identity.svn;
     if (!Number.isSafeInteger(svn) || svn < 0) throw new RangeError('svn: expected an integer ≥ 0');
     if (svn > identity.svn) {
       throw new AttestationError('sealing_unavailable', 'an enclave cannot derive the sealing key of a higher svn than its own');
     }
-    info = concatBytes(utf8Encode('signer\0'), s, lengthPrefixed(utf8Encode(identity.name)), u64be(svn));
-  } else {
-    throw new TypeError(`policy: expected 'measurement' or 'signer'`);
+    info = concatBytes(info, u64be(svn));
   }
   return hkdf(sha256, secret, SALT, info, 32);
 }
