@@ -280,6 +280,34 @@ export function verifyModule(bytes: Uint8Array, publicKeys: readonly PublicKeyIn
   return out;
 }
 
+/**
+ * @internal The signer ids of those `publicKeys` that signed the whole module, ordered by the
+ * position of each one's first valid signature in the module's own signature section: an order the
+ * module's bytes fix, whatever order the keys come in ({@link checkTrust} binds the first admitted one).
+ * @throws {AttestationError} `invalid_module`, `malformed_signature`, `invalid_key`.
+ * @example
+ * signersInModuleOrder(bytes, [keyB, keyA]); // [id of A, id of B] if A signed first
+ */
+export function signersInModuleOrder(bytes: Uint8Array, publicKeys: readonly PublicKeyInput[]): string[] {
+  const keys = publicKeys.map((k) => parsePublicKey(k));
+  const layout = parseLayout(bytes);
+  if (!layout.signature) return [];
+  const data = decodeSignatureData(bytes.subarray(layout.signature.payloadStart, layout.signature.end));
+  const hashes = contentHashes(layout);
+  const set = data.signedHashes.find((s) => sameHashes(s.hashes, hashes));
+  if (!set) return [];
+  const msg = signedMessage(hashes);
+  const found = new Map<string, number>();
+  for (const pk of keys) {
+    const signer = bytesToHex(sha256(pk));
+    if (found.has(signer)) continue;
+    const at = set.signatures.findIndex((s) => verifySig(s, msg, pk));
+    if (at >= 0) found.set(signer, at);
+  }
+  // Ties (one signature valid under two keys) cannot happen with Ed25519; the id breaks one anyway.
+  return [...found].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map(([signer]) => signer);
+}
+
 /** What a signature section declares, before any key is checked (for `enclave inspect`). */
 export interface DeclaredSignature {
   /** The key id stored with the signature, hex; empty string when none. Unauthenticated: a hint only. */

@@ -7,6 +7,7 @@
 import { AttestationError } from '../core/index.js';
 import { parsePublicKey, signerId, type PublicKeyInput } from './keys.js';
 import { moduleIdentity, type ModuleIdentity } from './measure.js';
+import { signersInModuleOrder } from './module-signature.js';
 
 /** One trusted signer and its rollback floor. */
 export interface TrustedSigner {
@@ -24,7 +25,10 @@ export interface TrustPolicy {
 /**
  * Checks that a module is signed by a trusted key at or above that key's svn floor.
  * The module is admitted if at least one trusted signer validly signed it and the contract's svn
- * is ≥ that signer's `minSvn`; the first such signer (in `trusted` order) becomes `signer`.
+ * is ≥ that signer's `minSvn`. Of those, the one whose signature comes first in the module's own
+ * signature section becomes `signer`: an order the module's bytes fix, never the order of `trusted`,
+ * so two hosts that list the same keys differently bind the same signer and derive the same
+ * signer-bound sealing keys and counters.
  * @returns the module's identity ({@link moduleIdentity}) with `signers` (every valid trusted
  *   signer) and `signer`.
  * @throws {TypeError} if `policy.trusted` is not an array; {@link RangeError} if a `minSvn` is not an integer ≥ 0.
@@ -47,7 +51,11 @@ export function checkTrust(bytes: Uint8Array, policy: TrustPolicy): ModuleIdenti
   if (identity.signers.length === 0) throw new AttestationError('untrusted_module');
   // Only the floor of a key that signed this module counts: a trusted key that did not sign it
   // says nothing about which svn may load (a lower floor there would be a rollback bypass).
-  const admitted = floors.find((f) => identity.svn >= f.minSvn && identity.signers.includes(f.signer));
-  if (!admitted) throw new AttestationError('rollback');
-  return Object.freeze({ ...identity, signer: admitted.signer });
+  const admitted = floors.filter((f) => identity.svn >= f.minSvn && identity.signers.includes(f.signer));
+  if (admitted.length === 0) throw new AttestationError('rollback');
+  let signer = admitted[0]!.signer;
+  // Several admitted signers: the module's order decides (its first valid signature among them), a
+  // second pass over the signatures of those keys only, paid only by a module with several trusted signers.
+  if (admitted.some((f) => f.signer !== signer)) signer = signersInModuleOrder(bytes, admitted.map((f) => f.publicKey))[0]!;
+  return Object.freeze({ ...identity, signer });
 }
