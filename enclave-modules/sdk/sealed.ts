@@ -192,7 +192,7 @@ function associatedData(blob: Uint8Array, aad: Uint8Array): Uint8Array {
  * @param counterId 0 (not versioned) or the counter that orders this blob's versions.
  * @returns `ok` with `bytes` = the blob; or `code`: `Limit` (plaintext above 16 MiB, or the counter
  *   is at its maximum), `State` (no sealing key or counter for this policy: for example `Signer` on
- *   an unsigned module), `Internal` (no randomness).
+ *   an unsigned module), `BadRequest` (a policy other than 0 and 1), `Internal` (no randomness).
  * @throws never: every failure is a `Sealed` with `ok == false`.
  * @example
  * ```ts
@@ -372,7 +372,8 @@ function isStale(h: Header): bool {
  *
  * @returns 0, or an `ErrorCode` value: `Conflict` (the counter moved: another blob was committed
  *   at this value, or the blob is more than one ahead), `UnsealFailed` (not a well-formed blob),
- *   `BadRequest` (not versioned), `Limit` (the platform's counter limit), `State` (counter unavailable).
+ *   `State` (not versioned, or the counter is unavailable), `Limit` (the platform's counter limit).
+ *   Never `BadRequest`: its value is 0, the success value.
  * @throws never.
  * @example
  * ```ts
@@ -383,7 +384,8 @@ function isStale(h: Header): bool {
 export function commitSealed(blob: Uint8Array): i32 {
   const h = parseHeader(blob, SEALED_MAX_PLAINTEXT);
   if (h === null) return <i32>ErrorCode.UnsealFailed;
-  if (!h.versioned) return <i32>ErrorCode.BadRequest;
+  // Not ErrorCode.BadRequest: it is 0, which means success here.
+  if (!h.versioned) return <i32>ErrorCode.State;
   const digest = sha256(blob);
   const rc = counterAdvance(h.policy, h.counterId, h.counter - 1, digest);
   if (rc == 0) return 0;
