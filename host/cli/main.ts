@@ -25,6 +25,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   attest: async () => (await import('./commands/attest.js')).attestCommand,
   verify: async () => (await import('./commands/verify.js')).verifyCommand,
   'platform-key': async () => (await import('./commands/attest.js')).platformKeyCommand,
+  keys: async () => (await import('./commands/keys.js')).keysCommand,
   types: async () => (await import('./commands/types.js')).typesCommand,
 };
 
