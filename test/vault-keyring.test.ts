@@ -4,10 +4,13 @@
  * in both isolation modes on a test platform (test/helpers/vault.ts). Persistence across instances
  * is test/vault-persist.test.ts.
  */
+import { createHmac, randomBytes } from 'node:crypto';
+import { Packr, Unpackr } from 'msgpackr';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EnclaveHandle } from '../host/index.js';
 import { codeOf } from './helpers/errors.js';
 import { MODES, type Mode } from './helpers/modes.js';
+import { compileModule } from './helpers/raw-abi.js';
 import { vaultModule, vaultRig, type KeyMeta, type Persist, type VaultRig } from './helpers/vault.js';
 
 interface Created {
@@ -238,4 +241,129 @@ describe('vault keyring bounds (in-process)', () => {
     expect(await codeOf(vault.call('describe', { handle: k0.handle }))).toBe('not_found');
     expect(await vault.call('create', { name: 'one-more', type: 'symmetric' })).toMatchObject({ key: { name: 'one-more' } });
   }, 60_000);
+});
+
+/**
+ * The runtime gives no view of an instance's linear memory, so this one runs the vault module on
+ * the plain WebAssembly API with stub imports (a platform in a Map) and a `random` that hands out
+ * known material: it then counts the copies of that material left in memory.
+ */
+describe('vault secrets in linear memory (raw instance)', () => {
+  interface Raw {
+    call(op: string, args: unknown): Record<string, unknown>;
+    copies(pattern: Uint8Array): number;
+    /** The next 32-byte `random` request (a key's material) gets these bytes. */
+    nextMaterial(m: Uint8Array): void;
+  }
+  const packr = new Packr({ useRecords: false });
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+  async function raw(counters: Map<bigint, { value: bigint; tag: Uint8Array }>): Promise<Raw> {
+    let memory!: WebAssembly.Memory;
+    let material: Uint8Array | undefined;
+    const u8 = () => new Uint8Array(memory.buffer);
+    const dv = () => new DataView(memory.buffer);
+    const enclave = {
+      abort: () => {
+        throw new Error('enclave aborted');
+      },
+      random(p: number, n: number) {
+        u8().set(n === 32 && material !== undefined ? material : randomBytes(n), p);
+        if (n === 32) material = undefined;
+        return 0;
+      },
+      now: () => 0n,
+      log: () => undefined,
+      seal_key: () => -3,
+      report: () => -3,
+      seal_key_at(policy: number, _keyId: number, _svn: number, out: number) {
+        u8().set(createHmac('sha256', 'test root').update(String(policy)).digest(), out);
+        dv().setUint32(out + 32, 1, true);
+        dv().setUint32(out + 36, 0, true);
+        return 0;
+      },
+      counter_read(_policy: number, id: bigint, out: number) {
+        const c = counters.get(BigInt.asUintN(64, id)) ?? { value: 0n, tag: new Uint8Array(32) };
+        dv().setBigUint64(out, c.value, true);
+        u8().set(c.tag, out + 8);
+        return 0;
+      },
+      counter_advance(_policy: number, id: bigint, expected: bigint, tag: number) {
+        const key = BigInt.asUintN(64, id);
+        const c = counters.get(key) ?? { value: 0n, tag: new Uint8Array(32) };
+        if (c.value !== BigInt.asUintN(64, expected)) return -4;
+        counters.set(key, { value: c.value + 1n, tag: u8().slice(tag, tag + 32) });
+        return 0;
+      },
+    };
+    const { instance } = await WebAssembly.instantiate(await compileModule('vault'), { enclave });
+    const ex = instance.exports as { memory: WebAssembly.Memory; enclave_alloc(n: number): number; enclave_call(p: number, n: number): number };
+    memory = ex.memory;
+    return {
+      call(op, args) {
+        const req = packr.pack({ op, args });
+        const p = ex.enclave_alloc(req.length);
+        u8().set(req, p);
+        const d = ex.enclave_call(p, req.length);
+        const reply = unpackr.unpack(u8().slice(dv().getUint32(d, true), dv().getUint32(d, true) + dv().getUint32(d + 4, true))) as { ok?: Record<string, unknown>; err?: { code: string } };
+        if (reply.err !== undefined) throw new Error(reply.err.code);
+        return reply.ok!;
+      },
+      copies(pattern) {
+        const mem = Buffer.from(memory.buffer);
+        let n = 0;
+        for (let i = mem.indexOf(pattern); i >= 0; i = mem.indexOf(pattern, i + 1)) n++;
+        return n;
+      },
+      nextMaterial(m) {
+        material = m;
+      },
+    };
+  }
+
+  it('material is zeroed when a rotation is aborted, a trim commits, and a destroy commits; one copy lives meanwhile', async () => {
+    const counters = new Map<bigint, { value: bigint; tag: Uint8Array }>();
+    const vault = await raw(counters);
+    const [m1, m2, m3] = [0xa1, 0xb2, 0xc3].map((b) => new Uint8Array(32).fill(b)) as [Uint8Array, Uint8Array, Uint8Array];
+    const mutate = (op: string, args: Record<string, unknown>) => {
+      const r = vault.call(op, args) as { persist: Persist };
+      vault.call('commit', { name: r.persist.name, version: r.persist.version });
+      return r;
+    };
+    vault.nextMaterial(m1);
+    const k = mutate('create', { name: 'k', type: 'ed25519', seal_policy: 'measurement', deletion_allowed: true }) as unknown as Created;
+    vault.call('sign', { handle: k.handle, message: new Uint8Array(3) });
+    expect(vault.copies(m1)).toBe(1);
+
+    vault.nextMaterial(m2);
+    const r = vault.call('rotate', { handle: k.handle }) as { persist: Persist };
+    expect(vault.copies(m2)).toBe(1);
+    vault.call('abort', { name: 'k', version: r.persist.version });
+    expect(vault.copies(m2)).toBe(0);
+
+    vault.nextMaterial(m3);
+    mutate('rotate', { handle: k.handle });
+    mutate('configure', { handle: k.handle, min_decryption_version: 2 });
+    const t = vault.call('trim', { handle: k.handle, min_available_version: 2 }) as { persist: Persist };
+    expect(vault.copies(m1)).toBe(1); // pending: the committed record still holds version 1
+    vault.call('commit', { name: 'k', version: t.persist.version });
+    expect(vault.copies(m1)).toBe(0);
+
+    // A second instance loads the record (its plaintext is wiped once parsed), then destroys the key.
+    const latest = vault.call('configure', { handle: k.handle, deletion_allowed: true }) as { persist: Persist };
+    vault.call('commit', { name: 'k', version: latest.persist.version });
+    const other = await raw(counters);
+    expect(other.call('load', { blobs: [latest.persist.blob], names: ['k'] })).toEqual([{ name: 'k', ok: true }]);
+    expect(other.copies(m3)).toBe(1);
+    // Meanwhile the first instance seals a destroy of its own, at the same counter value.
+    const late = vault.call('destroy', { handle: k.handle }) as { persist: Persist };
+    const h = (other.call('open', { name: 'k' }) as { handle: Uint8Array }).handle;
+    const d = other.call('destroy', { handle: h }) as { persist: Persist };
+    expect(other.copies(m3)).toBe(1); // pending
+    other.call('commit', { name: 'k', version: d.persist.version });
+    expect(other.copies(m3)).toBe(0);
+    // The first one's commit finds the counter moved: conflict, and its destroy is dropped.
+    expect(() => vault.call('commit', { name: 'k', version: late.persist.version })).toThrow('conflict');
+    expect(vault.call('describe', { handle: k.handle })).toMatchObject({ name: 'k', latest_version: 2 });
+  });
 });
