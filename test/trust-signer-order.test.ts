@@ -1,5 +1,5 @@
 /**
- * The deterministic signer (issue 13, VAULT §1.3; docs/ATTESTATION.md §2): `checkTrust` binds the
+ * The deterministic signer (issue 13; docs/ATTESTATION.md §3): `checkTrust` binds the
  * admitted signer whose signature comes first in the module's own signature section, never the
  * first in the host's trust list, so two hosts listing the same keys in another order bind the same
  * signer and derive the same signer-bound sealing keys and counters.
