@@ -39,12 +39,16 @@ export const DERIVE_SALT: Uint8Array = Uint8Array.wrap(String.UTF8.encode("encla
 /** The first bytes of every ciphertext's associated data, NUL included. */
 const AAD_PREFIX: Uint8Array = Uint8Array.wrap(String.UTF8.encode("enclave-vault/v1\0", false));
 
-/** Whether `b` (at least 3 bytes) starts with "EV1". */
+/** Whether `b` starts with "EV1" (false when shorter). @example `if (!isMagic(ct)) return Reply.badRequest("malformed ciphertext");` */
 export function isMagic(b: Uint8Array): bool {
   return b.length >= 3 && b[0] == MAGIC_0 && b[1] == MAGIC_1 && b[2] == MAGIC_2;
 }
 
-/** The u32 LE at `off` of `b`; the caller has checked that 4 bytes are there. */
+/**
+ * The u32 LE at `off` of `b`.
+ * @throws nothing, but reads out of bounds unless the caller checked that 4 bytes are there.
+ * @example `const v = readVersion(signature, 0); // after checking signature.length == SIGNATURE_BYTES`
+ */
 export function readVersion(b: Uint8Array, off: i32): u32 {
   return load<u32>(b.dataStart + <usize>off);
 }
@@ -53,6 +57,7 @@ export function readVersion(b: Uint8Array, off: i32): u32 {
  * The AEAD's associated data: "enclave-vault/v1\0" ‖ u32 len(name) ‖ name ‖ version u32 ‖ aad. The
  * name and the version are bound, so a ciphertext does not open under another key or with its
  * version field changed.
+ * @example `xchacha20poly1305Seal(kv.material, nonce, plaintext, aeadAad(nameBytes, kv.version, aad))`
  */
 export function aeadAad(name: Uint8Array, version: u32, aad: Uint8Array): Uint8Array {
   const p = AAD_PREFIX.length;

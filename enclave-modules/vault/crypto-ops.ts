@@ -1,7 +1,8 @@
-// The vault's cryptographic operations (docs: /tmp/team/VAULT.md §5.3): encrypt, decrypt, rewrap,
-// datakey, sign, verify, mac, verify_mac, derive, public_key. Every one takes a key handle
-// (keyring.ts resolves it) and never returns key material; encrypt, decrypt, rewrap, sign, verify,
-// mac and verify_mac also take a `batch` of up to 256 items, each answered on its own.
+// The vault's cryptographic operations (VAULT.md §5.3): encrypt, decrypt, rewrap, datakey, sign,
+// verify, mac, verify_mac, derive, public_key. Every one takes a key handle (keyring.ts resolves
+// it) and never returns a key's material (derive and datakey return keys made for the caller);
+// encrypt, decrypt, rewrap, sign, verify, mac and verify_mac also take a `batch` of up to 256
+// items, each answered on its own.
 //
 // Formats (all integers little-endian):
 //   ciphertext = "EV1" ‖ version u32 ‖ nonce[24] ‖ XChaCha20-Poly1305(key_v, nonce, plaintext, aad') ‖ tag[16]
@@ -10,8 +11,7 @@
 //     field edited, does not authenticate)
 //   signature  = version u32 ‖ Ed25519(seed_v, message)[64]
 //   mac        = version u32 ‖ HMAC-SHA-256(HKDF-SHA-256(key_v, salt "", info "enclave-vault/mac", 32), data)[32]
-//     (never the encryption key itself: the MAC key is a subkey, so a MAC tag never is a function of
-//     the AEAD key used directly)
+//     (a subkey: the key itself is never an HMAC key, so no tag is computed under the AEAD's key)
 //   derive     = HKDF-SHA-256(ikm, salt "enclave-vault/derive", info = context, length), ikm = key_v
 //     (symmetric) or X25519(key_v, peer) (x25519; an all-zero shared secret is refused)
 //
@@ -26,7 +26,7 @@ import {
 } from "enclave/sdk/crypto";
 import { KeyEntry, KeyType, KeyVersion, resolveHandle } from "./keyring";
 import {
-  CIPHERTEXT_HEADER, CIPHERTEXT_OVERHEAD, NONCE_BYTES, TAG_BYTES, SIGNATURE_BYTES, MAC_BYTES,
+  CIPHERTEXT_HEADER, CIPHERTEXT_OVERHEAD, NONCE_BYTES, SIGNATURE_BYTES, MAC_BYTES,
   MAX_PLAINTEXT, MAX_AAD, MAX_BATCH, DATA_KEY_BYTES, DERIVE_DEFAULT_BYTES, DERIVE_MAX_BYTES,
   MAGIC_0, MAGIC_1, MAGIC_2, isMagic, readVersion, aeadAad, MAC_INFO, DERIVE_SALT, EMPTY,
 } from "./crypto-format";
@@ -419,6 +419,7 @@ function verifyMacItem(ctx: CallContext, item: Value): Reply {
   if (!ctx.spend(COST_MAC_ITEM, COST_MAC_BYTE, data.length)) return overBudget();
   const expected = hmacSha256(ctx.macKey(kv), data);
   const ok = equalBytes(expected, mac.subarray(4));
+  wipe(expected); // a valid tag for the caller's data: never left behind
   return Reply.ok(Value.bool(ok));
 }
 
