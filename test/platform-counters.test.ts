@@ -186,6 +186,43 @@ console.log(p.advanceCounter(id, 'signer', 2n, 1n, new Uint8Array(32).fill(${byt
   });
 });
 
+describe('crash safety', () => {
+  it('an advancer killed (SIGKILL) at random points: the counter reads whole, never below an acknowledged value, and advances again', async () => {
+    const { dir, p } = setup();
+    const script = `import { SoftwareAttestationProvider } from ${JSON.stringify(DIST_ATTEST)};
+const p = new SoftwareAttestationProvider({ dir: ${JSON.stringify(dir)} });
+const id = ${JSON.stringify(identity)};
+process.stdout.write('go\\n');
+for (;;) { const { value } = p.readCounter(id, 'signer', 4n); if (p.advanceCounter(id, 'signer', 4n, value, new Uint8Array(32).fill(Number((value + 1n) % 256n)))) process.stdout.write(\`\${value + 1n}\\n\`); }`;
+    let acknowledged = 0n;
+    for (let round = 0; round < 12; round++) {
+      const lines = await new Promise<string>((res) => {
+        const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        let armed = false;
+        c.stdout.on('data', (b: Buffer) => {
+          out += b;
+          // once it has acknowledged a few advances, kill it a little later: somewhere inside one
+          if (!armed && out.split('\n').length > 2 + (round % 4)) {
+            armed = true;
+            setTimeout(() => c.kill('SIGKILL'), round % 5);
+          }
+        });
+        c.on('close', () => res(out));
+      });
+      const printed = lines.split('\n').filter((l) => /^\d+$/.test(l)).map(BigInt);
+      if (printed.length > 0) acknowledged = printed[printed.length - 1]!;
+      const state = p.readCounter(identity, 'signer', 4n); // whole, or this throws
+      expect(state.value >= acknowledged).toBe(true); // printed after the durable advance returned
+      expect(state.value <= acknowledged + 1n).toBe(true); // at most the one in flight
+      expect(state.tag).toEqual(tag(Number(state.value % 256n)));
+    }
+    expect(acknowledged > 0n).toBe(true);
+    const { value } = p.readCounter(identity, 'signer', 4n);
+    expect(p.advanceCounter(identity, 'signer', 4n, value, tag(1))).toBe(true); // a killed holder's lock does not block
+  });
+});
+
 describe('hostile counter files', () => {
   const prepare = () => {
     const s = setup();

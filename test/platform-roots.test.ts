@@ -208,13 +208,25 @@ console.log(ids.join(','));`;
     p.open();
     const script = `import { SoftwareAttestationProvider } from ${JSON.stringify(DIST_ATTEST)};
 const p = new SoftwareAttestationProvider({ dir: ${JSON.stringify(dir)} });
-process.stdout.write('go\\n'); for (;;) { const { id } = p.rotateSealingRoot(); p.revokeSealingRoot(id - 1); }`;
+for (;;) { const { id } = p.rotateSealingRoot(); p.revokeSealingRoot(id - 1); process.stdout.write(\`\${id}\\n\`); }`;
+    let acknowledged = 1;
     for (let round = 0; round < 12; round++) {
       await new Promise<void>((res) => {
         const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-        c.stdout.once('data', () => setTimeout(() => c.kill('SIGKILL'), 5 + ((round * 7) % 40)));
+        let out = '';
+        let armed = false;
+        c.stdout.on('data', (b: Buffer) => {
+          out += b;
+          acknowledged = Math.max(acknowledged, ...out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number));
+          // once it has rotated a couple of times, kill it a little later: somewhere inside a rewrite
+          if (!armed && out.split('\n').length > 1 + (round % 3)) {
+            armed = true;
+            setTimeout(() => c.kill('SIGKILL'), round % 4);
+          }
+        });
         c.on('close', () => res());
       });
+      expect(Math.max(...p.listSealingRoots().map((r) => r.id))).toBeGreaterThanOrEqual(acknowledged); // nothing acknowledged is lost
       const roots = p.listSealingRoots(); // parses whole, or throws
       expect(roots.filter((r) => r.current)).toHaveLength(1);
       expect(p.sealingKey(identity, 'signer').key).toHaveLength(32);
