@@ -217,6 +217,28 @@ describe('vault persistence details (in-process)', () => {
     expect(await third.call('describe', { handle: await handleOf(third, 'old') })).toMatchObject({ type: 'symmetric', latest_version: 1 });
   });
 
+  it('after a root rotation load says stale; a no-change configure moves the key forward before the old root is revoked', async () => {
+    const store: Store = new Map();
+    const first = await load(mode);
+    await mutate(first, store, 'create', { name: 'moved', type: 'ed25519' });
+    await mutate(first, store, 'create', { name: 'left', type: 'ed25519', seal_policy: 'measurement' });
+    const pub = bytes(await first.call('public_key', { handle: await handleOf(first, 'moved') }));
+    const oldRoot = 1; // a fresh platform's first root
+    expect(rig.provider.rotateSealingRoot().id).toBe(2);
+
+    const second = await load(mode);
+    expect(await loadStore(second, store)).toEqual([{ name: 'moved', ok: true, stale: true }, { name: 'left', ok: true, stale: true }]);
+    const moved = await handleOf(second, 'moved');
+    const r = await mutate<{ key: KeyMeta; persist: Persist }>(second, store, 'configure', { handle: moved });
+    expect(r.key).toMatchObject({ name: 'moved', latest_version: 1 });
+    expect(new DataView(r.persist.blob.buffer, r.persist.blob.byteOffset).getUint32(8, true)).toBe(2); // the new root's id
+
+    rig.provider.revokeSealingRoot(oldRoot);
+    const third = await load(mode);
+    expect(await loadStore(third, store)).toEqual([{ name: 'moved', ok: true }, { ok: false, code: 'unseal_failed' }]);
+    expect(bytes(await third.call('public_key', { handle: await handleOf(third, 'moved') }))).toEqual(pub);
+  });
+
   it('the signer policy (the default) needs a signed, trusted module', async () => {
     const vault = await rig.load(mode, unsigned, { trust: null });
     open.push(vault);
@@ -264,9 +286,9 @@ describe('vault persistence details (in-process)', () => {
     // (Under another name: 'k' has one counter for the signer's whole line, and the store holds v1's record.)
     const imp = await mutate<Created>(v2, new Map(), 'import_sealed', { blob: resealed, name: 'k2' });
     expect(bytes(await v2.call('export', { handle: imp.handle }))).toEqual(material);
-    // The key blobs of v1 load in v2 too (signer policy, svn 1 ≤ 2), in a fresh instance.
+    // The key blobs of v1 load in v2 too (signer policy, svn 1 ≤ 2), as stale (svn 1 < 2), in a fresh instance.
     const v2b = await load(mode, rig.sign(upgraded));
-    expect(await loadStore(v2b, store)).toEqual([{ name: 'k', ok: true }]);
+    expect(await loadStore(v2b, store)).toEqual([{ name: 'k', ok: true, stale: true }]);
 
     // v1 (svn 1) cannot open what was sealed at svn 2; another signer's module opens neither.
     const v1b = await load(mode);

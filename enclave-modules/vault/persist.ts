@@ -180,9 +180,10 @@ function loadFailure(code: ErrorCode): Value {
 }
 
 /**
- * `load {blobs: [bin], names: [str]}` → `[{name, ok: true} | {ok: false, code}]`, one per blob in
- * order: opens each key blob stored under `names[i]`. A pending blob (stored, never committed) is
- * committed first. Codes: `unseal_failed` (changed, another name, another module, a revoked root),
+ * `load {blobs: [bin], names: [str]}` → `[{name, ok: true, stale?: true} | {ok: false, code}]`, one
+ * per blob in order: opens each key blob stored under `names[i]`. A pending blob (stored, never
+ * committed) is committed first. `stale`: sealed under a root that is not the current one, or an svn
+ * below this module's: re-persist the key (`configure {handle}`) before that root is revoked. Codes: `unseal_failed` (changed, another name, another module, a revoked root),
  * `rollback` (older than its counter), `conflict` (the name is already loaded or known), `limit`,
  * `bad_request` (a name outside the pattern).
  * @example host: `await vault.call('load', {blobs, names})` at start.
@@ -236,7 +237,11 @@ function loadOne(blobV: Value, nameV: Value): Value {
   }
   t.committed = rec;
   t.committedVersion = u.counter;
-  return Value.map().set("name", Value.str(name)).set("ok", Value.bool(true));
+  const loaded = Value.map().set("name", Value.str(name)).set("ok", Value.bool(true));
+  // Sealed under an older root or svn: the host moves it forward with any mutation (`configure
+  // {handle}` with no change re-seals the record as it is), before it revokes that root.
+  if (u.stale) loaded.set("stale", Value.bool(true));
+  return loaded;
 }
 
 // ---- export_sealed, import_sealed, reseal ----
