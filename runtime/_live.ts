@@ -30,6 +30,8 @@ export interface Live {
   readonly done: Set<string>;
   /** False at the start of each call: a cached `report` token serves retries within one call only. */
   reportsValid: boolean;
+  /** Bumped at the start of each call: `counter_advance` bounds what one call asks of the platform. */
+  callSerial: number;
   /** The fuel counter (runtime/fuel.ts); undefined when unmetered. */
   readonly fuel: WebAssembly.Global | undefined;
   /** The module's mutable globals, for per-call snapshots; empty when unmetered. */
@@ -172,5 +174,6 @@ export function importContext(source: ImportContextSource): ImportContext {
       const live = source.live();
       if (live !== undefined) live.reportsValid = value;
     },
+    callSerial: () => source.live()?.callSerial ?? 0,
   };
 }

@@ -4,15 +4,18 @@
  * say so (`crossing: 'host-call'` in runtime/capabilities/); layout and states are in
  * `_worker-protocol.ts`.
  *
- * Worker side, {@link hostCallPlatform}: an {@link EnclavePlatform} whose `getSealingSecret` and
- * `getEvidence` post a message to the host thread and block in `Atomics.wait` for the answer; the
- * `seal_key` and `report` imports of the worker's Enclave call it exactly as they call a real
- * platform in-process, so they return the same values. Host side, {@link answerHostCall}: runs the
+ * Worker side, {@link hostCallPlatform}: an {@link EnclavePlatform} whose methods
+ * (`getSealingSecret`, `sealingKey`, `getEvidence`, `readCounter`, `advanceCounter`) post a message
+ * to the host thread and block in `Atomics.wait` for the answer; the `seal`, `counter` and `attest`
+ * imports of the worker's Enclave call it exactly as they call a real platform in-process, and
+ * check its answers the same way, so they return the same values. Host side, {@link answerHostCall}: runs the
  * capability's host-side answer against the real platform with the identity and report context
  * the host computed itself (never the worker's), and never throws, whatever the message holds.
  */
 import { HOST_CALLS } from './capabilities/index.js';
-import { isBadInput, platformError, type EnclavePlatform, type EvidenceOrder, type ReportContext } from './platform.js';
+import { advancedFromAnswer, counterFromAnswer } from './capabilities/counter.js';
+import { sealingKeyFromAnswer } from './capabilities/seal.js';
+import { platformCode, platformError, type EnclavePlatform, type EvidenceOrder, type ReportContext } from './platform.js';
 import {
   HC_FAILED,
   HC_LEN,
@@ -25,7 +28,8 @@ import {
   type HostCallMessage,
 } from './_worker-protocol.js';
 
-type Ask = { kind: 'seal'; policy: string } | { kind: 'evidence'; nonce: Uint8Array; reportData: Uint8Array | undefined };
+/** A host call's own fields: every message kind but its envelope. */
+type Ask = HostCallMessage extends infer M ? (M extends HostCallMessage ? Omit<M, 'type' | 'sab' | 'seq'> : never) : never;
 
 const ROOM = Object.freeze({ maxInput: HOSTCALL_MAX_INPUT, maxAnswer: HOSTCALL_DATA_BYTES });
 
@@ -77,7 +81,10 @@ export function hostCallPlatform(post: (message: HostCallMessage) => void, platf
     platform,
     // The host seals for the identity it knows, the same as this enclave's.
     getSealingSecret: (_identity, policy) => ask({ kind: 'seal', policy }),
+    sealingKey: (_identity, policy, choice) => sealingKeyFromAnswer(ask({ kind: 'seal_at', policy, keyId: choice?.keyId ?? 0, svn: choice?.svn })),
     getEvidence: (order: EvidenceOrder) => Buffer.from(ask({ kind: 'evidence', nonce: order.nonce, reportData: order.reportData })).toString('utf8'),
+    readCounter: (_identity, policy, id) => counterFromAnswer(ask({ kind: 'counter_read', policy, id })),
+    advanceCounter: (_identity, policy, id, expected, tag) => advancedFromAnswer(ask({ kind: 'counter_advance', policy, id, expected, tag })),
   };
 }
 
@@ -105,22 +112,17 @@ export function answerHostCall(message: unknown, provider: EnclavePlatform, cont
     let status = HC_OK;
     let answer: Uint8Array;
     try {
-      // The capability's own host-side answer (runtime/capabilities/seal.ts, attest.ts).
+      // The import's own host-side answer (runtime/capabilities/seal.ts, counter.ts, attest.ts).
       const kind = m.kind;
       const capability = typeof kind === 'string' ? HOST_CALLS.get(kind) : undefined;
       if (capability === undefined) return;
       answer = capability.answer(provider, context, m, ROOM);
     } catch (err) {
       status = HC_FAILED;
-      // Only what changes the import's return value crosses: bad input (report: -2), or nothing
-      // (any other failure: -3). isBadInput reads the error defensively (a hostile getter: no).
-      let code = '';
-      try {
-        if (isBadInput(err)) code = String((err as { code: unknown }).code);
-      } catch {
-        // A hostile getter: no code, which maps to the same value as any platform failure.
-      }
-      answer = Buffer.from(code, 'utf8');
+      // Only what changes the import's return value crosses: bad input (report: -2), an unusable
+      // root (seal_key_at: -4), a counter limit (counter_advance: -5), or nothing (any other
+      // failure: -3). platformCode reads the error defensively (a hostile getter: no code).
+      answer = Buffer.from(platformCode(err) ?? '', 'utf8');
     }
     if (performance.now() - started >= budgetMs) {
       answer.fill(0);

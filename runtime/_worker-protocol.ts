@@ -126,6 +126,26 @@ export type HostCallMessage =
       readonly type: 'hostcall';
       readonly sab: SharedArrayBuffer;
       readonly seq: number;
+      readonly kind: 'seal_at';
+      readonly policy: string;
+      readonly keyId: number;
+      readonly svn: number | undefined;
+    }
+  | { readonly type: 'hostcall'; readonly sab: SharedArrayBuffer; readonly seq: number; readonly kind: 'counter_read'; readonly policy: string; readonly id: bigint }
+  | {
+      readonly type: 'hostcall';
+      readonly sab: SharedArrayBuffer;
+      readonly seq: number;
+      readonly kind: 'counter_advance';
+      readonly policy: string;
+      readonly id: bigint;
+      readonly expected: bigint;
+      readonly tag: Uint8Array;
+    }
+  | {
+      readonly type: 'hostcall';
+      readonly sab: SharedArrayBuffer;
+      readonly seq: number;
       readonly kind: 'evidence';
       readonly nonce: Uint8Array;
       readonly reportData: Uint8Array | undefined;

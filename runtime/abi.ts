@@ -62,6 +62,51 @@ export const SEAL_STATUS = Object.freeze({
 /** Bytes of a sealing key written by `seal_key`. */
 export const SEAL_KEY_BYTES = 32;
 
+/** Return values of the `seal_key_at` import (docs/ABI.md §3). */
+export const SEAL_AT_STATUS = Object.freeze({
+  ok: 0,
+  /** The 40-byte output lies outside the enclave's memory. */
+  outOfBounds: -1,
+  /** The policy argument names no policy of {@link SEAL_POLICIES}. */
+  unknownPolicy: -2,
+  /** The platform could not give a key (no signer for `signer`, no `sealingKey`, a failure). */
+  unavailable: -3,
+  /** The platform has no root with that key id, or it was revoked. */
+  unknownKey: -4,
+  /** The svn argument is not allowed: below -1, above the module's own, or not -1 under `measurement`. */
+  svnNotAllowed: -5,
+} as const);
+
+/** Bytes `seal_key_at` writes: key[32] ‖ root key id u32 LE ‖ svn u32 LE. */
+export const SEAL_KEY_AT_BYTES = 40;
+
+/** The `svn` argument of `seal_key_at` that asks for the module's own svn. */
+export const OWN_SVN = -1;
+
+/** Return values of the `counter_read` and `counter_advance` imports (docs/ABI.md §3). */
+export const COUNTER_STATUS = Object.freeze({
+  ok: 0,
+  /** The 40-byte output (`counter_read`) or the 32-byte tag (`counter_advance`) lies outside memory. */
+  outOfBounds: -1,
+  /** The policy argument names no policy of {@link SEAL_POLICIES}. */
+  unknownPolicy: -2,
+  /** The platform could not serve the counter (no signer for `signer`, a failure). */
+  unavailable: -3,
+  /** `counter_advance`: the counter's value was not the expected one. */
+  conflict: -4,
+  /** `counter_advance`: too many counters, a value past 2^64-1, or more than {@link MAX_ADVANCES_PER_CALL} in one call. */
+  limit: -5,
+} as const);
+
+/** Bytes `counter_read` writes: value u64 LE ‖ tag[32]. */
+export const COUNTER_BYTES = 40;
+
+/** Bytes of a counter's tag. */
+export const COUNTER_TAG_BYTES = 32;
+
+/** Most `counter_advance` calls that reach the platform in one call into the enclave (each is an fsync). */
+export const MAX_ADVANCES_PER_CALL = 64;
+
 /**
  * What the `seal_key` import's `policy` argument means: index 0 binds the key to the measurement,
  * 1 to the signer (docs/ABI.md §3). Appending is compatible; reordering breaks every sealed blob.

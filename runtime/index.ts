@@ -1,5 +1,6 @@
 /** The runtime layer: bytes to a running, limited, isolated enclave (its files, job by job: docs/ARCHITECTURE.md, "Inside runtime/"). */
 export { SUPPORTED_ABI_VERSIONS, REPORT_STATUS, SEAL_STATUS, SEAL_POLICIES, REPORT_DATA_MIN_BYTES, REPORT_DATA_MAX_BYTES } from './abi.js';
+export { SEAL_AT_STATUS, COUNTER_STATUS, MAX_ADVANCES_PER_CALL } from './abi.js';
 export type { SealPolicy } from './abi.js';
 export { DEFAULT_POLICY } from './options.js';
 export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './options.js';
@@ -8,8 +9,9 @@ export { Enclave } from './instance.js';
 // Of the types that type `call` by a contract (handle.ts), a user names only these (`enclave types` writes them).
 export type { ArgValue, EnclaveHandle, ReplyValue } from './handle.js';
 export type { EnclavePlatform, SealingKeySource, EvidenceIssuer, EvidenceOrder, ReportContext, EnclaveKeyJwk } from './platform.js';
+export type { CounterSource, CounterReading, SealingKeyChoice, SealingKeyResult } from './platform.js';
 export { CAPABILITY_MODULES } from './capabilities/index.js';
-export type { CapabilityModule, Crossing, GrantOptions, ImportContext } from './capabilities/index.js';
+export type { CapabilityImport, CapabilityModule, Crossing, GrantOptions, ImportContext } from './capabilities/index.js';
 export { MAX_FUEL } from './fuel.js';
 export { STATE_POLICIES, DEFAULT_MAX_SESSIONS } from './state.js';
 export type { StatePolicy } from './state.js';

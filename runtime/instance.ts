@@ -338,6 +338,7 @@ export class Enclave implements EnclaveHandle {
     // A new call from here: enclave_alloc runs enclave code too, and must not be served the
     // previous call's cached `report` token (another tenant's, with per-call snapshots).
     live.reportsValid = false;
+    live.callSerial++;
     const ptr = live.alloc(len) >>> 0;
     if (ptr === 0) throw new EnclaveError('limit', 'The enclave could not allocate the request buffer.');
     let u8 = live.u8;
@@ -427,6 +428,7 @@ export class Enclave implements EnclaveHandle {
       view: new DataView(memory.buffer),
       done: new Set(),
       reportsValid: false,
+      callSerial: 0,
       fuel,
       globals,
     };

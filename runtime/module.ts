@@ -62,7 +62,7 @@ function invalid(message: string): never {
 function importSpec(name: string): { capability: string | undefined; type: FuncType } | undefined {
   if (name === ABORT_IMPORT.name) return { capability: undefined, type: ABORT_IMPORT.type };
   const capability = Object.prototype.hasOwnProperty.call(CAPABILITY_BY_IMPORT, name) ? CAPABILITY_BY_IMPORT[name] : undefined;
-  return capability === undefined ? undefined : { capability: capability.name, type: capability.type };
+  return capability === undefined ? undefined : { capability: capability.capability, type: capability.type };
 }
 
 /** Checks imports and exports against docs/ABI.md §2, §3. */

@@ -4,8 +4,10 @@
  * `SoftwareAttestationProvider` satisfies {@link EnclavePlatform} without the runtime importing
  * attest's provider, evidence, report or sealing files.
  *
- * The `seal_key` and `report` imports call these methods from inside a running WebAssembly call,
- * which cannot await: they need a synchronous answer. `getSealingSecret` must be synchronous.
+ * The `seal_key`, `seal_key_at`, `counter_read`, `counter_advance` and `report` imports call these
+ * methods from inside a running WebAssembly call, which cannot await: they need a synchronous
+ * answer. `getSealingSecret`, `sealingKey` and the counter methods must be synchronous (a Promise
+ * from them is answered "unavailable").
  * `getEvidence` may return a Promise: `attest()` on the handle awaits it, but the enclave's `report`
  * import then answers unavailable (-3), so a platform that can only answer asynchronously serves
  * `attest()` and not `report`. A backend that must do I/O for either does it when it is opened.
@@ -57,6 +59,53 @@ export interface SealingKeySource {
    * Synchronous: only the `seal_key` import asks, from inside a running WebAssembly call.
    */
   getSealingSecret(identity: ModuleIdentity, policy: SealPolicy): Uint8Array;
+  /**
+   * The sealing key under a chosen root and svn (the `seal_key_at` import). Throws an error with
+   * code `sealing_key_unknown` or `sealing_key_revoked` for a root it cannot use, anything else
+   * when it cannot give one. Optional: without it `seal_key_at` answers unavailable.
+   */
+  sealingKey?(identity: ModuleIdentity, policy: SealPolicy, choice?: SealingKeyChoice): SealingKeyResult;
+}
+
+/** Which sealing key `sealingKey` is asked for (the `seal_key_at` import's arguments, in the runtime's terms). */
+export interface SealingKeyChoice {
+  /** The sealing root's id; 0 or absent: the current root. */
+  keyId?: number;
+  /** `signer` policy only: an svn at most the module's own; absent: its own. */
+  svn?: number;
+}
+
+/** A sealing key and what it was derived under. */
+export interface SealingKeyResult {
+  /** 32 bytes; the runtime copies it into the enclave and zeroes this array. */
+  key: Uint8Array;
+  /** The id of the root used, 1..2^31-1. */
+  keyId: number;
+  /** The svn used; 0 under `measurement`. */
+  svn: number;
+}
+
+/** A monotonic counter's state: its value and the tag stored with it. */
+export interface CounterReading {
+  /** 0..2^64-1; 0 for a counter never advanced. */
+  value: bigint;
+  /** 32 bytes; all zero for a counter never advanced. */
+  tag: Uint8Array;
+}
+
+/**
+ * Source of the monotonic counters of the `counter` capability, per identity binding (the policy's
+ * measurement or signer). Synchronous, as the imports that ask run inside a WebAssembly call.
+ */
+export interface CounterSource {
+  /** Counter `id` (u64). Throws when the platform cannot serve it (`sealing_unavailable`: no signer). */
+  readCounter(identity: ModuleIdentity, policy: SealPolicy, id: bigint): CounterReading;
+  /**
+   * Moves counter `id` from `expected` to `expected + 1` with `tag` (32 bytes), durably before it
+   * returns: true; false when the value was not `expected`. Throws `counter_limit` past the
+   * platform's bounds, anything else when it cannot serve it.
+   */
+  advanceCounter(identity: ModuleIdentity, policy: SealPolicy, id: bigint, expected: bigint, tag: Uint8Array): boolean;
 }
 
 /** Issuer of the evidence `Enclave.attest` and the `report` import return. */
@@ -75,11 +124,35 @@ export interface EvidenceIssuer {
   getEvidence(order: EvidenceOrder): string | Promise<string>;
 }
 
-/** A platform that can serve both: what the `attestation` option takes. */
-export interface EnclavePlatform extends SealingKeySource, EvidenceIssuer {}
+/**
+ * A platform that can serve sealing and evidence, and maybe counters: what the `attestation` option
+ * takes. The `counter` capability is granted only with a platform that has both counter methods.
+ */
+export interface EnclavePlatform extends SealingKeySource, EvidenceIssuer, Partial<CounterSource> {}
 
 /** Error codes a platform throws for bad input to `getEvidence` (the `report` import returns badReportData). */
 const BAD_INPUT = new Set(['invalid_report_data', 'invalid_nonce']);
+
+/**
+ * The platform error codes an import turns into a return value of its own (bad input: `report`
+ * -2; an unusable root: `seal_key_at` -4; a counter limit: `counter_advance` -5). Only these cross
+ * from the host thread to a worker: any other failure is "unavailable" in both modes.
+ */
+const MEANINGFUL = new Set([...BAD_INPUT, 'sealing_key_unknown', 'sealing_key_revoked', 'counter_limit']);
+
+/**
+ * @internal The code of a platform error when an import answers it with a value of its own
+ * ({@link MEANINGFUL}), else undefined. Read defensively: a hostile getter means "none".
+ */
+export function platformCode(err: unknown): string | undefined {
+  try {
+    if (!(err instanceof EnclaveError)) return undefined;
+    const code: unknown = err.code;
+    return typeof code === 'string' && MEANINGFUL.has(code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * @internal Whether a platform error is about the input (the enclave's report data) rather than

@@ -38,11 +38,15 @@ describe('capability modules', () => {
       },
     }));
     expect(rows.length).toBeGreaterThan(0);
-    expect([...CAPABILITIES]).toEqual(rows.map((r) => r.name));
-    expect(CAPABILITY_MODULES.map((c) => ({ name: c.name, importName: c.importName, type: { params: [...c.type.params], results: [...c.type.results] } }))).toEqual(rows);
+    // A capability may have several imports (one row each, in its module's order).
+    expect([...CAPABILITIES]).toEqual([...new Set(rows.map((r) => r.name))]);
+    const declared = CAPABILITY_MODULES.flatMap((c) =>
+      c.imports.map((i) => ({ name: c.name, importName: i.name, type: { params: [...i.type.params], results: [...i.type.results] } })),
+    );
+    expect(declared).toEqual(rows);
   });
   it('each import name once, none of them abort', () => {
-    const imports = CAPABILITY_MODULES.map((c) => c.importName);
+    const imports = CAPABILITY_MODULES.flatMap((c) => c.imports.map((i) => i.name));
     expect(new Set(imports).size).toBe(imports.length);
     expect(imports).not.toContain('abort');
   });
@@ -52,13 +56,18 @@ describe('capability modules', () => {
   });
   it('each declares a positive fuel cost and how it crosses to a worker', () => {
     for (const c of CAPABILITY_MODULES) {
-      expect(c.fuel, c.name).toBeGreaterThan(0);
+      expect(c.imports.length, c.name).toBeGreaterThan(0);
       expect(['in-worker', 'host-call'], c.name).toContain(c.crossing);
-      // A host-call capability says how the host answers; one that runs in the worker has nothing to answer.
-      expect(c.hostCall !== undefined, c.name).toBe(c.crossing === 'host-call');
+      for (const i of c.imports) {
+        expect(i.fuel, i.name).toBeGreaterThan(0);
+        // A host-call capability says how the host answers each import; one that runs in the worker has nothing to answer.
+        expect(i.hostCall !== undefined, i.name).toBe(c.crossing === 'host-call');
+      }
     }
+    const kinds = CAPABILITY_MODULES.flatMap((c) => c.imports.flatMap((i) => (i.hostCall === undefined ? [] : [i.hostCall.kind])));
+    expect(new Set(kinds).size).toBe(kinds.length);
   });
-  it('seal and attest need a platform; the others are granted on their own', () => {
+  it('seal, counter and attest need a platform (counter one with counters); the others are granted on their own', () => {
     const needs = CAPABILITY_MODULES.filter((c) => {
       try {
         c.grant?.({});
@@ -67,8 +76,12 @@ describe('capability modules', () => {
         return (err as { code?: string }).code === 'invalid_options';
       }
     });
-    expect(needs.map((c) => c.name)).toEqual(['seal', 'attest']);
-    for (const c of needs) expect(() => c.grant!({ attestation: {} as never })).not.toThrow();
+    expect(needs.map((c) => c.name)).toEqual(['seal', 'counter', 'attest']);
+    const counters = { readCounter: () => undefined, advanceCounter: () => undefined } as never;
+    for (const c of needs) expect(() => c.grant!({ attestation: counters })).not.toThrow();
+    const counter = needs.find((c) => c.name === 'counter')!;
+    expect(() => counter.grant!({ attestation: {} as never })).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+    expect(() => counter.grant!({ attestation: { readCounter: () => undefined } as never })).toThrow(expect.objectContaining({ code: 'invalid_options' }));
   });
 });
 

@@ -27,7 +27,7 @@ import { compileEnclave, type Contract, type EnclavePlatform } from '../../runti
  */
 export const LOAD_CHECK_DEADLINE_MS = 60_000;
 
-/** The platform of the start check: no sealing key, no evidence (the imports answer "unavailable"). */
+/** The platform of the start check: no sealing key, no evidence, no counters (the imports answer "unavailable"). */
 const NO_PLATFORM: EnclavePlatform = Object.freeze({
   platform: 'enclave-build',
   getSealingSecret(): Uint8Array {
@@ -35,6 +35,13 @@ const NO_PLATFORM: EnclavePlatform = Object.freeze({
   },
   getEvidence(): string {
     throw new Error('No evidence while building.');
+  },
+  // Present so that a contract declaring `counter` is granted it (the grant rule asks for both).
+  readCounter(): never {
+    throw new Error('No counters while building.');
+  },
+  advanceCounter(): never {
+    throw new Error('No counters while building.');
   },
 });
 
@@ -101,6 +108,9 @@ const stubs = {
   now: () => 0n,
   log: () => undefined,
   seal_key: () => -3,
+  seal_key_at: () => -3,
+  counter_read: () => -3,
+  counter_advance: () => -3,
   report: () => -3,
 };
 const why = (err) => (err instanceof Aborted ? 'it aborted: ' + err.message : err instanceof Error ? err.message : 'no reply');

@@ -3,12 +3,14 @@
  * `index.ts`), and what the instance gives each import it builds.
  *
  * ```
- *  capabilities/<name>.ts ── name, import name and type ──► module.ts (validateShape)
- *                         ── grant rule ──────────────────► options.ts (settleEnclaveOptions)
- *                         ── fuel ────────────────────────► paid by the import before any work
- *                         ── implement(ctx) ──────────────► instance.ts (#instantiate), both modes
- *                         ── crossing ────────────────────► worker mode: runs in the worker, or a
- *                                                           host call answered by `answerHost`
+ *  capabilities/<name>.ts ── name ──────────────────────► contract.ts (the names a contract declares)
+ *                         ── grant rule ────────────────► options.ts (settleEnclaveOptions)
+ *                         ── crossing ──────────────────► worker mode: runs in the worker, or host calls
+ *                         ── imports[]: one per import (a capability may have several):
+ *                              name and type ───────────► module.ts (validateShape)
+ *                              fuel ────────────────────► paid by the import before any work
+ *                              implement(ctx) ──────────► instance.ts (#instantiate), both modes
+ *                              hostCall ────────────────► answered by `answerHostCall` (host-call crossing)
  * ```
  */
 import type { ModuleIdentity } from '../../attest/index.js';
@@ -58,6 +60,11 @@ export interface ImportContext {
   reportContext(): ReportContext;
   /** False at the start of each call into the enclave; an import may cache within one call. */
   sameCall: boolean;
+  /**
+   * A number that changes at the start of each call into the enclave (an import counts what one
+   * call asks of it: `counter_advance`'s per-call bound). Imports of one instance share it.
+   */
+  callSerial(): number;
 }
 
 /** How a capability's import crosses to a worker. */
@@ -74,22 +81,28 @@ export type Crossing =
 export interface CapabilityModule<Name extends string = string> {
   /** The name a contract declares and a host grants. */
   readonly name: Name;
-  /** The name of its import in the `enclave` module (docs/ABI.md §3). */
-  readonly importName: string;
+  /** Its imports in the `enclave` module (docs/ABI.md §3), at least one; granting the capability grants them all. */
+  readonly imports: readonly CapabilityImport[];
+  /**
+   * The grant rule beyond being declared and listed: throws `invalid_options` when the options
+   * cannot serve it (seal, counter and attest need a platform).
+   */
+  grant?(options: GrantOptions): void;
+  /** How its imports cross to a worker. */
+  readonly crossing: Crossing;
+}
+
+/** One import of a capability. */
+export interface CapabilityImport {
+  /** The name of the import in the `enclave` module (docs/ABI.md §3), unique across capabilities. */
+  readonly name: string;
   /** The import's WebAssembly type; any other type refuses the module. */
   readonly type: FuncType;
   /** Fuel the import charges per call, before any work (docs/LIMITS.md, "Fuel"). */
   readonly fuel: number;
-  /**
-   * The grant rule beyond being declared and listed: throws `invalid_options` when the options
-   * cannot serve it (seal and attest need a platform).
-   */
-  grant?(options: GrantOptions): void;
-  /** Its import for one instance; undefined when this instance cannot serve it. */
+  /** The import for one instance; undefined when this instance cannot serve it. */
   implement(ctx: ImportContext): ((...args: never[]) => unknown) | undefined;
-  /** How it crosses to a worker. */
-  readonly crossing: Crossing;
-  /** `crossing: 'host-call'`: how the host thread answers the worker's platform proxy. */
+  /** Its capability's `crossing` is `'host-call'`: how the host thread answers the worker's platform proxy. */
   readonly hostCall?: HostCallAnswer;
 }
 

@@ -13,22 +13,17 @@ import type { ModuleIdentity } from '../../attest/index.js';
 import { REPORT_DATA_MAX_BYTES, REPORT_DATA_MIN_BYTES, REPORT_STATUS } from '../abi.js';
 import { dropPending, isBadInput, platformError, type EnclaveKeyJwk, type EvidenceIssuer, type EvidenceOrder, type ReportContext } from '../platform.js';
 import { RUNTIME_VERSION } from '../version.js';
-import type { CapabilityModule } from './_capability.js';
+import type { CapabilityImport, CapabilityModule } from './_capability.js';
 
-/** The `attest` capability. */
-export const attest: CapabilityModule<'attest'> = Object.freeze<CapabilityModule<'attest'>>({
-  name: 'attest',
-  importName: 'report',
+/** The `report` import. */
+const report: CapabilityImport = Object.freeze<CapabilityImport>({
+  name: 'report',
   type: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
   fuel: 2_000_000,
-  crossing: 'host-call',
   hostCall: {
     kind: 'evidence',
     answer: (platform, context, message, room) =>
       answerEvidenceHostCall(platform, context, message.nonce, message.reportData, room.maxInput, room.maxAnswer),
-  },
-  grant(options) {
-    if (options.attestation === undefined) throw new EnclaveError('invalid_options', 'The "attest" capability needs an attestation provider: pass { attestation }.');
   },
   implement(ctx) {
     const platform = ctx.platform;
@@ -36,7 +31,7 @@ export const attest: CapabilityModule<'attest'> = Object.freeze<CapabilityModule
     // The token is kept until the call ends so a retry with a bigger buffer gets the same bytes.
     let last: { data: string; token: Uint8Array } | undefined;
     return (dataPtr: number, dataLen: number, outPtr: number, outCap: number): number => {
-      ctx.pay(attest.fuel);
+      ctx.pay(report.fuel);
       if (!ctx.inBounds(dataPtr, dataLen) || !ctx.inBounds(outPtr, outCap)) return REPORT_STATUS.outOfBounds;
       // Refused before copying: data_len may be the whole memory, and this runs in a loop.
       if (dataLen < REPORT_DATA_MIN_BYTES || dataLen > REPORT_DATA_MAX_BYTES) return REPORT_STATUS.badReportData;
@@ -53,6 +48,16 @@ export const attest: CapabilityModule<'attest'> = Object.freeze<CapabilityModule
       if (last.token.length <= outCap) ctx.memory().set(last.token, outPtr);
       return last.token.length;
     };
+  },
+});
+
+/** The `attest` capability. */
+export const attest: CapabilityModule<'attest'> = Object.freeze<CapabilityModule<'attest'>>({
+  name: 'attest',
+  imports: Object.freeze([report]),
+  crossing: 'host-call',
+  grant(options) {
+    if (options.attestation === undefined) throw new EnclaveError('invalid_options', 'The "attest" capability needs an attestation provider: pass { attestation }.');
   },
 });
 

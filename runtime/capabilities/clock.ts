@@ -1,17 +1,22 @@
 /** `now() -> i64` (docs/ABI.md §3): wall-clock time, milliseconds since the epoch. */
-import type { CapabilityModule } from './_capability.js';
+import type { CapabilityImport, CapabilityModule } from './_capability.js';
+
+/** The `now` import. */
+const now: CapabilityImport = Object.freeze<CapabilityImport>({
+  name: 'now',
+  type: { params: [], results: ['i64'] },
+  fuel: 1_000,
+  implement(ctx) {
+    return (): bigint => {
+      ctx.pay(now.fuel);
+      return BigInt(Date.now());
+    };
+  },
+});
 
 /** The `clock` capability. */
 export const clock: CapabilityModule<'clock'> = Object.freeze<CapabilityModule<'clock'>>({
   name: 'clock',
-  importName: 'now',
-  type: { params: [], results: ['i64'] },
-  fuel: 1_000,
+  imports: Object.freeze([now]),
   crossing: 'in-worker',
-  implement(ctx) {
-    return (): bigint => {
-      ctx.pay(clock.fuel);
-      return BigInt(Date.now());
-    };
-  },
 });

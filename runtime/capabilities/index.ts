@@ -3,17 +3,19 @@
  * this folder and one line in {@link CAPABILITY_MODULES}; the names a contract may declare
  * ({@link CAPABILITIES}) and the type {@link Capability} are read from that list.
  */
+import type { FuncType } from '../../core/index.js';
 import type { CapabilityModule, GrantOptions, HostCallAnswer, ImportContext } from './_capability.js';
 import { attest } from './attest.js';
 import { clock } from './clock.js';
+import { counter } from './counter.js';
 import { log } from './log.js';
 import { random } from './random.js';
 import { seal } from './seal.js';
 
-export type { CapabilityModule, Crossing, GrantOptions, HostCallAnswer, HostCallRoom, ImportContext } from './_capability.js';
+export type { CapabilityImport, CapabilityModule, Crossing, GrantOptions, HostCallAnswer, HostCallRoom, ImportContext } from './_capability.js';
 
 /** Every capability, in the order of docs/ABI.md §3 (the order of {@link CAPABILITIES}). */
-export const CAPABILITY_MODULES = Object.freeze([random, clock, log, seal, attest] as const);
+export const CAPABILITY_MODULES = Object.freeze([random, clock, log, seal, counter, attest] as const);
 
 /** A capability an enclave may declare and a host may grant: the name of one of {@link CAPABILITY_MODULES}. */
 export type Capability = (typeof CAPABILITY_MODULES)[number]['name'];
@@ -33,16 +35,16 @@ export const CAPABILITIES: NamesOf<typeof CAPABILITY_MODULES> =
 /** The names of a tuple of capability modules, as a tuple of literals. */
 type NamesOf<T extends readonly CapabilityModule[]> = { readonly [I in keyof T]: T[I] extends CapabilityModule<infer Name> ? Name : never };
 
-/** A capability's module by the name of its import. */
-export const CAPABILITY_BY_IMPORT: Readonly<Record<string, CapabilityModule<Capability>>> = Object.freeze(
-  Object.fromEntries(CAPABILITY_MODULES.map((c) => [c.importName, c])),
+/** An import's capability and WebAssembly type, by the name of the import. */
+export const CAPABILITY_BY_IMPORT: Readonly<Record<string, { readonly capability: Capability; readonly type: FuncType }>> = Object.freeze(
+  Object.fromEntries(CAPABILITY_MODULES.flatMap((c) => c.imports.map((i) => [i.name, Object.freeze({ capability: c.name, type: i.type })]))),
 );
 
 const BY_NAME: ReadonlyMap<string, CapabilityModule<Capability>> = new Map(CAPABILITY_MODULES.map((c) => [c.name, c]));
 
 /** @internal The host sides of the host-call capabilities, by message kind (runtime/_worker-hostcall.ts). */
 export const HOST_CALLS: ReadonlyMap<string, HostCallAnswer> = new Map(
-  CAPABILITY_MODULES.flatMap((c) => (c.hostCall === undefined ? [] : [[c.hostCall.kind, c.hostCall] as const])),
+  CAPABILITY_MODULES.flatMap((c) => c.imports.flatMap((i) => (i.hostCall === undefined ? [] : [[i.hostCall.kind, i.hostCall] as const]))),
 );
 
 /**
@@ -62,8 +64,10 @@ export function importsFor(granted: ReadonlySet<Capability>, ctx: ImportContext)
   const env: Record<string, (...args: never[]) => unknown> = {};
   for (const capability of CAPABILITY_MODULES) {
     if (!granted.has(capability.name)) continue;
-    const fn = capability.implement(ctx);
-    if (fn !== undefined) env[capability.importName] = fn;
+    for (const imp of capability.imports) {
+      const fn = imp.implement(ctx);
+      if (fn !== undefined) env[imp.name] = fn;
+    }
   }
   return env;
 }

@@ -4,24 +4,29 @@
  */
 import { getRandomValues } from 'node:crypto';
 import { importFuel } from '../fuel.js';
-import type { CapabilityModule } from './_capability.js';
+import type { CapabilityImport, CapabilityModule } from './_capability.js';
 
 /** Most bytes one call fills (the Web Crypto bound of `getRandomValues`). */
 const MAX_RANDOM = 65_536;
 
-/** The `random` capability. */
-export const random: CapabilityModule<'random'> = Object.freeze<CapabilityModule<'random'>>({
+/** The `random` import. */
+const randomImport: CapabilityImport = Object.freeze<CapabilityImport>({
   name: 'random',
-  importName: 'random',
   type: { params: ['i32', 'i32'], results: ['i32'] },
   fuel: 4_000,
-  crossing: 'in-worker',
   implement(ctx) {
     return (ptr: number, len: number): number => {
-      ctx.pay(importFuel(random.fuel, Math.min(len >>> 0, MAX_RANDOM)));
+      ctx.pay(importFuel(randomImport.fuel, Math.min(len >>> 0, MAX_RANDOM)));
       if (len >>> 0 > MAX_RANDOM || !ctx.inBounds(ptr, len)) return -1;
       getRandomValues(ctx.memory().subarray(ptr, ptr + len));
       return 0;
     };
   },
+});
+
+/** The `random` capability. */
+export const random: CapabilityModule<'random'> = Object.freeze<CapabilityModule<'random'>>({
+  name: 'random',
+  imports: Object.freeze([randomImport]),
+  crossing: 'in-worker',
 });

@@ -87,8 +87,8 @@ function settleFlags(op: string | undefined, jsonArgs: string | undefined, opts:
   if (opts.state === 'per-session' && opts.session === undefined && !opts.ndjson) {
     throw new UsageError('--state per-session needs --session <id> for the call.');
   }
-  if (opts.platformDir !== undefined && !(opts.grant ?? []).some((c) => c === 'seal' || c === 'attest')) {
-    throw new UsageError('--platform-dir is the platform of --grant seal or --grant attest; grant one of them, or leave it out.');
+  if (opts.platformDir !== undefined && !(opts.grant ?? []).some((c) => c === 'seal' || c === 'counter' || c === 'attest')) {
+    throw new UsageError('--platform-dir is the platform of --grant seal, counter or attest; grant one of them, or leave it out.');
   }
   return { policy, deadlineMs, minSvn };
 }
@@ -225,7 +225,7 @@ export const runCommand = new Command('run')
       const args = opts.ndjson ? undefined : await readArgs(jsonArgs, opts.inputFile);
       const grants = (opts.grant ?? []) as Capability[];
       const trust = opts.trust === undefined ? undefined : await readTrust(opts.trust, plan.minSvn);
-      const attestation = grants.some((c) => c === 'seal' || c === 'attest') ? await platform(opts.platformDir) : undefined;
+      const attestation = grants.some((c) => c === 'seal' || c === 'counter' || c === 'attest') ? await platform(opts.platformDir) : undefined;
       const bytes = await readModule(module);
       const mod: EnclaveModule = await compileEnclave(bytes, trust === undefined ? {} : { trust });
       const limits = mod.contract.limits;
