@@ -182,8 +182,11 @@ function readLock(path: string): { content: string; ageMs: number } | undefined 
   }
 }
 
-/** Removes the lock `path` if it still holds `content`, under the guard lock `path + '.guard'`. */
-function breakStale(path: string, content: string): void {
+/**
+ * Removes the lock `path` if it still holds `content`, under the guard lock `path + '.guard'`.
+ * @returns false if another breaker holds the guard (the caller waits a little and retries).
+ */
+function breakStale(path: string, content: string): boolean {
   const guard = `${path}.guard`;
   if (!createExclusive(guard, OWN_HOLDER)) {
     const g = readLock(guard);
@@ -194,7 +197,7 @@ function breakStale(path: string, content: string): void {
         // another process removed it
       }
     }
-    return; // the caller retries
+    return false;
   }
   try {
     // Nobody but a breaker (under this guard) removes a lock whose holder is gone, and nobody
@@ -203,6 +206,7 @@ function breakStale(path: string, content: string): void {
   } finally {
     unlinkSync(guard);
   }
+  return true;
 }
 
 /**
@@ -220,10 +224,8 @@ export function withFileLock<T>(lockPath: string, fn: () => T): T {
     const held = readLock(lockPath);
     if (held === undefined) continue; // released between our try and our look
     // An unreadable lock (planted, or a holder's half-written file: link makes that impossible for ours) breaks by age.
-    if (holderGone(held.content) || (!/^\d+ \S+\n$/.test(held.content) && held.ageMs > GUARD_STALE_MS)) {
-      breakStale(lockPath, held.content);
-      continue;
-    }
+    const stale = holderGone(held.content) || (!/^\d+ \S+\n$/.test(held.content) && held.ageMs > GUARD_STALE_MS);
+    if (stale && breakStale(lockPath, held.content)) continue;
     if (Date.now() > deadline) {
       const pid = /^(\d+)/.exec(held.content)?.[1] ?? 'unknown';
       throw platformUnavailable(`the lock ${basename(lockPath)} is held by process ${pid}; if no enclave process is running, remove ${lockPath}`);

@@ -244,6 +244,25 @@ for (;;) { const { id } = p.rotateSealingRoot(); p.revokeSealingRoot(id - 1); pr
     expect(existsSync(join(dir, 'platform-key.json.lock'))).toBe(false);
   });
 
+  it('a live holder of the lock is waited for, not broken', async () => {
+    const dir = platformDir();
+    const p = new SoftwareAttestationProvider({ dir }).open();
+    const released = join(dir, '..', 'released');
+    const script = `import { withFileLock } from ${JSON.stringify(resolve('dist/attest/_durable.js'))};
+import { writeFileSync } from 'node:fs';
+withFileLock(${JSON.stringify(join(dir, 'platform-key.json.lock'))}, () => {
+  process.stdout.write('held\\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  writeFileSync(${JSON.stringify(released)}, 'yes');
+});`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((res) => child.on('close', res));
+    await new Promise((res) => child.stdout.once('data', res));
+    expect(p.rotateSealingRoot()).toEqual({ id: 2 }); // blocks until the child lets go
+    expect(existsSync(released)).toBe(true);
+    await exited;
+  });
+
   it('a symlink planted as the lock is refused (insecure_key_file), and nothing is written through it', () => {
     const dir = platformDir();
     const p = new SoftwareAttestationProvider({ dir }).open();
