@@ -68,8 +68,13 @@ export function registerCryptoOps(): void {
 const REPLY_BYTES: i32 = isDefined(ENCLAVE_REPLY_BYTES) ? ENCLAVE_REPLY_BYTES : 65536;
 /** Room kept for the envelope and the batch array's header. */
 const REPLY_RESERVE: i64 = 64;
-/** What one batch item's map costs besides its value: fixmap, "ok"/"err", a bin/str header. */
-const ITEM_OVERHEAD: i64 = 16;
+/**
+ * What one batch item's map costs besides its value's bytes, reserved for every item up front: an
+ * `{err: code}` whole (fixmap, "err", the longest code: 20 bytes) or the frame of an `{ok: value}`
+ * (fixmap, "ok", a bin header of at most 5 bytes: 9). So error items always fit, and an ok item
+ * only adds its value's length.
+ */
+const ITEM_BYTES: i64 = 24;
 
 // ---- per-call context ----
 
@@ -85,8 +90,8 @@ class CallContext {
   macKeys: Map<u32, Uint8Array> = new Map<u32, Uint8Array>();
   /** Ed25519 public keys by version (public: not wiped). */
   publicKeys: Map<u32, Uint8Array> = new Map<u32, Uint8Array>();
-  /** Bytes the batch reply holds so far (an estimate from above). */
-  replyBytes: i64 = REPLY_RESERVE;
+  /** Bytes the batch reply may hold so far, from above: set by `runBatch`. */
+  replyBytes: i64 = 0;
   /** Fuel the call's items were estimated to spend so far (crypto-cost.ts). */
   work: i64 = 0;
 
@@ -173,6 +178,7 @@ function runBatch(ctx: CallContext, args: Value, op: ItemOp, itemFields: string[
   if (!batch.isArray()) return Reply.badRequest("batch must be an array");
   const n = batch.length;
   if (n < 1 || n > MAX_BATCH) return Reply.badRequest("batch must hold 1..256 items");
+  ctx.replyBytes = REPLY_RESERVE + <i64>n * ITEM_BYTES;
   const out = Value.array();
   for (let i = 0; i < n; i++) {
     const item = batch.at(i);
@@ -182,18 +188,20 @@ function runBatch(ctx: CallContext, args: Value, op: ItemOp, itemFields: string[
   return Reply.ok(out);
 }
 
-/** `{ok: value}` or `{err: code}`, counted against the reply budget. */
+/**
+ * `{ok: value}` or `{err: code}`; an ok value (a bin or a bool) that does not fit what is left of
+ * the reply limit becomes `{err: "limit"}`.
+ */
 function batchItem(ctx: CallContext, r: Reply): Value {
   let code = r.code;
   if (r.isOk) {
-    const size = ITEM_OVERHEAD + <i64>r.value.length;
+    const size = <i64>r.value.length; // its frame is in the item's reservation
     if (ctx.replyBytes + size <= <i64>REPLY_BYTES) {
       ctx.replyBytes += size;
       return Value.map().set("ok", r.value);
     }
     code = ErrorCode.Limit;
   }
-  ctx.replyBytes += ITEM_OVERHEAD;
   return Value.map().set("err", Value.str(errorCodeName(code)));
 }
 
