@@ -1,4 +1,4 @@
-// The vault's key management ops (VAULT.md §5.3, H5a's part): create, open, list, describe, rotate,
+// The vault's key management ops (index.ts lists them all): create, open, list, describe, rotate,
 // configure, trim, destroy, export. Every mutation persists the key's new record (persist.ts) and
 // replies with `persist`; the key is then pending until `commit` or `abort`, and a second mutation
 // of it meanwhile is `conflict`. A bad handle is always `not_found` (keyring.ts).
@@ -44,6 +44,7 @@ function mutable(handle: Value): Mutable {
  * `create {name, type, exportable?, deletion_allowed?, seal_policy?}` → `{handle, key, persist}`.
  * The material (32 bytes) comes from `random`. `conflict` when the name is taken or pending,
  * `limit` at 1024 keys, `bad_request` for a bad name, type or policy.
+ * @example host: `await vault.call('create', {name: 'billing', type: 'ed25519'})`
  */
 export function opCreate(args: Value): Reply {
   const name = args.get("name").asString();
@@ -76,7 +77,10 @@ export function opCreate(args: Value): Reply {
   return Reply.ok(Value.map().set("handle", Value.bin(handleOf(t))).set("key", metaOf(e)).set("persist", persisted.value));
 }
 
-/** `open {name}` → `{handle, key}`; `not_found` for an unknown or destroyed name. */
+/**
+ * `open {name}` → `{handle, key}`; `not_found` for an unknown or destroyed name.
+ * @example host: `const {handle} = await vault.call('open', {name: 'billing'})`
+ */
 export function opOpen(args: Value): Reply {
   const name = args.get("name").asString();
   const t = validKeyName(name) ? tracked(name) : null;
@@ -84,7 +88,10 @@ export function opOpen(args: Value): Reply {
   return Reply.ok(Value.map().set("handle", Value.bin(handleOf(t))).set("key", metaOf(t.current)));
 }
 
-/** `list {after?, limit?}` → the names of live keys, sorted, after `after`, at most `limit` (default and most 1024). */
+/**
+ * `list {after?, limit?}` → the names of live keys, sorted, after `after`, at most `limit` (default and most 1024).
+ * @example host: `await vault.call('list', {after: 'billing', limit: 100})`
+ */
 export function opList(args: Value): Reply {
   const after = args.get("after").asString();
   const limitV = args.get("limit");
@@ -99,14 +106,20 @@ export function opList(args: Value): Reply {
   return Reply.ok(out);
 }
 
-/** `describe {handle}` → meta (the latest record, pending or not). */
+/**
+ * `describe {handle}` → meta (the latest record, pending or not).
+ * @example host: `await vault.call('describe', {handle})`
+ */
 export function opDescribe(args: Value): Reply {
   const t = resolveTracked(args.get("handle"));
   if (t === null) return notFound();
   return Reply.ok(metaOf(t.current));
 }
 
-/** `rotate {handle}` → `{version, persist}`: a new latest version; `limit` at 64 live versions (trim first). */
+/**
+ * `rotate {handle}` → `{version, persist}`: a new latest version; `limit` at 64 live versions (trim first).
+ * @example host: `const {version, persist} = await vault.call('rotate', {handle})`
+ */
 export function opRotate(args: Value): Reply {
   const m = mutable(args.get("handle"));
   if (m.error !== null) return m.error!;
@@ -125,6 +138,7 @@ export function opRotate(args: Value): Reply {
 /**
  * `configure {handle, min_decryption_version?, deletion_allowed?}` → `{key, persist}`.
  * `min_decryption_version` must lie in min_available_version..latest_version (`bad_request`).
+ * @example host: `await vault.call('configure', {handle, min_decryption_version: 3})`
  */
 export function opConfigure(args: Value): Reply {
   const m = mutable(args.get("handle"));
@@ -153,6 +167,7 @@ export function opConfigure(args: Value): Reply {
  * `trim {handle, min_available_version}` → `{key, persist}`: versions below are dropped (their
  * material is zeroed when the trim commits). It must lie in the current min_available_version ..
  * min_decryption_version (which is ≤ latest): `bad_request` otherwise.
+ * @example host: `await vault.call('trim', {handle, min_available_version: 3})`
  */
 export function opTrim(args: Value): Reply {
   const m = mutable(args.get("handle"));
@@ -175,6 +190,7 @@ export function opTrim(args: Value): Reply {
  * `destroy {handle}` → `{persist}`: a tombstone record (no material); `denied` unless
  * deletion_allowed. The handle is `not_found` at once; the material is zeroed and the slot freed
  * when the destroy commits (an abort brings the key back, same handle).
+ * @example host: `const {persist} = await vault.call('destroy', {handle})`
  */
 export function opDestroy(args: Value): Reply {
   const m = mutable(args.get("handle"));
@@ -192,6 +208,7 @@ export function opDestroy(args: Value): Reply {
 /**
  * `export {handle, version?}` → the version's material (default: latest), only for a key created
  * exportable: `denied` otherwise; `not_found` for a trimmed or unknown version.
+ * @example host: `const material = await vault.call('export', {handle, version: 2})`
  */
 export function opExport(args: Value): Reply {
   const t = resolveTracked(args.get("handle"));

@@ -1,5 +1,5 @@
 // The vault's keyring: every key of this instance, in its linear memory, and the handles that name
-// them (docs: /tmp design VAULT.md §5.1; the persistence of a record is persist.ts).
+// them (index.ts lists the vault's ops; the persistence of a record is persist.ts).
 //
 // A key is tracked as up to two records: `current` (what management ops read and mutate: the last
 // mutation, possibly PENDING, not yet acknowledged as durable by the host) and `committed` (the state

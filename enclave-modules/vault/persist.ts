@@ -1,4 +1,4 @@
-// The vault's persistence protocol (two-phase, per key; VAULT.md §5.2) and its ops: commit, abort,
+// The vault's persistence protocol (two-phase, per key) and its ops: commit, abort,
 // load, export_sealed, import_sealed, reseal.
 //
 // Each key record is one VERSIONED sealed blob (enclave/sdk/sealed): counter id = the first 8 bytes
@@ -44,7 +44,10 @@ function exportAad(): Uint8Array {
 
 // ---- mutations (key-ops.ts and import_sealed) ----
 
-/** The result of {@link persistMutation}: the `persist` value, or an error reply. */
+/**
+ * The result of {@link persistMutation}: the `persist` value, or an error reply.
+ * @example `const p = persistMutation(t, next); if (p.error !== null) return p.error!;`
+ */
 export class Persisted {
   constructor(public value: Value, public error: Reply | null) {}
 }
