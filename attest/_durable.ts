@@ -30,7 +30,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { AttestationError, EnclaveError } from '../core/index.js';
 
-/** False on Windows, where modes, uids, O_NOFOLLOW and directory fsync do not apply. */
+/** False on Windows, where modes, uids, O_NOFOLLOW and directory fsync do not apply. @example if (POSIX) checkModes(); */
 export const POSIX = process.platform !== 'win32';
 
 /** How long {@link withFileLock} waits for a live holder before it gives up. */
@@ -40,7 +40,11 @@ const GUARD_STALE_MS = 5_000;
 /** Far above a lock file's `pid start\n`; bounds what a planted file makes us read. */
 const MAX_LOCK_BYTES = 256;
 
-/** `platform_unavailable` with what went wrong; never key material. */
+/**
+ * `platform_unavailable` with what went wrong; never key material.
+ * @example
+ * throw platformUnavailable('cannot list a counters folder', err);
+ */
 export function platformUnavailable(detail: string, cause?: unknown): AttestationError {
   return new AttestationError(
     'platform_unavailable',
@@ -58,6 +62,10 @@ function sleepSync(ms: number): void {
 /**
  * Fsyncs a directory, so a rename or a new entry in it survives a power cut. A no-op where
  * directories cannot be opened for fsync (Windows).
+ * @throws Node's error (EACCES, EIO) if the directory cannot be opened or synced.
+ * @example
+ * renameSync(tmp, path);
+ * fsyncDirectory(dirname(path));
  */
 export function fsyncDirectory(dir: string): void {
   if (!POSIX) return;
@@ -69,12 +77,21 @@ export function fsyncDirectory(dir: string): void {
   }
 }
 
-/** A temp file's name beside `path`: hidden, unique, never a name the platform reads. */
+/**
+ * A temp file's name beside `path`: hidden, unique, never a name the platform reads.
+ * @example
+ * tempPathFor('/p/platform-key.json'); // '/p/.platform-key.json.1234.a1b2c3d4e5f6.tmp'
+ */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to a new private file (O_EXCL, 0600, not through a symlink) and fsyncs it. */
+/**
+ * Writes `data` to a new private file (O_EXCL, 0600, not through a symlink) and fsyncs it.
+ * @throws Node's error: EEXIST if the path exists (a symlink included), ENOSPC, EACCES.
+ * @example
+ * writeNewFileDurably(tempPathFor(path), text);
+ */
 export function writeNewFileDurably(path: string, data: Uint8Array | string): void {
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (POSIX ? fsc.O_NOFOLLOW : 0), 0o600);
   try {
@@ -88,7 +105,10 @@ export function writeNewFileDurably(path: string, data: Uint8Array | string): vo
 
 /**
  * Replaces `path` with `data` atomically and durably: temp file, fsync, rename over, fsync the
- * directory. The new file is mode 0600. Node errors (ENOSPC, EACCES) propagate; the temp file is removed.
+ * directory. The new file is mode 0600.
+ * @throws Node's error (ENOSPC, EACCES, EROFS); the temp file is removed, the old file untouched.
+ * @example
+ * writeFileAtomic(join(dir, 'platform-key.json'), `${JSON.stringify(file)}\n`);
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   const tmp = tempPathFor(path);
@@ -265,7 +285,13 @@ export function checkPrivateDirectory(dir: string, options: { noSymlink?: boolea
   }
 }
 
-/** Runs `fn`, turning a Node I/O error (ENOSPC, EACCES, EROFS) into `platform_unavailable`; our own errors pass. */
+/**
+ * Runs `fn`, turning a Node I/O error (ENOSPC, EACCES, EROFS) into `platform_unavailable`; our own
+ * errors (`EnclaveError`, `TypeError`, `RangeError`) pass unchanged.
+ * @throws {AttestationError} `platform_unavailable` for an I/O error; whatever else `fn` throws.
+ * @example
+ * ioErrors('cannot write a counter', () => writeFileAtomic(path, bytes));
+ */
 export function ioErrors<T>(what: string, fn: () => T): T {
   try {
     return fn();
