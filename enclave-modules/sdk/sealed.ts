@@ -52,7 +52,7 @@ const OFF_COUNTER_ID: usize = 16;
 const OFF_COUNTER: usize = 24;
 const OFF_NONCE: usize = 32;
 const OFF_LENGTH: usize = 56;
-/** Root key ids are 1..2^31-1 (VAULT.md §1.1); the import takes them as i32. */
+/** Root key ids are 1..2^31-1 (docs/SEALING.md §5); the import takes them as i32. */
 const MAX_KEY_ID: u32 = 0x7fffffff;
 
 /**

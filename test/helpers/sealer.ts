@@ -299,7 +299,7 @@ export interface SealerRig {
    * Loads `bytes` in process with capabilities random, seal and counter on this platform, trusting
    * the rig's signer (`trust: null`: no trust check, so no signer: the signer policy is unavailable).
    */
-  load(bytes: Uint8Array, options?: { trust?: TrustPolicy | null; provider?: SoftwareAttestationProvider }): Promise<EnclaveHandle>;
+  load(bytes: Uint8Array, options?: { trust?: TrustPolicy | null; provider?: SoftwareAttestationProvider; isolation?: 'in-process' | 'worker' }): Promise<EnclaveHandle>;
 }
 
 /**
@@ -320,6 +320,7 @@ export async function sealerRig(): Promise<SealerRig> {
     sign: (module, key = signer) => signModule(module, key),
     load: (bytes, options = {}) =>
       loadEnclave(bytes, {
+        isolation: options.isolation ?? 'in-process',
         capabilities: ['random', 'seal', 'counter'],
         attestation: options.provider ?? provider,
         policy: { fuel: 2_000_000_000 },
