@@ -81,6 +81,21 @@ export type {
   RateLimit,
   CallQuota,
 } from './supervisor/index.js';
+export { Vault, VaultKey, VAULT_LIMITS, VAULT_STORE_PREFIX, VAULT_KEY_TYPES, VAULT_FUEL } from './vault/index.js';
+export type {
+  VaultOpenOptions,
+  VaultCreateOptions,
+  VaultStore,
+  RefusedRecord,
+  DataKey,
+  DerivedKey,
+  VaultKeyType,
+  VaultSealPolicy,
+  VaultKeyMetadata,
+  VaultBatchItem,
+} from './vault/index.js';
+export { FileStore, FILE_STORE_DEFAULTS, STORE_LIMITS } from './store/index.js';
+export type { SealedStore, StoredBlob, PutOptions, ListOptions, FileStoreOptions } from './store/index.js';
 export type {
   CallOptions,
   CallStats,

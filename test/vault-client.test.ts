@@ -1,0 +1,381 @@
+/**
+ * host/vault/: the vault client against the real vault enclave (enclave-modules/vault) and the real
+ * software platform (sealing roots, monotonic counters) in a temporary directory, with an
+ * in-memory store that can fail, stall or be tampered with: restart survival, a failed put that
+ * aborts (the key's previous state stays usable), compare-and-set conflicts, refused records by
+ * name and code, concurrent changes of one key serialised, a failed commit, hostile stores.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { EnclaveError } from '../core/index.js';
+import { generateKeyPair, signModule, SoftwareAttestationProvider } from '../attest/index.js';
+import { Vault, VAULT_LIMITS, type VaultOpenOptions, type VaultStore } from '../host/index.js';
+import { codeOf } from './helpers/errors.js';
+
+const root = mkdtempSync(join(tmpdir(), 'enclave-vault-client-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+// The vault module signed by a test release key, loaded with that key trusted: records are sealed
+// to the signer (the default policy), as a deployment does it (docs/examples/vault.mjs).
+const MODULE = 'enclave-modules/vault/build/vault.wasm';
+const releaseKey = generateKeyPair();
+const signed = signModule(new Uint8Array(readFileSync(MODULE)), releaseKey);
+const trust = { trusted: [{ publicKey: releaseKey.publicKey }] };
+
+const text = (s: string) => new TextEncoder().encode(s);
+/** The key version a vault ciphertext names: "EV1" ‖ version u32 LE ‖ … (VAULT.md §5.3). */
+const versionOf = (ciphertext: Uint8Array) => new DataView(ciphertext.buffer, ciphertext.byteOffset).getUint32(3, true);
+
+interface Entry {
+  version: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * A SealedStore in memory (the contract of host/store: compare-and-set put, sorted paged list),
+ * with hooks to make a put fail or wait, and direct access to tamper with what it holds.
+ */
+class MemoryStore implements VaultStore {
+  readonly entries = new Map<string, Entry>();
+  readonly puts: { name: string; expectedVersion: number }[] = [];
+  /** Thrown by the next put (then cleared). */
+  failNextPut: unknown;
+  /** Awaited by every put before it writes. */
+  gate: Promise<void> | undefined;
+  /** Overrides list (a hostile store). */
+  listOverride: ((options?: { prefix?: string; after?: string; limit?: number }) => Promise<string[]>) | undefined;
+
+  async get(name: string) {
+    const e = this.entries.get(name);
+    return e === undefined ? undefined : { name, version: e.version, bytes: e.bytes.slice() };
+  }
+
+  async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
+    this.puts.push({ name, expectedVersion: options.expectedVersion });
+    await this.gate;
+    if (this.failNextPut !== undefined) {
+      const err = this.failNextPut;
+      this.failNextPut = undefined;
+      throw err;
+    }
+    const current = this.entries.get(name)?.version ?? 0;
+    if (current !== options.expectedVersion) throw new EnclaveError('conflict', `expected version ${options.expectedVersion}, found ${current}`);
+    const entry = { version: current + 1, bytes: bytes.slice() };
+    this.entries.set(name, entry);
+    return { name, version: entry.version, bytes };
+  }
+
+  async list(options: { prefix?: string; after?: string; limit?: number } = {}) {
+    if (this.listOverride !== undefined) return this.listOverride(options);
+    const names = [...this.entries.keys()].filter((n) => n.startsWith(options.prefix ?? '') && (options.after === undefined || n > options.after)).sort();
+    return names.slice(0, options.limit ?? 1000);
+  }
+
+  /** Writes behind the vault's back, as another writer or a hostile storage would (bumps the version). */
+  replace(name: string, bytes: Uint8Array): void {
+    const current = this.entries.get(name)?.version ?? 0;
+    this.entries.set(name, { version: current + 1, bytes: bytes.slice() });
+  }
+}
+
+let platformDir: string;
+let platform: SoftwareAttestationProvider;
+let store: MemoryStore;
+const open: Vault[] = [];
+
+async function openVault(extra: Partial<VaultOpenOptions> = {}): Promise<Vault> {
+  const vault = await Vault.open({ store, attestation: platform, module: signed, trust, ...extra });
+  open.push(vault);
+  return vault;
+}
+
+beforeEach(async () => {
+  await Promise.all(open.splice(0).map((v) => v.close()));
+  platformDir = mkdtempSync(join(root, 'platform-'));
+  platform = new SoftwareAttestationProvider({ dir: platformDir }).open();
+  store = new MemoryStore();
+});
+afterAll(async () => {
+  await Promise.all(open.splice(0).map((v) => v.close()));
+});
+
+describe('restart', () => {
+  it('a new Vault on the same store and platform has every key, its versions and its policy', async () => {
+    const first = await openVault();
+    const sym = await first.create('payments', { type: 'symmetric' });
+    const signer = await first.create('release', { type: 'ed25519', sealPolicy: 'measurement' });
+    const c1 = await sym.encrypt(text('card 4111'), text('order:1'));
+    await sym.rotate();
+    const c2 = await sym.encrypt(text('card 4242'));
+    const signature = await signer.sign(text('v1.0.0'));
+    const publicKey = await signer.publicKey();
+    await sym.configure({ minDecryptionVersion: 1, deletionAllowed: true });
+    await first.close();
+
+    const second = await openVault();
+    expect(second.refused).toEqual([]);
+    expect(await second.list()).toEqual(['payments', 'release']);
+    const sym2 = await second.key('payments');
+    expect(await sym2.describe()).toMatchObject({ name: 'payments', type: 'symmetric', latestVersion: 2, deletionAllowed: true, sealPolicy: 'signer' });
+    expect(new TextDecoder().decode(await sym2.decrypt(c1, text('order:1')))).toBe('card 4111');
+    expect(new TextDecoder().decode(await sym2.decrypt(c2))).toBe('card 4242');
+    expect(await codeOf(sym2.decrypt(c1, text('order:2')))).toBe('decrypt_failed');
+    const signer2 = await second.key('release');
+    expect(await signer2.publicKey()).toEqual(publicKey);
+    expect(await signer2.verify(text('v1.0.0'), signature)).toBe(true);
+    expect(await signer2.verify(text('v1.0.1'), signature)).toBe(false);
+  });
+
+  it('survives a restart in worker isolation too', async () => {
+    const first = await openVault({ isolation: 'worker' });
+    const key = await first.create('w', { type: 'symmetric' });
+    const tag = await key.mac(text('data'));
+    await first.close();
+    const second = await openVault({ isolation: 'worker' });
+    expect(await (await second.key('w')).verifyMac(text('data'), tag)).toBe(true);
+  });
+
+  it('a platform without the counters (another directory) opens nothing, and says so per record', async () => {
+    const first = await openVault();
+    await first.create('a', { type: 'symmetric' });
+    await first.close();
+    platform = new SoftwareAttestationProvider({ dir: mkdtempSync(join(root, 'other-platform-')) }).open();
+    const second = await openVault();
+    expect(second.refused).toEqual([{ name: 'vault/a', code: 'unseal_failed' }]);
+    expect(await codeOf(second.key('a'))).toBe('not_found');
+  });
+});
+
+describe('every change is stored before it is acknowledged', () => {
+  it('a put that fails aborts the change: the caller gets the store error, the key keeps its previous state', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    const before = await key.encrypt(text('before'));
+    store.failNextPut = new EnclaveError('unavailable', 'disk on fire');
+    const err = await key.rotate().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnclaveError);
+    expect((err as EnclaveError).code).toBe('unavailable');
+    expect(await key.describe()).toMatchObject({ latestVersion: 1 });
+    expect(versionOf(await key.encrypt(text('after')))).toBe(1);
+    expect(new TextDecoder().decode(await key.decrypt(before))).toBe('before');
+    // Nothing is pending: the next change goes through, and a restart sees exactly it.
+    expect(await key.rotate()).toBe(2);
+    await vault.close();
+    const again = await openVault();
+    expect(await (await again.key('k')).describe()).toMatchObject({ latestVersion: 2 });
+  });
+
+  it('a create whose put fails leaves no key; the name can be created again', async () => {
+    const vault = await openVault();
+    store.failNextPut = new Error('a store bug: not an EnclaveError');
+    const err = await vault.create('gone', { type: 'ed25519' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnclaveError);
+    expect((err as EnclaveError).code).toBe('unavailable');
+    expect(await codeOf(vault.key('gone'))).toBe('not_found');
+    expect(await vault.list()).toEqual([]);
+    const key = await vault.create('gone', { type: 'ed25519' });
+    expect((await key.sign(text('m'))).length).toBe(68);
+  });
+
+  it('a compare-and-set conflict (another writer) aborts the change with `conflict`', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    const stored = store.entries.get('vault/k')!;
+    store.replace('vault/k', stored.bytes); // same bytes, newer store version: the vault's expected version is stale
+    expect(await codeOf(key.rotate())).toBe('conflict');
+    expect(await key.describe()).toMatchObject({ latestVersion: 1 });
+    expect(store.entries.get('vault/k')!.version).toBe(2);
+    // A create over a record the store already holds under that name is a conflict too.
+    store.replace('vault/taken', new Uint8Array([1, 2, 3]));
+    expect(await codeOf(vault.create('taken', { type: 'symmetric' }))).toBe('conflict');
+    expect(await codeOf(vault.key('taken'))).toBe('not_found');
+  });
+
+  it('a commit that fails after the put: the error says so, and the stored change takes effect at the reload', async () => {
+    let failAdvance = false;
+    const flaky = new Proxy(platform, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'advanceCounter' && typeof value === 'function') {
+          return (...args: unknown[]) => {
+            if (failAdvance) throw new EnclaveError('unavailable', 'counter store down');
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const vault = await openVault({ attestation: flaky });
+    const key = await vault.create('k', { type: 'symmetric' });
+    failAdvance = true;
+    const err = await key.rotate().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnclaveError);
+    expect((err as EnclaveError).message).toMatch(/stored but its commit failed/);
+    failAdvance = false;
+    // The next call reloads the store: the pending record is committed and the key is at version 2.
+    expect(await key.describe()).toMatchObject({ latestVersion: 2 });
+    expect(await key.rotate()).toBe(3);
+    await vault.close();
+    expect(await (await (await openVault()).key('k')).describe()).toMatchObject({ latestVersion: 3 });
+  });
+});
+
+describe('refused records are reported by name and code', () => {
+  it('changed bytes, a record moved to another name, a stale copy, a name that is no key name, an oversized record', async () => {
+    const vault = await openVault();
+    await vault.create('good', { type: 'symmetric' });
+    const tampered = await vault.create('tampered', { type: 'symmetric' });
+    const stale = await vault.create('stale', { type: 'symmetric' });
+    await vault.create('moved', { type: 'symmetric' });
+    const old = store.entries.get('vault/stale')!.bytes;
+    await stale.rotate();
+    void tampered;
+    await vault.close();
+
+    const bytes = store.entries.get('vault/tampered')!.bytes.slice();
+    bytes[bytes.length - 20]! ^= 1;
+    store.replace('vault/tampered', bytes);
+    store.replace('vault/stale', old); // the copy before the rotation: its counter is behind
+    store.replace('vault/elsewhere', store.entries.get('vault/moved')!.bytes);
+    store.replace('vault/NOT A KEY', store.entries.get('vault/good')!.bytes);
+    store.replace('vault/huge', new Uint8Array(VAULT_LIMITS.recordBytes + 1));
+
+    const again = await openVault();
+    expect([...again.refused].sort((a, b) => (a.name < b.name ? -1 : 1))).toEqual([
+      { name: 'vault/NOT A KEY', code: 'unseal_failed' },
+      { name: 'vault/elsewhere', code: 'unseal_failed' },
+      { name: 'vault/huge', code: 'too_large' },
+      { name: 'vault/stale', code: 'rollback' },
+      { name: 'vault/tampered', code: 'unseal_failed' },
+    ]);
+    expect(await again.list()).toEqual(['good', 'moved']);
+    // A refused record is left as it was.
+    expect(store.entries.get('vault/tampered')!.bytes).toEqual(bytes);
+  });
+
+  it('loads more records than one load batch holds', async () => {
+    const vault = await openVault();
+    const n = VAULT_LIMITS.loadBatch + 9;
+    for (let i = 0; i < n; i++) await vault.create(`k${String(i).padStart(3, '0')}`, { type: 'symmetric' });
+    await vault.close();
+    const again = await openVault();
+    expect(again.refused).toEqual([]);
+    expect((await again.list()).length).toBe(n);
+  }, 60_000);
+});
+
+describe('one change per key at a time', () => {
+  it('concurrent rotations of one key are serialised: versions in order, one put each with the version the previous stored', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    store.puts.length = 0;
+    const versions = await Promise.all([key.rotate(), key.rotate(), key.rotate(), key.rotate(), key.rotate()]);
+    expect(versions).toEqual([2, 3, 4, 5, 6]);
+    expect(store.puts).toEqual([1, 2, 3, 4, 5].map((expectedVersion) => ({ name: 'vault/k', expectedVersion })));
+  });
+
+  it('an op issued during a change waits for it: nothing is encrypted under a version an abort could take back', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    let release!: () => void;
+    store.gate = new Promise((resolve) => (release = resolve));
+    const rotation = key.rotate();
+    const encryption = key.encrypt(text('during'));
+    let encrypted = false;
+    void encryption.then(() => (encrypted = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(encrypted).toBe(false);
+    store.gate = undefined;
+    release();
+    expect(await rotation).toBe(2);
+    expect(versionOf(await encryption)).toBe(2);
+  });
+
+  it('changes of different keys do not wait for each other', async () => {
+    const vault = await openVault();
+    const a = await vault.create('a', { type: 'symmetric' });
+    const b = await vault.create('b', { type: 'symmetric' });
+    let release!: () => void;
+    store.gate = new Promise((resolve) => (release = resolve));
+    const slow = a.rotate();
+    // b's put waits on the same gate: only its enclave op runs; but b's reads are not held by a.
+    expect(versionOf(await b.encrypt(text('x')))).toBe(1);
+    store.gate = undefined;
+    release();
+    expect(await slow).toBe(2);
+  });
+});
+
+describe('hostile or broken stores, bad input', () => {
+  it('a store listing names out of order or outside vault/ is refused with `unavailable`', async () => {
+    store.listOverride = async () => ['vault/b', 'vault/a'];
+    expect(await codeOf(openVault())).toBe('unavailable');
+    store.listOverride = async () => ['other/a'];
+    expect(await codeOf(openVault())).toBe('unavailable');
+    let calls = 0;
+    store.listOverride = async () => (calls++ < 3 ? Array.from({ length: 1000 }, (_, i) => `vault/x${String(i).padStart(4, '0')}`) : []);
+    expect(await codeOf(openVault())).toBe('unavailable'); // the second page repeats the first
+  });
+
+  it('refuses bad names, bad types and calls after close', async () => {
+    const vault = await openVault();
+    expect(await codeOf(vault.create('Bad Name', { type: 'symmetric' }))).toBe('invalid_args');
+    expect(await codeOf(vault.create('../x', { type: 'symmetric' }))).toBe('invalid_args');
+    expect(await codeOf(vault.create('ok', { type: 'rsa' as never }))).toBe('invalid_args');
+    expect(await codeOf(vault.key('a'.repeat(65)))).toBe('invalid_args');
+    const key = await vault.create('ok', { type: 'symmetric' });
+    expect(await codeOf(key.encryptBatch([]))).toBe('invalid_args');
+    expect(await codeOf(key.sign(text('m')))).toBe('bad_request');
+    await vault.close();
+    expect(await codeOf(key.encrypt(text('m')))).toBe('closed');
+    expect(await codeOf(vault.list())).toBe('closed');
+  });
+
+  it('an unsigned module cannot seal to a signer: `sealing_unavailable` says why; the measurement policy works', async () => {
+    const vault = await openVault({ module: new Uint8Array(readFileSync(MODULE)), trust: undefined });
+    expect(await codeOf(vault.create('k', { type: 'symmetric' }))).toBe('sealing_unavailable');
+    const key = await vault.create('k', { type: 'symmetric', sealPolicy: 'measurement' });
+    expect(await key.describe()).toMatchObject({ sealPolicy: 'measurement' });
+    await vault.close();
+    // Another build (here: the signed one, whose measurement is the same) under a trust policy still opens it: the
+    // measurement excludes the signature section.
+    expect((await openVault()).refused).toEqual([]);
+  });
+
+  it('refuses options without a store or a platform', async () => {
+    expect(await codeOf(Vault.open({ store: {} as never, attestation: platform }))).toBe('invalid_options');
+    expect(await codeOf(Vault.open({ store, attestation: null as never }))).toBe('invalid_options');
+  });
+});
+
+describe('the key operations through the client', () => {
+  it('batches, datakeys, macs, derive, destroy', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric', deletionAllowed: true });
+    const out = await key.encryptBatch([{ plaintext: text('a') }, { plaintext: text('b'), aad: text('x') }]);
+    expect(out.every((r) => r.ok)).toBe(true);
+    const back = await key.decryptBatch([
+      { ciphertext: (out[0] as { value: Uint8Array }).value },
+      { ciphertext: (out[1] as { value: Uint8Array }).value }, // wrong aad
+    ]);
+    expect(back[0]).toEqual({ ok: true, value: text('a') });
+    expect(back[1]).toEqual({ ok: false, code: 'decrypt_failed' });
+    const { ciphertext, plaintext } = await key.datakey({ plaintext: true });
+    expect(await key.decrypt(ciphertext)).toEqual(plaintext);
+    const tag = await key.mac(text('d'));
+    expect(await key.verifyMac(text('d'), tag)).toBe(true);
+    expect(await key.verifyMac(text('e'), tag)).toBe(false);
+    expect(await key.derive(text('ctx'), { length: 16 })).toMatchObject({ version: 1, key: expect.objectContaining({ length: 16 }) });
+    const old = await key.encrypt(text('old'));
+    await key.rotate();
+    expect(versionOf(await key.rewrap(old))).toBe(2);
+    await key.destroy();
+    expect(await codeOf(key.encrypt(text('m')))).toBe('not_found');
+    await vault.close();
+    const again = await openVault();
+    expect(again.refused).toEqual([]);
+    expect(await codeOf(again.key('k'))).toBe('not_found');
+  });
+});
