@@ -21,7 +21,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fromBase64url, isPlainObject, toBase64url } from './_bytes.js';
 import { AttestationError, EnclaveError } from '../core/index.js';
-import { fsyncDirectory, ioErrors, POSIX, tempPathFor, withFileLock, writeFileAtomic, writeNewFileDurably } from './_durable.js';
+import { fsyncDirectory, ioErrors, platformUnavailable, POSIX, tempPathFor, withFileLock, writeFileAtomic, writeNewFileDurably } from './_durable.js';
 import { inspectorOpen } from './_inspection.js';
 import { COUNTERS_DIR, counterNamespace, CounterStore } from './counters.js';
 import { buildEvidenceClaims, jwkThumbprint, signEvidenceClaims, type EvidenceRequest } from './evidence.js';
@@ -214,10 +214,10 @@ export class SoftwareAttestationProvider implements AttestationProvider {
   rotateSealingRoot(): { id: number } {
     const id = this.#rewrite((file) => {
       if (file.roots.length >= MAX_SEALING_ROOTS) {
-        throw unavailable(`it lists ${MAX_SEALING_ROOTS} sealing roots, revoked ones included, the most it keeps; move to a new platform directory`);
+        throw platformUnavailable(`it lists ${MAX_SEALING_ROOTS} sealing roots, revoked ones included, the most it keeps; move to a new platform directory`);
       }
       const next = file.roots[file.roots.length - 1]!.id + 1;
-      if (next > MAX_SEALING_ROOT_ID) throw unavailable('no sealing root id is left');
+      if (next > MAX_SEALING_ROOT_ID) throw platformUnavailable('no sealing root id is left; move to a new platform directory');
       const secret = randomBytes(32);
       const root: SealingRoot = { id: next, state: 'active', secret: new Uint8Array(secret), createdAt: new Date().toISOString() };
       secret.fill(0);

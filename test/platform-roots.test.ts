@@ -151,6 +151,17 @@ describe('revocation', () => {
     expect(syncCodeOf(() => p.rotateSealingRoot())).toBe('platform_unavailable');
     expect(p.listSealingRoots()).toHaveLength(MAX_SEALING_ROOTS);
   });
+
+  it('refuses a rotation when no id is left (ids are never reused)', () => {
+    const dir = platformDir();
+    const p = new SoftwareAttestationProvider({ dir });
+    p.rotateSealingRoot();
+    const file = keyFile(dir);
+    const roots = file.sealingRoots as { id: number }[];
+    writeFileSync(join(dir, 'platform-key.json'), JSON.stringify({ ...file, sealingRoots: [roots[0], { ...roots[1], id: 2 ** 31 - 1 }], currentRoot: 2 ** 31 - 1 }), { mode: 0o600 });
+    expect(p.sealingKey(identity, 'signer').keyId).toBe(2 ** 31 - 1);
+    expect(syncCodeOf(() => p.rotateSealingRoot())).toBe('platform_unavailable');
+  });
 });
 
 describe('a running provider sees another process change the roots', () => {
