@@ -1,5 +1,5 @@
 /**
- * FileStore under SIGKILL (VAULT.md §4): 200 rounds. Two writer processes (test/helpers/store-writer.mjs)
+ * FileStore under SIGKILL (docs/STORE.md §4): 200 rounds. Two writer processes (test/helpers/store-writer.mjs)
  * always run on one store, putting to the same three names; each round starts a new writer and kills
  * the older one at a random moment, so every writer is killed, and always while another contends
  * for the same names. After every kill, on a freshly opened store:

@@ -1,5 +1,5 @@
 /**
- * FileStore (host/store/): the SealedStore contract (VAULT.md §4) and its hostile cases:
+ * FileStore (host/store/): the SealedStore contract (docs/STORE.md) and its hostile cases:
  * compare-and-set of put and delete (also between instances and between processes), list paging in
  * byte order, hostile names, bounds, hostile contents on disk (garbage, truncation, a blob of
  * another name, a planted link, directory or FIFO), the directory checks, dead writers' temp files

@@ -1,5 +1,5 @@
 /**
- * `FileStore`: the sealed-blob store (./store.ts) in a directory of the local file system.
+ * `FileStore`: the sealed-blob store (./store.ts, docs/STORE.md) in a directory of the local file system.
  *
  * Layout (everything 0700/0600, owned by the process's user):
  * ```
@@ -70,7 +70,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EnclaveError } from '../../core/index.js';
 import {
   checkBlob,
@@ -285,9 +285,10 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
+/** fsync of the store's root or of its parent (either may be reached through a symlink the caller chose). */
 function syncDirSync(path: string): void {
   if (!POSIX) return;
-  const fd = openSync(path, fsc.O_RDONLY | O_NOFOLLOW);
+  const fd = openSync(path, fsc.O_RDONLY);
   try {
     fsyncSync(fd);
   } finally {
@@ -348,7 +349,9 @@ export class FileStore implements SealedStore {
     this.#maxBlobBytes = maxBlobBytes;
     this.#lockWaitMs = lockWaitMs;
     try {
-      mkdirSync(resolve(dir), { recursive: true, mode: 0o700 });
+      // The first directory created, if any: its parent's entry for it is made durable below.
+      const first = mkdirSync(resolve(dir), { recursive: true, mode: 0o700 });
+      if (first !== undefined) syncDirSync(dirname(first));
       // The root may be a symlink (its target is what is checked, as for the platform directory);
       // the store works in the target, so no later call follows a link that was swapped meanwhile.
       this.#root = realpathSync(resolve(dir));

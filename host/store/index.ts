@@ -1,5 +1,5 @@
 /**
- * The sealed-blob store (VAULT.md §4, docs/STORE.md): the `SealedStore` interface and `FileStore`,
+ * The sealed-blob store (docs/STORE.md): the `SealedStore` interface and `FileStore`,
  * its implementation in a private directory of the local file system.
  *
  * @example

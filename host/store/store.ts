@@ -1,5 +1,5 @@
 /**
- * The sealed-blob store's interface (VAULT.md §4): a durable map from names to opaque blobs, each with
+ * The sealed-blob store's interface (docs/STORE.md §1): a durable map from names to opaque blobs, each with
  * the store's own compare-and-set version. The vault (host/vault/) keeps one sealed key record per
  * name in it; anything that can honour this contract can stand behind it (`FileStore` here, a
  * PostgreSQL table, an object store with conditional writes).
@@ -63,7 +63,7 @@ export interface ListOptions {
 }
 
 /**
- * A durable store of sealed blobs with compare-and-set writes (VAULT.md §4).
+ * A durable store of sealed blobs with compare-and-set writes (docs/STORE.md).
  *
  * Names are UTF-8 strings of 1..256 bytes without control or bidirectional-formatting characters,
  * compared as bytes (`"A"` and `"a"`, or the NFC and NFD forms of `"é"`, are different names).
@@ -102,7 +102,7 @@ export interface SealedStore {
 }
 
 /**
- * The bounds of a store (VAULT.md §4). `maxBlobBytes` is a default a `FileStore` may lower or raise
+ * The bounds of a store (docs/STORE.md §6). `maxBlobBytes` is a default a `FileStore` may lower or raise
  * up to `hardMaxBlobBytes`; the others are fixed.
  * @example
  * if (blob.length > STORE_LIMITS.maxBlobBytes) throw new Error('too big for the default store');
