@@ -3,7 +3,7 @@
 // replies with `persist`; the key is then pending until `commit` or `abort`, and a second mutation
 // of it meanwhile is `conflict`. A bad handle is always `not_found` (keyring.ts).
 
-import { Value, Reply, ErrorCode, SealPolicy, randomBytes } from "enclave/sdk";
+import { Value, Reply, ErrorCode, SealPolicy, fillRandom } from "enclave/sdk";
 import {
   KeyEntry, KeyVersion, Tracked, tracked, resolveTracked, handleOf, listNames, validKeyName, keyTypeOf,
   sealPolicyOf, MATERIAL_BYTES, MAX_KEYS, MAX_VERSIONS, KeyType,
@@ -70,7 +70,7 @@ export function opCreate(args: Value): Reply {
   e.minDecryptionVersion = 1;
   e.minAvailableVersion = 1;
   e.latestVersion = 1;
-  e.versions.push(new KeyVersion(1, randomBytes(MATERIAL_BYTES)));
+  if (!fillRandom(e.slot(1))) return Reply.err(ErrorCode.Internal, "no randomness");
   const persisted = persistMutation(tracked(name), e);
   if (persisted.error !== null) return persisted.error!;
   const t = tracked(name)!;
@@ -125,11 +125,12 @@ export function opRotate(args: Value): Reply {
   if (m.error !== null) return m.error!;
   const t = m.t!;
   const cur = t.current;
-  if (cur.versions.length >= MAX_VERSIONS) return Reply.err(ErrorCode.Limit, "at most 64 live versions: trim first");
+  if (cur.versionCount() >= MAX_VERSIONS) return Reply.err(ErrorCode.Limit, "at most 64 live versions: trim first");
   if (cur.latestVersion == u32.MAX_VALUE) return Reply.err(ErrorCode.Limit, "no version number left");
   const next = cur.clone();
   next.latestVersion = cur.latestVersion + 1;
-  next.versions.push(new KeyVersion(next.latestVersion, randomBytes(MATERIAL_BYTES)));
+  // The new version's slot is free: fewer than 64 versions are live (checked above).
+  if (!fillRandom(next.slot(next.latestVersion))) return Reply.err(ErrorCode.Internal, "no randomness");
   const persisted = persistMutation(t, next);
   if (persisted.error !== null) return persisted.error!;
   return Reply.ok(Value.map().set("version", Value.int(<i64>next.latestVersion)).set("persist", persisted.value));
@@ -179,7 +180,6 @@ export function opTrim(args: Value): Reply {
     return Reply.badRequest("min_available_version must lie between the current one and min_decryption_version");
   }
   const next = cur.clone();
-  next.versions = cur.versions.slice(<i32>(v - cur.minAvailableVersion));
   next.minAvailableVersion = v;
   const persisted = persistMutation(t, next);
   if (persisted.error !== null) return persisted.error!;
@@ -198,8 +198,8 @@ export function opDestroy(args: Value): Reply {
   const t = m.t!;
   if (!t.current.deletionAllowed) return Reply.err(ErrorCode.Denied, "deletion is not allowed for this key");
   const next = t.current.clone();
-  next.versions = new Array<KeyVersion>();
   next.destroyed = true;
+  next.slab = null; // the committed record keeps the material until the destroy commits
   const persisted = persistMutation(t, next);
   if (persisted.error !== null) return persisted.error!;
   return Reply.ok(Value.map().set("persist", persisted.value));

@@ -79,10 +79,14 @@ export function validKeyName(name: string): bool {
   return true;
 }
 
+/** The bytes of one key's material: a slot of 32 bytes for each of its (at most 64) live versions. */
+const SLAB_BYTES: i32 = MAX_VERSIONS * MATERIAL_BYTES;
+
 /**
  * One version of a key: its number (1, 2, ...) and its 32 secret bytes (an Ed25519 seed, an X25519
- * secret or a symmetric key). The material is zeroed when the version is trimmed (on commit), its
- * key destroyed (on commit), or the rotation that made it aborted.
+ * secret or a symmetric key), a view into the key's material: made for the call that asked for it.
+ * The bytes are zeroed when the version is trimmed (on commit), its key destroyed (on commit), or
+ * the rotation that made it aborted.
  * @example `const v = entry.latest(); sign(msg, v.material);`
  */
 export class KeyVersion {
@@ -96,8 +100,14 @@ export class KeyVersion {
 
 /**
  * A key's record. Versions `minAvailableVersion..latestVersion` are all present (trim removes the
- * oldest); `minAvailableVersion ≤ minDecryptionVersion ≤ latestVersion`. A destroyed record (a
- * tombstone) has no versions.
+ * oldest, at most 64 live); `minAvailableVersion ≤ minDecryptionVersion ≤ latestVersion`. A destroyed
+ * record (a tombstone) has no versions and no material.
+ *
+ * The material lives in one 2 KiB slab per key, version v in slot v % 64 (no object per version:
+ * 1024 keys of 64 versions would be 65536 objects, more than a 16 MiB instance can keep with the
+ * collector's headroom). A mutation's record shares the slab with the committed one: the versions
+ * of the two together are at most 64 consecutive numbers (a rotation needs fewer than 64 live
+ * versions, and a key has one pending mutation at most), so their slots never collide.
  * @example
  * ```ts
  * const key = resolveHandle(args.get("handle"));
@@ -119,10 +129,21 @@ export class KeyEntry {
   /** Versions below are trimmed (gone). */
   minAvailableVersion: u32 = 1;
   latestVersion: u32 = 0;
-  /** Ascending, contiguous from minAvailableVersion to latestVersion. */
-  versions: Array<KeyVersion> = new Array<KeyVersion>();
-  /** A tombstone: the key was destroyed; no versions. */
+  /** A tombstone: the key was destroyed; no versions, no slab. */
   destroyed: bool = false;
+  /** The material slots (null for a tombstone, or before the first version). */
+  slab: ArrayBuffer | null = null;
+
+  /** How many versions are live (0 for a tombstone). @example `if (key.versionCount() >= MAX_VERSIONS) ...` */
+  versionCount(): i32 {
+    if (this.destroyed || this.latestVersion < this.minAvailableVersion) return 0;
+    return <i32>(this.latestVersion - this.minAvailableVersion + 1);
+  }
+
+  /** Whether version `v` is live. @example `if (!key.has(3)) return notFound();` */
+  has(v: u32): bool {
+    return !this.destroyed && this.slab !== null && v >= this.minAvailableVersion && v <= this.latestVersion && v >= 1;
+  }
 
   /**
    * The latest version. Every live key has one (aborts otherwise: a keyring invariant).
@@ -130,9 +151,8 @@ export class KeyEntry {
    * @example `const v = key.latest();`
    */
   latest(): KeyVersion {
-    const n = this.versions.length;
-    assert(n > 0, "vault: a key without versions");
-    return unchecked(this.versions[n - 1]);
+    assert(this.has(this.latestVersion), "vault: a key without versions");
+    return new KeyVersion(this.latestVersion, this.slot(this.latestVersion));
   }
 
   /**
@@ -140,14 +160,24 @@ export class KeyEntry {
    * @example `const kv = key.version(4); if (kv === null) return Reply.err(ErrorCode.NotFound, "no such version");`
    */
   version(v: u32): KeyVersion | null {
-    if (v < this.minAvailableVersion || v > this.latestVersion) return null;
-    const i = <i32>(v - this.minAvailableVersion);
-    if (i >= this.versions.length) return null;
-    const kv = unchecked(this.versions[i]);
-    return kv.version == v ? kv : null;
+    return this.has(v) ? new KeyVersion(v, this.slot(v)) : null;
   }
 
-  /** A copy of the record sharing the KeyVersion objects (a snapshot before a mutation). @example `const before = key.clone();` */
+  /**
+   * The 32 bytes of version `v`'s slot (a view: writing it sets the material). The caller checked
+   * that `v` is live or is the version being added.
+   * @example `fillRandom(next.slot(next.latestVersion));`
+   */
+  slot(v: u32): Uint8Array {
+    let slab = this.slab;
+    if (slab === null) {
+      slab = new ArrayBuffer(SLAB_BYTES);
+      this.slab = slab;
+    }
+    return Uint8Array.wrap(slab, <i32>(v % <u32>MAX_VERSIONS) * MATERIAL_BYTES, MATERIAL_BYTES);
+  }
+
+  /** A copy of the record sharing its slab (a snapshot before a mutation). @example `const before = key.clone();` */
   clone(): KeyEntry {
     const c = new KeyEntry();
     c.name = this.name;
@@ -158,8 +188,8 @@ export class KeyEntry {
     c.minDecryptionVersion = this.minDecryptionVersion;
     c.minAvailableVersion = this.minAvailableVersion;
     c.latestVersion = this.latestVersion;
-    c.versions = this.versions.slice(0);
     c.destroyed = this.destroyed;
+    c.slab = this.slab;
     return c;
   }
 
@@ -167,15 +197,12 @@ export class KeyEntry {
   wellFormed(): bool {
     if (!validKeyName(this.name)) return false;
     if (<i32>this.type < 0 || <i32>this.type > 2) return false;
-    if (this.destroyed) return this.versions.length == 0;
+    if (this.destroyed) return this.slab === null;
     const lo = this.minAvailableVersion, hi = this.latestVersion;
     if (lo < 1 || lo > hi || this.minDecryptionVersion < lo || this.minDecryptionVersion > hi) return false;
-    if (<u64>hi - <u64>lo + 1 != <u64>this.versions.length || this.versions.length > MAX_VERSIONS) return false;
-    for (let i = 0; i < this.versions.length; i++) {
-      const kv = unchecked(this.versions[i]);
-      if (kv.version != lo + <u32>i || kv.material.length != MATERIAL_BYTES) return false;
-    }
-    return true;
+    if (<u64>hi - <u64>lo + 1 > <u64>MAX_VERSIONS) return false;
+    const slab = this.slab;
+    return slab !== null && slab.byteLength == SLAB_BYTES;
   }
 }
 
@@ -388,22 +415,17 @@ export function resolveHandle(h: Value): KeyEntry | null {
 // ---- secrets ----
 
 /**
- * Zeroes the material of every version of `from` that `keep` does not hold (by identity): what a
- * commit does with the versions a trim or destroy dropped, and an abort with a rotation's version.
+ * Zeroes the material of every version of `from` that `keep` does not hold (the same slab and a
+ * version in its range): what a commit does with the versions a trim or destroy dropped, and an
+ * abort with a rotation's version or a create's.
  * @example `wipeDropped(t.committed!, t.current);`
  */
 export function wipeDropped(from: KeyEntry, keep: KeyEntry | null): void {
-  for (let i = 0; i < from.versions.length; i++) {
-    const kv = unchecked(from.versions[i]);
-    let kept = false;
-    if (keep !== null) {
-      for (let j = 0; j < keep.versions.length; j++) {
-        if (unchecked(keep.versions[j]) === kv) {
-          kept = true;
-          break;
-        }
-      }
-    }
-    if (!kept) wipe(kv.material);
+  const slab = from.slab;
+  if (slab === null || from.destroyed) return;
+  const shared = keep !== null && !keep.destroyed && keep.slab === slab;
+  for (let v = from.minAvailableVersion; v <= from.latestVersion && v >= 1; v++) {
+    if (!(shared && keep!.has(v))) wipe(from.slot(v));
+    if (v == u32.MAX_VALUE) break;
   }
 }

@@ -23,7 +23,7 @@
 
 import { Value, SealPolicy } from "enclave/sdk";
 import { wipe } from "enclave/sdk/crypto";
-import { KeyEntry, KeyType, KeyVersion, MATERIAL_BYTES, MAX_NAME_BYTES, MAX_VERSIONS, keyTypeName, sealPolicyName } from "./keyring";
+import { KeyEntry, KeyType, MATERIAL_BYTES, MAX_NAME_BYTES, MAX_VERSIONS, keyTypeName, sealPolicyName } from "./keyring";
 
 const RECORD_MAGIC: u32 = 0x3152_4b56; // "VKR1" read as a little-endian u32
 const FLAG_EXPORTABLE: u8 = 1;
@@ -44,7 +44,7 @@ export function encodeRecord(e: KeyEntry): Uint8Array {
   assert(e.wellFormed(), "vault: encoding a malformed record");
   const name = String.UTF8.encode(e.name);
   const n = name.byteLength;
-  const k = e.versions.length;
+  const k = e.versionCount();
   const out = new Uint8Array(FIXED_BYTES + n + k * VERSION_BYTES);
   const p = out.dataStart;
   store<u32>(p, RECORD_MAGIC);
@@ -63,10 +63,10 @@ export function encodeRecord(e: KeyEntry): Uint8Array {
   store<u32>(q + 8, e.minAvailableVersion);
   store<u16>(q + 12, <u16>k);
   for (let i = 0; i < k; i++) {
-    const kv = unchecked(e.versions[i]);
+    const v = e.minAvailableVersion + <u32>i;
     const at = q + 14 + <usize>(i * VERSION_BYTES);
-    store<u32>(at, kv.version);
-    memory.copy(at + 4, kv.material.dataStart, <usize>MATERIAL_BYTES);
+    store<u32>(at, v);
+    memory.copy(at + 4, e.slot(v).dataStart, <usize>MATERIAL_BYTES);
   }
   return out;
 }
@@ -106,17 +106,29 @@ export function decodeRecord(bytes: Uint8Array): KeyEntry | null {
   e.latestVersion = load<u32>(q);
   e.minDecryptionVersion = load<u32>(q + 4);
   e.minAvailableVersion = load<u32>(q + 8);
+  // Exactly the versions min_available..latest, in order, each in its slot.
+  const lo = e.minAvailableVersion, hi = e.latestVersion;
+  const count: u64 = e.destroyed || lo < 1 || lo > hi ? <u64>0 : <u64>hi - <u64>lo + 1;
+  if (<u64>k != count) return null;
   for (let i = 0; i < k; i++) {
     const at = q + 14 + <usize>(i * VERSION_BYTES);
-    const material = new Uint8Array(MATERIAL_BYTES);
-    memory.copy(material.dataStart, at + 4, <usize>MATERIAL_BYTES);
-    e.versions.push(new KeyVersion(load<u32>(at), material));
+    if (load<u32>(at) != lo + <u32>i) {
+      wipeRecord(e);
+      return null;
+    }
+    memory.copy(e.slot(lo + <u32>i).dataStart, at + 4, <usize>MATERIAL_BYTES);
   }
   if (!e.wellFormed()) {
-    for (let i = 0; i < e.versions.length; i++) wipe(unchecked(e.versions[i]).material);
+    wipeRecord(e);
     return null;
   }
   return e;
+}
+
+/** Zeroes a decoded record's material (a record refused after its slots were filled). */
+function wipeRecord(e: KeyEntry): void {
+  const slab = e.slab;
+  if (slab !== null) wipe(Uint8Array.wrap(slab));
 }
 
 /**
