@@ -21,7 +21,7 @@
 //   commit {name, version} → nil                     abort {name, version} → nil
 //   load {blobs: [bin], names: [str]} → [{name, ok: true, stale?: true} | {ok: false, code}]
 //   export_sealed {handle, policy?} → bin            import_sealed {blob, name?} → {handle, key, persist}
-//   reseal {blob} → bin
+//   reseal {blob} → bin       (import under another name: the old name's ciphertexts do not decrypt)
 //   encrypt, decrypt, rewrap, datakey, sign, verify, mac, verify_mac, derive, public_key: crypto-ops.ts
 //
 // Files: keyring.ts (keys, versions, handles), record.ts (a record's bytes), persist.ts (the

@@ -275,7 +275,9 @@ export function opExportSealed(args: Value): Reply {
 
 /**
  * `import_sealed {blob, name?}` → `{handle, key: meta, persist}`: a new key from an `export_sealed`
- * blob (named `name`, or as exported), persisted like `create`. `unseal_failed` for a blob this
+ * blob (named `name`, or as exported), persisted like `create`. A key's ciphertexts bind its name
+ * (crypto-ops.ts), so a key imported under another name does not decrypt the ones made under the
+ * old name (`decrypt_failed`): keep the name to move a key, rename to fork one. `unseal_failed` for a blob this
  * module cannot open; `conflict` when the name is taken (or pending); `limit`; `bad_request`.
  * @example host: `await vault.call('import_sealed', {blob, name: 'copy'})`
  */
