@@ -116,7 +116,7 @@ function revert(t: Tracked): void {
 
 // ---- commit, abort ----
 
-/** Whether `v` is an int ≥ 1 (a blob's counter value). */
+/** The counter value `v` names (an int ≥ 1), or 0 for anything else. */
 function versionArg(v: Value): u64 {
   return v.isInt() && v.asInt() >= 1 ? <u64>v.asInt() : v.isUint() ? v.asUint() : 0;
 }
