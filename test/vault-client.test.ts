@@ -308,6 +308,21 @@ describe('one change per key at a time', () => {
   });
 });
 
+describe('a discarded instance', () => {
+  it('is replaced and reloaded from the store before the next call: the keys are back, with new handles', async () => {
+    // Fuel far below what a 1 MiB encryption needs: that call exhausts it and the runtime discards
+    // the instance, its keyring with it.
+    const vault = await openVault({ policy: { fuel: 30_000_000 } });
+    const key = await vault.create('k', { type: 'symmetric' });
+    const small = await key.encrypt(text('kept'));
+    expect(await codeOf(key.encrypt(new Uint8Array(1 << 20)))).toBe('fuel_exhausted');
+    expect(await key.decrypt(small)).toEqual(text('kept'));
+    expect(await key.rotate()).toBe(2);
+    expect(vault.refused).toEqual([]);
+    expect(await vault.list()).toEqual(['k']);
+  });
+});
+
 describe('hostile or broken stores, bad input', () => {
   it('a store listing names out of order or outside vault/ is refused with `unavailable`', async () => {
     store.listOverride = async () => ['vault/b', 'vault/a'];

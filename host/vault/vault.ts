@@ -40,6 +40,7 @@ import {
   type ArgValue,
   type EnclaveHandle,
   type EnclaveModule,
+  type CounterSource,
   type EnclavePlatform,
   type Limits,
   type ModuleSource,
@@ -109,7 +110,7 @@ export interface VaultOpenOptions {
    * The platform that seals and keeps the monotonic counters (`SoftwareAttestationProvider`): the
    * same platform directory at every restart, or nothing opens.
    */
-  attestation: EnclavePlatform;
+  attestation: EnclavePlatform & CounterSource;
   /** The vault module; default: this package's `enclave-modules/vault/build/vault.wasm`. */
   module?: ModuleSource;
   /** Default `'in-process'`; `'worker'` runs the enclave in its own thread, with a deadline per call. */
@@ -601,7 +602,7 @@ export class Vault {
       ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
     });
     const enclaveOptions = {
-      capabilities: ['random', 'seal', 'counter'] as never,
+      capabilities: ['random', 'seal', 'counter'] as const,
       attestation,
       state: 'persistent' as const,
       // The host's default fuel (10 M) is far below what a batch of signatures needs; an op that
