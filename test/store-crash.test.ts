@@ -27,7 +27,7 @@ const WRITER = fileURLToPath(new URL('./helpers/store-writer.mjs', import.meta.u
 const ROUNDS = 200;
 const NAMES = ['vault/alpha', 'vault/βeta', `vault/${'long-'.repeat(40)}name`]; // the last one spans two path components
 /** The older writer is killed this long after the younger began its first put, ms: uniform in [0, KILL_WINDOW). */
-const KILL_WINDOW = 60;
+const KILL_WINDOW = 40;
 /** Writers started ahead of their round. */
 const AHEAD = 3;
 

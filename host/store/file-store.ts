@@ -71,7 +71,7 @@ import { closeSync, constants as fsc, fsyncSync, lstatSync, mkdirSync, openSync,
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { EnclaveError } from '../../core/index.js';
+import { EnclaveError, quoteInput } from '../../core/index.js';
 import {
   checkBlob,
   checkExpectedVersion,
@@ -644,7 +644,7 @@ export class FileStore implements SealedStore {
         const who = holder.state === 'unknown' ? 'a process of another host or container' : `process ${OWNER.exec(holder.token)?.[4] ?? '?'}`;
         throw new EnclaveError(
           'unavailable',
-          `Another writer (${who}) holds the lock on this name: retry later; if that process is gone, remove ${join(lock, holder.token)} and the directory holding it.`,
+          `Another writer (${who}) holds the lock on this name: retry later; if that process is gone, remove ${quoteInput(join(lock, holder.token))} and the directory holding it.`,
         );
       }
       await sleep(pause + Math.random() * pause);
@@ -799,6 +799,6 @@ function checkPrivate(path: string, st: Stats, what: string): void {
   if (!st.isDirectory()) throw new EnclaveError('invalid_options', `${what} is not a directory: pass a directory.`);
   if (!POSIX) return;
   if (st.uid !== process.getuid!() || (st.mode & 0o022) !== 0) {
-    throw new EnclaveError('invalid_options', `${what} (${path}) belongs to another user or other users may write to it: use a private directory (mode 0700).`);
+    throw new EnclaveError('invalid_options', `${what} (${quoteInput(path)}) belongs to another user or other users may write to it: use a private directory (mode 0700).`);
   }
 }
