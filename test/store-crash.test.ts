@@ -177,7 +177,7 @@ describe('FileStore: writers killed with SIGKILL', () => {
 
     const seconds = (performance.now() - started) / 1000;
     console.log(`store-crash: ${ROUNDS} writers killed in ${seconds.toFixed(1)} s, ${acks} acknowledged puts, ${killedInPut} kills inside a put, final versions ${lastRead.join(', ')}`);
-    expect(acks).toBeGreaterThan(ROUNDS);
+    expect(acks).toBeGreaterThan(ROUNDS / 2);
     expect(killedInPut).toBeGreaterThan(ROUNDS / 2);
   }, 180_000);
 });
