@@ -4,10 +4,10 @@
 // attacker can change is refused with one code, unseal_failed.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { EnclaveHandle } from '../host/index.js';
-import { generateKeyPair } from '../attest/index.js';
+import { deriveSealingKey, generateKeyPair } from '../attest/index.js';
 import { codeOf } from './helpers/errors.js';
 import {
-  blobDigest, buildSealed, HEADER, MAGIC, openSealed, parseSealed, referenceKey, rootSecret, sealerModule, sealerOps, sealerRig,
+  bareSealer, blobDigest, buildSealed, contains, HEADER, MAGIC, openSealed, parseSealed, referenceKey, rootSecret, sealerModule, sealerOps, sealerRig,
   TAG, type SealerRig,
 } from './helpers/sealer.js';
 
@@ -314,3 +314,38 @@ describe('sealing roots: rotation, reseal, revocation', () => {
     expect((await o3.unseal(moved.blob, AAD)).plaintext).toEqual(PT);
   });
 });
+
+describe('secrets do not linger in linear memory (a bare instance, its memory read after each call)', () => {
+  it('no sealing key stays after seal, unseal, reseal; a plaintext refused as rollback is wiped', async () => {
+    const identity = enclave.identity;
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    const bare = await bareSealer(await sealerModule(), identity, secret);
+    const key = (svn = 1) => deriveSealingKey(secret, identity, 'signer', { svn });
+    const pt = () => crypto.getRandomValues(new Uint8Array(48));
+
+    const sealed = bare.call('seal', { plaintext: pt(), aad: AAD, policy: 1 }).ok!;
+    const sealedM = bare.call('seal', { plaintext: pt(), aad: AAD, policy: 0 }).ok!;
+    expect(bare.call('unseal', { blob: sealed.blob, aad: AAD }).ok).toBeTruthy();
+    expect(bare.call('reseal', { blob: sealedM.blob, aad: AAD }).ok).toBeTruthy();
+    expect(bare.call('unseal', { blob: buildSealed({ key: key(0), plaintext: pt(), aad: AAD, policy: 1, svn: 0 }), aad: AAD }).ok).toMatchObject({ stale: true });
+    expect(bare.call('unseal', { blob: (sealed.blob as Uint8Array).slice(0, 70), aad: AAD }).err?.code).toBe('unseal_failed');
+    expect(bare.keysHandedOut.length).toBeGreaterThanOrEqual(8);
+    const memory = bare.memory();
+    for (const k of bare.keysHandedOut) expect(contains(memory, k)).toBe(false);
+
+    // Two versions built here (their plaintexts never enter the enclave in the clear), both committed.
+    const id = 9n;
+    const secretA = pt();
+    const secretB = pt();
+    const a = buildSealed({ key: key(), plaintext: secretA, aad: AAD, policy: 1, svn: 1, counterId: id, counter: 1n });
+    const b = buildSealed({ key: key(), plaintext: secretB, aad: AAD, policy: 1, svn: 1, counterId: id, counter: 2n });
+    expect(bare.call('commit', { blob: a }).ok).toBeNull();
+    expect(bare.call('commit', { blob: b }).ok).toBeNull();
+    expect(bare.call('unseal', { blob: a, aad: AAD }).err?.code).toBe('rollback');
+    expect(contains(bare.memory(), secretA)).toBe(false); // decrypted, refused, wiped
+    // the control: the scan does find a plaintext that is there (the reply of a successful unseal)
+    expect(bare.call('unseal', { blob: b, aad: AAD }).ok).toMatchObject({ pending: false });
+    expect(contains(bare.memory(), secretB)).toBe(true);
+  });
+});
+

@@ -363,3 +363,89 @@ export function sealerOps(enclave: EnclaveHandle) {
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fixture instantiated bare, on a platform simulated here, so a test can read its linear
+// memory after a call (what the runtime never shows): are sealing keys and refused plaintexts gone?
+
+/** A bare instance of the fixture and the keys its simulated platform handed out. */
+export interface BareSealer {
+  /** One call: the decoded `{ok}` or `{err}` envelope. */
+  call(op: string, args: Record<string, unknown>): { ok?: Record<string, unknown> | null; err?: { code: string } };
+  /** A copy of the instance's whole linear memory now. */
+  memory(): Uint8Array;
+  /** Every key `seal_key_at` wrote into the instance so far. */
+  readonly keysHandedOut: Uint8Array[];
+}
+
+/**
+ * Instantiates `bytes` with the `enclave` imports answered in TypeScript: root 1 (`secret`), keys
+ * from attest's deriveSealingKey for `identity`, counters in a Map.
+ * @example
+ * const bare = await bareSealer(await sealerModule(), identity, secret);
+ */
+export async function bareSealer(bytes: Uint8Array, identity: ModuleIdentity, secret: Uint8Array): Promise<BareSealer> {
+  const { Packr, Unpackr } = await import('msgpackr');
+  const packr = new Packr({ useRecords: false });
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
+  const counters = new Map<string, { value: bigint; tag: Uint8Array }>();
+  const keysHandedOut: Uint8Array[] = [];
+  let memory!: WebAssembly.Memory;
+  const u8 = () => new Uint8Array(memory.buffer);
+  const enclave = {
+    abort(p: number, n: number) {
+      throw new Error(`abort: ${new TextDecoder().decode(u8().slice(p, p + n))}`);
+    },
+    random(p: number, n: number) {
+      crypto.getRandomValues(u8().subarray(p, p + n));
+      return 0;
+    },
+    seal_key_at(policy: number, keyId: number, svn: number, out: number) {
+      if (keyId !== 0 && keyId !== 1) return -4;
+      if (policy === 0 ? svn !== -1 : svn < -1 || svn > identity.svn) return -5;
+      const used = policy === 1 ? (svn === -1 ? identity.svn : svn) : 0;
+      const key = deriveSealingKey(secret, identity, policy === 0 ? 'measurement' : 'signer', policy === 1 ? { svn: used } : {});
+      keysHandedOut.push(key.slice());
+      u8().set(key, out);
+      const dv = new DataView(memory.buffer);
+      dv.setUint32(out + 32, 1, true);
+      dv.setUint32(out + 36, used, true);
+      return 0;
+    },
+    counter_read(policy: number, id: bigint, out: number) {
+      const c = counters.get(`${policy}/${BigInt.asUintN(64, id)}`) ?? { value: 0n, tag: new Uint8Array(32) };
+      new DataView(memory.buffer).setBigUint64(out, c.value, true);
+      u8().set(c.tag, out + 8);
+      return 0;
+    },
+    counter_advance(policy: number, id: bigint, expected: bigint, tag: number) {
+      const k = `${policy}/${BigInt.asUintN(64, id)}`;
+      const c = counters.get(k) ?? { value: 0n, tag: new Uint8Array(32) };
+      if (c.value !== BigInt.asUintN(64, expected)) return -4;
+      counters.set(k, { value: c.value + 1n, tag: u8().slice(tag, tag + 32) });
+      return 0;
+    },
+  };
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { enclave });
+  const ex = instance.exports as { memory: WebAssembly.Memory; enclave_alloc(n: number): number; enclave_call(p: number, n: number): number };
+  memory = ex.memory;
+  return {
+    keysHandedOut,
+    memory: () => u8().slice(),
+    call(op, args) {
+      const req = packr.pack({ op, args });
+      const p = ex.enclave_alloc(req.length);
+      u8().set(req, p);
+      const d = ex.enclave_call(p, req.length);
+      const dv = new DataView(memory.buffer);
+      const ptr = dv.getUint32(d, true);
+      const len = dv.getUint32(d + 4, true);
+      return unpackr.unpack(u8().slice(ptr, ptr + len)) as ReturnType<BareSealer['call']>;
+    },
+  };
+}
+
+/** Whether `needle` occurs anywhere in `haystack`. */
+export function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(Buffer.from(needle)) !== -1;
+}
