@@ -61,11 +61,13 @@ export function isStackOverflow(err: unknown): boolean {
 
 /**
  * Maps anything thrown while the enclave ran to a stable code. The runtime's own errors keep
- * theirs; anything else, a platform's error included (imports catch those, but one that escaped
- * would be a bug of ours, not a property of the enclave), is a `trap`.
+ * theirs, and so does an enclave's own `err` reply (runtime/_reply.ts), `rollback` included,
+ * although that code's class is AttestationError (it is also a module verdict). Anything else, a
+ * platform's error included (imports catch those, but one that escaped would be a bug of ours,
+ * not a property of the enclave), is a `trap`.
  */
 export function toEnclaveError(err: unknown): EnclaveError {
-  if (err instanceof EnclaveError && !(err instanceof AttestationError)) return err;
+  if (err instanceof EnclaveError && (!(err instanceof AttestationError) || err.flags.fromEnclave)) return err;
   if (isStackOverflow(err)) return new EnclaveError('stack_overflow', undefined, { cause: err });
   return new EnclaveError('trap', undefined, { cause: err });
 }

@@ -335,3 +335,67 @@ describe("the host side of a worker's counter host calls", () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('the codes an enclave sends about sealed state (issue 13)', () => {
+  const CODES = ['unseal_failed', 'rollback', 'not_found', 'conflict', 'decrypt_failed'];
+
+  /** Op `<code>` replies `{err: {code, message: "m"}}`; op `ping` counts the calls this instance served. */
+  function codesWat(): string {
+    const hexOf = (bytes: number[]): string => bytes.map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
+    const enc = (s: string): number[] => [...Buffer.from(s, 'utf8')];
+    const bytes = CODES.map((code) => [0x81, 0xa3, ...enc('err'), 0x82, 0xa4, ...enc('code'), 0xa0 + code.length, ...enc(code), 0xa7, ...enc('message'), 0xa1, ...enc('m')]);
+    const data = bytes.map((r, i) => `(data (i32.const ${0x400 + i * 0x40}) "${hexOf(r)}")`).join('\n  ');
+    const lens = bytes.map((r) => r.length);
+    const descs = lens.map((len, i) => `(data (i32.const ${0x100 + i * 8}) "${hexOf([...le32(0x400 + i * 0x40), ...le32(len)])}")`).join('\n  ');
+    const dispatch = CODES.map((code, i) => `(if (i32.eq (local.get $c) (i32.const ${code.charCodeAt(0)})) (then (return (i32.const ${0x100 + i * 8}))))`).join('\n    ');
+    return `(module
+  (memory (export "memory") 1 1)
+  (global $calls (mut i32) (i32.const 0))
+  ${descs}
+  ${data}
+  (data (i32.const 0x200) "\\00\\06\\00\\00\\06\\00\\00\\00")
+  (data (i32.const 0x600) "\\81\\a2ok\\cc\\00")
+  (func (export "enclave_abi_version") (result i32) (i32.const 1))
+  (func (export "enclave_alloc") (param i32) (result i32) (i32.const 0x8000))
+  (func (export "enclave_call") (param $p i32) (param $l i32) (result i32)
+    (local $c i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (local.set $c (i32.load8_u offset=5 (local.get $p)))
+    ${dispatch}
+    (i32.store8 (i32.const 0x605) (global.get $calls))
+    (i32.const 0x200))
+)`;
+  }
+  function le32(n: number): number[] {
+    return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
+  }
+
+  it.each(MODES)('reach the caller with their code and the enclave\'s detail; the instance is kept ($name)', async (mode) => {
+    const { watModule } = await import('./helpers/wat.js');
+    const bytes = await watModule(codesWat(), {
+      abi: 1,
+      name: 'codes',
+      version: '1.0.0',
+      svn: 0,
+      capabilities: [],
+      limits: { requestBytes: 1024, replyBytes: 1024, depth: 4, memoryPages: 1 },
+      ops: Object.fromEntries([...CODES, 'ping'].map((op) => [op, {}])),
+    });
+    const e = await loadIn(mode, bytes);
+    try {
+      for (const code of CODES) {
+        const err = await e.call(code).then(
+          () => undefined,
+          (error: unknown) => error as { code: string; detail?: string; flags: { discards: boolean } },
+        );
+        expect(err?.code, code).toBe(code);
+        expect(err?.detail).toBe('m');
+        expect(err?.flags.discards).toBe(false);
+      }
+      // Every call ran on the same instance: none was discarded.
+      expect(await e.call('ping')).toBe(CODES.length + 1);
+    } finally {
+      await e.close();
+    }
+  });
+});
