@@ -308,6 +308,41 @@ describe('one change per key at a time', () => {
   });
 });
 
+describe('moving keys: exportSealed, importSealed, reseal', () => {
+  it('a key exported sealed imports into another vault of the same platform under its own name, and persists there', async () => {
+    const source = await openVault();
+    const key = await source.create('payments', { type: 'symmetric' });
+    const ciphertext = await key.encrypt(text('moved'), text('aad'));
+    const blob = await key.exportSealed();
+    expect(await codeOf(source.importSealed(blob))).toBe('conflict'); // the name exists here
+    expect(await codeOf(source.importSealed(new Uint8Array(blob.length)))).toBe('unseal_failed');
+    const resealed = await source.reseal(blob);
+    expect(resealed.length).toBeGreaterThan(0);
+    await source.close();
+
+    const sourceStore = store;
+    store = new MemoryStore();
+    const target = await openVault();
+    const imported = await target.importSealed(resealed);
+    expect(imported.name).toBe('payments');
+    expect(await imported.decrypt(ciphertext, text('aad'))).toEqual(text('moved'));
+    expect([...store.entries.keys()]).toEqual(['vault/payments']);
+    await target.close();
+    expect(await (await (await openVault()).key('payments')).decrypt(ciphertext, text('aad'))).toEqual(text('moved'));
+    expect(sourceStore.entries.has('vault/payments')).toBe(true);
+  });
+
+  it('an import whose put fails leaves no key', async () => {
+    const vault = await openVault();
+    const blob = await (await vault.create('a', { type: 'ed25519' })).exportSealed();
+    store.failNextPut = new EnclaveError('unavailable', 'down');
+    expect(await codeOf(vault.importSealed(blob, 'b'))).toBe('unavailable');
+    expect(await vault.list()).toEqual(['a']);
+    const b = await vault.importSealed(blob, 'b');
+    expect(await b.publicKey()).toEqual(await (await vault.key('a')).publicKey());
+  });
+});
+
 describe('a discarded instance', () => {
   it('is replaced and reloaded from the store before the next call: the keys are back, with new handles', async () => {
     // Fuel far below what a 1 MiB encryption needs: that call exhausts it and the runtime discards

@@ -540,7 +540,12 @@ export class VaultKey {
  * and kept in a store, every change durable before it is acknowledged (module comment above).
  * @example
  * import { Vault, FileStore, SoftwareAttestationProvider } from 'enclave';
- * const vault = await Vault.open({ store: new FileStore('/var/lib/app/keys'), attestation: new SoftwareAttestationProvider().open() });
+ * const vault = await Vault.open({
+ *   store: new FileStore('/var/lib/app/keys'),
+ *   attestation: new SoftwareAttestationProvider().open(),
+ *   module: 'vault.signed.wasm', // the package's vault.wasm signed with your release key (`enclave sign`)
+ *   trust: { trusted: [{ publicKey: releasePublicKey }] }, // key records are sealed to this signer
+ * });
  * const key = await vault.create('tokens', { type: 'symmetric' });
  * const ciphertext = await key.encrypt(new TextEncoder().encode('secret'));
  * await vault.close();
