@@ -59,7 +59,9 @@ export function forTerminal(err: unknown, facts: RunFacts): unknown {
     case 'untrusted_module':
       return advise(err, "pass the public key of its signer with --trust, or sign it with 'enclave sign'");
     case 'rollback':
-      return advise(err, 'deploy a newer build, or lower --min-svn');
+      // At load the module's svn is below its signer's floor; during a call the enclave refused sealed
+      // state older than its counter, which no flag of ours can or should override.
+      return facts.phase === 'load' ? advise(err, 'deploy a newer build, or lower --min-svn') : err;
     case 'state':
       if (facts.phase === 'call' && facts.single) {
         return advise(err, "each 'enclave run' starts a fresh instance: make the calls in one process with --ndjson");
