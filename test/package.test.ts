@@ -104,7 +104,8 @@ describe('package files', () => {
     for (const f of [
       'LICENSE', 'README.md', 'package.json', 'dist/host/cli/main.js', 'dist/host/index.js', 'dist/host/index.d.ts', 'dist/attest/index.js',
       'enclave-modules/echo/build/echo.wasm', 'enclave-modules/counter/build/counter.wasm', 'enclave-modules/crypto/build/crypto.wasm',
-      'sdk/index.ts', 'sdk/exports.ts', 'sdk/crypto.ts', 'enclave-modules/sdk/index.ts', 'enclave-modules/sdk/exports.ts', 'asconfig.json', 'docs/ABI.md', 'docs/SDK.md',
+      'enclave-modules/vault/build/vault.wasm', 'enclave-modules/sdk/sealed.ts', 'docs/SEALING.md',
+      'sdk/index.ts', 'sdk/exports.ts', 'sdk/crypto.ts', 'sdk/sealed.ts', 'enclave-modules/sdk/index.ts', 'enclave-modules/sdk/exports.ts', 'asconfig.json', 'docs/ABI.md', 'docs/SDK.md',
     ]) {
       expect(files, f).toContain(f);
     }
