@@ -13,7 +13,7 @@
  * Most kills land inside a put (the writers spend nearly all their time in fsync): the test counts
  * them, so a change that made the kills miss the writes fails instead of passing vacuously.
  * Writers are started a few rounds ahead and wait for `go`, so node's startup overlaps the rounds
- * (it is still most of the file's time: about 20 s on an idle 2-core machine, 50 s at load 11).
+ * (still most of the file's time: measured 50 s on the 2-core VM at load average 11).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
