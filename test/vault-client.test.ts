@@ -343,6 +343,26 @@ describe('moving keys: exportSealed, importSealed, reseal', () => {
   });
 });
 
+describe('sealing roots', () => {
+  it('configure({}) moves a record to the current root; once every record moved, the old root can be revoked', async () => {
+    const rootOf = (name: string) => new DataView(store.entries.get(name)!.bytes.buffer).getUint32(8, true);
+    const vault = await openVault();
+    const a = await vault.create('a', { type: 'symmetric' });
+    await vault.create('b', { type: 'symmetric' });
+    const ciphertext = await a.encrypt(text('x'));
+    platform.rotateSealingRoot();
+    expect(rootOf('vault/a')).toBe(1);
+    await a.configure({});
+    expect(rootOf('vault/a')).toBe(2);
+    expect(rootOf('vault/b')).toBe(1); // not rewritten: it stays under root 1
+    platform.revokeSealingRoot(1);
+    await vault.close();
+    const again = await openVault();
+    expect(again.refused).toEqual([{ name: 'vault/b', code: 'unseal_failed' }]);
+    expect(await (await again.key('a')).decrypt(ciphertext)).toEqual(text('x'));
+  });
+});
+
 describe('a discarded instance', () => {
   it('is replaced and reloaded from the store before the next call: the keys are back, with new handles', async () => {
     // Fuel far below what a 1 MiB encryption needs: that call exhausts it and the runtime discards

@@ -261,10 +261,12 @@ export class VaultKey {
 
   /**
    * Changes the key's policy: the lowest version that may still decrypt or verify, and whether it
-   * may be destroyed.
+   * may be destroyed. With nothing to change (`{}`), rewrites the key's record as it is: sealed
+   * under the platform's current root (after `enclave keys rotate`, before the old root is revoked).
    * @throws {EnclaveError} `bad_request` (a version above the latest), the store's codes.
    * @example
    * await key.configure({ minDecryptionVersion: 2 }); // version 1 ciphertexts are now refused
+   * await key.configure({}); // the record moves to the current sealing root
    */
   async configure(options: { minDecryptionVersion?: number; deletionAllowed?: boolean }): Promise<VaultKeyMetadata> {
     const args: { [key: string]: ArgValue } = {};
