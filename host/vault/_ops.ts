@@ -11,7 +11,11 @@ import type { ReplyValue } from '../../runtime/index.js';
 
 /** What a key is for: `symmetric` (256-bit: encrypt, mac, derive, datakey), `ed25519` (sign), `x25519` (derive). */
 export type VaultKeyType = 'ed25519' | 'x25519' | 'symmetric';
-/** The key types, in one list (checked where a caller passes one). */
+/**
+ * The key types, in one list (checked where a caller passes one).
+ * @example
+ * VAULT_KEY_TYPES.includes('ed25519'); // true
+ */
 export const VAULT_KEY_TYPES: readonly VaultKeyType[] = Object.freeze(['ed25519', 'x25519', 'symmetric']);
 
 /**
@@ -51,7 +55,11 @@ export interface Persist {
 /** The reply of `load`, per blob in order. */
 export type LoadItem = { readonly ok: true; readonly name: string } | { readonly ok: false; readonly code: ErrorCode };
 
-/** Key names of the vault (VAULT.md §5): what the enclave accepts, checked on the host first. */
+/**
+ * Key names of the vault (VAULT.md §5): what the enclave accepts, checked on the host first.
+ * @example
+ * KEY_NAME.test('payments'); // true
+ */
 export const KEY_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
 function malformed(op: string, what: string): EnclaveError {
@@ -60,48 +68,91 @@ function malformed(op: string, what: string): EnclaveError {
 
 type Obj = { readonly [key: string]: ReplyValue };
 
-/** `value` as a map, else `bad_reply`. */
+/**
+ * `value` as a map.
+ * @throws {EnclaveError} `bad_reply` for anything else.
+ * @example
+ * const reply = asMap('rotate', await enclave.call('rotate', { handle }));
+ */
 export function asMap(op: string, value: ReplyValue, what = 'the reply'): Obj {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) throw malformed(op, `${what} is not a map`);
   return value;
 }
 
-/** `value` as bytes (optionally of an exact length), else `bad_reply`. */
+/**
+ * `value` as bytes, of exactly `length` when given.
+ * @throws {EnclaveError} `bad_reply` for anything else.
+ * @example
+ * asBytes('open', reply.handle, 'handle', 16);
+ */
 export function asBytes(op: string, value: ReplyValue | undefined, what: string, length?: number): Uint8Array {
   if (!(value instanceof Uint8Array)) throw malformed(op, `${what} is not bytes`);
   if (length !== undefined && value.length !== length) throw malformed(op, `${what} is not ${length} bytes`);
   return value;
 }
 
-/** `value` as a version number (1 .. 2^32-1), else `bad_reply`. */
+/**
+ * `value` as a version number (`min` .. 2^32-1).
+ * @throws {EnclaveError} `bad_reply` for anything else.
+ * @example
+ * asVersion('rotate', reply.version, 'version'); // 2
+ */
 export function asVersion(op: string, value: ReplyValue | undefined, what: string, min = 1): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > 0xffff_ffff) throw malformed(op, `${what} is not a version`);
   return value;
 }
 
+/**
+ * `value` as a boolean.
+ * @throws {EnclaveError} `bad_reply` for anything else.
+ * @example
+ * asBool('verify', reply, 'the verdict');
+ */
 export function asBool(op: string, value: ReplyValue | undefined, what: string): boolean {
   if (typeof value !== 'boolean') throw malformed(op, `${what} is not a boolean`);
   return value;
 }
 
+/**
+ * `value` as a string.
+ * @throws {EnclaveError} `bad_reply` for anything else.
+ * @example
+ * asString('load', item.name, 'an item name');
+ */
 export function asString(op: string, value: ReplyValue | undefined, what: string): string {
   if (typeof value !== 'string') throw malformed(op, `${what} is not a string`);
   return value;
 }
 
+/**
+ * `value` as an array, of exactly `length` items when given.
+ * @throws {EnclaveError} `bad_reply` for anything else.
+ * @example
+ * asArray('list', reply, 'the names');
+ */
 export function asArray(op: string, value: ReplyValue | undefined, what: string, length?: number): readonly ReplyValue[] {
   if (!Array.isArray(value)) throw malformed(op, `${what} is not an array`);
   if (length !== undefined && value.length !== length) throw malformed(op, `${what} has ${value.length} items, not ${length}`);
   return value;
 }
 
-/** An error code the enclave named, else `bad_reply` (an unknown code is never passed on as such). */
+/**
+ * An error code the enclave named (an unknown code is never passed on as such).
+ * @throws {EnclaveError} `bad_reply` for a value that is no error code.
+ * @example
+ * asCode('load', item.code); // 'rollback'
+ */
 export function asCode(op: string, value: ReplyValue | undefined): ErrorCode {
   if (typeof value !== 'string' || !isErrorCode(value)) throw malformed(op, 'an item code is not an error code');
   return value;
 }
 
-/** The `persist` member of a mutating op's reply; its name must be the key's (`expectedName`). */
+/**
+ * The `persist` member of a mutating op's reply; its name must be the key's (`expectedName`).
+ * @throws {EnclaveError} `bad_reply` when malformed or naming another key.
+ * @example
+ * const { name, version, blob } = parsePersist('rotate', reply.persist, 'payments');
+ */
 export function parsePersist(op: string, value: ReplyValue | undefined, expectedName: string | undefined): Persist {
   const p = asMap(op, value ?? null, 'persist');
   const name = asString(op, p.name, 'persist.name');
@@ -109,7 +160,12 @@ export function parsePersist(op: string, value: ReplyValue | undefined, expected
   return { name, version: asVersion(op, p.version, 'persist.version'), blob: asBytes(op, p.blob, 'persist.blob') };
 }
 
-/** The enclave's `meta` map in the client's terms. */
+/**
+ * The enclave's `meta` map in the client's terms.
+ * @throws {EnclaveError} `bad_reply` when a field is missing or of the wrong type.
+ * @example
+ * parseMetadata('describe', reply).latestVersion; // 1
+ */
 export function parseMetadata(op: string, value: ReplyValue | undefined): VaultKeyMetadata {
   const m = asMap(op, value ?? null, 'key');
   const type = asString(op, m.type, 'key.type');
@@ -128,7 +184,12 @@ export function parseMetadata(op: string, value: ReplyValue | undefined): VaultK
   });
 }
 
-/** A batch reply (`[{ok: T} | {err: code}]`, one per item sent), each item read by `item`. */
+/**
+ * A batch reply (`[{ok: T} | {err: code}]`, one per item sent), each item read by `item`.
+ * @throws {EnclaveError} `bad_reply` when the count or an item is malformed.
+ * @example
+ * parseBatch('sign', reply, 2, (v) => asBytes('sign', v, 'a signature', 68));
+ */
 export function parseBatch<T>(op: string, value: ReplyValue, count: number, item: (v: ReplyValue | undefined) => T): VaultBatchItem<T>[] {
   return asArray(op, value, 'the batch reply', count).map((raw) => {
     const entry = asMap(op, raw, 'a batch item');
@@ -137,7 +198,12 @@ export function parseBatch<T>(op: string, value: ReplyValue, count: number, item
   });
 }
 
-/** The `load` reply, one item per blob sent. */
+/**
+ * The `load` reply, one item per blob sent.
+ * @throws {EnclaveError} `bad_reply` when the count or an item is malformed.
+ * @example
+ * parseLoad(reply, blobs.length); // [{ ok: true, name: 'payments' }, { ok: false, code: 'rollback' }]
+ */
 export function parseLoad(value: ReplyValue, count: number): LoadItem[] {
   return asArray('load', value, 'the reply', count).map((raw) => {
     const entry = asMap('load', raw, 'an item');
