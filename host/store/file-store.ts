@@ -521,6 +521,8 @@ export class FileStore implements SealedStore {
    * The directory holding a name's leaf: checked (a real directory, not a link) at each level;
    * created (and its parent fsynced) when `create`. Undefined when missing and not `create`.
    */
+  #dirFor(parts: readonly string[], create: true): Promise<string>;
+  #dirFor(parts: readonly string[], create: false): Promise<string | undefined>;
   async #dirFor(parts: readonly string[], create: boolean): Promise<string | undefined> {
     let dir = this.#data;
     for (const part of parts.slice(0, -1)) {
@@ -586,8 +588,7 @@ export class FileStore implements SealedStore {
   }
 
   /** Writes a file to tmp/, fsyncs it, renames it to `dir/leaf`, fsyncs `dir`. */
-  async #publish(dir: string | undefined, leaf: string, file: Buffer): Promise<void> {
-    if (dir === undefined) throw new Error('unreachable: #dirFor with create returns a directory');
+  async #publish(dir: string, leaf: string, file: Buffer): Promise<void> {
     const tmp = join(this.#tmp, `${ownerToken()}.blob`);
     let fh: FileHandle | undefined;
     try {
