@@ -389,6 +389,21 @@ describe('hostile or broken stores, bad input', () => {
     expect(await codeOf(openVault())).toBe('unavailable'); // the second page repeats the first
   });
 
+  it('a put answered without a valid version: `unavailable`, then the vault reloads the store and agrees with it', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    const put = store.put.bind(store);
+    store.put = async (name, bytes, options) => {
+      await put(name, bytes, options);
+      return { name, version: Number.NaN, bytes };
+    };
+    expect(await codeOf(key.rotate())).toBe('unavailable');
+    store.put = put;
+    // The record was stored (pending): the reload commits it.
+    expect(await key.describe()).toMatchObject({ latestVersion: 2 });
+    expect(await key.rotate()).toBe(3);
+  });
+
   it('refuses bad names, bad types and calls after close', async () => {
     const vault = await openVault();
     expect(await codeOf(vault.create('Bad Name', { type: 'symmetric' }))).toBe('invalid_args');

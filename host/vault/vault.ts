@@ -842,7 +842,14 @@ export class Vault {
       this.#active.add(active);
       try {
         const reply = asMap(op, await this.#send(enclave, op, args(handle)));
-        const persist = parsePersist(op, reply.persist, name);
+        let persist: Persist;
+        try {
+          persist = parsePersist(op, reply.persist, name);
+        } catch (err) {
+          // The enclave may hold a pending change this client cannot name to abort: start afresh.
+          this.#lost = true;
+          throw err;
+        }
         await this.#persist(enclave, persist);
         return reply;
       } finally {
@@ -870,7 +877,6 @@ export class Vault {
     let stored: { readonly version: number };
     try {
       stored = await this.#store.put(VAULT_STORE_PREFIX + persist.name, persist.blob, { expectedVersion: this.#versions.get(persist.name) ?? 0 });
-      if (!Number.isSafeInteger(stored?.version) || stored.version < 1) throw new EnclaveError('unavailable', 'The store answered a put without a valid version: check the store.');
     } catch (err) {
       const failure = storeError(err, `store the record of key "${persist.name}"`);
       try {
@@ -880,6 +886,11 @@ export class Vault {
         this.#lost = true;
       }
       throw failure;
+    }
+    if (!Number.isSafeInteger(stored?.version) || stored.version < 1) {
+      // The record may be stored: reload, so that this process agrees with whatever the store holds.
+      this.#lost = true;
+      throw new EnclaveError('unavailable', 'The store answered a put without a valid version: check the store; the vault reloads it before the next call.');
     }
     this.#versions.set(persist.name, stored.version);
     try {
