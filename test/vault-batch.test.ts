@@ -1,4 +1,4 @@
-// Batches of the vault enclave's crypto ops (enclave-modules/vault/crypto-ops.ts, VAULT.md §5.3)
+// Batches of the vault enclave's crypto ops (enclave-modules/vault/crypto-ops.ts, docs/VAULT.md §5)
 // through the real runtime: `batch: [...]` of up to 256 items, each answered `{ok: value}` or
 // `{err: code}` in order, one bad item never failing the others; the batch bounded as a whole (its
 // work by the ops' budget, so that no batch the contract admits runs out of fuel and loses the
@@ -58,7 +58,7 @@ function flip(b: Uint8Array, i: number): Uint8Array {
   c[i]! ^= 0x01;
   return c;
 }
-/** Opens a vault ciphertext with @noble/ciphers (format: VAULT.md §5.3). */
+/** Opens a vault ciphertext with @noble/ciphers (format: docs/VAULT.md §6.1). */
 function nobleOpen(key: Uint8Array, name: string, ct: Uint8Array, aad = EMPTY): Uint8Array {
   const ad = concat(te('enclave-vault/v1\0'), u32le(name.length), te(name), ct.subarray(3, 7), aad);
   return xchacha20poly1305(key, ct.subarray(7, 31), ad).decrypt(ct.subarray(31));

@@ -1,4 +1,4 @@
-// The vault enclave's crypto ops (enclave-modules/vault/crypto-ops.ts, VAULT.md §5.3) through the
+// The vault enclave's crypto ops (enclave-modules/vault/crypto-ops.ts, docs/VAULT.md §4.2) through the
 // real runtime, each against an independent oracle: @noble/ciphers opens the vault's ciphertexts
 // (and makes ones the vault opens) with the exported key of an exportable key, @noble/curves checks
 // signatures, public keys and X25519, node:crypto's HMAC and @noble/hashes' HKDF check macs and
@@ -51,7 +51,7 @@ async function trim(handle: Uint8Array, minAvailable: number): Promise<void> {
 }
 const exportKey = async (handle: Uint8Array, version?: number) => (await vault.call('export', { handle, version })) as Uint8Array;
 
-// ---- the formats of VAULT.md §5.3, written from the spec ----
+// ---- the formats of docs/VAULT.md §6, written from the spec ----
 
 const te = (s: string) => new TextEncoder().encode(s);
 const EMPTY = new Uint8Array(0);

@@ -1,5 +1,5 @@
 /**
- * The vault enclave's persistence (enclave-modules/vault/persist.ts, record.ts; VAULT.md §5.2):
+ * The vault enclave's persistence (enclave-modules/vault/persist.ts, record.ts; docs/VAULT.md §7):
  * every mutation's `persist` blob, commit, a new instance that loads the blobs, a crash between
  * store and commit, rollback of an older blob, blobs of another name, changed or of another module,
  * tombstones, and the sealed export (export_sealed, import_sealed, reseal) across a changed module

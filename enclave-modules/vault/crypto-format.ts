@@ -1,4 +1,4 @@
-// The byte formats and bounds of the vault's crypto ops (crypto-ops.ts; VAULT.md §5.3). Kept apart
+// The byte formats and bounds of the vault's crypto ops (crypto-ops.ts; docs/VAULT.md §6). Kept apart
 // so that the formats are read in one place: every constant here is part of the wire format or of
 // the contract, and changing one breaks every ciphertext, signature or mac already made.
 
@@ -18,11 +18,11 @@ export const CIPHERTEXT_OVERHEAD: i32 = CIPHERTEXT_HEADER + TAG_BYTES;
 export const SIGNATURE_BYTES: i32 = 4 + 64;
 /** version u32 ‖ HMAC-SHA-256[32]. */
 export const MAC_BYTES: i32 = 4 + 32;
-/** The most plaintext (or message, or MAC'd data) one item may hold: 1 MiB (VAULT.md §5). */
+/** The most plaintext (or message, or MAC'd data) one item may hold: 1 MiB (docs/VAULT.md §11). */
 export const MAX_PLAINTEXT: i32 = 1 << 20;
 /** The most associated data (or derive context) one item may hold: 64 KiB. */
 export const MAX_AAD: i32 = 1 << 16;
-/** The most items of one batch (VAULT.md §5). */
+/** The most items of one batch (docs/VAULT.md §5). */
 export const MAX_BATCH: i32 = 256;
 /** A data key: 256 bits. */
 export const DATA_KEY_BYTES: i32 = 32;

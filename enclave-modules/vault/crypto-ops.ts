@@ -1,4 +1,4 @@
-// The vault's cryptographic operations (VAULT.md §5.3): encrypt, decrypt, rewrap, datakey, sign,
+// The vault's cryptographic operations (docs/VAULT.md §4.2): encrypt, decrypt, rewrap, datakey, sign,
 // verify, mac, verify_mac, derive, public_key. Every one takes a key handle (keyring.ts resolves
 // it) and never returns a key's material (derive and datakey return keys made for the caller);
 // encrypt, decrypt, rewrap, sign, verify, mac and verify_mac also take a `batch` of up to 256
