@@ -214,7 +214,7 @@ export const suite = defineSuite({
       );
       notes.push(
         `rotate + persist: ${ROTATION_POOL} keys rotated in turn; once each holds ${ROTATIONS_PER_KEY} versions, the next rotation of it first retires and trims the old ones (two more durable changes inside the timed body, one rotation in ${ROTATIONS_PER_KEY} at most). Store and counters in ${tmpdir()}, the same disk as the floor's store.`,
-        'vault mac: the tag is HMAC-SHA-256 under a subkey HKDF-derived from the key version (VAULT.md §5.1); the floors compute HMAC-SHA-256 under a 32-byte key over the same 64 bytes.',
+        'vault mac: the tag is HMAC-SHA-256 under a subkey HKDF-derived from the key version (enclave-modules/vault/crypto-ops.ts); the floors compute HMAC-SHA-256 under a 32-byte key over the same 64 bytes.',
       );
       return { cases, notes, dispose };
     } catch (err) {

@@ -25,7 +25,7 @@ const signed = signModule(new Uint8Array(readFileSync(MODULE)), releaseKey);
 const trust = { trusted: [{ publicKey: releaseKey.publicKey }] };
 
 const text = (s: string) => new TextEncoder().encode(s);
-/** The key version a vault ciphertext names: "EV1" ‖ version u32 LE ‖ … (VAULT.md §5.3). */
+/** The key version a vault ciphertext names: "EV1" ‖ version u32 LE ‖ … (enclave-modules/vault/crypto-ops.ts). */
 const versionOf = (ciphertext: Uint8Array) => new DataView(ciphertext.buffer, ciphertext.byteOffset).getUint32(3, true);
 
 interface Entry {
@@ -344,6 +344,34 @@ describe('moving keys: exportSealed, importSealed, reseal', () => {
 });
 
 describe('sealing roots', () => {
+  it('after a rotation the reloaded records are listed stale; resealStale moves them all, then the old root can be revoked', async () => {
+    const vault = await openVault();
+    const a = await vault.create('a', { type: 'symmetric' });
+    await vault.create('b', { type: 'ed25519' });
+    const ciphertext = await a.encrypt(text('x'));
+    expect(vault.stale).toEqual([]);
+    platform.rotateSealingRoot();
+    expect(vault.stale).toEqual(['a', 'b']); // seen while running, from the platform's roots
+    await a.rotate();
+    expect(vault.stale).toEqual(['b']);
+    await vault.close();
+    const reopened = await openVault();
+    expect(reopened.stale).toEqual(['b']);
+    // The enclave's own verdict counts too (here: a platform that does not list its roots).
+    const blind = await openVault({ attestation: new Proxy(platform, { get: (t, p) => (p === 'listSealingRoots' ? undefined : (Reflect.get(t, p) as Function).bind?.(t) ?? Reflect.get(t, p)) }) });
+    expect(blind.stale).toEqual(['b']);
+    await blind.close();
+    expect(await reopened.resealStale()).toEqual(['b']);
+    expect(reopened.stale).toEqual([]);
+    expect(await reopened.resealStale()).toEqual([]);
+    await reopened.close();
+    platform.revokeSealingRoot(1);
+    const after = await openVault();
+    expect(after.refused).toEqual([]);
+    expect(after.stale).toEqual([]);
+    expect(await (await after.key('a')).decrypt(ciphertext)).toEqual(text('x'));
+  });
+
   it('configure({}) moves a record to the current root; once every record moved, the old root can be revoked', async () => {
     const rootOf = (name: string) => new DataView(store.entries.get(name)!.bytes.buffer).getUint32(8, true);
     const vault = await openVault();

@@ -1,7 +1,8 @@
 // The vault example (docs/examples/vault.mjs) as a user runs it, from the repository root: a real
 // process that creates keys, encrypts and signs, re-spawns itself (a new process on the same store
 // and platform directory), decrypts and verifies there, rotates the platform root with the
-// `enclave keys` CLI and the key, rewraps an old ciphertext and retires its version. Checked on its
+// `enclave keys` CLI and the key, rewraps an old ciphertext and retires its version, moves the other
+// record to the new root and revokes the old one, then opens a fresh vault. Checked on its
 // output, on the files it leaves, and run a second time on the same directory.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -42,6 +43,9 @@ describe('the vault example (docs/examples/vault.mjs)', () => {
       '[2] payments rotated to v2; its record is now sealed under root 2',
       '[2] rewrapped the old ciphertext: v1 -> v2, decrypts to 4111 1111 1111 1111',
       '[2] the v1 ciphertext after retiring v1: denied',
+      '[2] moved the records still under an old root: releases',
+      '[2] enclave keys revoke 1 --yes: sealing root 1 is revoked: its secret is destroyed.',
+      '[2] a fresh vault after the revocation: payments, releases; 0 refused',
       '[1] done',
     ]);
     const after = readdirSync(tmpdir()).filter((n) => n.startsWith('enclave-vault-example-') && !n.includes('test') && !before.has(n));
@@ -67,6 +71,9 @@ describe('the vault example (docs/examples/vault.mjs)', () => {
         '[2] payments rotated to v3; its record is now sealed under root 3',
         '[2] rewrapped the old ciphertext: v2 -> v3, decrypts to 4111 1111 1111 1111',
         '[2] the v2 ciphertext after retiring v2: denied',
+        '[2] moved the records still under an old root: releases',
+        '[2] enclave keys revoke 2 --yes: sealing root 2 is revoked: its secret is destroyed.',
+        '[2] a fresh vault after the revocation: payments, releases; 0 refused',
       ]),
     );
   }, 120_000);

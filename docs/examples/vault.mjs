@@ -16,7 +16,9 @@
 //      store and the keys are back: the ciphertext decrypts, the signature verifies. Then the
 //      platform's sealing root is rotated (`enclave keys rotate`, the CLI an operator uses), the
 //      key is rotated (its record is now sealed under the new root), the old ciphertext is rewrapped
-//      to the new version, and the old version is retired.
+//      to the new version, and the old version is retired. The other key's record is moved to the
+//      new root too (`resealStale`), so the old root can be revoked (`enclave keys revoke`: its
+//      secret is destroyed) and a fresh vault still opens every key.
 //
 // stdout carries the story, one line per step (test/vault-example.test.ts reads it).
 
@@ -153,8 +155,20 @@ async function second() {
     if (!(err instanceof EnclaveError)) throw err;
     step(`the v${app.version} ciphertext after retiring v${app.version}: ${err.code}`);
   }
+
+  // Every record still sealed under an old root is rewritten under the current one; then the old
+  // roots can be revoked (crypto-shredded) without losing a key.
+  step(`moved the records still under an old root: ${(await vault.resealStale()).join(', ') || 'none'}`);
+  for (const root of JSON.parse(cli('keys', 'list', '--json')).roots) {
+    if (root.state === 'active' && !root.current) step(`enclave keys revoke ${root.id} --yes: ${cli('keys', 'revoke', String(root.id), '--yes')}`);
+  }
   await vault.close();
   await store.close();
+
+  const { vault: fresh, store: freshStore } = await openVault();
+  step(`a fresh vault after the revocation: ${(await fresh.list()).join(', ')}; ${fresh.refused.length} refused`);
+  await fresh.close();
+  await freshStore.close();
 }
 
 try {

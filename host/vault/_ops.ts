@@ -45,18 +45,18 @@ export interface VaultKeyMetadata {
 /** One item of a batch reply: its value, or the code it failed with (the other items are unaffected). */
 export type VaultBatchItem<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: ErrorCode };
 
-/** What a mutating op returns besides its result: the record to store before `commit` (VAULT.md §5.2). */
+/** What a mutating op returns besides its result: the record to store before `commit` (enclave-modules/vault/persist.ts). */
 export interface Persist {
   readonly name: string;
   readonly version: number;
   readonly blob: Uint8Array;
 }
 
-/** The reply of `load`, per blob in order. */
-export type LoadItem = { readonly ok: true; readonly name: string } | { readonly ok: false; readonly code: ErrorCode };
+/** The reply of `load`, per blob in order; `stale`: sealed under a root that is not current, or an svn below the module's. */
+export type LoadItem = { readonly ok: true; readonly name: string; readonly stale: boolean } | { readonly ok: false; readonly code: ErrorCode };
 
 /**
- * Key names of the vault (VAULT.md §5): what the enclave accepts, checked on the host first.
+ * Key names of the vault (enclave-modules/vault/index.ts): what the enclave accepts, checked on the host first.
  * @example
  * KEY_NAME.test('payments'); // true
  */
@@ -202,7 +202,7 @@ export function parseBatch<T>(op: string, value: ReplyValue, count: number, item
  * The `load` reply, one item per blob sent.
  * @throws {EnclaveError} `bad_reply` when the count or an item is malformed.
  * @example
- * parseLoad(reply, blobs.length); // [{ ok: true, name: 'payments' }, { ok: false, code: 'rollback' }]
+ * parseLoad(reply, blobs.length); // [{ ok: true, name: 'payments', stale: false }, { ok: false, code: 'rollback' }]
  */
 export function parseLoad(value: ReplyValue, count: number): LoadItem[] {
   return asArray('load', value, 'the reply', count).map((raw) => {
@@ -210,7 +210,8 @@ export function parseLoad(value: ReplyValue, count: number): LoadItem[] {
     if (entry.ok === true) {
       const name = asString('load', entry.name, 'an item name');
       if (!KEY_NAME.test(name)) throw malformed('load', 'an item name is not a key name');
-      return { ok: true as const, name };
+      const stale = entry.stale === undefined ? false : asBool('load', entry.stale, 'an item stale flag');
+      return { ok: true as const, name, stale };
     }
     return { ok: false as const, code: asCode('load', entry.code) };
   });

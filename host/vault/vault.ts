@@ -76,7 +76,7 @@ export const VAULT_FUEL = 2_000_000_000;
 /** The prefix of every record the vault keeps in its store: `vault/<key name>`. */
 export const VAULT_STORE_PREFIX = 'vault/';
 
-/** The bounds the client holds to (the enclave's own are in VAULT.md §5; these never exceed them). */
+/** The bounds the client holds to (the enclave's own are in enclave-modules/vault/index.ts; these never exceed them). */
 export const VAULT_LIMITS = Object.freeze({
   /** Records per `load` call. */
   loadBatch: 256,
@@ -110,7 +110,7 @@ export interface VaultOpenOptions {
    * The platform that seals and keeps the monotonic counters (`SoftwareAttestationProvider`): the
    * same platform directory at every restart, or nothing opens.
    */
-  attestation: EnclavePlatform & CounterSource;
+  attestation: EnclavePlatform & CounterSource & { listSealingRoots?(): readonly { readonly id: number; readonly current: boolean }[] };
   /** The vault module; default: this package's `enclave-modules/vault/build/vault.wasm`. */
   module?: ModuleSource;
   /** Default `'in-process'`; `'worker'` runs the enclave in its own thread, with a deadline per call. */
@@ -570,10 +570,16 @@ export class Vault {
   /** Changes past their first enclave call: a reload waits for them. */
   readonly #active = new Set<Promise<unknown>>();
   #refused: readonly RefusedRecord[] = [];
+  /** Keys whose record the enclave found stale at load (a root not current then, or a lower svn). */
+  readonly #stale = new Set<string>();
+  /** The sealing root id of each key's stored record, read from its header (docs/SEALING.md). */
+  readonly #roots = new Map<string, number>();
+  readonly #platform: VaultOpenOptions['attestation'];
   readonly #port: KeyPort;
 
-  private constructor(store: VaultStore, enclave: EnclaveHandle, newInstance: () => Promise<EnclaveHandle>) {
+  private constructor(store: VaultStore, platform: VaultOpenOptions['attestation'], enclave: EnclaveHandle, newInstance: () => Promise<EnclaveHandle>) {
     this.#store = store;
+    this.#platform = platform;
     this.#enclave = enclave;
     this.#newInstance = newInstance;
     this.#port = {
@@ -619,7 +625,7 @@ export class Vault {
     };
     const newInstance = async (): Promise<EnclaveHandle> =>
       isolation === 'worker' ? createWorkerEnclave(mod, { ...enclaveOptions, deadlineMs: options.deadlineMs ?? 5000 }) : mod.create(enclaveOptions);
-    const vault = new Vault(store, await newInstance(), newInstance);
+    const vault = new Vault(store, attestation, await newInstance(), newInstance);
     try {
       vault.#refused = await vault.#loadAll();
     } catch (err) {
@@ -635,6 +641,46 @@ export class Vault {
    */
   get refused(): readonly RefusedRecord[] {
     return this.#refused;
+  }
+
+  /**
+   * The keys whose stored record is sealed under a sealing root that is not the platform's current
+   * one (after `enclave keys rotate`, also while running, when the platform lists its roots), or was
+   * sealed by a lower svn of the module, sorted: {@link Vault.resealStale} moves them forward. A
+   * record leaves this list whenever its key changes.
+   */
+  get stale(): readonly string[] {
+    let current: number | undefined;
+    try {
+      current = this.#platform.listSealingRoots?.().find((root) => root.current)?.id;
+    } catch {
+      current = undefined; // a platform that cannot list its roots: the load's verdicts only
+    }
+    const names = new Set(this.#stale);
+    if (current !== undefined) for (const [name, root] of this.#roots) if (root !== current) names.add(name);
+    return [...names].sort();
+  }
+
+  /**
+   * Rewrites the record of every key in {@link Vault.stale} as it is (`configure({})`): sealed under
+   * the current root and this module's svn, stored and committed. Run it after `enclave keys rotate`
+   * and before `enclave keys revoke` of the old root, whose records would otherwise never open again.
+   * A record that was refused at load is not among them (it did not open).
+   * @returns The keys rewritten.
+   * @throws {EnclaveError} the store's codes (`unavailable`, `conflict`) for the first key that
+   *   failed; the keys before it were rewritten, the rest are still listed as stale.
+   * @example
+   * // enclave keys rotate; then, in the service:
+   * await vault.resealStale(); // ['payments', 'releases']
+   * // now: enclave keys revoke 1 --yes
+   */
+  async resealStale(): Promise<string[]> {
+    const moved: string[] = [];
+    for (const name of this.stale) {
+      await this.#mutateKey(name, 'configure', (handle) => ({ handle }));
+      moved.push(name);
+    }
+    return moved;
   }
 
   /** The enclave's measurement (hex): what its records are sealed to under the `measurement` policy. */
@@ -777,6 +823,8 @@ export class Vault {
     this.#epoch++;
     this.#handles.clear();
     this.#versions.clear();
+    this.#stale.clear();
+    this.#roots.clear();
     this.#refused = await this.#loadAll();
     this.#lost = false;
   }
@@ -829,7 +877,7 @@ export class Vault {
   }
 
   /**
-   * A change of one key (VAULT.md §6): after the changes of that key queued before it, the op, then
+   * A change of one key (module comment): after the changes of that key queued before it, the op, then
    * `store.put` of its record with the store version last seen, then `commit`; a failed put
    * `abort`s. `name` undefined: an import whose name is known from its reply.
    */
@@ -895,6 +943,9 @@ export class Vault {
     this.#versions.set(persist.name, stored.version);
     try {
       await this.#send(enclave, 'commit', ref);
+      // Committed: the record was sealed just now, under the current root.
+      this.#stale.delete(persist.name);
+      this.#noteRoot(persist.name, persist.blob);
     } catch (err) {
       // Stored but not committed: the record is pending in the store, and the enclave commits a
       // pending record it loads. Reload, so this process agrees with what the store now says.
@@ -906,6 +957,13 @@ export class Vault {
         { cause: err },
       );
     }
+  }
+
+  /** Records the sealing root id a sealed record names in its header ("ENCS", version 1: root id u32 LE at 8). */
+  #noteRoot(name: string, blob: Uint8Array): void {
+    const sealed = blob.length >= 12 && blob[0] === 0x45 && blob[1] === 0x4e && blob[2] === 0x43 && blob[3] === 0x53 && blob[4] === 1;
+    if (sealed) this.#roots.set(name, new DataView(blob.buffer, blob.byteOffset, blob.length).getUint32(8, true));
+    else this.#roots.delete(name);
   }
 
   /** Lists the store's `vault/` records, reads them and loads them into the instance. */
@@ -949,7 +1007,11 @@ export class Vault {
         const record = sent[i]!;
         if (!item.ok) refused.push({ name: record.name, code: item.code });
         else if (item.name !== record.key) throw new EnclaveError('bad_reply', "The vault enclave's `load` reply names another key than the record sent.");
-        else this.#versions.set(item.name, record.version);
+        else {
+          this.#versions.set(item.name, record.version);
+          this.#noteRoot(item.name, record.bytes);
+          if (item.stale) this.#stale.add(item.name);
+        }
       });
     };
     for (let i = 0; i < names.length; i += VAULT_LIMITS.readsInFlight) {
