@@ -596,7 +596,7 @@ export class Vault {
    *   counters, `untrusted_module`), the store's codes (`unavailable`), `too_large` (more than
    *   {@link VAULT_LIMITS}.storeNames records).
    * @example
-   * const vault = await Vault.open({ store, attestation: platform });
+   * const vault = await Vault.open({ store, attestation: platform, module: 'vault.signed.wasm', trust });
    * for (const { name, code } of vault.refused) console.warn(`${name} did not load: ${code}`);
    */
   static async open(options: VaultOpenOptions): Promise<Vault> {
