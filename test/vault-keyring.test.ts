@@ -137,6 +137,33 @@ describe.each(MODES)('vault keyring ($name)', (mode) => {
     expect(await codeOf(vault.call('abort', { name: 'stay', version: 1 }))).toBe('conflict'); // the committed one
   });
 
+  it('a create not committed yet is not used or exported; over a tombstone, export neither traps nor seals the tombstone', async () => {
+    const vault = await load(mode);
+    // Over nothing: an abort takes the key back, so nothing may be encrypted or exported under it.
+    const fresh = (await vault.call('create', { name: 'fresh', type: 'symmetric', exportable: true })) as Created;
+    for (const [op, args] of [
+      ['encrypt', { plaintext: new Uint8Array(3) }], ['mac', { data: new Uint8Array(3) }], ['export', {}], ['export_sealed', {}],
+    ] as const) {
+      expect(await codeOf(vault.call(op, { handle: fresh.handle, ...args })), op).toBe('not_found');
+    }
+    expect(await vault.call('describe', { handle: fresh.handle })).toMatchObject({ name: 'fresh', latest_version: 1 });
+    expect(await vault.call('commit', { name: 'fresh', version: fresh.persist.version })).toBe(null);
+    expect(bytes(await vault.call('export', { handle: fresh.handle }))).toHaveLength(32);
+
+    // Over the tombstone of an exportable key: the committed record is the tombstone.
+    const old = await create(vault, 'again', { exportable: true, deletion_allowed: true });
+    await mutate(vault, 'destroy', { handle: old.handle });
+    const reborn = (await vault.call('create', { name: 'again', type: 'symmetric' })) as Created;
+    expect(await codeOf(vault.call('export', { handle: reborn.handle }))).toBe('not_found');
+    expect(await codeOf(vault.call('export_sealed', { handle: reborn.handle }))).toBe('not_found');
+    expect(await codeOf(vault.call('encrypt', { handle: reborn.handle, plaintext: new Uint8Array(3) }))).toBe('not_found');
+    // The instance is still there, keyring and all.
+    expect(await vault.call('describe', { handle: fresh.handle })).toMatchObject({ name: 'fresh' });
+    expect(await vault.call('commit', { name: 'again', version: reborn.persist.version })).toBe(null);
+    expect(await codeOf(vault.call('export', { handle: reborn.handle }))).toBe('denied');
+    expect((await vault.call('export_sealed', { handle: reborn.handle })) as Uint8Array).toBeInstanceOf(Uint8Array);
+  });
+
   it('configure and trim keep min_available ≤ min_decryption ≤ latest', async () => {
     const vault = await load(mode);
     const k = await create(vault, 'cfg', { exportable: true });

@@ -214,6 +214,7 @@ export function opExport(args: Value): Reply {
   const t = resolveTracked(args.get("handle"));
   if (t === null) return notFound();
   const e = t.usable();
+  if (e === null) return notFound();
   if (!e.exportable) return Reply.err(ErrorCode.Denied, "the key is not exportable");
   const vv = args.get("version");
   let kv: KeyVersion | null;

@@ -233,10 +233,15 @@ export class Tracked {
     return this.pendingVersion != 0;
   }
 
-  /** What crypto ops use: the committed record while a mutation is pending, else the current one. */
-  usable(): KeyEntry {
-    const c = this.committed;
-    return this.isPending() && c !== null ? c : this.current;
+  /**
+   * What crypto ops and exports use: the committed record while a mutation is pending, else the
+   * current one; null when that record is a tombstone or there is none (a create or import not
+   * committed yet: an abort would take the key back, so nothing may be used or exported under it).
+   * @example `const e = t.usable(); if (e === null) return notFound();`
+   */
+  usable(): KeyEntry | null {
+    const e = this.isPending() ? this.committed : this.current;
+    return e === null || e.destroyed ? null : e;
   }
 }
 
@@ -408,8 +413,7 @@ export function resolveTracked(h: Value): Tracked | null {
 export function resolveHandle(h: Value): KeyEntry | null {
   const t = resolveTracked(h);
   if (t === null) return null;
-  const e = t.usable();
-  return e.destroyed ? null : e;
+  return t.usable();
 }
 
 // ---- secrets ----

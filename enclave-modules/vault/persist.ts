@@ -259,6 +259,7 @@ export function opExportSealed(args: Value): Reply {
   const t = resolveTracked(args.get("handle"));
   if (t === null) return Reply.err(ErrorCode.NotFound, "no such key");
   const rec = t.usable();
+  if (rec === null) return Reply.err(ErrorCode.NotFound, "no such key");
   let policy = rec.sealPolicy;
   const p = args.get("policy");
   if (!p.isNil()) {
