@@ -140,6 +140,25 @@ describe.each(MODES)('vault persistence ($name)', (mode) => {
     expect(await second.call('describe', { handle: await handleOf(second, 'k') })).toMatchObject({ latest_version: 2, deletion_allowed: false });
   });
 
+  it('an instance whose record is behind the counter (another instance committed since) cannot seal over it', async () => {
+    const store: Store = new Map();
+    const first = await load(mode);
+    const k = await mutate<Created>(first, store, 'create', { name: 'k', type: 'symmetric' });
+    const second = await load(mode);
+    expect(await loadStore(second, store)).toEqual([{ name: 'k', ok: true }]);
+    const h2 = await handleOf(second, 'k');
+    await mutate(first, store, 'rotate', { handle: k.handle }); // acknowledged: counter 2, version 2
+    const ct = (await first.call('encrypt', { handle: k.handle, plaintext: MESSAGE })) as Uint8Array;
+    // The second instance still holds version 1 only: a mutation from it would seal at counter 3
+    // a record without version 2 and commit it (a store that ignores compare-and-set keeps it).
+    for (const [op, args] of [['configure', { deletion_allowed: true }], ['rotate', {}]] as const) {
+      expect(await codeOf(second.call(op, { handle: h2, ...args })), op).toBe('conflict');
+    }
+    const third = await load(mode);
+    expect(await loadStore(third, store)).toEqual([{ name: 'k', ok: true }]);
+    expect(bytes(await third.call('decrypt', { handle: await handleOf(third, 'k'), ciphertext: ct }))).toEqual(MESSAGE);
+  });
+
   it('a blob under another name, with a changed byte, or of another module is unseal_failed', async () => {
     const store: Store = new Map();
     const first = await load(mode);

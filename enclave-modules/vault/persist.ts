@@ -72,6 +72,14 @@ export function persistMutation(t: Tracked | null, next: KeyEntry): Persisted {
     wipeDropped(next, t === null ? null : t.current);
     return new Persisted(Value.nil(), Reply.err(s.code, "could not seal the key record"));
   }
+  // The record must follow the committed one this instance holds. A counter further on means
+  // another blob of this key was committed since (another instance on the same platform, or a
+  // commit whose reply was lost and then aborted): sealing this stale record above it would roll
+  // that acknowledged change back, with only the store's compare-and-set in the way.
+  if (t !== null && t.committedVersion != 0 && s.counter != t.committedVersion + 1) {
+    wipeDropped(next, t.current);
+    return new Persisted(Value.nil(), Reply.err(ErrorCode.Conflict, "the key changed elsewhere since it was loaded: load it again"));
+  }
   if (t === null) {
     const fresh = track(next);
     if (fresh === null) {
