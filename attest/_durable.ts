@@ -151,8 +151,11 @@ function holderGone(content: string): boolean {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    // EPERM: alive, another user's (cannot happen in a private directory, but never break it)
-    return false;
+    // EPERM: a live process of another user. Only our user (or root) can create a lock in a private
+    // directory, so this is most often the dead holder's pid reused (after a crash, or a reboot, by a
+    // system daemon): its start time tells. Unreadable (/proc mounted hidepid): never broken.
+    const now = startTimeOf(pid);
+    return m[2] !== '-' && m[2] !== '?' && now !== '?' && now !== '-' && m[2] !== now;
   }
   return m[2] !== '-' && m[2] !== '?' && m[2] !== startTimeOf(pid);
 }

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, symlinkSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { deriveSealingKey, MAX_SEALING_ROOTS, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
 import { EnclaveError } from '../core/index.js';
 import { syncCodeOf } from './helpers/errors.js';
@@ -253,6 +253,25 @@ for (;;) { const { id } = p.rotateSealingRoot(); p.revokeSealingRoot(id - 1); pr
     writeFileSync(join(dir, 'platform-key.json.lock'), `${dead.stdout.trim()} 1\n`, { mode: 0o600 });
     expect(p.rotateSealingRoot()).toEqual({ id: 2 });
     expect(existsSync(join(dir, 'platform-key.json.lock'))).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('a lock naming a dead holder whose pid now belongs to another user (EPERM) is broken by its start time', () => {
+    const dir = platformDir();
+    const p = new SoftwareAttestationProvider({ dir }).open();
+    // pid 1 is alive; as another user's process it answers kill(pid, 0) with EPERM (simulated: tests may run as root).
+    const kill = vi.spyOn(process, 'kill').mockImplementation((pid) => {
+      if (pid === 1) throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+      return true;
+    });
+    try {
+      writeFileSync(join(dir, 'platform-key.json.lock'), '1 0\n', { mode: 0o600 }); // started at tick 0: not pid 1's start time
+      const started = Date.now();
+      expect(p.rotateSealingRoot()).toEqual({ id: 2 });
+      expect(Date.now() - started).toBeLessThan(5_000); // broken, not waited out (10 s, then platform_unavailable)
+      expect(existsSync(join(dir, 'platform-key.json.lock'))).toBe(false);
+    } finally {
+      kill.mockRestore();
+    }
   });
 
   it('a live holder of the lock is waited for, not broken', async () => {
