@@ -12,7 +12,7 @@
  * capability's host-side answer against the real platform with the identity and report context
  * the host computed itself (never the worker's), and never throws, whatever the message holds.
  */
-import { HOST_CALLS } from './capabilities/index.js';
+import { HOST_CALL_CAPABILITY, HOST_CALLS } from './capabilities/index.js';
 import { advancedFromAnswer, counterFromAnswer } from './capabilities/counter.js';
 import { sealingKeyFromAnswer } from './capabilities/seal.js';
 import { platformCode, platformError, type EnclavePlatform, type EvidenceOrder, type ReportContext } from './platform.js';
@@ -86,6 +86,39 @@ export function hostCallPlatform(post: (message: HostCallMessage) => void, platf
     readCounter: (_identity, policy, id) => counterFromAnswer(ask({ kind: 'counter_read', policy, id })),
     advanceCounter: (_identity, policy, id, expected, tag) => advancedFromAnswer(ask({ kind: 'counter_advance', policy, id, expected, tag })),
   };
+}
+
+/** The host calls of one worker since its current call began, by kind (the host clears it at each call). */
+export interface HostCallQuota {
+  readonly used: Map<string, number>;
+}
+
+/**
+ * Host side, before {@link answerHostCall}: whether a worker's host call is one its enclave may
+ * make at all. Its kind must belong to a capability the host granted (the worker builds the imports
+ * of granted capabilities only: seal, counter, attest), and stay within that import's per-call bound
+ * (`maxPerCall`: 64 `counter_advance`, each an fsync on this thread) since the host's call began;
+ * the call is counted. False means a broken or compromised worker: the caller stops it. Never throws.
+ * @param granted - the enclave's granted capabilities (its report context's).
+ * @param quota - this worker's counts, cleared by the host at the start of each call.
+ */
+export function admitHostCall(message: unknown, granted: readonly string[], quota: HostCallQuota): boolean {
+  try {
+    const kind = (message as Partial<Record<string, unknown>>).kind;
+    if (typeof kind !== 'string') return true; // answerHostCall drops it unanswered
+    const capability = HOST_CALL_CAPABILITY.get(kind);
+    if (capability === undefined) return true; // no such host call: answerHostCall drops it
+    if (!granted.includes(capability)) return false;
+    const max = HOST_CALLS.get(kind)?.maxPerCall;
+    if (max !== undefined) {
+      const used = quota.used.get(kind) ?? 0;
+      if (used >= max) return false;
+      quota.used.set(kind, used + 1);
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -12,7 +12,7 @@ import { LOG_LEVELS } from './abi.js';
 import type { LogLevel, WorkerConfig } from './options.js';
 import type { EnclavePlatform, ReportContext } from './platform.js';
 import { deliverLogs } from './_live.js';
-import { answerHostCall } from './_worker-hostcall.js';
+import { admitHostCall, answerHostCall, type HostCallQuota } from './_worker-hostcall.js';
 import { dataBytes, DEAD, HEADER_BYTES, REQUEST, STATE, type ErrorJSON, type WorkerConfigData, type WorkerData, type WorkerMessage } from './_worker-protocol.js';
 
 /** One running worker and its view of the shared buffer. */
@@ -27,6 +27,8 @@ export interface LiveWorker {
   death: Error | undefined;
   /** Set when the worker broke the protocol and was stopped: what its call in flight fails with. */
   fault: EnclaveError | undefined;
+  /** Its host calls since the current call began (`admitHostCall`); cleared at each call. */
+  readonly hostCalls: HostCallQuota;
 }
 
 /** Everything a worker enclave runs under, settled once when it starts. */
@@ -147,6 +149,7 @@ export function spawn(
   return new Promise((resolve, reject) => {
     let live: LiveWorker | undefined;
     let death: Error | undefined;
+    const hostCalls: HostCallQuota = { used: new Map() };
     const timer = setTimeout(() => {
       fail(new EnclaveError('timeout', `The enclave worker did not start within ${settled.startDeadlineMs} ms.`));
       void worker.terminate().catch(() => undefined);
@@ -174,7 +177,9 @@ export function spawn(
           // A seal_key or report import waiting in the worker; this thread is idle in waitAsync.
           // answerHostCall checks the rest of the message and never throws.
           const attestation = settled.attestation;
-          if (attestation === undefined) malformed();
+          // A kind the host did not grant, or past its per-call bound: the worker's own checks would
+          // never ask, so it is broken or compromised (it runs hostile Wasm).
+          if (attestation === undefined || !admitHostCall(message, attestation.context.capabilities, hostCalls)) malformed();
           else answerHostCall(message, attestation.provider, attestation.context, live === undefined ? settled.startDeadlineMs : settled.deadlineMs);
         } else if (message.type === 'log') {
           // Untrusted text from the enclave, delivered after the call that produced it.
@@ -192,6 +197,7 @@ export function spawn(
             data: Buffer.from(sab, HEADER_BYTES),
             death: undefined,
             fault: undefined,
+            hostCalls,
           };
           worker.unref();
           resolve({ live, limits: message.limits });

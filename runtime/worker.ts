@@ -340,6 +340,8 @@ export class WorkerEnclave implements EnclaveHandle {
       this.#settle = SETTLE_NONE;
     }
     ctl[SEQ] = ++this.#seq;
+    // A new call: its host calls are counted afresh (the per-call bounds, kept on this thread too).
+    live.hostCalls.used.clear();
     Atomics.store(ctl, STATE, REQUEST);
     Atomics.notify(ctl, STATE);
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError, generateKeyPair, signModule, SoftwareAttestationProvider } from '../attest/index.js';
 import type { EnclaveHandle } from '../host/index.js';
-import { answerHostCall } from '../runtime/_worker-hostcall.js';
+import { admitHostCall, answerHostCall } from '../runtime/_worker-hostcall.js';
 import { HC_STATE, HOSTCALL_DATA_BYTES, HOSTCALL_HEADER_BYTES } from '../runtime/_worker-protocol.js';
 import { codeOf } from './helpers/errors.js';
 import { loadIn, MODES } from './helpers/modes.js';
@@ -333,6 +333,37 @@ describe("the host side of a worker's counter host calls", () => {
     send({ kind: 'counter_advance', policy: 'signer', id: 0n, expected: U64_MAX, tag });
     expect(status[0]).toBe(0);
     expect(calls).toBe(2);
+  });
+});
+
+describe("the host's own checks of a worker's host calls (a compromised worker posts anything)", () => {
+  const advance = { type: 'hostcall', kind: 'counter_advance', policy: 'measurement', id: 1n, expected: 0n, tag: new Uint8Array(32) };
+
+  it('a kind of a capability the host did not grant is refused: no counter (or seal, or report) for an enclave without it', () => {
+    const quota = { used: new Map<string, number>() };
+    expect(admitHostCall(advance, ['seal'], quota)).toBe(false);
+    expect(admitHostCall({ ...advance, kind: 'counter_read' }, ['attest'], quota)).toBe(false);
+    expect(admitHostCall({ type: 'hostcall', kind: 'seal_at', policy: 'signer', keyId: 0 }, ['counter'], quota)).toBe(false);
+    expect(admitHostCall({ type: 'hostcall', kind: 'seal', policy: 'signer' }, ['counter', 'attest'], quota)).toBe(false);
+    expect(admitHostCall({ type: 'hostcall', kind: 'evidence', nonce: new Uint8Array(8) }, ['seal', 'counter'], quota)).toBe(false);
+    expect(admitHostCall({ ...advance, kind: 'counter_read' }, ['counter'], quota)).toBe(true);
+    expect(admitHostCall({ type: 'hostcall', kind: 'seal_at', policy: 'signer', keyId: 0 }, ['seal'], quota)).toBe(true);
+  });
+
+  it('at most 64 counter_advance per call on the host thread too (each is an fsync there); the count starts again at the next call', () => {
+    const quota = { used: new Map<string, number>() };
+    for (let i = 0; i < 64; i++) expect(admitHostCall(advance, ['counter'], quota)).toBe(true);
+    expect(admitHostCall(advance, ['counter'], quota)).toBe(false);
+    expect(admitHostCall({ ...advance, kind: 'counter_read' }, ['counter'], quota)).toBe(true); // reads are not bounded per call
+    quota.used.clear(); // what the host does when it starts the next call
+    expect(admitHostCall(advance, ['counter'], quota)).toBe(true);
+  });
+
+  it('never throws on what a worker posts', () => {
+    const hostile = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    for (const message of [null, undefined, 42, 'x', {}, hostile, { kind: 7 }, { kind: 'unknown' }]) {
+      expect(() => admitHostCall(message, ['counter'], { used: new Map() })).not.toThrow();
+    }
   });
 });
 

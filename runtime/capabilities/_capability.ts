@@ -111,6 +111,12 @@ export interface HostCallAnswer {
   /** The `kind` of the host-call message the worker's platform proxy posts for it. */
   readonly kind: string;
   /**
+   * At most this many answered per call into the enclave: the import's own per-call bound, kept
+   * again on the host thread (runtime/_worker-hostcall.ts `admitHostCall`), since the worker that
+   * counts it first runs hostile code.
+   */
+  readonly maxPerCall?: number;
+  /**
    * The answer bytes for one message, from the real platform and the context the host computed
    * itself. Every field of `message` is hostile: checked here. Throws when there is no answer;
    * an error with a bad-input code (runtime/platform.ts, `isBadInput`) crosses back as such.

@@ -62,6 +62,7 @@ const counterAdvance: CapabilityImport = Object.freeze<CapabilityImport>({
   fuel: 2_000_000,
   hostCall: {
     kind: 'counter_advance',
+    maxPerCall: MAX_ADVANCES_PER_CALL,
     answer: (platform, context, message) => answerAdvanceHostCall(platform, context.identity, message),
   },
   implement(ctx) {

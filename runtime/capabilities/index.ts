@@ -47,6 +47,11 @@ export const HOST_CALLS: ReadonlyMap<string, HostCallAnswer> = new Map(
   CAPABILITY_MODULES.flatMap((c) => c.imports.flatMap((i) => (i.hostCall === undefined ? [] : [[i.hostCall.kind, i.hostCall] as const]))),
 );
 
+/** @internal The capability each host-call kind belongs to: the host answers only those it granted. */
+export const HOST_CALL_CAPABILITY: ReadonlyMap<string, Capability> = new Map(
+  CAPABILITY_MODULES.flatMap((c) => c.imports.flatMap((i) => (i.hostCall === undefined ? [] : [[i.hostCall.kind, c.name] as const]))),
+);
+
 /**
  * A capability's grant rule (runtime/options.ts calls it for every capability granted).
  * @throws {EnclaveError} `invalid_options` when the options cannot serve it.
