@@ -432,6 +432,33 @@ describe('hostile or broken stores, bad input', () => {
     expect(await key.rotate()).toBe(3);
   });
 
+  it('a put that stored the record yet failed (a lost answer): the vault reloads, later changes go through, the store and the vault agree', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    const put = store.put.bind(store);
+    store.put = async (name, bytes, options) => {
+      await put(name, bytes, options); // the write lands…
+      throw new EnclaveError('unavailable', 'timed out'); // …but its answer is lost
+    };
+    expect(await codeOf(key.rotate())).toBe('unavailable');
+    store.put = put;
+    // The store holds the rotated record (pending): the vault reloads it rather than stay one
+    // version behind the store (every later change a `conflict` until a restart).
+    expect(await key.describe()).toMatchObject({ latestVersion: 2 });
+    expect(await key.rotate()).toBe(3);
+    await vault.close();
+    expect(await (await (await openVault()).key('k')).describe()).toMatchObject({ latestVersion: 3 });
+  });
+
+  it('after a `conflict` (another writer changed the record), the vault reloads the store: the next change goes through', async () => {
+    const vault = await openVault();
+    const key = await vault.create('k', { type: 'symmetric' });
+    store.replace('vault/k', store.entries.get('vault/k')!.bytes); // the same record, a newer store version
+    expect(await codeOf(key.rotate())).toBe('conflict');
+    expect(await key.rotate()).toBe(2);
+    expect(store.entries.get('vault/k')!.version).toBe(3);
+  });
+
   it('refuses bad names, bad types and calls after close', async () => {
     const vault = await openVault();
     expect(await codeOf(vault.create('Bad Name', { type: 'symmetric' }))).toBe('invalid_args');

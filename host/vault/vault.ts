@@ -12,7 +12,9 @@
  *
  * - Nothing is acknowledged before it is durable: a change resolves only after its sealed record is
  *   in the store and committed. A failed `put` (store down, a compare-and-set `conflict`) aborts the
- *   change and the key keeps its previous state.
+ *   change and the key keeps its previous state; if the store's record is then not the one this
+ *   client last saw (another writer, or a put whose answer was lost after it landed), the vault
+ *   reloads the store before the next call.
  * - A `commit` that fails after the record was stored leaves the record pending in the store: it
  *   takes effect when the vault next loads (the enclave commits a pending record it finds), and the
  *   error says so. The vault reloads from the store on the next call to stay in step.
@@ -923,8 +925,9 @@ export class Vault {
   async #persist(enclave: EnclaveHandle, persist: Persist): Promise<void> {
     const ref = { name: persist.name, version: persist.version };
     let stored: { readonly version: number };
+    const expectedVersion = this.#versions.get(persist.name) ?? 0;
     try {
-      stored = await this.#store.put(VAULT_STORE_PREFIX + persist.name, persist.blob, { expectedVersion: this.#versions.get(persist.name) ?? 0 });
+      stored = await this.#store.put(VAULT_STORE_PREFIX + persist.name, persist.blob, { expectedVersion });
     } catch (err) {
       const failure = storeError(err, `store the record of key "${persist.name}"`);
       try {
@@ -932,6 +935,21 @@ export class Vault {
       } catch {
         // The enclave's state of this key is unknown: reload it from the store before the next call.
         this.#lost = true;
+      }
+      // The store's record may not be the one this client last saw: a `conflict` (another writer),
+      // or a put that landed but whose answer was lost (`unavailable`: "may or may not have
+      // happened"). Left so, every later change of the key would be a `conflict` until a restart,
+      // and the restart would commit the record this change left pending. Read it back: if it
+      // moved, reload before the next call, so the vault agrees with the store (a store that does
+      // not answer now is read again at the key's next put, whose `conflict` comes back here).
+      if (!this.#lost) {
+        const now = await Promise.resolve()
+          .then(() => this.#store.get(VAULT_STORE_PREFIX + persist.name))
+          .then(
+            (blob) => blob?.version ?? 0,
+            () => expectedVersion,
+          );
+        if (now !== expectedVersion) this.#lost = true;
       }
       throw failure;
     }
