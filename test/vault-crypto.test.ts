@@ -273,7 +273,7 @@ describe('vault crypto: sign and verify against @noble/curves', () => {
     const stranger = concat(u32le(1), ed25519.sign(te('m'), randomBytes(32)));
     expect(await vault.call('verify', { handle, message: te('m'), signature: stranger })).toBe(false);
 
-    // Rotation: sign uses the latest; old signatures verify until trimmed (then false, never an error).
+    // Rotation: sign uses the latest; old signatures verify until retired (denied) and trimmed (false).
     expect(await rotate(handle)).toBe(2);
     const sig2 = (await vault.call('sign', { handle, message: te('m') })) as Uint8Array;
     expect(versionOf(sig2)).toBe(2);
@@ -282,7 +282,9 @@ describe('vault crypto: sign and verify against @noble/curves', () => {
     // Re-labelled with the other version, a signature does not verify.
     expect(await vault.call('verify', { handle, message: te('m'), signature: withU32(sig1, 0, 2) })).toBe(false);
     await configure(handle, { min_decryption_version: 2 });
-    expect(await vault.call('verify', { handle, message: te('m'), signature: sig1 })).toBe(true); // available: still verifies
+    // Retired (below min_decryption_version): denied, as transit's ErrTooOld, not a verdict.
+    expect(await codeOf(vault.call('verify', { handle, message: te('m'), signature: sig1 }))).toBe('denied');
+    expect(await vault.call('verify', { handle, batch: [{ message: te('m'), signature: sig1 }, { message: te('m'), signature: sig2 }] })).toEqual([{ err: 'denied' }, { ok: true }]);
     await trim(handle, 2);
     expect(await vault.call('verify', { handle, message: te('m'), signature: sig1 })).toBe(false);
     expect(await codeOf(vault.call('public_key', { handle, version: 1 }))).toBe('not_found');
@@ -340,6 +342,8 @@ describe('vault crypto: mac and verify_mac against node:crypto', () => {
     }
     expect(await vault.call('verify_mac', { handle, data: te('d'), mac: withU32(m1, 0, 3) })).toBe(false);
     await configure(handle, { min_decryption_version: 2 });
+    expect(await codeOf(vault.call('verify_mac', { handle, data: te('d'), mac: m1 }))).toBe('denied');
+    expect(await vault.call('verify_mac', { handle, batch: [{ data: te('d'), mac: m1 }, { data: te('d'), mac: m2 }] })).toEqual([{ err: 'denied' }, { ok: true }]);
     await trim(handle, 2);
     expect(await vault.call('verify_mac', { handle, data: te('d'), mac: m1 })).toBe(false);
     expect(await vault.call('verify_mac', { handle, data: te('d'), mac: m2 })).toBe(true);

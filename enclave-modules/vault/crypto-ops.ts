@@ -368,7 +368,8 @@ function signItem(ctx: CallContext, item: Value): Reply {
 
 /**
  * `{message: bin, signature: bin}` → bool. Malformed (not 68 bytes, version 0) is `bad_request`;
- * a version trimmed or never made is `false` (nothing can verify under it).
+ * a version trimmed or never made is `false` (nothing can verify under it); a version below
+ * min_decryption_version is `denied` (retired, as transit's ErrTooOld: not a verdict on the bytes).
  */
 function verifyItem(ctx: CallContext, item: Value): Reply {
   const msg = binArg(item, "message", MAX_PLAINTEXT, false);
@@ -379,6 +380,7 @@ function verifyItem(ctx: CallContext, item: Value): Reply {
   if (v > ctx.key.latestVersion) return Reply.ok(Value.bool(false));
   const kv = ctx.key.version(v);
   if (kv === null) return Reply.ok(Value.bool(false));
+  if (v < ctx.key.minDecryptionVersion) return Reply.err(ErrorCode.Denied, "key version below min_decryption_version");
   const fixed = COST_VERIFY_ITEM + (ctx.publicKeys.has(v) ? 0 : COST_PUBLIC_KEY);
   if (!ctx.spend(fixed, COST_VERIFY_BYTE, msg.length)) return overBudget();
   return Reply.ok(Value.bool(ed25519Verify(sig.subarray(4), msg, ctx.publicKey(kv))));
@@ -413,7 +415,7 @@ function macItem(ctx: CallContext, item: Value): Reply {
 
 /**
  * `{data: bin, mac: bin}` → bool, compared in constant time. Malformed (not 36 bytes, version 0) is
- * `bad_request`; a version trimmed or never made is `false`.
+ * `bad_request`; a version trimmed or never made is `false`; below min_decryption_version `denied`.
  */
 function verifyMacItem(ctx: CallContext, item: Value): Reply {
   const data = binArg(item, "data", MAX_PLAINTEXT, false);
@@ -424,6 +426,7 @@ function verifyMacItem(ctx: CallContext, item: Value): Reply {
   if (v > ctx.key.latestVersion) return Reply.ok(Value.bool(false));
   const kv = ctx.key.version(v);
   if (kv === null) return Reply.ok(Value.bool(false));
+  if (v < ctx.key.minDecryptionVersion) return Reply.err(ErrorCode.Denied, "key version below min_decryption_version");
   if (!ctx.spend(COST_MAC_ITEM, COST_MAC_BYTE, data.length)) return overBudget();
   const expected = hmacSha256(ctx.macKey(kv), data);
   const ok = equalBytes(expected, mac.subarray(4));
