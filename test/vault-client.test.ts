@@ -519,3 +519,16 @@ describe('the key operations through the client', () => {
     expect(await codeOf(again.key('k'))).toBe('not_found');
   });
 });
+
+describe('export policies', () => {
+  it('exportSealed never widens who can open a key: a measurement key only under measurement', async () => {
+    const vault = await openVault();
+    const pinned = await vault.create('pinned', { type: 'symmetric', sealPolicy: 'measurement' });
+    const line = await vault.create('line', { type: 'symmetric', sealPolicy: 'signer' });
+    expect(await codeOf(pinned.exportSealed('signer'))).toBe('denied');
+    expect((await pinned.exportSealed('measurement')).length).toBeGreaterThan(0);
+    expect((await pinned.exportSealed()).length).toBeGreaterThan(0);
+    expect((await line.exportSealed('signer')).length).toBeGreaterThan(0);
+    expect((await line.exportSealed('measurement')).length).toBeGreaterThan(0);
+  });
+});

@@ -260,7 +260,10 @@ function loadOne(blobV: Value, nameV: Value): Value {
 /**
  * `export_sealed {handle, policy?: 'measurement'|'signer'}` → bin: the key's committed record
  * sealed UNVERSIONED (aad "enclave-vault/export/v1"), under `policy` (default: the key's own), for
- * `import_sealed` on another host or module. `not_found` for a bad handle.
+ * `import_sealed` on another host or module. An export never widens who can open the key: a
+ * `measurement` key exports only under `measurement` (`denied` for `signer`, which every module of
+ * the signer's line could open); a `signer` key under either. `not_found` for a bad handle; `state`
+ * when the policy has no sealing key (no signer).
  * @example host: `const blob = await vault.call('export_sealed', {handle, policy: 'signer'})`
  */
 export function opExportSealed(args: Value): Reply {
@@ -273,6 +276,9 @@ export function opExportSealed(args: Value): Reply {
   if (!p.isNil()) {
     const chosen = sealPolicyOf(p.asString());
     if (chosen < 0) return Reply.badRequest("policy must be measurement or signer");
+    if (rec.sealPolicy == SealPolicy.Measurement && chosen != <i32>SealPolicy.Measurement) {
+      return Reply.err(ErrorCode.Denied, "a measurement-sealed key exports only under measurement");
+    }
     policy = <SealPolicy>chosen;
   }
   const plaintext = encodeRecord(rec);
