@@ -326,7 +326,7 @@ describe('moving keys: exportSealed, importSealed, reseal', () => {
     const imported = await target.importSealed(resealed);
     expect(imported.name).toBe('payments');
     expect(await imported.decrypt(ciphertext, text('aad'))).toEqual(text('moved'));
-    expect([...store.entries.keys()]).toEqual(['vault/payments']);
+    expect([...store.entries.keys()]).toEqual(['vault.id', 'vault/payments']); // an export is not bound to the vault id
     await target.close();
     expect(await (await (await openVault()).key('payments')).decrypt(ciphertext, text('aad'))).toEqual(text('moved'));
     expect(sourceStore.entries.has('vault/payments')).toBe(true);
@@ -520,7 +520,103 @@ describe('the key operations through the client', () => {
   });
 });
 
-describe('export policies', () => {
+describe('vault id: two vaults (two stores) on one platform and one module', () => {
+  it('the same key name in both survives commits and restarts in each (no shared counter)', async () => {
+    const storeA = new MemoryStore();
+    const storeB = new MemoryStore();
+    const a = await openVault({ store: storeA });
+    const b = await openVault({ store: storeB });
+    const ka = await a.create('k', { type: 'symmetric' });
+    const kb = await b.create('k', { type: 'symmetric' });
+    await ka.rotate();
+    await kb.rotate();
+    await ka.rotate();
+    const ca = await ka.encrypt(text('tenant a'));
+    const cb = await kb.encrypt(text('tenant b'));
+    await Promise.all([a.close(), b.close()]);
+    for (let restart = 0; restart < 2; restart++) {
+      const a2 = await openVault({ store: storeA });
+      const b2 = await openVault({ store: storeB });
+      expect(a2.refused).toEqual([]);
+      expect(b2.refused).toEqual([]);
+      expect(await (await a2.key('k')).decrypt(ca)).toEqual(text('tenant a'));
+      expect(await (await b2.key('k')).decrypt(cb)).toEqual(text('tenant b'));
+      expect((await (await a2.key('k')).describe()).latestVersion).toBe(3 + restart);
+      expect((await (await b2.key('k')).describe()).latestVersion).toBe(2);
+      await (await a2.key('k')).rotate(); // commits in A only
+      await Promise.all([a2.close(), b2.close()]);
+    }
+    expect(storeA.entries.get('vault.id')!.bytes).not.toEqual(storeB.entries.get('vault.id')!.bytes);
+  });
+
+  it("a record copied from vault A's store into B's does not open in B (unseal_failed)", async () => {
+    const storeA = new MemoryStore();
+    const storeB = new MemoryStore();
+    const a = await openVault({ store: storeA });
+    await a.create('k', { type: 'symmetric' });
+    await a.create('only-a', { type: 'symmetric' });
+    await a.close();
+    const b = await openVault({ store: storeB });
+    await b.create('k', { type: 'symmetric' });
+    await b.close();
+    storeB.replace('vault/k', storeA.entries.get('vault/k')!.bytes);
+    storeB.replace('vault/only-a', storeA.entries.get('vault/only-a')!.bytes);
+    const b2 = await openVault({ store: storeB });
+    expect(b2.refused).toEqual([
+      { name: 'vault/k', code: 'unseal_failed' },
+      { name: 'vault/only-a', code: 'unseal_failed' },
+    ]);
+    // A's own records still open in A.
+    const a2 = await openVault({ store: storeA });
+    expect(a2.refused).toEqual([]);
+    expect(await a2.list()).toEqual(['k', 'only-a']);
+  });
+
+  it('the vault id is made once (two first opens agree) and a planted one is store_corrupt', async () => {
+    const [x, y] = await Promise.all([openVault(), openVault()]);
+    expect(store.entries.get('vault.id')!.version).toBe(1);
+    expect(store.entries.get('vault.id')!.bytes.length).toBe(16);
+    await x.create('made-by-x', { type: 'symmetric' });
+    await Promise.all([x.close(), y.close()]);
+    expect((await openVault()).refused).toEqual([]);
+    for (const planted of [new Uint8Array(15), new Uint8Array(17), new Uint8Array(0)]) {
+      const hostile = new MemoryStore();
+      hostile.replace('vault.id', planted);
+      expect(await codeOf(openVault({ store: hostile }))).toBe('store_corrupt');
+    }
+  });
+});
+
+describe('retired versions and export policies', () => {
+  it('verify and verifyMac answer denied for a version below min_decryption_version (single and batch)', async () => {
+    const vault = await openVault();
+    const signer = await vault.create('sig', { type: 'ed25519' });
+    const macer = await vault.create('mac', { type: 'symmetric' });
+    const m = text('message');
+    const sig1 = await signer.sign(m);
+    const tag1 = await macer.mac(m);
+    await signer.rotate();
+    await macer.rotate();
+    const sig2 = await signer.sign(m);
+    const tag2 = await macer.mac(m);
+    expect(await signer.verify(m, sig1)).toBe(true);
+    expect(await macer.verifyMac(m, tag1)).toBe(true);
+    await signer.configure({ minDecryptionVersion: 2 });
+    await macer.configure({ minDecryptionVersion: 2 });
+    expect(await codeOf(signer.verify(m, sig1))).toBe('denied');
+    expect(await codeOf(macer.verifyMac(m, tag1))).toBe('denied');
+    expect(await signer.verify(m, sig2)).toBe(true);
+    expect(await macer.verifyMac(m, tag2)).toBe(true);
+    expect(await signer.verifyBatch([{ message: m, signature: sig1 }, { message: m, signature: sig2 }])).toEqual([
+      { ok: false, code: 'denied' },
+      { ok: true, value: true },
+    ]);
+    expect(await macer.verifyMacBatch([{ data: m, mac: tag1 }, { data: m, mac: tag2 }])).toEqual([
+      { ok: false, code: 'denied' },
+      { ok: true, value: true },
+    ]);
+  });
+
   it('exportSealed never widens who can open a key: a measurement key only under measurement', async () => {
     const vault = await openVault();
     const pinned = await vault.create('pinned', { type: 'symmetric', sealPolicy: 'measurement' });
@@ -530,5 +626,16 @@ describe('export policies', () => {
     expect((await pinned.exportSealed()).length).toBeGreaterThan(0);
     expect((await line.exportSealed('signer')).length).toBeGreaterThan(0);
     expect((await line.exportSealed('measurement')).length).toBeGreaterThan(0);
+  });
+
+  it('the documented codes: encrypt over 1 MiB is invalid_args, a platform without counters invalid_options', async () => {
+    const vault = await openVault();
+    const key = await vault.create('big', { type: 'symmetric' });
+    expect(await codeOf(key.encrypt(new Uint8Array(1024 * 1024 + 1)))).toBe('invalid_args');
+    expect((await key.encrypt(new Uint8Array(1024 * 1024))).length).toBeGreaterThan(1024 * 1024);
+    const noCounters = new Proxy(platform, {
+      get: (t, p) => (p === 'readCounter' || p === 'advanceCounter' ? undefined : (Reflect.get(t, p) as Function).bind?.(t) ?? Reflect.get(t, p)),
+    });
+    expect(await codeOf(openVault({ store: new MemoryStore(), attestation: noCounters }))).toBe('invalid_options');
   });
 });

@@ -326,7 +326,7 @@ describe('vault secrets in linear memory (raw instance)', () => {
     const { instance } = await WebAssembly.instantiate(await compileModule('vault'), { enclave });
     const ex = instance.exports as { memory: WebAssembly.Memory; enclave_alloc(n: number): number; enclave_call(p: number, n: number): number };
     memory = ex.memory;
-    return {
+    const handle: RawVault = {
       call(op, args) {
         const req = packr.pack({ op, args });
         const p = ex.enclave_alloc(req.length);
@@ -346,6 +346,8 @@ describe('vault secrets in linear memory (raw instance)', () => {
         material = m;
       },
     };
+    handle.call('init', { vault_id: new Uint8Array(16).fill(7) }); // one vault: the same id for every instance
+    return handle;
   }
 
   it('material is zeroed when a rotation is aborted, a trim commits, and a destroy commits; one copy lives meanwhile', async () => {

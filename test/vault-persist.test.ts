@@ -185,6 +185,30 @@ describe.each(MODES)('vault persistence ($name)', (mode) => {
 describe('vault persistence details (in-process)', () => {
   const mode = MODES[0]!;
 
+  it('init: every other op waits for it; one id per instance; a blob of another vault id does not open', async () => {
+    const bare = await rig.load(mode, signed, { vaultId: null });
+    open.push(bare);
+    expect(await codeOf(bare.call('list', {}))).toBe('state');
+    expect(await codeOf(bare.call('create', { name: 'k', type: 'symmetric' }))).toBe('state');
+    expect(await codeOf(bare.call('load', { blobs: [], names: [] }))).toBe('state');
+    expect(await codeOf(bare.call('init', { vault_id: new Uint8Array(15) }))).toMatch(/^(invalid_args|bad_request)$/);
+    const idA = new Uint8Array(16).fill(0xa);
+    expect(await bare.call('init', { vault_id: idA })).toBe(null);
+    expect(await bare.call('init', { vault_id: idA })).toBe(null); // the same id again: a no-op
+    expect(await codeOf(bare.call('init', { vault_id: new Uint8Array(16).fill(0xb) }))).toBe('state');
+    const store: Store = new Map();
+    await mutate(bare, store, 'create', { name: 'k', type: 'symmetric' });
+    // The same name in another vault: its own counter (no rollback either way), and A's blob does not open there.
+    const other = await rig.load(mode, signed, { vaultId: new Uint8Array(16).fill(0xb) });
+    open.push(other);
+    const otherStore: Store = new Map();
+    await mutate(other, otherStore, 'create', { name: 'k', type: 'symmetric' });
+    const h = await handleOf(other, 'k');
+    await mutate(other, otherStore, 'rotate', { handle: h });
+    expect(await loadStore(await rig.load(mode, signed, { vaultId: idA }).then((v) => (open.push(v), v)), store)).toEqual([{ name: 'k', ok: true }]);
+    expect(await loadStore(await rig.load(mode, signed, { vaultId: new Uint8Array(16).fill(0xb) }).then((v) => (open.push(v), v)), store)).toEqual([{ ok: false, code: 'unseal_failed' }]);
+  });
+
   it('load answers per blob in order; a name loaded twice is conflict; shapes are checked', async () => {
     const store: Store = new Map();
     const first = await load(mode);

@@ -9,8 +9,10 @@
 // 256 items a batch, 1 MiB a message. Errors: a bad handle or unknown name/version `not_found`; a
 // second mutation while one is pending `conflict`; a policy refusal `denied`; a bound `limit`.
 //
-// Ops (args → reply; `key` is {name, type, latest_version, min_decryption_version,
+// Ops (args → reply; every op but `init` requires `init` first (the contract's `requires`, and
+// `state` inside); `key` is {name, type, latest_version, min_decryption_version,
 // min_available_version, exportable, deletion_allowed, seal_policy}; `persist` is {name, version, blob}):
+//   init {vault_id: bin 16} → nil (once per instance; another id → state; persist.ts)
 //   create {name, type: ed25519|x25519|symmetric, exportable?, deletion_allowed?, seal_policy?: measurement|signer (default)}
 //                                                   → {handle, key, persist}
 //   open {name} → {handle, key}                      list {after?, limit?} → [name] (sorted)
@@ -30,10 +32,11 @@
 
 import { Enclave } from "enclave/sdk";
 import { opCreate, opOpen, opList, opDescribe, opRotate, opConfigure, opTrim, opDestroy, opExport } from "./key-ops";
-import { opCommit, opAbort, opLoad, opExportSealed, opImportSealed, opReseal } from "./persist";
+import { opInit, opCommit, opAbort, opLoad, opExportSealed, opImportSealed, opReseal } from "./persist";
 import { registerCryptoOps } from "./crypto-ops";
 export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 
+Enclave.op("init", opInit);
 Enclave.op("create", opCreate);
 Enclave.op("open", opOpen);
 Enclave.op("list", opList);

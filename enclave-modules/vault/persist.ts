@@ -1,8 +1,14 @@
 // The vault's persistence protocol (two-phase, per key) and its ops: commit, abort,
 // load, export_sealed, import_sealed, reseal.
 //
+// A vault is identified by a 16-byte vault id the host keeps in its store (`init`, once per
+// instance, before any other op): two vaults (two stores) on one platform running one module share
+// the module's counter namespace, so every counter id and record aad binds the vault id, or a commit
+// in one vault would make the other's record of the same key name `rollback`.
+//
 // Each key record is one VERSIONED sealed blob (enclave/sdk/sealed): counter id = the first 8 bytes
-// of SHA-256("vault/key/" ‖ name) read as a u64 LE, aad = "enclave-vault/key/v1\0" ‖ name. A
+// of SHA-256("vault/key/" ‖ vault_id ‖ name) read as a u64 LE, aad = "enclave-vault/key/v2\0" ‖
+// vault_id ‖ name. A
 // mutation seals the new record (PENDING: one above the counter) and replies `persist: {name,
 // version, blob}`; the host stores the blob durably, then calls `commit` (the counter advances: every
 // older copy is refused from then on) or, when the store refused it, `abort` (the record returns to
@@ -23,19 +29,69 @@ import { encodeRecord, decodeRecord, metaOf, MAX_RECORD_BYTES } from "./record";
 
 /** The most blobs one `load` takes. */
 export const MAX_LOAD: i32 = 256;
-const KEY_AAD_PREFIX = "enclave-vault/key/v1\0";
+const KEY_AAD_PREFIX = "enclave-vault/key/v2\0";
 const EXPORT_AAD = "enclave-vault/export/v1";
 const COUNTER_LABEL = "vault/key/";
 
-/** The counter id of key `name` (never 0: 0 means "not versioned" to sealed.ts). @example `counterIdOf("a")` */
+/** The bytes of a vault id. */
+export const VAULT_ID_BYTES: i32 = 16;
+
+/** This instance's vault id, set once by `init`; null until then (no key op may run). */
+let vaultId: Uint8Array | null = null;
+
+/** Whether `init` has run on this instance. @example `if (!initialized()) return notInitialized();` */
+export function initialized(): bool {
+  return vaultId !== null;
+}
+
+/** The reply of an op called before `init` (the contract's `requires` refuses it first). @example `return notInitialized();` */
+export function notInitialized(): Reply {
+  return Reply.err(ErrorCode.State, "call init {vault_id} first");
+}
+
+/**
+ * `init {vault_id: bin 16}` → nil: binds this instance to its vault. Again with the same id: a
+ * no-op; with another id: `state` (one instance serves one vault); not 16 bytes: `bad_request`.
+ * @example host: `await vault.call('init', {vault_id})` on every new instance, before `load`.
+ */
+export function opInit(args: Value): Reply {
+  const v = args.get("vault_id");
+  if (!v.isBin() || v.asBytes().length != VAULT_ID_BYTES) return Reply.badRequest("vault_id must be 16 bytes");
+  const id = v.asBytes();
+  const have = vaultId;
+  if (have !== null) {
+    let same = true;
+    for (let i = 0; i < VAULT_ID_BYTES; i++) if (unchecked(have[i]) != unchecked(id[i])) same = false;
+    return same ? Reply.ok() : Reply.err(ErrorCode.State, "this instance serves another vault");
+  }
+  vaultId = id.slice(); // our copy: the argument is a view into the request buffer
+  return Reply.ok();
+}
+
+/** label ‖ vault id ‖ UTF-8 name. */
+function bound(label: string, name: string): Uint8Array {
+  const id = vaultId!;
+  const l = String.UTF8.encode(label);
+  const n = String.UTF8.encode(name);
+  const out = new Uint8Array(l.byteLength + VAULT_ID_BYTES + n.byteLength);
+  out.set(Uint8Array.wrap(l), 0);
+  out.set(id, l.byteLength);
+  out.set(Uint8Array.wrap(n), l.byteLength + VAULT_ID_BYTES);
+  return out;
+}
+
+/**
+ * The counter id of key `name` in this vault (never 0: 0 means "not versioned" to sealed.ts). Only
+ * after `init`. @example `counterIdOf("a")`
+ */
 export function counterIdOf(name: string): u64 {
-  const digest = sha256(Uint8Array.wrap(String.UTF8.encode(COUNTER_LABEL + name)));
+  const digest = sha256(bound(COUNTER_LABEL, name));
   const id = load<u64>(digest.dataStart);
   return id == 0 ? 1 : id;
 }
 
 function keyAad(name: string): Uint8Array {
-  return Uint8Array.wrap(String.UTF8.encode(KEY_AAD_PREFIX + name));
+  return bound(KEY_AAD_PREFIX, name);
 }
 
 function exportAad(): Uint8Array {
@@ -65,6 +121,10 @@ export class Persisted {
  * ```
  */
 export function persistMutation(t: Tracked | null, next: KeyEntry): Persisted {
+  if (!initialized()) {
+    wipeDropped(next, t === null ? null : t.current);
+    return new Persisted(Value.nil(), notInitialized());
+  }
   const plaintext = encodeRecord(next);
   const s = seal(plaintext, keyAad(next.name), next.sealPolicy, counterIdOf(next.name));
   wipe(plaintext);
@@ -200,6 +260,7 @@ function loadFailure(code: ErrorCode): Value {
  * @example host: `await vault.call('load', {blobs, names})` at start.
  */
 export function opLoad(args: Value): Reply {
+  if (!initialized()) return notInitialized();
   const blobs = args.get("blobs");
   const names = args.get("names");
   if (!blobs.isArray() || !names.isArray() || blobs.length != names.length) {
@@ -259,11 +320,11 @@ function loadOne(blobV: Value, nameV: Value): Value {
 
 /**
  * `export_sealed {handle, policy?: 'measurement'|'signer'}` → bin: the key's committed record
- * sealed UNVERSIONED (aad "enclave-vault/export/v1"), under `policy` (default: the key's own), for
- * `import_sealed` on another host or module. An export never widens who can open the key: a
- * `measurement` key exports only under `measurement` (`denied` for `signer`, which every module of
- * the signer's line could open); a `signer` key under either. `not_found` for a bad handle; `state`
- * when the policy has no sealing key (no signer).
+ * sealed UNVERSIONED (aad "enclave-vault/export/v1", no vault id: an export moves between vaults),
+ * under `policy` (default: the key's own), for `import_sealed` on another host or module. An export
+ * never widens who can open the key: a `measurement` key exports only under `measurement`
+ * (`denied` for `signer`, which every module of the signer's line could open); a `signer` key under
+ * either. `not_found` for a bad handle; `state` when the policy has no sealing key (no signer).
  * @example host: `const blob = await vault.call('export_sealed', {handle, policy: 'signer'})`
  */
 export function opExportSealed(args: Value): Reply {

@@ -31,6 +31,7 @@
  *
  * One `Vault` per store at a time: a second writer's change shows up here as `conflict`.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TrustPolicy } from '../../attest/index.js';
@@ -77,6 +78,17 @@ export const VAULT_FUEL = 2_000_000_000;
 
 /** The prefix of every record the vault keeps in its store: `vault/<key name>`. */
 export const VAULT_STORE_PREFIX = 'vault/';
+
+/**
+ * The store record holding the vault's id (16 random bytes, made at the first open): outside
+ * {@link VAULT_STORE_PREFIX}. Every key's counter and record are bound to it, so two vaults (two
+ * stores) on one platform running one module never share a counter, and a record copied from one
+ * vault's store into another's does not open there (`unseal_failed`).
+ */
+export const VAULT_ID_RECORD = 'vault.id';
+
+/** The bytes of a vault id. */
+const VAULT_ID_BYTES = 16;
 
 /** The bounds the client holds to (the enclave's own are in enclave-modules/vault/index.ts; these never exceed them). */
 export const VAULT_LIMITS = Object.freeze({
@@ -308,7 +320,8 @@ export class VaultKey {
    * Encrypts under the latest version (XChaCha20-Poly1305; `symmetric` keys). The ciphertext names
    * its version, so {@link VaultKey.decrypt} works across rotations.
    * @param aad Associated data: authenticated, not encrypted; the same bytes must be given to decrypt.
-   * @throws {EnclaveError} `bad_request` (not a symmetric key), `too_large` (over 1 MiB).
+   * @throws {EnclaveError} `bad_request` (not a symmetric key), `invalid_args` (over 1 MiB of
+   *   plaintext, or 64 KiB of aad: refused by the contract before the enclave runs).
    * @example
    * const ciphertext = await key.encrypt(plaintext, new TextEncoder().encode('order:42'));
    */
@@ -418,7 +431,8 @@ export class VaultKey {
   /**
    * Whether `signature` (from {@link VaultKey.sign}) is this key's over `message`; false for a
    * trimmed version.
-   * @throws {EnclaveError} `bad_request` (not an ed25519 key, or not a vault signature).
+   * @throws {EnclaveError} `bad_request` (not an ed25519 key, or not a vault signature), `denied`
+   *   (a version below the minimum decryption version: retired, whatever the bytes).
    * @example
    * if (!(await key.verify(message, signature))) throw new Error('forged');
    */
@@ -462,8 +476,9 @@ export class VaultKey {
 
   /**
    * Whether `mac` (from {@link VaultKey.mac}) is this key's tag over `data` (compared in constant
-   * time inside the enclave).
-   * @throws {EnclaveError} `bad_request` (not a symmetric key).
+   * time inside the enclave); false for a trimmed version.
+   * @throws {EnclaveError} `bad_request` (not a symmetric key, or not a vault tag), `denied` (a
+   *   version below the minimum decryption version).
    * @example
    * await key.verifyMac(data, tag); // true
    */
@@ -516,9 +531,12 @@ export class VaultKey {
 
   /**
    * The key's whole record, sealed for moving it to another host or module version
-   * ({@link Vault.importSealed} there). Opens only under a platform and module that could unseal it
-   * (`policy`, default the key's own).
-   * @throws {EnclaveError} `not_found`, `unavailable` (no sealing key for that policy).
+   * ({@link Vault.importSealed} there, in this vault or another: an export is not bound to a
+   * vault id). Opens only under a platform and module that could unseal it (`policy`, default the
+   * key's own). An export never widens who can open the key: a `measurement` key exports only under
+   * `measurement`.
+   * @throws {EnclaveError} `not_found`, `denied` (`signer` for a `measurement` key), `state` (the
+   *   `signer` policy for a module without a trusted signer: no sealing key).
    * @example
    * const blob = await key.exportSealed('signer');
    */
@@ -593,9 +611,10 @@ export class Vault {
 
   /**
    * Starts the vault enclave and loads every `vault/` record of the store into it.
-   * @throws {EnclaveError} `invalid_options` (no store or platform), `invalid_module` (no vault
-   *   module), the runtime's load codes (`capability_denied` when the platform cannot keep
-   *   counters, `untrusted_module`), the store's codes (`unavailable`), `too_large` (more than
+   * @throws {EnclaveError} `invalid_options` (no store or platform, or a platform that cannot
+   *   keep counters), `invalid_module` (no vault module), the runtime's load codes
+   *   (`untrusted_module`), the store's codes (`unavailable`), `store_corrupt` (the store's
+   *   {@link VAULT_ID_RECORD} is not a 16-byte vault id), `too_large` (more than
    *   {@link VAULT_LIMITS}.storeNames records).
    * @example
    * const vault = await Vault.open({ store, attestation: platform, module: 'vault.signed.wasm', trust });
@@ -625,8 +644,18 @@ export class Vault {
       // vault bounds each op's work itself (VAULT_FUEL).
       policy: { fuel: VAULT_FUEL, ...options.policy },
     };
-    const newInstance = async (): Promise<EnclaveHandle> =>
-      isolation === 'worker' ? createWorkerEnclave(mod, { ...enclaveOptions, deadlineMs: options.deadlineMs ?? 5000 }) : mod.create(enclaveOptions);
+    const vaultId = await Vault.#vaultId(store);
+    // Every instance serves this vault only: `init` before any other op (the contract requires it).
+    const newInstance = async (): Promise<EnclaveHandle> => {
+      const enclave = isolation === 'worker' ? await createWorkerEnclave(mod, { ...enclaveOptions, deadlineMs: options.deadlineMs ?? 5000 }) : await mod.create(enclaveOptions);
+      try {
+        await enclave.call('init', { vault_id: vaultId });
+      } catch (err) {
+        await enclave.close().catch(() => undefined);
+        throw err;
+      }
+      return enclave;
+    };
     const vault = new Vault(store, attestation, await newInstance(), newInstance);
     try {
       vault.#refused = await vault.#loadAll();
@@ -635,6 +664,39 @@ export class Vault {
       throw err;
     }
     return vault;
+  }
+
+  /**
+   * The store's vault id ({@link VAULT_ID_RECORD}), made at the first open. Put with expectedVersion
+   * 0, so two first opens of one store at once agree on one id (the loser reads the winner's).
+   */
+  static async #vaultId(store: VaultStore): Promise<Uint8Array> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let found: Awaited<ReturnType<VaultStore['get']>>;
+      try {
+        found = await store.get(VAULT_ID_RECORD);
+      } catch (err) {
+        throw storeError(err, 'read the vault id');
+      }
+      if (found !== undefined) {
+        if (!(found.bytes instanceof Uint8Array) || found.bytes.length !== VAULT_ID_BYTES) {
+          throw new EnclaveError(
+            'store_corrupt',
+            `The store's ${VAULT_ID_RECORD} record is not a ${VAULT_ID_BYTES}-byte vault id: it was changed or planted. Restore it from a backup of this store (the keys are bound to it); never replace it with a fresh id.`,
+          );
+        }
+        return found.bytes.slice();
+      }
+      const id = new Uint8Array(randomBytes(VAULT_ID_BYTES));
+      try {
+        await store.put(VAULT_ID_RECORD, id, { expectedVersion: 0 });
+        return id;
+      } catch (err) {
+        // Another first open won the race: read its id.
+        if (!(err instanceof EnclaveError && err.code === 'conflict')) throw storeError(err, 'store the vault id');
+      }
+    }
+    throw new EnclaveError('unavailable', `The store's ${VAULT_ID_RECORD} record neither reads nor writes consistently: check the store.`);
   }
 
   /**

@@ -7,6 +7,7 @@
  *
  * The load check of `enclave build` is not run here (the vault's own build runs it).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,14 +51,17 @@ export interface VaultRig {
   readonly dir: string;
   readonly provider: SoftwareAttestationProvider;
   readonly signer: SigningKeyPair;
+  /** The vault id every load `init`s with unless told otherwise (random per rig: one vault). */
+  readonly vaultId: Uint8Array;
   /** `module` signed with the rig's signer (or `key`). */
   sign(module: Uint8Array, key?: SigningKeyPair): Uint8Array;
   /**
    * Loads `bytes` in `mode` with capabilities random, seal and counter on this platform, trusting
    * the rig's signer (`trust: null`: no trust check, so no signer and no signer policy), state
-   * persistent, fuel up to 2e9 (the contract's).
+   * persistent, fuel up to 2e9 (the contract's), then calls `init` with `vaultId` (default the
+   * rig's; `null`: no init, for tests of an uninitialized instance).
    */
-  load(mode: Mode, bytes: Uint8Array, options?: { trust?: TrustPolicy | null; extra?: Record<string, unknown> }): Promise<EnclaveHandle>;
+  load(mode: Mode, bytes: Uint8Array, options?: { trust?: TrustPolicy | null; extra?: Record<string, unknown>; vaultId?: Uint8Array | null }): Promise<EnclaveHandle>;
 }
 
 /**
@@ -71,20 +75,26 @@ export async function vaultRig(): Promise<VaultRig> {
   const provider = new SoftwareAttestationProvider({ dir }).open();
   const signer = generateKeyPair();
   const trust: TrustPolicy = { trusted: [{ publicKey: signer.publicKey }] };
+  const vaultId = new Uint8Array(randomBytes(16));
   return {
     dir,
     provider,
     signer,
+    vaultId,
     sign: (module, key = signer) => signModule(module, key),
-    load: (mode, bytes, options = {}) =>
-      loadIn(mode, bytes, {
+    load: async (mode, bytes, options = {}) => {
+      const enclave = await loadIn(mode, bytes, {
         capabilities: ['random', 'seal', 'counter'],
         attestation: provider,
         state: 'persistent',
         policy: { fuel: 2_000_000_000 },
         ...(options.trust === null ? {} : { trust: options.trust ?? trust }),
         ...options.extra,
-      }),
+      });
+      const id = options.vaultId === undefined ? vaultId : options.vaultId;
+      if (id !== null) await enclave.call('init', { vault_id: id });
+      return enclave;
+    },
   };
 }
 
