@@ -253,10 +253,13 @@ describe('FileStore: hostile names', () => {
   it('keeps names that look like paths, case variants and normalisation variants apart, and inside the store', async () => {
     const dir = fresh();
     const store = new FileStore(dir);
-    const names = ['..', '.', '../../escape', '/etc/passwd', 'a/../b', 'A', 'a', 'é', 'e\u0301', 'CON', 'nul', 'x'.repeat(256), 'é'.repeat(128), '\u{1F600}'.repeat(64)];
+    // '\uFEFF…': a name that begins with a byte-order mark is listed with it (a decoder that drops a BOM reads it as another name).
+    const names = ['..', '.', '../../escape', '/etc/passwd', 'a/../b', 'A', 'a', 'é', 'e\u0301', 'CON', 'nul', 'x'.repeat(256), 'é'.repeat(128), '\u{1F600}'.repeat(64), '\uFEFFa', '\uFEFF'];
     for (const [i, n] of names.entries()) await store.put(n, bytes(i), { expectedVersion: 0 });
     for (const [i, n] of names.entries()) expect((await store.get(n))?.bytes, n).toEqual(bytes(i));
-    expect(new Set(await store.list({ limit: 1000 }))).toEqual(new Set(names));
+    const listed = await store.list({ limit: 1000 });
+    expect(listed.length).toBe(names.length);
+    expect(new Set(listed)).toEqual(new Set(names));
     // Nothing outside data/; every file name is lowercase hex with its suffix, no component above NAME_MAX.
     expect(readdirSync(dir).sort()).toEqual(['data', 'locks', 'tmp']);
     expect(existsSync(join(root, 'escape'))).toBe(false);

@@ -114,7 +114,9 @@ const HEADER = 64;
 const SEGMENT = 240;
 const LEAF = /^(?:[0-9a-f]{2}){1,120}\.b$/;
 const BRANCH = /^[0-9a-f]{240}\.d$/;
-const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name may begin with U+FEFF (a valid character); the default decoder would drop it and
+// read "\uFEFFa" back as "a" (another name) and "\uFEFF" as "" (not a name).
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function corrupt(what: string, cause?: unknown): EnclaveError {
   return new EnclaveError('store_corrupt', `A file of the store is not a blob it wrote (${what}): restore it from a backup, or remove it by hand.`, cause === undefined ? undefined : { cause });
