@@ -87,6 +87,7 @@ export type {
   VaultCreateOptions,
   VaultStore,
   RefusedRecord,
+  ResealReport,
   DataKey,
   DerivedKey,
   VaultKeyType,

@@ -361,9 +361,9 @@ describe('sealing roots', () => {
     const blind = await openVault({ attestation: new Proxy(platform, { get: (t, p) => (p === 'listSealingRoots' ? undefined : (Reflect.get(t, p) as Function).bind?.(t) ?? Reflect.get(t, p)) }) });
     expect(blind.stale).toEqual(['b']);
     await blind.close();
-    expect(await reopened.resealStale()).toEqual(['b']);
+    expect(await reopened.resealStale()).toEqual({ moved: ['b'], failed: [] });
     expect(reopened.stale).toEqual([]);
-    expect(await reopened.resealStale()).toEqual([]);
+    expect(await reopened.resealStale()).toEqual({ moved: [], failed: [] });
     await reopened.close();
     platform.revokeSealingRoot(1);
     const after = await openVault();
@@ -584,6 +584,45 @@ describe('vault id: two vaults (two stores) on one platform and one module', () 
       hostile.replace('vault.id', planted);
       expect(await codeOf(openVault({ store: hostile }))).toBe('store_corrupt');
     }
+  });
+});
+
+describe('tombstones and resealStale', () => {
+  it("a destroyed key's tombstone moves too: rotate → resealStale → revoke → restart, and the name can be created again", async () => {
+    const vault = await openVault();
+    const gone = await vault.create('gone', { type: 'symmetric', deletionAllowed: true });
+    await vault.create('kept', { type: 'ed25519' });
+    await gone.destroy();
+    platform.rotateSealingRoot();
+    expect(vault.stale).toEqual(['gone', 'kept']);
+    expect(await vault.resealStale()).toEqual({ moved: ['gone', 'kept'], failed: [] });
+    expect(vault.stale).toEqual([]);
+    await vault.close();
+    platform.revokeSealingRoot(1);
+    const after = await openVault();
+    expect(after.refused).toEqual([]);
+    expect(await after.list()).toEqual(['kept']);
+    const again = await after.create('gone', { type: 'ed25519' });
+    expect((await again.describe()).latestVersion).toBe(1);
+    await after.close();
+    const last = await openVault();
+    expect(last.refused).toEqual([]);
+    expect(await last.list()).toEqual(['gone', 'kept']);
+  });
+
+  it('resealStale reports a failure per name and still moves the keys after it', async () => {
+    const vault = await openVault();
+    await vault.create('a', { type: 'symmetric' });
+    await vault.create('b', { type: 'symmetric' });
+    await vault.create('c', { type: 'symmetric' });
+    platform.rotateSealingRoot();
+    store.failNextPut = new EnclaveError('unavailable', 'store down');
+    const report = await vault.resealStale();
+    expect(report.moved).toEqual(['b', 'c']);
+    expect(report.failed.map(({ name, code }) => ({ name, code }))).toEqual([{ name: 'a', code: 'unavailable' }]);
+    expect(report.failed[0]!.error).toBeInstanceOf(EnclaveError);
+    expect(vault.stale).toEqual(['a']);
+    expect(await vault.resealStale()).toEqual({ moved: ['a'], failed: [] });
   });
 });
 

@@ -209,6 +209,24 @@ describe('vault persistence details (in-process)', () => {
     expect(await loadStore(await rig.load(mode, signed, { vaultId: new Uint8Array(16).fill(0xb) }).then((v) => (open.push(v), v)), store)).toEqual([{ ok: false, code: 'unseal_failed' }]);
   });
 
+  it('reseal_key re-persists a tombstone after a root rotation; export_sealed of a measurement key under signer is denied', async () => {
+    const store: Store = new Map();
+    const first = await load(mode);
+    const gone = await mutate<Created>(first, store, 'create', { name: 'gone', type: 'symmetric', deletion_allowed: true, seal_policy: 'measurement' });
+    await mutate(first, store, 'destroy', { handle: gone.handle });
+    expect(await codeOf(first.call('reseal_key', { name: 'nope' }))).toBe('not_found');
+    rig.provider.rotateSealingRoot();
+    const second = await load(mode);
+    expect(await loadStore(second, store)).toEqual([{ name: 'gone', ok: true, stale: true }]);
+    await mutate(second, store, 'reseal_key', { name: 'gone' });
+    rig.provider.revokeSealingRoot(1);
+    const third = await load(mode);
+    expect(await loadStore(third, store)).toEqual([{ name: 'gone', ok: true }]);
+    const pinned = await mutate<Created>(third, store, 'create', { name: 'gone', type: 'symmetric', seal_policy: 'measurement' });
+    expect(await codeOf(third.call('export_sealed', { handle: pinned.handle, policy: 'signer' }))).toBe('denied');
+    expect(bytes(await third.call('export_sealed', { handle: pinned.handle, policy: 'measurement' })).length).toBeGreaterThan(0);
+  });
+
   it('load answers per blob in order; a name loaded twice is conflict; shapes are checked', async () => {
     const store: Store = new Map();
     const first = await load(mode);

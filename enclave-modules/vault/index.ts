@@ -22,6 +22,7 @@
 //   export {handle, version?} → material (exportable only)
 //   commit {name, version} → nil                     abort {name, version} → nil
 //   load {blobs: [bin], names: [str]} → [{name, ok: true, stale?: true} | {ok: false, code}]
+//   reseal_key {name} → {persist} (live key or tombstone: re-sealed as it is, after a root rotation)
 //   export_sealed {handle, policy?} → bin            import_sealed {blob, name?} → {handle, key, persist}
 //   reseal {blob} → bin       (import under another name: the old name's ciphertexts do not decrypt)
 //   encrypt, decrypt, rewrap, datakey, sign, verify, mac, verify_mac, derive, public_key: crypto-ops.ts
@@ -32,7 +33,7 @@
 
 import { Enclave } from "enclave/sdk";
 import { opCreate, opOpen, opList, opDescribe, opRotate, opConfigure, opTrim, opDestroy, opExport } from "./key-ops";
-import { opInit, opCommit, opAbort, opLoad, opExportSealed, opImportSealed, opReseal } from "./persist";
+import { opInit, opCommit, opAbort, opLoad, opResealKey, opExportSealed, opImportSealed, opReseal } from "./persist";
 import { registerCryptoOps } from "./crypto-ops";
 export { enclave_abi_version, enclave_alloc, enclave_call } from "enclave/sdk/exports";
 
@@ -49,6 +50,7 @@ Enclave.op("export", opExport);
 Enclave.op("commit", opCommit);
 Enclave.op("abort", opAbort);
 Enclave.op("load", opLoad);
+Enclave.op("reseal_key", opResealKey);
 Enclave.op("export_sealed", opExportSealed);
 Enclave.op("import_sealed", opImportSealed);
 Enclave.op("reseal", opReseal);

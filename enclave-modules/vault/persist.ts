@@ -316,6 +316,24 @@ function loadOne(blobV: Value, nameV: Value): Value {
   return loaded;
 }
 
+/**
+ * `reseal_key {name}` → `{persist}`: the loaded record of `name` sealed again as it is, under the
+ * platform's current root and this module's svn, live key or tombstone alike (a tombstone has no
+ * handle, and its record must move too: left under a revoked root it never opens again, and its
+ * store record blocks re-creating the name). Persisted like any mutation (commit or abort).
+ * `not_found` for a name not loaded, `conflict` while the key has a pending change.
+ * @example host: `await vault.call('reseal_key', {name: 'billing'})` after `enclave keys rotate`.
+ */
+export function opResealKey(args: Value): Reply {
+  const name = args.get("name").asString();
+  const t = validKeyName(name) ? tracked(name) : null;
+  if (t === null) return Reply.err(ErrorCode.NotFound, "no such key");
+  if (t.isPending()) return Reply.err(ErrorCode.Conflict, "the key has a pending change: commit or abort it first");
+  const p = persistMutation(t, t.current.clone());
+  if (p.error !== null) return p.error!;
+  return Reply.ok(Value.map().set("persist", p.value));
+}
+
 // ---- export_sealed, import_sealed, reseal ----
 
 /**

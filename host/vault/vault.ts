@@ -150,6 +150,14 @@ export interface VaultCreateOptions {
   sealPolicy?: VaultSealPolicy;
 }
 
+/** The result of {@link Vault.resealStale}: per key name, moved or not and why. */
+export interface ResealReport {
+  /** The keys (live or destroyed) whose record is now sealed under the current root, sorted. */
+  readonly moved: readonly string[];
+  /** The keys that could not be moved (still stale), with the error's code and the error itself. */
+  readonly failed: readonly { readonly name: string; readonly code: ErrorCode; readonly error: EnclaveError }[];
+}
+
 /** A record of the store that did not load at open (or at a reload), with why. */
 export interface RefusedRecord {
   /** The store name (`vault/<key>`). */
@@ -726,25 +734,35 @@ export class Vault {
   }
 
   /**
-   * Rewrites the record of every key in {@link Vault.stale} as it is (`configure({})`): sealed under
-   * the current root and this module's svn, stored and committed. Run it after `enclave keys rotate`
-   * and before `enclave keys revoke` of the old root, whose records would otherwise never open again.
-   * A record that was refused at load is not among them (it did not open).
-   * @returns The keys rewritten.
-   * @throws {EnclaveError} the store's codes (`unavailable`, `conflict`) for the first key that
-   *   failed; the keys before it were rewritten, the rest are still listed as stale.
+   * Rewrites the record of every key in {@link Vault.stale} as it is, live keys and destroyed keys'
+   * tombstones alike (the enclave's `reseal_key`): sealed under the current root and this module's
+   * svn, stored and committed. Run it after `enclave keys rotate` and before `enclave keys revoke`
+   * of the old root, whose records would otherwise never open again (a tombstone left behind would
+   * also block re-creating its name). A record that was refused at load is not among them (it did
+   * not open). One key's failure does not stop the others: check `failed` before revoking.
+   * @returns The keys moved and the keys that failed, each with its error (the store's
+   *   `unavailable`/`conflict`, …); the failed ones are still listed in {@link Vault.stale}.
+   * @throws {EnclaveError} `closed`.
    * @example
    * // enclave keys rotate; then, in the service:
-   * await vault.resealStale(); // ['payments', 'releases']
-   * // now: enclave keys revoke 1 --yes
+   * const { moved, failed } = await vault.resealStale(); // moved: ['payments', 'releases']
+   * if (failed.length === 0) console.log('now: enclave keys revoke 1 --yes');
    */
-  async resealStale(): Promise<string[]> {
+  async resealStale(): Promise<ResealReport> {
+    if (this.#closed) throw closedError();
     const moved: string[] = [];
+    const failed: { name: string; code: ErrorCode; error: EnclaveError }[] = [];
     for (const name of this.stale) {
-      await this.#mutateKey(name, 'configure', (handle) => ({ handle }));
-      moved.push(name);
+      try {
+        await this.#mutate(name, 'reseal_key', () => ({ name }), true);
+        moved.push(name);
+      } catch (err) {
+        if (this.#closed) throw closedError();
+        const error = err instanceof EnclaveError ? err : new EnclaveError('internal', `Resealing key "${name}" failed.`, { cause: err });
+        failed.push({ name, code: isErrorCode(error.code) ? error.code : 'internal', error });
+      }
     }
-    return moved;
+    return { moved, failed };
   }
 
   /** The enclave's measurement (hex): what its records are sealed to under the `measurement` policy. */
