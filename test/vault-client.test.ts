@@ -406,6 +406,40 @@ describe('a discarded instance', () => {
   });
 });
 
+describe('close during a reload', () => {
+  it('waits for the reload under way: no instance is left running (loaded with the keys) after close', async () => {
+    let platformCalls = 0;
+    const counting = new Proxy(platform, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          platformCalls++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const vault = await openVault({ attestation: counting, isolation: 'worker' });
+    const key = await vault.create('k', { type: 'symmetric' });
+    // A put answered without a valid version: the vault must reload before its next call.
+    const put = store.put.bind(store);
+    store.put = async (name, bytes, options) => {
+      await put(name, bytes, options);
+      return { name, version: Number.NaN, bytes };
+    };
+    expect(await codeOf(key.rotate())).toBe('unavailable');
+    store.put = put;
+    const read = key.describe().catch((e: unknown) => e); // starts the reload (a new worker instance)
+    await new Promise((r) => setTimeout(r, 5));
+    await vault.close();
+    const atClose = platformCalls;
+    expect(await codeOf(read.then((e) => Promise.reject(e)))).toBe('closed');
+    await new Promise((r) => setTimeout(r, 200));
+    // Nothing unseals the records after close: no instance was started and loaded behind it.
+    expect(platformCalls).toBe(atClose);
+  });
+});
+
 describe('hostile or broken stores, bad input', () => {
   it('a store listing names out of order or outside vault/ is refused with `unavailable`', async () => {
     store.listOverride = async () => ['vault/b', 'vault/a'];

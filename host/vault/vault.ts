@@ -878,7 +878,9 @@ export class Vault {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#locks.values(), ...this.#active]);
+    // A reload under way (started before close) makes a new instance: wait for it, so the instance
+    // closed below is the last one (none is left running, loaded with the keys, after close).
+    await Promise.allSettled([...this.#locks.values(), ...this.#active, ...(this.#recovering === undefined ? [] : [this.#recovering])]);
     await this.#enclave.close();
   }
 
@@ -902,6 +904,8 @@ export class Vault {
     const old = this.#enclave;
     await old.close().catch(() => undefined);
     this.#enclave = await this.#newInstance();
+    // Closed meanwhile: close() closes this instance; loading the keys into it would be for nothing.
+    if (this.#closed) return;
     this.#epoch++;
     this.#handles.clear();
     this.#versions.clear();
