@@ -5,13 +5,13 @@
  * aborts (the key's previous state stays usable), compare-and-set conflicts, refused records by
  * name and code, concurrent changes of one key serialised, a failed commit, hostile stores.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { EnclaveError } from '../core/index.js';
 import { generateKeyPair, signModule, SoftwareAttestationProvider } from '../attest/index.js';
-import { Vault, VAULT_LIMITS, type VaultOpenOptions, type VaultStore } from '../host/index.js';
+import { FileStore, Vault, VAULT_LIMITS, type VaultOpenOptions, type VaultStore } from '../host/index.js';
 import { codeOf } from './helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'enclave-vault-client-'));
@@ -253,6 +253,25 @@ describe('refused records are reported by name and code', () => {
     expect(await again.list()).toEqual(['good', 'moved']);
     // A refused record is left as it was.
     expect(store.entries.get('vault/tampered')!.bytes).toEqual(bytes);
+  });
+
+  it('a record the store finds damaged (a FileStore file with a changed byte) is reported, the other keys load', async () => {
+    const dir = mkdtempSync(join(root, 'store-'));
+    const files = new FileStore(dir);
+    const vault = await openVault({ store: files });
+    const good = await vault.create('good', { type: 'symmetric' });
+    const ciphertext = await good.encrypt(text('x'));
+    await vault.create('damaged', { type: 'symmetric' });
+    await vault.close();
+    const leaf = `${Buffer.from('vault/damaged').toString('hex')}.b`;
+    expect(readdirSync(join(dir, 'data'))).toContain(leaf);
+    const bytes = readFileSync(join(dir, 'data', leaf));
+    bytes[bytes.length - 1]! ^= 1;
+    writeFileSync(join(dir, 'data', leaf), bytes);
+    const again = await openVault({ store: files });
+    expect(again.refused).toEqual([{ name: 'vault/damaged', code: 'store_corrupt' }]);
+    expect(await (await again.key('good')).decrypt(ciphertext)).toEqual(text('x'));
+    await files.close();
   });
 
   it('loads more records than one load batch holds', async () => {

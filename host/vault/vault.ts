@@ -165,7 +165,8 @@ export interface RefusedRecord {
   /**
    * `unseal_failed` (changed bytes, another module, a revoked or unknown root, stored under another
    * key's name, or a store name that is no key name), `rollback` (older than the last committed
-   * record of that key), `conflict` (the key is already loaded), `too_large` (larger than a record can be).
+   * record of that key), `conflict` (the key is already loaded), `too_large` (larger than a record can be,
+   * or than the store reads), `store_corrupt` (the store's own check of the record failed: a damaged file).
    */
   readonly code: ErrorCode;
 }
@@ -1120,14 +1121,24 @@ export class Vault {
       const chunk = names.slice(i, i + VAULT_LIMITS.readsInFlight);
       const blobs = await Promise.all(
         chunk.map((name) =>
-          this.#store.get(name).catch((err: unknown) => {
-            throw storeError(err, `read ${name}`);
-          }),
+          Promise.resolve()
+            .then(() => this.#store.get(name))
+            .catch((err: unknown) => {
+              const failure = storeError(err, `read ${name}`);
+              // One damaged or oversized record is reported, as a record that does not unseal is:
+              // it does not keep every other key from loading. An I/O failure stays fatal (retry).
+              if (failure.code === 'store_corrupt' || failure.code === 'too_large') return failure;
+              throw failure;
+            }),
         ),
       );
       for (const [j, blob] of blobs.entries()) {
         if (blob === undefined) continue; // deleted since it was listed
         const name = chunk[j]!;
+        if (blob instanceof EnclaveError) {
+          refused.push({ name, code: blob.code });
+          continue;
+        }
         if (!(blob.bytes instanceof Uint8Array) || !Number.isSafeInteger(blob.version) || blob.version < 1) {
           throw new EnclaveError('unavailable', `The store returned a malformed record for ${name}: check the store.`);
         }
