@@ -510,6 +510,20 @@ describe('hostile or broken stores, bad input', () => {
     expect(await codeOf(key.rotate())).toBe('conflict');
     expect(await key.rotate()).toBe(2);
     expect(store.entries.get('vault/k')!.version).toBe(3);
+    // A create over a record refused at the load is a `conflict` that no reload can change: none is made.
+    store.replace('vault/junk', new Uint8Array([1, 2, 3]));
+    await vault.close();
+    const again = await openVault();
+    expect(again.refused).toEqual([{ name: 'vault/junk', code: 'unseal_failed' }]);
+    let lists = 0;
+    const list = store.list.bind(store);
+    store.list = async (options) => {
+      lists++;
+      return list(options);
+    };
+    expect(await codeOf(again.create('junk', { type: 'symmetric' }))).toBe('conflict');
+    expect(await (await again.key('k')).describe()).toMatchObject({ latestVersion: 2 });
+    expect(lists).toBe(0);
   });
 
   it('refuses bad names, bad types and calls after close', async () => {

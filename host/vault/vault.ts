@@ -1027,9 +1027,12 @@ export class Vault {
       // and the restart would commit the record this change left pending. Read it back: if it
       // moved, reload before the next call, so the vault agrees with the store (a store that does
       // not answer now is read again at the key's next put, whose `conflict` comes back here).
-      if (!this.#lost) {
+      // A record refused at the last load stays in the store as it was: a create over its name is a
+      // `conflict` that a reload would only repeat.
+      const storeName = VAULT_STORE_PREFIX + persist.name;
+      if (!this.#lost && !this.#refused.some((r) => r.name === storeName)) {
         const now = await Promise.resolve()
-          .then(() => this.#store.get(VAULT_STORE_PREFIX + persist.name))
+          .then(() => this.#store.get(storeName))
           .then(
             (blob) => blob?.version ?? 0,
             () => expectedVersion,
