@@ -470,6 +470,25 @@ describe('hostile or broken stores, bad input', () => {
     expect(await codeOf(openVault())).toBe('unavailable'); // the second page repeats the first
   });
 
+  it('a FileStore listing names in UTF-8 byte order (not UTF-16) opens: names that are no key names are refused, the keys load', async () => {
+    const { FileStore } = await import('../host/index.js');
+    const files = new FileStore(mkdtempSync(join(root, 'store-')));
+    const vault = await openVault({ store: files });
+    const key = await vault.create('k', { type: 'symmetric' });
+    const ciphertext = await key.encrypt(text('x'));
+    await vault.close();
+    // U+FFFD sorts before U+1F600 in UTF-8 (EF… < F0…) but after it in UTF-16 (0xFFFD > 0xD83D).
+    await files.put('vault/\uFFFD', new Uint8Array([1]), { expectedVersion: 0 });
+    await files.put('vault/\u{1F600}', new Uint8Array([2]), { expectedVersion: 0 });
+    const again = await openVault({ store: files });
+    expect(again.refused).toEqual([
+      { name: 'vault/\uFFFD', code: 'unseal_failed' },
+      { name: 'vault/\u{1F600}', code: 'unseal_failed' },
+    ]);
+    expect(await (await again.key('k')).decrypt(ciphertext)).toEqual(text('x'));
+    await files.close();
+  });
+
   it('a put answered without a valid version: `unavailable`, then the vault reloads the store and agrees with it', async () => {
     const vault = await openVault();
     const key = await vault.create('k', { type: 'symmetric' });

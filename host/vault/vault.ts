@@ -1086,7 +1086,9 @@ export class Vault {
       if (!Array.isArray(page) || page.length > VAULT_LIMITS.listPage) throw new EnclaveError('unavailable', 'The store answered a list with something else than a page of names: check the store.');
       for (const name of page) {
         // Strictly increasing names under the prefix: a store that repeats itself cannot loop this.
-        if (typeof name !== 'string' || !name.startsWith(VAULT_STORE_PREFIX) || (names.length > 0 && name <= names.at(-1)!)) {
+        // The store's order is that of the UTF-8 bytes (SealedStore.list), not JavaScript's UTF-16
+        // code units: the two differ between U+E000..U+FFFF and the characters above U+FFFF.
+        if (typeof name !== 'string' || !name.startsWith(VAULT_STORE_PREFIX) || (names.length > 0 && Buffer.compare(Buffer.from(name), Buffer.from(names.at(-1)!)) <= 0)) {
           throw new EnclaveError('unavailable', 'The store listed a name out of order or outside vault/: check the store.');
         }
         names.push(name);
