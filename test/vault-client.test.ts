@@ -285,6 +285,31 @@ describe('refused records are reported by name and code', () => {
   }, 60_000);
 });
 
+describe('pending records at open', () => {
+  it('commits more pending records than one load call may advance counters (64): none is refused with `limit`', async () => {
+    const { cpSync } = await import('node:fs');
+    const vault = await openVault();
+    const n = 70;
+    const names = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    for (const name of names) await vault.create(name, { type: 'symmetric' });
+    // Every record rotated and stored, none committed: as a crash during a re-seal of every key
+    // (configure({}) after a root rotation) leaves them. Made here by winding the platform's
+    // counters back to before the rotations, so each stored record is one ahead: pending.
+    const counters = join(platformDir, 'counters');
+    const before = `${counters}.before`;
+    cpSync(counters, before, { recursive: true });
+    for (const name of names) await (await vault.key(name)).rotate();
+    await vault.close();
+    rmSync(counters, { recursive: true });
+    cpSync(before, counters, { recursive: true });
+    platform = new SoftwareAttestationProvider({ dir: platformDir }).open();
+    const again = await openVault();
+    expect(again.refused).toEqual([]);
+    expect((await again.list()).length).toBe(n);
+    for (const name of [names[0]!, names[n - 1]!]) expect(await (await again.key(name)).describe()).toMatchObject({ latestVersion: 2 });
+  }, 60_000);
+});
+
 describe('one change per key at a time', () => {
   it('concurrent rotations of one key are serialised: versions in order, one put each with the version the previous stored', async () => {
     const vault = await openVault();

@@ -1104,23 +1104,35 @@ export class Vault {
     let bytes = 0;
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
-      const sent = batch;
+      let sent = batch;
       batch = [];
       bytes = 0;
-      // The names go with the blobs: a record's associated data binds it to its key's name, so a
-      // record the store moved to another name does not open (`unseal_failed`).
-      const args = { blobs: sent.map((b) => b.bytes), names: sent.map((b) => b.key) };
-      const items = parseLoad(await this.#send(this.#enclave, 'load', args), sent.length);
-      items.forEach((item, i) => {
-        const record = sent[i]!;
-        if (!item.ok) refused.push({ name: record.name, code: item.code });
-        else if (item.name !== record.key) throw new EnclaveError('bad_reply', "The vault enclave's `load` reply names another key than the record sent.");
-        else {
-          this.#versions.set(item.name, record.version);
-          this.#noteRoot(item.name, record.bytes);
-          if (item.stale) this.#stale.add(item.name);
+      for (;;) {
+        // The names go with the blobs: a record's associated data binds it to its key's name, so a
+        // record the store moved to another name does not open (`unseal_failed`).
+        const args = { blobs: sent.map((b) => b.bytes), names: sent.map((b) => b.key) };
+        const items = parseLoad(await this.#send(this.#enclave, 'load', args), sent.length);
+        const again: typeof sent = [];
+        items.forEach((item, i) => {
+          const record = sent[i]!;
+          // `limit`: one call commits at most 64 pending records (each advance is an fsync on the
+          // host), or the vault holds its most keys. Sent again in a new call below.
+          if (!item.ok) (item.code === 'limit' ? again.push(record) : refused.push({ name: record.name, code: item.code }));
+          else if (item.name !== record.key) throw new EnclaveError('bad_reply', "The vault enclave's `load` reply names another key than the record sent.");
+          else {
+            this.#versions.set(item.name, record.version);
+            this.#noteRoot(item.name, record.bytes);
+            if (item.stale) this.#stale.add(item.name);
+          }
+        });
+        if (again.length === 0) return;
+        // A call that loaded none of them makes no progress (the vault is full): they are refused.
+        if (again.length === sent.length) {
+          for (const record of again) refused.push({ name: record.name, code: 'limit' });
+          return;
         }
-      });
+        sent = again;
+      }
     };
     for (let i = 0; i < names.length; i += VAULT_LIMITS.readsInFlight) {
       const chunk = names.slice(i, i + VAULT_LIMITS.readsInFlight);
