@@ -73,14 +73,15 @@ describe('checkTrust', () => {
     expect(code(() => checkTrust(signed, { trusted: [] }))).toBe('untrusted_module');
   });
 
-  it('names the first trusted signer whose floor admits the module', () => {
-    const both = signModule(signed, bob);
+  it('names the signer whose signature comes first in the module among those trusted and admitted, whatever the trust list order', () => {
+    const both = signModule(signed, bob); // alice's signature first, then bob's
     const trusted = [
       { publicKey: alice.publicKey, minSvn: 1 },
       { publicKey: bob.publicKey, minSvn: 1 },
     ];
     expect(checkTrust(both, { trusted }).signer).toBe(signerId(alice.publicKey));
-    expect(checkTrust(both, { trusted: [...trusted].reverse() }).signer).toBe(signerId(bob.publicKey));
+    expect(checkTrust(both, { trusted: [...trusted].reverse() }).signer).toBe(signerId(alice.publicKey));
+    expect(checkTrust(signModule(signModule(makeModule({ svn: 2 }), bob), alice), { trusted }).signer).toBe(signerId(bob.publicKey));
     expect(checkTrust(both, { trusted: [{ ...trusted[0]!, minSvn: 9 }, trusted[1]!] }).signer).toBe(signerId(bob.publicKey));
     const id = checkTrust(both, { trusted });
     expect(id.signers).toEqual(expect.arrayContaining([signerId(alice.publicKey), signerId(bob.publicKey)]));
