@@ -486,6 +486,7 @@ describe('close during a reload', () => {
 
 describe('hostile or broken stores, bad input', () => {
   it('a store listing names out of order or outside vault/ is refused with `unavailable`', async () => {
+    await (await openVault()).close(); // the store has its vault id (without it, listed records are store_corrupt)
     store.listOverride = async () => ['vault/b', 'vault/a'];
     expect(await codeOf(openVault())).toBe('unavailable');
     store.listOverride = async () => ['other/a'];
@@ -695,6 +696,13 @@ describe('vault id: two vaults (two stores) on one platform and one module', () 
       hostile.replace('vault.id', planted);
       expect(await codeOf(openVault({ store: hostile }))).toBe('store_corrupt');
     }
+    // A store that lost its vault id but holds records: refused, and no fresh id is written over the loss.
+    const id = store.entries.get('vault.id')!;
+    store.entries.delete('vault.id');
+    expect(await codeOf(openVault())).toBe('store_corrupt');
+    expect(store.entries.has('vault.id')).toBe(false);
+    store.entries.set('vault.id', id);
+    expect((await openVault()).refused).toEqual([]);
   });
 });
 

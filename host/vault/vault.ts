@@ -696,6 +696,22 @@ export class Vault {
         }
         return found.bytes.slice();
       }
+      // No id, yet key records: the id was lost (a partial restore, a hostile or broken store). A
+      // fresh one would open none of them and, once stored, stand in the way of restoring the old.
+      let records: unknown;
+      try {
+        records = await store.list({ prefix: VAULT_STORE_PREFIX, limit: 1 });
+      } catch (err) {
+        throw storeError(err, 'list the vault records');
+      }
+      if (!Array.isArray(records) || records.length > 0) {
+        // (Or another first open stored its id and a key since the read above: read it again once.)
+        if (attempt === 0) continue;
+        throw new EnclaveError(
+          'store_corrupt',
+          `The store holds key records but no ${VAULT_ID_RECORD} record (the vault id they are bound to): restore it from a backup of this store; never replace it with a fresh id.`,
+        );
+      }
       const id = new Uint8Array(randomBytes(VAULT_ID_BYTES));
       try {
         await store.put(VAULT_ID_RECORD, id, { expectedVersion: 0 });
