@@ -16,8 +16,9 @@
  *   client last saw (another writer, or a put whose answer was lost after it landed), the vault
  *   reloads the store before the next call.
  * - A `commit` that fails after the record was stored leaves the record pending in the store: it
- *   takes effect when the vault next loads (the enclave commits a pending record it finds), and the
- *   error says so. The vault reloads from the store on the next call to stay in step.
+ *   takes effect when the vault next loads (the enclave commits a pending record it finds), unless
+ *   the commit failed with `conflict` (the key's counter moved past it: that record is refused as
+ *   `rollback` at the reload); the error says which. The vault reloads from the store on the next call to stay in step.
  * - One change per key at a time: mutations of one key wait for each other on the host, and other
  *   ops of that key wait for the change in flight, so no ciphertext is ever made under a version
  *   that might be aborted.
@@ -1073,11 +1074,13 @@ export class Vault {
       // pending record it loads. Reload, so this process agrees with what the store now says.
       this.#lost = true;
       const code = err instanceof EnclaveError ? err.code : 'internal';
-      throw new EnclaveError(
-        code,
-        `The record of key "${persist.name}" was stored but its commit failed (${code}): the change takes effect when the vault next loads the store, which it does before the next call.`,
-        { cause: err },
-      );
+      // A `conflict` here means the key's counter moved past this record (another commit won): the
+      // reload refuses this record (`rollback`, listed in `refused`) rather than applying it.
+      const outcome =
+        code === 'conflict'
+          ? 'the key was changed elsewhere, so this change will not take effect: the vault reloads the store before the next call and lists the record in refused'
+          : 'the change takes effect when the vault next loads the store, which it does before the next call';
+      throw new EnclaveError(code, `The record of key "${persist.name}" was stored but its commit failed (${code}): ${outcome}.`, { cause: err });
     }
   }
 
