@@ -259,6 +259,16 @@ export interface VerifiedSigner {
  * if (valid.length === 0) throw new Error('not signed by the release key');
  */
 export function verifyModule(bytes: Uint8Array, publicKeys: readonly PublicKeyInput[]): VerifiedSigner[] {
+  return wholeModuleSigners(bytes, publicKeys).map(({ publicKey }) =>
+    Object.freeze({ signer: bytesToHex(sha256(publicKey)), publicKey: bytesToHex(publicKey) }),
+  );
+}
+
+/**
+ * Each distinct key of `publicKeys` that signed the whole module, in the order of `publicKeys`,
+ * with the position of its first valid signature in the module's signature section.
+ */
+function wholeModuleSigners(bytes: Uint8Array, publicKeys: readonly PublicKeyInput[]): { publicKey: Uint8Array; at: number }[] {
   const keys = publicKeys.map((k) => parsePublicKey(k));
   const layout = parseLayout(bytes);
   if (!layout.signature) return [];
@@ -267,15 +277,14 @@ export function verifyModule(bytes: Uint8Array, publicKeys: readonly PublicKeyIn
   const set = data.signedHashes.find((s) => sameHashes(s.hashes, hashes));
   if (!set) return [];
   const msg = signedMessage(hashes);
-  const out: VerifiedSigner[] = [];
+  const out: { publicKey: Uint8Array; at: number }[] = [];
   const seen = new Set<string>();
-  for (const pk of keys) {
-    const hex = bytesToHex(pk);
+  for (const publicKey of keys) {
+    const hex = bytesToHex(publicKey);
     if (seen.has(hex)) continue;
-    if (set.signatures.some((s) => verifySig(s, msg, pk))) {
-      seen.add(hex);
-      out.push(Object.freeze({ signer: bytesToHex(sha256(pk)), publicKey: hex }));
-    }
+    seen.add(hex); // the same key gives the same answer
+    const at = set.signatures.findIndex((s) => verifySig(s, msg, publicKey));
+    if (at >= 0) out.push({ publicKey, at });
   }
   return out;
 }
@@ -289,23 +298,9 @@ export function verifyModule(bytes: Uint8Array, publicKeys: readonly PublicKeyIn
  * signersInModuleOrder(bytes, [keyB, keyA]); // [id of A, id of B] if A signed first
  */
 export function signersInModuleOrder(bytes: Uint8Array, publicKeys: readonly PublicKeyInput[]): string[] {
-  const keys = publicKeys.map((k) => parsePublicKey(k));
-  const layout = parseLayout(bytes);
-  if (!layout.signature) return [];
-  const data = decodeSignatureData(bytes.subarray(layout.signature.payloadStart, layout.signature.end));
-  const hashes = contentHashes(layout);
-  const set = data.signedHashes.find((s) => sameHashes(s.hashes, hashes));
-  if (!set) return [];
-  const msg = signedMessage(hashes);
-  const found = new Map<string, number>();
-  for (const pk of keys) {
-    const signer = bytesToHex(sha256(pk));
-    if (found.has(signer)) continue;
-    const at = set.signatures.findIndex((s) => verifySig(s, msg, pk));
-    if (at >= 0) found.set(signer, at);
-  }
+  const found = wholeModuleSigners(bytes, publicKeys).map(({ publicKey, at }) => ({ signer: bytesToHex(sha256(publicKey)), at }));
   // Ties (one signature valid under two keys) cannot happen with Ed25519; the id breaks one anyway.
-  return [...found].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map(([signer]) => signer);
+  return found.sort((a, b) => a.at - b.at || (a.signer < b.signer ? -1 : 1)).map(({ signer }) => signer);
 }
 
 /** What a signature section declares, before any key is checked (for `enclave inspect`). */
