@@ -13,21 +13,17 @@
  * Failures are the enclave's error codes: unseal_failed, rollback, conflict, limit, state, ...
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { CONTRACT_SECTION, encodeCustomSection } from '../../core/index.js';
-import { parseContract } from '../../runtime/index.js';
-import { checkBuilt } from '../../host/build/check.js';
-import { ABORT_ALIAS, limitArgs } from '../../host/build/settings.js';
 import {
   deriveSealingKey, generateKeyPair, signModule, SoftwareAttestationProvider,
   type ModuleIdentity, type SealingPolicy, type SigningKeyPair, type TrustPolicy,
 } from '../../attest/index.js';
 import { loadEnclave, type EnclaveHandle } from '../../host/index.js';
-import { compileEntry, ROOT } from './raw-abi.js';
+import { buildFixture } from './fixture-build.js';
 
 /** The fixture's entry, relative to the repository root. */
 export const SEALER_ENTRY = 'test/fixtures/sealer/index.ts';
@@ -67,61 +63,16 @@ export function sealerContract(opts: SealerOptions = {}): Record<string, unknown
 }
 
 /**
- * The fixture module's bytes for these options (cached in test/build/ by a hash of the sources).
+ * The fixture module's bytes for these options (test/helpers/fixture-build.ts: cached in test/build/
+ * by a hash of the sources, the args and the contract).
  * @throws {EnclaveError} `build_failed` if the fixture does not compile or fails the load check.
  * @example
  * const v1 = await sealerModule();
  * const v2 = await sealerModule({ svn: 2, variant: true });
  */
 export async function sealerModule(opts: SealerOptions = {}): Promise<Uint8Array> {
-  const raw = sealerContract(opts);
-  const contract = parseContract(raw);
-  const payload = new TextEncoder().encode(JSON.stringify(raw));
-  const limits = withoutAbortAlias(limitArgs(contract.limits));
-  const args = [...limits, ...(opts.variant === true ? ['--use', 'SEALER_VARIANT=1'] : [])];
-  const hash = createHash('sha256');
-  for (const file of [SEALER_ENTRY, ...sdkSources()]) hash.update(file).update('\0').update(readFileSync(ROOT + file)).update('\0');
-  hash.update(JSON.stringify(args)).update('\0').update(payload);
-  const cached = `${ROOT}test/build/sealer-${hash.digest('hex').slice(0, 16)}.wasm`;
-  try {
-    return new Uint8Array(readFileSync(cached));
-  } catch {
-    // not built yet
-  }
-  const compiled = await compileEntry(SEALER_ENTRY, args);
-  const section = encodeCustomSection(CONTRACT_SECTION, payload);
-  const bytes = new Uint8Array(compiled.length + section.length);
-  bytes.set(compiled, 0);
-  bytes.set(section, compiled.length);
-  await checkBuilt(bytes, contract, 'test/fixtures/sealer');
-  mkdirSync(`${ROOT}test/build`, { recursive: true });
-  const tmp = `${cached}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, cached); // atomic: parallel test files never read half a file
-  return bytes;
-}
-
-function sdkSources(): string[] {
-  return ['enclave-modules/sdk', 'sdk', 'host/build'].flatMap((dir) => listTs(dir)).sort();
-}
-
-function listTs(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(ROOT + dir, { withFileTypes: true })) {
-    const rel = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) out.push(...listTs(rel));
-    else if (entry.name.endsWith('.ts')) out.push(rel);
-  }
-  return out;
-}
-
-function withoutAbortAlias(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--use' && args[i + 1] === ABORT_ALIAS) i++;
-    else out.push(args[i]!);
-  }
-  return out;
+  const args = opts.variant === true ? ['--use', 'SEALER_VARIANT=1'] : [];
+  return buildFixture({ entry: SEALER_ENTRY, contract: sealerContract(opts), args, cacheName: 'sealer' });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * build` builds a module (host/build-modules.ts): compiled with the contract's limits as the SDK's
  * constants, the contract embedded as the `enclave.contract` section, then the build's load check.
  * Cached in test/build/ by a hash of the sources and the options, so test files don't each
- * recompile (compileModule in raw-abi.ts does the same).
+ * recompile (test/helpers/fixture-build.ts).
  *
  * Ops (any args unless said):
  *   health → true                        idempotent
@@ -15,13 +15,7 @@
  *   fail   → err `internal`
  *   count  → how many calls of `count` this instance served (1, 2, ...): which instance answered
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { CONTRACT_SECTION, encodeCustomSection } from '../../core/index.js';
-import { parseContract } from '../../runtime/index.js';
-import { checkBuilt } from '../../host/build/check.js';
-import { ABORT_ALIAS, limitArgs } from '../../host/build/settings.js';
-import { compileEntry, ROOT } from './raw-abi.js';
+import { buildFixture } from './fixture-build.js';
 import { afterEach } from 'vitest';
 import { EnclaveHost, type HostOptions } from '../../host/index.js';
 
@@ -82,34 +76,8 @@ export function supervisedContract(opts: SupervisedOptions = {}): Record<string,
  * const canary = await supervisedModule({ version: '1.1.0', svn: 2, failing: true });
  */
 export async function supervisedModule(opts: SupervisedOptions = {}): Promise<Uint8Array> {
-  const raw = supervisedContract(opts);
-  const contract = parseContract(raw);
-  const payload = new TextEncoder().encode(JSON.stringify(raw));
-  // What `enclave build` gives asc: the contract's limits (memory maximum, the SDK's constants); the
-  // abort alias is compileEntry's. Plus the failing switch.
-  const limits = withoutAbortAlias(limitArgs(contract.limits));
-  const args = [...limits, ...(opts.failing === true ? ['--use', 'SUPERVISED_FAILING=1'] : [])];
-
-  const hash = createHash('sha256');
-  for (const file of [SUPERVISED_ENTRY, ...sdkSources()]) hash.update(file).update('\0').update(readFileSync(ROOT + file)).update('\0');
-  hash.update(JSON.stringify(args)).update('\0').update(payload);
-  const cached = `${ROOT}test/build/supervised-${hash.digest('hex').slice(0, 16)}.wasm`;
-  try {
-    return new Uint8Array(readFileSync(cached));
-  } catch {
-    // not built yet
-  }
-  const compiled = await compileEntry(SUPERVISED_ENTRY, args);
-  const section = encodeCustomSection(CONTRACT_SECTION, payload);
-  const bytes = new Uint8Array(compiled.length + section.length);
-  bytes.set(compiled, 0);
-  bytes.set(section, compiled.length);
-  await checkBuilt(bytes, contract, 'test/fixtures/supervised');
-  mkdirSync(`${ROOT}test/build`, { recursive: true });
-  const tmp = `${cached}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, cached); // atomic: parallel test files never read half a file
-  return bytes;
+  const args = opts.failing === true ? ['--use', 'SUPERVISED_FAILING=1'] : [];
+  return buildFixture({ entry: SUPERVISED_ENTRY, contract: supervisedContract(opts), args, cacheName: 'supervised' });
 }
 
 /**
@@ -131,30 +99,4 @@ export function supervisedHosts(options: HostOptions): { newHost: (more?: Partia
     return host;
   };
   return { newHost, hosts };
-}
-
-/** The SDK and build sources a fixture build depends on (their change invalidates the cache). */
-function sdkSources(): string[] {
-  const files = ['enclave-modules/sdk', 'sdk', 'host/build'].flatMap((dir) => listTs(dir));
-  return files.sort();
-}
-
-function listTs(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(ROOT + dir, { withFileTypes: true })) {
-    const rel = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) out.push(...listTs(rel));
-    else if (entry.name.endsWith('.ts')) out.push(rel);
-  }
-  return out;
-}
-
-/** asc arguments without the `--use abort=...` pair (compileEntry adds it; once is enough). */
-function withoutAbortAlias(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--use' && args[i + 1] === ABORT_ALIAS) i++;
-    else out.push(args[i]!);
-  }
-  return out;
 }

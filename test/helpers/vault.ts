@@ -12,10 +12,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONTRACT_SECTION, encodeCustomSection } from '../../core/index.js';
 import { generateKeyPair, signModule, SoftwareAttestationProvider, type SigningKeyPair, type TrustPolicy } from '../../attest/index.js';
 import type { EnclaveHandle } from '../../host/index.js';
 import { compileModule, ROOT } from './raw-abi.js';
+import { withContractSection } from './fixture-build.js';
 import { loadIn, type Mode } from './modes.js';
 
 /** The vault's contract as committed (enclave-modules/vault/contract.json). */
@@ -37,12 +37,7 @@ export interface VaultModuleOptions {
  */
 export async function vaultModule(opts: VaultModuleOptions = {}): Promise<Uint8Array> {
   const raw = { ...vaultContract(), ...(opts.version === undefined ? {} : { version: opts.version }), ...(opts.svn === undefined ? {} : { svn: opts.svn }) };
-  const compiled = await compileModule('vault');
-  const section = encodeCustomSection(CONTRACT_SECTION, new TextEncoder().encode(JSON.stringify(raw)));
-  const bytes = new Uint8Array(compiled.length + section.length);
-  bytes.set(compiled, 0);
-  bytes.set(section, compiled.length);
-  return bytes;
+  return withContractSection(await compileModule('vault'), new TextEncoder().encode(JSON.stringify(raw)));
 }
 
 /** A test platform, a signer the loads trust, and a loader. */
