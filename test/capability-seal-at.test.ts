@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError, deriveSealingKey, generateKeyPair, signModule, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
 import type { EnclaveHandle } from '../host/index.js';
-import { answerHostCall } from '../runtime/_worker-hostcall.js';
-import { HC_STATE, HOSTCALL_DATA_BYTES, HOSTCALL_HEADER_BYTES } from '../runtime/_worker-protocol.js';
 import { codeOf } from './helpers/errors.js';
+import { hostCallChannel } from './helpers/hostcall.js';
 import { loadIn, MODES } from './helpers/modes.js';
 import { decodeAnswer, encodeArgs, MEMORY_BYTES, sealCounterModule, type Answer, type CallArgs } from './helpers/seal-counter-wat.js';
 
@@ -246,30 +245,14 @@ describe.each(MODES)('seal_key_at ($name)', (mode) => {
 });
 
 describe('the host side of a worker\'s seal_key_at host call', () => {
-  const context = {
-    identity: { measurement: '00'.repeat(32), signers: [], svn: 2, name: 'x', version: '1' },
-    runtimeVersion: '0',
-    limits: {},
-    capabilities: [],
-    debug: false,
-  } as never;
-
   it('refuses hostile fields as an error answer, without asking the platform, and never throws', () => {
     let calls = 0;
-    const platform = fakePlatform(() => {
+    // The enclave's svn is 2: a signer key for svn 3 is refused.
+    const channel = hostCallChannel(fakePlatform(() => {
       calls++;
       return { key: new Uint8Array(32), keyId: 1, svn: 0 };
-    }) as never;
-    const sab = new SharedArrayBuffer(HOSTCALL_HEADER_BYTES + HOSTCALL_DATA_BYTES);
-    const ctl = new Int32Array(sab, 0, 4);
-    const status = new Int32Array(sab, 4, 1);
-    let seq = 1;
-    const send = (fields: Record<string, unknown>): void => {
-      seq++;
-      Atomics.store(ctl, HC_STATE, seq);
-      expect(() => answerHostCall({ type: 'hostcall', sab, seq, kind: 'seal_at', ...fields }, platform, context, 1000)).not.toThrow();
-      expect(Atomics.load(ctl, HC_STATE)).toBe(-seq);
-    };
+    }), 2);
+    const send = (fields: Record<string, unknown>): void => channel.send({ kind: 'seal_at', ...fields });
     for (const fields of [
       { policy: 'everything', keyId: 0 },
       { policy: 0, keyId: 0 },
@@ -284,11 +267,11 @@ describe('the host side of a worker\'s seal_key_at host call', () => {
       { policy: 'signer', keyId: 0, svn: Number.NaN },
     ]) {
       send(fields);
-      expect(status[0], JSON.stringify(fields)).toBe(1);
+      expect(channel.status(), JSON.stringify(fields)).toBe(1);
     }
     expect(calls).toBe(0);
     send({ policy: 'measurement', keyId: 1 });
-    expect(status[0]).toBe(0);
+    expect(channel.status()).toBe(0);
     expect(calls).toBe(1);
   });
 });
