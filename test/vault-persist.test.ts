@@ -159,6 +159,21 @@ describe.each(MODES)('vault persistence ($name)', (mode) => {
     expect(bytes(await third.call('decrypt', { handle: await handleOf(third, 'k'), ciphertext: ct }))).toEqual(MESSAGE);
   });
 
+  it('before init every op is state (the runtime enforces the contract\'s requires in this mode too)', async () => {
+    const bare = await rig.load(mode, signed, { vaultId: null });
+    open.push(bare);
+    const h = new Uint8Array(16);
+    const ops: [string, Record<string, unknown>][] = [
+      ['list', {}], ['open', { name: 'k' }], ['create', { name: 'k', type: 'symmetric' }], ['load', { blobs: [], names: [] }],
+      ['reseal_key', { name: 'k' }], ['commit', { name: 'k', version: 1 }], ['abort', { name: 'k', version: 1 }],
+      ['encrypt', { handle: h, plaintext: MESSAGE }], ['verify', { handle: h, message: MESSAGE, signature: new Uint8Array(68) }],
+      ['export_sealed', { handle: h }], ['import_sealed', { blob: new Uint8Array(100) }], ['reseal', { blob: new Uint8Array(100) }],
+    ];
+    for (const [op, args] of ops) expect(await codeOf(bare.call(op, args)), op).toBe('state');
+    expect(await bare.call('init', { vault_id: rig.vaultId })).toBe(null);
+    expect(await bare.call('list', {})).toEqual([]);
+  });
+
   it('a blob under another name, with a changed byte, or of another module is unseal_failed', async () => {
     const store: Store = new Map();
     const first = await load(mode);
