@@ -419,10 +419,9 @@ export class FileStore implements SealedStore {
   put(name: string, bytes: Uint8Array, options: PutOptions): Promise<StoredBlob> {
     return this.#run(async () => {
       const nameBytes = checkName(name);
-      const blob = checkBlob(bytes, this.#maxBlobBytes);
-      const expected = checkExpectedVersion(options, 0);
       // Copied once, before any await: a caller changing its array meanwhile changes nothing stored.
-      const copy = new Uint8Array(blob);
+      const copy = checkBlob(bytes, this.#maxBlobBytes);
+      const expected = checkExpectedVersion(options, 0);
       return this.#serial(nameBytes, async () => {
         const version = expected + 1;
         await this.#withLock(nameBytes, async () => {

@@ -36,6 +36,7 @@
  * A deleted name starts again at version 1, as the `INSERT` above does: versions are compared, never
  * trusted for history.
  */
+import { types } from 'node:util';
 import { EnclaveError } from '../../core/index.js';
 
 /** One stored blob: the name, the store's version of it, and its bytes (a copy the caller owns). */
@@ -217,14 +218,32 @@ export function checkListOptions(options: unknown): SettledListOptions {
   };
 }
 
+/** The length of a real typed array, read from its internal slot: a subclass's own `length` getter cannot lie to it. */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!.get! as (this: Uint8Array) => number;
+
 /**
- * The bytes of a `put`, bounded.
- * @throws {EnclaveError} `invalid_args` (not a Uint8Array), `too_large` (above `max`).
+ * The bytes of a `put`, bounded, as a copy the store owns (taken now: a caller changing its array
+ * afterwards, or a `SharedArrayBuffer` changed by another thread, changes nothing stored).
+ *
+ * The size is the array's real one, not what a subclass's `length` getter says (a subclass could
+ * claim 0 and store a file larger than the store will ever read back: acknowledged, then `too_large`
+ * forever); a Proxy or an object that only inherits from `Uint8Array`, and a view of a detached
+ * buffer, are refused here rather than failing with a `TypeError` deeper in.
+ * @throws {EnclaveError} `invalid_args` (not a Uint8Array, or a detached one), `too_large` (above `max`).
  * @example
  * checkBlob(new Uint8Array(10), STORE_LIMITS.maxBlobBytes);
  */
 export function checkBlob(bytes: unknown, max: number): Uint8Array {
-  if (!(bytes instanceof Uint8Array)) throw new EnclaveError('invalid_args', 'The blob must be a Uint8Array: pass the sealed bytes.');
-  if (bytes.length > max) throw new EnclaveError('too_large', `The blob is ${bytes.length} bytes, above the store's limit of ${max}: store less, or raise maxBlobBytes.`);
-  return bytes;
+  if (!types.isUint8Array(bytes)) throw new EnclaveError('invalid_args', 'The blob must be a Uint8Array: pass the sealed bytes.');
+  const length = typedArrayLength.call(bytes);
+  if (length > max) throw new EnclaveError('too_large', `The blob is ${length} bytes, above the store's limit of ${max}: store less, or raise maxBlobBytes.`);
+  let copy: Uint8Array;
+  try {
+    copy = new Uint8Array(bytes);
+  } catch {
+    throw new EnclaveError('invalid_args', 'The blob is a view of a detached buffer (transferred elsewhere): pass bytes that are still readable.');
+  }
+  // A length-tracking view of a resizable buffer may have grown since it was measured.
+  if (copy.length > max) throw new EnclaveError('too_large', `The blob is ${copy.length} bytes, above the store's limit of ${max}: store less, or raise maxBlobBytes.`);
+  return copy;
 }
