@@ -68,11 +68,21 @@ interface PlatformState {
 
 /**
  * The platform directory that applies for the given option: option, then `$ENCLAVE_PLATFORM_DIR`, then `~/.enclave`.
+ * @throws {EnclaveError} `invalid_options` for an empty option or an empty `$ENCLAVE_PLATFORM_DIR`.
  * @example
  * resolvePlatformDir(); // '/home/me/.enclave'
  */
 export function resolvePlatformDir(dir?: string): string {
-  return dir ?? process.env[PLATFORM_DIR_ENV] ?? join(homedir(), '.enclave');
+  // An empty value is a mistake (`--platform-dir "$DIR"` with DIR unset), never "the default": the
+  // default is another platform, whose roots `enclave keys revoke` would destroy.
+  if (dir !== undefined && (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0'))) {
+    throw new EnclaveError('invalid_options', 'The platform directory must be a non-empty path: pass the directory, or leave the option out for the default.');
+  }
+  const env = process.env[PLATFORM_DIR_ENV];
+  if (dir === undefined && env !== undefined && (env.length === 0 || env.includes('\0'))) {
+    throw new EnclaveError('invalid_options', `${PLATFORM_DIR_ENV} is set but empty: set it to the platform directory, or unset it for the default.`);
+  }
+  return dir ?? env ?? join(homedir(), '.enclave');
 }
 
 function unavailable(detail: string, cause?: unknown): AttestationError {
@@ -102,7 +112,12 @@ export class SoftwareAttestationProvider implements AttestationProvider {
   readonly #counters: CounterStore;
   #state: PlatformState | undefined;
 
+  /**
+   * @throws {EnclaveError} `invalid_options` for options that are not an object, or an empty `dir`
+   *   (or an empty `$ENCLAVE_PLATFORM_DIR`): never silently the default platform.
+   */
   constructor(options: SoftwareProviderOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new EnclaveError('invalid_options', 'SoftwareAttestationProvider options must be an object: { dir }.');
     this.#dir = resolvePlatformDir(options.dir);
     this.#counters = new CounterStore(join(this.#dir, COUNTERS_DIR));
   }

@@ -19,7 +19,7 @@ export const attestCommand = new Command('attest')
     try {
       const nonce = parseHex(opts.nonce, '--nonce');
       const minSvn = parseSvn(opts.minSvn, '--min-svn');
-      const attestation = new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {});
+      const attestation = new SoftwareAttestationProvider(opts.platformDir === undefined ? {} : { dir: opts.platformDir });
       const keys = await Promise.all(((opts.key ?? []) as string[]).map((file) => readPublicKeyFile(file)));
       const enclave = await loadEnclave(module, {
         capabilities: (opts.grant ?? []) as Capability[],
@@ -45,7 +45,7 @@ export const platformKeyCommand = new Command('platform-key')
   .option('--json', 'print errors as JSON too (the key is always printed as JSON)')
   .action((opts) => {
     try {
-      const provider = new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {});
+      const provider = new SoftwareAttestationProvider(opts.platformDir === undefined ? {} : { dir: opts.platformDir });
       process.stdout.write(`${JSON.stringify(provider.publicJwk(), null, 2)}\n`);
     } catch (err) {
       handleError(err, opts.json);

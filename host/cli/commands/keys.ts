@@ -36,7 +36,7 @@ function table(roots: readonly SealingRootInfo[]): string {
 function run(action: Action, idText: string | undefined, opts: KeysOptions): void {
   if (action !== 'revoke' && idText !== undefined) throw new UsageError(`\`enclave keys ${action}\` takes no id: did you mean \`enclave keys revoke ${idText}\`?`);
   if (action !== 'revoke' && opts.yes) throw new UsageError('--yes applies to `enclave keys revoke` only.');
-  const platform = new SoftwareAttestationProvider(opts.platformDir ? { dir: opts.platformDir } : {});
+  const platform = new SoftwareAttestationProvider(opts.platformDir === undefined ? {} : { dir: opts.platformDir });
   const print = (value: unknown, text: string) => process.stdout.write(opts.json ? `${stringifyForTerminal(value, 2)}\n` : `${text}\n`);
 
   if (action === 'list') {
