@@ -34,6 +34,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { types } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { TrustPolicy } from '../../attest/index.js';
 import { EnclaveError, errorFlags, isErrorCode, type ErrorCode } from '../../core/index.js';
@@ -206,6 +207,35 @@ function discarded(err: unknown): boolean {
 function storeError(err: unknown, what: string): EnclaveError {
   if (err instanceof EnclaveError) return err;
   return new EnclaveError('unavailable', `The store failed to ${what}: check the store, then retry.`, { cause: err });
+}
+
+/** The length of a real typed array, from its internal slot (a subclass's `length` getter cannot lie to it). */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!.get! as (this: Uint8Array) => number;
+
+/**
+ * A store's answer to `get`, checked at the vault's edge (the store is the caller's code): absent
+ * (`undefined`, or `null` as a store backed by SQL may answer), or its version and a copy of its
+ * bytes; `bytes` undefined when they are more than `max` (measured, not copied). Anything else (not
+ * a record, a throwing getter, a Proxy, a detached view) is `unavailable`, never a TypeError.
+ */
+function storedRecord(value: unknown, what: string, max: number): { version: number; bytes: Uint8Array | undefined } | undefined {
+  if (value === undefined || value === null) return undefined;
+  const malformed = (cause?: unknown) => new EnclaveError('unavailable', `The store returned a malformed record for ${what}: check the store.`, { cause });
+  if (typeof value !== 'object') throw malformed();
+  let version: unknown;
+  let bytes: unknown;
+  try {
+    ({ version, bytes } = value as { version?: unknown; bytes?: unknown });
+  } catch (err) {
+    throw malformed(err);
+  }
+  if (!types.isUint8Array(bytes) || typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) throw malformed();
+  if (typedArrayLength.call(bytes) > max) return { version, bytes: undefined };
+  try {
+    return { version, bytes: new Uint8Array(bytes) };
+  } catch (err) {
+    throw malformed(err); // a view of a detached buffer
+  }
 }
 
 function checkName(name: unknown): string {
@@ -682,20 +712,26 @@ export class Vault {
    */
   static async #vaultId(store: VaultStore): Promise<Uint8Array> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      let found: Awaited<ReturnType<VaultStore['get']>>;
+      let answer: unknown;
       try {
-        found = await store.get(VAULT_ID_RECORD);
+        answer = await store.get(VAULT_ID_RECORD);
       } catch (err) {
         throw storeError(err, 'read the vault id');
       }
+      let found: ReturnType<typeof storedRecord>;
+      try {
+        found = storedRecord(answer, VAULT_ID_RECORD, VAULT_ID_BYTES);
+      } catch {
+        found = { version: 0, bytes: undefined }; // not a record: refused as store_corrupt below
+      }
       if (found !== undefined) {
-        if (!(found.bytes instanceof Uint8Array) || found.bytes.length !== VAULT_ID_BYTES) {
+        if (found.bytes === undefined || found.bytes.length !== VAULT_ID_BYTES) {
           throw new EnclaveError(
             'store_corrupt',
             `The store's ${VAULT_ID_RECORD} record is not a ${VAULT_ID_BYTES}-byte vault id: it was changed or planted. Restore it from a backup of this store (the keys are bound to it); never replace it with a fresh id.`,
           );
         }
-        return found.bytes.slice();
+        return found.bytes;
       }
       // No id, yet key records: the id was lost (a partial restore, a hostile or broken store). A
       // fresh one would open none of them and, once stored, stand in the way of restoring the old.
@@ -1159,7 +1195,7 @@ export class Vault {
         chunk.map((name) =>
           Promise.resolve()
             .then(() => this.#store.get(name))
-            .catch((err: unknown) => {
+            .then((answer) => storedRecord(answer, name, VAULT_LIMITS.recordBytes), (err: unknown) => {
               const failure = storeError(err, `read ${name}`);
               // One damaged or oversized record is reported, as a record that does not unseal is:
               // it does not keep every other key from loading. An I/O failure stays fatal (retry).
@@ -1175,15 +1211,12 @@ export class Vault {
           refused.push({ name, code: blob.code });
           continue;
         }
-        if (!(blob.bytes instanceof Uint8Array) || !Number.isSafeInteger(blob.version) || blob.version < 1) {
-          throw new EnclaveError('unavailable', `The store returned a malformed record for ${name}: check the store.`);
-        }
         const key = name.slice(VAULT_STORE_PREFIX.length);
         if (!KEY_NAME.test(key)) {
           refused.push({ name, code: 'unseal_failed' });
           continue;
         }
-        if (blob.bytes.length > VAULT_LIMITS.recordBytes) {
+        if (blob.bytes === undefined) {
           refused.push({ name, code: 'too_large' });
           continue;
         }
