@@ -252,6 +252,22 @@ function checkBatch(items: unknown): readonly unknown[] {
   return items;
 }
 
+/** A batch whose items are objects (`{ plaintext, aad }`…): a null or a number among them is `invalid_args`, not a TypeError. */
+function checkObjectBatch<T>(items: readonly T[]): readonly T[] {
+  const batch = checkBatch(items) as readonly T[];
+  for (let i = 0; i < batch.length; i++) {
+    if (typeof batch[i] !== 'object' || batch[i] === null) throw new EnclaveError('invalid_args', `Batch item ${i} is not an object: each item is { ... } as the method's type says.`);
+  }
+  return batch;
+}
+
+/** An options argument: undefined (the defaults) or an object; anything else is `invalid_args`. */
+function checkOptions<T extends object>(options: T | undefined, method: string): Partial<T> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw new EnclaveError('invalid_args', `The options of ${method} must be an object (or left out).`);
+  return options;
+}
+
 /** The vault module of this package: beside the sources (host/vault/) and beside dist/ (dist/host/vault/). */
 function defaultModule(): string {
   const candidates = ['../../enclave-modules/vault/build/vault.wasm', '../../../enclave-modules/vault/build/vault.wasm'].map((rel) =>
@@ -371,13 +387,13 @@ export class VaultKey {
 
   /**
    * {@link VaultKey.encrypt} for up to 256 items in one crossing; each item succeeds or fails alone.
-   * @throws {EnclaveError} `invalid_args` (not 1..256 items).
+   * @throws {EnclaveError} `invalid_args` (not 1..256 items, or an item that is not an object).
    * @example
    * const out = await key.encryptBatch([{ plaintext: a }, { plaintext: b, aad }]);
    * if (out[0].ok) store(out[0].value);
    */
   async encryptBatch(items: readonly { plaintext: Uint8Array; aad?: Uint8Array }[]): Promise<VaultBatchItem<Uint8Array>[]> {
-    const batch = checkBatch(items) as typeof items;
+    const batch = checkObjectBatch(items);
     const reply = await this.#port.read(this.name, 'encrypt', (handle) => ({ handle, batch: batch.map((i) => ({ plaintext: i.plaintext, aad: i.aad })) }));
     return parseBatch('encrypt', reply, batch.length, (v) => asBytes('encrypt', v, 'a ciphertext'));
   }
@@ -396,12 +412,12 @@ export class VaultKey {
 
   /**
    * {@link VaultKey.decrypt} for up to 256 items in one crossing.
-   * @throws {EnclaveError} `invalid_args` (not 1..256 items).
+   * @throws {EnclaveError} `invalid_args` (not 1..256 items, or an item that is not an object).
    * @example
    * const out = await key.decryptBatch(ciphertexts.map((ciphertext) => ({ ciphertext })));
    */
   async decryptBatch(items: readonly { ciphertext: Uint8Array; aad?: Uint8Array }[]): Promise<VaultBatchItem<Uint8Array>[]> {
-    const batch = checkBatch(items) as typeof items;
+    const batch = checkObjectBatch(items);
     const reply = await this.#port.read(this.name, 'decrypt', (handle) => ({ handle, batch: batch.map((i) => ({ ciphertext: i.ciphertext, aad: i.aad })) }));
     return parseBatch('decrypt', reply, batch.length, (v) => asBytes('decrypt', v, 'a plaintext'));
   }
@@ -419,12 +435,12 @@ export class VaultKey {
 
   /**
    * {@link VaultKey.rewrap} for up to 256 items in one crossing.
-   * @throws {EnclaveError} `invalid_args` (not 1..256 items).
+   * @throws {EnclaveError} `invalid_args` (not 1..256 items, or an item that is not an object).
    * @example
    * const out = await key.rewrapBatch(rows.map((r) => ({ ciphertext: r.secret })));
    */
   async rewrapBatch(items: readonly { ciphertext: Uint8Array; aad?: Uint8Array }[]): Promise<VaultBatchItem<Uint8Array>[]> {
-    const batch = checkBatch(items) as typeof items;
+    const batch = checkObjectBatch(items);
     const reply = await this.#port.read(this.name, 'rewrap', (handle) => ({ handle, batch: batch.map((i) => ({ ciphertext: i.ciphertext, aad: i.aad })) }));
     return parseBatch('rewrap', reply, batch.length, (v) => asBytes('rewrap', v, 'a ciphertext'));
   }
@@ -433,12 +449,16 @@ export class VaultKey {
    * A fresh 32-byte data key for envelope encryption: wrapped under this key (store the
    * ciphertext) and, when asked, in the clear (use it locally, then zero it; unwrap it later with
    * {@link VaultKey.decrypt}).
-   * @throws {EnclaveError} `bad_request` (not a symmetric key).
+   * @throws {EnclaveError} `bad_request` (not a symmetric key), `invalid_args` (options not an object, or
+   *   `plaintext` not a boolean).
    * @param options.aad Associated data the wrapped key is bound to (give it again to decrypt it).
    * @example
    * const { ciphertext, plaintext } = await key.datakey({ plaintext: true });
    */
   async datakey(options: { plaintext?: boolean; aad?: Uint8Array } = {}): Promise<DataKey> {
+    options = checkOptions(options, 'datakey');
+    // Not truthiness: `{ plaintext: 'no' }` must not hand out the data key, nor `'yes'` silently withhold it.
+    if (options.plaintext !== undefined && typeof options.plaintext !== 'boolean') throw new EnclaveError('invalid_args', 'datakey: options.plaintext is true or false.');
     const reply = asMap('datakey', await this.#port.read(this.name, 'datakey', (handle) => ({ handle, plaintext: options.plaintext === true, aad: options.aad })));
     const ciphertext = asBytes('datakey', reply.ciphertext, 'ciphertext');
     if (options.plaintext !== true) return { ciphertext };
@@ -482,12 +502,12 @@ export class VaultKey {
 
   /**
    * {@link VaultKey.verify} for up to 256 items in one crossing.
-   * @throws {EnclaveError} `invalid_args` (not 1..256 items).
+   * @throws {EnclaveError} `invalid_args` (not 1..256 items, or an item that is not an object).
    * @example
    * const out = await key.verifyBatch([{ message, signature }]);
    */
   async verifyBatch(items: readonly { message: Uint8Array; signature: Uint8Array }[]): Promise<VaultBatchItem<boolean>[]> {
-    const batch = checkBatch(items) as typeof items;
+    const batch = checkObjectBatch(items);
     const reply = await this.#port.read(this.name, 'verify', (handle) => ({ handle, batch: batch.map((i) => ({ message: i.message, signature: i.signature })) }));
     return parseBatch('verify', reply, batch.length, (v) => asBool('verify', v, 'a verdict'));
   }
@@ -528,12 +548,12 @@ export class VaultKey {
 
   /**
    * {@link VaultKey.verifyMac} for up to 256 items in one crossing.
-   * @throws {EnclaveError} `invalid_args` (not 1..256 items).
+   * @throws {EnclaveError} `invalid_args` (not 1..256 items, or an item that is not an object).
    * @example
    * const out = await key.verifyMacBatch([{ data, mac }]);
    */
   async verifyMacBatch(items: readonly { data: Uint8Array; mac: Uint8Array }[]): Promise<VaultBatchItem<boolean>[]> {
-    const batch = checkBatch(items) as typeof items;
+    const batch = checkObjectBatch(items);
     const reply = await this.#port.read(this.name, 'verify_mac', (handle) => ({ handle, batch: batch.map((i) => ({ data: i.data, mac: i.mac })) }));
     return parseBatch('verify_mac', reply, batch.length, (v) => asBool('verify_mac', v, 'a verdict'));
   }
@@ -542,11 +562,13 @@ export class VaultKey {
    * Derives `length` bytes (1..64, default 32) with a version of the key (default the latest):
    * from a `symmetric` key, HKDF-SHA-256 with `context` as info; from an `x25519` key, HKDF over
    * the X25519 shared secret with `peerPublicKey`.
-   * @throws {EnclaveError} `bad_request` (a wrong type, a missing or low-order peer key).
+   * @throws {EnclaveError} `bad_request` (a wrong type, a missing or low-order peer key), `invalid_args`
+   *   (options not an object, a length or version out of range).
    * @example
    * const { key: sessionKey, version } = await key.derive(new TextEncoder().encode('session:7'));
    */
   async derive(context: Uint8Array, options: { peerPublicKey?: Uint8Array; length?: number; version?: number } = {}): Promise<DerivedKey> {
+    options = checkOptions(options, 'derive');
     const reply = await this.#port.read(this.name, 'derive', (handle) => ({
       handle,
       context,
@@ -834,6 +856,7 @@ export class Vault {
    * const signer = await vault.create('release-signing', { type: 'ed25519', sealPolicy: 'signer' });
    */
   async create(name: string, options: VaultCreateOptions): Promise<VaultKey> {
+    if (this.#closed) throw closedError();
     checkName(name);
     if (typeof options !== 'object' || options === null || !VAULT_KEY_TYPES.includes(options.type)) {
       throw new EnclaveError('invalid_args', `A key's type is one of ${VAULT_KEY_TYPES.join(', ')}.`);
