@@ -103,6 +103,14 @@ export const FILE_STORE_DEFAULTS = Object.freeze({
   lockWaitMs: 10_000,
 });
 
+/**
+ * Calls of one FileStore doing I/O at once; the others wait in memory, in order. Without a bound, a
+ * caller's burst (thousands of puts at once) held a file descriptor per call and ran the process
+ * out of them (EMFILE for every other part of the process too: sockets, the platform's counter
+ * files), and queued that many fsyncs in libuv's four-thread pool ahead of everyone else's file I/O.
+ */
+const MAX_IO_IN_FLIGHT = 64;
+
 const POSIX = process.platform !== 'win32';
 const O_NOFOLLOW = POSIX ? fsc.O_NOFOLLOW : 0;
 const O_NONBLOCK = POSIX ? fsc.O_NONBLOCK : 0;
@@ -328,6 +336,9 @@ export class FileStore implements SealedStore {
   /** The tail of each name's queue of calls in this instance (so they never wait on each other's lock). */
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Free I/O slots (MAX_IO_IN_FLIGHT), and the calls waiting for one, first come first served. */
+  #slots = MAX_IO_IN_FLIGHT;
+  readonly #waiting: (() => void)[] = [];
   #closed = false;
 
   /**
@@ -404,7 +415,7 @@ export class FileStore implements SealedStore {
   get(name: string): Promise<StoredBlob | undefined> {
     return this.#run(async () => {
       const nameBytes = checkName(name);
-      const found = await this.#read(nameBytes);
+      const found = await this.#io(() => this.#read(nameBytes));
       return found === undefined ? undefined : Object.freeze({ name, version: found.version, bytes: found.bytes });
     });
   }
@@ -424,13 +435,13 @@ export class FileStore implements SealedStore {
       const expected = checkExpectedVersion(options, 0);
       return this.#serial(nameBytes, async () => {
         const version = expected + 1;
-        await this.#withLock(nameBytes, async () => {
+        await this.#io(() => this.#withLock(nameBytes, async () => {
           const parts = dataPath(nameBytes);
           const dir = await this.#dirFor(parts, true);
           const current = await this.#read(nameBytes);
           if ((current?.version ?? 0) !== expected) throw conflict(current?.version);
           await this.#publish(dir, parts[parts.length - 1]!, encodeFile(nameBytes, version, copy));
-        });
+        }));
         return Object.freeze({ name, version, bytes: new Uint8Array(copy) });
       });
     });
@@ -448,7 +459,7 @@ export class FileStore implements SealedStore {
       const { prefix, after, limit } = checkListOptions(options);
       const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
       const names: string[] = [];
-      await this.#walk(this.#data, '', hex(prefix), after === undefined ? undefined : hex(after), limit, names);
+      await this.#io(() => this.#walk(this.#data, '', hex(prefix), after === undefined ? undefined : hex(after), limit, names));
       return names;
     });
   }
@@ -464,7 +475,7 @@ export class FileStore implements SealedStore {
       const nameBytes = checkName(name);
       const expected = checkExpectedVersion(options, 1);
       await this.#serial(nameBytes, () =>
-        this.#withLock(nameBytes, async () => {
+        this.#io(() => this.#withLock(nameBytes, async () => {
           const parts = dataPath(nameBytes);
           const current = await this.#read(nameBytes);
           if (current?.version !== expected) throw conflict(current?.version);
@@ -475,7 +486,7 @@ export class FileStore implements SealedStore {
           } catch (err) {
             throw ioError('delete the blob', err);
           }
-        }),
+        })),
       );
     });
   }
@@ -500,6 +511,24 @@ export class FileStore implements SealedStore {
     const done = () => this.#inFlight.delete(p);
     p.then(done, done);
     return p;
+  }
+
+  /**
+   * Runs `fn` holding one of the instance's I/O slots (waiting for one in order). Taken inside a
+   * name's queue and before the name's lock, so a slot holder waits only for its own I/O and, for
+   * at most lockWaitMs, another process's lock: never for a call that waits for a slot.
+   */
+  async #io<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#slots > 0) this.#slots--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      // Hand the slot straight to the next waiter (the count stays taken), or give it back.
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#slots++;
+    }
   }
 
   /** Runs `fn` after every earlier call of this instance on the same name has settled. */
