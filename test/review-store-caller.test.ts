@@ -4,12 +4,14 @@
  * Uint8Array, a view of a detached buffer). Every one is refused with a stable code before anything
  * is written, and nothing acknowledged is ever unreadable.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EnclaveError } from '../core/index.js';
 import { FileStore } from '../host/store/index.js';
+import { syncCodeOf } from './helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'enclave-review-store-caller-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -70,5 +72,19 @@ describe('FileStore.put: the blob is what it is, not what it says', () => {
     expect(Buffer.from((await store.get('b'))!.bytes).toString()).toBe('abc');
     expect(neighbour.length).toBe(16);
     await store.close();
+  });
+});
+
+describe('new FileStore(dir): a directory that is a file is the caller\'s mistake, not a retryable failure', () => {
+  it('a regular file, a FIFO, or a file among the parents is invalid_options (was unavailable: "retry")', () => {
+    const file = join(root, 'a-file');
+    writeFileSync(file, 'x');
+    expect(syncCodeOf(() => new FileStore(file))).toBe('invalid_options');
+    expect(syncCodeOf(() => new FileStore(join(file, 'below')))).toBe('invalid_options');
+    if (process.platform !== 'win32') {
+      const fifo = join(root, 'a-fifo');
+      execFileSync('mkfifo', [fifo]);
+      expect(syncCodeOf(() => new FileStore(fifo))).toBe('invalid_options');
+    }
   });
 });

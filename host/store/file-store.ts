@@ -343,7 +343,7 @@ export class FileStore implements SealedStore {
 
   /**
    * @param dir - the store's directory; created (0700, with its parents) if missing.
-   * @throws {EnclaveError} `invalid_options` (a bad option, or a directory that is not ours or that
+   * @throws {EnclaveError} `invalid_options` (a bad option, a file where the directory or a parent belongs, or a directory that is not ours or that
    *   other users may write), `store_corrupt` (a file, link or foreign directory where the store's
    *   own directories belong), `unavailable` (an I/O error, errno in the message).
    */
@@ -369,6 +369,11 @@ export class FileStore implements SealedStore {
       // the store works in the target, so no later call follows a link that was swapped meanwhile.
       this.#root = realpathSync(resolve(dir));
     } catch (err) {
+      // A file (or a FIFO, a socket) where the directory or one of its parents belongs is the
+      // caller's mistake, not a passing I/O failure: `unavailable` would say "retry" forever.
+      if (errno(err) === 'EEXIST' || errno(err) === 'ENOTDIR') {
+        throw new EnclaveError('invalid_options', `The store directory (${quoteInput(dir)}) or one of its parents is not a directory: pass a directory.`, { cause: err });
+      }
       throw ioError('create its directory', err);
     }
     this.#data = join(this.#root, 'data');
