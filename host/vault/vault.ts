@@ -139,6 +139,12 @@ export interface VaultOpenOptions {
   cacheDir?: string | false;
   /** The host's limits over the module's (see `EnclaveOptions.policy`). */
   policy?: Partial<Limits>;
+  /**
+   * How long one call of `store` may take, ms (1..2^31-1; default 30000). A call that has not
+   * settled by then is `unavailable` (for a put: "may or may not have happened", as the store's own
+   * contract says), so a store that never answers cannot hang a change, a reload or `close` forever.
+   */
+  storeTimeoutMs?: number;
 }
 
 /** Options of {@link Vault.create}. */
@@ -201,6 +207,27 @@ const closedError = (): EnclaveError => new EnclaveError('closed', 'The vault is
 /** Whether an error discarded the enclave's instance (its keyring with it). */
 function discarded(err: unknown): boolean {
   return err instanceof EnclaveError && isErrorCode(err.code) && errorFlags(err.code).discards;
+}
+
+/**
+ * The caller's store with every call bounded in time: one that never settles rejects with
+ * `unavailable` after `ms` (its answer, if it ever comes, is ignored). A synchronous throw is a
+ * rejection like any other.
+ */
+function boundedStore(store: VaultStore, ms: number): VaultStore {
+  const bounded = <T>(what: string, call: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new EnclaveError('unavailable', `The store did not ${what} within ${ms} ms: check the store (a put may or may not have happened); the vault reads the store again before relying on it.`)), ms);
+      Promise.resolve()
+        .then(call)
+        .then(resolve, reject)
+        .finally(() => clearTimeout(timer));
+    });
+  return {
+    get: (name) => bounded('answer a get', () => store.get(name)),
+    put: (name, bytes, options) => bounded('answer a put', () => store.put(name, bytes, options)),
+    list: (options) => bounded('answer a list', () => store.list(options)),
+  };
 }
 
 /** A store's error as an `EnclaveError`: a store that throws anything else is `unavailable`. */
@@ -673,7 +700,7 @@ export class Vault {
 
   /**
    * Starts the vault enclave and loads every `vault/` record of the store into it.
-   * @throws {EnclaveError} `invalid_options` (no store or platform, or a platform that cannot
+   * @throws {EnclaveError} `invalid_options` (no store or platform, a bad `storeTimeoutMs`, or a platform that cannot
    *   keep counters), `invalid_module` (no vault module), the runtime's load codes
    *   (`untrusted_module`), the store's codes (`unavailable`), `store_corrupt` (the store's
    *   {@link VAULT_ID_RECORD} is not a 16-byte vault id), `too_large` (more than
@@ -684,14 +711,19 @@ export class Vault {
    */
   static async open(options: VaultOpenOptions): Promise<Vault> {
     if (typeof options !== 'object' || options === null) throw new EnclaveError('invalid_options', 'Vault.open takes an options object.');
-    const { store, attestation, isolation = 'in-process' } = options;
-    if (typeof store?.get !== 'function' || typeof store.put !== 'function' || typeof store.list !== 'function') {
+    const { store: given, attestation, isolation = 'in-process' } = options;
+    if (typeof given?.get !== 'function' || typeof given.put !== 'function' || typeof given.list !== 'function') {
       throw new EnclaveError('invalid_options', '`store` must be a SealedStore (get, put, list).');
     }
     if (typeof attestation !== 'object' || attestation === null) {
       throw new EnclaveError('invalid_options', '`attestation` must be the platform that seals and keeps counters (SoftwareAttestationProvider).');
     }
     if (isolation !== 'in-process' && isolation !== 'worker') throw new EnclaveError('invalid_options', "`isolation` is 'in-process' or 'worker'.");
+    const storeTimeoutMs = options.storeTimeoutMs ?? 30_000;
+    if (typeof storeTimeoutMs !== 'number' || !Number.isSafeInteger(storeTimeoutMs) || storeTimeoutMs < 1 || storeTimeoutMs > 2 ** 31 - 1) {
+      throw new EnclaveError('invalid_options', '`storeTimeoutMs` is a whole number of milliseconds from 1 to 2147483647.');
+    }
+    const store = boundedStore(given, storeTimeoutMs);
     const bytes = await readModuleBytes(options.module ?? defaultModule());
     const mod: EnclaveModule = await compileEnclave(bytes, {
       ...(options.trust === undefined ? {} : { trust: options.trust }),
