@@ -1141,20 +1141,25 @@ export class Vault {
       if (!this.#lost && !this.#refused.some((r) => r.name === storeName)) {
         const now = await Promise.resolve()
           .then(() => this.#store.get(storeName))
-          .then(
-            (blob) => blob?.version ?? 0,
-            () => expectedVersion,
-          );
+          .then((blob) => blob?.version ?? 0)
+          .catch(() => expectedVersion); // no answer (or a throwing one): read again at the key's next put
         if (now !== expectedVersion) this.#lost = true;
       }
       throw failure;
     }
-    if (!Number.isSafeInteger(stored?.version) || stored.version < 1) {
+    // Read once, guarded: the answer is the caller's store's (a getter may throw, or answer twice differently).
+    let version: unknown;
+    try {
+      version = (stored as { readonly version?: unknown } | null | undefined)?.version;
+    } catch {
+      version = undefined;
+    }
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
       // The record may be stored: reload, so that this process agrees with whatever the store holds.
       this.#lost = true;
       throw new EnclaveError('unavailable', 'The store answered a put without a valid version: check the store; the vault reloads it before the next call.');
     }
-    this.#versions.set(persist.name, stored.version);
+    this.#versions.set(persist.name, version);
     try {
       await this.#send(enclave, 'commit', ref);
       // Committed: the record was sealed just now, under the current root.
