@@ -89,12 +89,11 @@ export {
   PLATFORM_DIR_ENV,
   PLATFORM_KEY_FILE,
   MAX_SEALING_ROOTS,
-  MAX_SEALING_ROOT_ID,
   resolvePlatformDir,
 } from './software-provider.js';
 export type { SoftwareProviderOptions } from './software-provider.js';
-export { deriveSealingKey, sealingBinding, SEALING_POLICIES } from './sealing.js';
-export { counterNamespace, COUNTERS_DIR, MAX_COUNTERS_PER_NAMESPACE, MAX_COUNTER_VALUE } from './counters.js';
+export { deriveSealingKey, SEALING_POLICIES } from './sealing.js';
+export { MAX_COUNTERS_PER_NAMESPACE, MAX_COUNTER_VALUE } from './counters.js';
 export type { SealingPolicy, SealingOptions } from './sealing.js';
 
 // Verifier
