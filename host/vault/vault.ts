@@ -818,6 +818,8 @@ export class Vault {
   /**
    * The records that did not load at the last open (or reload), by store name and code. Empty when
    * everything loaded. A refused record is left in the store untouched.
+   * @example
+   * for (const { name, code } of vault.refused) console.warn(`not loaded: ${name} (${code})`);
    */
   get refused(): readonly RefusedRecord[] {
     return this.#refused;
@@ -828,6 +830,8 @@ export class Vault {
    * one (after `enclave keys rotate`, also while running, when the platform lists its roots), or was
    * sealed by a lower svn of the module, sorted: {@link Vault.resealStale} moves them forward. A
    * record leaves this list whenever its key changes.
+   * @example
+   * if (vault.stale.length > 0) await vault.resealStale();
    */
   get stale(): readonly string[] {
     let current: number | undefined;
@@ -873,7 +877,11 @@ export class Vault {
     return { moved, failed };
   }
 
-  /** The enclave's measurement (hex): what its records are sealed to under the `measurement` policy. */
+  /**
+   * The enclave's measurement (hex): what its records are sealed to under the `measurement` policy.
+   * @example
+   * console.log(`vault module ${vault.measurement}`);
+   */
   get measurement(): string {
     return this.#enclave.measurement;
   }
