@@ -870,7 +870,7 @@ export class Vault {
         moved.push(name);
       } catch (err) {
         if (this.#closed) throw closedError();
-        const error = err instanceof EnclaveError ? err : new EnclaveError('internal', `Resealing key "${name}" failed.`, { cause: err });
+        const error = err instanceof EnclaveError ? err : new EnclaveError('internal', `Resealing key "${name}" failed (see the cause): its record stays under its old root; run resealStale again before revoking that root.`, { cause: err });
         failed.push({ name, code: isErrorCode(error.code) ? error.code : 'internal', error });
       }
     }
@@ -1216,7 +1216,7 @@ export class Vault {
         }
         names.push(name);
       }
-      if (names.length > VAULT_LIMITS.storeNames) throw new EnclaveError('too_large', `The store holds more than ${VAULT_LIMITS.storeNames} vault records.`);
+      if (names.length > VAULT_LIMITS.storeNames) throw new EnclaveError('too_large', `The store holds more than ${VAULT_LIMITS.storeNames} vault records, the most one vault opens: keep the keys in several stores (each its own vault).`);
       if (page.length < VAULT_LIMITS.listPage) break;
     }
 
