@@ -1,6 +1,5 @@
 /** The runtime layer: bytes to a running, limited, isolated enclave (its files, job by job: docs/ARCHITECTURE.md, "Inside runtime/"). */
 export { SUPPORTED_ABI_VERSIONS, REPORT_STATUS, SEAL_STATUS, SEAL_POLICIES, REPORT_DATA_MIN_BYTES, REPORT_DATA_MAX_BYTES } from './abi.js';
-export { SEAL_AT_STATUS, COUNTER_STATUS, MAX_ADVANCES_PER_CALL } from './abi.js';
 export type { SealPolicy } from './abi.js';
 export { DEFAULT_POLICY } from './options.js';
 export type { CallOptions, CallStats, CompileOptions, EnclaveOptions, LogLevel } from './options.js';
