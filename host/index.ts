@@ -81,7 +81,7 @@ export type {
   RateLimit,
   CallQuota,
 } from './supervisor/index.js';
-export { Vault, VaultKey, VAULT_LIMITS, VAULT_STORE_PREFIX, VAULT_ID_RECORD, VAULT_KEY_TYPES, VAULT_FUEL } from './vault/index.js';
+export { Vault, VaultKey, VAULT_LIMITS, VAULT_STORE_PREFIX, VAULT_ID_RECORD, VAULT_FUEL } from './vault/index.js';
 export type {
   VaultOpenOptions,
   VaultCreateOptions,

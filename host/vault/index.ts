@@ -7,5 +7,4 @@
  */
 export { Vault, VaultKey, VAULT_LIMITS, VAULT_STORE_PREFIX, VAULT_ID_RECORD, VAULT_FUEL } from './vault.js';
 export type { VaultOpenOptions, VaultCreateOptions, VaultStore, RefusedRecord, ResealReport, DataKey, DerivedKey } from './vault.js';
-export { VAULT_KEY_TYPES } from './_ops.js';
 export type { VaultKeyType, VaultSealPolicy, VaultKeyMetadata, VaultBatchItem } from './_ops.js';
