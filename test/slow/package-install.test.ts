@@ -22,7 +22,7 @@ import { installTarball, NPX, sh as run, userEnv, type Result } from './package-
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NONCE = '00112233445566778899aabbccddeeff';
 /** What the shipped CLI offers; `bench` is not one (benchmarks need the repository and its devDependencies). */
-const COMMANDS = ['run', 'inspect', 'build', 'init', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key', 'types'];
+const COMMANDS = ['run', 'inspect', 'build', 'init', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key', 'types', 'keys'];
 
 let work: string; // temp root: the installed project, a module author's project
 let project: string; // where the package is installed
@@ -124,6 +124,22 @@ describe('the installed CLI', () => {
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stdout).toContain(inspect.measurement);
     ran.add('verify');
+  });
+
+  it('keys: lists, rotates and revokes the software platform’s sealing roots', async () => {
+    const dir = path.join(work, 'keys-platform');
+    const listed = await enclave('keys', 'list', '--json', '--platform-dir', dir);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ current: 1, roots: [{ id: 1, state: 'active', current: true }] });
+    const rotated = await enclave('keys', 'rotate', '--json', '--platform-dir', dir);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toEqual({ id: 2, current: true });
+    expect((await enclave('keys', 'revoke', '1', '--platform-dir', dir)).code).toBe(2); // no --yes: usage, nothing destroyed
+    const revoked = await enclave('keys', 'revoke', '1', '--yes', '--json', '--platform-dir', dir);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const after = JSON.parse((await enclave('keys', 'list', '--json', '--platform-dir', dir)).stdout) as { roots: { id: number; state: string }[] };
+    expect(after.roots.map((r) => `${r.id} ${r.state}`)).toEqual(['1 revoked', '2 active']);
+    ran.add('keys');
   });
 
   it('build: compiles a module author’s sources to the bytes the package ships', async () => {
