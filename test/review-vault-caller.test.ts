@@ -8,32 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { EnclaveError } from '../core/index.js';
-import { Vault, type VaultKey, type VaultStore } from '../host/index.js';
+import { Vault, type VaultKey } from '../host/index.js';
 import { codeOf } from './helpers/errors.js';
+import { MemoryStore } from './helpers/memory-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'enclave-review-vault-caller-'));
 const platform = new SoftwareAttestationProvider({ dir: join(root, 'platform') }).open();
-
-class MemoryStore implements VaultStore {
-  readonly entries = new Map<string, { version: number; bytes: Uint8Array }>();
-  async get(name: string) {
-    const e = this.entries.get(name);
-    return e === undefined ? undefined : { name, version: e.version, bytes: e.bytes.slice() };
-  }
-  async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
-    const current = this.entries.get(name)?.version ?? 0;
-    if (current !== options.expectedVersion) throw new EnclaveError('conflict', 'moved');
-    this.entries.set(name, { version: current + 1, bytes: bytes.slice() });
-    return { name, version: current + 1, bytes };
-  }
-  async list(options: { prefix?: string; after?: string; limit?: number } = {}) {
-    return [...this.entries.keys()]
-      .filter((n) => n.startsWith(options.prefix ?? '') && (options.after === undefined || n > options.after))
-      .sort()
-      .slice(0, options.limit ?? 100);
-  }
-}
 
 let vault: Vault;
 let sym: VaultKey;

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
 import { EnclaveError } from '../core/index.js';
-import { Vault, type VaultStore } from '../host/index.js';
+import { Vault } from '../host/index.js';
+import { MemoryStore as BaseMemoryStore } from './helpers/memory-store.js';
 import { codeOf } from './helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'enclave-review-vault-answer-'));
@@ -18,41 +19,31 @@ const platform = new SoftwareAttestationProvider({ dir: join(root, 'platform') }
 
 const throwing = { get version(): number { throw new Error('getter'); } };
 
-class MemoryStore implements VaultStore {
-  readonly entries = new Map<string, { version: number; bytes: Uint8Array }>();
+class MemoryStore extends BaseMemoryStore {
   /** The next put stores, then answers with a throwing getter. */
   lieOnPut = false;
   /** The next put fails (conflict) and the next get answers with a throwing getter. */
   failPutThenLie = false;
   #lieOnGet = false;
-  async get(name: string) {
+  override async get(name: string) {
     if (this.#lieOnGet) {
       this.#lieOnGet = false;
       return throwing as never;
     }
-    const e = this.entries.get(name);
-    return e === undefined ? undefined : { name, version: e.version, bytes: e.bytes.slice() };
+    return super.get(name);
   }
-  async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
+  override async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
     if (this.failPutThenLie) {
       this.failPutThenLie = false;
       this.#lieOnGet = true;
       throw new EnclaveError('conflict', 'moved');
     }
-    const current = this.entries.get(name)?.version ?? 0;
-    if (current !== options.expectedVersion) throw new EnclaveError('conflict', 'moved');
-    this.entries.set(name, { version: current + 1, bytes: bytes.slice() });
+    const stored = await super.put(name, bytes, options);
     if (this.lieOnPut) {
       this.lieOnPut = false;
       return throwing as never;
     }
-    return { name, version: current + 1, bytes };
-  }
-  async list(options: { prefix?: string; after?: string; limit?: number } = {}) {
-    return [...this.entries.keys()]
-      .filter((n) => n.startsWith(options.prefix ?? '') && (options.after === undefined || n > options.after))
-      .sort()
-      .slice(0, options.limit ?? 100);
+    return stored;
   }
 }
 

@@ -9,34 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { EnclaveError } from '../core/index.js';
 import { Vault, VAULT_LIMITS, type VaultStore } from '../host/index.js';
 import { codeOf } from './helpers/errors.js';
+import { MemoryStore as BaseMemoryStore } from './helpers/memory-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'enclave-review-vault-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const platform = new SoftwareAttestationProvider({ dir: join(root, 'platform') }).open();
 
 /** A SealedStore in memory whose `get` answer can be replaced per name. */
-class MemoryStore implements VaultStore {
-  readonly entries = new Map<string, { version: number; bytes: Uint8Array }>();
+class MemoryStore extends BaseMemoryStore {
   answer: ((name: string, real: { name: string; version: number; bytes: Uint8Array } | undefined) => unknown) | undefined;
-  async get(name: string) {
-    const e = this.entries.get(name);
-    const real = e === undefined ? undefined : { name, version: e.version, bytes: e.bytes.slice() };
+  override async get(name: string) {
+    const real = await super.get(name);
     return (this.answer === undefined ? real : this.answer(name, real)) as typeof real;
-  }
-  async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
-    const current = this.entries.get(name)?.version ?? 0;
-    if (current !== options.expectedVersion) throw new EnclaveError('conflict', 'moved');
-    this.entries.set(name, { version: current + 1, bytes: bytes.slice() });
-    return { name, version: current + 1, bytes };
-  }
-  async list(options: { prefix?: string; after?: string; limit?: number } = {}) {
-    return [...this.entries.keys()]
-      .filter((n) => n.startsWith(options.prefix ?? '') && (options.after === undefined || n > options.after))
-      .sort()
-      .slice(0, options.limit ?? 100);
   }
 }
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SoftwareAttestationProvider } from '../attest/index.js';
-import { EnclaveError } from '../core/index.js';
 import { Vault, type VaultStore } from '../host/index.js';
+import { MemoryStore as BaseMemoryStore } from './helpers/memory-store.js';
 import { codeOf } from './helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'enclave-review-vault-hang-'));
@@ -18,8 +18,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const platform = new SoftwareAttestationProvider({ dir: join(root, 'platform') }).open();
 
 /** A SealedStore in memory whose calls can be held until released. */
-class MemoryStore implements VaultStore {
-  readonly entries = new Map<string, { version: number; bytes: Uint8Array }>();
+class MemoryStore extends BaseMemoryStore {
   hold: 'get' | 'put' | 'list' | undefined;
   #release: (() => void)[] = [];
   release(): void {
@@ -29,24 +28,17 @@ class MemoryStore implements VaultStore {
   async #gate(op: 'get' | 'put' | 'list'): Promise<void> {
     if (this.hold === op) await new Promise<void>((resolve) => this.#release.push(resolve));
   }
-  async get(name: string) {
+  override async get(name: string) {
     await this.#gate('get');
-    const e = this.entries.get(name);
-    return e === undefined ? undefined : { name, version: e.version, bytes: e.bytes.slice() };
+    return super.get(name);
   }
-  async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
+  override async put(name: string, bytes: Uint8Array, options: { expectedVersion: number }) {
     await this.#gate('put');
-    const current = this.entries.get(name)?.version ?? 0;
-    if (current !== options.expectedVersion) throw new EnclaveError('conflict', 'moved');
-    this.entries.set(name, { version: current + 1, bytes: bytes.slice() });
-    return { name, version: current + 1, bytes };
+    return super.put(name, bytes, options);
   }
-  async list(options: { prefix?: string; after?: string; limit?: number } = {}) {
+  override async list(options: { prefix?: string; after?: string; limit?: number } = {}) {
     await this.#gate('list');
-    return [...this.entries.keys()]
-      .filter((n) => n.startsWith(options.prefix ?? '') && (options.after === undefined || n > options.after))
-      .sort()
-      .slice(0, options.limit ?? 100);
+    return super.list(options);
   }
 }
 
