@@ -57,6 +57,10 @@ export type {
   ExternKind,
 } from './module-info.js';
 
+// Components: the gate's reader of their top-level sections
+export { isComponent, readComponentInfo, COMPONENT_HEADER, MAX_CORE_MODULES, MAX_NESTED_COMPONENTS } from './component-binary.js';
+export type { ComponentInfo, ComponentExtern, ComponentExternKind, ComponentCustomSection } from './component-binary.js';
+
 // Bounded reads of named files
 export { readBoundedFile } from './read-bounded.js';
 export type { BoundedRead } from './read-bounded.js';

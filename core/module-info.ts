@@ -299,6 +299,12 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
       `The module is ${bytes.length} bytes; the runtime accepts at most ${MODULE_BOUNDS.moduleBytes} (docs/LIMITS.md, "Module structure").`,
     );
   }
+  // Core modules only: the section framing (listSections) also accepts a component, whose contents
+  // are read by core/component-binary.ts, never here.
+  if (bytes.length >= 8 && !WASM_HEADER.every((b, i) => bytes[i] === b)) {
+    const component = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00].every((b, i) => bytes[i] === b);
+    malformed(component ? 'it is a component, not a core module' : 'not a WebAssembly 1.0 module (bad magic or version)');
+  }
   // Sections counted from their headers alone, before anything is decoded or allocated for them;
   // a malformed header stops the count, and listSections says what is wrong with it.
   let count = 0;

@@ -26,6 +26,12 @@ export const SIGNATURE_SECTION = 'signature';
 export const SIGNATURE_DELIMITER_SECTION = 'signature_delimiter';
 
 const MAGIC_AND_VERSION = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
+/**
+ * A component's first 8 bytes (component model Binary.md: version 0x0d, layer 1). Its top-level
+ * framing is the core one, so measurement, signatures and the contract section read it unchanged;
+ * what a component holds is read by core/component-binary.ts, never by the core-module readers.
+ */
+const COMPONENT_MAGIC_AND_VERSION = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00);
 
 /** One section of a module, located by byte offsets into the module. */
 export interface WasmSection {
@@ -92,14 +98,15 @@ export function encodeU32Leb(value: number): number[] {
 export const WASM_NAME_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Lists the sections of a module in order.
+ * Lists the sections of a module in order, or the top-level sections of a component (the framing
+ * is the same; a component's nested modules are payloads of its sections, not listed).
  * @throws {WasmFormatError} if the header is wrong or a section overruns the bytes.
  * @example
  * const names = listSections(bytes).filter((s) => s.id === 0).map((s) => s.name);
  */
 export function listSections(bytes: Uint8Array): WasmSection[] {
-  if (bytes.length < 8 || MAGIC_AND_VERSION.some((b, i) => bytes[i] !== b)) {
-    throw new WasmFormatError('not a WebAssembly 1.0 module (bad magic or version)');
+  if (bytes.length < 8 || (MAGIC_AND_VERSION.some((b, i) => bytes[i] !== b) && COMPONENT_MAGIC_AND_VERSION.some((b, i) => bytes[i] !== b))) {
+    throw new WasmFormatError('not a WebAssembly 1.0 module or component (bad magic or version)');
   }
   const sections: WasmSection[] = [];
   let pos = 8;

@@ -1,0 +1,108 @@
+/**
+ * The enclave world of wit/enclave.wit, as the runtime checks a component against it: the names of
+ * its interfaces and of the core functions the canonical ABI gives them, and {@link checkWorld},
+ * which runs on what the gate read (core/component-binary.ts) before jco sees the bytes.
+ *
+ * A component imports only the world's interfaces (each an instance named exactly
+ * `enclave:runtime/<iface>@1.0.0`), only the capability interfaces its contract declares, and
+ * exports exactly the handler instance. Names are compared exactly: no other version, no
+ * unversioned name, no attribute (the gate refuses those).
+ */
+import { EnclaveError, MAX_CORE_MODULES, quoteInput, type ComponentInfo } from '../core/index.js';
+import type { Capability } from './capabilities/index.js';
+import type { Contract } from './contract.js';
+
+export { MAX_CORE_MODULES };
+
+/** The WIT package of the world. */
+export const WORLD_PACKAGE = 'enclave:runtime';
+/** Its version: every import and export name ends with `@` and it. */
+export const WORLD_VERSION = '1.0.0';
+/** The one export: the handler interface, an instance. */
+export const HANDLER_EXPORT = `${WORLD_PACKAGE}/handler@${WORLD_VERSION}`;
+/** The core export the canonical ABI lifts `handler.call` from: `(i32 ptr, i32 len) -> i32 retptr`. */
+export const HANDLER_CALL_EXPORT = `${HANDLER_EXPORT}#call`;
+/** The core export that frees what `call` returned, if the component has one: `(i32 retptr) -> ()`. */
+export const POST_RETURN_EXPORT = `cabi_post_${HANDLER_CALL_EXPORT}`;
+/** The core export the host allocates guest memory with: `(i32, i32, i32, i32) -> i32`. */
+export const REALLOC_EXPORT = 'cabi_realloc';
+
+/** The interfaces a component may import, and the capability each needs (`null`: none). */
+export const INTERFACE_CAPABILITY: Readonly<Record<string, Capability | null>> = Object.freeze({
+  types: null,
+  random: 'random',
+  clock: 'clock',
+  log: 'log',
+  seal: 'seal',
+  counter: 'counter',
+  attest: 'attest',
+});
+
+/** An interface's full import name: `enclave:runtime/<iface>@1.0.0`. */
+export function interfaceName(iface: string): string {
+  return `${WORLD_PACKAGE}/${iface}@${WORLD_VERSION}`;
+}
+
+const PREFIX = `${WORLD_PACKAGE}/`;
+const SUFFIX = `@${WORLD_VERSION}`;
+
+/** The interface an import name denotes, `undefined` when it is not exactly one of the world's. */
+function worldInterface(name: string): string | undefined {
+  if (!name.startsWith(PREFIX) || !name.endsWith(SUFFIX)) return undefined;
+  const iface = name.slice(PREFIX.length, name.length - SUFFIX.length);
+  return Object.hasOwn(INTERFACE_CAPABILITY, iface) ? iface : undefined;
+}
+
+function invalid(message: string): never {
+  throw new EnclaveError('invalid_module', message);
+}
+
+/**
+ * The capabilities a component's imports need, in the order of its imports, each once. Imports
+ * outside the world are skipped: {@link checkWorld} refuses them.
+ * @example
+ * importedCapabilities(readComponentInfo(bytes)); // ['random', 'log']
+ */
+export function importedCapabilities(info: Pick<ComponentInfo, 'imports'>): Capability[] {
+  const out: Capability[] = [];
+  for (const imp of info.imports) {
+    const iface = imp.kind === 'instance' ? worldInterface(imp.name) : undefined;
+    const capability = iface === undefined ? null : INTERFACE_CAPABILITY[iface]!;
+    if (capability !== null && !out.includes(capability)) out.push(capability);
+  }
+  return out;
+}
+
+/**
+ * Checks a component's imports and exports against the enclave world and its contract.
+ * @throws {EnclaveError} `invalid_module` for an import beyond the world (another name, version or
+ *   kind), an import named twice, or exports other than exactly the instance {@link HANDLER_EXPORT};
+ *   `capability_denied` for a capability interface the contract does not declare.
+ * @example
+ * checkWorld(readComponentInfo(bytes), moduleContract(bytes));
+ */
+export function checkWorld(info: Pick<ComponentInfo, 'imports' | 'exports'>, contract: Pick<Contract, 'capabilities'>): void {
+  const seen = new Set<string>();
+  for (const imp of info.imports) {
+    const iface = worldInterface(imp.name);
+    if (iface === undefined || imp.kind !== 'instance') {
+      invalid(
+        `The component imports ${quoteInput(imp.name)} (${imp.kind}), beyond the enclave world (wit/enclave.wit): it may import only the instances ${PREFIX}<interface>${SUFFIX}.`,
+      );
+    }
+    if (seen.has(imp.name)) invalid(`The component imports ${quoteInput(imp.name)} twice.`);
+    seen.add(imp.name);
+    const capability = INTERFACE_CAPABILITY[iface]!;
+    if (capability !== null && !(contract.capabilities as readonly string[]).includes(capability)) {
+      throw new EnclaveError(
+        'capability_denied',
+        `The component imports ${quoteInput(imp.name)} but its contract does not declare the "${capability}" capability.`,
+      );
+    }
+  }
+  const [only, ...more] = info.exports;
+  if (only === undefined || more.length > 0 || only.name !== HANDLER_EXPORT || only.kind !== 'instance') {
+    const found = info.exports.length === 0 ? 'nothing' : info.exports.slice(0, 4).map((e) => `${quoteInput(e.name)} (${e.kind})`).join(', ') + (info.exports.length > 4 ? ', ...' : '');
+    invalid(`The component exports ${found}; it must export exactly the instance "${HANDLER_EXPORT}" (wit/enclave.wit).`);
+  }
+}
