@@ -12,13 +12,14 @@
  * re-serialised from its parsed JSON, and no path, time or host detail enters the output: the same
  * sources give byte-identical `.wasm` files from any working directory (test/build.test.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CONTRACT_SECTION, EnclaveError, encodeCustomSection, MAX_CONTRACT_BYTES, readBoundedFile, UsageError } from '../core/index.js';
-import { parseContract, type Contract } from '../runtime/index.js';
+import { UsageError } from '../core/index.js';
+import type { Contract } from '../runtime/index.js';
 import { checkBuilt } from './build/check.js';
+import { appendContract, readContractFile } from './build/contract-file.js';
 import { compileAssemblyScript } from './build/compile.js';
+import { writeAtomic } from './build/write-atomic.js';
 
 /** One built module. */
 export interface BuiltModule {
@@ -96,106 +97,17 @@ async function readSources(dir: string): Promise<ModuleSources> {
   if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory: pass a module directory holding index.ts and contract.json.`);
   const entry = path.join(dir, 'index.ts');
   if (!(await isFile(entry))) throw new UsageError(`${entry} does not exist: a module directory holds index.ts (its entry) and contract.json.`);
-  const contractPath = path.join(dir, 'contract.json');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readContractText(contractPath));
-  } catch (err) {
-    if (err instanceof EnclaveError) throw err;
-    throw new EnclaveError('invalid_contract', `${contractPath} is not readable JSON: ${(err as Error).message}`, { cause: err });
-  }
-  let contract: Contract;
-  try {
-    contract = parseContract(raw);
-  } catch (err) {
-    if (err instanceof EnclaveError) throw new EnclaveError(err.code, `${contractPath}: ${err.message}`, { cause: err });
-    throw err;
-  }
-  // The SDK holds a request of up to requestBytes and a reply of up to replyBytes in the module's
-  // memory: with limits they cannot fit in, the module would build, and a call its contract allows
-  // would trap and lose the instance's state. (Necessary, not sufficient: the module's own data
-  // needs room too.)
-  const { requestBytes, replyBytes, memoryPages } = contract.limits;
-  if (requestBytes + replyBytes > memoryPages * 65536) {
-    throw new EnclaveError(
-      'invalid_contract',
-      `${contractPath}: limits.requestBytes (${requestBytes}) and limits.replyBytes (${replyBytes}) do not fit in limits.memoryPages ` +
-        `(${memoryPages} pages of 64 KiB): the SDK holds a request and a reply in the module's memory; raise memoryPages above ` +
-        `${Math.ceil((requestBytes + replyBytes) / 65536)}, or lower the byte limits.`,
-    );
-  }
-  // Embedded as the author wrote it, validated and re-serialised without whitespace (the same bytes
-  // every time); parseContract fills in the same defaults at load. The runtime refuses a section
-  // over MAX_CONTRACT_BYTES: refused here, before anything compiles (re-serialising can grow it).
-  const payload = new TextEncoder().encode(JSON.stringify(raw));
-  if (payload.length > MAX_CONTRACT_BYTES) throw contractTooLarge(contractPath, `${payload.length} bytes re-serialised (without whitespace)`);
+  const { contract, payload } = await readContractFile(path.join(dir, 'contract.json'));
   return { dir, contract, payload };
-}
-
-function contractTooLarge(file: string, size: string): EnclaveError {
-  return new EnclaveError(
-    'invalid_contract',
-    `${file} is ${size}, more than the 1 MiB (${MAX_CONTRACT_BYTES} bytes) a contract may hold: shorten it.`,
-  );
-}
-
-/**
- * A contract.json's text, read with a bound ({@link readBoundedFile}): a regular file of at most
- * MAX_CONTRACT_BYTES. A FIFO, a device such as /dev/zero or a huge file is refused, never waited on
- * nor read whole.
- * @throws {EnclaveError} `invalid_contract`; the file system's error when it cannot be read.
- */
-async function readContractText(file: string): Promise<string> {
-  const read = await readBoundedFile(file, MAX_CONTRACT_BYTES);
-  switch (read.kind) {
-    case 'ok':
-      return Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.length).toString('utf8');
-    case 'not_regular':
-      throw new EnclaveError('invalid_contract', `${file} is not a regular file: a contract is a JSON file.`);
-    case 'too_large':
-      throw contractTooLarge(file, read.atLeast ? `over ${MAX_CONTRACT_BYTES} bytes` : `${read.size} bytes`);
-    case 'errno':
-      throw read.error;
-  }
 }
 
 /** Compiles, embeds the contract, checks: the module's final bytes. */
 async function buildBytes(sources: ModuleSources): Promise<Uint8Array> {
   const { dir, contract, payload } = sources;
   const compiled = await compileAssemblyScript({ baseDir: dir, entry: 'index.ts', limits: contract.limits });
-  const section = encodeCustomSection(CONTRACT_SECTION, payload);
-  const out = new Uint8Array(compiled.length + section.length);
-  out.set(compiled, 0);
-  out.set(section, compiled.length);
+  const out = appendContract(compiled, payload);
   await checkBuilt(out, contract, dir);
   return out;
-}
-
-/**
- * Writes a file whole or not at all (a reader never sees half a module), through a temporary file
- * next to it, created new ('wx': a file or a link already at that name is refused, never written
- * through) and removed when anything fails.
- * @throws {UsageError} naming the file when it cannot be written (its folder is a file, no permission...).
- */
-async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  // A random part: a temporary file a killed build left (same pid in a container) does not block the next.
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  let created = false;
-  try {
-    await mkdir(path.dirname(file), { recursive: true });
-    const handle = await open(tmp, 'wx');
-    created = true;
-    try {
-      await handle.writeFile(bytes);
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-  } catch (err) {
-    if (created) await rm(tmp, { force: true }).catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new UsageError(`Cannot write ${file}: ${code}: choose an --out directory this user can write.`, { cause: err });
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The load check of a built module: it loads with the runtime (the contract parses, imports match
+ * The load check of a built module (`enclave build`; `enclave embed-contract` runs its parts,
+ * ./embed.ts): it loads with the runtime (the contract parses, imports match
  * the declared capabilities, a memory maximum), its memory maximum is the contract's
  * `limits.memoryPages`, it starts (its top-level code runs under the contract's fuel, with the
  * capabilities it declares, a platform that has no keys), and every op of the contract has a handler.
@@ -17,8 +18,8 @@
 import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { Packr, Unpackr } from 'msgpackr';
-import { EnclaveError, type ErrorCode } from '../../core/index.js';
-import { compileEnclave, type Contract, type EnclavePlatform } from '../../runtime/index.js';
+import { EnclaveError, isComponent, readComponentInfo, type ErrorCode } from '../../core/index.js';
+import { compileEnclave, type Contract, type EnclaveModule, type EnclavePlatform } from '../../runtime/index.js';
 
 /**
  * How long the probe (the module's top-level code again, then one `enclave_call` per op) may take,
@@ -48,23 +49,55 @@ const NO_PLATFORM: EnclavePlatform = Object.freeze({
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
+/** How a module's memory maximum must relate to its contract's `limits.memoryPages`. */
+export type MemoryRule =
+  /** Equal: `enclave build` gives the SDK `memoryPages` as the module's maximum, so anything else is a bug. */
+  | 'exact'
+  /** At most: a module from another toolchain may declare less (the runtime refuses more, memory_limit). */
+  | 'within';
+
 /**
- * Checks a built module against its contract.
+ * The load check: the module compiles with the runtime (the contract parses, imports match the
+ * declared capabilities, a memory maximum), its memory maximum fits `limits.memoryPages` by `rule`,
+ * and it starts (its top-level code runs under the contract's fuel, with the capabilities it
+ * declares and a platform without keys). Errors are the runtime's own, unwrapped.
+ * @throws {EnclaveError} the runtime's code (`invalid_module`, `invalid_contract`, `capability_denied`,
+ *   `memory_limit`, `trap`, `fuel_exhausted`, ...).
+ * @example
+ * await checkLoads(bytes, contract, 'within');
+ */
+export async function checkLoads(bytes: Uint8Array, contract: Contract, rule: MemoryRule): Promise<EnclaveModule> {
+  const mod = await compileEnclave(bytes, { cacheDir: false });
+  const maximum = memoryMaximum(bytes, mod);
+  if (maximum === undefined || (rule === 'exact' ? maximum !== contract.limits.memoryPages : maximum > contract.limits.memoryPages)) {
+    const says = rule === 'exact' ? `its contract says ${contract.limits.memoryPages}` : `its contract's limits.memoryPages is ${contract.limits.memoryPages}`;
+    throw new EnclaveError('memory_limit', `Its memory maximum is ${String(maximum)} pages; ${says}.`);
+  }
+  // The contract's own limits as the policy (the host's default policy would cap them), and every
+  // capability it declares: what a host that accepts the contract as it is would do.
+  const enclave = mod.create({ capabilities: contract.capabilities, attestation: NO_PLATFORM, policy: { ...contract.limits } });
+  await enclave.close();
+  return mod;
+}
+
+/** The declared maximum of the module's one memory (a component's: the one its core modules define; the gate allows one). */
+function memoryMaximum(bytes: Uint8Array, mod: EnclaveModule): number | undefined {
+  if (!isComponent(bytes)) return mod.info.memories[0]?.maximum;
+  return readComponentInfo(bytes).coreModuleInfo.flatMap((info) => info.memories)[0]?.maximum;
+}
+
+/**
+ * Checks a built module against its contract: {@link checkLoads} with the memory maximum equal to
+ * `limits.memoryPages`, then every op of the contract has a handler ({@link probeHandlers}).
  * @param where - the module's directory, for messages.
  * @param deadlineMs - how long the probe may take (tests pass less).
  * @throws {EnclaveError} `build_failed` naming what is wrong.
+ * @example
+ * await checkBuilt(bytes, contract, 'enclave-modules/kv');
  */
 export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: string, deadlineMs = LOAD_CHECK_DEADLINE_MS): Promise<void> {
   try {
-    const mod = await compileEnclave(bytes, { cacheDir: false });
-    const maximum = mod.info.memories[0]?.maximum;
-    if (maximum !== contract.limits.memoryPages) {
-      throw new EnclaveError('memory_limit', `Its memory maximum is ${String(maximum)} pages; its contract says ${contract.limits.memoryPages}.`);
-    }
-    // The contract's own limits as the policy (the host's default policy would cap them), and every
-    // capability it declares: what a host that accepts the contract as it is would do.
-    const enclave = mod.create({ capabilities: contract.capabilities, attestation: NO_PLATFORM, policy: { ...contract.limits } });
-    await enclave.close();
+    await checkLoads(bytes, contract, 'exact');
   } catch (err) {
     const code = err instanceof EnclaveError ? err.code : 'internal';
     // The runtime's trap message is for a caller; an author needs the usual causes at start.
@@ -74,7 +107,18 @@ export async function checkBuilt(bytes: Uint8Array, contract: Contract, where: s
         : '';
     throw new EnclaveError('build_failed', `The module built from ${where} does not load (${code}): ${(err as Error).message}${hint}`, { cause: err });
   }
-  const missing = await opsWithoutHandler(bytes, contract, where, deadlineMs);
+  const probe = await probeHandlers(bytes, contract, deadlineMs);
+  const ops = Object.keys(contract.ops);
+  const fail = (stage: number, why: string): never => {
+    const what = stage < 0 ? 'when it started (its top-level code)' : `probing ${JSON.stringify(ops[stage])}`;
+    throw new EnclaveError('build_failed', `The load check of the module built from ${where} failed ${what}: ${why}`);
+  };
+  const missing: string[] = [];
+  probe.answers.forEach((answer, i) => {
+    if (answer.kind === 'missing') missing.push(answer.op);
+    else if (answer.kind === 'other') fail(i, answer.why);
+  });
+  if (probe.failed !== undefined) fail(probe.failed.stage, probe.failed.why);
   if (missing.length > 0) {
     const list = missing.map((op) => JSON.stringify(op)).join(', ');
     throw new EnclaveError(
@@ -192,30 +236,50 @@ function runProbes(bytes: Uint8Array, requests: readonly Uint8Array[], replyByte
   });
 }
 
-/** The contract's ops the module has no handler for, in contract order. */
-async function opsWithoutHandler(bytes: Uint8Array, contract: Contract, where: string, deadlineMs: number): Promise<string[]> {
+/** What one op's probe answered. */
+export type ProbeAnswer =
+  /** `{ok: ...}`: the op has a handler (the SDK answers `{ok: nil}` without running it). */
+  | { readonly op: string; readonly kind: 'handler' }
+  /** `unknown_op`: the module has no handler for the op, whether it speaks the probe or not. */
+  | { readonly op: string; readonly kind: 'missing' }
+  /** Any other reply: not the probe's answer (a module that ignores `probe` may have run its handler). */
+  | { readonly op: string; readonly kind: 'other'; readonly why: string };
+
+/** What {@link probeHandlers} found. */
+export interface ProbeResult {
+  /** The ops probed, in contract order, each with its answer: all of them unless {@link failed}. */
+  readonly answers: readonly ProbeAnswer[];
+  /** Where (-1: when it started; else the index of the op in contract order) and why the probe stopped. */
+  readonly failed?: { readonly stage: number; readonly why: string };
+}
+
+/**
+ * Sends the handler probe (docs/ABI.md §4.1, `{op, probe: true}`) for every op of the contract, in
+ * a worker stopped after `deadlineMs`, and says what each answered. A core module only (the plain
+ * WebAssembly API and the core ABI's exports).
+ * @example
+ * const { answers } = await probeHandlers(bytes, contract);
+ */
+export async function probeHandlers(bytes: Uint8Array, contract: Contract, deadlineMs = LOAD_CHECK_DEADLINE_MS): Promise<ProbeResult> {
   const ops = Object.keys(contract.ops);
-  const fail = (stage: number, why: string): never => {
-    const what = stage < 0 ? 'when it started (its top-level code)' : `probing ${JSON.stringify(ops[stage])}`;
-    throw new EnclaveError('build_failed', `The load check of the module built from ${where} failed ${what}: ${why}`);
-  };
   const requests = ops.map((op) => packr.pack({ op, probe: true }) as Uint8Array);
   const outcome = await runProbes(bytes, requests, contract.limits.replyBytes, deadlineMs);
-  if (!('replies' in outcome)) return fail(outcome.stage, outcome.why);
-  const missing: string[] = [];
-  ops.forEach((op, i) => {
+  if (!('replies' in outcome)) {
+    // The ops before the failed stage answered; their replies are not kept by the worker.
+    return { answers: [], failed: { stage: outcome.stage, why: outcome.why } };
+  }
+  const answers = ops.map((op, i): ProbeAnswer => {
     let reply: unknown;
     try {
       reply = unpackr.unpack(outcome.replies[i]!);
     } catch (err) {
-      fail(i, `its reply is not MessagePack: ${(err as Error).message}`);
+      return { op, kind: 'other', why: `its reply is not MessagePack: ${(err as Error).message}` };
     }
     const code = (reply as { err?: { code?: ErrorCode } } | null)?.err?.code;
-    if (code === 'unknown_op') missing.push(op);
-    else if (!(typeof reply === 'object' && reply !== null && 'ok' in reply)) {
-      // inspect, not JSON.stringify: a reply may hold a BigInt (a 64-bit integer), which JSON refuses.
-      fail(i, `it answered ${inspect(reply, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 }).slice(0, 200)}`);
-    }
+    if (code === 'unknown_op') return { op, kind: 'missing' };
+    if (typeof reply === 'object' && reply !== null && 'ok' in reply) return { op, kind: 'handler' };
+    // inspect, not JSON.stringify: a reply may hold a BigInt (a 64-bit integer), which JSON refuses.
+    return { op, kind: 'other', why: `it answered ${inspect(reply, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 }).slice(0, 200)}` };
   });
-  return missing;
+  return { answers };
 }
