@@ -1,0 +1,633 @@
+/**
+ * The capabilities in WIT form (runtime/capabilities/_component.ts, issue 14 decision 7): the
+ * imports jco's glue hands a component, each a core ABI import over a host-side scratch buffer.
+ * Here `componentImports` is driven directly, as the glue drives it, with a context of the test's
+ * making over the software platform: every value in jco's shapes, every failure mapped, fuel
+ * charged as the core imports charge it, the per-call bounds kept, the instance's memory never
+ * touched, nothing shared between instances.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AttestationError, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
+import { EnclaveAbort } from '../runtime/_live.js';
+import type { LogLevel } from '../runtime/abi.js';
+import { CAPABILITY_MODULES, type Capability, type ImportContext } from '../runtime/capabilities/index.js';
+import { componentImports, type ComponentImports } from '../runtime/capabilities/_component.js';
+import { reportContextOf } from '../runtime/capabilities/attest.js';
+import type { EnclavePlatform } from '../runtime/platform.js';
+
+const ALL: readonly Capability[] = ['random', 'clock', 'log', 'seal', 'counter', 'attest'];
+const U64_MAX = (1n << 64n) - 1n;
+const ZERO32 = new Uint8Array(32);
+const tagOf = (n: number): Uint8Array => new Uint8Array(32).map((_, i) => (n * 31 + i) & 0xff);
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+/** The fuel a core import declares. */
+function fuelOf(name: string): number {
+  const imp = CAPABILITY_MODULES.flatMap((c) => c.imports).find((i) => i.name === name);
+  if (imp === undefined) throw new Error(name);
+  return imp.fuel;
+}
+
+const IDENTITY: ModuleIdentity = Object.freeze({ measurement: 'ab'.repeat(32), signers: ['cd'.repeat(32)], signer: 'cd'.repeat(32), svn: 3, name: 'caps', version: '1.0.0' });
+const UNSIGNED: ModuleIdentity = Object.freeze({ measurement: 'ef'.repeat(32), signers: [], svn: 0, name: 'caps', version: '1.0.0' });
+
+interface Fake {
+  readonly ctx: ImportContext;
+  /** Fuel charged so far. */
+  fuel: number;
+  /** Past this, `pay` throws as the runtime's does (EnclaveAbort). */
+  budget: number;
+  readonly lines: [LogLevel, string][];
+  dropped: number;
+  /** A new call into the enclave: a new serial, the report cache invalid. */
+  nextCall(): void;
+}
+
+/** A context of the test's making; the instance's memory is never there to be touched. */
+function fakeContext(platform: EnclavePlatform | undefined, options: { identity?: ModuleIdentity; listening?: boolean } = {}): Fake {
+  const identity = options.identity ?? IDENTITY;
+  let serial = 1;
+  let sameCall = false;
+  const untouchable = (): never => {
+    throw new Error('the instance memory was touched');
+  };
+  const fake: Fake = {
+    fuel: 0,
+    budget: Number.POSITIVE_INFINITY,
+    lines: [],
+    dropped: 0,
+    nextCall() {
+      serial++;
+      sameCall = false;
+    },
+    ctx: {
+      memory: untouchable,
+      inBounds: untouchable,
+      readText: untouchable,
+      pay(fuel) {
+        fake.fuel += fuel;
+        if (fake.fuel > fake.budget) throw new EnclaveAbort('out of fuel');
+      },
+      admitLog() {
+        if (fake.lines.length < 256) return true;
+        fake.dropped++;
+        return false;
+      },
+      log: (level, message) => void fake.lines.push([level, message]),
+      listening: options.listening ?? true,
+      identity,
+      platform,
+      reportContext: () => reportContextOf(identity, { limits: { fuel: 1 }, capabilities: ['attest'], debug: false }),
+      get sameCall() {
+        return sameCall;
+      },
+      set sameCall(value: boolean) {
+        sameCall = value;
+      },
+      callSerial: () => serial,
+    },
+  };
+  return fake;
+}
+
+/** The function `name` of interface `iface`, typed for the test. */
+function fn<F>(imports: ComponentImports, iface: string, name: string): F {
+  const f = imports[`enclave:runtime/${iface}`]?.[name];
+  if (f === undefined) throw new Error(`no ${iface}.${name}`);
+  return f as unknown as F;
+}
+
+/** What a call throws (counter.read's failures are thrown), or undefined. */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+/** A platform of the test's making, each method as given. */
+function fakePlatform(methods: Record<string, unknown>): EnclavePlatform {
+  return { platform: 'fake', getSealingSecret: () => new Uint8Array(32), getEvidence: () => 'a.b.c', ...methods } as unknown as EnclavePlatform;
+}
+
+let dir: string;
+let provider: SoftwareAttestationProvider;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+
+beforeAll(() => {
+  process.on('unhandledRejection', onUnhandled);
+  dir = join(mkdtempSync(join(tmpdir(), 'enclave-component-caps-')), 'platform');
+  provider = new SoftwareAttestationProvider({ dir });
+  // Roots: 1 active, 2 revoked, 3 current.
+  expect(provider.rotateSealingRoot().id).toBe(2);
+  expect(provider.rotateSealingRoot().id).toBe(3);
+  provider.revokeSealingRoot(2);
+});
+
+afterAll(() => {
+  process.off('unhandledRejection', onUnhandled);
+  expect(unhandled).toEqual([]);
+});
+
+describe('the interfaces', () => {
+  it('each granted capability under its unversioned interface name, with the WIT functions in camelCase', () => {
+    const imports = componentImports(ALL, fakeContext(provider).ctx);
+    expect(Object.fromEntries(Object.entries(imports).map(([k, v]) => [k, Object.keys(v).sort()]))).toEqual({
+      'enclave:runtime/random': ['fill'],
+      'enclave:runtime/clock': ['now'],
+      'enclave:runtime/log': ['log'],
+      'enclave:runtime/seal': ['sealKey', 'sealKeyAt'],
+      'enclave:runtime/counter': ['advance', 'read'],
+      'enclave:runtime/attest': ['report'],
+    });
+    for (const iface of Object.values(imports)) expect(Object.isFrozen(iface)).toBe(true);
+  });
+
+  it('only the capabilities asked for; none: no interface at all', () => {
+    expect(Object.keys(componentImports(['clock', 'seal'], fakeContext(provider).ctx)).sort()).toEqual(['enclave:runtime/clock', 'enclave:runtime/seal']);
+    expect(componentImports([], fakeContext(provider).ctx)).toEqual({});
+    // Names outside the list are not capabilities.
+    expect(componentImports(['handler', 'types'] as unknown as Capability[], fakeContext(provider).ctx)).toEqual({});
+  });
+
+  it('without a platform, seal, counter and attest have no functions to offer (as importsFor leaves their core imports out)', () => {
+    expect(Object.keys(componentImports(ALL, fakeContext(undefined).ctx)).sort()).toEqual([
+      'enclave:runtime/clock',
+      'enclave:runtime/log',
+      'enclave:runtime/random',
+    ]);
+  });
+
+  it('building the imports charges nothing and touches no memory', () => {
+    const fake = fakeContext(provider);
+    componentImports(ALL, fake.ctx);
+    expect(fake.fuel).toBe(0);
+  });
+});
+
+describe('random.fill', () => {
+  it('len bytes of the CSPRNG, as a Uint8Array; the fuel of the core import', () => {
+    const fake = fakeContext(undefined);
+    const fill = fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill');
+    const a = fill(32) as Uint8Array;
+    const b = fill(32) as Uint8Array;
+    expect(a).toBeInstanceOf(Uint8Array);
+    expect(a.length).toBe(32);
+    expect(hex(a)).not.toBe(hex(b));
+    expect(hex(a)).not.toBe(hex(ZERO32));
+    expect(fake.fuel).toBe(2 * (fuelOf('random') + 8));
+    expect((fill(0) as Uint8Array).length).toBe(0);
+  });
+
+  it('65536 bytes is the bound: 65537 and any u32 above are invalid, charged as the core import charges them', () => {
+    const fake = fakeContext(undefined);
+    const fill = fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill');
+    expect((fill(65_536) as Uint8Array).length).toBe(65_536);
+    fake.fuel = 0;
+    for (const len of [65_537, 0x7fff_ffff, 0xffff_ffff]) expect(fill(len), `len ${len}`).toEqual({ tag: 'err', val: 'invalid' });
+    expect(fake.fuel).toBe(3 * (fuelOf('random') + 65_536 / 4));
+  });
+
+  it('the bytes handed over are zeroed once the call is over (the glue copied them into the guest before)', async () => {
+    const fill = fn<(len: number) => Uint8Array>(componentImports(['random'], fakeContext(undefined).ctx), 'random', 'fill');
+    const bytes = fill(64);
+    expect(bytes.some((b) => b !== 0)).toBe(true);
+    await Promise.resolve();
+    expect(bytes.every((b) => b === 0)).toBe(true);
+  });
+
+  it('out of fuel: it throws the runtime abort (the call ends fuel_exhausted), nothing handed over', () => {
+    const fake = fakeContext(undefined);
+    fake.budget = fuelOf('random');
+    const fill = fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill');
+    expect(thrown(() => fill(64))).toBeInstanceOf(EnclaveAbort);
+  });
+});
+
+describe('clock.now', () => {
+  it('wall-clock milliseconds as a BigInt (s64); the fuel of the core import', () => {
+    const fake = fakeContext(undefined);
+    const now = fn<() => unknown>(componentImports(['clock'], fake.ctx), 'clock', 'now');
+    const before = BigInt(Date.now());
+    const t = now();
+    expect(typeof t).toBe('bigint');
+    expect(t as bigint).toBeGreaterThanOrEqual(before);
+    expect(t as bigint).toBeLessThanOrEqual(BigInt(Date.now()));
+    expect(fake.fuel).toBe(fuelOf('now'));
+  });
+});
+
+describe('log.log', () => {
+  const setup = (listening = true): { fake: Fake; log: (level: string, message: string) => unknown } => {
+    const fake = fakeContext(undefined, { listening });
+    return { fake, log: fn(componentImports(['log'], fake.ctx), 'log', 'log') };
+  };
+
+  it('each level by name; the line as given; the fuel of the core import per byte', () => {
+    const { fake, log } = setup();
+    for (const level of ['debug', 'info', 'warn', 'error']) expect(log(level, `a ${level} line`)).toBeUndefined();
+    expect(fake.lines).toEqual([
+      ['debug', 'a debug line'],
+      ['info', 'a info line'],
+      ['warn', 'a warn line'],
+      ['error', 'a error line'],
+    ]);
+    expect(fake.fuel).toBe(4 * fuelOf('log') + [12, 11, 11, 12].reduce((s, n) => s + Math.floor(n / 4), 0));
+  });
+
+  it('the first 1024 bytes are kept, cut at a character boundary, never inside one', () => {
+    const { fake, log } = setup();
+    log('info', 'a'.repeat(2000));
+    // 1023 ASCII bytes, then a 2-byte character that does not fit: it is left out whole.
+    log('info', `${'a'.repeat(1023)}é and more`);
+    // A 4-byte character (two UTF-16 units) across the bound.
+    log('info', `${'a'.repeat(1021)}😀`);
+    log('info', `${'a'.repeat(1020)}😀`);
+    expect(fake.lines.map(([, m]) => Buffer.byteLength(m))).toEqual([1024, 1023, 1021, 1024]);
+    expect(fake.lines[1]![1]).toBe('a'.repeat(1023));
+    expect(fake.lines[3]![1]).toBe(`${'a'.repeat(1020)}😀`);
+    expect(fake.lines.every(([, m]) => !m.includes('\uFFFD'))).toBe(true);
+  });
+
+  it('a long message pays for its whole length, listened to or not (the glue decoded all of it)', () => {
+    const message = 'x'.repeat(100_000);
+    const heard = setup(true);
+    heard.log('warn', message);
+    const unheard = setup(false);
+    unheard.log('warn', message);
+    expect(heard.fake.fuel).toBe(fuelOf('log') + 100_000 / 4);
+    expect(unheard.fake.fuel).toBe(heard.fake.fuel);
+    expect(unheard.fake.lines).toEqual([]);
+    expect(heard.fake.lines).toEqual([['warn', 'x'.repeat(1024)]]);
+  });
+
+  it('lone surrogates are replaced (U+FFFD), never thrown on', () => {
+    const { fake, log } = setup();
+    log('info', 'a\uD800b\uDC00');
+    expect(fake.lines).toEqual([['info', 'a\uFFFDb\uFFFD']]);
+  });
+
+  it('at most 256 lines per call: the rest are counted, not kept, and still paid for', () => {
+    const { fake, log } = setup();
+    for (let i = 0; i < 300; i++) log('info', `line ${i}`);
+    expect(fake.lines.length).toBe(256);
+    expect(fake.dropped).toBe(44);
+    expect(fake.fuel).toBeGreaterThanOrEqual(300 * fuelOf('log'));
+  });
+
+  it('an unknown level (the glue never passes one) is info, as in the core import', () => {
+    const { fake, log } = setup();
+    log('loud', 'x');
+    expect(fake.lines).toEqual([['info', 'x']]);
+  });
+});
+
+describe('seal', () => {
+  it('sealKey: the 32-byte key of the platform under each policy, the fuel of the core import', () => {
+    const fake = fakeContext(provider);
+    const sealKey = fn<(policy: string) => unknown>(componentImports(['seal'], fake.ctx), 'seal', 'sealKey');
+    for (const policy of ['measurement', 'signer'] as const) {
+      const key = sealKey(policy) as Uint8Array;
+      expect(key).toBeInstanceOf(Uint8Array);
+      expect(hex(key)).toBe(hex(provider.getSealingSecret(IDENTITY, policy)));
+    }
+    expect(fake.fuel).toBe(2 * fuelOf('seal_key'));
+  });
+
+  it('sealKey: signer without a signer is unavailable; a platform that throws or answers garbage is unavailable', () => {
+    const unsigned = fn<(policy: string) => unknown>(componentImports(['seal'], fakeContext(provider, { identity: UNSIGNED }).ctx), 'seal', 'sealKey');
+    expect(unsigned('signer')).toEqual({ tag: 'err', val: 'unavailable' });
+    expect((unsigned('measurement') as Uint8Array).length).toBe(32);
+    for (const answer of [
+      () => {
+        throw new AttestationError('sealing_unavailable');
+      },
+      () => new Uint8Array(31),
+      () => 'key',
+      () => Promise.resolve(new Uint8Array(32)),
+    ]) {
+      const sealKey = fn<(policy: string) => unknown>(componentImports(['seal'], fakeContext(fakePlatform({ getSealingSecret: answer })).ctx), 'seal', 'sealKey');
+      expect(sealKey('measurement')).toEqual({ tag: 'err', val: 'unavailable' });
+    }
+  });
+
+  it('sealKey: a policy the WIT enum does not have (the glue never passes one) is invalid', () => {
+    const sealKey = fn<(policy: unknown) => unknown>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKey');
+    for (const policy of ['other', 0, undefined]) expect(sealKey(policy)).toEqual({ tag: 'err', val: 'invalid' });
+  });
+
+  it('sealKey: the key handed over is zeroed once the call is over', async () => {
+    const sealKey = fn<(policy: string) => Uint8Array>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKey');
+    const key = sealKey('measurement');
+    expect(hex(key)).not.toBe(hex(ZERO32));
+    await Promise.resolve();
+    expect(hex(key)).toBe(hex(ZERO32));
+  });
+
+  type SealKeyAt = (policy: string, keyId: number, svn: number | undefined) => unknown;
+
+  it('sealKeyAt: a sealing-key record { key, keyId, svn } for the current root, an older one, the own and an older svn', () => {
+    const fake = fakeContext(provider);
+    const at = fn<SealKeyAt>(componentImports(['seal'], fake.ctx), 'seal', 'sealKeyAt');
+    const current = at('measurement', 0, undefined) as { key: Uint8Array; keyId: number; svn: number };
+    expect(Object.keys(current).sort()).toEqual(['key', 'keyId', 'svn']);
+    expect({ key: hex(current.key), keyId: current.keyId, svn: current.svn }).toEqual({
+      key: hex(provider.sealingKey(IDENTITY, 'measurement').key),
+      keyId: 3,
+      svn: 0,
+    });
+    const older = at('measurement', 1, undefined) as { key: Uint8Array; keyId: number };
+    expect(older.keyId).toBe(1);
+    expect(hex(older.key)).toBe(hex(provider.sealingKey(IDENTITY, 'measurement', { keyId: 1 }).key));
+    const own = at('signer', 0, undefined) as { key: Uint8Array; svn: number };
+    expect(own.svn).toBe(3);
+    expect(hex(own.key)).toBe(hex(provider.sealingKey(IDENTITY, 'signer').key));
+    const svn1 = at('signer', 1, 1) as { key: Uint8Array; keyId: number; svn: number };
+    expect({ keyId: svn1.keyId, svn: svn1.svn }).toEqual({ keyId: 1, svn: 1 });
+    expect(hex(svn1.key)).toBe(hex(provider.sealingKey(IDENTITY, 'signer', { keyId: 1, svn: 1 }).key));
+    expect(fake.fuel).toBe(4 * fuelOf('seal_key_at'));
+  });
+
+  it('sealKeyAt: unknown-root for a revoked root, an unknown id and any u32 id no root can have', () => {
+    const at = fn<SealKeyAt>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKeyAt');
+    for (const keyId of [2, 99, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff]) {
+      expect(at('measurement', keyId, undefined), `key id ${keyId}`).toEqual({ tag: 'err', val: 'unknown-root' });
+    }
+  });
+
+  it('sealKeyAt: svn-not-allowed for any svn under measurement, an svn above the own, and u32 svns that are -1 as an i32', () => {
+    const at = fn<SealKeyAt>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKeyAt');
+    for (const svn of [0, 3]) expect(at('measurement', 0, svn), `measurement svn ${svn}`).toEqual({ tag: 'err', val: 'svn-not-allowed' });
+    // 0xffffffff is the core ABI's -1 ("own svn") as an i32: in WIT it is an svn, above the own.
+    for (const svn of [4, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff]) {
+      expect(at('signer', 0, svn), `signer svn ${svn}`).toEqual({ tag: 'err', val: 'svn-not-allowed' });
+    }
+  });
+
+  it('sealKeyAt: unavailable for signer without a signer and a platform without sealingKey, or one that throws; invalid for an unknown policy', () => {
+    const unsigned = fn<SealKeyAt>(componentImports(['seal'], fakeContext(provider, { identity: UNSIGNED }).ctx), 'seal', 'sealKeyAt');
+    expect(unsigned('signer', 0, undefined)).toEqual({ tag: 'err', val: 'unavailable' });
+    const none = fn<SealKeyAt>(componentImports(['seal'], fakeContext(fakePlatform({})).ctx), 'seal', 'sealKeyAt');
+    expect(none('measurement', 0, undefined)).toEqual({ tag: 'err', val: 'unavailable' });
+    const throwing = fn<SealKeyAt>(
+      componentImports(['seal'], fakeContext(fakePlatform({ sealingKey: () => { throw new Error('boom'); } })).ctx),
+      'seal',
+      'sealKeyAt',
+    );
+    expect(throwing('measurement', 0, undefined)).toEqual({ tag: 'err', val: 'unavailable' });
+    const at = fn<SealKeyAt>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKeyAt');
+    expect(at('nope', 0, undefined)).toEqual({ tag: 'err', val: 'invalid' });
+  });
+});
+
+describe('counter', () => {
+  type Read = (policy: string, id: bigint) => unknown;
+  type Advance = (policy: string, id: bigint, expected: bigint, tag: Uint8Array) => unknown;
+
+  let fresh: () => { fake: Fake; read: Read; advance: Advance };
+
+  beforeAll(() => {
+    const platform = new SoftwareAttestationProvider({ dir: join(mkdtempSync(join(tmpdir(), 'enclave-component-counter-')), 'platform') });
+    fresh = () => {
+      const fake = fakeContext(platform);
+      const imports = componentImports(['counter'], fake.ctx);
+      return { fake, read: fn(imports, 'counter', 'read'), advance: fn(imports, 'counter', 'advance') };
+    };
+  });
+
+  it('read: a counter-state record { value: bigint, tag }; never advanced is 0 and zeros', () => {
+    const { fake, read } = fresh();
+    expect(read('measurement', 1n)).toEqual({ value: 0n, tag: ZERO32 });
+    expect(fake.fuel).toBe(fuelOf('counter_read'));
+  });
+
+  it('advance: ok is undefined (result<_, failure>); the value moves with the tag; a stale expected is a conflict that changes nothing', () => {
+    const { fake, read, advance } = fresh();
+    expect(advance('measurement', 2n, 0n, tagOf(1))).toBeUndefined();
+    expect(read('measurement', 2n)).toEqual({ value: 1n, tag: tagOf(1) });
+    for (const expected of [0n, 2n, U64_MAX]) {
+      expect(advance('measurement', 2n, expected, tagOf(9)), `expected ${expected}`).toEqual({ tag: 'err', val: 'conflict' });
+    }
+    expect(read('measurement', 2n)).toEqual({ value: 1n, tag: tagOf(1) });
+    expect(fake.fuel).toBe(4 * fuelOf('counter_advance') + 2 * fuelOf('counter_read'));
+    // The signer binding is another counter.
+    expect(read('signer', 2n)).toEqual({ value: 0n, tag: ZERO32 });
+    // Ids are u64 (the glue passes them as BigInt.asUintN(64, ...)).
+    expect(advance('measurement', U64_MAX, 0n, tagOf(3))).toBeUndefined();
+    expect(read('measurement', U64_MAX)).toEqual({ value: 1n, tag: tagOf(3) });
+  });
+
+  it('advance: a tag that is not 32 bytes is invalid, paid for (a long one by its length), never counted nor written', () => {
+    const { fake, read, advance } = fresh();
+    for (const tag of [new Uint8Array(0), new Uint8Array(31), new Uint8Array(33)]) {
+      fake.fuel = 0;
+      expect(advance('measurement', 3n, 0n, tag), `tag of ${tag.length}`).toEqual({ tag: 'err', val: 'invalid' });
+      expect(fake.fuel).toBe(fuelOf('counter_advance') + Math.floor(tag.length / 4));
+    }
+    fake.fuel = 0;
+    expect(advance('measurement', 3n, 0n, new Uint8Array(1 << 20))).toEqual({ tag: 'err', val: 'invalid' });
+    expect(fake.fuel).toBe(fuelOf('counter_advance') + (1 << 18));
+    expect(advance('measurement', 3n, 0n, 'not a list' as unknown as Uint8Array)).toEqual({ tag: 'err', val: 'invalid' });
+    expect(read('measurement', 3n)).toEqual({ value: 0n, tag: ZERO32 });
+    // None of them counted against the 64 of this call.
+    for (let i = 0; i < 64; i++) expect(advance('measurement', 3n, BigInt(i), tagOf(i)), `advance ${i}`).toBeUndefined();
+  });
+
+  it('the 65th advance in one call is limit, and moves nothing; the next call may advance again', () => {
+    const { fake, read, advance } = fresh();
+    for (let i = 0; i < 64; i++) expect(advance('measurement', 4n, BigInt(i), tagOf(i)), `advance ${i}`).toBeUndefined();
+    expect(advance('measurement', 4n, 64n, tagOf(64))).toEqual({ tag: 'err', val: 'limit' });
+    expect(read('measurement', 4n)).toEqual({ value: 64n, tag: tagOf(63) });
+    fake.nextCall();
+    expect(advance('measurement', 4n, 64n, tagOf(64))).toBeUndefined();
+    expect(read('measurement', 4n)).toEqual({ value: 65n, tag: tagOf(64) });
+  });
+
+  it('each instance counts its own advances (nothing shared between two sets of imports)', () => {
+    const a = fresh();
+    const b = fresh();
+    for (let i = 0; i < 64; i++) expect(a.advance('measurement', 5n, BigInt(i), tagOf(i))).toBeUndefined();
+    expect(a.advance('measurement', 5n, 64n, tagOf(1))).toEqual({ tag: 'err', val: 'limit' });
+    expect(b.advance('measurement', 5n, 64n, tagOf(1))).toBeUndefined();
+  });
+
+  it('read: failures are thrown as { payload } (counter-state has a field named tag: the glue reads any answer as ok)', () => {
+    const { read } = fresh();
+    expect(thrown(() => read('nope', 1n))).toEqual({ payload: 'invalid' });
+    const unsigned = componentImports(['counter'], fakeContext(provider, { identity: UNSIGNED }).ctx);
+    expect(thrown(() => fn<Read>(unsigned, 'counter', 'read')('signer', 1n))).toEqual({ payload: 'unavailable' });
+    for (const readCounter of [
+      () => {
+        throw new Error('disk');
+      },
+      () => ({ value: -1n, tag: ZERO32 }),
+      () => ({ value: 1n, tag: new Uint8Array(31) }),
+      () => Promise.resolve({ value: 1n, tag: ZERO32 }),
+    ]) {
+      const imports = componentImports(['counter'], fakeContext(fakePlatform({ readCounter, advanceCounter: () => true })).ctx);
+      expect(thrown(() => fn<Read>(imports, 'counter', 'read')('measurement', 1n))).toEqual({ payload: 'unavailable' });
+    }
+  });
+
+  it('advance: the platform failing is unavailable, its counter_limit is limit, an unknown policy is invalid', () => {
+    const { advance } = fresh();
+    expect(advance('nope', 1n, 0n, tagOf(1))).toEqual({ tag: 'err', val: 'invalid' });
+    const unsigned = componentImports(['counter'], fakeContext(provider, { identity: UNSIGNED }).ctx);
+    expect(fn<Advance>(unsigned, 'counter', 'advance')('signer', 1n, 0n, tagOf(1))).toEqual({ tag: 'err', val: 'unavailable' });
+    const cases: [unknown, unknown][] = [
+      [
+        () => {
+          throw new AttestationError('counter_limit');
+        },
+        { tag: 'err', val: 'limit' },
+      ],
+      [
+        () => {
+          throw new Error('disk');
+        },
+        { tag: 'err', val: 'unavailable' },
+      ],
+      [() => 'yes', { tag: 'err', val: 'unavailable' }],
+      [() => Promise.resolve(true), { tag: 'err', val: 'unavailable' }],
+      [() => false, { tag: 'err', val: 'conflict' }],
+    ];
+    for (const [advanceCounter, expected] of cases) {
+      const imports = componentImports(['counter'], fakeContext(fakePlatform({ readCounter: () => ({}), advanceCounter })).ctx);
+      expect(fn<Advance>(imports, 'counter', 'advance')('measurement', 1n, 0n, tagOf(1))).toEqual(expected);
+    }
+  });
+});
+
+describe('attest.report', () => {
+  type Report = (data: Uint8Array) => unknown;
+  const nonce = new Uint8Array(16).map((_, i) => i + 1);
+
+  /** The claims of a compact JWT. */
+  const claims = (token: string): Record<string, unknown> => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+
+  it('evidence as a string (the JWT) binding the data as its nonce; the fuel of the core import', () => {
+    const fake = fakeContext(provider);
+    const report = fn<Report>(componentImports(['attest'], fake.ctx), 'attest', 'report');
+    const token = report(nonce);
+    expect(typeof token).toBe('string');
+    expect((token as string).split('.')).toHaveLength(3);
+    expect(claims(token as string).eat_nonce).toBe(Buffer.from(nonce).toString('base64url'));
+    expect(claims(token as string)['enclave.measurement']).toBe(IDENTITY.measurement);
+    expect(fake.fuel).toBe(fuelOf('report'));
+    for (const len of [8, 64]) expect(typeof report(new Uint8Array(len).fill(7)), `data of ${len}`).toBe('string');
+  });
+
+  it('within one call the same data gets the same evidence (the core cache); the next call a new one', () => {
+    const fake = fakeContext(fakePlatform({ getEvidence: (() => { let n = 0; return () => `e.${++n}.x`; })() }));
+    const report = fn<Report>(componentImports(['attest'], fake.ctx), 'attest', 'report');
+    expect(report(nonce)).toBe('e.1.x');
+    expect(report(nonce)).toBe('e.1.x');
+    fake.nextCall();
+    expect(report(nonce)).toBe('e.2.x');
+  });
+
+  it('data out of 8..64 bytes is invalid; a long list is paid for by its length', () => {
+    const fake = fakeContext(provider);
+    const report = fn<Report>(componentImports(['attest'], fake.ctx), 'attest', 'report');
+    for (const len of [0, 7, 65, 100_000]) {
+      fake.fuel = 0;
+      expect(report(new Uint8Array(len)), `data of ${len}`).toEqual({ tag: 'err', val: 'invalid' });
+      expect(fake.fuel).toBe(fuelOf('report') + (len > 64 ? Math.floor(len / 4) : 0));
+    }
+  });
+
+  it('unavailable when the platform throws, answers no token, or a Promise; invalid for its bad-input error', () => {
+    const cases: [unknown, unknown][] = [
+      [() => { throw new Error('down'); }, 'unavailable'],
+      [() => 42, 'unavailable'],
+      [() => Promise.resolve('a.b.c'), 'unavailable'],
+      [() => { throw new AttestationError('invalid_report_data'); }, 'invalid'],
+    ];
+    for (const [getEvidence, val] of cases) {
+      const report = fn<Report>(componentImports(['attest'], fakeContext(fakePlatform({ getEvidence })).ctx), 'attest', 'report');
+      expect(report(nonce)).toEqual({ tag: 'err', val });
+    }
+  });
+
+  it('evidence larger than the scratch is handed over whole, paid for once', () => {
+    const big = `h.${'p'.repeat(200_000)}.s`;
+    let asked = 0;
+    const fake = fakeContext(fakePlatform({ getEvidence: () => (asked++, big) }));
+    const report = fn<Report>(componentImports(['attest'], fake.ctx), 'attest', 'report');
+    expect(report(nonce)).toBe(big);
+    expect(asked).toBe(1);
+    expect(fake.fuel).toBe(fuelOf('report'));
+    // The scratch is the usual size again: small evidence still fits it.
+    expect(report(new Uint8Array(9))).toBe(big);
+  });
+
+  it('evidence above 1 MiB is unavailable (no buffer of a platform-chosen size)', () => {
+    const report = fn<Report>(componentImports(['attest'], fakeContext(fakePlatform({ getEvidence: () => 'x'.repeat((1 << 20) + 1) })).ctx), 'attest', 'report');
+    expect(report(nonce)).toEqual({ tag: 'err', val: 'unavailable' });
+  });
+
+  it('a token made anew on the retry (no call cache) of another length is unavailable, not a wrong token', () => {
+    let n = 0;
+    const fake = fakeContext(fakePlatform({ getEvidence: () => 'y'.repeat(70_000 + n++) }));
+    // A context whose sameCall never sticks: the core import asks the platform again on the retry.
+    const ctx = Object.create(fake.ctx, { sameCall: { get: () => false, set: () => undefined } }) as ImportContext;
+    const report = fn<Report>(componentImports(['attest'], ctx), 'attest', 'report');
+    expect(report(nonce)).toEqual({ tag: 'err', val: 'unavailable' });
+  });
+});
+
+describe('fuel and scratch', () => {
+  it('every function pays before any work: out of fuel, the platform is never asked', () => {
+    let asked = 0;
+    const platform = fakePlatform({
+      getSealingSecret: () => (asked++, new Uint8Array(32)),
+      sealingKey: () => (asked++, { key: new Uint8Array(32), keyId: 1, svn: 0 }),
+      getEvidence: () => (asked++, 'a.b.c'),
+      readCounter: () => (asked++, { value: 0n, tag: ZERO32 }),
+      advanceCounter: () => (asked++, true),
+    });
+    const fake = fakeContext(platform);
+    const imports = componentImports(ALL, fake.ctx);
+    fake.budget = 0;
+    const calls: [string, string, unknown[]][] = [
+      ['random', 'fill', [8]],
+      ['clock', 'now', []],
+      ['log', 'log', ['info', 'x']],
+      ['seal', 'sealKey', ['measurement']],
+      ['seal', 'sealKeyAt', ['measurement', 0, undefined]],
+      ['counter', 'read', ['measurement', 1n]],
+      ['counter', 'advance', ['measurement', 1n, 0n, tagOf(1)]],
+      ['attest', 'report', [nonceOf()]],
+    ];
+    for (const [iface, name, args] of calls) {
+      fake.fuel = 0;
+      expect(thrown(() => fn<(...a: unknown[]) => unknown>(imports, iface, name)(...args)), `${iface}.${name}`).toBeInstanceOf(EnclaveAbort);
+    }
+    expect(asked).toBe(0);
+    expect(fake.lines).toEqual([]);
+  });
+
+  it('values handed over are copies, never views of the scratch (the next call reuses it)', () => {
+    const imports = componentImports(['random', 'counter'], fakeContext(provider).ctx);
+    const fill = fn<(n: number) => Uint8Array>(imports, 'random', 'fill');
+    const a = fill(32);
+    const copy = a.slice();
+    const b = fill(32);
+    expect(a.buffer).not.toBe(b.buffer);
+    expect(a).toEqual(copy);
+    const read = fn<(p: string, id: bigint) => { tag: Uint8Array }>(imports, 'counter', 'read');
+    const first = read('measurement', 1n).tag;
+    fill(65_536);
+    expect(first).toEqual(ZERO32);
+  });
+});
+
+function nonceOf(): Uint8Array {
+  return new Uint8Array(16).fill(1);
+}
