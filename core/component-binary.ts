@@ -72,8 +72,11 @@ function malformed(what: string): never {
 }
 
 function refused(what: string): never {
-  throw new EnclaveError('invalid_module', `The component ${what}; the runtime refuses it (only lift and lower with utf8 strings run, wit/enclave.wit).`);
+  throw new EnclaveError('invalid_module', `The component ${what}: the runtime refuses it.`);
 }
+
+/** Why only lift and lower run, for the refusal of any other canonical definition or option. */
+const CANON_WHY = 'only canon lift and lower with utf8 strings, memory, realloc and post-return run (the others make the JS glue do work outside fuel)';
 
 /** Section ids (Binary.md `section`) and what they hold, for messages. */
 const SECTION_NAMES: Record<number, string> = {
@@ -240,7 +243,7 @@ class Reader {
       return 'core-module';
     }
     const kind = EXTERN_KINDS[tag] ?? malformed(`the ${what} ${quoteInput(name)} has the unknown kind ${hex(tag)}`);
-    if (kind === 'value') refused(`has the value ${what} ${quoteInput(name)} (values are refused)`);
+    if (kind === 'value') refused(`has the value ${what} ${quoteInput(name)}`);
     if (kind === 'type') {
       const bound = this.byte();
       if (bound === 0x00) this.u32();
@@ -272,7 +275,7 @@ function readExports(r: Reader, into: ComponentExtern[]): void {
       kind = 'core-module';
     } else {
       kind = EXTERN_KINDS[sort] ?? malformed(`the export ${quoteInput(name)} has the unknown sort ${hex(sort)}`);
-      if (kind === 'value') refused(`has the value export ${quoteInput(name)} (values are refused)`);
+      if (kind === 'value') refused(`has the value export ${quoteInput(name)}`);
     }
     r.u32();
     const hasType = r.byte();
@@ -294,7 +297,7 @@ function readCanonOptions(r: Reader, canon: string): void {
       continue;
     }
     const known = CANON_OPTION_NAMES[opt];
-    refused(`uses the canonical option ${known ?? `unknown (${hex(opt)})`} on a ${canon}`);
+    refused(`uses the canonical option ${known ?? `unknown (${hex(opt)})`} on a ${canon}; ${CANON_WHY}`);
   }
 }
 
@@ -311,7 +314,7 @@ function readCanons(r: Reader): void {
       continue;
     }
     const known = CANON_NAMES[kind];
-    refused(`uses the canonical built-in ${known ?? `unknown (${hex(kind)})`}`);
+    refused(`uses the canonical built-in ${known ?? `unknown (${hex(kind)})`}; ${CANON_WHY}`);
   }
 }
 
@@ -338,7 +341,9 @@ function readSections(bytes: Uint8Array, start: number, end: number, nested: boo
       const what = SECTION_NAMES[id];
       const where = nested ? ' inside a nested component' : '';
       if (what === undefined) malformed(`the section at offset ${at} has the unknown id ${id}${where}`);
-      refused(`has a ${what} section${where}`);
+      refused(
+        `has a ${what} section${where}; ${nested ? 'a nested component may hold only custom, alias, type, import and export sections (no code)' : 'only custom, core module, core instance, core type, nested component, instance, alias, type, canon, import and export sections are accepted'}`,
+      );
     }
     const s = new Reader(bytes, r.pos, payloadEnd);
     switch (id) {
