@@ -17,12 +17,26 @@ import { CAPABILITY_MODULES, type Capability, type ImportContext } from '../runt
 import { componentImports, type ComponentImports } from '../runtime/capabilities/_component.js';
 import { reportContextOf } from '../runtime/capabilities/attest.js';
 import type { EnclavePlatform } from '../runtime/platform.js';
+import { rawComponent } from './helpers/component-fixtures.js';
+import {
+  ALL_CAPABILITIES,
+  capsComponent,
+  DATA_PTR,
+  decodeRawCapsAnswer,
+  encodeCapsArgs,
+  MEMORY_BYTES,
+  SEL,
+  type CapsAnswer,
+  type CapsArgs,
+} from './helpers/component-caps-wat.js';
 
 const ALL: readonly Capability[] = ['random', 'clock', 'log', 'seal', 'counter', 'attest'];
 const U64_MAX = (1n << 64n) - 1n;
 const ZERO32 = new Uint8Array(32);
 const tagOf = (n: number): Uint8Array => new Uint8Array(32).map((_, i) => (n * 31 + i) & 0xff);
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+/** types.failure's cases by their index in the WIT enum (what the glue lowers). */
+const FAILURE = Object.freeze({ invalid: 0, unavailable: 1, 'unknown-root': 2, 'svn-not-allowed': 3, conflict: 4, limit: 5 });
 
 /** The fuel a core import declares. */
 function fuelOf(name: string): number {
@@ -631,3 +645,185 @@ describe('fuel and scratch', () => {
 function nonceOf(): Uint8Array {
   return new Uint8Array(16).fill(1);
 }
+
+/**
+ * Through jco's generated glue (jco-transpile, the options of the runtime), with no runtime/ code:
+ * a WAT component calls each import, and what the glue lowered into the guest is read at the
+ * canonical ABI's offsets. This checks the shapes above against the glue itself.
+ */
+describe("through jco's glue", () => {
+  let component: Uint8Array;
+
+  beforeAll(async () => {
+    component = await capsComponent(ALL_CAPABILITIES, null);
+  });
+
+  /** The component over a fresh context of `platform`; `call` answers the area and list. */
+  async function glued(platform: EnclavePlatform | undefined = provider, options: { identity?: ModuleIdentity; listening?: boolean } = {}) {
+    const fake = fakeContext(platform, options);
+    const raw = await rawComponent(component, componentImports(ALL, fake.ctx));
+    const call = (args: CapsArgs): CapsAnswer => {
+      const result = raw.call(encodeCapsArgs(args));
+      if (result.tag !== 'ok') throw new Error('err reply');
+      return decodeRawCapsAnswer(result.bytes);
+    };
+    return { fake, raw, call };
+  }
+
+  it('random.fill: ok lowers the list (disc @0, ptr @4, len @8); err is failure @4', async () => {
+    const { fake, call } = await glued(undefined);
+    const ok = call({ sel: SEL.fill, a0: 48, listAt: 4 });
+    expect(ok.area[0]).toBe(0);
+    expect(ok.view.getUint32(8, true)).toBe(48);
+    expect(ok.list.length).toBe(48);
+    expect(ok.list.some((b) => b !== 0)).toBe(true);
+    expect(fake.fuel).toBe(fuelOf('random') + 12);
+    const max = call({ sel: SEL.fill, a0: 65_536, listAt: 4 });
+    expect(max.list.length).toBe(65_536);
+    for (const len of [65_537, -1]) {
+      const err = call({ sel: SEL.fill, a0: len });
+      expect([err.area[0], err.area[4]], `len ${len >>> 0}`).toEqual([1, FAILURE.invalid]);
+    }
+  });
+
+  it('clock.now: the s64 the core import answers', async () => {
+    const { fake, call } = await glued(undefined);
+    const before = BigInt(Date.now());
+    const t = call({ sel: SEL.now }).view.getBigInt64(0, true);
+    expect(t >= before && t <= BigInt(Date.now())).toBe(true);
+    expect(fake.fuel).toBe(fuelOf('now'));
+  });
+
+  it('log.log: level and string as the glue lifts them; a long message is paid for whole', async () => {
+    const { fake, call } = await glued(undefined);
+    call({ sel: SEL.log, a0: 2, a1: DATA_PTR, a2: 5, data: new TextEncoder().encode('hello') });
+    expect(fake.lines).toEqual([['warn', 'hello']]);
+    expect(fake.fuel).toBe(fuelOf('log') + 1);
+    fake.fuel = 0;
+    // 256 KiB of memory as the message (zero bytes: U+0000, one byte each).
+    call({ sel: SEL.log, a0: 0, a1: 0, a2: 0x40000 });
+    expect(fake.lines[1]).toEqual(['debug', '\0'.repeat(1024)]);
+    expect(fake.fuel).toBe(fuelOf('log') + 0x40000 / 4);
+  });
+
+  it('log.log: a level out of the enum or a message out of memory makes the glue throw (a trap) before the import runs: nothing paid, nothing logged', async () => {
+    const { fake, raw } = await glued(undefined);
+    expect(() => raw.call(encodeCapsArgs({ sel: SEL.log, a0: 4, a1: DATA_PTR, a2: 1 }))).toThrow(TypeError);
+    expect(() => raw.call(encodeCapsArgs({ sel: SEL.log, a0: 1, a1: MEMORY_BYTES - 2, a2: 3 }))).toThrow(RangeError);
+    expect(fake.fuel).toBe(0);
+    expect(fake.lines).toEqual([]);
+  });
+
+  it('seal.seal-key: the key lowered as a list; a policy out of the enum traps in the glue', async () => {
+    const { fake, raw, call } = await glued();
+    expect(hex(call({ sel: SEL.sealKey, a0: 0, listAt: 4 }).list)).toBe(hex(provider.getSealingSecret(IDENTITY, 'measurement')));
+    expect(hex(call({ sel: SEL.sealKey, a0: 1, listAt: 4 }).list)).toBe(hex(provider.getSealingSecret(IDENTITY, 'signer')));
+    expect(fake.fuel).toBe(2 * fuelOf('seal_key'));
+    expect(() => raw.call(encodeCapsArgs({ sel: SEL.sealKey, a0: 2 }))).toThrow(TypeError);
+    const unsigned = await glued(provider, { identity: UNSIGNED });
+    const err = unsigned.call({ sel: SEL.sealKey, a0: 1 });
+    expect([err.area[0], err.area[4]]).toEqual([1, FAILURE.unavailable]);
+  });
+
+  it('seal.seal-key-at: the record lowered (key ptr @4 len @8, key-id @12, svn @16); option<u32> as disc and value; every failure @4', async () => {
+    const { fake, call } = await glued();
+    const current = call({ sel: SEL.sealKeyAt, a0: 0, a1: 0, a2: 0, listAt: 4 });
+    expect([current.area[0], current.view.getUint32(12, true), current.view.getUint32(16, true)]).toEqual([0, 3, 0]);
+    expect(hex(current.list)).toBe(hex(provider.sealingKey(IDENTITY, 'measurement').key));
+    const older = call({ sel: SEL.sealKeyAt, a0: 1, a1: 1, a2: 1, a3: 1, listAt: 4 });
+    expect([older.area[0], older.view.getUint32(12, true), older.view.getUint32(16, true)]).toEqual([0, 1, 1]);
+    expect(hex(older.list)).toBe(hex(provider.sealingKey(IDENTITY, 'signer', { keyId: 1, svn: 1 }).key));
+    expect(fake.fuel).toBe(2 * fuelOf('seal_key_at'));
+    const failures: [CapsArgs, number][] = [
+      [{ sel: SEL.sealKeyAt, a0: 0, a1: 2, a2: 0 }, FAILURE['unknown-root']],
+      [{ sel: SEL.sealKeyAt, a0: 0, a1: -1, a2: 0 }, FAILURE['unknown-root']],
+      [{ sel: SEL.sealKeyAt, a0: 0, a1: 0, a2: 1, a3: 0 }, FAILURE['svn-not-allowed']],
+      // some(0xffffffff): an svn above the own, never the core ABI's -1.
+      [{ sel: SEL.sealKeyAt, a0: 1, a1: 0, a2: 1, a3: -1 }, FAILURE['svn-not-allowed']],
+      [{ sel: SEL.sealKeyAt, a0: 1, a1: 0, a2: 1, a3: 4 }, FAILURE['svn-not-allowed']],
+    ];
+    for (const [args, failure] of failures) {
+      const err = call(args);
+      expect([err.area[0], err.area[4]], JSON.stringify(args)).toEqual([1, failure]);
+    }
+  });
+
+  it('seal.seal-key-at: an option discriminant other than 0 and 1 traps in the glue, nothing paid', async () => {
+    const { fake, raw } = await glued();
+    expect(() => raw.call(encodeCapsArgs({ sel: SEL.sealKeyAt, a0: 0, a1: 0, a2: 2 }))).toThrow(TypeError);
+    expect(fake.fuel).toBe(0);
+  });
+
+  it('counter.read and advance: value u64 @8, tag ptr @16 len @20; read err at @8, advance err at @1', async () => {
+    const platform = new SoftwareAttestationProvider({ dir: join(mkdtempSync(join(tmpdir(), 'enclave-component-glue-')), 'platform') });
+    const { fake, call } = await glued(platform);
+    const zero = call({ sel: SEL.read, a0: 0, x: 9n, listAt: 16 });
+    expect([zero.area[0], zero.view.getBigUint64(8, true), zero.view.getUint32(20, true)]).toEqual([0, 0n, 32]);
+    expect(zero.list).toEqual(ZERO32);
+    const ok = call({ sel: SEL.advance, a0: 0, x: 9n, y: 0n, a1: DATA_PTR, a2: 32, data: tagOf(5) });
+    expect([ok.area[0], ok.area[1]]).toEqual([0, 0]);
+    const one = call({ sel: SEL.read, a0: 0, x: 9n, listAt: 16 });
+    expect(one.view.getBigUint64(8, true)).toBe(1n);
+    expect(one.list).toEqual(tagOf(5));
+    expect(fake.fuel).toBe(2 * fuelOf('counter_read') + fuelOf('counter_advance'));
+    const conflict = call({ sel: SEL.advance, a0: 0, x: 9n, y: 0n, a1: DATA_PTR, a2: 32, data: tagOf(6) });
+    expect([conflict.area[0], conflict.area[1]]).toEqual([1, FAILURE.conflict]);
+    for (const len of [0, 31, 33]) {
+      const err = call({ sel: SEL.advance, a0: 0, x: 9n, y: 1n, a1: DATA_PTR, a2: len });
+      expect([err.area[0], err.area[1]], `tag of ${len}`).toEqual([1, FAILURE.invalid]);
+    }
+    // A tag out of memory: the glue's copy comes out short (ArrayBuffer.slice clamps): invalid, no trap.
+    const oob = call({ sel: SEL.advance, a0: 0, x: 9n, y: 1n, a1: MEMORY_BYTES - 16, a2: 32 });
+    expect([oob.area[0], oob.area[1]]).toEqual([1, FAILURE.invalid]);
+    const unsigned = await glued(platform, { identity: UNSIGNED });
+    const err = unsigned.call({ sel: SEL.read, a0: 1, x: 1n });
+    expect([err.area[0], err.area[8]]).toEqual([1, FAILURE.unavailable]);
+    expect(one.list).toEqual(tagOf(5));
+  });
+
+  it('counter.advance: the 65th in one call is limit; the next call advances again', async () => {
+    const platform = new SoftwareAttestationProvider({ dir: join(mkdtempSync(join(tmpdir(), 'enclave-component-glue-')), 'platform') });
+    const { fake, call } = await glued(platform);
+    const loop = call({ sel: SEL.advanceLoop, a0: 0, x: 1n, y: 0n, a1: DATA_PTR, a2: 32, count: 65, data: tagOf(1) });
+    expect([loop.view.getUint32(24, true), loop.area[0], loop.area[1]]).toEqual([64, 1, FAILURE.limit]);
+    expect(platform.readCounter(IDENTITY, 'measurement', 1n).value).toBe(64n);
+    fake.nextCall();
+    const again = call({ sel: SEL.advance, a0: 0, x: 1n, y: 64n, a1: DATA_PTR, a2: 32, data: tagOf(2) });
+    expect(again.area[0]).toBe(0);
+  });
+
+  it('attest.report: the evidence lowered as a string; data out of 8..64 is invalid @4', async () => {
+    const { fake, call } = await glued();
+    const data = new Uint8Array(16).fill(9);
+    const ok = call({ sel: SEL.report, a1: DATA_PTR, a2: 16, data, listAt: 4 });
+    expect(ok.area[0]).toBe(0);
+    const token = new TextDecoder().decode(ok.list);
+    expect(token.split('.')).toHaveLength(3);
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).eat_nonce).toBe(Buffer.from(data).toString('base64url'));
+    expect(fake.fuel).toBe(fuelOf('report'));
+    for (const len of [7, 65]) {
+      const err = call({ sel: SEL.report, a1: DATA_PTR, a2: len });
+      expect([err.area[0], err.area[4]], `data of ${len}`).toEqual([1, FAILURE.invalid]);
+    }
+    const down = await glued(fakePlatform({ getEvidence: () => { throw new Error('down'); } }));
+    const err = down.call({ sel: SEL.report, a1: DATA_PTR, a2: 16 });
+    expect([err.area[0], err.area[4]]).toEqual([1, FAILURE.unavailable]);
+  });
+
+  it('out of fuel inside an import: the EnclaveAbort comes out of the glue as it is (the runtime maps it to fuel_exhausted)', async () => {
+    const { fake, raw } = await glued();
+    fake.budget = 10;
+    for (const args of [
+      { sel: SEL.fill, a0: 8 },
+      { sel: SEL.sealKey, a0: 0 },
+      { sel: SEL.read, a0: 0, x: 1n },
+      { sel: SEL.advance, a0: 0, a1: DATA_PTR, a2: 32 },
+      { sel: SEL.report, a1: DATA_PTR, a2: 16 },
+      { sel: SEL.log, a0: 0, a1: DATA_PTR, a2: 1 },
+      { sel: SEL.now },
+    ]) {
+      fake.fuel = 0;
+      expect(thrown(() => raw.call(encodeCapsArgs(args))), `sel ${args.sel}`).toBeInstanceOf(EnclaveAbort);
+    }
+  });
+});

@@ -43,17 +43,18 @@ import {
   SEAL_STATUS,
   type LogLevel,
 } from '../abi.js';
+import { WORLD_PACKAGE } from '../_component-world.js';
 import type { ImportContext } from './_capability.js';
 import { CAPABILITY_MODULES, type Capability } from './index.js';
 
 /** A function of a WIT interface, as the glue calls it. */
 export type WitFunction = (...args: never[]) => unknown;
 
-/** What jco's glue takes as `imports`: interface name (unversioned) → its functions by camelCase name. */
+/**
+ * What jco's glue takes as `imports`: interface name without its version (`enclave:runtime/random`;
+ * the capability's name is the interface's) → its functions by camelCase name.
+ */
 export type ComponentImports = Record<string, Record<string, WitFunction>>;
-
-/** The package of the world's interfaces; the glue's keys carry no version. */
-const PACKAGE = 'enclave:runtime';
 
 /** `random`'s bound (runtime/capabilities/random.ts): the scratch holds the largest fill. */
 const MAX_RANDOM = 65_536;
@@ -405,7 +406,7 @@ export function componentImports(capabilities: readonly Capability[], ctx: Impor
     for (const [name, fn] of Object.entries(INTERFACES[capability](scratch))) {
       if (fn !== undefined) functions[name] = fn;
     }
-    if (Object.keys(functions).length > 0) imports[`${PACKAGE}/${capability}`] = Object.freeze(functions);
+    if (Object.keys(functions).length > 0) imports[`${WORLD_PACKAGE}/${capability}`] = Object.freeze(functions);
   }
   return imports;
 }
