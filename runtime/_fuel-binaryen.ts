@@ -56,6 +56,7 @@ export interface BinaryenModule {
   getGlobalByIndex(i: number): Ref;
   getGlobal(name: string): Ref;
   getNumExports(): number;
+  hasMemory(): boolean;
   getMemoryInfo(): { initial: number; max?: number };
   getNumDataSegments(): number;
   getDataSegmentByIndex(i: number): Ref;

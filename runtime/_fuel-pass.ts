@@ -310,6 +310,9 @@ export function rewrite(b: Binaryen, mod: BinaryenModule): Instrumented {
  * Offsets are constants: imported globals, the only other offset source, are refused by validation.
  */
 function checkDataSegments(mod: BinaryenModule): void {
+  // A module without a memory has no active data segment (validation refuses one), and binaryen
+  // aborts on getMemoryInfo() there: a component's shim modules (jco, wit-component) are such.
+  if (!mod.hasMemory()) return;
   const initialBytes = mod.getMemoryInfo().initial * 65_536;
   for (let i = 0, n = mod.getNumDataSegments(); i < n; i++) {
     const seg = mod.getDataSegmentInfo(mod.getDataSegmentByIndex(i));
