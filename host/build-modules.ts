@@ -11,12 +11,17 @@
  * directory (so the file names that reach abort messages are relative to it), the contract is
  * re-serialised from its parsed JSON, and no path, time or host detail enters the output: the same
  * sources give byte-identical `.wasm` files from any working directory (test/build.test.ts).
+ *
+ * With `component`, each module is also built as a component of the world `enclave`
+ * (wit/enclave.wit) from the same sources, to `<name>.component.wasm` next to the core module
+ * (host/build/component.ts), as reproducibly (test/build-component.test.ts).
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../core/index.js';
 import type { Contract } from '../runtime/index.js';
 import { checkBuilt } from './build/check.js';
+import { checkComponent, makeComponent } from './build/component.js';
 import { appendContract, readContractFile } from './build/contract-file.js';
 import { compileAssemblyScript } from './build/compile.js';
 import { writeAtomic } from './build/write-atomic.js';
@@ -30,6 +35,8 @@ export interface BuiltModule {
   /** The `.wasm` written, absolute. */
   readonly output: string;
   readonly bytes: number;
+  /** With `component`: the `<name>.component.wasm` written, absolute, and its size. */
+  readonly component?: { readonly output: string; readonly bytes: number };
 }
 
 /** Options of {@link buildModules}. */
@@ -43,6 +50,8 @@ export interface BuildOptions {
   out?: string;
   /** The directory relative paths start from. Default: `process.cwd()`. */
   cwd?: string;
+  /** Also build each module as a component, `<name>.component.wasm` next to `<name>.wasm`. */
+  component?: boolean;
 }
 
 /** The sources of one module, read and checked. */
@@ -111,6 +120,18 @@ async function buildBytes(sources: ModuleSources): Promise<Uint8Array> {
 }
 
 /**
+ * Compiles the same sources for a component (the SDK's component mode), makes the component with the
+ * contract as its top-level section, checks it: the component's final bytes.
+ */
+async function buildComponentBytes(sources: ModuleSources): Promise<Uint8Array> {
+  const { dir, contract, payload } = sources;
+  const compiled = await compileAssemblyScript({ baseDir: dir, entry: 'index.ts', limits: contract.limits, component: true });
+  const component = await makeComponent(compiled, payload, dir);
+  await checkComponent(component, contract, dir);
+  return component;
+}
+
+/**
  * Builds one module directory (`index.ts` + `contract.json`) to `<dir>/build/<name>.wasm`, or to
  * `<outDir>/<name>.wasm`.
  * @throws {UsageError} for a missing directory or index.ts, an output that cannot be written; {@link EnclaveError} `invalid_contract`
@@ -123,9 +144,12 @@ export async function buildModule(dir: string, outDir?: string): Promise<BuiltMo
 }
 
 /** Where a module's `.wasm` goes: `<outDir>/<name>.wasm`, else `<dir>/build/<name>.wasm`. */
-function outputOf(sources: ModuleSources, outDir: string | undefined): string {
-  return path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}.wasm`);
+function outputOf(sources: ModuleSources, outDir: string | undefined, suffix = '.wasm'): string {
+  return path.join(outDir ?? path.join(sources.dir, 'build'), `${sources.contract.name}${suffix}`);
 }
+
+/** The suffix of a component's file: `<name>.component.wasm`. */
+const COMPONENT_SUFFIX = '.component.wasm';
 
 /** Refuses an --out that exists and is not a directory, before anything compiles. */
 async function checkOutDir(outDir: string): Promise<void> {
@@ -167,8 +191,16 @@ export async function buildModules(options: BuildOptions = {}): Promise<BuiltMod
   for (const sources of all) {
     const bytes = await buildBytes(sources);
     const output = outputOf(sources, outDir);
+    // Both built before either is written: a module is never left with a component of other sources.
+    const component = options.component === true ? await buildComponentBytes(sources) : undefined;
     await writeAtomic(output, bytes);
-    built.push({ name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length });
+    if (component === undefined) {
+      built.push({ name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length });
+      continue;
+    }
+    const componentOutput = outputOf(sources, outDir, COMPONENT_SUFFIX);
+    await writeAtomic(componentOutput, component);
+    built.push({ name: sources.contract.name, dir: sources.dir, output, bytes: bytes.length, component: { output: componentOutput, bytes: component.length } });
   }
   return built;
 }

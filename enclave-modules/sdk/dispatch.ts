@@ -133,6 +133,57 @@ export function handleCall(ptr: usize, len: i32): usize {
   return descriptor;
 }
 
+/**
+ * The call of a component build (component.ts): handles `[ptr, ptr+len)` like `handleCall` and
+ * writes the canonical result area of `result<list<u8>, error>` (wit/enclave.wit) at `area` (16
+ * bytes, aligned to 4). It encodes the reply exactly as the core ABI does (the same envelope, limits
+ * and fallbacks) and points into it: ok is the envelope's value (after `{ok:`), err the code's index
+ * in `types.error-code` (ErrorCode's order) and the message the envelope carries (empty when the
+ * envelope had to drop it). Both stay valid until the next call.
+ */
+export function handleComponentCall(ptr: usize, len: i32, area: usize): void {
+  reader.budget = decodeBudget;
+  let reply = dispatch(ptr, len);
+  noteCall();
+  reader.release();
+  // Never fails: MIN_REPLY_BYTES holds the longest error envelope without its message.
+  if (!encodeReply(reply)) unreachable();
+  let w = writer;
+  let out = w.dataStart;
+  if (load<u8>(out, 1) == 0xa2) {
+    // {ok: value}: fixmap 1, fixstr "ok", then the value.
+    store<u8>(area, 0);
+    store<u32>(area, <u32>(out + 4), 4);
+    store<u32>(area, <u32>(w.length - 4), 8);
+    return;
+  }
+  // {err: {code, message?}}: the code is the reply's, or `limit` when an ok reply did not fit.
+  let code = reply.isOk ? ErrorCode.Limit : reply.code;
+  if (<u32>code > <u32>ErrorCode.DecryptFailed) code = ErrorCode.Internal; // errorCodeName's fallback
+  let msgPtr: usize = 0;
+  let msgLen: u32 = 0;
+  if (load<u8>(out, 5) == 0x82) {
+    // 81 a3 "err" 82 a4 "code" <fixstr name> a7 "message" <str header> <message>
+    let h = out + 11 + 1 + <usize>(load<u8>(out, 11) & 0x1f) + 8;
+    let b = <u32>load<u8>(h);
+    if ((b & 0xe0) == 0xa0) {
+      msgLen = b & 0x1f;
+      msgPtr = h + 1;
+    } else if (b == 0xd9) {
+      msgLen = <u32>load<u8>(h, 1);
+      msgPtr = h + 2;
+    } else {
+      msgLen = (<u32>load<u8>(h, 1) << 8) | <u32>load<u8>(h, 2); // 0xda: the 256-byte cut
+      msgPtr = h + 3;
+    }
+    if (msgPtr + <usize>msgLen != out + <usize>w.length) unreachable();
+  }
+  store<u8>(area, 1);
+  store<u8>(area, <u8>code, 4);
+  store<u32>(area, <u32>msgPtr, 8);
+  store<u32>(area, msgLen, 12);
+}
+
 function dispatch(ptr: usize, len: i32): Reply {
   let b = reqBuf;
   if (b === null) return Reply.badRequest("no request buffer: call enclave_alloc first");

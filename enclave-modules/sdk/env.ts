@@ -4,6 +4,25 @@
 // never calls `randomBytes` carries no `enclave.random` import and needs no `random` capability.
 // The module name is always `enclave` (ABI §3): nothing here may use `env` (no `trace`, no
 // `Math.random`, whose seed is an `env.seed` import).
+//
+// Built as a component (`enclave build --component`, asc `--use ENCLAVE_COMPONENT=1`), each wrapper
+// calls the world's import instead (_canonical.ts, wit/enclave.wit), with the same results, and
+// `abort` traps: nothing is imported from `enclave`.
+
+import {
+  canonicalFill,
+  canonicalNow,
+  canonicalLog,
+  canonicalSealKey,
+  canonicalSealKeyAt,
+  canonicalCounterRead,
+  canonicalCounterAdvance,
+  canonicalReport,
+} from "./_canonical";
+
+// Whether this is a component build; `isDefined` is false under plain asc and for a core module.
+// @ts-ignore: a compile-time constant of the build, undeclared for TypeScript
+const COMPONENT: bool = isDefined(ENCLAVE_COMPONENT);
 
 // @ts-ignore: decorator
 @external("enclave", "abort")
@@ -98,17 +117,22 @@ export function enclave_abort(
   line: u32 = 0,
   column: u32 = 0,
 ): void {
-  let n = putAscii(message, 0);
-  if (changetype<usize>(fileName) != 0) {
-    n = putAscii(" at ", n);
-    n = putAscii(fileName, n);
-    n = putAscii(":", n);
-    n = putU32(line, n);
-    n = putAscii(":", n);
-    n = putU32(column, n);
+  if (COMPONENT) {
+    // The world has no abort: the trap is the report (the host fails the call with `trap`).
+    unreachable();
+  } else {
+    let n = putAscii(message, 0);
+    if (changetype<usize>(fileName) != 0) {
+      n = putAscii(" at ", n);
+      n = putAscii(fileName, n);
+      n = putAscii(":", n);
+      n = putU32(line, n);
+      n = putAscii(":", n);
+      n = putU32(column, n);
+    }
+    _abort(abortBuf, n);
+    unreachable();
   }
-  _abort(abortBuf, n);
-  unreachable();
 }
 
 /**
@@ -122,6 +146,7 @@ export function enclave_abort(
  * ```
  */
 export function fillRandom(out: Uint8Array): bool {
+  if (COMPONENT) return canonicalFill(out.dataStart, out.byteLength, RANDOM_CHUNK);
   let p = out.dataStart;
   let left = out.byteLength;
   while (left > 0) {
@@ -159,6 +184,7 @@ export function randomBytes(n: i32): Uint8Array {
  * ```
  */
 export function nowMillis(): i64 {
+  if (COMPONENT) return canonicalNow();
   return _now();
 }
 
@@ -182,6 +208,10 @@ export const enum LogLevel {
 export function log(level: LogLevel, msg: string): void {
   let buf = new Uint8Array(String.UTF8.byteLength(msg));
   let n = <i32>String.UTF8.encodeUnsafe(changetype<usize>(msg), msg.length, buf.dataStart, false, String.UTF8.ErrorMode.REPLACE);
+  if (COMPONENT) {
+    canonicalLog(<i32>level, buf.dataStart, n, LOG_MAX);
+    return;
+  }
   // The host reads at most LOG_MAX bytes anyway; it may cut a character, which it tolerates.
   _log(<i32>level, buf.dataStart, n < LOG_MAX ? n : LOG_MAX);
 }
@@ -207,6 +237,7 @@ export const enum SealPolicy {
  */
 export function sealKey(policy: SealPolicy, out: Uint8Array): i32 {
   if (out.byteLength < 32) return -1;
+  if (COMPONENT) return canonicalSealKey(<i32>policy, out.dataStart);
   return _seal_key(<i32>policy, out.dataStart);
 }
 
@@ -231,6 +262,7 @@ export const COUNTER_BYTES: i32 = 40;
  */
 export function sealKeyAt(policy: SealPolicy, keyId: u32, svn: i32, out: Uint8Array): i32 {
   if (out.byteLength < SEAL_KEY_AT_BYTES) return -1;
+  if (COMPONENT) return canonicalSealKeyAt(<i32>policy, <i32>keyId, svn, out.dataStart);
   return _seal_key_at(<i32>policy, <i32>keyId, svn, out.dataStart);
 }
 
@@ -248,6 +280,7 @@ export function sealKeyAt(policy: SealPolicy, keyId: u32, svn: i32, out: Uint8Ar
  */
 export function counterRead(policy: SealPolicy, id: u64, out: Uint8Array): i32 {
   if (out.byteLength < COUNTER_BYTES) return -1;
+  if (COMPONENT) return canonicalCounterRead(<i32>policy, <i64>id, out.dataStart);
   return _counter_read(<i32>policy, <i64>id, out.dataStart);
 }
 
@@ -265,6 +298,7 @@ export function counterRead(policy: SealPolicy, id: u64, out: Uint8Array): i32 {
  */
 export function counterAdvance(policy: SealPolicy, id: u64, expected: u64, tag: Uint8Array): i32 {
   if (tag.byteLength < 32) return -1;
+  if (COMPONENT) return canonicalCounterAdvance(<i32>policy, <i64>id, <i64>expected, tag.dataStart);
   return _counter_advance(<i32>policy, <i64>id, <i64>expected, tag.dataStart);
 }
 
@@ -282,6 +316,7 @@ export function counterAdvance(policy: SealPolicy, id: u64, expected: u64, tag: 
  */
 export function report(data: Uint8Array): Uint8Array | null {
   if (data.byteLength > 64) return null;
+  if (COMPONENT) return canonicalReport(data.dataStart, data.byteLength);
   let out = new Uint8Array(4096);
   let n = _report(data.dataStart, data.byteLength, out.dataStart, out.byteLength);
   if (n < 0) return null;

@@ -12,7 +12,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EnclaveError } from '../../core/index.js';
-import { limitArgs, SDK_ABORT, settingsArgs, type SdkLimits } from './settings.js';
+import { COMPONENT_CONSTANT, COMPONENT_ENTRY, componentEntrySource, limitArgs, SDK_ABORT, settingsArgs, type SdkLimits } from './settings.js';
 
 /** What to compile. */
 export interface CompileRequest {
@@ -24,6 +24,11 @@ export interface CompileRequest {
   readonly limits?: SdkLimits;
   /** More asc arguments, after the built-in ones (the SDK's own tests only). */
   readonly extraArgs?: readonly string[];
+  /**
+   * Compile for a component (./component.ts): asc compiles a generated entry importing `entry`, with
+   * the SDK's component mode (`--use ENCLAVE_COMPONENT=1`). Needs `limits` (the abort alias).
+   */
+  readonly component?: boolean;
 }
 
 const SEP = path.sep;
@@ -102,15 +107,18 @@ export async function compileAssemblyScript(request: CompileRequest): Promise<Ui
   const baseDir = path.resolve(request.baseDir);
   // asc reads <baseDir>/asconfig.json unless told otherwise: never a user's (the settings are built in).
   const config = path.join(baseDir, 'asconfig.json');
+  const component = request.component === true;
+  const generated = path.join(baseDir, COMPONENT_ENTRY);
   const out = 'enclave-build-output.wasm';
   let binary: Uint8Array | undefined;
   const stdout = asc.createMemoryStream();
   const stderr = asc.createMemoryStream();
   const args = [
-    request.entry,
+    component ? COMPONENT_ENTRY : request.entry,
     '--baseDir', baseDir,
     ...settingsArgs(),
     ...(request.limits === undefined ? [] : limitArgs(request.limits)),
+    ...(component ? ['--use', `${COMPONENT_CONSTANT}=1`] : []),
     '--noColors',
     ...(request.extraArgs ?? []),
     '--outFile', out,
@@ -123,6 +131,7 @@ export async function compileAssemblyScript(request: CompileRequest): Promise<Ui
       readFile: async (name: string, dir: string) => {
         const file = path.resolve(dir, name);
         if (file === config) return null;
+        if (component && file === generated) return componentEntrySource(request.entry);
         try {
           return await readFile(mapToPackage(file, pkgRoot), 'utf8');
         } catch {

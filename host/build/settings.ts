@@ -35,6 +35,9 @@ export const LIMIT_CONSTANTS = Object.freeze({
   memoryPages: 'ENCLAVE_MEMORY_PAGES',
 } as const);
 
+/** The constant of a component build (`--use ENCLAVE_COMPONENT=1`): the SDK's component mode (enclave-modules/sdk/env.ts). */
+export const COMPONENT_CONSTANT = 'ENCLAVE_COMPONENT';
+
 /** The limits of a contract the SDK enforces (docs/ABI.md §5). */
 export interface SdkLimits {
   readonly requestBytes: number;
@@ -63,4 +66,31 @@ export function limitArgs(limits: SdkLimits): string[] {
     args.push('--use', `${name}=${value}`);
   }
   return args;
+}
+
+/** The export the SDK's component mode gives the handler's call (renamed after asc, ./component.ts). */
+export const SDK_CALL_EXPORT = 'enclave_component_call';
+
+/** The SDK's allocator export in component mode (the canonical ABI's name). */
+export const SDK_REALLOC_EXPORT = 'cabi_realloc';
+
+/**
+ * The name of a component build's generated entry, in the module's directory (asc reads it through
+ * the build's `readFile` hook, ./compile.ts: it is never written, and a file of that name is not read).
+ */
+export const COMPONENT_ENTRY = '__enclave_component_entry__.ts';
+
+/**
+ * A component build's entry: imports `entry` (relative to the same directory: its top-level code
+ * registers the ops, its own exports are not the module's) and exports the SDK's component functions
+ * (enclave-modules/sdk/component.ts).
+ * @example
+ * componentEntrySource('index.ts'); // 'import "./index";\nexport { cabi_realloc, enclave_component_call } from "enclave/enclave-modules/sdk/component";\n'
+ */
+export function componentEntrySource(entry: string): string {
+  const base = entry.replace(/\\/g, '/').replace(/\.ts$/, '');
+  return (
+    `import ${JSON.stringify(`./${base}`)};\n` +
+    `export { ${SDK_REALLOC_EXPORT}, ${SDK_CALL_EXPORT} } from "enclave/enclave-modules/sdk/component";\n`
+  );
 }
