@@ -18,6 +18,7 @@ const COMMANDS: Readonly<Record<string, Loader>> = {
   run: async () => (await import('./commands/run.js')).runCommand,
   inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
   build: async () => (await import('./commands/build.js')).buildCommand,
+  'embed-contract': async () => (await import('./commands/embed-contract.js')).embedContractCommand,
   init: async () => (await import('./commands/init.js')).initCommand,
   keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
   sign: async () => (await import('./commands/sign.js')).signCommand,
