@@ -11,13 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttestationError, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
+import { EnclaveError } from '../core/index.js';
 import { EnclaveAbort } from '../runtime/_live.js';
 import type { LogLevel } from '../runtime/abi.js';
 import { CAPABILITY_MODULES, type Capability, type ImportContext } from '../runtime/capabilities/index.js';
 import { componentImports, type ComponentImports } from '../runtime/capabilities/_component.js';
 import { reportContextOf } from '../runtime/capabilities/attest.js';
 import type { EnclavePlatform } from '../runtime/platform.js';
-import { rawComponent } from './helpers/component-fixtures.js';
+import { ENCLAVE_WIT, rawComponent, watComponent } from './helpers/component-fixtures.js';
+import { syncCodeOf } from './helpers/errors.js';
 import {
   ALL_CAPABILITIES,
   capsComponent,
@@ -224,6 +226,18 @@ describe('random.fill', () => {
   });
 });
 
+describe('arguments of other types than the world gives', () => {
+  it('random.fill and attest.report trap before paying', () => {
+    const fake = fakeContext(provider);
+    const imports = componentImports(ALL, fake.ctx);
+    const fill = fn<(len: unknown) => unknown>(imports, 'random', 'fill');
+    for (const len of [-1, 2 ** 32, 1.5, Number.NaN, 8n, '8', undefined]) expect(syncCodeOf(() => fill(len)), String(len)).toBe('trap');
+    const report = fn<(data: unknown) => unknown>(imports, 'attest', 'report');
+    for (const data of ['0123456789', [1, 2, 3, 4, 5, 6, 7, 8], new Uint16Array(8), undefined]) expect(syncCodeOf(() => report(data)), String(data)).toBe('trap');
+    expect(fake.fuel).toBe(0);
+  });
+});
+
 describe('clock.now', () => {
   it('wall-clock milliseconds as a BigInt (s64); the fuel of the core import', () => {
     const fake = fakeContext(undefined);
@@ -295,10 +309,13 @@ describe('log.log', () => {
     expect(fake.fuel).toBeGreaterThanOrEqual(300 * fuelOf('log'));
   });
 
-  it('an unknown level (the glue never passes one) is info, as in the core import', () => {
+  it('a level or message of another type than the world gives traps, before paying or logging', () => {
     const { fake, log } = setup();
-    log('loud', 'x');
-    expect(fake.lines).toEqual([['info', 'x']]);
+    for (const [level, message] of [['loud', 'x'], [1, 'x'], ['info', new Uint8Array(4)], ['info', undefined]]) {
+      expect(syncCodeOf(() => log(level as string, message as string)), String(level)).toBe('trap');
+    }
+    expect(fake.fuel).toBe(0);
+    expect(fake.lines).toEqual([]);
   });
 });
 
@@ -331,9 +348,11 @@ describe('seal', () => {
     }
   });
 
-  it('sealKey: a policy the WIT enum does not have (the glue never passes one) is invalid', () => {
-    const sealKey = fn<(policy: unknown) => unknown>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKey');
-    for (const policy of ['other', 0, undefined]) expect(sealKey(policy)).toEqual({ tag: 'err', val: 'invalid' });
+  it('sealKey: a policy the WIT enum does not have traps (the component declared another type), before paying', () => {
+    const fake = fakeContext(provider);
+    const sealKey = fn<(policy: unknown) => unknown>(componentImports(['seal'], fake.ctx), 'seal', 'sealKey');
+    for (const policy of ['other', 0, 1n, undefined]) expect(syncCodeOf(() => sealKey(policy)), String(policy)).toBe('trap');
+    expect(fake.fuel).toBe(0);
   });
 
   it('sealKey: the key handed over is zeroed once the call is over', async () => {
@@ -384,7 +403,7 @@ describe('seal', () => {
     }
   });
 
-  it('sealKeyAt: unavailable for signer without a signer and a platform without sealingKey, or one that throws; invalid for an unknown policy', () => {
+  it('sealKeyAt: unavailable for signer without a signer and a platform without sealingKey, or one that throws', () => {
     const unsigned = fn<SealKeyAt>(componentImports(['seal'], fakeContext(provider, { identity: UNSIGNED }).ctx), 'seal', 'sealKeyAt');
     expect(unsigned('signer', 0, undefined)).toEqual({ tag: 'err', val: 'unavailable' });
     const none = fn<SealKeyAt>(componentImports(['seal'], fakeContext(fakePlatform({})).ctx), 'seal', 'sealKeyAt');
@@ -395,8 +414,25 @@ describe('seal', () => {
       'sealKeyAt',
     );
     expect(throwing('measurement', 0, undefined)).toEqual({ tag: 'err', val: 'unavailable' });
-    const at = fn<SealKeyAt>(componentImports(['seal'], fakeContext(provider).ctx), 'seal', 'sealKeyAt');
-    expect(at('nope', 0, undefined)).toEqual({ tag: 'err', val: 'invalid' });
+  });
+
+  it('sealKeyAt: arguments of other types than policy, u32, option<u32> trap, before paying', () => {
+    const fake = fakeContext(provider);
+    const at = fn<(...args: unknown[]) => unknown>(componentImports(['seal'], fake.ctx), 'seal', 'sealKeyAt');
+    for (const args of [
+      ['nope', 0, undefined],
+      ['measurement', -1, undefined],
+      ['measurement', 2 ** 32, undefined],
+      ['measurement', 1.5, undefined],
+      ['measurement', 0n, undefined],
+      ['signer', 0, -1],
+      ['signer', 0, null],
+      ['signer', 0, 2 ** 32],
+      ['signer', 0, '1'],
+    ]) {
+      expect(syncCodeOf(() => at(...args)), String(args)).toBe('trap');
+    }
+    expect(fake.fuel).toBe(0);
   });
 });
 
@@ -447,7 +483,6 @@ describe('counter', () => {
     fake.fuel = 0;
     expect(advance('measurement', 3n, 0n, new Uint8Array(1 << 20))).toEqual({ tag: 'err', val: 'invalid' });
     expect(fake.fuel).toBe(fuelOf('counter_advance') + (1 << 18));
-    expect(advance('measurement', 3n, 0n, 'not a list' as unknown as Uint8Array)).toEqual({ tag: 'err', val: 'invalid' });
     expect(read('measurement', 3n)).toEqual({ value: 0n, tag: ZERO32 });
     // None of them counted against the 64 of this call.
     for (let i = 0; i < 64; i++) expect(advance('measurement', 3n, BigInt(i), tagOf(i)), `advance ${i}`).toBeUndefined();
@@ -473,7 +508,6 @@ describe('counter', () => {
 
   it('read: failures are thrown as { payload } (counter-state has a field named tag: the glue reads any answer as ok)', () => {
     const { read } = fresh();
-    expect(thrown(() => read('nope', 1n))).toEqual({ payload: 'invalid' });
     const unsigned = componentImports(['counter'], fakeContext(provider, { identity: UNSIGNED }).ctx);
     expect(thrown(() => fn<Read>(unsigned, 'counter', 'read')('signer', 1n))).toEqual({ payload: 'unavailable' });
     for (const readCounter of [
@@ -489,9 +523,30 @@ describe('counter', () => {
     }
   });
 
-  it('advance: the platform failing is unavailable, its counter_limit is limit, an unknown policy is invalid', () => {
+  it('arguments of other types than policy, u64, list<u8> trap, before paying, nothing counted', () => {
+    const { fake, read, advance } = fresh();
+    const anyRead = read as (...args: unknown[]) => unknown;
+    const anyAdvance = advance as (...args: unknown[]) => unknown;
+    for (const args of [['nope', 1n], [0, 1n], ['measurement', 1], ['measurement', -1n], ['measurement', 1n << 64n], ['measurement', '1']]) {
+      expect(syncCodeOf(() => anyRead(...args)), String(args)).toBe('trap');
+    }
+    for (const args of [
+      ['nope', 1n, 0n, tagOf(1)],
+      ['measurement', 1, 0n, tagOf(1)],
+      ['measurement', 1n, -1n, tagOf(1)],
+      ['measurement', 1n, 1n << 64n, tagOf(1)],
+      ['measurement', 1n, 0n, [...tagOf(1)]],
+      ['measurement', 1n, 0n, new Uint16Array(16)],
+      ['measurement', 1n, 0n, 'tag'],
+    ]) {
+      expect(syncCodeOf(() => anyAdvance(...args)), String(args)).toBe('trap');
+    }
+    expect(fake.fuel).toBe(0);
+    for (let i = 0; i < 64; i++) expect(advance('measurement', 6n, BigInt(i), tagOf(i)), `advance ${i}`).toBeUndefined();
+  });
+
+  it('advance: the platform failing is unavailable, its counter_limit is limit', () => {
     const { advance } = fresh();
-    expect(advance('nope', 1n, 0n, tagOf(1))).toEqual({ tag: 'err', val: 'invalid' });
     const unsigned = componentImports(['counter'], fakeContext(provider, { identity: UNSIGNED }).ctx);
     expect(fn<Advance>(unsigned, 'counter', 'advance')('signer', 1n, 0n, tagOf(1))).toEqual({ tag: 'err', val: 'unavailable' });
     const cases: [unknown, unknown][] = [
@@ -825,5 +880,105 @@ describe("through jco's glue", () => {
       fake.fuel = 0;
       expect(thrown(() => raw.call(encodeCapsArgs(args))), `sel ${args.sel}`).toBeInstanceOf(EnclaveAbort);
     }
+  });
+});
+
+/**
+ * The gate reads import names, not types: a component may declare the world's functions with
+ * other types, and jco's glue then lifts other values for them and lowers the answers as the
+ * component declared them. Each such call traps; nothing beyond a value's own bytes reaches the guest.
+ */
+describe('a component declaring the world with other types', () => {
+  /** A component whose WIT replaces `from` by `to` in the world, calling `call` (WAT) from its handler. */
+  async function retyped(from: string, to: string, imp: string, call: string) {
+    expect(ENCLAVE_WIT).toContain(from);
+    const wat = `(module
+      ${imp}
+      (memory (export "memory") 1 1)
+      (global $bump (mut i32) (i32.const 0x1000))
+      (data (i32.const 0x200) "\\c0")
+      (data (i32.const 0x300) "0123456789abcdef")
+      (func (export "cabi_realloc") (param i32 i32 i32) (param $size i32) (result i32)
+        (local $p i32)
+        (local.set $p (global.get $bump))
+        (global.set $bump (i32.add (global.get $bump) (local.get $size)))
+        (local.get $p))
+      (func (export "enclave:runtime/handler@1.0.0#call") (param i32 i32) (result i32)
+        ${call}
+        (i32.store8 (i32.const 0x100) (i32.const 0))
+        (i32.store (i32.const 0x104) (i32.const 0x200))
+        (i32.store (i32.const 0x108) (i32.const 1))
+        (i32.const 0x100)))`;
+    const bytes = await watComponent(wat, undefined, { witSource: ENCLAVE_WIT.replace(from, to) });
+    const fake = fakeContext(provider);
+    const raw = await rawComponent(bytes, componentImports(ALL, fake.ctx));
+    return { fake, call: () => thrown(() => raw.call(new Uint8Array(0))) };
+  }
+
+  it('random.fill(len: u64): the BigInt the glue lifts traps before any fuel', async () => {
+    const { fake, call } = await retyped(
+      'fill: func(len: u32)',
+      'fill: func(len: u64)',
+      '(import "enclave:runtime/random@1.0.0" "fill" (func $f (param i64 i32)))',
+      '(call $f (i64.const 16) (i32.const 0x400))',
+    );
+    const err = call();
+    expect(err).toBeInstanceOf(EnclaveError);
+    expect((err as EnclaveError).code).toBe('trap');
+    expect(fake.fuel).toBe(0);
+  });
+
+  it('random.fill -> list<u64>: the glue would read 8 × len bytes of the answer: it throws (the answer owns exactly its bytes), nothing copied', async () => {
+    const { call } = await retyped(
+      'fill: func(len: u32) -> result<list<u8>, failure>',
+      'fill: func(len: u32) -> result<list<u64>, failure>',
+      '(import "enclave:runtime/random@1.0.0" "fill" (func $f (param i32 i32)))',
+      '(call $f (i32.const 16) (i32.const 0x400))',
+    );
+    expect(call()).toBeInstanceOf(RangeError);
+  });
+
+  it('log.log(level: u32, message: list<u8>): traps, nothing logged, nothing paid', async () => {
+    const { fake, call } = await retyped(
+      'log: func(level: level, message: string)',
+      'log: func(level: u32, message: list<u8>)',
+      '(import "enclave:runtime/log@1.0.0" "log" (func $f (param i32 i32 i32)))',
+      '(call $f (i32.const 1) (i32.const 0x300) (i32.const 16))',
+    );
+    expect((call() as EnclaveError).code).toBe('trap');
+    expect(fake.lines).toEqual([]);
+    expect(fake.fuel).toBe(0);
+  });
+
+  it('seal.seal-key -> string: the key is no string to the glue (it throws), never encoded', async () => {
+    const { call } = await retyped(
+      'seal-key: func(policy: policy) -> result<list<u8>, failure>',
+      'seal-key: func(policy: policy) -> result<string, failure>',
+      '(import "enclave:runtime/seal@1.0.0" "seal-key" (func $f (param i32 i32)))',
+      '(call $f (i32.const 0) (i32.const 0x400))',
+    );
+    expect(call()).toBeInstanceOf(TypeError);
+  });
+
+  it('counter.advance(id: s64): a negative id traps before any fuel or count', async () => {
+    const { fake, call } = await retyped(
+      'advance: func(policy: policy, id: u64',
+      'advance: func(policy: policy, id: s64',
+      '(import "enclave:runtime/counter@1.0.0" "advance" (func $f (param i32 i64 i64 i32 i32 i32)))',
+      '(call $f (i32.const 0) (i64.const -1) (i64.const 0) (i32.const 0x300) (i32.const 32) (i32.const 0x400))',
+    );
+    expect((call() as EnclaveError).code).toBe('trap');
+    expect(fake.fuel).toBe(0);
+  });
+
+  it('attest.report(data: string): traps before the platform is asked', async () => {
+    const { fake, call } = await retyped(
+      'report: func(data: list<u8>)',
+      'report: func(data: string)',
+      '(import "enclave:runtime/attest@1.0.0" "report" (func $f (param i32 i32 i32)))',
+      '(call $f (i32.const 0x300) (i32.const 16) (i32.const 0x400))',
+    );
+    expect((call() as EnclaveError).code).toBe('trap');
+    expect(fake.fuel).toBe(0);
   });
 });

@@ -23,10 +23,19 @@
  * result and takes any answer as ok: its err is thrown as `{ payload: failure }` (what the glue's
  * catch reads, `getErrorPayload`). Anything thrown otherwise (fuel running out) unwinds the call.
  *
- * Status codes map to `types.failure` (docs/ABI.md §9): -1 and -2 `invalid` (a range the scratch
- * cannot hold, an unknown policy), -3 `unavailable`, -4 `unknown-root` (seal-key-at) or `conflict`
+ * The gate checks a component's import names, not their types: a component may declare
+ * `random.fill(len: u64)` and the glue then lifts a BigInt for it. Every argument is checked for
+ * the JS type and range the world's type gives; anything else traps (`trap`: the component is not
+ * of the world), before any fuel or work. And every byte list handed back owns its buffer exactly
+ * (a copy, never a view into the scratch): a component declaring `list<u64>` where the world has
+ * `list<u8>` makes the glue read `len × 8` bytes from that buffer, which then throws instead of
+ * copying what lies beyond.
+ *
+ * Status codes map to `types.failure` (docs/ABI.md §9): -1 and -2 `invalid` (a length or data
+ * out of range; an unknown policy cannot reach the core import), -3 `unavailable`, -4 `unknown-root` (seal-key-at) or `conflict`
  * (advance), -5 `svn-not-allowed` (seal-key-at) or `limit` (advance).
  */
+import { EnclaveError } from '../../core/index.js';
 import { importFuel } from '../fuel.js';
 import {
   COUNTER_BYTES,
@@ -42,6 +51,7 @@ import {
   SEAL_POLICIES,
   SEAL_STATUS,
   type LogLevel,
+  type SealPolicy,
 } from '../abi.js';
 import { WORLD_PACKAGE } from '../_component-world.js';
 import type { ImportContext } from './_capability.js';
@@ -129,10 +139,20 @@ function reportFailure(status: number): Failure {
   return status === REPORT_STATUS.unavailable ? 'unavailable' : 'invalid';
 }
 
-/** The index of a policy name (the core imports' `policy` argument); -1, which no policy has, for anything else. */
-function policyIndex(policy: unknown): number {
-  return (SEAL_POLICIES as readonly unknown[]).indexOf(policy);
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * Throws for a call whose arguments the world's types cannot give: the component declared the
+ * import with other types. A trap: the call fails and the instance is discarded.
+ */
+function notOfTheWorld(fn: string): never {
+  throw new EnclaveError('trap', `The component called ${fn} with arguments of other types than wit/enclave.wit gives them: it is not an enclave component.`);
 }
+
+const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+const isU64 = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v <= U64_MAX;
+const isPolicy = (v: unknown): v is SealPolicy => (SEAL_POLICIES as readonly unknown[]).includes(v);
+const isLevel = (v: unknown): v is LogLevel => (LOG_LEVELS as readonly unknown[]).includes(v);
 
 /**
  * Hands bytes to the glue, which copies them into the guest before the import returns, and zeroes
@@ -246,6 +266,7 @@ const INTERFACES: Readonly<Record<Capability, (s: Scratch) => Record<string, Wit
       fill:
         fill &&
         ((len: number): unknown => {
+          if (!isU32(len)) notOfTheWorld('random.fill');
           const status = fill(0, len);
           if (status !== 0) return ERR[basicFailure(status)];
           const out = s.bytes.slice(0, len);
@@ -271,10 +292,10 @@ const INTERFACES: Readonly<Record<Capability, (s: Scratch) => Record<string, Wit
       log:
         log &&
         ((level: LogLevel, message: string): void => {
-          const text = typeof message === 'string' ? message : '';
+          if (!isLevel(level) || typeof message !== 'string') notOfTheWorld('log.log');
           // Whole characters only: encodeInto stops before one that does not fit.
-          const { read, written } = encoder.encodeInto(text, area);
-          if (read < text.length) s.ctx.pay(importFuel(0, text.length - read));
+          const { read, written } = encoder.encodeInto(message, area);
+          if (read < message.length) s.ctx.pay(importFuel(0, message.length - read));
           log(LOG_LEVELS.indexOf(level), 0, written);
         }),
     };
@@ -287,8 +308,9 @@ const INTERFACES: Readonly<Record<Capability, (s: Scratch) => Record<string, Wit
       // seal-key: func(policy: policy) -> result<list<u8>, failure>.
       sealKey:
         sealKey &&
-        ((policy: string): unknown => {
-          const status = sealKey(policyIndex(policy), 0);
+        ((policy: SealPolicy): unknown => {
+          if (!isPolicy(policy)) notOfTheWorld('seal.seal-key');
+          const status = sealKey(SEAL_POLICIES.indexOf(policy), 0);
           if (status !== SEAL_STATUS.ok) return ERR[basicFailure(status)];
           const key = s.bytes.slice(0, SEAL_KEY_BYTES);
           s.bytes.fill(0, 0, SEAL_KEY_BYTES);
@@ -297,11 +319,12 @@ const INTERFACES: Readonly<Record<Capability, (s: Scratch) => Record<string, Wit
       // seal-key-at: func(policy: policy, key-id: u32, svn: option<u32>) -> result<sealing-key, failure>.
       sealKeyAt:
         sealKeyAt &&
-        ((policy: string, keyId: number, svn: number | undefined): unknown => {
+        ((policy: SealPolicy, keyId: number, svn: number | undefined): unknown => {
+          if (!isPolicy(policy) || !isU32(keyId) || (svn !== undefined && !isU32(svn))) notOfTheWorld('seal.seal-key-at');
           // key-id is a u32; the core import's is an i32, whose negatives are the ids no root can
           // have (unknown-root). svn is passed as it is: a u32 is never the core's -1 (own svn), so
           // some(2^32-1) is an svn above the module's own, not its own.
-          const status = sealKeyAt(policyIndex(policy), keyId | 0, svn === undefined ? OWN_SVN : svn, 0);
+          const status = sealKeyAt(SEAL_POLICIES.indexOf(policy), keyId | 0, svn === undefined ? OWN_SVN : svn, 0);
           if (status !== SEAL_AT_STATUS.ok) return ERR[sealAtFailure(status)];
           const result = {
             key: handOver(s.bytes.slice(0, SEAL_KEY_BYTES)),
@@ -324,20 +347,22 @@ const INTERFACES: Readonly<Record<Capability, (s: Scratch) => Record<string, Wit
       // read: func(policy: policy, id: u64) -> result<counter-state, failure>. Its err is thrown.
       read:
         read &&
-        ((policy: string, id: bigint): unknown => {
-          const status = read(policyIndex(policy), id, 0);
+        ((policy: SealPolicy, id: bigint): unknown => {
+          if (!isPolicy(policy) || !isU64(id)) notOfTheWorld('counter.read');
+          const status = read(SEAL_POLICIES.indexOf(policy), id, 0);
           if (status !== COUNTER_STATUS.ok) throw THROWN[basicFailure(status)];
           return { value: s.view.getBigUint64(0, true), tag: s.bytes.slice(8, COUNTER_BYTES) };
         }),
       // advance: func(policy: policy, id: u64, expected: u64, tag: list<u8>) -> result<_, failure>.
       advance:
         advance &&
-        ((policy: string, id: bigint, expected: bigint, tag: Uint8Array): unknown => {
-          const isTag = tag instanceof Uint8Array && tag.length === COUNTER_TAG_BYTES;
+        ((policy: SealPolicy, id: bigint, expected: bigint, tag: Uint8Array): unknown => {
+          if (!isPolicy(policy) || !isU64(id) || !isU64(expected) || !(tag instanceof Uint8Array)) notOfTheWorld('counter.advance');
+          const isTag = tag.length === COUNTER_TAG_BYTES;
           // The glue copied the whole list out of the guest: longer than a tag, its copy is charged.
-          if (!isTag) s.ctx.pay(importFuel(0, tag instanceof Uint8Array ? tag.length : 0));
-          if (isTag) s.bytes.set(tag, 0);
-          const status = advance(policyIndex(policy), id, expected, isTag ? 0 : noTag);
+          if (!isTag) s.ctx.pay(importFuel(0, tag.length));
+          else s.bytes.set(tag, 0);
+          const status = advance(SEAL_POLICIES.indexOf(policy), id, expected, isTag ? 0 : noTag);
           return status === COUNTER_STATUS.ok ? undefined : ERR[advanceFailure(status)];
         }),
     };
@@ -354,7 +379,8 @@ const INTERFACES: Readonly<Record<Capability, (s: Scratch) => Record<string, Wit
       report:
         report &&
         ((data: Uint8Array): unknown => {
-          const len = data instanceof Uint8Array ? data.length : 0;
+          if (!(data instanceof Uint8Array)) notOfTheWorld('attest.report');
+          const len = data.length;
           // The glue copied the whole list out of the guest: longer than report data, its copy is
           // charged. Data out of 8..64 is refused by the core import without reading it.
           if (len > REPORT_DATA_MAX_BYTES) s.ctx.pay(importFuel(0, len));
