@@ -93,7 +93,7 @@ describe('enclave inspect', () => {
 });
 
 describe('--help', () => {
-  const commands = [[], ['run'], ['inspect'], ['build'], ['init'], ['keygen'], ['sign'], ['verify-module'], ['attest'], ['verify'], ['platform-key'], ['keys'], ['types']];
+  const commands = [[], ['run'], ['inspect'], ['build'], ['embed-contract'], ['init'], ['keygen'], ['sign'], ['verify-module'], ['attest'], ['verify'], ['platform-key'], ['keys'], ['types']];
   for (const cmd of commands) {
     it.concurrent(`enclave ${cmd.join(' ')} --help`, async () => {
       const r = await enclave(...cmd, '--help');

@@ -17,12 +17,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CONTRACT_SECTION, listSections } from '../../core/index.js';
 import { installTarball, NPX, sh as run, userEnv, type Result } from './package-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NONCE = '00112233445566778899aabbccddeeff';
 /** What the shipped CLI offers; `bench` is not one (benchmarks need the repository and its devDependencies). */
-const COMMANDS = ['run', 'inspect', 'build', 'init', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key', 'types', 'keys'];
+const COMMANDS = ['run', 'inspect', 'build', 'embed-contract', 'init', 'keygen', 'sign', 'verify-module', 'attest', 'verify', 'platform-key', 'types', 'keys'];
 
 let work: string; // temp root: the installed project, a module author's project
 let project: string; // where the package is installed
@@ -160,6 +161,26 @@ describe('the installed CLI', () => {
     expect(nothing.stderr).toMatch(/^error\[usage\]: No enclave-modules\/ directory in /);
     ran.add('build');
   }, 120_000);
+
+  it('embed-contract: the packaged echo module without its contract, given it back: the same bytes, and it runs', async () => {
+    // A module as another toolchain leaves it: the echo module's sections before its contract (the last one).
+    const packaged = new Uint8Array(await readFile(echo()));
+    const contract = listSections(packaged).at(-1)!;
+    expect(contract.name).toBe(CONTRACT_SECTION);
+    await writeFile(path.join(project, 'bare.wasm'), packaged.subarray(0, contract.start));
+    const r = await enclave('embed-contract', 'bare.wasm', path.join(ROOT, 'enclave-modules', 'echo', 'contract.json'), '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ output: path.join(project, 'bare.enclave.wasm'), kind: 'module', handlers: { checked: true } });
+    expect(new Uint8Array(await readFile(path.join(project, 'bare.enclave.wasm')))).toEqual(packaged);
+    const run = await enclave('run', 'bare.enclave.wasm', 'echo', '"again"');
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toBe('again');
+    // Never a second contract.
+    const twice = await enclave('embed-contract', echo(), path.join(ROOT, 'enclave-modules', 'echo', 'contract.json'), '--out', 'twice.wasm');
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/^error\[invalid_contract\]: The module already carries an enclave\.contract section/);
+    ran.add('embed-contract');
+  }, 60_000);
 
   it('init, types: a new enclave project, and the types of a contract', async () => {
     const init = await enclave('init', 'fresh');
