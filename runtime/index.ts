@@ -56,3 +56,5 @@ export { moduleContract } from './contract.js';
 export { checkMsgpack, createPackr, decodePlainMsgpack, decodeReply, encodeCall, requestFrame, unpackr } from './marshal.js';
 /** @internal */
 export { clearFuelMemoryCache } from './_fuel-cache.js';
+/** @internal */
+export { HANDLER_EXPORT, INTERFACE_CAPABILITY, WORLD_PACKAGE, WORLD_VERSION } from './_component-world.js';
