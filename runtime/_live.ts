@@ -6,6 +6,7 @@
 import type { ModuleIdentity } from '../attest/index.js';
 import { AttestationError, EnclaveError } from '../core/index.js';
 import type { ImportContext } from './capabilities/index.js';
+import type { ComponentLive } from './_component-live.js';
 import type { OpCall } from './marshal.js';
 import type { LogLevel } from './options.js';
 import type { EnclavePlatform, ReportContext } from './platform.js';
@@ -36,6 +37,11 @@ export interface Live {
   readonly fuel: WebAssembly.Global | undefined;
   /** The module's mutable globals, for per-call snapshots; empty when unmetered. */
   readonly globals: readonly WebAssembly.Global[];
+  /**
+   * A component's other counters and post-return (runtime/_component-live.ts); undefined for a
+   * core module. `fuel` is then the main core instance's counter (the one capabilities charge).
+   */
+  readonly component: ComponentLive | undefined;
 }
 
 /** Copies `src[start, end)` to `dst` at `at`: a plain loop for small copies (no call overhead). */

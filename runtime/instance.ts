@@ -17,6 +17,7 @@ import { DISCARDING_CODES, EnclaveError } from '../core/index.js';
 import { ABORT_IMPORT, IMPORT_MODULE, MEMORY_EXPORT, SUPPORTED_ABI_VERSIONS } from './abi.js';
 import { reportContextOf, issueEvidence } from './capabilities/attest.js';
 import { importsFor } from './capabilities/index.js';
+import { componentImports } from './capabilities/_component.js';
 import type { Contract, Limits } from './contract.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, START_EXPORT } from './fuel.js';
 import type { EnclaveHandle } from './handle.js';
@@ -26,6 +27,7 @@ import { readCallOptions, type CallOptions, type EnclaveConfig } from './options
 import type { EnclaveKeyJwk, ReportContext } from './platform.js';
 import { InstancePool } from './state.js';
 import { CallLog, checkRequires, copyInto, deliverLogs, EnclaveAbort, importContext, isStackOverflow, refreshViews, toEnclaveError, type Live } from './_live.js';
+import { componentFuelLeft, componentFuelUsed, componentReply, instantiateComponent, startCounters, type ComponentLive, type ComponentProgram, type ReplyBuffer } from './_component-live.js';
 
 /** @internal `Enclave[CALL_RAW](op, request, settle, session, stats)`: one call from request bytes to reply bytes. */
 export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
@@ -44,7 +46,8 @@ export class Enclave implements EnclaveHandle {
   readonly identity: ModuleIdentity;
   /** The limits in force: the contract's, capped by the host policy. */
   readonly limits: Limits;
-  readonly #module: WebAssembly.Module;
+  /** A core module, or a component's glue and core modules (runtime/_component-live.ts). */
+  readonly #module: WebAssembly.Module | ComponentProgram;
   readonly #config: EnclaveConfig;
   readonly #packr: RequestEncoder;
   readonly #ops: ReadonlyMap<string, OpCall>;
@@ -52,9 +55,15 @@ export class Enclave implements EnclaveHandle {
   #closed = false;
   /** What the enclave logged during the current call, handed to `onLog` after it. */
   readonly #log = new CallLog();
-  /** Where {@link Enclave.#enter} leaves the checked reply span. */
+  /**
+   * Where {@link Enclave.#enter} leaves the checked reply span: in `#replyIn`, the instance's
+   * memory (a core module) or `#componentReply` (a component's envelope, made on the host).
+   */
+  #replyIn: Uint8Array = new Uint8Array(0);
   #replyStart = 0;
   #replyEnd = 0;
+  /** A component's reply envelopes (runtime/_component-live.ts), grown to the largest. */
+  readonly #componentReply: ReplyBuffer = { bytes: new Uint8Array(0) };
   /** The last call made through CALL_RAW, until the host settles it (three fields: no allocation per call). */
   #rawLive: Live | undefined;
   #rawOp = '';
@@ -70,7 +79,7 @@ export class Enclave implements EnclaveHandle {
   readonly #source: DiagnosticsSource;
 
   /** @internal Use `loadEnclave` or `EnclaveModule.create`. */
-  constructor(module: WebAssembly.Module, contract: Contract, identity: ModuleIdentity, config: EnclaveConfig) {
+  constructor(module: WebAssembly.Module | ComponentProgram, contract: Contract, identity: ModuleIdentity, config: EnclaveConfig) {
     this.#module = module;
     this.contract = contract;
     this.identity = identity;
@@ -190,7 +199,7 @@ export class Enclave implements EnclaveHandle {
     // become JS strings and bins are copied, so the caller never holds a view of enclave memory.
     let value: unknown;
     try {
-      value = decodeReply(live.u8, this.#replyStart, this.#replyEnd, this.#config.limits);
+      value = decodeReply(this.#replyIn, this.#replyStart, this.#replyEnd, this.#config.limits);
       if (value === NOT_ENVELOPE) throw new EnclaveError('bad_reply', 'The enclave reply is neither {ok} nor {err}.');
     } catch (err) {
       throw this.#fail(err, live);
@@ -228,11 +237,11 @@ export class Enclave implements EnclaveHandle {
         this.#rawLive = live;
         this.#rawOp = op;
         this.#rawSession = session;
-        return live.u8.subarray(this.#replyStart, this.#replyEnd);
+        return this.#replyIn.subarray(this.#replyStart, this.#replyEnd);
       }
       // per-call: the reset below overwrites enclave memory, so the reply is copied out first, and
       // there is nothing to settle: the reset forgets which ops succeeded and undoes a bad reply.
-      const reply = live.u8.slice(this.#replyStart, this.#replyEnd);
+      const reply = this.#replyIn.slice(this.#replyStart, this.#replyEnd);
       pool.release(live);
       return reply;
     } finally {
@@ -307,7 +316,8 @@ export class Enclave implements EnclaveHandle {
   #toError(err: unknown, live: Live): EnclaveError {
     const fuel = live.fuel;
     if (fuel !== undefined) {
-      const left = fuel.value as number;
+      // A component: every core instance's counter (runtime/_component-live.ts).
+      const left = live.component === undefined ? (fuel.value as number) : componentFuelLeft(live.component, this.#budget);
       if (left < 0) {
         this.#lastFuel = this.#budget;
         return new EnclaveError('fuel_exhausted', `The call used more than its ${this.#budget} units of fuel.`, { cause: err });
@@ -335,6 +345,8 @@ export class Enclave implements EnclaveHandle {
     // One budget covers enclave_alloc and enclave_call: one global set now, one get after.
     const fuel = live.fuel;
     if (fuel !== undefined) fuel.value = this.#budget;
+    const component = live.component;
+    if (component !== undefined) startCounters(component, this.#budget);
     // A new call from here: enclave_alloc runs enclave code too, and must not be served the
     // previous call's cached `report` token (another tenant's, with per-call snapshots).
     live.reportsValid = false;
@@ -350,6 +362,7 @@ export class Enclave implements EnclaveHandle {
     copyInto(u8, ptr, request.buffer, request.start, request.end);
 
     const d = live.call(ptr, len) >>> 0;
+    if (component !== undefined) return this.#enterComponent(live, component, d);
     if (fuel !== undefined) {
       const left = fuel.value as number;
       this.#lastFuel = this.#budget - left;
@@ -366,8 +379,30 @@ export class Enclave implements EnclaveHandle {
     if (replyLen > limit) throw new EnclaveError('too_large', `The reply is ${replyLen} bytes; the limit is ${limit}.`);
     const end = replyPtr + replyLen;
     if (end > u8.length) throw new EnclaveError('bad_reply', 'The reply lies outside enclave memory.');
+    this.#replyIn = u8;
     this.#replyStart = replyPtr;
     this.#replyEnd = end;
+  }
+
+  /**
+   * The end of {@link Enclave.#enter} for a component: its fuel summed over its core instances, its
+   * result area read into a reply envelope on the host (runtime/_component-live.ts), post-return
+   * run under the same budget.
+   */
+  #enterComponent(live: Live, component: ComponentLive, ret: number): void {
+    const metered = live.fuel !== undefined;
+    if (metered) this.#chargeComponent(component);
+    const length = componentReply(live, component, ret, this.#config.limits.replyBytes, this.#componentReply);
+    if (metered) this.#chargeComponent(component);
+    this.#replyIn = this.#componentReply.bytes;
+    this.#replyStart = 0;
+    this.#replyEnd = length;
+  }
+
+  #chargeComponent(component: ComponentLive): void {
+    const used = componentFuelUsed(component, this.#budget);
+    this.#lastFuel = used < 0 ? this.#budget : used;
+    if (used < 0) throw new EnclaveError('fuel_exhausted', `The call used more than its ${this.#budget} units of fuel.`);
   }
 
   #instantiate(): Live {
@@ -383,6 +418,13 @@ export class Enclave implements EnclaveHandle {
       platform: config.attestation,
       reportContext: () => this.#reportContext(),
     });
+    const program = this.#module;
+    if (!(program instanceof WebAssembly.Module)) {
+      // A component: the same context, its capabilities in the WIT world's shape (decision 7).
+      live = instantiateComponent(program, componentImports([...config.capabilities], ctx), this.#budget);
+      counter = live.fuel;
+      return live;
+    }
     const env: Record<string, (...args: never[]) => unknown> = {
       [ABORT_IMPORT.name]: (ptr: number, len: number) => {
         this.#log.push('error', `enclave aborted: ${ctx.readText(ptr, len, MAX_ABORT_MESSAGE)}`);
@@ -394,7 +436,7 @@ export class Enclave implements EnclaveHandle {
 
     let instance: WebAssembly.Instance;
     try {
-      instance = new WebAssembly.Instance(this.#module, { [IMPORT_MODULE]: env });
+      instance = new WebAssembly.Instance(program, { [IMPORT_MODULE]: env });
     } catch (err) {
       throw new EnclaveError(isStackOverflow(err) ? 'stack_overflow' : 'trap', 'The enclave trapped while starting.', { cause: err });
     }
@@ -431,6 +473,7 @@ export class Enclave implements EnclaveHandle {
       callSerial: 0,
       fuel,
       globals,
+      component: undefined,
     };
     return live;
   }

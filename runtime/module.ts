@@ -10,7 +10,7 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { EnclaveError, formatFuncType, quoteInput, readModuleInfo } from '../core/index.js';
+import { EnclaveError, formatFuncType, isComponent, quoteInput, readModuleInfo } from '../core/index.js';
 import type { ModuleIdentity } from '../attest/index.js';
 import { instrumentCached } from './_fuel-cache.js';
 import { ABORT_IMPORT, IMPORT_MODULE, MEMORY_EXPORT, REQUIRED_EXPORTS } from './abi.js';
@@ -18,6 +18,7 @@ import { CAPABILITY_BY_IMPORT, checkGrant } from './capabilities/index.js';
 import { moduleContract, type Contract } from './contract.js';
 import type { FuelManifest } from './fuel.js';
 import { Enclave } from './instance.js';
+import { plainProgram, type ComponentParts, type ComponentProgram } from './_component-live.js';
 import type { FuncType, ModuleInfo } from '../core/index.js';
 import { settleCompileOptions, settleEnclaveOptions, type CompileOptions, type EnclaveConfig, type EnclaveOptions } from './options.js';
 import { RESERVED_EXPORT_PREFIX } from './fuel.js';
@@ -43,6 +44,11 @@ export interface ModuleParts {
   readonly fuel: FuelManifest;
   /** The original (uninstrumented) bytes, compiled only for `metering: false`. */
   readonly original: Uint8Array;
+  /**
+   * A component's glue and core modules (runtime/_component-module.ts); then `module` and `info`
+   * are its main core module's. Rebuilt in a worker by {@link loadComponentParts} first.
+   */
+  readonly component?: ComponentParts;
 }
 
 function sameType(a: FuncType, b: FuncType): boolean {
@@ -132,8 +138,13 @@ export class EnclaveModule {
   readonly #original: Uint8Array;
   /** The uninstrumented module, compiled on the first `create({ metering: false })`. */
   #plain: WebAssembly.Module | undefined;
+  /** A component's parts and the program its enclaves run (runtime/_component-live.ts). */
+  readonly #component: ComponentParts | undefined;
+  readonly #program: ComponentProgram | undefined;
+  #plainProgram: ComponentProgram | undefined;
+  readonly #tableElements: number;
 
-  private constructor(parts: ModuleParts) {
+  private constructor(parts: ModuleParts, program?: ComponentProgram) {
     this.#module = parts.module;
     this.info = parts.info;
     this.contract = parts.contract;
@@ -142,6 +153,9 @@ export class EnclaveModule {
     this.#memoryMaximum = parts.info.memories[0]!.maximum!;
     this.#fuel = parts.fuel;
     this.#original = parts.original;
+    this.#component = parts.component;
+    this.#program = program;
+    this.#tableElements = parts.component?.tableElements ?? parts.info.tables.reduce((n, t) => n + t.initial, 0);
   }
 
   /**
@@ -155,6 +169,12 @@ export class EnclaveModule {
   static async compile(source: Uint8Array, options: CompileOptions = {}): Promise<EnclaveModule> {
     const { trust, cacheDir } = settleCompileOptions(options);
     const bytes = source.slice();
+    if (isComponent(bytes)) {
+      // A component (issue 14): its own gate and glue, then the same module, enclaves and limits.
+      const { compileComponent } = await import('./_component-module.js');
+      const { parts, program } = await compileComponent(bytes, trust, cacheDir);
+      return new EnclaveModule(parts, program);
+    }
     const info = readModuleInfo(bytes);
     if (!WebAssembly.validate(bytes)) {
       throw new EnclaveError('invalid_module', 'The module does not validate as WebAssembly: rebuild it.');
@@ -235,9 +255,17 @@ export class EnclaveModule {
     // Before any instance exists (in worker mode too, where this runs in the worker): a table is
     // allocated whole at instantiation, and one large allocation is more than a worker's
     // resourceLimits can contain (docs/LIMITS.md, "Tables").
-    const tableElements = this.info.tables.reduce((n, t) => n + t.initial, 0);
+    const tableElements = this.#tableElements;
     if (tableElements > config.limits.tableElements) {
       throw new EnclaveError('memory_limit', `The module table holds ${tableElements} elements; the limit is ${config.limits.tableElements}.`);
+    }
+    const program = this.#program;
+    if (program !== undefined) {
+      if (!config.metering) {
+        this.#plainProgram ??= plainProgram(this.#original, this.#component!, program.instantiate);
+        return new Enclave(this.#plainProgram, this.contract, this.identity, config);
+      }
+      return new Enclave(program, this.contract, this.identity, { ...config, fuel: this.#fuel });
     }
     if (!config.metering) {
       this.#plain ??= new WebAssembly.Module(this.#original);
@@ -255,11 +283,12 @@ export class EnclaveModule {
       identity: this.identity,
       fuel: this.#fuel,
       original: this.#original,
+      ...(this.#component === undefined ? {} : { component: this.#component }),
     };
   }
 
   /** @internal Rebuilds a module from its parts in a worker: validated and measured already. */
-  static [FROM_PARTS](parts: unknown): EnclaveModule {
-    return new EnclaveModule(parts as ModuleParts);
+  static [FROM_PARTS](parts: unknown, program?: ComponentProgram): EnclaveModule {
+    return new EnclaveModule(parts as ModuleParts, program);
   }
 }
