@@ -8,7 +8,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { EnclaveError } from '../core/index.js';
 import { CALL_RAW, type Enclave } from './instance.js';
-import { CREATE_SETTLED, EnclaveModule, FROM_PARTS } from './module.js';
+import { CREATE_SETTLED, EnclaveModule, FROM_PARTS, type ModuleParts } from './module.js';
+import { componentProgram } from './_component-live.js';
 import type { LogLevel } from './options.js';
 import { hostCallPlatform } from './_worker-hostcall.js';
 import {
@@ -46,7 +47,10 @@ function asJSON(err: unknown): ErrorJSON {
 
 let enclave: Enclave | undefined;
 try {
-  const mod = EnclaveModule[FROM_PARTS](init.parts);
+  // A component's glue is JavaScript: loaded here (an import) before the module is rebuilt.
+  const component = (init.parts as ModuleParts).component;
+  const program = component === undefined ? undefined : await componentProgram(component);
+  const mod = EnclaveModule[FROM_PARTS](init.parts, program);
   // Options settled on the host thread (runtime/options.ts), not settled again here.
   enclave = mod[CREATE_SETTLED]({
     ...init.config,
