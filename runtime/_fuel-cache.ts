@@ -13,34 +13,33 @@
  *
  * The directory holds code the runtime will run, so it must be as trusted as `node_modules`: it is
  * used only when no other user can have written it, checked on every component of its real path
- * (see trustedDir), and each entry only when it is a regular file of ours that others cannot write.
- * Otherwise the disk cache is not used (one process warning); loading never fails because of it
- * (docs/LIMITS.md, "Fuel"; docs/THREAT-MODEL.md, "Fuel cache").
+ * (runtime/_disk-cache.ts `trustedDir`, shared with the transpile cache of components), and each
+ * entry only when it is a regular file of ours that others cannot write. Otherwise the disk cache
+ * is not used (one process warning); loading never fails because of it (docs/LIMITS.md, "Fuel";
+ * docs/THREAT-MODEL.md, "Fuel cache").
  *
  * File layout: `ENCFUEL1` | sha256(rest) (32 B) | u32 LE manifest length | manifest JSON | bytes.
  * The hash is not a MAC (anyone who can write the file can recompute it): it catches accidents
  * (truncation, bit rot); what keeps planted code out is that no one else can write the directory.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants as fsc, existsSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INSTRUMENTER_VERSION, type FuelManifest, type Instrumented } from './fuel.js';
 import { closureFingerprint } from './_instrument-closure.js';
 import { instrumentOffThread, instrumenterEntry } from './_instrument-worker.js';
+import { openEntry, pruneDir, readOwnedFile, sealEntry, trustedDir, writeAtomic } from './_disk-cache.js';
+
+export { realOwned } from './_disk-cache.js';
 
 const MAGIC = new TextEncoder().encode('ENCFUEL1');
-const HEADER = MAGIC.length + 32 + 4;
 /** In-memory entries kept; the oldest is dropped first. */
 const MEMORY_ENTRIES = 64;
 /** Disk entries kept; beyond it the least recently written are deleted after a write. */
 export const DISK_ENTRIES = 256;
 /** At most this many bytes of entries on disk (an instrumented 2 MiB module can reach ~16 MiB). */
 export const DISK_BYTES = 256 * 1024 * 1024;
-/** A temporary file older than this was left by a process that died between write and rename. */
-const STALE_TMP_MS = 60 * 60 * 1000;
 const ENTRY_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin$/;
 const TMP_RE = /^[0-9a-f]{64}-fuel-v\d+\.bin\.\d+\.[0-9a-f]{12}\.tmp$/;
 
@@ -185,168 +184,15 @@ async function load(original: Uint8Array, measurement: string, key: string, dir:
   return fresh;
 }
 
-const POSIX = process.platform !== 'win32';
-/** Directories already warned about, so a misconfigured cache costs one warning per process, not one per load. */
-const warned = new Set<string>();
-
-/**
- * The real path of the cache directory if no other user can have written anything in it, else
- * `undefined` (no disk cache: the caller instruments in memory). The directory is created here,
- * mode 0700, with at most two missing parents, and only under a parent that passed the same checks.
- *
- * The rule (OpenSSH's StrictModes, docs/THREAT-MODEL.md "Fuel cache"): every component of the real
- * path, from `/` down, is a directory owned by root or the effective user; none but the cache
- * directory's ancestors may be writable by group or others, and those only when sticky (`/tmp`),
- * where others can add entries but cannot rename or replace ours. A path so checked cannot be
- * changed afterwards by anyone but root and us, so the entries read from it are ours.
- */
-async function trustedDir(dir: string): Promise<string | undefined> {
-  const abs = resolve(dir);
-  try {
-    // The deepest existing ancestor, at most two levels up (`node_modules/.cache/enclave`).
-    const missing: string[] = [];
-    let existing = abs;
-    while (!(await exists(existing))) {
-      if (missing.length >= 3 || dirname(existing) === existing) return untrusted(abs, 'it cannot be created');
-      missing.unshift(existing);
-      existing = dirname(existing);
-    }
-    if (missing.length > 0) {
-      // Create nothing under a parent someone else could rename or fill.
-      const parent = await realOwned(existing);
-      if (typeof parent !== 'string') return untrusted(abs, parent.problem);
-      if ((await checkPath(parent, true)) !== undefined) return untrusted(abs, 'its parent is not private');
-      for (const d of missing) {
-        await mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
-        });
-      }
-    }
-    const real = await realOwned(abs);
-    if (typeof real !== 'string') return untrusted(abs, real.problem);
-    const problem = await checkPath(real, false);
-    return problem === undefined ? real : untrusted(abs, problem);
-  } catch (err) {
-    return untrusted(abs, (err as NodeJS.ErrnoException).code ?? 'error');
-  }
-}
-
-/**
- * @internal The real path of `path`, resolved one component at a time as the kernel does, or why
- * it is refused: a symbolic link on the way that belongs to another user (not root, not `euid`).
- * Checking only where the links lead is not enough: a link another user planted in a sticky
- * directory (`/tmp/enclave` -> a private directory of ours) passes every check of its target and
- * would choose where our entries are written and pruned (Linux's fs.protected_symlinks refuses to
- * follow such a link, but it is often off, and other systems lack it).
- */
-export async function realOwned(path: string, euid: number | undefined = POSIX ? process.geteuid!() : undefined): Promise<string | { problem: string }> {
-  if (euid === undefined) return realpath(path);
-  // Not resolve(): `link/..` is the parent of the link's target, not the directory of the link.
-  const rest = (isAbsolute(path) ? path : `${process.cwd()}${sep}${path}`).split(sep).filter((p) => p !== '');
-  let done: string = sep;
-  let links = 0;
-  while (rest.length > 0) {
-    const part = rest.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      done = dirname(done); // `done` has no links: its parent is the real one
-      continue;
-    }
-    const next = join(done, part);
-    const st = await lstat(next);
-    if (!st.isSymbolicLink()) {
-      done = next;
-      continue;
-    }
-    if (st.uid !== 0 && st.uid !== euid) return { problem: `${next} is a link that belongs to another user` };
-    if (++links > 40) return { problem: `${path} has too many links` };
-    const target = await readlink(next);
-    if (isAbsolute(target)) done = sep;
-    rest.unshift(...target.split(sep).filter((p) => p !== ''));
-  }
-  return done;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-/**
- * Checks every component of a real (symlink-free) path. `ancestor`: the path is a parent of the
- * cache directory, so it may end in a sticky, world-writable directory.
- * @returns why the path is not private, or `undefined` when it is.
- */
-async function checkPath(real: string, ancestor: boolean): Promise<string | undefined> {
-  if (!POSIX) return (await lstat(real)).isDirectory() ? undefined : 'not a directory';
-  const euid = process.geteuid!();
-  const parts = real.split(sep).filter((p) => p !== '');
-  for (let i = 0; i <= parts.length; i++) {
-    const path = sep + parts.slice(0, i).join(sep);
-    const st = await lstat(path);
-    const last = i === parts.length;
-    // lstat: a component replaced by a symlink since realpath is refused, not followed.
-    if (!st.isDirectory()) return `${path} is not a directory`;
-    if (st.uid !== 0 && st.uid !== euid) return `${path} belongs to another user`;
-    const sticky = (st.mode & 0o1000) !== 0;
-    if ((st.mode & 0o022) !== 0 && !(sticky && (ancestor || !last))) return `${path} is writable by group or others`;
-  }
-  return undefined;
-}
-
-function untrusted(dir: string, why: string): undefined {
-  if (!warned.has(dir)) {
-    warned.add(dir);
-    // The path comes from the host's configuration (ENCLAVE_CACHE_DIR, cwd), never from a module.
-    process.emitWarning(
-      `The fuel cache directory ${JSON.stringify(dir)} is not used (${why}): modules are instrumented in memory. ` +
-        'Point ENCLAVE_CACHE_DIR at a directory only you can write (e.g. ~/.cache/enclave), or set it to "off".',
-      {
-        code: 'ENCLAVE_FUEL_CACHE_UNTRUSTED',
-      },
-    );
-  }
-  return undefined;
-}
-
-function digest(parts: Uint8Array[]): Buffer {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
 /**
  * Reads and verifies one entry; anything unexpected means a miss. The file is opened without
  * following a symlink, and the open file itself must be a regular file of ours (or root's) that
  * group and others cannot write: the checks hold for the bytes read, not for a name.
  */
 export async function readEntry(file: string, measurement: string): Promise<Instrumented | undefined> {
-  let raw: Buffer;
-  let fh;
-  try {
-    fh = await open(file, fsc.O_RDONLY | (POSIX ? fsc.O_NOFOLLOW | fsc.O_NONBLOCK : 0));
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return undefined;
-    if (POSIX && ((st.mode & 0o022) !== 0 || (st.uid !== 0 && st.uid !== process.geteuid!()))) return undefined;
-    raw = await fh.readFile();
-  } catch {
-    return undefined;
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-  if (raw.length < HEADER || !MAGIC.every((b, i) => raw[i] === b)) return undefined;
-  const stored = raw.subarray(MAGIC.length, MAGIC.length + 32);
-  const rest = raw.subarray(MAGIC.length + 32);
-  if (!timingSafeEqual(stored, digest([rest]))) return undefined;
+  const raw = await readOwnedFile(file);
+  const rest = raw === undefined ? undefined : openEntry(MAGIC, raw);
+  if (rest === undefined || rest.length < 4) return undefined;
   const manifestLen = rest.readUInt32LE(0);
   if (4 + manifestLen > rest.length) return undefined;
   let manifest: FuelManifest & { measurement?: unknown; instrumenter?: unknown };
@@ -366,17 +212,7 @@ async function writeEntry(dir: string, file: string, measurement: string, entry:
   const manifest = Buffer.from(JSON.stringify({ ...entry.manifest, measurement, instrumenter: instrumenterFingerprint() }), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32LE(manifest.length, 0);
-  const body = Buffer.concat([len, manifest, entry.bytes]);
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    // 'wx': created exclusively, so nothing planted under the temporary name is followed.
-    await writeFile(tmp, Buffer.concat([MAGIC, digest([body]), body]), { mode: 0o600, flag: 'wx' });
-    await rename(tmp, file); // atomic on one file system: readers see the old entry or the new one
-  } catch {
-    // A read-only or full disk only costs the next start the instrumentation time.
-    await unlink(tmp).catch(() => undefined);
-    return;
-  }
+  if (!(await writeAtomic(file, sealEntry(MAGIC, Buffer.concat([len, manifest, entry.bytes]))))) return;
   await prune(dir).catch(() => undefined);
 }
 
@@ -386,27 +222,5 @@ async function writeEntry(dir: string, file: string, measurement: string, entry:
  * @internal exported for tests
  */
 export async function prune(dir: string, limits: { entries: number; bytes: number } = { entries: DISK_ENTRIES, bytes: DISK_BYTES }): Promise<void> {
-  const all = await readdir(dir);
-  const now = Date.now();
-  for (const n of all.filter((name) => TMP_RE.test(name))) {
-    const st = await lstat(join(dir, n)).catch(() => undefined);
-    if (st !== undefined && now - st.mtimeMs > STALE_TMP_MS) await unlink(join(dir, n)).catch(() => undefined);
-  }
-  const aged = (
-    await Promise.all(
-      all.filter((n) => ENTRY_RE.test(n)).map(async (n) => {
-        const st = await lstat(join(dir, n)).catch(() => undefined);
-        return st === undefined ? undefined : { n, t: st.mtimeMs, size: st.size };
-      }),
-    )
-  ).filter((e) => e !== undefined);
-  let bytes = aged.reduce((sum, e) => sum + e.size, 0);
-  let count = aged.length;
-  aged.sort((a, b) => a.t - b.t);
-  for (const { n, size } of aged) {
-    if (count <= limits.entries && bytes <= limits.bytes) break;
-    await unlink(join(dir, n)).catch(() => undefined);
-    count--;
-    bytes -= size;
-  }
+  await pruneDir(dir, ENTRY_RE, TMP_RE, limits);
 }
