@@ -10,7 +10,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttestationError, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
+import { AttestationError, generateKeyPair, signModule, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
+import type { EnclaveHandle } from '../host/index.js';
 import { EnclaveError } from '../core/index.js';
 import { EnclaveAbort } from '../runtime/_live.js';
 import type { LogLevel } from '../runtime/abi.js';
@@ -19,11 +20,15 @@ import { componentImports, type ComponentImports } from '../runtime/capabilities
 import { reportContextOf } from '../runtime/capabilities/attest.js';
 import type { EnclavePlatform } from '../runtime/platform.js';
 import { ENCLAVE_WIT, rawComponent, watComponent } from './helpers/component-fixtures.js';
-import { syncCodeOf } from './helpers/errors.js';
+import { codeOf, syncCodeOf } from './helpers/errors.js';
+import { loadIn, MODES } from './helpers/modes.js';
 import {
   ALL_CAPABILITIES,
   capsComponent,
+  capsContract,
+  capsWat,
   DATA_PTR,
+  decodeCapsAnswer,
   decodeRawCapsAnswer,
   encodeCapsArgs,
   MEMORY_BYTES,
@@ -980,5 +985,160 @@ describe('a component declaring the world with other types', () => {
     );
     expect((call() as EnclaveError).code).toBe('trap');
     expect(fake.fuel).toBe(0);
+  });
+});
+
+/**
+ * End to end: the component loaded by the runtime (loadEnclave), in both isolation modes, each
+ * capability called through the glue by the WAT component, its contract declaring them all.
+ */
+describe.each(MODES)('end to end ($name)', (mode) => {
+  let platform: SoftwareAttestationProvider;
+  let enclave: EnclaveHandle;
+  let signed: EnclaveHandle;
+  const lines: [string, string][] = [];
+
+  /** One call of op x; the answer's area and list. */
+  async function ask(handle: EnclaveHandle, args: CapsArgs, stats?: { fuel: number }): Promise<CapsAnswer> {
+    const reply = await handle.call('x', encodeCapsArgs(args), stats === undefined ? undefined : { stats });
+    expect(reply).toBeInstanceOf(Uint8Array);
+    return decodeCapsAnswer(reply as Uint8Array);
+  }
+
+  beforeAll(async () => {
+    platform = new SoftwareAttestationProvider({ dir: join(mkdtempSync(join(tmpdir(), 'enclave-component-e2e-')), 'platform') });
+    expect(platform.rotateSealingRoot().id).toBe(2);
+    const bytes = await capsComponent();
+    const options = { capabilities: [...ALL_CAPABILITIES], attestation: platform, policy: { fuel: 500_000_000 }, onLog: (level: string, message: string) => void lines.push([level, message]) };
+    enclave = await loadIn(mode, bytes, options);
+    const keys = generateKeyPair();
+    signed = await loadIn(mode, signModule(bytes, keys), { ...options, trust: { trusted: [{ publicKey: keys.publicKey }] } });
+  });
+
+  afterAll(async () => {
+    await enclave?.close();
+    await signed?.close();
+  });
+
+  it('random.fill: the bytes; above 65536 invalid', async () => {
+    const ok = await ask(enclave, { sel: SEL.fill, a0: 100, listAt: 4 });
+    expect([ok.area[0], ok.list.length]).toEqual([0, 100]);
+    expect(ok.list.some((b) => b !== 0)).toBe(true);
+    expect((await ask(enclave, { sel: SEL.fill, a0: 65_536, listAt: 4 })).list.length).toBe(65_536);
+    const err = await ask(enclave, { sel: SEL.fill, a0: 65_537 });
+    expect([err.area[0], err.area[4]]).toEqual([1, FAILURE.invalid]);
+  });
+
+  it('clock.now: wall-clock milliseconds', async () => {
+    const before = BigInt(Date.now());
+    const t = (await ask(enclave, { sel: SEL.now })).view.getBigInt64(0, true);
+    expect(t >= before && t <= BigInt(Date.now())).toBe(true);
+  });
+
+  it('log.log: the line reaches onLog after the call, cut to 1024 bytes', async () => {
+    lines.length = 0;
+    await ask(enclave, { sel: SEL.log, a0: 3, a1: DATA_PTR, a2: 6, data: new TextEncoder().encode('hello!') });
+    await ask(enclave, { sel: SEL.log, a0: 0, a1: 0, a2: 5000 });
+    // In a worker the lines come back by message after the reply.
+    await expect.poll(() => lines.length).toBe(2);
+    expect(lines).toEqual([
+      ['error', 'hello!'],
+      ['debug', '\0'.repeat(1024)],
+    ]);
+  });
+
+  it('fuel: each import charges its own, per byte where it reads bytes (a log of 4004 bytes costs 1000 more than one of 4)', async () => {
+    const short = { fuel: 0 };
+    const long = { fuel: 0 };
+    await ask(enclave, { sel: SEL.log, a0: 1, a1: 0, a2: 4 }, short);
+    await ask(enclave, { sel: SEL.log, a0: 1, a1: 0, a2: 4004 }, long);
+    expect(long.fuel - short.fuel).toBe(1000);
+    const none = { fuel: 0 };
+    const one = { fuel: 0 };
+    const two = { fuel: 0 };
+    await ask(enclave, { sel: SEL.fillLoop, a0: 64, count: 0 }, none);
+    await ask(enclave, { sel: SEL.fillLoop, a0: 64, count: 1 }, one);
+    await ask(enclave, { sel: SEL.fillLoop, a0: 64, count: 2 }, two);
+    // Each fill pays the core import's fuel (4000 + 64 / 4) besides the loop's instructions.
+    expect(one.fuel - none.fuel).toBeGreaterThanOrEqual(fuelOf('random') + 16);
+    expect(two.fuel - one.fuel).toBe(one.fuel - none.fuel);
+  });
+
+  it('seal: seal-key is the platform key of this identity; seal-key-at maps every failure', async () => {
+    const key = await ask(enclave, { sel: SEL.sealKey, a0: 0, listAt: 4 });
+    expect(hex(key.list)).toBe(hex(platform.getSealingSecret(enclave.identity, 'measurement')));
+    const noSigner = await ask(enclave, { sel: SEL.sealKey, a0: 1 });
+    expect([noSigner.area[0], noSigner.area[4]]).toEqual([1, FAILURE.unavailable]);
+    const bySigner = await ask(signed, { sel: SEL.sealKey, a0: 1, listAt: 4 });
+    expect(hex(bySigner.list)).toBe(hex(platform.getSealingSecret(signed.identity, 'signer')));
+    const at = await ask(signed, { sel: SEL.sealKeyAt, a0: 1, a1: 1, a2: 1, a3: 2, listAt: 4 });
+    expect([at.area[0], at.view.getUint32(12, true), at.view.getUint32(16, true)]).toEqual([0, 1, 2]);
+    expect(hex(at.list)).toBe(hex(platform.sealingKey(signed.identity, 'signer', { keyId: 1, svn: 2 }).key));
+    const failures: [EnclaveHandle, CapsArgs, number][] = [
+      [enclave, { sel: SEL.sealKeyAt, a0: 1, a1: 0, a2: 0 }, FAILURE.unavailable],
+      [enclave, { sel: SEL.sealKeyAt, a0: 0, a1: 7, a2: 0 }, FAILURE['unknown-root']],
+      [enclave, { sel: SEL.sealKeyAt, a0: 0, a1: 0, a2: 1, a3: 0 }, FAILURE['svn-not-allowed']],
+      [signed, { sel: SEL.sealKeyAt, a0: 1, a1: 0, a2: 1, a3: -1 }, FAILURE['svn-not-allowed']],
+    ];
+    for (const [handle, args, failure] of failures) {
+      const err = await ask(handle, args);
+      expect([err.area[0], err.area[4]], JSON.stringify(args)).toEqual([1, failure]);
+    }
+  });
+
+  it('counter: read, advance, conflict, a tag of 31 bytes invalid; the 65th advance in one call is limit, the next call advances again', async () => {
+    const zero = await ask(enclave, { sel: SEL.read, a0: 0, x: 3n, listAt: 16 });
+    expect([zero.area[0], zero.view.getBigUint64(8, true)]).toEqual([0, 0n]);
+    expect(zero.list).toEqual(ZERO32);
+    expect((await ask(enclave, { sel: SEL.advance, a0: 0, x: 3n, y: 0n, a1: DATA_PTR, a2: 32, data: tagOf(3) })).area[0]).toBe(0);
+    const one = await ask(enclave, { sel: SEL.read, a0: 0, x: 3n, listAt: 16 });
+    expect([one.view.getBigUint64(8, true), hex(one.list)]).toEqual([1n, hex(tagOf(3))]);
+    const conflict = await ask(enclave, { sel: SEL.advance, a0: 0, x: 3n, y: 0n, a1: DATA_PTR, a2: 32 });
+    expect([conflict.area[0], conflict.area[1]]).toEqual([1, FAILURE.conflict]);
+    const short = await ask(enclave, { sel: SEL.advance, a0: 0, x: 3n, y: 1n, a1: DATA_PTR, a2: 31 });
+    expect([short.area[0], short.area[1]]).toEqual([1, FAILURE.invalid]);
+    const loop = await ask(enclave, { sel: SEL.advanceLoop, a0: 0, x: 4n, y: 0n, a1: DATA_PTR, a2: 32, count: 65, data: tagOf(4) });
+    expect([loop.view.getUint32(24, true), loop.area[0], loop.area[1]]).toEqual([64, 1, FAILURE.limit]);
+    expect(platform.readCounter(enclave.identity, 'measurement', 4n).value).toBe(64n);
+    const next = await ask(enclave, { sel: SEL.advance, a0: 0, x: 4n, y: 64n, a1: DATA_PTR, a2: 32, data: tagOf(5) });
+    expect(next.area[0]).toBe(0);
+    const noSigner = await ask(enclave, { sel: SEL.read, a0: 1, x: 1n });
+    expect([noSigner.area[0], noSigner.area[8]]).toEqual([1, FAILURE.unavailable]);
+  });
+
+  it('attest.report: evidence for this enclave binding the data; data out of 8..64 invalid', async () => {
+    const data = new Uint8Array(32).fill(0x5a);
+    const ok = await ask(enclave, { sel: SEL.report, a1: DATA_PTR, a2: 32, data, listAt: 4 });
+    expect(ok.area[0]).toBe(0);
+    const token = new TextDecoder().decode(ok.list);
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(claims.eat_nonce).toBe(Buffer.from(data).toString('base64url'));
+    expect(claims['enclave.measurement']).toBe(enclave.identity.measurement);
+    const err = await ask(enclave, { sel: SEL.report, a1: DATA_PTR, a2: 7 });
+    expect([err.area[0], err.area[4]]).toEqual([1, FAILURE.invalid]);
+  });
+
+  it('a call whose budget an import cannot pay ends fuel_exhausted; the next call works on a fresh instance', async () => {
+    const bytes = await capsComponent(['counter'], capsContract(['counter'], 'caps-poor', 1_000_000));
+    const poor = await loadIn(mode, bytes, { capabilities: ['counter'], attestation: platform });
+    try {
+      expect(await codeOf(poor.call('x', encodeCapsArgs({ sel: SEL.advance, a0: 0, x: 1n, a1: DATA_PTR, a2: 32 })))).toBe('fuel_exhausted');
+      const read = decodeCapsAnswer((await poor.call('x', encodeCapsArgs({ sel: SEL.read, a0: 0, x: 1n }))) as Uint8Array);
+      expect(read.area[0]).toBe(0);
+    } finally {
+      await poor.close();
+    }
+  });
+
+  it('a component declaring an import with other types than the world loads (names match) and its call traps', async () => {
+    const wit = ENCLAVE_WIT.replace('fill: func(len: u32)', 'fill: func(len: u64)');
+    const wat = capsWat(['random']).replace('(func $fill (param i32 i32))', '(func $fill (param i64 i32))').replaceAll('(call $fill (i32.load offset=4 (local.get $a))', '(call $fill (i64.load offset=24 (local.get $a))');
+    const bytes = await watComponent(wat, capsContract(['random'], 'caps-retyped'), { witSource: wit });
+    const retyped = await loadIn(mode, bytes, { capabilities: ['random'], policy: { fuel: 500_000_000 } });
+    try {
+      expect(await codeOf(retyped.call('x', encodeCapsArgs({ sel: SEL.fill, x: 16n })))).toBe('trap');
+    } finally {
+      await retyped.close();
+    }
   });
 });

@@ -136,14 +136,14 @@ export function capsWat(capabilities: readonly Capability[] = ALL_CAPABILITIES):
 }
 
 /** The contract of the component: the capabilities it imports, room for 65 advances and a 64 KiB fill. */
-export function capsContract(capabilities: readonly Capability[] = ALL_CAPABILITIES, name = 'component-caps'): object {
+export function capsContract(capabilities: readonly Capability[] = ALL_CAPABILITIES, name = 'component-caps', fuel = 500_000_000): object {
   return {
     abi: 1,
     name,
     version: '1.0.0',
     svn: 3,
     capabilities: [...capabilities],
-    limits: { requestBytes: 1024, replyBytes: 128 * 1024, depth: 4, memoryPages: 8, fuel: 500_000_000 },
+    limits: { requestBytes: 1024, replyBytes: 128 * 1024, depth: 4, memoryPages: 8, fuel },
     ops: { x: { args: { type: 'bin' }, reply: { type: 'bin' } } },
   };
 }
