@@ -9,8 +9,19 @@
  * with utf8, memory, realloc and post-return pass: every other built-in would make the JS glue do
  * work on the host thread outside any fuel: tasks, streams, futures, threads, resources), the core
  * modules (each a whole core module, read by {@link readModuleInfo}, which bounds it) and the custom
- * sections. Type, alias and instance sections are framed only: they define no code, and what they
- * could refer to (a resource, an async function) is unreachable without the refused built-ins.
+ * sections. Type sections are framed only: they define no code, and what they could refer to (a
+ * resource, an async function) is unreachable without the refused built-ins; their names are
+ * component-level (kebab-case), validated by wasmparser when jco transpiles.
+ *
+ * **Names** (issue 14): jco's glue generator pastes core names (import, export, instantiation
+ * argument and alias names of core modules and instances) into its JavaScript source unescaped, in
+ * quotes; a core export named `0'+(code)+'` runs `code` on the host when the glue instantiates. Core
+ * names are arbitrary UTF-8 in the binary format, so every name of a core module, of the core
+ * instance section, of the alias section, of the instance section and of the imports and exports
+ * must match {@link COMPONENT_NAME_PATTERN} (what wit-component writes, and no character that can end or
+ * escape a JavaScript string). The core type section (module types with their own import and export
+ * names) is refused: wit-component never writes one; and aliasing a core module is refused, so
+ * every core module instantiated is one of the component's own, whose names are checked.
  *
  * The one nested component accepted is the kind wit-component writes to export an interface with
  * named types (the handler's `error`): types, aliases, imports and exports only, no code.
@@ -29,6 +40,17 @@ export const COMPONENT_HEADER: Uint8Array = Uint8Array.of(0x00, 0x61, 0x73, 0x6d
 export const MAX_CORE_MODULES = 8;
 /** Nested components: wit-component writes one per exported interface with named types. */
 export const MAX_NESTED_COMPONENTS = 4;
+
+/**
+ * The names the gate accepts wherever a name can reach jco's generated JavaScript: 1 to 256 of
+ * letters, digits and `_ . : @ / # $ -`. That is every name wit-component writes (`memory`,
+ * `cabi_realloc`, `cabi_post_enclave:runtime/handler@1.0.0#call`, `enclave:runtime/random@1.0.0`,
+ * `seal-key-at`, the shim's `0`, `1`, ... and `$imports`, the fixup's `actual` and `shim`) and no
+ * quote, backslash, line break, space, brace, bracket, parenthesis, operator or other character
+ * that could end or escape a JavaScript string or identifier. `__proto__` is refused as well (an
+ * object-literal key of that name sets a prototype).
+ */
+export const COMPONENT_NAME_PATTERN = /^[A-Za-z0-9_.:@/#$-]{1,256}$/;
 
 /** What an import or export of a component is (Binary.md `externtype`, `sort`). */
 export type ComponentExternKind = 'core-module' | 'func' | 'value' | 'type' | 'component' | 'instance';
@@ -75,6 +97,14 @@ function refused(what: string): never {
   throw new EnclaveError('invalid_module', `The component ${what}: the runtime refuses it.`);
 }
 
+/** Refuses `name` unless it matches {@link COMPONENT_NAME_PATTERN}; `where` names the section and the item. */
+function checkName(name: string, where: string): void {
+  if (COMPONENT_NAME_PATTERN.test(name) && name !== '__proto__') return;
+  refused(
+    `has the name ${quoteInput(name)} in ${where}; names may hold only 1 to 256 letters, digits and _ . : @ / # $ - (jco pastes them into the JavaScript it generates)`,
+  );
+}
+
 /** Why only lift and lower run, for the refusal of any other canonical definition or option. */
 const CANON_WHY = 'only canon lift and lower with utf8 strings, memory, realloc and post-return run (the others make the JS glue do work outside fuel)';
 
@@ -94,9 +124,11 @@ const SECTION_NAMES: Record<number, string> = {
   11: 'export',
   12: 'value',
 };
-const TOP_LEVEL_SECTIONS = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11]);
+const TOP_LEVEL_SECTIONS = new Set([0, 1, 2, 4, 5, 6, 7, 8, 10, 11]);
 /** A nested component defines no code: types, aliases, imports and exports only. */
 const NESTED_SECTIONS = new Set([0, 6, 7, 10, 11]);
+/** Why the core type section is refused. */
+const CORE_TYPE_WHY = 'module types carry core import and export names of their own, and wit-component never writes one';
 
 /** Canonical built-ins other than lift and lower (Binary.md `canon`), named in the refusal. */
 const CANON_NAMES: Record<number, string> = {
@@ -166,6 +198,11 @@ const EXTERN_KINDS: Record<number, ComponentExternKind> = {
   0x05: 'instance',
 };
 const CORE_SORT_MODULE = 0x11;
+const CORE_SORT_INSTANCE = 0x12;
+/** Core sorts (Binary.md `core:sort`): func, table, memory, global, tag, type, module, instance. */
+const CORE_SORTS = new Set([0x00, 0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12]);
+/** Core sorts a core instance can export (core `externtype`): func, table, memory, global, tag. */
+const CORE_EXPORT_SORTS = new Set([0x00, 0x01, 0x02, 0x03, 0x04]);
 
 /** Largest number of imports or exports of one component (or nested component). */
 const MAX_EXTERNS = MODULE_BOUNDS.imports;
@@ -259,7 +296,9 @@ class Reader {
 function readImports(r: Reader, into: ComponentExtern[]): void {
   for (let i = 0, n = r.count('imports', MAX_EXTERNS); i < n; i++) {
     const name = r.externName('import');
-    into.push({ name, kind: r.externType('import', name) });
+    const kind = r.externType('import', name);
+    checkName(name, 'its import section (an import)');
+    into.push({ name, kind });
   }
   if (into.length > MAX_EXTERNS) refused(`has more than ${MAX_EXTERNS} imports`);
 }
@@ -282,6 +321,7 @@ function readExports(r: Reader, into: ComponentExtern[]): void {
     if (hasType === 0x01) {
       if (r.externType('export', name) !== kind) malformed(`the export ${quoteInput(name)} declares a type of another kind`);
     } else if (hasType !== 0x00) malformed(`the export ${quoteInput(name)} has a malformed optional type`);
+    checkName(name, 'its export section (an export)');
     into.push({ name, kind });
   }
   if (into.length > MAX_EXTERNS) refused(`has more than ${MAX_EXTERNS} exports`);
@@ -318,6 +358,97 @@ function readCanons(r: Reader): void {
   }
 }
 
+/** Binary.md `sortidx` (component level): `0x00 core:sort` or a component sort 0x01-0x05; then an index. */
+function readSortIdx(r: Reader, what: string): void {
+  const sort = r.byte();
+  if (sort === 0x00) {
+    const core = r.byte();
+    if (!CORE_SORTS.has(core)) malformed(`${what} has the unknown core sort ${hex(core)}`);
+  } else if (EXTERN_KINDS[sort] === undefined) malformed(`${what} has the unknown sort ${hex(sort)}`);
+  r.u32();
+}
+
+/**
+ * The core instance section: `vec(core:instance)`, each `0x00 moduleidx vec(core:name 0x12
+ * instanceidx)` (instantiate, with named instances) or `0x01 vec(core:name core:sortidx)` (a bag of
+ * exports). Every name is checked: jco writes them as object keys of the instantiation's imports.
+ */
+function readCoreInstances(r: Reader): void {
+  for (let i = 0, n = r.count('core instances', MODULE_BOUNDS.functions); i < n; i++) {
+    const form = r.byte();
+    if (form === 0x00) {
+      r.u32();
+      for (let j = 0, m = r.count('core instantiation arguments', MODULE_BOUNDS.imports); j < m; j++) {
+        const name = r.name('a core instantiation argument name');
+        if (r.byte() !== CORE_SORT_INSTANCE) malformed(`the core instantiation argument ${quoteInput(name)} is not a core instance`);
+        r.u32();
+        checkName(name, 'its core instance section (an instantiation argument)');
+      }
+    } else if (form === 0x01) {
+      for (let j = 0, m = r.count('core instance exports', MODULE_BOUNDS.exports); j < m; j++) {
+        const name = r.name('a core instance export name');
+        const sort = r.byte();
+        if (!CORE_EXPORT_SORTS.has(sort)) malformed(`the core instance export ${quoteInput(name)} has the core sort ${hex(sort)}`);
+        r.u32();
+        checkName(name, 'its core instance section (an export of a core instance)');
+      }
+    } else malformed(`a core instance has the unknown form ${hex(form)}`);
+  }
+}
+
+/**
+ * The alias section: `vec(alias)`, each `sort aliastarget`, the target `0x00 instanceidx name` (an
+ * export of a component instance), `0x01 core:instanceidx core:name` (an export of a core instance:
+ * jco writes the name as a property key) or `0x02 count idx` (outer). Aliasing a core module is
+ * refused: every core module instantiated is then one of the component's own, whose names are checked.
+ */
+function readAliases(r: Reader): void {
+  for (let i = 0, n = r.count('aliases', MODULE_BOUNDS.functions); i < n; i++) {
+    const sort = r.byte();
+    let core = -1;
+    if (sort === 0x00) {
+      core = r.byte();
+      if (!CORE_SORTS.has(core)) malformed(`an alias has the unknown core sort ${hex(core)}`);
+    } else if (EXTERN_KINDS[sort] === undefined) malformed(`an alias has the unknown sort ${hex(sort)}`);
+    const target = r.byte();
+    if (target === 0x00 || target === 0x01) {
+      r.u32();
+      const name = r.name('an alias name');
+      checkName(name, `its alias section (an alias of ${target === 0x00 ? 'an instance export' : 'a core instance export'})`);
+    } else if (target === 0x02) {
+      r.u32();
+      r.u32();
+    } else malformed(`an alias has the unknown target ${hex(target)}`);
+    if (core === CORE_SORT_MODULE) refused('aliases a core module; only the core modules of its own core module sections are instantiated');
+    if (sort === 0x02) refused('aliases a value');
+  }
+}
+
+/**
+ * The instance section: `vec(instance)`, each `0x00 componentidx vec(string sortidx)` (instantiate
+ * a nested component with named arguments) or `0x01 vec(exportname sortidx)` (a bag of exports).
+ * Component-level names, kebab-case when valid; checked all the same.
+ */
+function readInstances(r: Reader): void {
+  for (let i = 0, n = r.count('instances', MODULE_BOUNDS.functions); i < n; i++) {
+    const form = r.byte();
+    if (form === 0x00) {
+      r.u32();
+      for (let j = 0, m = r.count('instantiation arguments', MODULE_BOUNDS.imports); j < m; j++) {
+        const name = r.name('an instantiation argument name');
+        readSortIdx(r, `the instantiation argument ${quoteInput(name)}`);
+        checkName(name, 'its instance section (an instantiation argument)');
+      }
+    } else if (form === 0x01) {
+      for (let j = 0, m = r.count('instance exports', MODULE_BOUNDS.exports); j < m; j++) {
+        const name = r.externName('instance export');
+        readSortIdx(r, `the instance export ${quoteInput(name)}`);
+        checkName(name, 'its instance section (an export of an instance)');
+      }
+    } else malformed(`an instance has the unknown form ${hex(form)}`);
+  }
+}
+
 interface Collected {
   imports: ComponentExtern[];
   exports: ComponentExtern[];
@@ -342,7 +473,7 @@ function readSections(bytes: Uint8Array, start: number, end: number, nested: boo
       const where = nested ? ' inside a nested component' : '';
       if (what === undefined) malformed(`the section at offset ${at} has the unknown id ${id}${where}`);
       refused(
-        `has a ${what} section${where}; ${nested ? 'a nested component may hold only custom, alias, type, import and export sections (no code)' : 'only custom, core module, core instance, core type, nested component, instance, alias, type, canon, import and export sections are accepted'}`,
+        `has a ${what} section${where}; ${nested ? 'a nested component may hold only custom, alias, type, import and export sections (no code)' : id === 3 ? CORE_TYPE_WHY : 'only custom, core module, core instance, nested component, instance, alias, type, canon, import and export sections are accepted'}`,
       );
     }
     const s = new Reader(bytes, r.pos, payloadEnd);
@@ -363,6 +494,18 @@ function readSections(bytes: Uint8Array, start: number, end: number, nested: boo
         readSections(bytes, s.pos + 8, payloadEnd, true, out);
         break;
       }
+      case 2:
+        readCoreInstances(s);
+        if (s.pos !== payloadEnd) malformed(`the core instance section at offset ${at} has bytes after its instances`);
+        break;
+      case 5:
+        readInstances(s);
+        if (s.pos !== payloadEnd) malformed(`the instance section at offset ${at} has bytes after its instances`);
+        break;
+      case 6:
+        readAliases(s);
+        if (s.pos !== payloadEnd) malformed(`the alias section at offset ${at} has bytes after its aliases`);
+        break;
       case 8:
         readCanons(s);
         if (s.pos !== payloadEnd) malformed(`the canon section at offset ${at} has bytes after its definitions`);
@@ -377,7 +520,7 @@ function readSections(bytes: Uint8Array, start: number, end: number, nested: boo
         if (s.pos !== payloadEnd) malformed(`the export section at offset ${at} has bytes after its exports`);
         break;
       default:
-        break; // framed only (types, aliases, instances): they define no code
+        break; // framed only (types): they define no code, and wasmparser checks their names are kebab-case
     }
     r.pos = payloadEnd;
   }
@@ -385,11 +528,13 @@ function readSections(bytes: Uint8Array, start: number, end: number, nested: boo
 
 /**
  * Reads a component's top-level structure and refuses what the runtime does not run: sections other
- * than custom, core module, core instance, core type, instance, alias, type, canon, import and export
- * (a start, a value; a nested component with code), canonical built-ins other than `lift` and `lower`,
- * options other than utf8/memory/realloc/post-return, more than {@link MAX_CORE_MODULES} core modules,
- * more than one memory defined across them, an imported memory, or more than
- * {@link MODULE_BOUNDS}`.moduleBytes` in all. Each core module goes through {@link readModuleInfo}.
+ * than custom, core module, core instance, instance, alias, type, canon, import and export (a start,
+ * a value, a core type; a nested component with code), canonical built-ins other than `lift` and
+ * `lower`, options other than utf8/memory/realloc/post-return, more than {@link MAX_CORE_MODULES}
+ * core modules, more than one memory defined across them, an imported memory, an aliased core module,
+ * a name outside {@link COMPONENT_NAME_PATTERN} (core modules' imports and exports, core instances, aliases,
+ * instances, imports, exports), or more than {@link MODULE_BOUNDS}`.moduleBytes` in all. Each core
+ * module goes through {@link readModuleInfo}.
  * The world (which imports and exports) is checked by the runtime (runtime/_component-world.ts).
  * @throws {EnclaveError} `invalid_module` naming what is wrong (`memory_limit` from a core module's table).
  * @example
@@ -419,6 +564,11 @@ export function readComponentInfo(bytes: Uint8Array): ComponentInfo {
     }
     const imported = info.imports.find((imp) => imp.kind === 'memory');
     if (imported) refused(`has core module ${i} importing a memory (${quoteInput(imported.module)} ${quoteInput(imported.name)}); only one memory, defined by a core module, is accepted`);
+    for (const imp of info.imports) {
+      checkName(imp.module, `core module ${i} (an import module name)`);
+      checkName(imp.name, `core module ${i} (an import name)`);
+    }
+    for (const exp of info.exports) checkName(exp.name, `core module ${i} (an export name)`);
     memories += info.memories.length;
     if (memories > 1) refused('defines more than one memory across its core modules; only one is accepted');
     coreModuleInfo.push(info);

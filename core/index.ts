@@ -58,7 +58,7 @@ export type {
 } from './module-info.js';
 
 // Components: the gate's reader of their top-level sections
-export { isComponent, readComponentInfo, COMPONENT_HEADER, MAX_CORE_MODULES, MAX_NESTED_COMPONENTS } from './component-binary.js';
+export { isComponent, readComponentInfo, COMPONENT_HEADER, COMPONENT_NAME_PATTERN, MAX_CORE_MODULES, MAX_NESTED_COMPONENTS } from './component-binary.js';
 export type { ComponentInfo, ComponentExtern, ComponentExternKind, ComponentCustomSection } from './component-binary.js';
 
 // Bounded reads of named files
