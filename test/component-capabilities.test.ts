@@ -1047,6 +1047,14 @@ describe.each(MODES)('end to end ($name)', (mode) => {
     ]);
   });
 
+  it('log.log: at most 256 lines per call reach onLog, the rest counted in one warning', async () => {
+    lines.length = 0;
+    await ask(enclave, { sel: SEL.logLoop, a0: 1, a1: DATA_PTR, a2: 4, count: 300, data: new TextEncoder().encode('line') });
+    await expect.poll(() => lines.length).toBe(257);
+    expect(lines.slice(0, 256).every(([level, text]) => level === 'info' && text === 'line')).toBe(true);
+    expect(lines[256]).toEqual(['warn', 'enclave log flood: 44 more lines in this call were dropped']);
+  });
+
   it('fuel: each import charges its own, per byte where it reads bytes (a log of 4004 bytes costs 1000 more than one of 4)', async () => {
     const short = { fuel: 0 };
     const long = { fuel: 0 };
