@@ -1,7 +1,8 @@
 /**
  * The component gate (core/component-binary.ts) and the world check (runtime/_component-world.ts):
  * real components made by wit-component (jco-transpile's wasm-tools), components written in WAT,
- * and hostile binaries built byte by byte or mutated from real ones. Everything the gate refuses is
+ * and hostile binaries built byte by byte or mutated from real ones; the names jco pastes into its
+ * JavaScript glue (a core export named `0'+(code)+'` ran code on the host). Everything the gate refuses is
  * `invalid_module`, never another error; a capability the contract does not declare is
  * `capability_denied`.
  */
@@ -41,6 +42,7 @@ import { concat, contractJson } from './attest-fixtures.js';
 const WIT = readFileSync(new URL('../wit/enclave.wit', import.meta.url), 'utf8');
 const CORE_HEADER = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
 const utf8 = new TextEncoder();
+const hex2 = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
 
 /** An echo implementing the world by hand, calling `random.fill` (and `clock.now` when asked). */
 function echoWat(clock = false): string {
@@ -598,4 +600,321 @@ describe('the contract of a component', () => {
     const nested = section(4, COMPONENT_HEADER, encodeCustomSection(CONTRACT_SECTION, contractJson({ svn: 98 })));
     expect(contractOf(component(nested, encodeCustomSection(CONTRACT_SECTION, contractJson({ svn: 4 }))))).toBe(4);
   });
+});
+
+describe('names jco pastes into the JavaScript it generates', () => {
+  // jco-transpile 0.15.0 writes core names into the glue's source unescaped, in quotes: a core export
+  // named like this, lifted by the component, runs the expression on the host when the glue instantiates.
+  const PWNED = '__enclaveGateNamePwned';
+  const EVIL = `0'+(globalThis.${PWNED}=1)+'`;
+  /** A component of the world's shape (no imports, the handler instance exported) whose `call` lifts a core export named `exportName`. */
+  const hostileWat = (exportName: string) => `(component
+    (core module $m
+      (memory (export "memory") 1 1)
+      (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+      (func (export "enclave:runtime/handler@1.0.0#call") (param i32 i32) (result i32) i32.const 0)
+      (func (export "${exportName}") (result i32) i32.const 7))
+    (core instance $i (instantiate $m))
+    (func $call (result u32) (canon lift (core func $i "${exportName}")))
+    (instance $h (export "call" (func $call)))
+    (export "enclave:runtime/handler@1.0.0" (instance $h)))`;
+  const withContract = async (wat: string) =>
+    concat(await parse(wat), encodeCustomSection(CONTRACT_SECTION, contractJson({ capabilities: [] })));
+  const g = globalThis as Record<string, unknown>;
+
+  it('the hostile component really is one: jco glue alone runs the name as JavaScript (the gate is what stops it)', async () => {
+    const hostile = await withContract(hostileWat(EVIL));
+    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    const out = await transpileBytes(hostile, {
+      name: 'component',
+      instantiation: { tag: 'async' },
+      wasiShim: false,
+      base64Cutoff: 0,
+      nodejsCompat: false,
+      tlaCompat: false,
+      emitTypescriptDeclarations: false,
+      noComponentErrorWrapping: true,
+    } as Parameters<typeof transpileBytes>[1]);
+    const files = out.files as Record<string, Uint8Array>;
+    const glue = new TextDecoder().decode(files['component.js']);
+    expect(glue).toContain(`globalThis.${PWNED}=1`);
+    const mod = await import(`data:text/javascript;base64,${Buffer.from(glue).toString('base64')}`);
+    delete g[PWNED];
+    try {
+      mod.instantiate(
+        (file: string) => new WebAssembly.Module(files[file]!),
+        {},
+        (module: WebAssembly.Module, imports: WebAssembly.Imports) => new WebAssembly.Instance(module, imports),
+      );
+      expect(g[PWNED]).toBe(1);
+    } finally {
+      delete g[PWNED];
+    }
+  });
+
+  it('the gate refuses it (invalid_module, naming the core module and quoting the name); the same component with a plain name passes the gate and the world check', async () => {
+    const hostile = await withContract(hostileWat(EVIL));
+    const msg = messageOf(() => readComponentInfo(hostile));
+    // wasm-tools writes the lift's core function as an alias of the core instance's export: refused there first
+    expect(msg).toMatch(/^invalid_module: The component has the name ".*" in its alias section \(an alias of a core instance export\); names may hold only/);
+    expect(msg).toContain(JSON.stringify(EVIL));
+    const plain = await withContract(hostileWat('lifted_call'));
+    const info = readComponentInfo(plain);
+    expect(outcome(() => checkWorld(info, moduleContract(plain)))).toBe('ok');
+  });
+
+  it('loading it through the runtime refuses it with invalid_module and never runs the name', async () => {
+    const { loadEnclave } = await import('../runtime/index.js');
+    const hostile = await withContract(hostileWat(EVIL));
+    delete g[PWNED];
+    for (const isolation of ['in-process', 'worker'] as const) {
+      const err = await loadEnclave(hostile, { isolation }).then(
+        async (e) => {
+          await e.close?.();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(err, isolation).toBeInstanceOf(EnclaveError);
+      expect((err as EnclaveError).code, isolation).toBe('invalid_module');
+      expect(g[PWNED], isolation).toBeUndefined();
+    }
+  });
+
+  // Every name wit-component writes, and names just outside the allowlist.
+  const ACCEPTED = [
+    '0',
+    '12',
+    '$imports',
+    'actual',
+    'shim',
+    'memory',
+    'cabi_realloc',
+    'enclave:runtime/random@1.0.0',
+    'seal-key-at',
+    'enclave:runtime/handler@1.0.0#call',
+    'cabi_post_enclave:runtime/handler@1.0.0#call',
+    'import-type-error0',
+    'a'.repeat(256),
+  ];
+  const REFUSED = [
+    '',
+    'a'.repeat(257),
+    "a'b",
+    'a"b',
+    'a\\b',
+    'a`b',
+    'a${b}',
+    'a\nb',
+    'a\rb',
+    'a\u2028b',
+    'a\u2029b',
+    'a b',
+    'a\tb',
+    'a\0b',
+    'a{b',
+    'a}b',
+    'a(b',
+    'a)b',
+    'a+b',
+    'a=b',
+    'a;b',
+    'a,b',
+    'a[b',
+    'a]b',
+    'a<b',
+    'a*b',
+    'a!b',
+    'a%b',
+    'a&b',
+    'a|b',
+    'a?b',
+    'é',
+    '\u202e',
+    '__proto__',
+    EVIL,
+  ];
+  const REFUSAL = /^invalid_module: The component has the name .* in (.*); names may hold only 1 to 256 letters, digits and _ \. : @ \/ # \$ - \(jco pastes them/;
+  const whereOf = (fn: () => unknown) => {
+    const m = REFUSAL.exec(messageOf(fn));
+    if (m === null) throw new Error(`not a name refusal: ${messageOf(fn)}`);
+    return m[1];
+  };
+
+  // Each place a name is written, as a function of the name: the component, and where the refusal says it is.
+  const core = (...sections: Uint8Array[]) => section(1, coreModule(...sections));
+  const PLACES: [string, (n: string) => Uint8Array, string][] = [
+    // core module: import section `vec(module name, field name, 0x00 typeidx)`, with a type section for it
+    ['a core import module name', (n) => component(core(section(1, 0x01, 0x60, 0x00, 0x00), section(2, 0x01, name(n), name('f'), 0x00, 0x00))), 'core module 0 (an import module name)'],
+    ['a core import name', (n) => component(core(section(1, 0x01, 0x60, 0x00, 0x00), section(2, 0x01, name('m'), name(n), 0x00, 0x00))), 'core module 0 (an import name)'],
+    ['a core export name', (n) => component(core(memorySection(), section(7, 0x01, name(n), 0x02, 0x00))), 'core module 0 (an export name)'],
+    // core instance section: `0x00 moduleidx vec(name 0x12 instanceidx)`, `0x01 vec(name core:sortidx)`
+    ['a core instantiation argument', (n) => component(section(2, 0x01, 0x00, 0x00, 0x01, name(n), 0x12, 0x00)), 'its core instance section (an instantiation argument)'],
+    ['a core inline export', (n) => component(section(2, 0x01, 0x01, 0x01, name(n), 0x00, 0x00)), 'its core instance section (an export of a core instance)'],
+    // alias section: `sort 0x01 core:instanceidx name` and `sort 0x00 instanceidx name`
+    ['a core export alias', (n) => component(section(6, 0x01, 0x00, 0x00, 0x01, 0x00, name(n))), 'its alias section (an alias of a core instance export)'],
+    ['an instance export alias', (n) => component(section(6, 0x01, 0x01, 0x00, 0x00, name(n))), 'its alias section (an alias of an instance export)'],
+    // instance section: `0x00 componentidx vec(name sortidx)`, `0x01 vec(exportname sortidx)`
+    ['an instantiation argument', (n) => component(section(5, 0x01, 0x00, 0x00, 0x01, name(n), 0x01, 0x00)), 'its instance section (an instantiation argument)'],
+    ['an instance inline export', (n) => component(section(5, 0x01, 0x01, 0x01, 0x00, name(n), 0x01, 0x00)), 'its instance section (an export of an instance)'],
+    ['an import', (n) => component(section(10, 0x01, instanceImport(n))), 'its import section (an import)'],
+    ['an export', (n) => component(section(11, 0x01, 0x00, name(n), 0x05, 0x00, 0x00)), 'its export section (an export)'],
+    // the same inside the code-free nested component
+    ['a nested alias', (n) => component(section(4, COMPONENT_HEADER, section(6, 0x01, 0x01, 0x00, 0x00, name(n)))), 'its alias section (an alias of an instance export)'],
+    ['a nested import', (n) => component(section(4, COMPONENT_HEADER, section(10, 0x01, instanceImport(n)))), 'its import section (an import)'],
+    ['a nested export', (n) => component(section(4, COMPONENT_HEADER, section(11, 0x01, 0x00, name(n), 0x05, 0x00, 0x00))), 'its export section (an export)'],
+  ];
+
+  it.each(PLACES)('%s: every accepted name passes, every other is refused naming the place', (_what, build, where) => {
+    for (const n of ACCEPTED) expect(outcome(() => readComponentInfo(build(n))), JSON.stringify(n)).toBe('ok');
+    for (const n of REFUSED) expect(whereOf(() => readComponentInfo(build(n))), JSON.stringify(n)).toBe(where);
+  });
+
+  it('the same places written by wasm-tools from WAT are refused', async () => {
+    const cases: [string, string][] = [
+      ['(component (core module (import "a\'b" "f" (func))))', 'core module 0 (an import module name)'],
+      ['(component (core module (import "m" "a\'b" (func))))', 'core module 0 (an import name)'],
+      ['(component (core module $m) (core instance $i (instantiate $m)) (core instance (instantiate $m (with "a\'b" (instance $i)))))', 'its core instance section (an instantiation argument)'],
+      ['(component (core module $m (func (export "f"))) (core instance $i (instantiate $m)) (alias core export $i "f" (core func $f)) (core instance (export "a\'b" (func $f))))', 'its core instance section (an export of a core instance)'],
+    ];
+    for (const [wat, where] of cases) {
+      const b = await parse(wat);
+      expect(whereOf(() => readComponentInfo(b)), wat).toBe(where);
+    }
+  });
+
+  it('a core type section is refused (wit-component never writes one; module types carry names of their own)', async () => {
+    expect(messageOf(() => readComponentInfo(component(section(3, 0x00))))).toMatch(/^invalid_module: The component has a core type section; module types carry core import and export names/);
+    const wat = '(component (core type (module (import "a\'b" "f" (func)))))';
+    const b = await parse(wat);
+    expect(messageOf(() => readComponentInfo(b))).toMatch(/has a core type section/);
+  });
+
+  it('aliasing a core module (or a value) is refused: every core module instantiated is one of its own sections', () => {
+    expect(messageOf(() => readComponentInfo(component(section(6, 0x01, 0x00, 0x11, 0x00, 0x00, name('m')))))).toMatch(/aliases a core module/);
+    expect(messageOf(() => readComponentInfo(component(section(6, 0x01, 0x00, 0x11, 0x02, 0x01, 0x00))))).toMatch(/aliases a core module/);
+    expect(messageOf(() => readComponentInfo(component(section(6, 0x01, 0x02, 0x00, 0x00, name('v')))))).toMatch(/aliases a value/);
+    // other sorts are aliased as wit-component does: core funcs, memories, types, instances' exports, outer types
+    const ok = section(6, 0x04, [0x00, 0x00, 0x01, 0x00, ...name('f')], [0x00, 0x02, 0x01, 0x00, ...name('memory')], [0x03, 0x00, 0x00, ...name('failure')], [0x03, 0x02, 0x01, 0x00]);
+    expect(outcome(() => readComponentInfo(component(ok)))).toBe('ok');
+  });
+
+  it('malformed core instance, instance and alias sections are invalid_module', () => {
+    const cases: [Uint8Array, RegExp][] = [
+      [section(2, 0x01, 0x02), /core instance has the unknown form 0x02/],
+      [section(2, 0x01, 0x00, 0x00, 0x01, name('a'), 0x11, 0x00), /core instantiation argument "a" is not a core instance/],
+      [section(2, 0x01, 0x01, 0x01, name('a'), 0x05, 0x00), /core instance export "a" has the core sort 0x05/],
+      [section(2, 0x01, 0x00, 0x00, 0x00, 0x00), /bytes after its instances/],
+      [section(2, [0xff, 0xff, 0xff, 0xff, 0x0f]), /claims more elements/],
+      [section(2, 0x01, 0x00, 0x00, [0xff, 0xff, 0xff, 0xff, 0x0f]), /claims more elements/],
+      [section(5, 0x01, 0x03), /an instance has the unknown form 0x03/],
+      [section(5, 0x01, 0x00, 0x00, 0x01, name('a'), 0x06, 0x00), /instantiation argument "a" has the unknown sort 0x06/],
+      [section(5, 0x01, 0x00, 0x00, 0x01, name('a'), 0x00, 0x20, 0x00), /instantiation argument "a" has the unknown core sort 0x20/],
+      [section(5, 0x01, 0x01, 0x01, 0x05, name('a'), 0x01, 0x00), /unknown form 0x05/],
+      [section(5, 0x01, 0x01, 0x00, 0x00), /bytes after its instances/],
+      [section(6, 0x01, 0x07, 0x00, 0x00, name('a')), /an alias has the unknown sort 0x07/],
+      [section(6, 0x01, 0x00, 0x20, 0x00, 0x00, name('a')), /an alias has the unknown core sort 0x20/],
+      [section(6, 0x01, 0x01, 0x03, 0x00), /an alias has the unknown target 0x03/],
+      [section(6, 0x01, 0x01, 0x00, 0x00, [0xff, 0xff, 0x03]), /runs past its section/],
+      [section(6, 0x01, 0x01, 0x00, 0x00, 0x02, [0xc3, 0x28]), /not UTF-8/],
+      [section(6, 0x00, 0x00), /bytes after its aliases/],
+    ];
+    for (const [s, message] of cases) {
+      const msg = messageOf(() => readComponentInfo(component(s)));
+      expect(msg, String(message)).toMatch(/^invalid_module: /);
+      expect(msg).toMatch(message);
+    }
+  });
+
+  const REAL = ['echo', 'vault', 'counter', 'crypto'].map((n) => [n, `enclave-modules/${n}/build/${n}.component.wasm`] as const);
+  it.each(REAL)('the real build %s.component.wasm passes the gate, every name it writes within the allowlist', (_n, file) => {
+    const info = readComponentInfo(new Uint8Array(readFileSync(file)));
+    expect(info.exports).toEqual([{ name: HANDLER_EXPORT, kind: 'instance' }]);
+    for (const m of info.coreModuleInfo) {
+      for (const i of m.imports) expect(`${i.module} ${i.name}`).toMatch(/^[A-Za-z0-9_.:@/#$-]+ [A-Za-z0-9_.:@/#$-]+$/);
+    }
+  });
+
+  it("the fixtures of test/fixtures/components and the helpers' components pass the gate", async () => {
+    const fixtures = await import('./helpers/component-fixtures.js');
+    const built: [string, Uint8Array][] = [
+      ['echo', await fixtures.componentFixture('echo')],
+      ['hostile', await fixtures.componentFixture('hostile')],
+      ['minimal', await fixtures.watComponent(fixtures.minimalComponentWat(), fixtures.MINIMAL_COMPONENT_CONTRACT)],
+      ['seal-importing', await fixtures.sealImportingComponent()],
+      ['beyond the world', await fixtures.beyondWorldComponent()],
+    ];
+    for (const [n, b] of built) expect(outcome(() => readComponentInfo(b)), n).toBe('ok');
+  });
+
+  /**
+   * Where each structural name of a real component is: for every length-prefixed occurrence of a
+   * name the gate read, whether the gate must refuse it when one of its bytes changes (a name of a
+   * core import or export, a core instance, an alias, an instance, an import, an export) or need not
+   * (inside a custom section, a core module's code or data, a type section).
+   */
+  function nameSites(component: Uint8Array, names: Iterable<string>): { at: number; len: number; checked: boolean }[] {
+    const spans: { start: number; end: number; checked: boolean }[] = [];
+    const walk = (bytes: Uint8Array, base: number, kind: 'component' | 'core') => {
+      for (const s of listSections(bytes)) {
+        const start = base + s.payloadStart;
+        const end = base + s.end;
+        if (kind === 'core') spans.push({ start, end, checked: s.id === 2 || s.id === 7 });
+        else if (s.id === 1) walk(bytes.subarray(s.payloadStart, s.end), start, 'core');
+        else if (s.id === 4) walk(bytes.subarray(s.payloadStart, s.end), start, 'component');
+        else spans.push({ start, end, checked: [2, 5, 6, 10, 11].includes(s.id) });
+      }
+    };
+    walk(component, 0, 'component');
+    const sites: { at: number; len: number; checked: boolean }[] = [];
+    for (const n of new Set(names)) {
+      const needle = name(n);
+      for (let i = component.indexOf(needle[0]!); i >= 0 && i + needle.length <= component.length; i = component.indexOf(needle[0]!, i + 1)) {
+        if (!needle.every((v, k) => component[i + k] === v)) continue;
+        const span = spans.find((sp) => i >= sp.start && i + needle.length <= sp.end);
+        if (span !== undefined) sites.push({ at: i + needle.length - utf8.encode(n).length, len: utf8.encode(n).length, checked: span.checked });
+      }
+    }
+    return sites;
+  }
+
+  it.each(['echo', 'vault'])(
+    'fuzz: every byte of every name in %s.component.wasm changed to a quote, backslash, line break, space, brace, NUL or a non-UTF-8 byte is refused where jco can see it, and never crashes',
+    (n) => {
+      const real = new Uint8Array(readFileSync(`enclave-modules/${n}/build/${n}.component.wasm`));
+      const info = readComponentInfo(real);
+      const names = [
+        ...info.imports.map((i) => i.name),
+        ...info.exports.map((e) => e.name),
+        ...info.coreModuleInfo.flatMap((m) => [...m.imports.flatMap((i) => [i.module, i.name]), ...m.exports.map((e) => e.name)]),
+        'actual',
+        'shim',
+        'import-func-call',
+        'import-type-error',
+        'call',
+        'failure',
+        'policy',
+        'error',
+      ].filter((x) => x.length >= 3);
+      const sites = nameSites(real, names);
+      expect(sites.filter((s) => s.checked).length).toBeGreaterThan(10);
+      const copy = new Uint8Array(real);
+      let refusedCount = 0;
+      for (const site of sites) {
+        for (let k = 0; k < site.len; k++) {
+          const i = site.at + k;
+          for (const v of [0x27, 0x22, 0x5c, 0x0a, 0x20, 0x7b, 0x28, 0x2b, 0x00, 0x80, 0xff]) {
+            copy[i] = v;
+            const got = outcome(() => readComponentInfo(copy));
+            if (site.checked) expect(got, `${n}: byte ${i} = ${hex2(v)} in a checked name`).toBe('invalid_module');
+            else expect(['ok', 'invalid_module', 'memory_limit'], `${n}: byte ${i} = ${hex2(v)}: ${got}`).toContain(got);
+            if (got === 'invalid_module') refusedCount++;
+          }
+          copy[i] = real[i]!;
+        }
+      }
+      expect(refusedCount).toBeGreaterThan(0);
+      expect(copy).toEqual(real);
+    },
+  );
 });
