@@ -13,7 +13,7 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { EnclaveError, formatFuncType, quoteInput, readComponentInfo, type ComponentInfo, type FuncType, type ModuleInfo } from '../core/index.js';
+import { COMPONENT_NAME_PATTERN, EnclaveError, formatFuncType, quoteInput, readComponentInfo, type ComponentInfo, type FuncType, type ModuleInfo } from '../core/index.js';
 import type { TrustPolicy } from '../attest/index.js';
 import { moduleContract, type Contract } from './contract.js';
 import { instrumentCached, type FuelCacheDir } from './_fuel-cache.js';
@@ -28,17 +28,14 @@ function invalid(message: string): never {
 
 /**
  * Names jco pastes into the glue's JavaScript source, in quotes and unescaped (jco-transpile
- * 0.15.0: a core export named `0'+(code)+'` runs that code on the host). Only these characters:
- * what the canonical ABI's names (`enclave:runtime/seal@1.0.0`, `seal-key-at`,
- * `cabi_post_enclave:runtime/handler@1.0.0#call`) and wit-component's shims (`0`, `$imports`,
- * `actual`) use. The gate checks the names of core instances and aliases the same way.
+ * 0.15.0: a core export named `0'+(code)+'` runs that code on the host). The gate refuses every
+ * such name outside COMPONENT_NAME_PATTERN wherever it appears (core/component-binary.ts); checked
+ * again here on the core modules' imports and exports, right before the bytes reach jco.
  */
-const GLUE_SAFE_NAME = /^[A-Za-z0-9_.:@/#$-]{0,256}$/;
-
 function checkNames(info: ComponentInfo): void {
   info.coreModuleInfo.forEach((m, i) => {
     const names = [...m.imports.flatMap((imp) => [imp.module, imp.name]), ...m.exports.map((e) => e.name)];
-    const bad = names.find((n) => !GLUE_SAFE_NAME.test(n));
+    const bad = names.find((n) => !COMPONENT_NAME_PATTERN.test(n) || n === '__proto__');
     if (bad !== undefined) {
       invalid(`Core module ${i} of the component has an import or export named ${quoteInput(bad)}: names may hold only letters, digits and _ . : @ / # $ -.`);
     }

@@ -1,20 +1,318 @@
 /**
- * Transpiling components (runtime/_component-glue.ts), cached. First version: in memory only.
+ * Components transpiled by jco (runtime/_component-glue.ts) off the host thread, with a deadline,
+ * and cached so a warm start does not pay for it (issue 14, decision 4).
+ *
+ * THE CACHE HOLDS JAVASCRIPT THE RUNTIME WILL RUN (the glue, imported as a module and called at
+ * every instantiation). It lives in the fuel cache's directory under the fuel cache's trust rules
+ * (runtime/_disk-cache.ts): the directory is used only when no other user can have written it,
+ * an entry only when it is a regular file of ours that others cannot write, opened without
+ * following a link; an entry carries the SHA-256 of its contents and the hash of the component it
+ * was made from, and any mismatch makes it ignored and rebuilt.
+ *
+ * Keyed by the SHA-256 of the exact component bytes and the transpiler's fingerprint: the import
+ * closure of the transpile worker's entry (runtime/_transpile-main.ts: the glue checks and patches,
+ * the gate, and jco-transpile's package.json, so its version), as the fuel cache keys by the
+ * instrumenter's. Two levels: an in-memory map (which also merges concurrent compiles of the same
+ * component), bounded by entries and bytes, and the directory on disk.
+ *
+ * ```
+ *  transpileCached ─► memory ─► disk (trusted dir, own file, hash) ─► worker (jco, loaded once)
+ *                       one job at a time; each job's deadline starts when the worker gets it
+ *                       more than TRANSPILE_QUEUE waiting ─► `overloaded` at once
+ *                       deadline passed ─► worker terminated, job fails with `timeout`
+ * ```
+ *
+ * Disk layout: `<sha256>-jco-v1.bin`: `ENCJCO01` | sha256(rest) (32 B) | u32 LE manifest length |
+ * manifest JSON `{hash, transpiler, modules}` | the glue (UTF-8).
  */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { EnclaveError } from '../core/index.js';
+import { coreFileName, type Transpiled } from './_component-glue.js';
+import { openEntry, pruneDir, readOwnedFile, sealEntry, trustedDir, writeAtomic } from './_disk-cache.js';
 import type { FuelCacheDir } from './_fuel-cache.js';
-import { transpileNow, type Transpiled } from './_component-glue.js';
+import { closureFingerprint } from './_instrument-closure.js';
+import type { TranspileRequest } from './_transpile-main.js';
 
-const memory = new Map<string, Promise<Transpiled>>();
+/** Wall-clock limit of one transpilation, from the moment the worker receives it. */
+export const TRANSPILE_DEADLINE_MS = 30_000;
+/** Components waiting behind the one being transpiled; past it a load fails at once with `overloaded`. */
+export const TRANSPILE_QUEUE = 64;
+/** An idle worker is stopped after this long (jco's compiler is ~6 MB of Wasm held while it lives). */
+const IDLE_MS = 10_000;
+/** The largest glue accepted from the worker or the disk (jco writes ~130 KB for the enclave world). */
+const MAX_GLUE = 16 * 1024 * 1024;
+/** In-memory entries kept, and the bytes of glue they may hold together; the oldest is dropped first. */
+const MEMORY_ENTRIES = 64;
+const MEMORY_BYTES = 32 * 1024 * 1024;
+/** Disk entries kept, and their bytes; beyond them the least recently written are deleted. */
+export const TRANSPILE_DISK_ENTRIES = 256;
+export const TRANSPILE_DISK_BYTES = 64 * 1024 * 1024;
+
+const MAGIC = new TextEncoder().encode('ENCJCO01');
+const FORMAT = 1;
+const ENTRY_RE = /^[0-9a-f]{64}-jco-v\d+\.bin$/;
+const TMP_RE = /^[0-9a-f]{64}-jco-v\d+\.bin\.\d+\.[0-9a-f]{12}\.tmp$/;
+
+// ---- the worker -------------------------------------------------------------------------------
+
+interface Job {
+  readonly id: number;
+  readonly bytes: Uint8Array;
+  readonly modules: number;
+  readonly deadlineMs: number;
+  readonly resolve: (result: Transpiled) => void;
+  readonly reject: (err: EnclaveError) => void;
+}
+
+const queue: Job[] = [];
+let worker: Worker | undefined;
+let current: { job: Job; timer: NodeJS.Timeout } | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+let nextId = 1;
 
 /**
- * The glue for a component, transpiled or from the cache.
- * @throws {EnclaveError} `invalid_module`, `internal` (runtime/_component-glue.ts).
+ * @internal Where the worker's entry is: next to this file, or in dist/ when this runs as
+ * TypeScript (tests). What it imports is what makes a cache entry.
  */
-export function transpileCached(bytes: Uint8Array, hash: string, coreModules: readonly Uint8Array[], _dir: FuelCacheDir): Promise<Transpiled> {
-  const hit = memory.get(hash);
+export function transpilerEntry(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../dist/runtime/_transpile-main.js', here) : new URL('./_transpile-main.js', here);
+}
+
+/**
+ * Transpiles a component in the transpile worker.
+ * @param modules the number of core modules the gate read.
+ * @throws {EnclaveError} what runtime/_component-glue.ts throws (`invalid_module`, `internal`);
+ *   `timeout` past `deadlineMs`; `overloaded` when {@link TRANSPILE_QUEUE} components already wait.
+ */
+export function transpileOffThread(bytes: Uint8Array, modules: number, deadlineMs: number = TRANSPILE_DEADLINE_MS): Promise<Transpiled> {
+  if (queue.length >= TRANSPILE_QUEUE) {
+    return Promise.reject(new EnclaveError('overloaded', `${TRANSPILE_QUEUE} components are already waiting to be transpiled: retry the load later.`));
+  }
+  return new Promise<Transpiled>((resolve, reject) => {
+    queue.push({ id: nextId++, bytes, modules, deadlineMs, resolve, reject });
+    pump();
+  });
+}
+
+function pump(): void {
+  if (current !== undefined) return;
+  const job = queue.shift();
+  if (job === undefined) {
+    if (worker !== undefined) {
+      worker.unref();
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(stop, IDLE_MS).unref();
+    }
+    return;
+  }
+  clearTimeout(idleTimer);
+  let w: Worker;
+  try {
+    w = worker ?? start();
+  } catch (err) {
+    job.reject(new EnclaveError('internal', 'The transpile worker could not start.', { cause: err }));
+    pump();
+    return;
+  }
+  w.ref();
+  const timer = setTimeout(() => {
+    stop();
+    finish(job, new EnclaveError('timeout', `The component was not transpiled within ${job.deadlineMs} ms: it is too complex to load.`));
+  }, job.deadlineMs);
+  current = { job, timer };
+  w.postMessage({ id: job.id, bytes: job.bytes } satisfies TranspileRequest);
+}
+
+function start(): Worker {
+  let w: Worker;
+  try {
+    // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
+    w = new Worker(transpilerEntry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    w = new Worker(transpilerEntry(), { execArgv: [] });
+  }
+  w.on('message', (value: unknown) => {
+    // Nothing thrown here may escape: it would be uncaught, a host crash.
+    try {
+      const job = current?.job;
+      if (worker !== w) return; // a late message of a worker already stopped
+      if (job === undefined) return;
+      const reply = readReply(value, job);
+      if (reply === undefined) {
+        stop();
+        finish(job, new EnclaveError('internal', 'The transpile worker sent a malformed reply; it was stopped.'));
+        return;
+      }
+      if (reply.id !== job.id) return;
+      if ('error' in reply) finish(job, EnclaveError.fromJSON(reply.error));
+      else finish(job, undefined, reply.result);
+    } catch {
+      // Not expected once the reply is checked; the host thread survives it either way.
+    }
+  });
+  const died = (cause: unknown): void => {
+    if (worker !== w) return;
+    worker = undefined;
+    const job = current?.job;
+    if (job !== undefined) finish(job, new EnclaveError('internal', 'The transpile worker stopped.', { cause }));
+  };
+  w.on('error', died);
+  w.on('exit', died);
+  worker = w;
+  return w;
+}
+
+type Reply = { readonly id: number; readonly result: Transpiled } | { readonly id: number; readonly error: object };
+
+/** A reply checked field by field (its module names exactly the job's), or undefined. Never throws. */
+function readReply(value: unknown, job: Job): Reply | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Partial<Record<string, unknown>>;
+  if (typeof r.id !== 'number') return undefined;
+  if ('error' in r) return typeof r.error === 'object' && r.error !== null ? { id: r.id, error: r.error } : undefined;
+  const result = checkTranspiled(r.glue, r.modules, job.modules);
+  return result === undefined ? undefined : { id: r.id, result };
+}
+
+/** A glue and its module names as this runtime expects them, frozen; undefined otherwise. */
+function checkTranspiled(glue: unknown, modules: unknown, count: number): Transpiled | undefined {
+  if (typeof glue !== 'string' || glue.length > MAX_GLUE || !Array.isArray(modules) || modules.length !== count) return undefined;
+  if (!modules.every((name, i) => name === coreFileName(i))) return undefined;
+  return Object.freeze({ glue, modules: Object.freeze([...(modules as string[])]) });
+}
+
+function stop(): void {
+  const w = worker;
+  worker = undefined;
+  void w?.terminate();
+}
+
+function finish(job: Job, error: EnclaveError | undefined, result?: Transpiled): void {
+  if (current?.job !== job) return;
+  clearTimeout(current.timer);
+  current = undefined;
+  if (error !== undefined) job.reject(error);
+  else job.resolve(result!);
+  pump();
+}
+
+// ---- the cache --------------------------------------------------------------------------------
+
+let fingerprint: string | null | undefined;
+
+/**
+ * @internal The transpiler's identity: SHA-256 (16 hex digits) of the transpile worker's import
+ * closure (runtime/_instrument-closure.ts) with jco-transpile's package.json. `undefined` (no
+ * disk cache) if the files cannot be read.
+ */
+export function transpilerFingerprint(): string | undefined {
+  if (fingerprint === undefined) {
+    try {
+      fingerprint = closureFingerprint(fileURLToPath(transpilerEntry()));
+    } catch {
+      fingerprint = null;
+    }
+  }
+  return fingerprint ?? undefined;
+}
+
+const memory = new Map<string, Promise<Transpiled>>();
+const memorySizes = new Map<string, number>();
+let memoryBytes = 0;
+
+function forget(key: string): void {
+  memory.delete(key);
+  memoryBytes -= memorySizes.get(key) ?? 0;
+  memorySizes.delete(key);
+}
+
+/** Forgets the in-memory entries (tests, and callers measuring a cold start). */
+export function clearTranspileMemoryCache(): void {
+  memory.clear();
+  memorySizes.clear();
+  memoryBytes = 0;
+}
+
+/**
+ * The glue of a component: from memory, from the disk cache, or transpiled in the worker.
+ * @param hash SHA-256 hex of the exact component bytes, the key.
+ * @param coreModules the gate's core modules (their number checks the glue's).
+ * @throws {EnclaveError} `invalid_module`, `internal`, `timeout`, `overloaded`; cache I/O errors are
+ *   never thrown.
+ */
+export function transpileCached(bytes: Uint8Array, hash: string, coreModules: readonly Uint8Array[], dir: FuelCacheDir): Promise<Transpiled> {
+  const key = `${hash}-${transpilerFingerprint() ?? 'unknown'}`;
+  const hit = memory.get(key);
   if (hit !== undefined) return hit;
-  const pending = transpileNow(bytes, coreModules);
-  memory.set(hash, pending);
-  pending.catch(() => memory.delete(hash));
+  const pending = load(bytes, hash, coreModules.length, dir);
+  memory.set(key, pending);
+  pending.then(
+    (result) => {
+      if (memory.get(key) !== pending) return; // dropped meanwhile
+      memorySizes.set(key, result.glue.length);
+      memoryBytes += result.glue.length;
+      for (const old of memory.keys()) {
+        if (memoryBytes <= MEMORY_BYTES) break;
+        if (memorySizes.has(old)) forget(old); // a pending entry holds nothing yet
+      }
+    },
+    () => {
+      if (memory.get(key) === pending) forget(key);
+    },
+  );
+  if (memory.size > MEMORY_ENTRIES) forget(memory.keys().next().value!);
   return pending;
+}
+
+async function load(bytes: Uint8Array, hash: string, modules: number, dir: FuelCacheDir): Promise<Transpiled> {
+  const safe = dir === false || transpilerFingerprint() === undefined ? undefined : await trustedDir(dir);
+  const file = safe === undefined ? undefined : join(safe, `${hash}-jco-v${FORMAT}.bin`);
+  if (file !== undefined) {
+    const cached = await readTranspiled(file, hash, modules);
+    if (cached !== undefined) return cached;
+  }
+  const fresh = await transpileOffThread(bytes, modules);
+  if (file !== undefined && (await writeAtomic(file, entryBytes(hash, fresh)))) {
+    await pruneDir(safe!, ENTRY_RE, TMP_RE, { entries: TRANSPILE_DISK_ENTRIES, bytes: TRANSPILE_DISK_BYTES }).catch(() => undefined);
+  }
+  return fresh;
+}
+
+function entryBytes(hash: string, t: Transpiled): Buffer {
+  const manifest = Buffer.from(JSON.stringify({ hash, transpiler: transpilerFingerprint(), modules: t.modules }), 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(manifest.length, 0);
+  return sealEntry(MAGIC, Buffer.concat([len, manifest, Buffer.from(t.glue, 'utf8')]));
+}
+
+/**
+ * @internal Reads and verifies one disk entry (exported for tests); anything unexpected is a miss:
+ * another component's, another transpiler's, a module count other than the gate's, a hash that
+ * does not match, a file not ours.
+ */
+export async function readTranspiled(file: string, hash: string, modules: number): Promise<Transpiled | undefined> {
+  const raw = await readOwnedFile(file);
+  const rest = raw === undefined ? undefined : openEntry(MAGIC, raw);
+  if (rest === undefined || rest.length < 4) return undefined;
+  const manifestLen = rest.readUInt32LE(0);
+  if (4 + manifestLen > rest.length) return undefined;
+  let manifest: { hash?: unknown; transpiler?: unknown; modules?: unknown };
+  try {
+    manifest = JSON.parse(rest.subarray(4, 4 + manifestLen).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) return undefined;
+  if (manifest.hash !== hash || manifest.transpiler !== transpilerFingerprint()) return undefined;
+  let glue: string;
+  try {
+    glue = new TextDecoder('utf-8', { fatal: true }).decode(rest.subarray(4 + manifestLen));
+  } catch {
+    return undefined;
+  }
+  return checkTranspiled(glue, manifest.modules, modules);
 }
