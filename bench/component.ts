@@ -26,8 +26,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore, generateKeyPair, signModule, SoftwareAttestationProvider, Vault, type VaultKey } from '../host/index.js';
+import * as runtime from '../runtime/index.js';
 import { clearFuelMemoryCache, compileEnclave, loadEnclave, type Enclave } from '../runtime/index.js';
-import * as transpileCache from '../runtime/_component-transpile.js';
 import { closeEnclave, payload, probeWorkerMode } from './_enclaves.js';
 import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 
@@ -48,8 +48,8 @@ function moduleBytes(root: string, name: string, kind: Kind): Uint8Array {
   }
 }
 
-/** The transpile cache's clear hook, when this runtime has one (it is internal). */
-const clearTranspile = (transpileCache as Record<string, unknown>).clearTranspileMemoryCache as (() => void) | undefined;
+/** The transpile cache's clear hook (internal), when this runtime exports one. */
+const clearTranspile = (runtime as Record<string, unknown>).clearTranspileMemoryCache as (() => void) | undefined;
 
 /** Forgets what the runtime keeps in memory between loads (instrumented modules, transpiled glue). */
 function clearMemoryCaches(): void {
