@@ -414,7 +414,7 @@ function readAliases(r: Reader): void {
     if (target === 0x00 || target === 0x01) {
       r.u32();
       const name = r.name('an alias name');
-      checkName(name, `its alias section (an alias of ${target === 0x00 ? 'an instance export' : 'a core instance export'})`);
+      checkName(name, `its alias section (an alias of ${target === 0x00 ? 'the export of an instance' : 'the export of a core instance'})`);
     } else if (target === 0x02) {
       r.u32();
       r.u32();

@@ -656,7 +656,7 @@ describe('names jco pastes into the JavaScript it generates', () => {
     const hostile = await withContract(hostileWat(EVIL));
     const msg = messageOf(() => readComponentInfo(hostile));
     // wasm-tools writes the lift's core function as an alias of the core instance's export: refused there first
-    expect(msg).toMatch(/^invalid_module: The component has the name ".*" in its alias section \(an alias of a core instance export\); names may hold only/);
+    expect(msg).toMatch(/^invalid_module: The component has the name ".*" in its alias section \(an alias of the export of a core instance\); names may hold only/);
     expect(msg).toContain(JSON.stringify(EVIL));
     const plain = await withContract(hostileWat('lifted_call'));
     const info = readComponentInfo(plain);
@@ -752,15 +752,15 @@ describe('names jco pastes into the JavaScript it generates', () => {
     ['a core instantiation argument', (n) => component(section(2, 0x01, 0x00, 0x00, 0x01, name(n), 0x12, 0x00)), 'its core instance section (an instantiation argument)'],
     ['a core inline export', (n) => component(section(2, 0x01, 0x01, 0x01, name(n), 0x00, 0x00)), 'its core instance section (an export of a core instance)'],
     // alias section: `sort 0x01 core:instanceidx name` and `sort 0x00 instanceidx name`
-    ['a core export alias', (n) => component(section(6, 0x01, 0x00, 0x00, 0x01, 0x00, name(n))), 'its alias section (an alias of a core instance export)'],
-    ['an instance export alias', (n) => component(section(6, 0x01, 0x01, 0x00, 0x00, name(n))), 'its alias section (an alias of an instance export)'],
+    ['a core export alias', (n) => component(section(6, 0x01, 0x00, 0x00, 0x01, 0x00, name(n))), 'its alias section (an alias of the export of a core instance)'],
+    ['an instance export alias', (n) => component(section(6, 0x01, 0x01, 0x00, 0x00, name(n))), 'its alias section (an alias of the export of an instance)'],
     // instance section: `0x00 componentidx vec(name sortidx)`, `0x01 vec(exportname sortidx)`
     ['an instantiation argument', (n) => component(section(5, 0x01, 0x00, 0x00, 0x01, name(n), 0x01, 0x00)), 'its instance section (an instantiation argument)'],
     ['an instance inline export', (n) => component(section(5, 0x01, 0x01, 0x01, 0x00, name(n), 0x01, 0x00)), 'its instance section (an export of an instance)'],
     ['an import', (n) => component(section(10, 0x01, instanceImport(n))), 'its import section (an import)'],
     ['an export', (n) => component(section(11, 0x01, 0x00, name(n), 0x05, 0x00, 0x00)), 'its export section (an export)'],
     // the same inside the code-free nested component
-    ['a nested alias', (n) => component(section(4, COMPONENT_HEADER, section(6, 0x01, 0x01, 0x00, 0x00, name(n)))), 'its alias section (an alias of an instance export)'],
+    ['a nested alias', (n) => component(section(4, COMPONENT_HEADER, section(6, 0x01, 0x01, 0x00, 0x00, name(n)))), 'its alias section (an alias of the export of an instance)'],
     ['a nested import', (n) => component(section(4, COMPONENT_HEADER, section(10, 0x01, instanceImport(n)))), 'its import section (an import)'],
     ['a nested export', (n) => component(section(4, COMPONENT_HEADER, section(11, 0x01, 0x00, name(n), 0x05, 0x00, 0x00))), 'its export section (an export)'],
   ];
