@@ -11,7 +11,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { abytes, fromBase64url, HEX64, isPlainObject, toBase64url, utf8Encode } from './_bytes.js';
-import { AttestationError } from '../core/index.js';
+import { AttestationError, MAX_CORE_MODULES } from '../core/index.js';
 import type { ModuleIdentity } from './measure.js';
 
 /** JWS `typ` of evidence: the EAT media type `application/eat+jwt` (registered by RFC 9711), shortened per RFC 7515 §4.1.9. */
@@ -36,6 +36,7 @@ export const CLAIMS = Object.freeze({
   limits: 'enclave.limits',
   capabilities: 'enclave.capabilities',
   reportData: 'enclave.report_data',
+  component: 'enclave.component',
 } as const);
 
 /** RFC 9711 §4.2.9 debug status values (`dbgstat`). */
@@ -66,6 +67,25 @@ export interface EnclavePublicJwk {
   alg?: string;
 }
 
+/**
+ * What a component's evidence says about how its limits differ from a core module's (issue 14,
+ * docs/ATTESTATION.md §4.2, `enclave.component`). Absent from a core module's evidence.
+ */
+export interface ComponentEvidence {
+  /** Core modules in the component: each runs under its own fuel counter, set to `limits.fuel` before a call. */
+  coreModules: number;
+  /**
+   * The most fuel-metered work one call can do across its core modules: `coreModules × limits.fuel`
+   * (a core module's is `limits.fuel`). The fuel a call is charged is still at most `limits.fuel`.
+   */
+  fuelBound: number;
+  /** The JavaScript glue that wires the core modules and serves the imports: `"jco-transpile@<version>"`. */
+  glue: string;
+}
+
+/** `glue` of {@link ComponentEvidence}: printable ASCII, bounded. */
+const GLUE_RE = /^[\x21-\x7e]{1,128}$/;
+
 /** The claims set of evidence, exactly as it appears in the token. */
 export interface EvidenceClaims {
   eat_profile: string;
@@ -85,6 +105,8 @@ export interface EvidenceClaims {
   'enclave.limits': Record<string, number>;
   'enclave.capabilities': string[];
   'enclave.report_data'?: string;
+  /** Present only when the enclave is a component (see {@link ComponentEvidence}). */
+  'enclave.component'?: ComponentEvidence;
 }
 
 /** The protected header of evidence. */
@@ -116,6 +138,11 @@ export interface EvidenceRequest {
   enclaveKey?: EnclavePublicJwk;
   /** Enclave-supplied report data, 1..64 bytes, placed in `enclave.report_data`. */
   reportData?: Uint8Array;
+  /**
+   * Only for a component: its core modules, the fuel bound of a call (`coreModules × limits.fuel`)
+   * and its glue, placed in `enclave.component`.
+   */
+  component?: ComponentEvidence;
   /** `exp - iat` in seconds, 1..3600; default 300. */
   lifetimeSeconds?: number;
   /** Issue time in milliseconds since the epoch; default `Date.now()` (for tests). */
@@ -149,6 +176,26 @@ export function checkEnclaveJwk(jwk: unknown, onError: (detail: string) => Error
 }
 
 /**
+ * Checks and copies the component facts of a request for `enclave.component`: 1..MAX_CORE_MODULES
+ * core modules, a fuel bound equal to `coreModules × limits.fuel` (so the token can never claim a
+ * bound its own limits contradict), a short printable glue name; only these members are copied.
+ */
+function checkComponent(component: unknown, limits: Readonly<Record<string, number>>): ComponentEvidence {
+  if (!isPlainObject(component)) throw bad('component must be an object');
+  const { coreModules, fuelBound, glue } = component;
+  if (!Number.isSafeInteger(coreModules) || (coreModules as number) < 1 || (coreModules as number) > MAX_CORE_MODULES) {
+    throw bad(`component.coreModules must be an integer in 1..${MAX_CORE_MODULES}`);
+  }
+  const fuel = limits.fuel as number;
+  if (!Number.isSafeInteger(fuel) || fuel < 0) throw bad('a component needs limits.fuel, an integer ≥ 0');
+  if (!Number.isSafeInteger(fuelBound) || fuelBound !== (coreModules as number) * fuel) {
+    throw bad('component.fuelBound must be component.coreModules × limits.fuel');
+  }
+  if (typeof glue !== 'string' || !GLUE_RE.test(glue)) throw bad('component.glue must be 1..128 printable ASCII characters');
+  return { coreModules: coreModules as number, fuelBound: fuelBound as number, glue };
+}
+
+/**
  * Validates a nonce from a relying party (RFC 9711 §4.1: 8..64 bytes).
  * @throws {AttestationError} `invalid_nonce`.
  * @example
@@ -165,7 +212,8 @@ export function checkNonce(nonce: unknown): Uint8Array {
  * Builds and validates the claims set for a request. Pure: no key, no I/O.
  * @param request - see {@link EvidenceRequest}.
  * @param platform - the platform name for `enclave.platform` (`"software"` for the software platform).
- * @throws {AttestationError} `invalid_nonce`, `invalid_report_data`, `invalid_evidence_request`.
+ * @throws {AttestationError} `invalid_nonce`, `invalid_report_data`, `invalid_evidence_request`
+ *   (also for a `component` whose members have other types or disagree with `limits.fuel`).
  * @example
  * const claims = buildEvidenceClaims({ identity, nonce, runtimeVersion: '0.1.0', limits, capabilities: [], debug: false }, 'software');
  */
@@ -220,6 +268,7 @@ export function buildEvidenceClaims(request: EvidenceRequest, platform: string):
     claims[CLAIMS.reportData] = toBase64url(rd);
   }
   if (request.enclaveKey !== undefined) claims.cnf = { jwk: checkEnclaveJwk(request.enclaveKey) };
+  if (request.component !== undefined) claims[CLAIMS.component] = checkComponent(request.component, claims[CLAIMS.limits]);
   return claims;
 }
 

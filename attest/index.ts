@@ -78,7 +78,7 @@ export {
   jwkThumbprint,
   signEvidenceClaims,
 } from './evidence.js';
-export type { EvidenceClaims, EvidenceHeader, EvidenceRequest, EnclavePublicJwk } from './evidence.js';
+export type { ComponentEvidence, EvidenceClaims, EvidenceHeader, EvidenceRequest, EnclavePublicJwk } from './evidence.js';
 export { createReport, reportStatusFor, REPORT_STATUS } from './report.js';
 export type { ReportContext } from './report.js';
 

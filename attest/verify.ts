@@ -14,6 +14,7 @@
  *  8. `dbgstat` is not `enabled` unless allowed                     → `debug_not_allowed`
  *  9. measurement allowed, or signer allowed at or above its svn    → `measurement_not_allowed` / `signer_not_allowed` / `svn_too_low`
  * 10. enclave-held key present if required; report data if expected → `malformed` / `report_data_mismatch`
+ * A component's evidence carries `enclave.component` (checked in step 4, exposed as `component`).
  */
 // jose is loaded by verifyEvidence, when it runs: a host that only loads enclaves (`enclave run`,
 // the runtime measuring a module through attest/index.ts) never pays for its ~50 files.
@@ -29,6 +30,7 @@ import {
   checkEnclaveJwk,
   checkNonce,
   jwkThumbprint,
+  type ComponentEvidence,
   type EnclavePublicJwk,
   type EvidenceClaims,
   type EvidenceHeader,
@@ -172,6 +174,11 @@ export interface VerifiedEvidence {
   readonly claims: EvidenceClaims;
   /** The enclave-held public key from `cnf`, if any: encrypt to it to reach the enclave. */
   readonly enclaveKey: EnclavePublicJwk | undefined;
+  /**
+   * `enclave.component`: present when the enclave is a component, whose call may do up to
+   * `fuelBound` (its core modules × `limits.fuel`) of fuel-metered work; undefined for a core module.
+   */
+  readonly component: ComponentEvidence | undefined;
 }
 
 function fail(code: ConstructorParameters<typeof AttestationError>[0], detail?: string, cause?: unknown): never {
@@ -206,6 +213,18 @@ function checkClaims(p: JWTPayload): EvidenceClaims {
   if (c[CLAIMS.reportData] !== undefined) {
     const rd = fromBase64url(c[CLAIMS.reportData]);
     if (!rd || rd.length < 1 || rd.length > REPORT_DATA_MAX_BYTES) bad(CLAIMS.reportData);
+  }
+  const component = c[CLAIMS.component];
+  if (component !== undefined) {
+    // Exactly its three members; the bound agrees with the limits it is made from (§4.2).
+    if (!isPlainObject(component) || Object.keys(component).length !== 3) bad(CLAIMS.component);
+    const { coreModules, fuelBound, glue } = component as Record<string, unknown>;
+    const fuel = (limits as Record<string, unknown>).fuel;
+    if (!Number.isSafeInteger(coreModules) || (coreModules as number) < 1) bad(CLAIMS.component);
+    if (!Number.isSafeInteger(fuel) || !Number.isSafeInteger(fuelBound) || fuelBound !== (coreModules as number) * (fuel as number)) {
+      bad(CLAIMS.component);
+    }
+    if (typeof glue !== 'string' || glue.length === 0) bad(CLAIMS.component);
   }
   if (c.cnf !== undefined) {
     if (!isPlainObject(c.cnf) || Object.keys(c.cnf).length !== 1) bad('cnf');
@@ -304,5 +323,5 @@ export async function verifyEvidence(token: string, options: VerifyEvidenceOptio
     const got = claims[CLAIMS.reportData];
     if (got === undefined || !equalStrings(got, toBase64url(options.reportData))) fail('report_data_mismatch');
   }
-  return Object.freeze({ header: header as unknown as EvidenceHeader, claims, enclaveKey });
+  return Object.freeze({ header: header as unknown as EvidenceHeader, claims, enclaveKey, component: claims[CLAIMS.component] });
 }
