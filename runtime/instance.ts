@@ -168,7 +168,9 @@ export class Enclave implements EnclaveHandle {
   }
 
   #reportContext(): ReportContext {
-    return reportContextOf(this.identity, this.#config);
+    // A component's evidence says how many core modules (fuel counters) it has (`enclave.component`).
+    const program = this.#module;
+    return reportContextOf(this.identity, this.#config, program instanceof WebAssembly.Module ? undefined : program.modules.length);
   }
 
   /** Resolves at once: in-process, every call accepted has settled by the time it returns. */

@@ -27,6 +27,19 @@ export interface EnclaveKeyJwk {
   alg?: string;
 }
 
+/**
+ * What a component's evidence says about how its limits differ from a core module's
+ * (`enclave.component`, docs/ATTESTATION.md §4.2): every core module has its own fuel counter.
+ */
+export interface ComponentFacts {
+  /** Core modules in the component. */
+  coreModules: number;
+  /** The most fuel-metered work one call can do: `coreModules × limits.fuel`. */
+  fuelBound: number;
+  /** The glue serving its imports, `"jco-transpile@<version>"`. */
+  glue: string;
+}
+
 /** What the runtime knows about an enclave and puts in its evidence, besides the nonce. */
 export interface ReportContext {
   /** The enclave's identity (measurement, svn, signer). */
@@ -39,6 +52,8 @@ export interface ReportContext {
   capabilities: readonly string[];
   /** True if anything that can see inside the enclave is on (`dbgstat`). */
   debug: boolean;
+  /** Only for a component: its core modules, the fuel bound of a call, its glue. */
+  component?: ComponentFacts;
 }
 
 /** One request for evidence: the enclave's context, bound to a nonce. */

@@ -86,8 +86,11 @@ function settle(mod: EnclaveModule, options: WorkerStartOptions, host: WorkerCon
   // The platform holds keys and methods a structured clone would drop: it stays here, and the
   // worker's seal_key and report imports reach it through host calls (_worker-hostcall.ts). The
   // claims of its evidence come from the same settled options as in the worker.
-  const attestation = provider === undefined ? undefined : Object.freeze({ provider, context: reportContextOf(mod.identity, config) });
-  return Object.freeze({ ...worker, parts: mod[MODULE_PARTS](), config, onLog, attestation });
+  // A component's evidence also says how many core modules it has: the same count as the worker's.
+  const parts = mod[MODULE_PARTS]();
+  const attestation =
+    provider === undefined ? undefined : Object.freeze({ provider, context: reportContextOf(mod.identity, config, parts.component?.modules.length) });
+  return Object.freeze({ ...worker, parts, config, onLog, attestation });
 }
 
 /**

@@ -12,7 +12,7 @@ import { EnclaveError } from '../../core/index.js';
 import type { ModuleIdentity } from '../../attest/index.js';
 import { REPORT_DATA_MAX_BYTES, REPORT_DATA_MIN_BYTES, REPORT_STATUS } from '../abi.js';
 import { dropPending, isBadInput, platformError, type EnclaveKeyJwk, type EvidenceIssuer, type EvidenceOrder, type ReportContext } from '../platform.js';
-import { RUNTIME_VERSION } from '../version.js';
+import { COMPONENT_GLUE, RUNTIME_VERSION } from '../version.js';
 import type { CapabilityImport, CapabilityModule } from './_capability.js';
 
 /** The `report` import. */
@@ -82,24 +82,30 @@ function createReport(platform: EvidenceIssuer, context: ReportContext, reportDa
  * declared here: no capability file imports options.ts, which reaches this folder through contract.ts).
  */
 interface SettledForReport {
-  readonly limits: object;
+  readonly limits: { readonly fuel: number };
   readonly capabilities: Iterable<string>;
   readonly debug: boolean;
 }
 
 /**
  * @internal What an enclave's evidence says about it besides the nonce (identity, runtime, limits,
- * capabilities, debug). Both modes compute it from the same settled options, so they make the
- * same claims.
+ * capabilities, debug, and for a component `enclave.component`). Both modes compute it from the
+ * same settled options and the module's core-module count, so they make the same claims.
+ * @param coreModules - a component's core modules (each metered on its own counter, so a call may
+ *   do up to `coreModules × limits.fuel` of work: issue 14, decision 6); undefined for a core module.
  */
-export function reportContextOf(identity: ModuleIdentity, config: SettledForReport): ReportContext {
-  return {
+export function reportContextOf(identity: ModuleIdentity, config: SettledForReport, coreModules?: number): ReportContext {
+  const context: ReportContext = {
     identity,
     runtimeVersion: RUNTIME_VERSION,
     limits: config.limits as unknown as Record<string, number>,
     capabilities: [...config.capabilities],
     debug: config.debug,
   };
+  if (coreModules !== undefined) {
+    context.component = { coreModules, fuelBound: coreModules * config.limits.fuel, glue: COMPONENT_GLUE };
+  }
+  return context;
 }
 
 /**
