@@ -32,9 +32,6 @@ import { checkLoads } from './check.js';
 import { packageRoot } from './compile.js';
 import { SDK_CALL_EXPORT } from './settings.js';
 
-/** Interim, until the runtime loads components (issue 14): only the gate's read of the component. */
-const RUNTIME_LOADS_COMPONENTS = false;
-
 /** The world a component build implements, in wit/enclave.wit. */
 export const COMPONENT_WORLD = 'enclave';
 
@@ -68,6 +65,16 @@ export function worldWit(): Promise<string> {
  * const core = renameExport(bytes, 'enclave_component_call', 'enclave:runtime/handler@1.0.0#call');
  */
 export function renameExport(bytes: Uint8Array, from: string, to: string): Uint8Array {
+  try {
+    return renameExportUnchecked(bytes, from, to);
+  } catch (err) {
+    if (err instanceof EnclaveError && err.code === 'build_failed') throw err;
+    // A truncated LEB, a name that is not UTF-8, a count past the end.
+    throw new EnclaveError('build_failed', `The compiled module is malformed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function renameExportUnchecked(bytes: Uint8Array, from: string, to: string): Uint8Array {
   let pos = 8;
   while (pos < bytes.length) {
     const start = pos;
@@ -85,9 +92,11 @@ export function renameExport(bytes: Uint8Array, from: string, to: string): Uint8
     let renamed = false;
     for (let i = 0; i < count; i++) {
       const [nameLen, afterLen] = readU32Leb(bytes, at);
+      if (afterLen + nameLen + 1 > end) throw new RangeError(`export ${i} runs past its section`);
       const name = WASM_NAME_DECODER.decode(bytes.subarray(afterLen, afterLen + nameLen));
       const kind = bytes[afterLen + nameLen]!;
       const [, next] = readU32Leb(bytes, afterLen + nameLen + 1);
+      if (next > end) throw new RangeError(`export ${i} runs past its section`);
       if (name === to) throw new EnclaveError('build_failed', `The compiled module already exports ${JSON.stringify(to)}.`);
       if (name === from && kind === 0 && !renamed) {
         const encoded = new TextEncoder().encode(to);
@@ -174,7 +183,7 @@ export async function makeComponent(compiled: Uint8Array, contract: Uint8Array, 
 export async function checkComponent(component: Uint8Array, contract: Contract, where: string): Promise<void> {
   try {
     readComponentInfo(component);
-    if (RUNTIME_LOADS_COMPONENTS) await checkLoads(component, contract, 'exact');
+    await checkLoads(component, contract, 'exact');
   } catch (err) {
     const code = err instanceof EnclaveError ? err.code : 'internal';
     throw new EnclaveError('build_failed', `The component built from ${where} does not load (${code}): ${(err as Error).message}`, { cause: err });
