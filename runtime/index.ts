@@ -58,3 +58,5 @@ export { checkMsgpack, createPackr, decodePlainMsgpack, decodeReply, encodeCall,
 export { clearFuelMemoryCache } from './_fuel-cache.js';
 /** @internal */
 export { HANDLER_EXPORT, INTERFACE_CAPABILITY, WORLD_PACKAGE, WORLD_VERSION } from './_component-world.js';
+/** @internal The raw call path (request bytes in, reply bytes out): `enclave embed-contract`'s handler probe of a component (host/build/check.ts). */
+export { CALL_RAW } from './instance.js';

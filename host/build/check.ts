@@ -197,19 +197,97 @@ const why = (err) => (err instanceof Aborted ? 'it aborted: ' + err.message : er
 })();
 `;
 
-type ProbeMessage = { readonly stage: number } | { readonly replies: readonly Uint8Array[] } | { readonly failed: string };
+/**
+ * The probe of a component, through the runtime itself (a component has no `enclave_call` to enter
+ * with the plain WebAssembly API): the runtime's entry is imported in the worker, the component
+ * compiled and created as {@link checkLoads} does (a platform without keys), and each probe request
+ * sent by the path the runtime's worker mode uses (`Enclave[CALL_RAW]`: request bytes in, checked
+ * reply bytes out), so each call runs under the contract's fuel and the runtime's bounds. An op
+ * with `requires` is probed after them, each earlier probe answered `ok` counted as a success
+ * (CALL_RAW's `settle`). workerData: the bytes, the runtime's URL, the capabilities and limits, the
+ * requests and the order to send them in. It posts `{stage}` before each step, then `{replies}` in
+ * contract order (bytes, or `{code, message}` when the runtime refused or stopped the call), or
+ * `{failed}`.
+ */
+const COMPONENT_PROBE_WORKER = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const none = () => { throw new Error('No platform while embedding.'); };
+const platform = { platform: 'enclave-build', getSealingSecret: none, getEvidence: none, readCounter: none, advanceCounter: none };
+const why = (err) => (err instanceof Error ? (err.code ? '(' + err.code + ') ' : '') + err.message : 'no reply');
+(async () => {
+  let enclave;
+  let CALL_RAW;
+  try {
+    parentPort.postMessage({ stage: -1 });
+    const runtime = await import(workerData.runtime);
+    CALL_RAW = runtime.CALL_RAW;
+    const mod = await runtime.compileEnclave(workerData.bytes, { cacheDir: false });
+    enclave = mod.create({ capabilities: workerData.capabilities, attestation: platform, policy: workerData.limits });
+  } catch (err) {
+    parentPort.postMessage({ failed: why(err) });
+    return;
+  }
+  const replies = [];
+  let settle = 0;
+  for (const i of workerData.order) {
+    const request = Buffer.from(workerData.requests[i]);
+    parentPort.postMessage({ stage: i });
+    try {
+      const reply = enclave[CALL_RAW](workerData.ops[i], { buffer: request, start: 0, end: request.length }, settle).slice();
+      // {ok: ...} as the runtime writes it for a component: fixmap of 1, fixstr "ok".
+      settle = reply[0] === 0x81 && reply[1] === 0xa2 && reply[2] === 0x6f && reply[3] === 0x6b ? 1 : 0;
+      replies[i] = reply;
+    } catch (err) {
+      settle = 0;
+      replies[i] = { code: typeof err?.code === 'string' ? err.code : 'internal', message: String(err?.message).slice(0, 256) };
+    }
+  }
+  parentPort.postMessage({ replies });
+})();
+`;
+
+/** The runtime's entry for the component probe's worker: next to us in dist/; from the TypeScript sources (vitest), dist/'s copy. */
+function runtimeEntry(): string {
+  const here = import.meta.url;
+  return (here.endsWith('.ts') ? new URL('../../dist/runtime/index.js', here) : new URL('../../runtime/index.js', here)).href;
+}
+
+/** The contract's ops in an order where each op's `requires` come before it (contract order otherwise; ops in a cycle last). */
+function requiresFirst(contract: Contract): number[] {
+  const ops = Object.keys(contract.ops);
+  const order: number[] = [];
+  const placed = new Set<string>();
+  for (let progress = true; progress; ) {
+    progress = false;
+    ops.forEach((op, i) => {
+      if (!placed.has(op) && contract.ops[op]!.requires.every((r) => placed.has(r))) {
+        placed.add(op);
+        order.push(i);
+        progress = true;
+      }
+    });
+  }
+  ops.forEach((op, i) => placed.has(op) || order.push(i));
+  return order;
+}
+
+/** A reply of the probe: its bytes, or the runtime's refusal of the call (the component probe only). */
+type ProbeReply = Uint8Array | { readonly code: string; readonly message: string };
+
+type ProbeMessage = { readonly stage: number } | { readonly replies: readonly ProbeReply[] } | { readonly failed: string };
 
 /** What the probe came to: each request's reply, or where (`stage`, as the worker posts it) and why it failed. */
-type ProbeOutcome = { readonly replies: readonly Uint8Array[] } | { readonly stage: number; readonly why: string };
+type ProbeOutcome = { readonly replies: readonly ProbeReply[] } | { readonly stage: number; readonly why: string };
 
-/** Runs the probe worker; one that has not answered within `deadlineMs` is stopped. */
-function runProbes(bytes: Uint8Array, requests: readonly Uint8Array[], replyBytes: number, deadlineMs: number): Promise<ProbeOutcome> {
+/** Runs a probe worker (`source`); one that has not answered within `deadlineMs` is stopped. */
+function runProbes(source: string, workerData: unknown, deadlineMs: number): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     let stage = -1;
     let settled = false;
     let worker: Worker;
     try {
-      worker = new Worker(PROBE_WORKER, { eval: true, workerData: { bytes, requests, replyBytes } });
+      worker = new Worker(source, { eval: true, workerData });
     } catch (err) {
       // No worker threads here (Node's permission model without --allow-worker, say).
       resolve({ stage, why: `its check could not start a worker thread: ${(err as Error).message}` });
@@ -255,31 +333,41 @@ export interface ProbeResult {
 
 /**
  * Sends the handler probe (docs/ABI.md §4.1, `{op, probe: true}`) for every op of the contract, in
- * a worker stopped after `deadlineMs`, and says what each answered. A core module only (the plain
- * WebAssembly API and the core ABI's exports).
+ * a worker stopped after `deadlineMs`, and says what each answered. A core module is run with the
+ * plain WebAssembly API and harmless imports, unmetered; a component through the runtime, under
+ * its contract's fuel (COMPONENT_PROBE_WORKER).
  * @example
  * const { answers } = await probeHandlers(bytes, contract);
  */
 export async function probeHandlers(bytes: Uint8Array, contract: Contract, deadlineMs = LOAD_CHECK_DEADLINE_MS): Promise<ProbeResult> {
   const ops = Object.keys(contract.ops);
   const requests = ops.map((op) => packr.pack({ op, probe: true }) as Uint8Array);
-  const outcome = await runProbes(bytes, requests, contract.limits.replyBytes, deadlineMs);
+  const outcome = isComponent(bytes)
+    ? await runProbes(
+        COMPONENT_PROBE_WORKER,
+        { bytes, runtime: runtimeEntry(), capabilities: contract.capabilities, limits: { ...contract.limits }, ops, requests, order: requiresFirst(contract) },
+        deadlineMs,
+      )
+    : await runProbes(PROBE_WORKER, { bytes, requests, replyBytes: contract.limits.replyBytes }, deadlineMs);
   if (!('replies' in outcome)) {
     // The ops before the failed stage answered; their replies are not kept by the worker.
     return { answers: [], failed: { stage: outcome.stage, why: outcome.why } };
   }
-  const answers = ops.map((op, i): ProbeAnswer => {
-    let reply: unknown;
-    try {
-      reply = unpackr.unpack(outcome.replies[i]!);
-    } catch (err) {
-      return { op, kind: 'other', why: `its reply is not MessagePack: ${(err as Error).message}` };
-    }
-    const code = (reply as { err?: { code?: ErrorCode } } | null)?.err?.code;
-    if (code === 'unknown_op') return { op, kind: 'missing' };
-    if (typeof reply === 'object' && reply !== null && 'ok' in reply) return { op, kind: 'handler' };
-    // inspect, not JSON.stringify: a reply may hold a BigInt (a 64-bit integer), which JSON refuses.
-    return { op, kind: 'other', why: `it answered ${inspect(reply, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 }).slice(0, 200)}` };
-  });
-  return { answers };
+  return { answers: ops.map((op, i) => classify(op, outcome.replies[i]!)) };
+}
+
+/** What a probe reply says about its op. */
+function classify(op: string, answer: ProbeReply): ProbeAnswer {
+  if (!(answer instanceof Uint8Array)) return { op, kind: 'other', why: `the runtime refused or stopped the call (${answer.code}): ${answer.message}` };
+  let reply: unknown;
+  try {
+    reply = unpackr.unpack(answer);
+  } catch (err) {
+    return { op, kind: 'other', why: `its reply is not MessagePack: ${(err as Error).message}` };
+  }
+  const code = (reply as { err?: { code?: ErrorCode } } | null)?.err?.code;
+  if (code === 'unknown_op') return { op, kind: 'missing' };
+  if (typeof reply === 'object' && reply !== null && 'ok' in reply) return { op, kind: 'handler' };
+  // inspect, not JSON.stringify: a reply may hold a BigInt (a 64-bit integer), which JSON refuses.
+  return { op, kind: 'other', why: `it answered ${inspect(reply, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 200 }).slice(0, 200)}` };
 }

@@ -12,7 +12,8 @@
  * 4. each op has a handler, where the module answers the handler probe (docs/ABI.md §4.1): an op
  *    answered `unknown_op` is refused; a module whose answers are not the probe's (it ignores the
  *    key, or traps without the runtime's imports) is embedded with the handler check reported as
- *    not made, and why.
+ *    not made, and why. A core module is probed unmetered in a worker with the plain WebAssembly
+ *    API, a component through the runtime under its fuel (./check.ts `probeHandlers`).
  */
 import { CONTRACT_SECTION, customSections, EnclaveError, isComponent, SIGNATURE_SECTION, UsageError, WasmFormatError } from '../../core/index.js';
 import type { Contract } from '../../runtime/index.js';
@@ -76,35 +77,32 @@ export async function embedContract(module: Uint8Array, contract: ContractFile, 
   }
   const bytes = appendContract(module, contract.payload);
   const mod = await checkLoads(bytes, contract.contract, 'within');
-  const handlers = kind === 'module' ? await probeCore(bytes, contract.contract, deadlineMs) : componentNotProbed();
+  const handlers = await checkHandlers(bytes, contract.contract, deadlineMs);
   return { kind, bytes, contract: contract.contract, measurement: mod.measurement, handlers };
 }
 
-/** The handler check of a core module: refuses ops answered `unknown_op`, else says whether every op answered. */
-async function probeCore(bytes: Uint8Array, contract: Contract, deadlineMs: number): Promise<HandlerCheck> {
+/** The handler check: refuses ops answered `unknown_op`, else says whether every op answered the probe. */
+async function checkHandlers(bytes: Uint8Array, contract: Contract, deadlineMs: number): Promise<HandlerCheck> {
+  const kind = isComponent(bytes) ? 'component' : 'module';
   const probe = await probeHandlers(bytes, contract, deadlineMs);
   const missing = probe.answers.filter((a) => a.kind === 'missing').map((a) => a.op);
   if (missing.length > 0) {
     const list = missing.map((op) => JSON.stringify(op)).join(', ');
     throw new EnclaveError(
       'build_failed',
-      `The module has no handler for ${missing.length === 1 ? 'the contract op' : 'the contract ops'} ${list} (its probe answered ` +
+      `The ${kind} has no handler for ${missing.length === 1 ? 'the contract op' : 'the contract ops'} ${list} (its probe answered ` +
         `unknown_op): add ${missing.length === 1 ? 'one' : 'them'} to the module, or remove ${missing.length === 1 ? 'it' : 'them'} from the contract.`,
     );
   }
   if (probe.failed !== undefined) {
     const ops = Object.keys(contract.ops);
-    const where = probe.failed.stage < 0 ? 'when it started (its top-level code, without the runtime)' : `probing ${JSON.stringify(ops[probe.failed.stage])}`;
+    const started = kind === 'module' ? 'when it started (its top-level code, without the runtime)' : 'when it loaded';
+    const where = probe.failed.stage < 0 ? started : `probing ${JSON.stringify(ops[probe.failed.stage])}`;
     return { checked: false, why: `the probe failed ${where}: ${probe.failed.why}` };
   }
   const other = probe.answers.find((a) => a.kind === 'other');
   if (other !== undefined && other.kind === 'other') {
-    return { checked: false, why: `the module does not answer the handler probe: probing ${JSON.stringify(other.op)}, ${other.why}` };
+    return { checked: false, why: `the ${kind} does not answer the handler probe: probing ${JSON.stringify(other.op)}, ${other.why}` };
   }
   return { checked: true };
-}
-
-/** Components are not probed: the probe runs the core ABI's exports with the plain WebAssembly API. */
-function componentNotProbed(): HandlerCheck {
-  return { checked: false, why: 'a component is not probed (the probe speaks the core ABI)' };
 }

@@ -81,7 +81,7 @@ async function inspectComponent(id: Identity, bytes: Uint8Array, contract: Contr
     contract,
   };
   if (json) return stringifyForTerminal(report, 2);
-  const wit = printed.wit === null ? [`  (not shown: ${escapeText(printed.why)})`] : printed.wit.trimEnd().split('\n').map((l) => `  ${escapeText(l)}`);
+  const wit = printed.wit === null ? [`  (not shown: ${escapeText(printed.why)})`] : printed.wit.trimEnd().split('\n').map((l) => (l === '' ? '' : `  ${escapeText(l)}`));
   if (printed.wit !== null && printed.truncated) wit.push(`  ... (cut at ${printed.wit.length} characters)`);
   const lines = [
     `module       ${id.module} (${id.bytes} bytes)`,
