@@ -5,12 +5,12 @@
 // maps back to the status the core import would answer.
 //
 // Lists the host returns (a random fill, a key, a counter's tag, evidence) are allocated by the host
-// through the module's `cabi_realloc` (component.ts: a heap block while a call runs); each wrapper
-// copies one to where the SDK wants it and frees the block. A list of another length than the one
-// asked for is a broken host: the wrapper traps rather than use it.
+// through the module's `cabi_realloc` (component.ts: a heap block while `importing`, set around
+// each import call); each wrapper copies one to where the SDK wants it and frees the block. A list
+// of another length than the one asked for is a broken host: the wrapper traps rather than use it.
 //
-// Only declarations and functions here (no top-level state): a core build imports this file and
-// compiles none of it, so its bytes do not change.
+// Only declarations, functions and a lazy global here: a core build imports this file and compiles
+// none of it, so its bytes do not change.
 
 // @ts-ignore: decorator
 @external("enclave:runtime/random@1.0.0", "fill")
@@ -43,6 +43,13 @@ declare function _counter_advance(policy: i32, id: i64, expected: i64, tagPtr: u
 // @ts-ignore: decorator
 @external("enclave:runtime/attest@1.0.0", "report")
 declare function _report(dataPtr: usize, dataLen: i32, ret: usize): void;
+
+/**
+ * Whether an import of the world is running: `cabi_realloc` then serves the list it returns from
+ * the heap (whatever the host's reason to call it otherwise, it gets the request buffer).
+ */
+// @ts-ignore: decorator
+@lazy export let importing: bool = false;
 
 /** Bytes of a key and of a counter's tag. */
 const KEY_BYTES: u32 = 32;
@@ -85,7 +92,9 @@ export function canonicalFill(p: usize, len: i32, chunk: i32): bool {
   let left = len;
   while (left > 0) {
     let n = left < chunk ? left : chunk;
+    importing = true;
     _fill(n, ret);
+    importing = false;
     if (load<u8>(ret) != 0) return false;
     takeList(load<u32>(ret, 4), load<u32>(ret, 8), p, <u32>n);
     p += <usize>n;
@@ -115,7 +124,9 @@ export function canonicalLog(level: i32, ptr: usize, len: i32, max: i32): void {
 export function canonicalSealKey(policy: i32, out: usize): i32 {
   if (<u32>policy > 1) return -2;
   let ret = resultArea();
+  importing = true;
   _seal_key(policy, ret);
+  importing = false;
   if (load<u8>(ret) != 0) return statusOf(load<u8>(ret, 4));
   takeList(load<u32>(ret, 4), load<u32>(ret, 8), out, KEY_BYTES);
   return 0;
@@ -126,7 +137,9 @@ export function canonicalSealKeyAt(policy: i32, keyId: i32, svn: i32, out: usize
   if (<u32>policy > 1) return -2;
   if (svn < -1) return -5; // the core import's answer: -1 is "own", other negatives no svn at all
   let ret = resultArea();
+  importing = true;
   _seal_key_at(policy, keyId, svn >= 0 ? 1 : 0, svn >= 0 ? svn : 0, ret);
+  importing = false;
   if (load<u8>(ret) != 0) return statusOf(load<u8>(ret, 4));
   takeList(load<u32>(ret, 4), load<u32>(ret, 8), out, KEY_BYTES);
   store<u32>(out, load<u32>(ret, 12), KEY_BYTES);
@@ -138,7 +151,9 @@ export function canonicalSealKeyAt(policy: i32, keyId: i32, svn: i32, out: usize
 export function canonicalCounterRead(policy: i32, id: i64, out: usize): i32 {
   if (<u32>policy > 1) return -2;
   let ret = resultArea();
+  importing = true;
   _counter_read(policy, id, ret);
+  importing = false;
   if (load<u8>(ret) != 0) return statusOf(load<u8>(ret, 8));
   store<u64>(out, load<u64>(ret, 8));
   takeList(load<u32>(ret, 16), load<u32>(ret, 20), out + 8, KEY_BYTES);
@@ -157,7 +172,9 @@ export function canonicalCounterAdvance(policy: i32, id: i64, expected: i64, tag
 /** attest.report of `[data, data+len)`: the evidence's bytes, or null if the host refused. */
 export function canonicalReport(data: usize, len: i32): Uint8Array | null {
   let ret = resultArea();
+  importing = true;
   _report(data, len, ret);
+  importing = false;
   if (load<u8>(ret) != 0) return null;
   let ptr = load<u32>(ret, 4);
   let n = load<u32>(ret, 8);

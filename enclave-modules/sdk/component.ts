@@ -5,25 +5,23 @@
 // of the core ABI's exports (docs/ABI.md §2) and imports nothing from `enclave` (env.ts).
 
 import { allocRequest, handleComponentCall } from "./dispatch";
+import { importing } from "./_canonical";
 import "./env";
 
 /** The result area of a call: `result<list<u8>, error>`, 16 bytes aligned to 4. */
 const resultArea: usize = memory.data(16, 4);
 
-/** Whether a call is running: the host's lists are then an import's results, else the request. */
-let calling = false;
-
 /**
- * The canonical ABI's allocator, for the host. Outside a call it answers the request buffer (as
- * `enclave_alloc`: at least `newSize` bytes, or 0 above `limits.requestBytes`), which the host fills
- * with the request before calling; during a call, a heap block for a list an import returns, which
- * the SDK's wrapper copies and frees (_canonical.ts). Only fresh allocations (`old` 0) of an
+ * The canonical ABI's allocator, for the host. While an import of the world runs, a heap block for
+ * the list it returns, which the SDK's wrapper copies and frees (_canonical.ts); otherwise the
+ * request buffer (as `enclave_alloc`: at least `newSize` bytes, or 0 above `limits.requestBytes`),
+ * which the host fills with the request before calling. Only fresh allocations (`old` 0) of an
  * alignment up to 16 are served: the world's lists and strings are bytes, lowered whole.
  */
 export function cabi_realloc(old: usize, oldSize: usize, align: usize, newSize: usize): usize {
   if (old != 0 || oldSize != 0 || align == 0 || align > 16 || (align & (align - 1)) != 0) unreachable();
-  if (!calling) return newSize > <usize>i32.MAX_VALUE ? 0 : allocRequest(<i32>newSize);
-  return __alloc(newSize);
+  if (importing) return __alloc(newSize);
+  return newSize > <usize>i32.MAX_VALUE ? 0 : allocRequest(<i32>newSize);
 }
 
 /**
@@ -31,8 +29,6 @@ export function cabi_realloc(old: usize, oldSize: usize, align: usize, newSize: 
  * buffer `cabi_realloc` gave it, and returns the result area (dispatch.ts, handleComponentCall).
  */
 export function enclave_component_call(ptr: usize, len: i32): usize {
-  calling = true;
   handleComponentCall(ptr, len, resultArea);
-  calling = false;
   return resultArea;
 }
