@@ -325,13 +325,8 @@ describe('enclave embed-contract: a component (wit-component output, no contract
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ output: path.join(dir, 'comp', 'echo.enclave.wasm'), kind: 'component', name: 'wat-echo' });
-    // The fixture answers {op, probe: true} as a call without args: echo and count answer ok, but
-    // spin loops until the runtime's fuel stops it (in the probe's worker, under the contract's
-    // fuel): so the check is not made, and says where. Nothing answered unknown_op.
-    expect(report.handlers).toEqual({
-      checked: false,
-      why: 'the component does not answer the handler probe: probing "spin", the runtime refused or stopped the call (fuel_exhausted): The call used more than its 1000000 units of fuel.',
-    });
+    // The fixture answers the handler probe (nil for an op it handles, unknown-op otherwise).
+    expect(report.handlers).toEqual({ checked: true });
     const out = await readFile(path.join(dir, 'comp', 'echo.enclave.wasm'));
     expect(out.subarray(0, bare.length)).toEqual(Buffer.from(bare));
     expect(out).toEqual(Buffer.from(withContract(bare, contract())));
@@ -340,6 +335,27 @@ describe('enclave embed-contract: a component (wit-component output, no contract
     expect(JSON.parse(run.stdout)).toEqual({ hello: 'component' });
     const inspect = JSON.parse((await cli('inspect', 'comp/echo.enclave.wasm', '--json')).stdout);
     expect(inspect).toMatchObject({ kind: 'component', measurement: report.measurement });
+  }, 120_000);
+
+  it('an op the component does not handle (its probe answers unknown-op): build_failed naming it; nothing written', async () => {
+    // The fixture's own contract lists "missing", which echo.wat has no handler for.
+    await file('comp/full.json', fixtureContract('echo'));
+    const r = await cli('embed-contract', 'comp/echo.wasm', 'comp/full.json', '--out', 'comp/full.wasm');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error\[build_failed\]: The component has no handler for the contract op "missing" \(its probe answered unknown_op\)/);
+    expect(existsSync(path.join(dir, 'comp', 'full.wasm'))).toBe(false);
+  }, 120_000);
+
+  it('a probe that never returns is stopped by the runtime\'s fuel: embedded, the check not made, and why', async () => {
+    const wat = minimalComponentWat().replace('(i32.store8 (i32.const 0x100) (i32.const 0))', '(loop $spin (br $spin)) $&');
+    await file('comp/spin.wasm', await componentOf(wat));
+    await file('comp/spin.json', MINIMAL_COMPONENT_CONTRACT);
+    const r = await cli('embed-contract', 'comp/spin.wasm', 'comp/spin.json', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).handlers).toEqual({
+      checked: false,
+      why: 'the component does not answer the handler probe: probing "ping", the runtime refused or stopped the call (fuel_exhausted): The call used more than its 100000 units of fuel.',
+    });
   }, 120_000);
 
   it('a component answering the probe for every op: checked; an op it does not handle: build_failed naming it', async () => {
