@@ -56,6 +56,8 @@ export { moduleContract } from './contract.js';
 export { checkMsgpack, createPackr, decodePlainMsgpack, decodeReply, encodeCall, requestFrame, unpackr } from './marshal.js';
 /** @internal */
 export { clearFuelMemoryCache } from './_fuel-cache.js';
+/** @internal Forgets the transpiled glue of components kept in memory (bench/component.ts: a cold or warm load). */
+export { clearTranspileMemoryCache } from './_component-transpile.js';
 /** @internal */
 export { HANDLER_EXPORT, INTERFACE_CAPABILITY, WORLD_PACKAGE, WORLD_VERSION } from './_component-world.js';
 /** @internal The raw call path (request bytes in, reply bytes out): `enclave embed-contract`'s handler probe of a component (host/build/check.ts). */
