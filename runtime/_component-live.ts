@@ -22,7 +22,7 @@
 import { EnclaveError, ENCLAVE_CODES, readComponentInfo, type ErrorCode } from '../core/index.js';
 import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, INSTRUMENTER_VERSION, START_EXPORT, type FuelManifest } from './fuel.js';
 import { HANDLER_CALL_EXPORT, POST_RETURN_EXPORT, REALLOC_EXPORT } from './_component-world.js';
-import { isStackOverflow, refreshViews, type Live } from './_live.js';
+import { isStackOverflow, refreshViews, type ComponentLive, type Live } from './_live.js';
 
 /** The glue's entry (jco, `instantiation: async`): returns the exports at once when both hooks are synchronous. */
 export type GlueInstantiate = (
@@ -72,13 +72,7 @@ export function combinedManifest(manifests: readonly FuelManifest[]): FuelManife
   });
 }
 
-/** The component part of a {@link Live}. */
-export interface ComponentLive {
-  /** Every core instance's fuel counter, the main one's included; empty when unmetered. */
-  readonly counters: readonly WebAssembly.Global[];
-  /** `cabi_post_…#call`, when the component has one. */
-  readonly postReturn: ((ret: number) => void) | undefined;
-}
+export type { ComponentLive } from './_live.js';
 
 /** `types.error-code` in the WIT enum's order, as the core ABI's codes (docs/ABI.md §9). */
 const WIT_ERROR_CODES: readonly ErrorCode[] = [

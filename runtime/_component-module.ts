@@ -20,7 +20,7 @@ import { instrumentCached, type FuelCacheDir } from './_fuel-cache.js';
 import { checkWorld, HANDLER_CALL_EXPORT, POST_RETURN_EXPORT, REALLOC_EXPORT } from './_component-world.js';
 import { transpileCached } from './_component-transpile.js';
 import { combinedManifest, loadGlue, type ComponentParts, type ComponentProgram } from './_component-live.js';
-import type { ModuleParts } from './module.js';
+import type { ModuleParts } from './_module-parts.js';
 
 function invalid(message: string): never {
   throw new EnclaveError('invalid_module', message);

@@ -6,7 +6,6 @@
 import type { ModuleIdentity } from '../attest/index.js';
 import { AttestationError, EnclaveError } from '../core/index.js';
 import type { ImportContext } from './capabilities/index.js';
-import type { ComponentLive } from './_component-live.js';
 import type { OpCall } from './marshal.js';
 import type { LogLevel } from './options.js';
 import type { EnclavePlatform, ReportContext } from './platform.js';
@@ -18,6 +17,14 @@ const utf8 = new TextDecoder();
 
 /** Thrown inside an import to unwind the enclave; never escapes the runtime. */
 export class EnclaveAbort extends Error {}
+
+/** The component part of a {@link Live}. */
+export interface ComponentLive {
+  /** Every core instance's fuel counter, the main one's included; empty when unmetered. */
+  readonly counters: readonly WebAssembly.Global[];
+  /** `cabi_post_…#call`, when the component has one. */
+  readonly postReturn: ((ret: number) => void) | undefined;
+}
 
 /** The exports of one live instance, looked up once. */
 export interface Live {

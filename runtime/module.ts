@@ -19,6 +19,7 @@ import { moduleContract, type Contract } from './contract.js';
 import type { FuelManifest } from './fuel.js';
 import { Enclave } from './instance.js';
 import { plainProgram, type ComponentParts, type ComponentProgram } from './_component-live.js';
+import type { ModuleParts } from './_module-parts.js';
 import type { FuncType, ModuleInfo } from '../core/index.js';
 import { settleCompileOptions, settleEnclaveOptions, type CompileOptions, type EnclaveConfig, type EnclaveOptions } from './options.js';
 import { RESERVED_EXPORT_PREFIX } from './fuel.js';
@@ -35,21 +36,8 @@ export const FROM_PARTS: unique symbol = Symbol('enclave.fromParts');
 /** @internal `EnclaveModule[CREATE_SETTLED](config)`: `create` from options settled already (worker mode). */
 export const CREATE_SETTLED: unique symbol = Symbol('enclave.createSettled');
 
-/** @internal The parts of a compiled module that cross to a worker. */
-export interface ModuleParts {
-  readonly module: WebAssembly.Module;
-  readonly info: ModuleInfo;
-  readonly contract: Contract;
-  readonly identity: ModuleIdentity;
-  readonly fuel: FuelManifest;
-  /** The original (uninstrumented) bytes, compiled only for `metering: false`. */
-  readonly original: Uint8Array;
-  /**
-   * A component's glue and core modules (runtime/_component-module.ts); then `module` and `info`
-   * are its main core module's. Rebuilt in a worker by {@link loadComponentParts} first.
-   */
-  readonly component?: ComponentParts;
-}
+/** @internal The parts of a compiled module that cross to a worker (runtime/_module-parts.ts). */
+export type { ModuleParts } from './_module-parts.js';
 
 function sameType(a: FuncType, b: FuncType): boolean {
   return (
