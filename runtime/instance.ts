@@ -33,6 +33,8 @@ import { componentFuelLeft, componentFuelUsed, componentReply, instantiateCompon
 export const CALL_RAW: unique symbol = Symbol('enclave.callRaw');
 
 const MAX_ABORT_MESSAGE = 256;
+/** Where no reply lies: #replyIn between calls once its memory is dropped. */
+const NO_REPLY = new Uint8Array(0);
 
 /**
  * A running enclave: one linear memory at a time, calls strictly sequential. Created by
@@ -59,7 +61,7 @@ export class Enclave implements EnclaveHandle {
    * Where {@link Enclave.#enter} leaves the checked reply span: in `#replyIn`, the instance's
    * memory (a core module) or `#componentReply` (a component's envelope, made on the host).
    */
-  #replyIn: Uint8Array = new Uint8Array(0);
+  #replyIn: Uint8Array = NO_REPLY;
   #replyStart = 0;
   #replyEnd = 0;
   /** A component's reply envelopes (runtime/_component-live.ts), grown to the largest. */
@@ -150,6 +152,8 @@ export class Enclave implements EnclaveHandle {
    * await enclave.endSession('tenant-7');
    */
   endSession(session: string): Promise<boolean> {
+    // The last reply's view may be of that session's memory: let it go now too.
+    this.#replyIn = NO_REPLY;
     return Promise.resolve(this.#pool?.endSession(session) ?? false);
   }
 
@@ -182,6 +186,8 @@ export class Enclave implements EnclaveHandle {
   close(): Promise<void> {
     this.#closed = true;
     this.#live = undefined;
+    this.#replyIn = NO_REPLY;
+    this.#componentReply.bytes = NO_REPLY;
     this.#pool?.clear();
     return Promise.resolve();
   }
