@@ -3,23 +3,24 @@
  * imports jco's glue hands a component, each a core ABI import over a host-side scratch buffer.
  * Here `componentImports` is driven directly, as the glue drives it, with a context of the test's
  * making over the software platform: every value in jco's shapes, every failure mapped, fuel
- * charged as the core imports charge it, the per-call bounds kept, the instance's memory never
- * touched, nothing shared between instances.
+ * charged as the core imports charge it plus COMPONENT_IMPORT_FUEL per call for the glue's
+ * crossing (paid first, whatever the arguments), the per-call bounds kept, the instance's memory
+ * never touched, nothing shared between instances.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AttestationError, generateKeyPair, signModule, SoftwareAttestationProvider, type ModuleIdentity } from '../attest/index.js';
 import type { EnclaveHandle } from '../host/index.js';
 import { EnclaveError } from '../core/index.js';
 import { EnclaveAbort } from '../runtime/_live.js';
 import type { LogLevel } from '../runtime/abi.js';
 import { CAPABILITY_MODULES, type Capability, type ImportContext } from '../runtime/capabilities/index.js';
-import { componentImports, type ComponentImports } from '../runtime/capabilities/_component.js';
+import { COMPONENT_IMPORT_FUEL, componentImports, type ComponentImports } from '../runtime/capabilities/_component.js';
 import { reportContextOf } from '../runtime/capabilities/attest.js';
 import type { EnclavePlatform } from '../runtime/platform.js';
-import { ENCLAVE_WIT, rawComponent, watComponent } from './helpers/component-fixtures.js';
+import { ENCLAVE_WIT, MINIMAL_COMPONENT_CONTRACT, rawComponent, watComponent } from './helpers/component-fixtures.js';
 import { codeOf, syncCodeOf } from './helpers/errors.js';
 import { loadIn, MODES } from './helpers/modes.js';
 import {
@@ -51,6 +52,9 @@ function fuelOf(name: string): number {
   if (imp === undefined) throw new Error(name);
   return imp.fuel;
 }
+
+/** What every import call of a component pays first, for jco's glue crossing, before its core import's fuel. */
+const CROSSING = COMPONENT_IMPORT_FUEL;
 
 const IDENTITY: ModuleIdentity = Object.freeze({ measurement: 'ab'.repeat(32), signers: ['cd'.repeat(32)], signer: 'cd'.repeat(32), svn: 3, name: 'caps', version: '1.0.0' });
 const UNSIGNED: ModuleIdentity = Object.freeze({ measurement: 'ef'.repeat(32), signers: [], svn: 0, name: 'caps', version: '1.0.0' });
@@ -193,7 +197,7 @@ describe('the interfaces', () => {
 });
 
 describe('random.fill', () => {
-  it('len bytes of the CSPRNG, as a Uint8Array; the fuel of the core import', () => {
+  it('len bytes of the CSPRNG, as a Uint8Array; the crossing, then the fuel of the core import', () => {
     const fake = fakeContext(undefined);
     const fill = fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill');
     const a = fill(32) as Uint8Array;
@@ -202,7 +206,7 @@ describe('random.fill', () => {
     expect(a.length).toBe(32);
     expect(hex(a)).not.toBe(hex(b));
     expect(hex(a)).not.toBe(hex(ZERO32));
-    expect(fake.fuel).toBe(2 * (fuelOf('random') + 8));
+    expect(fake.fuel).toBe(2 * (CROSSING + fuelOf('random') + 8));
     expect((fill(0) as Uint8Array).length).toBe(0);
   });
 
@@ -212,7 +216,7 @@ describe('random.fill', () => {
     expect((fill(65_536) as Uint8Array).length).toBe(65_536);
     fake.fuel = 0;
     for (const len of [65_537, 0x7fff_ffff, 0xffff_ffff]) expect(fill(len), `len ${len}`).toEqual({ tag: 'err', val: 'invalid' });
-    expect(fake.fuel).toBe(3 * (fuelOf('random') + 65_536 / 4));
+    expect(fake.fuel).toBe(3 * (CROSSING + fuelOf('random') + 65_536 / 4));
   });
 
   it('the bytes handed over are zeroed once the call is over (the glue copied them into the guest before)', async () => {
@@ -223,28 +227,39 @@ describe('random.fill', () => {
     expect(bytes.every((b) => b === 0)).toBe(true);
   });
 
-  it('out of fuel: it throws the runtime abort (the call ends fuel_exhausted), nothing handed over', () => {
+  it('out of fuel for the crossing or for the core import: it throws the runtime abort (the call ends fuel_exhausted), nothing handed over', () => {
+    // The crossing alone is more than is left; then the crossing is paid, the core import's fuel (+ 64 / 4) is not.
+    for (const budget of [CROSSING - 1, CROSSING + fuelOf('random') + 15]) {
+      const fake = fakeContext(undefined);
+      fake.budget = budget;
+      const fill = fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill');
+      expect(thrown(() => fill(64)), `budget ${budget}`).toBeInstanceOf(EnclaveAbort);
+    }
+    // Exactly enough: served.
     const fake = fakeContext(undefined);
-    fake.budget = fuelOf('random');
-    const fill = fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill');
-    expect(thrown(() => fill(64))).toBeInstanceOf(EnclaveAbort);
+    fake.budget = CROSSING + fuelOf('random') + 16;
+    expect((fn<(len: number) => unknown>(componentImports(['random'], fake.ctx), 'random', 'fill')(64) as Uint8Array).length).toBe(64);
   });
 });
 
 describe('arguments of other types than the world gives', () => {
-  it('random.fill and attest.report trap before paying', () => {
-    const fake = fakeContext(provider);
+  it('random.fill and attest.report trap after paying the crossing only (the glue did its work), no core fuel, the platform never asked', () => {
+    let asked = 0;
+    const fake = fakeContext(fakePlatform({ getEvidence: () => (asked++, 'a.b.c') }));
     const imports = componentImports(ALL, fake.ctx);
     const fill = fn<(len: unknown) => unknown>(imports, 'random', 'fill');
-    for (const len of [-1, 2 ** 32, 1.5, Number.NaN, 8n, '8', undefined]) expect(syncCodeOf(() => fill(len)), String(len)).toBe('trap');
+    const lens = [-1, 2 ** 32, 1.5, Number.NaN, 8n, '8', undefined];
+    for (const len of lens) expect(syncCodeOf(() => fill(len)), String(len)).toBe('trap');
     const report = fn<(data: unknown) => unknown>(imports, 'attest', 'report');
-    for (const data of ['0123456789', [1, 2, 3, 4, 5, 6, 7, 8], new Uint16Array(8), undefined]) expect(syncCodeOf(() => report(data)), String(data)).toBe('trap');
-    expect(fake.fuel).toBe(0);
+    const datas = ['0123456789', [1, 2, 3, 4, 5, 6, 7, 8], new Uint16Array(8), undefined];
+    for (const data of datas) expect(syncCodeOf(() => report(data)), String(data)).toBe('trap');
+    expect(fake.fuel).toBe((lens.length + datas.length) * CROSSING);
+    expect(asked).toBe(0);
   });
 });
 
 describe('clock.now', () => {
-  it('wall-clock milliseconds as a BigInt (s64); the fuel of the core import', () => {
+  it('wall-clock milliseconds as a BigInt (s64); the crossing, then the fuel of the core import', () => {
     const fake = fakeContext(undefined);
     const now = fn<() => unknown>(componentImports(['clock'], fake.ctx), 'clock', 'now');
     const before = BigInt(Date.now());
@@ -252,7 +267,7 @@ describe('clock.now', () => {
     expect(typeof t).toBe('bigint');
     expect(t as bigint).toBeGreaterThanOrEqual(before);
     expect(t as bigint).toBeLessThanOrEqual(BigInt(Date.now()));
-    expect(fake.fuel).toBe(fuelOf('now'));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('now'));
   });
 });
 
@@ -262,7 +277,7 @@ describe('log.log', () => {
     return { fake, log: fn(componentImports(['log'], fake.ctx), 'log', 'log') };
   };
 
-  it('each level by name; the line as given; the fuel of the core import per byte', () => {
+  it('each level by name; the line as given; the crossing, then the fuel of the core import per byte', () => {
     const { fake, log } = setup();
     for (const level of ['debug', 'info', 'warn', 'error']) expect(log(level, `a ${level} line`)).toBeUndefined();
     expect(fake.lines).toEqual([
@@ -271,7 +286,7 @@ describe('log.log', () => {
       ['warn', 'a warn line'],
       ['error', 'a error line'],
     ]);
-    expect(fake.fuel).toBe(4 * fuelOf('log') + [12, 11, 11, 12].reduce((s, n) => s + Math.floor(n / 4), 0));
+    expect(fake.fuel).toBe(4 * (CROSSING + fuelOf('log')) + [12, 11, 11, 12].reduce((s, n) => s + Math.floor(n / 4), 0));
   });
 
   it('the first 1024 bytes are kept, cut at a character boundary, never inside one', () => {
@@ -294,7 +309,7 @@ describe('log.log', () => {
     heard.log('warn', message);
     const unheard = setup(false);
     unheard.log('warn', message);
-    expect(heard.fake.fuel).toBe(fuelOf('log') + 100_000 / 4);
+    expect(heard.fake.fuel).toBe(CROSSING + fuelOf('log') + 100_000 / 4);
     expect(unheard.fake.fuel).toBe(heard.fake.fuel);
     expect(unheard.fake.lines).toEqual([]);
     expect(heard.fake.lines).toEqual([['warn', 'x'.repeat(1024)]]);
@@ -306,26 +321,29 @@ describe('log.log', () => {
     expect(fake.lines).toEqual([['info', 'a\uFFFDb\uFFFD']]);
   });
 
-  it('at most 256 lines per call: the rest are counted, not kept, and still paid for', () => {
+  it('at most 256 lines per call: the rest are counted, not kept, and still paid for (crossing and core import)', () => {
     const { fake, log } = setup();
-    for (let i = 0; i < 300; i++) log('info', `line ${i}`);
+    const messages = Array.from({ length: 300 }, (_, i) => `line ${i}`);
+    for (const message of messages) log('info', message);
     expect(fake.lines.length).toBe(256);
     expect(fake.dropped).toBe(44);
-    expect(fake.fuel).toBeGreaterThanOrEqual(300 * fuelOf('log'));
+    expect(fake.fuel).toBe(messages.reduce((sum, m) => sum + CROSSING + fuelOf('log') + Math.floor(m.length / 4), 0));
   });
 
-  it('a level or message of another type than the world gives traps, before paying or logging', () => {
+  it('a level or message of another type than the world gives traps after paying the crossing only: no core fuel, nothing logged', () => {
     const { fake, log } = setup();
-    for (const [level, message] of [['loud', 'x'], [1, 'x'], ['info', new Uint8Array(4)], ['info', undefined]]) {
+    const calls = [['loud', 'x'], [1, 'x'], ['info', new Uint8Array(4)], ['info', undefined]];
+    for (const [level, message] of calls) {
       expect(syncCodeOf(() => log(level as string, message as string)), String(level)).toBe('trap');
     }
-    expect(fake.fuel).toBe(0);
+    expect(fake.fuel).toBe(calls.length * CROSSING);
     expect(fake.lines).toEqual([]);
+    expect(fake.dropped).toBe(0);
   });
 });
 
 describe('seal', () => {
-  it('sealKey: the 32-byte key of the platform under each policy, the fuel of the core import', () => {
+  it('sealKey: the 32-byte key of the platform under each policy; the crossing, then the fuel of the core import', () => {
     const fake = fakeContext(provider);
     const sealKey = fn<(policy: string) => unknown>(componentImports(['seal'], fake.ctx), 'seal', 'sealKey');
     for (const policy of ['measurement', 'signer'] as const) {
@@ -333,7 +351,7 @@ describe('seal', () => {
       expect(key).toBeInstanceOf(Uint8Array);
       expect(hex(key)).toBe(hex(provider.getSealingSecret(IDENTITY, policy)));
     }
-    expect(fake.fuel).toBe(2 * fuelOf('seal_key'));
+    expect(fake.fuel).toBe(2 * (CROSSING + fuelOf('seal_key')));
   });
 
   it('sealKey: signer without a signer is unavailable; a platform that throws or answers garbage is unavailable', () => {
@@ -353,11 +371,14 @@ describe('seal', () => {
     }
   });
 
-  it('sealKey: a policy the WIT enum does not have traps (the component declared another type), before paying', () => {
-    const fake = fakeContext(provider);
+  it('sealKey: a policy the WIT enum does not have traps (the component declared another type) after paying the crossing only, the platform never asked', () => {
+    let asked = 0;
+    const fake = fakeContext(fakePlatform({ getSealingSecret: () => (asked++, new Uint8Array(32)) }));
     const sealKey = fn<(policy: unknown) => unknown>(componentImports(['seal'], fake.ctx), 'seal', 'sealKey');
-    for (const policy of ['other', 0, 1n, undefined]) expect(syncCodeOf(() => sealKey(policy)), String(policy)).toBe('trap');
-    expect(fake.fuel).toBe(0);
+    const policies = ['other', 0, 1n, undefined];
+    for (const policy of policies) expect(syncCodeOf(() => sealKey(policy)), String(policy)).toBe('trap');
+    expect(fake.fuel).toBe(policies.length * CROSSING);
+    expect(asked).toBe(0);
   });
 
   it('sealKey: the key handed over is zeroed once the call is over', async () => {
@@ -389,7 +410,7 @@ describe('seal', () => {
     const svn1 = at('signer', 1, 1) as { key: Uint8Array; keyId: number; svn: number };
     expect({ keyId: svn1.keyId, svn: svn1.svn }).toEqual({ keyId: 1, svn: 1 });
     expect(hex(svn1.key)).toBe(hex(provider.sealingKey(IDENTITY, 'signer', { keyId: 1, svn: 1 }).key));
-    expect(fake.fuel).toBe(4 * fuelOf('seal_key_at'));
+    expect(fake.fuel).toBe(4 * (CROSSING + fuelOf('seal_key_at')));
   });
 
   it('sealKeyAt: unknown-root for a revoked root, an unknown id and any u32 id no root can have', () => {
@@ -421,10 +442,11 @@ describe('seal', () => {
     expect(throwing('measurement', 0, undefined)).toEqual({ tag: 'err', val: 'unavailable' });
   });
 
-  it('sealKeyAt: arguments of other types than policy, u32, option<u32> trap, before paying', () => {
-    const fake = fakeContext(provider);
+  it('sealKeyAt: arguments of other types than policy, u32, option<u32> trap after paying the crossing only, the platform never asked', () => {
+    let asked = 0;
+    const fake = fakeContext(fakePlatform({ sealingKey: () => (asked++, { key: new Uint8Array(32), keyId: 1, svn: 0 }) }));
     const at = fn<(...args: unknown[]) => unknown>(componentImports(['seal'], fake.ctx), 'seal', 'sealKeyAt');
-    for (const args of [
+    const calls = [
       ['nope', 0, undefined],
       ['measurement', -1, undefined],
       ['measurement', 2 ** 32, undefined],
@@ -434,10 +456,10 @@ describe('seal', () => {
       ['signer', 0, null],
       ['signer', 0, 2 ** 32],
       ['signer', 0, '1'],
-    ]) {
-      expect(syncCodeOf(() => at(...args)), String(args)).toBe('trap');
-    }
-    expect(fake.fuel).toBe(0);
+    ];
+    for (const args of calls) expect(syncCodeOf(() => at(...args)), String(args)).toBe('trap');
+    expect(fake.fuel).toBe(calls.length * CROSSING);
+    expect(asked).toBe(0);
   });
 });
 
@@ -459,7 +481,7 @@ describe('counter', () => {
   it('read: a counter-state record { value: bigint, tag }; never advanced is 0 and zeros', () => {
     const { fake, read } = fresh();
     expect(read('measurement', 1n)).toEqual({ value: 0n, tag: ZERO32 });
-    expect(fake.fuel).toBe(fuelOf('counter_read'));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('counter_read'));
   });
 
   it('advance: ok is undefined (result<_, failure>); the value moves with the tag; a stale expected is a conflict that changes nothing', () => {
@@ -470,7 +492,7 @@ describe('counter', () => {
       expect(advance('measurement', 2n, expected, tagOf(9)), `expected ${expected}`).toEqual({ tag: 'err', val: 'conflict' });
     }
     expect(read('measurement', 2n)).toEqual({ value: 1n, tag: tagOf(1) });
-    expect(fake.fuel).toBe(4 * fuelOf('counter_advance') + 2 * fuelOf('counter_read'));
+    expect(fake.fuel).toBe(4 * (CROSSING + fuelOf('counter_advance')) + 2 * (CROSSING + fuelOf('counter_read')));
     // The signer binding is another counter.
     expect(read('signer', 2n)).toEqual({ value: 0n, tag: ZERO32 });
     // Ids are u64 (the glue passes them as BigInt.asUintN(64, ...)).
@@ -483,11 +505,11 @@ describe('counter', () => {
     for (const tag of [new Uint8Array(0), new Uint8Array(31), new Uint8Array(33)]) {
       fake.fuel = 0;
       expect(advance('measurement', 3n, 0n, tag), `tag of ${tag.length}`).toEqual({ tag: 'err', val: 'invalid' });
-      expect(fake.fuel).toBe(fuelOf('counter_advance') + Math.floor(tag.length / 4));
+      expect(fake.fuel).toBe(CROSSING + fuelOf('counter_advance') + Math.floor(tag.length / 4));
     }
     fake.fuel = 0;
     expect(advance('measurement', 3n, 0n, new Uint8Array(1 << 20))).toEqual({ tag: 'err', val: 'invalid' });
-    expect(fake.fuel).toBe(fuelOf('counter_advance') + (1 << 18));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('counter_advance') + (1 << 18));
     expect(read('measurement', 3n)).toEqual({ value: 0n, tag: ZERO32 });
     // None of them counted against the 64 of this call.
     for (let i = 0; i < 64; i++) expect(advance('measurement', 3n, BigInt(i), tagOf(i)), `advance ${i}`).toBeUndefined();
@@ -528,14 +550,13 @@ describe('counter', () => {
     }
   });
 
-  it('arguments of other types than policy, u64, list<u8> trap, before paying, nothing counted', () => {
+  it('arguments of other types than policy, u64, list<u8> trap after paying the crossing only: no core fuel, nothing counted', () => {
     const { fake, read, advance } = fresh();
     const anyRead = read as (...args: unknown[]) => unknown;
     const anyAdvance = advance as (...args: unknown[]) => unknown;
-    for (const args of [['nope', 1n], [0, 1n], ['measurement', 1], ['measurement', -1n], ['measurement', 1n << 64n], ['measurement', '1']]) {
-      expect(syncCodeOf(() => anyRead(...args)), String(args)).toBe('trap');
-    }
-    for (const args of [
+    const reads = [['nope', 1n], [0, 1n], ['measurement', 1], ['measurement', -1n], ['measurement', 1n << 64n], ['measurement', '1']];
+    for (const args of reads) expect(syncCodeOf(() => anyRead(...args)), String(args)).toBe('trap');
+    const advances = [
       ['nope', 1n, 0n, tagOf(1)],
       ['measurement', 1, 0n, tagOf(1)],
       ['measurement', 1n, -1n, tagOf(1)],
@@ -543,10 +564,11 @@ describe('counter', () => {
       ['measurement', 1n, 0n, [...tagOf(1)]],
       ['measurement', 1n, 0n, new Uint16Array(16)],
       ['measurement', 1n, 0n, 'tag'],
-    ]) {
-      expect(syncCodeOf(() => anyAdvance(...args)), String(args)).toBe('trap');
-    }
-    expect(fake.fuel).toBe(0);
+    ];
+    for (const args of advances) expect(syncCodeOf(() => anyAdvance(...args)), String(args)).toBe('trap');
+    expect(fake.fuel).toBe((reads.length + advances.length) * CROSSING);
+    // None of them counted against the 64 advances of this call, nor moved a counter.
+    expect(read('measurement', 1n)).toEqual({ value: 0n, tag: ZERO32 });
     for (let i = 0; i < 64; i++) expect(advance('measurement', 6n, BigInt(i), tagOf(i)), `advance ${i}`).toBeUndefined();
   });
 
@@ -585,7 +607,7 @@ describe('attest.report', () => {
   /** The claims of a compact JWT. */
   const claims = (token: string): Record<string, unknown> => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 
-  it('evidence as a string (the JWT) binding the data as its nonce; the fuel of the core import', () => {
+  it('evidence as a string (the JWT) binding the data as its nonce; the crossing, then the fuel of the core import', () => {
     const fake = fakeContext(provider);
     const report = fn<Report>(componentImports(['attest'], fake.ctx), 'attest', 'report');
     const token = report(nonce);
@@ -593,7 +615,7 @@ describe('attest.report', () => {
     expect((token as string).split('.')).toHaveLength(3);
     expect(claims(token as string).eat_nonce).toBe(Buffer.from(nonce).toString('base64url'));
     expect(claims(token as string)['enclave.measurement']).toBe(IDENTITY.measurement);
-    expect(fake.fuel).toBe(fuelOf('report'));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('report'));
     for (const len of [8, 64]) expect(typeof report(new Uint8Array(len).fill(7)), `data of ${len}`).toBe('string');
   });
 
@@ -612,7 +634,7 @@ describe('attest.report', () => {
     for (const len of [0, 7, 65, 100_000]) {
       fake.fuel = 0;
       expect(report(new Uint8Array(len)), `data of ${len}`).toEqual({ tag: 'err', val: 'invalid' });
-      expect(fake.fuel).toBe(fuelOf('report') + (len > 64 ? Math.floor(len / 4) : 0));
+      expect(fake.fuel).toBe(CROSSING + fuelOf('report') + (len > 64 ? Math.floor(len / 4) : 0));
     }
   });
 
@@ -629,14 +651,14 @@ describe('attest.report', () => {
     }
   });
 
-  it('evidence larger than the scratch is handed over whole, paid for once', () => {
+  it('evidence larger than the scratch is handed over whole, paid for once (one crossing, one core import)', () => {
     const big = `h.${'p'.repeat(200_000)}.s`;
     let asked = 0;
     const fake = fakeContext(fakePlatform({ getEvidence: () => (asked++, big) }));
     const report = fn<Report>(componentImports(['attest'], fake.ctx), 'attest', 'report');
     expect(report(nonce)).toBe(big);
     expect(asked).toBe(1);
-    expect(fake.fuel).toBe(fuelOf('report'));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('report'));
     // The scratch is the usual size again: small evidence still fits it.
     expect(report(new Uint8Array(9))).toBe(big);
   });
@@ -657,7 +679,7 @@ describe('attest.report', () => {
 });
 
 describe('fuel and scratch', () => {
-  it('every function pays before any work: out of fuel, the platform is never asked', () => {
+  it('every function pays the crossing, then its core import, before any work: out of fuel at either, the platform is never asked', () => {
     let asked = 0;
     const platform = fakePlatform({
       getSealingSecret: () => (asked++, new Uint8Array(32)),
@@ -668,7 +690,6 @@ describe('fuel and scratch', () => {
     });
     const fake = fakeContext(platform);
     const imports = componentImports(ALL, fake.ctx);
-    fake.budget = 0;
     const calls: [string, string, unknown[]][] = [
       ['random', 'fill', [8]],
       ['clock', 'now', []],
@@ -679,9 +700,13 @@ describe('fuel and scratch', () => {
       ['counter', 'advance', ['measurement', 1n, 0n, tagOf(1)]],
       ['attest', 'report', [nonceOf()]],
     ];
-    for (const [iface, name, args] of calls) {
-      fake.fuel = 0;
-      expect(thrown(() => fn<(...a: unknown[]) => unknown>(imports, iface, name)(...args)), `${iface}.${name}`).toBeInstanceOf(EnclaveAbort);
+    // Nothing left: the crossing itself aborts. Exactly the crossing left: the core import's fuel aborts.
+    for (const budget of [0, CROSSING - 1, CROSSING]) {
+      fake.budget = budget;
+      for (const [iface, name, args] of calls) {
+        fake.fuel = 0;
+        expect(thrown(() => fn<(...a: unknown[]) => unknown>(imports, iface, name)(...args)), `${iface}.${name} with ${budget}`).toBeInstanceOf(EnclaveAbort);
+      }
     }
     expect(asked).toBe(0);
     expect(fake.lines).toEqual([]);
@@ -737,7 +762,7 @@ describe("through jco's glue", () => {
     expect(ok.view.getUint32(8, true)).toBe(48);
     expect(ok.list.length).toBe(48);
     expect(ok.list.some((b) => b !== 0)).toBe(true);
-    expect(fake.fuel).toBe(fuelOf('random') + 12);
+    expect(fake.fuel).toBe(CROSSING + fuelOf('random') + 12);
     const max = call({ sel: SEL.fill, a0: 65_536, listAt: 4 });
     expect(max.list.length).toBe(65_536);
     for (const len of [65_537, -1]) {
@@ -751,22 +776,22 @@ describe("through jco's glue", () => {
     const before = BigInt(Date.now());
     const t = call({ sel: SEL.now }).view.getBigInt64(0, true);
     expect(t >= before && t <= BigInt(Date.now())).toBe(true);
-    expect(fake.fuel).toBe(fuelOf('now'));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('now'));
   });
 
   it('log.log: level and string as the glue lifts them; a long message is paid for whole', async () => {
     const { fake, call } = await glued(undefined);
     call({ sel: SEL.log, a0: 2, a1: DATA_PTR, a2: 5, data: new TextEncoder().encode('hello') });
     expect(fake.lines).toEqual([['warn', 'hello']]);
-    expect(fake.fuel).toBe(fuelOf('log') + 1);
+    expect(fake.fuel).toBe(CROSSING + fuelOf('log') + 1);
     fake.fuel = 0;
     // 256 KiB of memory as the message (zero bytes: U+0000, one byte each).
     call({ sel: SEL.log, a0: 0, a1: 0, a2: 0x40000 });
     expect(fake.lines[1]).toEqual(['debug', '\0'.repeat(1024)]);
-    expect(fake.fuel).toBe(fuelOf('log') + 0x40000 / 4);
+    expect(fake.fuel).toBe(CROSSING + fuelOf('log') + 0x40000 / 4);
   });
 
-  it('log.log: a level out of the enum or a message out of memory makes the glue throw (a trap) before the import runs: nothing paid, nothing logged', async () => {
+  it('log.log: a level out of the enum or a message out of memory makes the glue throw (a trap) before the import is called: not even the crossing paid, nothing logged', async () => {
     const { fake, raw } = await glued(undefined);
     expect(() => raw.call(encodeCapsArgs({ sel: SEL.log, a0: 4, a1: DATA_PTR, a2: 1 }))).toThrow(TypeError);
     expect(() => raw.call(encodeCapsArgs({ sel: SEL.log, a0: 1, a1: MEMORY_BYTES - 2, a2: 3 }))).toThrow(RangeError);
@@ -778,7 +803,7 @@ describe("through jco's glue", () => {
     const { fake, raw, call } = await glued();
     expect(hex(call({ sel: SEL.sealKey, a0: 0, listAt: 4 }).list)).toBe(hex(provider.getSealingSecret(IDENTITY, 'measurement')));
     expect(hex(call({ sel: SEL.sealKey, a0: 1, listAt: 4 }).list)).toBe(hex(provider.getSealingSecret(IDENTITY, 'signer')));
-    expect(fake.fuel).toBe(2 * fuelOf('seal_key'));
+    expect(fake.fuel).toBe(2 * (CROSSING + fuelOf('seal_key')));
     expect(() => raw.call(encodeCapsArgs({ sel: SEL.sealKey, a0: 2 }))).toThrow(TypeError);
     const unsigned = await glued(provider, { identity: UNSIGNED });
     const err = unsigned.call({ sel: SEL.sealKey, a0: 1 });
@@ -793,7 +818,7 @@ describe("through jco's glue", () => {
     const older = call({ sel: SEL.sealKeyAt, a0: 1, a1: 1, a2: 1, a3: 1, listAt: 4 });
     expect([older.area[0], older.view.getUint32(12, true), older.view.getUint32(16, true)]).toEqual([0, 1, 1]);
     expect(hex(older.list)).toBe(hex(provider.sealingKey(IDENTITY, 'signer', { keyId: 1, svn: 1 }).key));
-    expect(fake.fuel).toBe(2 * fuelOf('seal_key_at'));
+    expect(fake.fuel).toBe(2 * (CROSSING + fuelOf('seal_key_at')));
     const failures: [CapsArgs, number][] = [
       [{ sel: SEL.sealKeyAt, a0: 0, a1: 2, a2: 0 }, FAILURE['unknown-root']],
       [{ sel: SEL.sealKeyAt, a0: 0, a1: -1, a2: 0 }, FAILURE['unknown-root']],
@@ -808,7 +833,7 @@ describe("through jco's glue", () => {
     }
   });
 
-  it('seal.seal-key-at: an option discriminant other than 0 and 1 traps in the glue, nothing paid', async () => {
+  it('seal.seal-key-at: an option discriminant other than 0 and 1 traps in the glue before the import is called, nothing paid', async () => {
     const { fake, raw } = await glued();
     expect(() => raw.call(encodeCapsArgs({ sel: SEL.sealKeyAt, a0: 0, a1: 0, a2: 2 }))).toThrow(TypeError);
     expect(fake.fuel).toBe(0);
@@ -825,7 +850,7 @@ describe("through jco's glue", () => {
     const one = call({ sel: SEL.read, a0: 0, x: 9n, listAt: 16 });
     expect(one.view.getBigUint64(8, true)).toBe(1n);
     expect(one.list).toEqual(tagOf(5));
-    expect(fake.fuel).toBe(2 * fuelOf('counter_read') + fuelOf('counter_advance'));
+    expect(fake.fuel).toBe(2 * (CROSSING + fuelOf('counter_read')) + CROSSING + fuelOf('counter_advance'));
     const conflict = call({ sel: SEL.advance, a0: 0, x: 9n, y: 0n, a1: DATA_PTR, a2: 32, data: tagOf(6) });
     expect([conflict.area[0], conflict.area[1]]).toEqual([1, FAILURE.conflict]);
     for (const len of [0, 31, 33]) {
@@ -860,7 +885,7 @@ describe("through jco's glue", () => {
     const token = new TextDecoder().decode(ok.list);
     expect(token.split('.')).toHaveLength(3);
     expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).eat_nonce).toBe(Buffer.from(data).toString('base64url'));
-    expect(fake.fuel).toBe(fuelOf('report'));
+    expect(fake.fuel).toBe(CROSSING + fuelOf('report'));
     for (const len of [7, 65]) {
       const err = call({ sel: SEL.report, a1: DATA_PTR, a2: len });
       expect([err.area[0], err.area[4]], `data of ${len}`).toEqual([1, FAILURE.invalid]);
@@ -872,8 +897,7 @@ describe("through jco's glue", () => {
 
   it('out of fuel inside an import: the EnclaveAbort comes out of the glue as it is (the runtime maps it to fuel_exhausted)', async () => {
     const { fake, raw } = await glued();
-    fake.budget = 10;
-    for (const args of [
+    const calls: CapsArgs[] = [
       { sel: SEL.fill, a0: 8 },
       { sel: SEL.sealKey, a0: 0 },
       { sel: SEL.read, a0: 0, x: 1n },
@@ -881,9 +905,14 @@ describe("through jco's glue", () => {
       { sel: SEL.report, a1: DATA_PTR, a2: 16 },
       { sel: SEL.log, a0: 0, a1: DATA_PTR, a2: 1 },
       { sel: SEL.now },
-    ]) {
-      fake.fuel = 0;
-      expect(thrown(() => raw.call(encodeCapsArgs(args))), `sel ${args.sel}`).toBeInstanceOf(EnclaveAbort);
+    ];
+    // Not enough for the crossing; then the crossing paid, not the core import.
+    for (const budget of [10, CROSSING]) {
+      fake.budget = budget;
+      for (const args of calls) {
+        fake.fuel = 0;
+        expect(thrown(() => raw.call(encodeCapsArgs(args))), `sel ${args.sel} with ${budget}`).toBeInstanceOf(EnclaveAbort);
+      }
     }
   });
 });
@@ -891,7 +920,8 @@ describe("through jco's glue", () => {
 /**
  * The gate reads import names, not types: a component may declare the world's functions with
  * other types, and jco's glue then lifts other values for them and lowers the answers as the
- * component declared them. Each such call traps; nothing beyond a value's own bytes reaches the guest.
+ * component declared them. Each such call traps, having paid the crossing (the glue's work was
+ * done) and nothing more; nothing beyond a value's own bytes reaches the guest.
  */
 describe('a component declaring the world with other types', () => {
   /** A component whose WIT replaces `from` by `to` in the world, calling `call` (WAT) from its handler. */
@@ -920,7 +950,7 @@ describe('a component declaring the world with other types', () => {
     return { fake, call: () => thrown(() => raw.call(new Uint8Array(0))) };
   }
 
-  it('random.fill(len: u64): the BigInt the glue lifts traps before any fuel', async () => {
+  it('random.fill(len: u64): the BigInt the glue lifts traps after the crossing, before any core fuel', async () => {
     const { fake, call } = await retyped(
       'fill: func(len: u32)',
       'fill: func(len: u64)',
@@ -930,7 +960,7 @@ describe('a component declaring the world with other types', () => {
     const err = call();
     expect(err).toBeInstanceOf(EnclaveError);
     expect((err as EnclaveError).code).toBe('trap');
-    expect(fake.fuel).toBe(0);
+    expect(fake.fuel).toBe(CROSSING);
   });
 
   it('random.fill -> list<u64>: the glue would read 8 × len bytes of the answer: it throws (the answer owns exactly its bytes), nothing copied', async () => {
@@ -943,7 +973,7 @@ describe('a component declaring the world with other types', () => {
     expect(call()).toBeInstanceOf(RangeError);
   });
 
-  it('log.log(level: u32, message: list<u8>): traps, nothing logged, nothing paid', async () => {
+  it('log.log(level: u32, message: list<u8>): traps, nothing logged, only the crossing paid', async () => {
     const { fake, call } = await retyped(
       'log: func(level: level, message: string)',
       'log: func(level: u32, message: list<u8>)',
@@ -952,7 +982,7 @@ describe('a component declaring the world with other types', () => {
     );
     expect((call() as EnclaveError).code).toBe('trap');
     expect(fake.lines).toEqual([]);
-    expect(fake.fuel).toBe(0);
+    expect(fake.fuel).toBe(CROSSING);
   });
 
   it('seal.seal-key -> string: the key is no string to the glue (it throws), never encoded', async () => {
@@ -965,7 +995,7 @@ describe('a component declaring the world with other types', () => {
     expect(call()).toBeInstanceOf(TypeError);
   });
 
-  it('counter.advance(id: s64): a negative id traps before any fuel or count', async () => {
+  it('counter.advance(id: s64): a negative id traps after the crossing, before any core fuel or count', async () => {
     const { fake, call } = await retyped(
       'advance: func(policy: policy, id: u64',
       'advance: func(policy: policy, id: s64',
@@ -973,10 +1003,10 @@ describe('a component declaring the world with other types', () => {
       '(call $f (i32.const 0) (i64.const -1) (i64.const 0) (i32.const 0x300) (i32.const 32) (i32.const 0x400))',
     );
     expect((call() as EnclaveError).code).toBe('trap');
-    expect(fake.fuel).toBe(0);
+    expect(fake.fuel).toBe(CROSSING);
   });
 
-  it('attest.report(data: string): traps before the platform is asked', async () => {
+  it('attest.report(data: string): traps after the crossing, before any core fuel or the platform is asked', async () => {
     const { fake, call } = await retyped(
       'report: func(data: list<u8>)',
       'report: func(data: string)',
@@ -984,7 +1014,81 @@ describe('a component declaring the world with other types', () => {
       '(call $f (i32.const 0x300) (i32.const 16) (i32.const 0x400))',
     );
     expect((call() as EnclaveError).code).toBe('trap');
-    expect(fake.fuel).toBe(0);
+    expect(fake.fuel).toBe(CROSSING);
+  });
+});
+
+/**
+ * What the crossing is for: jco's glue costs the host thread tens of microseconds per import call,
+ * ~100 times a core import call, so without it a component looping on `clock.now` could keep the
+ * host thread far longer per unit of fuel than a core module. With it, a call's budget buys at most
+ * budget / (COMPONENT_IMPORT_FUEL + the core import's fuel) import calls, whatever else it does.
+ */
+describe('the crossing bounds a loop of import calls', () => {
+  /** A component whose handler calls clock.now for ever (until its fuel runs out). */
+  const LOOP_WAT = `(module
+    (import "enclave:runtime/clock@1.0.0" "now" (func $now (result i64)))
+    (memory (export "memory") 1 1)
+    (global $bump (mut i32) (i32.const 0x1000))
+    (func (export "cabi_realloc") (param i32 i32 i32) (param $size i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $bump))
+      (global.set $bump (i32.add (global.get $bump) (local.get $size)))
+      (local.get $p))
+    (func (export "enclave:runtime/handler@1.0.0#call") (param i32 i32) (result i32)
+      (loop $again
+        (drop (call $now))
+        (br $again))
+      (i32.const 0x100)))`;
+  /** Room for 40 calls and half a crossing: the loop's own instructions cannot buy a 41st. */
+  const BUDGET = 40 * (COMPONENT_IMPORT_FUEL + fuelOf('now')) + COMPONENT_IMPORT_FUEL / 2;
+  const BOUND = Math.floor(BUDGET / (COMPONENT_IMPORT_FUEL + fuelOf('now')));
+
+  it("through jco's glue: exactly budget / (crossing + now's fuel) calls are served, then the abort", async () => {
+    const fake = fakeContext(undefined);
+    fake.budget = BUDGET;
+    const imports = componentImports(['clock'], fake.ctx);
+    const now = fn<() => bigint>(imports, 'clock', 'now');
+    let served = 0;
+    const counted = { 'enclave:runtime/clock': { now: () => { const t = now(); served++; return t; } } };
+    const raw = await rawComponent(await watComponent(LOOP_WAT), counted);
+    expect(thrown(() => raw.call(new Uint8Array(0)))).toBeInstanceOf(EnclaveAbort);
+    expect(BOUND).toBe(40);
+    expect(served).toBe(BOUND);
+    // Every served call paid both; the one that found too little paid its crossing, not `now`.
+    expect(fake.fuel).toBe(BOUND * (COMPONENT_IMPORT_FUEL + fuelOf('now')) + COMPONENT_IMPORT_FUEL);
+  });
+
+  it('under the runtime (in-process, the clock reads counted): fuel_exhausted after at most that many calls', async () => {
+    const contract = { ...MINIMAL_COMPONENT_CONTRACT, name: 'clock-loop', capabilities: ['clock'], limits: { ...MINIMAL_COMPONENT_CONTRACT.limits, fuel: BUDGET } };
+    const enclave = await loadIn(MODES.find((m) => m.name === 'in-process')!, await watComponent(LOOP_WAT, contract), { capabilities: ['clock'] });
+    const realNow = Date.now.bind(Date);
+    let served = 0;
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => {
+      if (new Error().stack?.includes('capabilities/clock')) served++;
+      return realNow();
+    });
+    try {
+      const stats = { fuel: 0 };
+      expect(await codeOf(enclave.call('ping', undefined, { stats }))).toBe('fuel_exhausted');
+      expect(stats.fuel).toBe(BUDGET);
+    } finally {
+      spy.mockRestore();
+      await enclave.close();
+    }
+    // The loop's instructions cost a few fuel per turn: they may take the last call, never add one.
+    expect(served).toBeLessThanOrEqual(BOUND);
+    expect(served).toBeGreaterThanOrEqual(BOUND - 1);
+  });
+
+  it.each(MODES)('under the runtime ($name): the loop ends fuel_exhausted, and the next call runs on a fresh instance', async (mode) => {
+    const contract = { ...MINIMAL_COMPONENT_CONTRACT, name: 'clock-loop', capabilities: ['clock'], limits: { ...MINIMAL_COMPONENT_CONTRACT.limits, fuel: BUDGET } };
+    const enclave = await loadIn(mode, await watComponent(LOOP_WAT, contract), { capabilities: ['clock'] });
+    try {
+      for (let i = 0; i < 2; i++) expect(await codeOf(enclave.call('ping')), `call ${i}`).toBe('fuel_exhausted');
+    } finally {
+      await enclave.close();
+    }
   });
 });
 
@@ -1055,7 +1159,7 @@ describe.each(MODES)('end to end ($name)', (mode) => {
     expect(lines[256]).toEqual(['warn', 'enclave log flood: 44 more lines in this call were dropped']);
   });
 
-  it('fuel: each import charges its own, per byte where it reads bytes (a log of 4004 bytes costs 1000 more than one of 4)', async () => {
+  it('fuel: each import call charges the crossing and its own, per byte where it reads bytes (a log of 4004 bytes costs 1000 more than one of 4)', async () => {
     const short = { fuel: 0 };
     const long = { fuel: 0 };
     await ask(enclave, { sel: SEL.log, a0: 1, a1: 0, a2: 4 }, short);
@@ -1067,8 +1171,9 @@ describe.each(MODES)('end to end ($name)', (mode) => {
     await ask(enclave, { sel: SEL.fillLoop, a0: 64, count: 0 }, none);
     await ask(enclave, { sel: SEL.fillLoop, a0: 64, count: 1 }, one);
     await ask(enclave, { sel: SEL.fillLoop, a0: 64, count: 2 }, two);
-    // Each fill pays the core import's fuel (4000 + 64 / 4) besides the loop's instructions.
-    expect(one.fuel - none.fuel).toBeGreaterThanOrEqual(fuelOf('random') + 16);
+    // Each fill pays the crossing and the core import's fuel (4000 + 64 / 4) besides the loop's instructions.
+    expect(one.fuel - none.fuel).toBeGreaterThanOrEqual(CROSSING + fuelOf('random') + 16);
+    expect(one.fuel - none.fuel).toBeLessThan(CROSSING + fuelOf('random') + 16 + 1_000);
     expect(two.fuel - one.fuel).toBe(one.fuel - none.fuel);
   });
 
