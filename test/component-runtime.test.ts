@@ -16,7 +16,7 @@ import { patchGlue } from '../runtime/_component-glue.js';
 import { COMPONENT_ERROR_CODES, componentFuelLeft, componentFuelUsed, startCounters } from '../runtime/_component-live.js';
 import { clearTranspileMemoryCache, readTranspiled, transpileOffThread, transpilerFingerprint } from '../runtime/_component-transpile.js';
 import { sealEntry } from '../runtime/_disk-cache.js';
-import { componentFixture, watComponent } from './helpers/component-fixtures.js';
+import { componentFixture, watComponent, withContract } from './helpers/component-fixtures.js';
 import { MODES, loadIn } from './helpers/modes.js';
 
 /**
@@ -302,6 +302,17 @@ describe('module-level checks', () => {
   it('a memory limit below the component memory maximum is memory_limit at create', async () => {
     const mod = await EnclaveModule.compile(await componentFixture('echo'), { cacheDir: false });
     expect(() => mod.create({ capabilities: ['random', 'log'], policy: { memoryPages: 2 } })).toThrow(expect.objectContaining({ code: 'memory_limit' }));
+  });
+
+  it('a component instantiating one of its core modules twice is invalid_module (each instance is memory and tables the limits did not count)', async () => {
+    const { parse, print } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const bytes = await watComponent(RIGGED_WAT);
+    const text = await print(bytes);
+    const line = /\(core instance \$wit-component-shim-instance \(;0;\) \(instantiate \$wit-component-shim-module\)\)/;
+    expect(text).toMatch(line);
+    const twice = await parse(text.replace(line, (m) => `${m}\n  (core instance $again (instantiate $wit-component-shim-module))`));
+    const mod = await compileEnclave(withContract(twice, RIGGED_CONTRACT), { cacheDir: false });
+    expect(() => mod.create({ capabilities: ['random'] })).toThrow(expect.objectContaining({ code: 'invalid_module', message: expect.stringContaining('more than once') }));
   });
 
   it('the measurement of a component is its own, and the same in both modes', async () => {
