@@ -317,10 +317,13 @@ describe('enclave embed-contract: a component (wit-component output, no contract
     return c;
   };
 
+  beforeAll(async () => {
+    await file('comp/echo.wasm', await componentOf(fixtureWat('echo')));
+    await file('comp/contract.json', contract());
+  }, 120_000);
+
   it('embeds the contract at the top level, the result runs, and the probe went through the runtime', async () => {
     const bare = await componentOf(fixtureWat('echo'));
-    await file('comp/echo.wasm', bare);
-    await file('comp/contract.json', contract());
     const r = await cli('embed-contract', 'comp/echo.wasm', 'comp/contract.json', '--json');
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
