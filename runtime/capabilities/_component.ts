@@ -74,10 +74,12 @@ export type ComponentImports = Record<string, Record<string, WitFunction>>;
  * core import call costs about one. Without it a component looping on `clock.now` kept the host
  * thread ~100 times longer per unit of fuel than any core module can (measured: 10 000 `now` calls,
  * 10 M fuel, took 0.3-1.4 s through the glue against 3-6 ms as a core module, load average 12 on
- * 2 cores). At 20 000 a call's import crossings fit the fuel bound of docs/LIMITS.md ("Fuel") with
- * room: 10 M fuel buys at most 500 of them.
+ * 2 cores). bench/fuel-bound.ts measures a component looping on an import beside the core worst
+ * cases in one run: at 20 000 the loops reached 0.24-1.12 times the core worst case's time per unit
+ * of fuel (load 18-22), at the bound with no room; 40 000 halves that. 10 M fuel buys at most 250
+ * import calls of a component (`npm run build && node dist/bench/fuel-bound.js 10000000 component`).
  */
-export const COMPONENT_IMPORT_FUEL = 20_000;
+export const COMPONENT_IMPORT_FUEL = 40_000;
 
 /** `random`'s bound (runtime/capabilities/random.ts): the scratch holds the largest fill. */
 const MAX_RANDOM = 65_536;
