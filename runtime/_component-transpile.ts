@@ -126,14 +126,20 @@ function pump(): void {
   w.postMessage({ id: job.id, bytes: job.bytes } satisfies TranspileRequest);
 }
 
+/**
+ * The worker's JavaScript heap: jco's output for a component of the enclave world is a few hundred
+ * KB; a component that makes it build far more ends the worker (`internal`), not the host.
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
+
 function start(): Worker {
   let w: Worker;
   try {
     // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
-    w = new Worker(transpilerEntry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')) });
+    w = new Worker(transpilerEntry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')), resourceLimits: WORKER_LIMITS });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    w = new Worker(transpilerEntry(), { execArgv: [] });
+    w = new Worker(transpilerEntry(), { execArgv: [], resourceLimits: WORKER_LIMITS });
   }
   w.on('message', (value: unknown) => {
     // Nothing thrown here may escape: it would be uncaught, a host crash.
