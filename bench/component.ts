@@ -26,7 +26,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore, generateKeyPair, signModule, SoftwareAttestationProvider, Vault, type VaultKey } from '../host/index.js';
-import { clearFuelMemoryCache, clearTranspileMemoryCache, compileEnclave, loadEnclave, type Enclave } from '../runtime/index.js';
+import { readComponentInfo } from '../core/index.js';
+import { clearFuelMemoryCache, clearTranspileMemoryCache, compileEnclave, loadEnclave, type Capability, type Enclave } from '../runtime/index.js';
 import { closeEnclave, payload, probeWorkerMode } from './_enclaves.js';
 import { defineSuite, formatBytes, isMain, runStandalone, type Case } from './_harness.js';
 
@@ -51,6 +52,10 @@ function moduleBytes(root: string, name: string, kind: Kind): Uint8Array {
 function clearMemoryCaches(): void {
   clearFuelMemoryCache();
   clearTranspileMemoryCache();
+}
+
+function coreModuleCount(component: Uint8Array): number {
+  return readComponentInfo(component).coreModules.length;
 }
 
 function sameBytes(a: unknown, b: Uint8Array): boolean {
@@ -251,12 +256,19 @@ export const suite = defineSuite({
         `Vault rows: \`VaultKey.encrypt\` (one \`random\` import for the nonce) and \`encryptBatch\` of ${BATCH_ITEMS} items in one call (${BATCH_ITEMS} imports; per item), in-process, fuel metered; each vault on its own software platform and FileStore.`,
       );
 
-      // ---- load and create --------------------------------------------------------------------
+      // ---- load and create: echo (one core module), the vault (three: wit-component's shims) ----
       const cacheDir = join(dir, 'cache');
-      const compiled = {} as Record<Kind, Awaited<ReturnType<typeof compileEnclave>>>;
-      for (const kind of KINDS) {
-        clearMemoryCaches(); // a hit in memory would write nothing to disk
-        compiled[kind] = await compileEnclave(echo[kind], { cacheDir }); // fills the disk cache
+      const platform = new SoftwareAttestationProvider({ dir: join(dir, 'load-platform') }).open();
+      const loads = [
+        { label: 'echo', bytes: echo, options: {} },
+        { label: 'vault', bytes: vaultBytes, options: { capabilities: ['random', 'seal', 'counter'] as Capability[], attestation: platform } },
+      ];
+      const compiled = new Map<string, Awaited<ReturnType<typeof compileEnclave>>>();
+      for (const { label, bytes } of loads) {
+        for (const kind of KINDS) {
+          clearMemoryCaches(); // a hit in memory would write nothing to disk
+          compiled.set(`${label} ${kind}`, await compileEnclave(bytes[kind], { cacheDir })); // fills the disk cache
+        }
       }
       let entries: string[] = [];
       try {
@@ -264,58 +276,67 @@ export const suite = defineSuite({
       } catch {
         // not created: the disk cache is off (an untrusted directory)
       }
-      if (!entries.some((f) => f.includes('-jco-'))) notes.push(`No transpiled glue was written to the disk cache (${entries.length} entries): the component's warm load transpiles again.`);
+      if (!entries.some((f) => f.includes('-jco-'))) notes.push(`No transpiled glue was written to the disk cache (${entries.length} entries): a component's warm load transpiles again.`);
       if (entries.length === 0) notes.push('The disk cache was not used (no entry written): the warm rows load as cold.');
       notes.push(
-        'Cold and warm loads start from cleared in-memory caches; what the process keeps anyway is not cleared: V8 may reuse compiled code for identical Wasm bytes, and a glue already imported (a data: URL) is not evaluated again.',
+        `Loads: echo (core modules in the component: ${coreModuleCount(echo.component)}) and the vault (${coreModuleCount(vaultBytes.component)}; granted random, seal and counter on a software platform). ` +
+          'Cold and warm loads start from cleared in-memory caches; what the process keeps anyway is not cleared: V8 may reuse compiled code for identical Wasm bytes, and a glue already imported (a data: URL) is not evaluated again.',
       );
-      for (const kind of KINDS) {
-        const bytes = echo[kind];
-        const floor = kind === 'core' ? { role: 'floor' as const } : {};
-        const mod = compiled[kind];
-        const probe = mod.create();
-        if (!sameBytes(await probe.call('echo', plaintext), plaintext)) throw new Error(`${kind}: create() + call did not echo`);
+      for (const { label, bytes: byKind, options } of loads) {
+        for (const kind of KINDS) {
+          const bytes = byKind[kind];
+          const floor = kind === 'core' ? { role: 'floor' as const } : {};
+          const mod = compiled.get(`${label} ${kind}`)!;
+          mod.create(options).close();
+          loadCases.push(
+            {
+              name: `${kind} ${label} loadEnclave, cold`,
+              group: `${label}: load, cold (no cache)`,
+              ...floor,
+              batch: 1,
+              fn: async () => {
+                clearMemoryCaches();
+                await closeEnclave(await loadEnclave(bytes, { ...options, cacheDir: false }));
+              },
+            },
+            {
+              name: `${kind} ${label} loadEnclave, warm disk cache`,
+              group: `${label}: load, warm disk cache`,
+              ...floor,
+              batch: 1,
+              fn: async () => {
+                clearMemoryCaches();
+                await closeEnclave(await loadEnclave(bytes, { ...options, cacheDir }));
+              },
+            },
+            {
+              name: `${kind} ${label} loadEnclave, in-memory caches`,
+              group: `${label}: load, in-memory caches`,
+              ...floor,
+              batch: 4,
+              fn: async () => {
+                for (let i = 0; i < 4; i++) await closeEnclave(await loadEnclave(bytes, { ...options, cacheDir }));
+              },
+            },
+            {
+              name: `${kind} ${label} module.create()`,
+              group: `${label}: create() from a compiled module`,
+              ...floor,
+              batch: 4,
+              fn: () => {
+                for (let i = 0; i < 4; i++) mod.create(options).close();
+              },
+            },
+          );
+        }
+      }
+      // Cold loads of both modules first (the instrumentation and transpile workers warm), then warm, …
+      const phases = ['load, cold (no cache)', 'load, warm disk cache', 'load, in-memory caches', 'create() from a compiled module'];
+      loadCases.sort((a, b) => phases.findIndex((p) => a.group!.endsWith(p)) - phases.findIndex((p) => b.group!.endsWith(p)));
+      {
+        const probe = compiled.get('echo component')!.create();
+        if (!sameBytes(await probe.call('echo', plaintext), plaintext)) throw new Error('component: create() + call did not echo');
         probe.close();
-        loadCases.push(
-          {
-            name: `${kind} loadEnclave, cold`,
-            group: 'load, cold (no cache)',
-            ...floor,
-            batch: 1,
-            fn: async () => {
-              clearMemoryCaches();
-              await closeEnclave(await loadEnclave(bytes, { cacheDir: false }));
-            },
-          },
-          {
-            name: `${kind} loadEnclave, warm disk cache`,
-            group: 'load, warm disk cache',
-            ...floor,
-            batch: 1,
-            fn: async () => {
-              clearMemoryCaches();
-              await closeEnclave(await loadEnclave(bytes, { cacheDir }));
-            },
-          },
-          {
-            name: `${kind} loadEnclave, in-memory caches`,
-            group: 'load, in-memory caches',
-            ...floor,
-            batch: 4,
-            fn: async () => {
-              for (let i = 0; i < 4; i++) await closeEnclave(await loadEnclave(bytes, { cacheDir }));
-            },
-          },
-          {
-            name: `${kind} module.create()`,
-            group: 'create() from a compiled module',
-            ...floor,
-            batch: 4,
-            fn: () => {
-              for (let i = 0; i < 4; i++) mod.create().close();
-            },
-          },
-        );
       }
       // The instrumenter and the transpiler run in workers that stop after 10 s idle; a fresh one
       // compiles binaryen (or jco) again and tiers it up for seconds, which the first cold case
