@@ -21,19 +21,20 @@
  *                       more than TRANSPILE_QUEUE waiting ─► `overloaded` at once
  *                       deadline passed ─► worker terminated, job fails with `timeout`
  * ```
+ * (the queue and worker: runtime/_job-worker.ts, shared with the instrumenter)
  *
  * Disk layout: `<sha256>-jco-v1.bin`: `ENCJCO01` | sha256(rest) (32 B) | u32 LE manifest length |
  * manifest JSON `{hash, transpiler, modules}` | the glue (UTF-8).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { EnclaveError } from '../core/index.js';
+import { EnclaveError, MAX_CORE_MODULES } from '../core/index.js';
 import { coreFileName, type Transpiled } from './_component-glue.js';
 import { openEntry, pruneDir, readOwnedFile, sealEntry, trustedDir, writeAtomic } from './_disk-cache.js';
 import type { FuelCacheDir } from './_fuel-cache.js';
 import { closureFingerprint } from './_instrument-closure.js';
 import type { TranspileRequest } from './_transpile-main.js';
+import { JobWorker } from './_job-worker.js';
 
 /** Wall-clock limit of one transpilation, from the moment the worker receives it. */
 export const TRANSPILE_DEADLINE_MS = 30_000;
@@ -57,21 +58,6 @@ const TMP_RE = /^[0-9a-f]{64}-jco-v\d+\.bin\.\d+\.[0-9a-f]{12}\.tmp$/;
 
 // ---- the worker -------------------------------------------------------------------------------
 
-interface Job {
-  readonly id: number;
-  readonly bytes: Uint8Array;
-  readonly modules: number;
-  readonly deadlineMs: number;
-  readonly resolve: (result: Transpiled) => void;
-  readonly reject: (err: EnclaveError) => void;
-}
-
-const queue: Job[] = [];
-let worker: Worker | undefined;
-let current: { job: Job; timer: NodeJS.Timeout } | undefined;
-let idleTimer: NodeJS.Timeout | undefined;
-let nextId = 1;
-
 /**
  * @internal Where the worker's entry is: next to this file, or in dist/ when this runs as
  * TypeScript (tests). What it imports is what makes a cache entry.
@@ -82,106 +68,38 @@ export function transpilerEntry(): URL {
 }
 
 /**
- * Transpiles a component in the transpile worker.
- * @param modules the number of core modules the gate read.
- * @throws {EnclaveError} what runtime/_component-glue.ts throws (`invalid_module`, `internal`);
- *   `timeout` past `deadlineMs`; `overloaded` when {@link TRANSPILE_QUEUE} components already wait.
- */
-export function transpileOffThread(bytes: Uint8Array, modules: number, deadlineMs: number = TRANSPILE_DEADLINE_MS): Promise<Transpiled> {
-  if (queue.length >= TRANSPILE_QUEUE) {
-    return Promise.reject(new EnclaveError('overloaded', `${TRANSPILE_QUEUE} components are already waiting to be transpiled: retry the load later.`));
-  }
-  return new Promise<Transpiled>((resolve, reject) => {
-    queue.push({ id: nextId++, bytes, modules, deadlineMs, resolve, reject });
-    pump();
-  });
-}
-
-function pump(): void {
-  if (current !== undefined) return;
-  const job = queue.shift();
-  if (job === undefined) {
-    if (worker !== undefined) {
-      worker.unref();
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(stop, IDLE_MS).unref();
-    }
-    return;
-  }
-  clearTimeout(idleTimer);
-  let w: Worker;
-  try {
-    w = worker ?? start();
-  } catch (err) {
-    job.reject(new EnclaveError('internal', 'The transpile worker could not start.', { cause: err }));
-    pump();
-    return;
-  }
-  w.ref();
-  const timer = setTimeout(() => {
-    stop();
-    finish(job, new EnclaveError('timeout', `The component was not transpiled within ${job.deadlineMs} ms: it is too complex to load.`));
-  }, job.deadlineMs);
-  current = { job, timer };
-  w.postMessage({ id: job.id, bytes: job.bytes } satisfies TranspileRequest);
-}
-
-/**
  * The worker's JavaScript heap: jco's output for a component of the enclave world is a few hundred
  * KB; a component that makes it build far more ends the worker (`internal`), not the host.
  */
 const WORKER_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
 
-function start(): Worker {
-  let w: Worker;
-  try {
-    // Node flags carry over, except one a worker refuses (`node --input-type=module -e ...`).
-    w = new Worker(transpilerEntry(), { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')), resourceLimits: WORKER_LIMITS });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    w = new Worker(transpilerEntry(), { execArgv: [], resourceLimits: WORKER_LIMITS });
-  }
-  w.on('message', (value: unknown) => {
-    // Nothing thrown here may escape: it would be uncaught, a host crash.
-    try {
-      const job = current?.job;
-      if (worker !== w) return; // a late message of a worker already stopped
-      if (job === undefined) return;
-      const reply = readReply(value, job);
-      if (reply === undefined) {
-        stop();
-        finish(job, new EnclaveError('internal', 'The transpile worker sent a malformed reply; it was stopped.'));
-        return;
-      }
-      if (reply.id !== job.id) return;
-      if ('error' in reply) finish(job, EnclaveError.fromJSON(reply.error));
-      else finish(job, undefined, reply.result);
-    } catch {
-      // Not expected once the reply is checked; the host thread survives it either way.
-    }
-  });
-  const died = (cause: unknown): void => {
-    if (worker !== w) return;
-    worker = undefined;
-    const job = current?.job;
-    if (job !== undefined) finish(job, new EnclaveError('internal', 'The transpile worker stopped.', { cause }));
-  };
-  w.on('error', died);
-  w.on('exit', died);
-  worker = w;
-  return w;
-}
+const worker = new JobWorker<{ glue: string; modules: readonly string[] }>({
+  entry: transpilerEntry,
+  what: 'transpile',
+  queue: TRANSPILE_QUEUE,
+  idleMs: IDLE_MS,
+  resourceLimits: WORKER_LIMITS,
+  // The shape here (anything else stops the worker); the names against the job by transpileOffThread.
+  readResult: ({ glue, modules }) =>
+    typeof glue === 'string' && glue.length <= MAX_GLUE && Array.isArray(modules) && modules.length <= MAX_CORE_MODULES && modules.every((m) => typeof m === 'string')
+      ? { glue, modules: [...(modules as string[])] }
+      : undefined,
+  timeout: (ms) => new EnclaveError('timeout', `The component was not transpiled within ${ms} ms: it is too complex to load.`),
+  overloaded: () => new EnclaveError('overloaded', `${TRANSPILE_QUEUE} components are already waiting to be transpiled: retry the load later.`),
+});
 
-type Reply = { readonly id: number; readonly result: Transpiled } | { readonly id: number; readonly error: object };
-
-/** A reply checked field by field (its module names exactly the job's), or undefined. Never throws. */
-function readReply(value: unknown, job: Job): Reply | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Partial<Record<string, unknown>>;
-  if (typeof r.id !== 'number') return undefined;
-  if ('error' in r) return typeof r.error === 'object' && r.error !== null ? { id: r.id, error: r.error } : undefined;
-  const result = checkTranspiled(r.glue, r.modules, job.modules);
-  return result === undefined ? undefined : { id: r.id, result };
+/**
+ * Transpiles a component in the transpile worker (runtime/_job-worker.ts).
+ * @param modules the number of core modules the gate read.
+ * @throws {EnclaveError} what runtime/_component-glue.ts throws (`invalid_module`, `internal`);
+ *   `timeout` past `deadlineMs`; `overloaded` when {@link TRANSPILE_QUEUE} components already wait;
+ *   `internal` for a reply that is not a glue with exactly those modules' names.
+ */
+export async function transpileOffThread(bytes: Uint8Array, modules: number, deadlineMs: number = TRANSPILE_DEADLINE_MS): Promise<Transpiled> {
+  const reply = await worker.run({ bytes } satisfies Omit<TranspileRequest, 'id'>, deadlineMs);
+  const result = checkTranspiled(reply.glue, reply.modules, modules);
+  if (result === undefined) throw new EnclaveError('internal', 'The transpile worker sent a glue that is not the component\'s.');
+  return result;
 }
 
 /** A glue and its module names as this runtime expects them, frozen; undefined otherwise. */
@@ -189,21 +107,6 @@ function checkTranspiled(glue: unknown, modules: unknown, count: number): Transp
   if (typeof glue !== 'string' || glue.length > MAX_GLUE || !Array.isArray(modules) || modules.length !== count) return undefined;
   if (!modules.every((name, i) => name === coreFileName(i))) return undefined;
   return Object.freeze({ glue, modules: Object.freeze([...(modules as string[])]) });
-}
-
-function stop(): void {
-  const w = worker;
-  worker = undefined;
-  void w?.terminate();
-}
-
-function finish(job: Job, error: EnclaveError | undefined, result?: Transpiled): void {
-  if (current?.job !== job) return;
-  clearTimeout(current.timer);
-  current = undefined;
-  if (error !== undefined) job.reject(error);
-  else job.resolve(result!);
-  pump();
 }
 
 // ---- the cache --------------------------------------------------------------------------------
