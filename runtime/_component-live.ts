@@ -115,11 +115,18 @@ function startError(err: unknown, counter: WebAssembly.Global | undefined, budge
 /**
  * Instantiates a component through its glue, synchronously, and returns its {@link Live}.
  * @param imports the capabilities in the glue's shape (runtime/capabilities/_component.ts).
+ * @param charging called with a core instance's fuel counter before its start function runs: the
+ *   counter the imports it calls must charge (the caller's import context reads it).
  * @throws {EnclaveError} `trap`, `stack_overflow` or `fuel_exhausted` when a start function fails;
  *   `invalid_module` when the component instantiates a core module twice; `internal` when the glue
  *   does not behave as this runtime expects.
  */
-export function instantiateComponent(program: ComponentProgram, imports: Record<string, Record<string, unknown>>, budget: number): Live {
+export function instantiateComponent(
+  program: ComponentProgram,
+  imports: Record<string, Record<string, unknown>>,
+  budget: number,
+  charging: (counter: WebAssembly.Global) => void = () => undefined,
+): Live {
   const { modules, names, manifests } = program;
   const instances: (WebAssembly.Instance | undefined)[] = modules.map(() => undefined);
   const counters: WebAssembly.Global[] = [];
@@ -150,9 +157,12 @@ export function instantiateComponent(program: ComponentProgram, imports: Record<
       counters.push(counter);
       if (i === program.main) mainCounter = counter;
       for (let g = 0; g < manifest.mutableGlobals; g++) globals.push(exports[`${GLOBAL_EXPORT_PREFIX}${g}`] as WebAssembly.Global);
-      // The deferred start function (runtime/fuel.ts), under its own counter's start budget.
+      // The deferred start function (runtime/fuel.ts), under its own counter's start budget. The
+      // imports it calls (jco's crossing, the capability's own cost) are charged to that counter:
+      // the context's counter is the main instance's only once instantiation is over.
       counter.value = budget;
       if (manifest.hasStart) {
+        charging(counter);
         try {
           (exports[START_EXPORT] as () => void)();
         } catch (err) {

@@ -429,7 +429,11 @@ export class Enclave implements EnclaveHandle {
     const program = this.#module;
     if (!(program instanceof WebAssembly.Module)) {
       // A component: the same context, its capabilities in the WIT world's shape (decision 7).
-      live = instantiateComponent(program, componentImports([...config.capabilities], ctx), this.#budget);
+      // A start function's imports charge its own core instance's counter (an import crossing is
+      // host work: never free, even before the call path's counter exists).
+      live = instantiateComponent(program, componentImports([...config.capabilities], ctx), this.#budget, (c) => {
+        counter = c;
+      });
       counter = live.fuel;
       return live;
     }
