@@ -8,7 +8,7 @@
  * exports exactly the handler instance. Names are compared exactly: no other version, no
  * unversioned name, no attribute (the gate refuses those).
  */
-import { EnclaveError, MAX_CORE_MODULES, quoteInput, type ComponentInfo } from '../core/index.js';
+import { EnclaveError, importTypes, MAX_CORE_MODULES, quoteInput, type ComponentInfo } from '../core/index.js';
 import type { Capability } from './capabilities/index.js';
 import type { Contract } from './contract.js';
 
@@ -104,5 +104,65 @@ export function checkWorld(info: Pick<ComponentInfo, 'imports' | 'exports'>, con
   if (only === undefined || more.length > 0 || only.name !== HANDLER_EXPORT || only.kind !== 'instance') {
     const found = info.exports.length === 0 ? 'nothing' : info.exports.slice(0, 4).map((e) => `${quoteInput(e.name)} (${e.kind})`).join(', ') + (info.exports.length > 4 ? ', ...' : '');
     invalid(`The component exports ${found}; it must export exactly the instance "${HANDLER_EXPORT}" (wit/enclave.wit).`);
+  }
+}
+
+const FAILURE = 'enum{invalid, unavailable, unknown-root, svn-not-allowed, conflict, limit}';
+const POLICY = 'enum{measurement, signer}';
+
+/**
+ * Every function of the world's imported interfaces with its type as core/component-types.ts
+ * writes it (named types written out; field, case and parameter names included: jco's glue lifts
+ * and lowers by them). A component imports a subset of each interface's functions, each with
+ * exactly this type (test/component-attacks.test.ts checks this table against wit/enclave.wit).
+ */
+export const WORLD_FUNCTIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.freeze({
+  types: Object.freeze({}),
+  random: Object.freeze({ fill: `func(len: u32) -> result<list<u8>, ${FAILURE}>` }),
+  clock: Object.freeze({ now: 'func() -> s64' }),
+  log: Object.freeze({ log: 'func(level: enum{debug, info, warn, error}, message: string)' }),
+  seal: Object.freeze({
+    'seal-key': `func(policy: ${POLICY}) -> result<list<u8>, ${FAILURE}>`,
+    'seal-key-at': `func(policy: ${POLICY}, key-id: u32, svn: option<u32>) -> result<record{key: list<u8>, key-id: u32, svn: u32}, ${FAILURE}>`,
+  }),
+  counter: Object.freeze({
+    read: `func(policy: ${POLICY}, id: u64) -> result<record{value: u64, tag: list<u8>}, ${FAILURE}>`,
+    advance: `func(policy: ${POLICY}, id: u64, expected: u64, tag: list<u8>) -> result<_, ${FAILURE}>`,
+  }),
+  attest: Object.freeze({ report: `func(data: list<u8>) -> result<string, ${FAILURE}>` }),
+});
+
+/**
+ * Checks the TYPES of a component's imports against the world: each imported interface's
+ * functions are among the world's, each with exactly the world's type. Run after
+ * {@link checkWorld} (names, kinds, capabilities), before jco sees the bytes.
+ *
+ * jco's glue lifts an import's arguments from guest memory and lowers its results as the
+ * component declares them, on the host thread, before the host function is called and outside any
+ * fuel: a component declaring `log(level, message: list<string>)` had each call decode memory/8
+ * strings of the whole memory (the host ran out of heap and aborted). With the world's types, what
+ * the glue lifts is bounded by the arguments' own bytes, which the capabilities charge for.
+ * @throws {EnclaveError} `invalid_module` for a function the world's interface does not have, a
+ *   function of another type, or an imported instance type the runtime cannot read.
+ * @example
+ * checkWorld(info, contract); checkImportTypes(bytes);
+ */
+export function checkImportTypes(bytes: Uint8Array): void {
+  for (const [name, types] of importTypes(bytes)) {
+    const iface = worldInterface(name);
+    if (iface === undefined) invalid(`The component imports ${quoteInput(name)}, beyond the enclave world (wit/enclave.wit).`);
+    if (!types.resolved) {
+      invalid(`The component declares ${quoteInput(name)} with a type the runtime does not read (${types.why}): it must be the interface of wit/enclave.wit.`);
+    }
+    const world = WORLD_FUNCTIONS[iface]!;
+    for (const fn of types.functions) {
+      const expected = Object.hasOwn(world, fn.name) ? world[fn.name] : undefined;
+      if (expected === undefined) invalid(`The component's ${quoteInput(name)} declares the function ${quoteInput(fn.name)}, which the world's interface does not have.`);
+      if (fn.type !== expected) {
+        invalid(
+          `The component declares ${quoteInput(`${name}#${fn.name}`)} as ${quoteInput(fn.type.slice(0, 300))}; wit/enclave.wit says ${expected} (jco's glue would lift and lower the other type on the host).`,
+        );
+      }
+    }
   }
 }
