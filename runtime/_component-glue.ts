@@ -106,8 +106,8 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * what came out: exactly the glue and one file per core module, each byte-identical to the gate's
  * (so what the runtime validates, instruments and runs is what the gate read, and jco's files are
  * not kept).
- * @throws {EnclaveError} `invalid_module` when jco refuses the component; `internal` when its
- *   output is not the expected shape.
+ * @throws {EnclaveError} `invalid_module` when jco refuses the component or makes core modules
+ *   of its own for it (fused adapters); `internal` when its output is not the expected shape.
  */
 export async function transpileNow(bytes: Uint8Array, coreModules: readonly Uint8Array[]): Promise<Transpiled> {
   const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
@@ -122,6 +122,14 @@ export async function transpileNow(bytes: Uint8Array, coreModules: readonly Uint
   const names = Object.keys(files);
   const modules = coreModules.map((_, i) => coreFileName(i));
   const expected = new Set([GLUE_FILE, ...modules]);
+  // More core modules than the component's: jco compiled fused adapters (a function the component
+  // lifts and lowers itself: wasmtime's FACT), code the gate never read and the runtime does not run.
+  if (names.some((n) => !expected.has(n) && /^component\.core\d*\.wasm$/.test(n))) {
+    throw new EnclaveError(
+      'invalid_module',
+      `jco made more core modules than the component's ${coreModules.length} (adapters for a function the component lifts and lowers itself): the runtime runs only the component's own core modules.`,
+    );
+  }
   if (names.length !== expected.size || !names.every((n) => expected.has(n))) {
     throw new EnclaveError('internal', `jco's output for the component is not its glue and ${coreModules.length} core modules.`);
   }

@@ -4,7 +4,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { COMPONENT_HEADER, EnclaveError, encodeU32Leb, importTypes } from '../core/index.js';
+import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { COMPONENT_HEADER, EnclaveError, encodeU32Leb, importTypes, readComponentInfo } from '../core/index.js';
+import { transpileNow } from '../runtime/_component-glue.js';
 import { checkImportTypes, WORLD_FUNCTIONS } from '../runtime/_component-world.js';
 import { ENCLAVE_WIT, watComponent } from './helpers/component-fixtures.js';
 import { MODES, loadIn } from './helpers/modes.js';
@@ -205,5 +207,39 @@ describe('the types of imported functions', () => {
 
   it('a component with an unresolved import type is refused by checkImportTypes', () => {
     expect(() => checkImportTypes(comp(importOf(0)))).toThrow(/with a type the runtime does not read/);
+  });
+});
+
+describe('a function the component lifts and lowers itself', () => {
+  // jco (wasmtime's translation) compiles a fused adapter for it: a core module the component does
+  // not have, never read by the gate nor instrumented. Refused; the code is the hostile
+  // component's (invalid_module), not a runtime fault (internal).
+  const WAT = `(component
+    (core module $A
+      (memory (export "memory") 1 1)
+      (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0x1000))
+      (func (export "f") (param i32 i32)))
+    (core instance $a (instantiate $A))
+    (type $ft (func (param "x" (list string))))
+    (func $lifted (type $ft) (canon lift (core func $a "f") (memory (core memory $a "memory")) (realloc (core func $a "cabi_realloc"))))
+    (core func $lowered (canon lower (func $lifted) (memory (core memory $a "memory")) (realloc (core func $a "cabi_realloc"))))
+    (core module $B
+      (import "x" "f" (func (param i32 i32)))
+      (func (export "g") (param i32 i32) (result i32) (i32.const 0)))
+    (core instance $xi (export "f" (func $lowered)))
+    (core instance $b (instantiate $B (with "x" (instance $xi))))
+  )`;
+
+  it('is refused by the transpile step with invalid_module', async () => {
+    const bytes = await parse(WAT);
+    const info = readComponentInfo(bytes);
+    expect(info.coreModules).toHaveLength(2);
+    let code = 'ok';
+    try {
+      await transpileNow(bytes, info.coreModules);
+    } catch (err) {
+      code = (err as EnclaveError).code;
+    }
+    expect(code).toBe('invalid_module');
   });
 });
