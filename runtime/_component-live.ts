@@ -118,7 +118,8 @@ function startError(err: unknown, counter: WebAssembly.Global | undefined, budge
  * @param charging called with a core instance's fuel counter before its start function runs: the
  *   counter the imports it calls must charge (the caller's import context reads it).
  * @throws {EnclaveError} `trap`, `stack_overflow` or `fuel_exhausted` when a start function fails;
- *   `invalid_module` when the component instantiates a core module twice; `internal` when the glue
+ *   `invalid_module` when the component instantiates a core module twice or never instantiates
+ *   the main one; `internal` when the glue
  *   does not behave as this runtime expects.
  */
 export function instantiateComponent(
@@ -184,7 +185,11 @@ export function instantiateComponent(
     throw new EnclaveError('internal', 'The component glue did not instantiate synchronously.');
   }
   const main = instances[program.main];
-  if (main === undefined) throw new EnclaveError('internal', 'The component glue did not instantiate the main core module.');
+  // The component's own wiring: it may lift its handler from another core module and never
+  // instantiate the one exporting the handler's core function (the bytes' fault, not the runtime's).
+  if (main === undefined) {
+    throw new EnclaveError('invalid_module', `The component never instantiates its core module ${program.main}, the one exporting "${HANDLER_CALL_EXPORT}", memory and cabi_realloc.`);
+  }
   const exports = main.exports as Record<string, unknown>;
   const memory = exports.memory;
   const realloc = exports[REALLOC_EXPORT];

@@ -8,7 +8,7 @@ import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { COMPONENT_HEADER, EnclaveError, encodeU32Leb, importTypes, readComponentInfo } from '../core/index.js';
 import { transpileNow } from '../runtime/_component-glue.js';
 import { checkImportTypes, WORLD_FUNCTIONS } from '../runtime/_component-world.js';
-import { ENCLAVE_WIT, watComponent } from './helpers/component-fixtures.js';
+import { ENCLAVE_WIT, watComponent, withContract } from './helpers/component-fixtures.js';
 import { MODES, loadIn } from './helpers/modes.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -241,5 +241,27 @@ describe('a function the component lifts and lowers itself', () => {
       code = (err as EnclaveError).code;
     }
     expect(code).toBe('invalid_module');
+  });
+});
+
+describe.each(MODES)('a component that never instantiates the core module exporting the handler ($name)', (mode) => {
+  // Its handler is lifted from another core module (a `func()`: the gate and the world check read
+  // the export's name, not its type), so the main core module, which passes every check, never
+  // runs. The bytes' fault: invalid_module (it was internal).
+  it('is refused at load with invalid_module', async () => {
+    const wat = `(component
+      (core module $Main
+        (memory (export "memory") 1 1)
+        (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0x1000))
+        (func (export "enclave:runtime/handler@1.0.0#call") (param i32 i32) (result i32) (i32.const 0)))
+      (core module $B (func (export "c")))
+      (core instance $b (instantiate $B))
+      (type $ft (func))
+      (func $call (type $ft) (canon lift (core func $b "c")))
+      (instance $h (export "call" (func $call)))
+      (export "enclave:runtime/handler@1.0.0" (instance $h))
+    )`;
+    const bytes = withContract(await parse(wat), contract([], 1_000_000));
+    expect(await codeOf(loadIn(mode, bytes, { cacheDir: false }))).toBe('invalid_module');
   });
 });
