@@ -187,7 +187,9 @@ const why = (err) => (err instanceof Aborted ? 'it aborted: ' + err.message : er
       if (len > workerData.replyBytes || at + len > memory.buffer.byteLength) {
         throw new Error('a reply of ' + len + ' bytes at ' + at + ', outside its memory or over limits.replyBytes');
       }
-      replies.push(new Uint8Array(memory.buffer).slice(at, at + len));
+      const bytes = new Uint8Array(memory.buffer);
+      // A probe's answer is a few bytes: a longer reply is not kept (one per op, up to limits.replyBytes each).
+      replies.push(len > workerData.keep ? { bytes: len, ok: len >= 4 && bytes[at] === 0x81 && bytes[at + 1] === 0xa2 && bytes[at + 2] === 0x6f && bytes[at + 3] === 0x6b } : bytes.slice(at, at + len));
     } catch (err) {
       parentPort.postMessage({ failed: why(err) });
       return;
@@ -234,10 +236,12 @@ const why = (err) => (err instanceof Error ? (err.code ? '(' + err.code + ') ' :
     const request = Buffer.from(workerData.requests[i]);
     parentPort.postMessage({ stage: i });
     try {
-      const reply = enclave[CALL_RAW](workerData.ops[i], { buffer: request, start: 0, end: request.length }, settle).slice();
+      const reply = enclave[CALL_RAW](workerData.ops[i], { buffer: request, start: 0, end: request.length }, settle);
       // {ok: ...} as the runtime writes it for a component: fixmap of 1, fixstr "ok".
-      settle = reply[0] === 0x81 && reply[1] === 0xa2 && reply[2] === 0x6f && reply[3] === 0x6b ? 1 : 0;
-      replies[i] = reply;
+      const ok = reply[0] === 0x81 && reply[1] === 0xa2 && reply[2] === 0x6f && reply[3] === 0x6b;
+      settle = ok ? 1 : 0;
+      // A probe's answer is a few bytes: a longer reply is not kept (one per op, up to limits.replyBytes each).
+      replies[i] = reply.length > workerData.keep ? { bytes: reply.length, ok } : reply.slice();
     } catch (err) {
       settle = 0;
       replies[i] = { code: typeof err?.code === 'string' ? err.code : 'internal', message: String(err?.message).slice(0, 256) };
@@ -272,8 +276,19 @@ function requiresFirst(contract: Contract): number[] {
   return order;
 }
 
-/** A reply of the probe: its bytes, or the runtime's refusal of the call (the component probe only). */
-type ProbeReply = Uint8Array | { readonly code: string; readonly message: string };
+/**
+ * The most bytes of a probe's reply the worker keeps: the probe's answers (`{ok: nil}`, an
+ * `unknown_op` error with its message of at most 256 bytes) are far shorter. A longer reply, which
+ * is not the probe's answer, is reported by its size and whether it is `{ok: ...}`: a worker kept
+ * every reply whole, up to limits.replyBytes (64 MiB) for each of the contract's ops, gigabytes.
+ */
+export const PROBE_REPLY_KEEP = 4096;
+
+/**
+ * A reply of the probe: its bytes; a reply over {@link PROBE_REPLY_KEEP} bytes, its size and whether
+ * it is `{ok: ...}`; or the runtime's refusal of the call (the component probe only).
+ */
+type ProbeReply = Uint8Array | { readonly bytes: number; readonly ok: boolean } | { readonly code: string; readonly message: string };
 
 type ProbeMessage = { readonly stage: number } | { readonly replies: readonly ProbeReply[] } | { readonly failed: string };
 
@@ -345,10 +360,10 @@ export async function probeHandlers(bytes: Uint8Array, contract: Contract, deadl
   const outcome = isComponent(bytes)
     ? await runProbes(
         COMPONENT_PROBE_WORKER,
-        { bytes, runtime: runtimeEntry(), capabilities: contract.capabilities, limits: { ...contract.limits }, ops, requests, order: requiresFirst(contract) },
+        { bytes, runtime: runtimeEntry(), capabilities: contract.capabilities, limits: { ...contract.limits }, ops, requests, order: requiresFirst(contract), keep: PROBE_REPLY_KEEP },
         deadlineMs,
       )
-    : await runProbes(PROBE_WORKER, { bytes, requests, replyBytes: contract.limits.replyBytes }, deadlineMs);
+    : await runProbes(PROBE_WORKER, { bytes, requests, replyBytes: contract.limits.replyBytes, keep: PROBE_REPLY_KEEP }, deadlineMs);
   if (!('replies' in outcome)) {
     // The ops before the failed stage answered; their replies are not kept by the worker.
     return { answers: [], failed: { stage: outcome.stage, why: outcome.why } };
@@ -358,7 +373,10 @@ export async function probeHandlers(bytes: Uint8Array, contract: Contract, deadl
 
 /** What a probe reply says about its op. */
 function classify(op: string, answer: ProbeReply): ProbeAnswer {
-  if (!(answer instanceof Uint8Array)) return { op, kind: 'other', why: `the runtime refused or stopped the call (${answer.code}): ${answer.message}` };
+  if (!(answer instanceof Uint8Array)) {
+    if ('bytes' in answer) return answer.ok ? { op, kind: 'handler' } : { op, kind: 'other', why: `it answered ${answer.bytes} bytes, not the probe's answer` };
+    return { op, kind: 'other', why: `the runtime refused or stopped the call (${answer.code}): ${answer.message}` };
+  }
   let reply: unknown;
   try {
     reply = unpackr.unpack(answer);
