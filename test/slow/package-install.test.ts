@@ -162,6 +162,40 @@ describe('the installed CLI', () => {
     ran.add('build');
   }, 120_000);
 
+  it('components: build --component from the install gives the shipped echo.component.wasm; a consumer loads enclave/modules/echo.component.wasm', async () => {
+    const author = path.join(work, 'author-component', 'echo');
+    await mkdir(author, { recursive: true });
+    for (const f of ['index.ts', 'contract.json']) {
+      await cp(path.join(ROOT, 'enclave-modules', 'echo', f), path.join(author, f));
+    }
+    // wit/enclave.wit and the SDK's component mode come from the install; nothing is fetched.
+    const r = await enclave('build', '--component', author, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const shipped = path.join(pkg, 'enclave-modules', 'echo', 'build', 'echo.component.wasm');
+    expect(await readFile(path.join(author, 'build', 'echo.component.wasm'))).toEqual(await readFile(shipped));
+    // The package's export of the components, from a consumer's ESM code, in both isolation modes.
+    await writeFile(
+      path.join(project, 'component.mjs'),
+      [
+        "import { readFileSync } from 'node:fs';",
+        "import { fileURLToPath } from 'node:url';",
+        "import { loadEnclave } from 'enclave';",
+        "const bytes = readFileSync(fileURLToPath(import.meta.resolve('enclave/modules/echo.component.wasm')));",
+        "for (const isolation of ['in-process', 'worker']) {",
+        '  const e = await loadEnclave(bytes, { isolation });',
+        "  console.log(JSON.stringify(await e.call('echo', { isolation })));",
+        '  await e.close();',
+        '}',
+      ].join('\n'),
+    );
+    const consumer = await sh(process.execPath, ['component.mjs']);
+    expect(consumer.code, consumer.stderr).toBe(0);
+    expect(consumer.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ isolation: 'in-process' }, { isolation: 'worker' }]);
+    const inspect = await enclave('inspect', shipped, '--json');
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ kind: 'component', wit: expect.stringContaining('export enclave:runtime/handler@1.0.0;') });
+  }, 180_000);
+
   it('embed-contract: the packaged echo module without its contract, given it back: the same bytes, and it runs', async () => {
     // A module as another toolchain leaves it: the echo module's sections before its contract (the last one).
     const packaged = new Uint8Array(await readFile(echo()));
