@@ -122,7 +122,7 @@ describe('enclave embed-contract: a module from another toolchain', () => {
     const denied = await cli('run', 'ping.enclave.wasm', 'pong');
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/^error\[unknown_op\]/);
-  });
+  }, 120_000);
 
   it('--json: the output, kind, measurement (the one inspect prints), contract name and the handler check', async () => {
     const r = await cli('embed-contract', 'ping.wasm', 'contract.json', '--out', 'out/ping-json.wasm', '--json');
@@ -142,7 +142,7 @@ describe('enclave embed-contract: a module from another toolchain', () => {
     expect(inspect.measurement).toBe(report.measurement);
     // The same bytes as the default output: the embedding is deterministic.
     expect(await readFile(path.join(dir, 'out', 'ping-json.wasm'))).toEqual(await readFile(path.join(dir, 'ping.enclave.wasm')));
-  });
+  }, 120_000);
 
   it('a memory maximum below limits.memoryPages is accepted (the runtime refuses only more)', async () => {
     await file('small/ping.wasm', await parse(pingWat({ memory: '(memory (export "memory") 1 2)' })));
@@ -155,7 +155,7 @@ describe('enclave embed-contract: a module from another toolchain', () => {
     } finally {
       await enclave.close();
     }
-  });
+  }, 120_000);
 
   it('the default output: .wasm replaced, or appended to a name without it', () => {
     expect(defaultOutput('a/b/kv.wasm')).toBe(path.join('a', 'b', 'kv.enclave.wasm'));
@@ -173,7 +173,7 @@ describe('enclave embed-contract: a module from another toolchain', () => {
     });
     const text = await cli('embed-contract', 'noprobe/ping.wasm', 'contract.json');
     expect(text.stdout).toContain('handlers     not checked: the module does not answer the handler probe: probing "ping"');
-  });
+  }, 120_000);
 });
 
 describe('enclave embed-contract: refusals (nothing is written)', () => {
@@ -188,7 +188,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
     expect(json.code).toBe(1);
     expect(jsonError(json.stderr).code).toBe('invalid_contract');
     expect(await listing('has')).toEqual(['junk.wasm', 'ping.wasm']);
-  });
+  }, 120_000);
 
   it('an invalid contract: invalid_contract with the build\'s message, naming the file, before the module is touched', async () => {
     const cases: [string, string | object, RegExp][] = [
@@ -211,7 +211,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^error\[invalid_contract\]: .*bad\/none\.json is not readable JSON: .*ENOENT/);
     expect(existsSync(path.join(dir, 'bad', 'out.wasm'))).toBe(false);
-  });
+  }, 120_000);
 
   it('a memory maximum above limits.memoryPages, or none: memory_limit, exit 1', async () => {
     await file('big/ping.wasm', await parse(pingWat({ memory: '(memory (export "memory") 1 2)' })));
@@ -223,7 +223,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^error\[memory_limit\]: The module memory declares no maximum/);
     expect(await listing('big')).toEqual(['ping.wasm', 'unbounded.wasm']);
-  });
+  }, 120_000);
 
   it('a contract op without a handler (the probe answers unknown_op): build_failed naming it', async () => {
     await file('two.json', { ...CONTRACT, ops: { ping: {}, pong: {}, pang: {} } });
@@ -234,7 +234,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
         'add them to the module, or remove them from the contract.\n',
     );
     expect(existsSync(path.join(dir, 'two.wasm'))).toBe(false);
-  });
+  }, 120_000);
 
   it('what the runtime refuses, with its code: an import beyond docs/ABI.md §3, a capability the contract lacks, bytes that are not Wasm', async () => {
     const wat = pingWat().replace('(module', '(module (import "env" "steal" (func)) ');
@@ -252,7 +252,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
     expect(text.code).toBe(1);
     expect(text.stderr).toMatch(/^error\[invalid_module\]: The file is not a WebAssembly module or component/);
     expect(await listing('imp')).toEqual(['env.wasm', 'random.wasm', 'text.wasm']);
-  });
+  }, 120_000);
 
   it('a signed module: a usage error (exit 2): sign after embedding', async () => {
     await file('signed/ping.wasm', append(ping, SIGNATURE_SECTION, Uint8Array.of(1, 2, 3)));
@@ -260,7 +260,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error\[usage\]: The module is signed: .*then sign the result \(enclave sign\)/);
     expect(await listing('signed')).toEqual(['ping.wasm']);
-  });
+  }, 120_000);
 
   it('usage: missing arguments, an unreadable module (exit 1 invalid_module naming why)', async () => {
     const none = await cli('embed-contract', 'ping.wasm');
@@ -269,7 +269,7 @@ describe('enclave embed-contract: refusals (nothing is written)', () => {
     const missing = await cli('embed-contract', 'nope.wasm', 'contract.json');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^error\[invalid_module\]: Cannot read the module file: ENOENT/);
-  });
+  }, 120_000);
 });
 
 describe('enclave embed-contract: the output is written whole or not at all', () => {
@@ -288,7 +288,7 @@ describe('enclave embed-contract: the output is written whole or not at all', ()
     const again = await cli('embed-contract', 'atomic/ping.wasm', 'contract.json', '--out', 'atomic/ping.wasm');
     expect(again.code).toBe(1);
     expect(await readFile(path.join(dir, 'atomic', 'ping.wasm'))).toEqual(before);
-  });
+  }, 120_000);
 
   it('an --out that cannot be written: usage (exit 2) naming it, and no temporary file left; a refused module leaves --out untouched', async () => {
     await file('blocked', 'a file, not a folder');
@@ -305,7 +305,7 @@ describe('enclave embed-contract: the output is written whole or not at all', ()
     expect(refused.code).toBe(1);
     expect(await readFile(path.join(dir, 'keep', 'out.wasm'), 'utf8')).toBe('previous');
     expect(await listing('keep')).toEqual(['big.wasm', 'out.wasm']);
-  });
+  }, 120_000);
 });
 
 describe('enclave embed-contract: a component (wit-component output, no contract)', () => {
@@ -418,5 +418,5 @@ describe('embedContract (host/build/embed.ts)', () => {
       why: expect.stringMatching(/^the probe failed (probing "ping"|when it started \(its top-level code, without the runtime\)): it did not finish in time \(1 s\): a loop that never ends\?/),
     });
     expect(LOAD_CHECK_DEADLINE_MS).toBeGreaterThan(1_000);
-  });
+  }, 120_000);
 });

@@ -81,7 +81,7 @@ describe('enclave inspect <component>', () => {
     expect(report.wit).toContain('import enclave:runtime/log@1.0.0;');
     expect(report.wit).toContain('export enclave:runtime/handler@1.0.0;');
     expect(report.customSections).toContain('enclave.contract');
-  });
+  }, 120_000);
 
   it('text: the kind, the fuel bound, core modules, imports with capabilities, ops, and the WIT indented', async () => {
     const r = await cli('inspect', 'echo.component.wasm');
@@ -100,7 +100,7 @@ describe('enclave inspect <component>', () => {
     expect(r.stdout).toMatch(/\nops\n {2}echo /);
     expect(r.stdout).toMatch(/\nwit\n {2}package [^\n]+;\n/);
     expect(r.stdout).toContain('\n    export enclave:runtime/handler@1.0.0;\n');
-  });
+  }, 120_000);
 
   it('refuses a component importing beyond the enclave world: exit 1 with the runtime\'s code and message', async () => {
     const r = await cli('inspect', 'beyond.wasm');
@@ -111,13 +111,13 @@ describe('enclave inspect <component>', () => {
     expect(json.code).toBe(1);
     expect(jsonError(json.stderr).code).toBe('invalid_module');
     expect(json.stdout).toBe('');
-  });
+  }, 120_000);
 
   it('refuses a component importing a capability its contract does not declare: capability_denied', async () => {
     const r = await cli('inspect', 'seal.wasm', '--json');
     expect(r.code).toBe(1);
     expect(jsonError(r.stderr)).toMatchObject({ code: 'capability_denied', message: expect.stringContaining('"seal"') });
-  });
+  }, 120_000);
 
   it('text the component chose is escaped: a custom section name with a bidi override and an escape', async () => {
     const r = await cli('inspect', 'named.wasm', '--json');
@@ -125,7 +125,7 @@ describe('enclave inspect <component>', () => {
     expect(r.stdout).not.toMatch(/[\u202e\u001b]/);
     expect(r.stdout).toContain('"x\\u202e\\u001b[2J"');
     expect(JSON.parse(r.stdout).customSections).toContain('x\u202e\u001b[2J');
-  });
+  }, 120_000);
 
   it('a core module: kind module and no WIT', async () => {
     const r = await cli('inspect', path.resolve('enclave-modules/echo/build/echo.wasm'), '--json');
@@ -133,7 +133,7 @@ describe('enclave inspect <component>', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'module', wit: null, contract: { name: 'echo' } });
     const text = await cli('inspect', path.resolve('enclave-modules/echo/build/echo.wasm'));
     expect(text.stdout).not.toMatch(/^(kind|wit|fuel) /m);
-  });
+  }, 120_000);
 });
 
 describe('componentWitBounded (host/cli/_component-wit.ts)', () => {
