@@ -255,7 +255,7 @@ describe('worker isolation', () => {
       capabilities: ['random', 'log'],
       isolation: 'worker',
       metering: false,
-      deadlineMs: 2000,
+      deadlineMs: 5000, // the next call runs on a fresh worker within it, on a loaded 2-core machine too
     });
     try {
       await expect(e.call('spin')).rejects.toMatchObject({ code: 'timeout' });
