@@ -60,8 +60,8 @@ export type {
 // Components: the gate's reader of their top-level sections
 export { isComponent, readComponentInfo, COMPONENT_HEADER, COMPONENT_NAME_PATTERN, MAX_CORE_MODULES, MAX_NESTED_COMPONENTS } from './component-binary.js';
 export type { ComponentInfo, ComponentExtern, ComponentExternKind, ComponentCustomSection } from './component-binary.js';
-export { importTypes } from './component-types.js';
-export type { ImportTypes, ImportedFunction } from './component-types.js';
+export { importTypes, liftedTypes } from './component-types.js';
+export type { ImportTypes, ImportedFunction, LiftedType } from './component-types.js';
 
 // Bounded reads of named files
 export { readBoundedFile } from './read-bounded.js';

@@ -6,7 +6,8 @@
  * ```
  *  bytes ─► gate (readComponentInfo: top-level sections, core modules read) ─► contract (top level)
  *        ─► world (checkWorld: imports, capabilities, the one export; checkImportTypes: each
- *           imported function's type is the world's) ─► main core module's shape,
+ *           imported function's type is the world's; checkLiftedTypes: one lift, the handler's
+ *           call) ─► main core module's shape,
  *           every core name jco will paste into JavaScript
  *        ─► identity (measured as a core module) ─► transpile (cached) ─► glue checked, patched
  *        ─► each core module: WebAssembly.validate, instrumentCached (fuel, feature gate), compile
@@ -18,7 +19,7 @@ import { COMPONENT_NAME_PATTERN, EnclaveError, formatFuncType, quoteInput, readC
 import type { TrustPolicy } from '../attest/index.js';
 import { moduleContract, type Contract } from './contract.js';
 import { instrumentCached, type FuelCacheDir } from './_fuel-cache.js';
-import { checkImportTypes, checkWorld, HANDLER_CALL_EXPORT, POST_RETURN_EXPORT, REALLOC_EXPORT } from './_component-world.js';
+import { checkImportTypes, checkLiftedTypes, checkWorld, HANDLER_CALL_EXPORT, POST_RETURN_EXPORT, REALLOC_EXPORT } from './_component-world.js';
 import { transpileCached } from './_component-transpile.js';
 import { combinedManifest, loadGlue, type ComponentParts, type ComponentProgram } from './_component-live.js';
 import type { ModuleParts } from './_module-parts.js';
@@ -98,6 +99,7 @@ export async function compileComponent(
   const contract: Contract = moduleContract(bytes);
   checkWorld(info, contract);
   checkImportTypes(bytes);
+  checkLiftedTypes(bytes);
   checkNames(info);
   const main = mainModule(info);
   info.coreModules.forEach((m, i) => {
