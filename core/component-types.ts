@@ -40,6 +40,8 @@ const MAX_ENTRIES = 10_000;
 const MAX_TEXT = 2048;
 /** Deepest nesting of type references followed: the world's is 4. */
 const MAX_DEPTH = 32;
+/** Functions of one imported instance type, and lifted functions, resolved (the world: 2 and 1). */
+const MAX_FUNCTIONS = 16;
 
 class Unreadable extends Error {}
 
@@ -533,7 +535,8 @@ export function liftedTypes(bytes: Uint8Array): LiftedType[] {
     if (!(err instanceof Unreadable)) throw err;
     return [{ resolved: false, why: err.message }];
   }
-  return res.lifts.map((t) => {
+  return res.lifts.map((t, i) => {
+    if (i >= MAX_FUNCTIONS) return { resolved: false, why: `more than ${MAX_FUNCTIONS} functions are lifted` };
     try {
       return { resolved: true, type: res.topText(t, 0) };
     } catch (err) {
@@ -565,6 +568,7 @@ export function importTypes(bytes: Uint8Array): Map<string, ImportTypes> {
       const inst = res.instances[imp.instance]!;
       if (!('type' in inst)) fail(inst.opaque);
       const scope = res.scope(inst.type, 0);
+      if (scope.functions.length > MAX_FUNCTIONS) fail(`the instance type has ${scope.functions.length} functions`);
       const functions = scope.functions.map(([name, i]) => ({ name, type: res.localText(inst.type, scope, i, 0) }));
       out.set(imp.name, { resolved: true, functions });
     } catch (err) {

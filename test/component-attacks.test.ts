@@ -306,3 +306,22 @@ describe('the functions a component lifts', () => {
     expect(() => checkLiftedTypes(bytes)).toThrow(/lifts 2 functions; an enclave lifts exactly one/);
   });
 });
+
+describe('the type reader bounds its work', () => {
+  it('resolves at most 16 lifted functions and refuses an imported instance type of more than 16 functions', async () => {
+    const { COMPONENT_HEADER: H, encodeU32Leb: u } = await import('../core/index.js');
+    const leb = (n: number): number[] => [...u(n)];
+    const str = (s: string): number[] => [...leb(s.length), ...new TextEncoder().encode(s)];
+    const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
+    // type 0: func() -> s64; 40 lifts of it.
+    const lifts = [...leb(40), ...Array.from({ length: 40 }, () => [0x00, 0x00, 0x00, 0x00, 0x00]).flat()];
+    const lifted = liftedTypes(Uint8Array.from([...H, ...section(7, [1, 0x40, 0, 0x00, 0x78]), ...section(8, lifts)]));
+    expect(lifted).toHaveLength(40);
+    expect(lifted.filter((l) => l.resolved)).toHaveLength(16);
+    // An instance type exporting 17 functions of type 0.
+    const decls = [0x01, 0x40, 0, 0x00, 0x78, ...Array.from({ length: 17 }, (_, i) => [0x04, 0x00, ...str(`f${i}`), 0x01, 0]).flat()];
+    const imp = section(10, [1, 0x00, ...str('enclave:runtime/clock@1.0.0'), 0x05, 0]);
+    const types = importTypes(Uint8Array.from([...H, ...section(7, [1, 0x42, 18, ...decls]), ...imp])).get('enclave:runtime/clock@1.0.0')!;
+    expect(types.resolved ? 'resolved' : types.why).toBe('the instance type has 17 functions');
+  });
+});
