@@ -325,16 +325,24 @@ export function componentReply(live: Live, component: ComponentLive, ret: number
 /** @internal For tests: the core ABI code of each `types.error-code` discriminant. */
 export const COMPONENT_ERROR_CODES = WIT_ERROR_CODES;
 
+/** The name stack traces give the glue's frames. */
+export const GLUE_SOURCE_URL = 'enclave-component-glue.js';
+
 /**
  * The glue's `instantiate`, its source imported as a `data:` URL module (evaluating it defines
  * functions only; everything runs in `instantiate`). Node keeps a module per distinct source for
- * the process's life: about the glue's size (~130 KB) per distinct component loaded.
+ * the process's life: about 1.2 MB of resident memory per distinct component loaded (measured:
+ * the vault's 160 KB glue, its source, its data: URL and its compiled code), never freed.
  * @throws {EnclaveError} `internal` when the source does not load or has no `instantiate`.
  */
 export async function loadGlue(glue: string): Promise<GlueInstantiate> {
   let mod: { instantiate?: unknown };
   try {
-    mod = (await import(`data:text/javascript;base64,${Buffer.from(glue, 'utf8').toString('base64')}`)) as { instantiate?: unknown };
+    // Named by a sourceURL: otherwise every stack frame in the glue names the module by its whole
+    // data: URL (the base64 glue, ~220 KB), and an error from an instantiation or an import call
+    // carried stacks of ~390 KB each (its cause's as much again), printed whole by any logger.
+    const source = `${glue}\n//# sourceURL=${GLUE_SOURCE_URL}\n`;
+    mod = (await import(`data:text/javascript;base64,${Buffer.from(source, 'utf8').toString('base64')}`)) as { instantiate?: unknown };
   } catch (err) {
     throw new EnclaveError('internal', 'The component glue does not load.', { cause: err });
   }

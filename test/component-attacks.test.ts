@@ -2,7 +2,9 @@
  * Hostile components against the runtime (review of issue 14, rev1): each case is a way a
  * component could make the host do work no fuel pays for, or crash it.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { COMPONENT_HEADER, EnclaveError, encodeU32Leb, importTypes, liftedTypes, readComponentInfo } from '../core/index.js';
@@ -323,5 +325,33 @@ describe('the type reader bounds its work', () => {
     const imp = section(10, [1, 0x00, ...str('enclave:runtime/clock@1.0.0'), 0x05, 0]);
     const types = importTypes(Uint8Array.from([...H, ...section(7, [1, 0x42, 18, ...decls]), ...imp])).get('enclave:runtime/clock@1.0.0')!;
     expect(types.resolved ? 'resolved' : types.why).toBe('the instance type has 17 functions');
+  });
+});
+
+describe('errors from inside the glue', () => {
+  // Stack frames in the glue named the module by its data: URL (the whole base64 glue): a start
+  // that trapped gave an error whose stack was ~390 KB, and its cause's as much again. Run on
+  // dist/ with plain Node (vitest's module runner evaluates a data: module itself, under its own
+  // name): in a child process for in-process isolation, in the enclave's worker for worker mode.
+  async function stacksOf(isolation: 'in-process' | 'worker'): Promise<{ code: string; length: number; dataUrls: number }> {
+    const wat = handlerWat({ body: '(func $s unreachable) (start $s)' });
+    const bytes = await watComponent(wat, contract([], 1_000_000));
+    const script = `
+      import { loadEnclave } from ${JSON.stringify(new URL('../dist/runtime/index.js', import.meta.url).href)};
+      const bytes = Buffer.from(process.argv[1], 'base64');
+      try { await loadEnclave(bytes, { cacheDir: false, isolation: ${JSON.stringify(isolation)} }); console.log('{}'); }
+      catch (e) {
+        const all = [e.stack ?? '', e.cause?.stack ?? ''].join('\\n');
+        console.log(JSON.stringify({ code: e.code, length: all.length, dataUrls: all.split('data:text/javascript').length - 1 }));
+      }`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, Buffer.from(bytes).toString('base64')], { maxBuffer: 16 << 20 });
+    return JSON.parse(stdout.trim().split('\n').pop()!);
+  }
+
+  it.each(['in-process', 'worker'] as const)('carry short stacks that do not hold the glue (%s)', async (isolation) => {
+    const found = await stacksOf(isolation);
+    expect(found.code).toBe('trap');
+    expect(found.dataUrls).toBe(0);
+    expect(found.length).toBeLessThan(20_000);
   });
 });
