@@ -20,6 +20,7 @@ import { CALL_EXPORT, renameExport } from '../host/build/component.js';
 import { componentEntrySource, SDK_CALL_EXPORT } from '../host/build/settings.js';
 import { generateKeyPair, signModule, SoftwareAttestationProvider } from '../attest/index.js';
 import type { EnclaveHandle } from '../host/index.js';
+import { transpileComponent } from './helpers/component-fixtures.js';
 import { loadIn, MODES } from './helpers/modes.js';
 import { ROOT } from './helpers/raw-abi.js';
 import { vaultRig } from './helpers/vault.js';
@@ -400,19 +401,9 @@ interface Running {
 
 /** Instantiates `component` with `imports` (jco's keys: `enclave:runtime/<iface>`) and calls the core handler export directly. */
 async function run(component: Uint8Array, imports: Imports): Promise<Running> {
-  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
-  const out = await transpileBytes(component, {
-    name: 'component',
-    instantiation: { tag: 'async' },
-    wasiShim: false,
-    base64Cutoff: 0,
-    nodejsCompat: false,
-    tlaCompat: false,
-    emitTypescriptDeclarations: false,
-    noComponentErrorWrapping: true,
-  } as Parameters<typeof transpileBytes>[1]);
-  const files = out.files as Record<string, Uint8Array>;
-  const glue = await import(`data:text/javascript;base64,${Buffer.from(files['component.js']!).toString('base64')}`);
+  const transpiled = await transpileComponent(component);
+  const files = transpiled.files;
+  const glue = await import(`data:text/javascript;base64,${Buffer.from(transpiled.glue).toString('base64')}`);
   let main: WebAssembly.Instance | undefined;
   glue.instantiate(
     (name: string) => new WebAssembly.Module(files[name]!),

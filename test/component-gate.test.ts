@@ -38,31 +38,12 @@ import {
 } from '../runtime/_component-world.js';
 import { moduleContract } from '../runtime/contract.js';
 import { concat, contractJson } from './attest-fixtures.js';
+import { randomEchoWat, transpileComponent } from './helpers/component-fixtures.js';
 
 const WIT = readFileSync(new URL('../wit/enclave.wit', import.meta.url), 'utf8');
 const CORE_HEADER = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
 const utf8 = new TextEncoder();
 const hex2 = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
-
-/** An echo implementing the world by hand, calling `random.fill` (and `clock.now` when asked). */
-function echoWat(clock = false): string {
-  return `(module
-  (import "enclave:runtime/random@1.0.0" "fill" (func $fill (param i32 i32)))
-  ${clock ? '(import "enclave:runtime/clock@1.0.0" "now" (func $now (result i64)))' : ''}
-  (memory (export "memory") 2 4)
-  (global $bump (mut i32) (i32.const 1024))
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    global.get $bump local.set $p
-    global.get $bump local.get 3 i32.add global.set $bump
-    local.get $p)
-  (func (export "enclave:runtime/handler@1.0.0#call") (param $p i32) (param $n i32) (result i32)
-    (call $fill (i32.const 4) (i32.const 32))
-    (i32.store8 (i32.const 16) (i32.const 0))
-    (i32.store (i32.const 20) (i32.load (i32.const 36)))
-    (i32.store (i32.const 24) (i32.load (i32.const 40)))
-    (i32.const 16)))`;
-}
 
 /** A real component: WAT → core module → embedded world → wit-component, then the contract appended. */
 async function realComponent(wat: string, capabilities: string[] = ['random']): Promise<Uint8Array> {
@@ -114,7 +95,7 @@ let echo: Uint8Array; // a real component (random), with its contract
 let echoInfo: ComponentInfo;
 
 beforeAll(async () => {
-  echo = await realComponent(echoWat());
+  echo = await realComponent(randomEchoWat());
   echoInfo = readComponentInfo(echo);
 });
 
@@ -545,7 +526,7 @@ describe('the world check', () => {
   it('an interface whose capability the contract does not declare is capability_denied', async () => {
     expect(messageOf(() => checkWorld(echoInfo, contract()))).toMatch(/^capability_denied: .*"enclave:runtime\/random@1\.0\.0".*"random"/);
     expect(messageOf(() => checkWorld(echoInfo, contract('clock', 'log')))).toMatch(/^capability_denied/);
-    const withClock = readComponentInfo(await realComponent(echoWat(true), ['random']));
+    const withClock = readComponentInfo(await realComponent(randomEchoWat(true), ['random']));
     expect(importedCapabilities(withClock)).toEqual(['random', 'clock']);
     expect(messageOf(() => checkWorld(withClock, contract('random')))).toMatch(/^capability_denied: .*clock/);
     expect(outcome(() => checkWorld(withClock, contract('random', 'clock')))).toBe('ok');
@@ -624,19 +605,7 @@ describe('names jco pastes into the JavaScript it generates', () => {
 
   it('the hostile component really is one: jco glue alone runs the name as JavaScript (the gate is what stops it)', async () => {
     const hostile = await withContract(hostileWat(EVIL));
-    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
-    const out = await transpileBytes(hostile, {
-      name: 'component',
-      instantiation: { tag: 'async' },
-      wasiShim: false,
-      base64Cutoff: 0,
-      nodejsCompat: false,
-      tlaCompat: false,
-      emitTypescriptDeclarations: false,
-      noComponentErrorWrapping: true,
-    } as Parameters<typeof transpileBytes>[1]);
-    const files = out.files as Record<string, Uint8Array>;
-    const glue = new TextDecoder().decode(files['component.js']);
+    const { files, glue } = await transpileComponent(hostile);
     expect(glue).toContain(`globalThis.${PWNED}=1`);
     const mod = await import(`data:text/javascript;base64,${Buffer.from(glue).toString('base64')}`);
     delete g[PWNED];

@@ -29,24 +29,9 @@ import { COMPONENT_HEADER, CONTRACT_SECTION, SIGNATURE_SECTION, encodeCustomSect
 import { checkWorld } from '../runtime/_component-world.js';
 import { moduleContract } from '../runtime/contract.js';
 import { concat, contractJson } from './attest-fixtures.js';
+import { randomEchoWat } from './helpers/component-fixtures.js';
 
 const WIT = new URL('../wit/enclave.wit', import.meta.url);
-const ECHO = `(module
-  (import "enclave:runtime/random@1.0.0" "fill" (func $fill (param i32 i32)))
-  (memory (export "memory") 2 4)
-  (global $bump (mut i32) (i32.const 1024))
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    global.get $bump local.set $p
-    global.get $bump local.get 3 i32.add global.set $bump
-    local.get $p)
-  (func (export "enclave:runtime/handler@1.0.0#call") (param $p i32) (param $n i32) (result i32)
-    (call $fill (i32.const 4) (i32.const 32))
-    (i32.store8 (i32.const 16) (i32.const 0))
-    (i32.store (i32.const 20) (i32.load (i32.const 36)))
-    (i32.store (i32.const 24) (i32.load (i32.const 40)))
-    (i32.const 16)))`;
-
 const CORE_HEADER = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
 /** A component holding one core module made of `sections` (a custom section inside it, say). */
 function componentWithCore(...sections: Uint8Array[]): Uint8Array {
@@ -69,7 +54,7 @@ function code(fn: () => unknown): string {
 }
 
 beforeAll(async () => {
-  const embedded = await componentEmbed({ binary: await parse(ECHO), witSource: await readFile(WIT, 'utf8'), world: 'enclave', stringEncoding: 'utf8' });
+  const embedded = await componentEmbed({ binary: await parse(randomEchoWat()), witSource: await readFile(WIT, 'utf8'), world: 'enclave', stringEncoding: 'utf8' });
   bare = await componentNew(embedded);
   unsigned = concat(bare, encodeCustomSection(CONTRACT_SECTION, contractJson({ svn: 3, capabilities: ['random'] })));
 });

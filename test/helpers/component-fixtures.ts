@@ -73,6 +73,29 @@ export async function componentFixture(name: string, contract: object = fixtureC
 }
 
 /**
+ * An echo implementing the world by hand as a core module: calls `random.fill` (32 bytes at 4) and
+ * returns the result area at 16 (ok, the list's pointer and length read from 36 and 40). With
+ * `clock` it also imports `clock.now` (unused).
+ */
+export function randomEchoWat(clock = false): string {
+  return `(module
+  (import "enclave:runtime/random@1.0.0" "fill" (func $fill (param i32 i32)))${clock ? '\n  (import "enclave:runtime/clock@1.0.0" "now" (func $now (result i64)))' : ''}
+  (memory (export "memory") 2 4)
+  (global $bump (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    global.get $bump local.set $p
+    global.get $bump local.get 3 i32.add global.set $bump
+    local.get $p)
+  (func (export "enclave:runtime/handler@1.0.0#call") (param $p i32) (param $n i32) (result i32)
+    (call $fill (i32.const 4) (i32.const 32))
+    (i32.store8 (i32.const 16) (i32.const 0))
+    (i32.store (i32.const 20) (i32.load (i32.const 36)))
+    (i32.store (i32.const 24) (i32.load (i32.const 40)))
+    (i32.const 16)))`;
+}
+
+/**
  * A minimal well-formed component enclave: every call answers ok(nil). Pieces are replaceable for
  * hostile variants (`imports`: extra core imports; `memory`: the memory declaration; `body`: extra
  * functions). Pair it with {@link MINIMAL_COMPONENT_CONTRACT}.
@@ -147,6 +170,32 @@ export function sealImportingComponent(contract: object = MINIMAL_COMPONENT_CONT
   return watComponent(wat, contract);
 }
 
+/** jco-transpile's output for `component`: the glue `component.js` (as text) and every file by name (the core modules as `.wasm`). */
+export interface TranspiledComponent {
+  readonly files: Record<string, Uint8Array>;
+  readonly glue: string;
+}
+
+/**
+ * Transpiles `component` with jco-transpile the way the tests run it: async instantiation, no WASI
+ * shim, every core module a separate file, no error wrapping, no TypeScript declarations.
+ */
+export async function transpileComponent(component: Uint8Array): Promise<TranspiledComponent> {
+  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+  const out = await transpileBytes(component, {
+    name: 'component',
+    instantiation: { tag: 'async' },
+    wasiShim: false,
+    base64Cutoff: 0,
+    nodejsCompat: false,
+    tlaCompat: false,
+    emitTypescriptDeclarations: false,
+    noComponentErrorWrapping: true,
+  } as Parameters<typeof transpileBytes>[1]);
+  const files = out.files as Record<string, Uint8Array>;
+  return { files, glue: new TextDecoder().decode(files['component.js']) };
+}
+
 /** What {@link RawComponent.call} read from the result area. */
 export type RawResult = { tag: 'ok'; bytes: Uint8Array } | { tag: 'err'; code: number; message: Uint8Array };
 
@@ -163,19 +212,7 @@ export interface RawComponent {
  * docs/DESIGN of issue 14 decision 5 says the runtime does. Throws on anything malformed.
  */
 export async function rawComponent(component: Uint8Array, imports: Record<string, Record<string, unknown>> = {}): Promise<RawComponent> {
-  const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
-  const out = await transpileBytes(component, {
-    name: 'component',
-    instantiation: { tag: 'async' },
-    wasiShim: false,
-    base64Cutoff: 0,
-    nodejsCompat: false,
-    tlaCompat: false,
-    emitTypescriptDeclarations: false,
-    noComponentErrorWrapping: true,
-  } as Parameters<typeof transpileBytes>[1]);
-  const files = out.files as Record<string, Uint8Array>;
-  const glue = new TextDecoder().decode(files['component.js']);
+  const { files, glue } = await transpileComponent(component);
   const mod = await import(`data:text/javascript;base64,${Buffer.from(glue).toString('base64')}`);
   const modules = new Map<string, WebAssembly.Module>();
   for (const [name, bytes] of Object.entries(files)) if (name.endsWith('.wasm')) modules.set(name, new WebAssembly.Module(bytes));
