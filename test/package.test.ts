@@ -114,7 +114,7 @@ describe('package files', () => {
   it('ships no tests, benchmarks, repository tooling or module sources other than the SDK', async () => {
     const files = await packed();
     expect(files.filter((f) => /^(test|bench|dist\/bench|\.ci|node_modules|reports)\//.test(f))).toEqual([]);
-    expect(files.filter((f) => f.startsWith('enclave-modules/') && !f.startsWith('enclave-modules/sdk/') && !/^enclave-modules\/([^/]+)\/build\/\1\.wasm$/.test(f))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('enclave-modules/') && !f.startsWith('enclave-modules/sdk/') && !/^enclave-modules\/([^/]+)\/build\/\1(\.component)?\.wasm$/.test(f))).toEqual([]);
   }, 60_000);
 });
 
