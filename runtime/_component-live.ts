@@ -45,7 +45,7 @@ export interface ComponentProgram {
   readonly main: number;
 }
 
-/** @internal The parts of a compiled component that cross to a worker (structured-cloneable). */
+/** The parts of a compiled component that cross to a worker (structured-cloneable). */
 export interface ComponentParts {
   /** The glue's ES module source, checked and patched (runtime/_component-glue.ts). */
   readonly glue: string;

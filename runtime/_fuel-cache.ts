@@ -31,7 +31,6 @@ import { closureFingerprint } from './_instrument-closure.js';
 import { instrumentOffThread, instrumenterEntry } from './_instrument-worker.js';
 import { openEntry, pruneDir, readOwnedFile, sealEntry, trustedDir, writeAtomic } from './_disk-cache.js';
 
-export { realOwned } from './_disk-cache.js';
 
 const MAGIC = new TextEncoder().encode('ENCFUEL1');
 /** In-memory entries kept; the oldest is dropped first. */

@@ -1,5 +1,5 @@
 /**
- * @internal What a compiled module is made of, the part that crosses to a worker: declared apart
+ * What a compiled module is made of, the part that crosses to a worker: declared apart
  * from runtime/module.ts so that the component compile path (runtime/_component-module.ts), which
  * module.ts loads, can name it without an import cycle.
  */
@@ -9,7 +9,7 @@ import type { Contract } from './contract.js';
 import type { FuelManifest } from './fuel.js';
 import type { ComponentParts } from './_component-live.js';
 
-/** @internal The parts of a compiled module that cross to a worker. */
+/** The parts of a compiled module that cross to a worker (internal: this file is not on the package's surface). */
 export interface ModuleParts {
   readonly module: WebAssembly.Module;
   readonly info: ModuleInfo;

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnclave } from '../host/index.js';
-import { clearFuelMemoryCache, instrumentCached, instrumenterFingerprint, realOwned } from '../runtime/_fuel-cache.js';
+import { clearFuelMemoryCache, instrumentCached, instrumenterFingerprint } from '../runtime/_fuel-cache.js';
+import { realOwned } from '../runtime/_disk-cache.js';
 import { INSTRUMENTER_VERSION, instrumentFuel } from '../runtime/fuel.js';
 import { watModule } from './helpers/wat.js';
 
